@@ -1,0 +1,228 @@
+//! Identifiers and names parsed at the edge: once built, a value of these types is valid.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Why a raw input could not become a domain value; the message is meant for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+/// A job's id: a UUIDv7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(Uuid);
+
+impl JobId {
+    /// A fresh, time-ordered id.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// Parses a job id as it appears in a path or a stored record.
+    ///
+    /// # Errors
+    /// When `raw` is not a hyphenated UUID.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        Uuid::try_parse(raw)
+            .map(Self)
+            .map_err(|_| InvalidInput(format!("`{raw}` is not a job id (a UUID)")))
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// Checks a short machine name: ASCII letters, digits and `.`, `_`, `-`, `:`, starting with a
+/// letter or digit.
+fn check_name(kind: &str, raw: &str, max: usize) -> Result<(), InvalidInput> {
+    let ok_first = raw.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_rest = raw
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
+    if raw.is_empty() || raw.len() > max || !ok_first || !ok_rest {
+        return Err(InvalidInput(format!(
+            "{kind} must be 1 to {max} characters of letters, digits, `.`, `_`, `-` or `:`, \
+             starting with a letter or digit"
+        )));
+    }
+    Ok(())
+}
+
+/// The tenant a job belongs to. Every read is scoped by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// The tenant of an install without tenants of its own.
+    pub fn default_tenant() -> Self {
+        Self("default".to_owned())
+    }
+
+    /// # Errors
+    /// When `raw` is not a short machine name.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        check_name("a tenant id", raw, 64)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = InvalidInput;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(t: TenantId) -> Self {
+        t.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A job type such as `demo.report`: the name a handler or worker queue is registered under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobType(String);
+
+impl JobType {
+    /// # Errors
+    /// When `raw` is not 1 to 100 characters of letters, digits, `.`, `_`, `-` or `:`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        check_name("a job type", raw, 100)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for JobType {
+    type Error = InvalidInput;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<JobType> for String {
+    fn from(t: JobType) -> Self {
+        t.0
+    }
+}
+
+impl fmt::Display for JobType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A client's `Idempotency-Key`: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<&str> for IdempotencyKey {
+    type Error = InvalidInput;
+    fn try_from(raw: &str) -> Result<Self, Self::Error> {
+        if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(InvalidInput(
+                "Idempotency-Key must be 1 to 255 visible ASCII characters".to_owned(),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = InvalidInput;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::try_from(raw.as_str())
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(k: IdempotencyKey) -> Self {
+        k.0
+    }
+}
+
+/// The name a worker process claims jobs under; unique per process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WorkerId(String);
+
+impl WorkerId {
+    /// A fresh worker name: host-independent, unique per call.
+    pub fn generate() -> Self {
+        Self(format!("worker-{}", Uuid::now_v7().simple()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_round_trip_and_reject_garbage() {
+        let id = JobId::generate();
+        assert_eq!(JobId::parse(&id.to_string()), Ok(id));
+        assert!(JobId::parse("not-a-uuid").is_err());
+    }
+
+    #[test]
+    fn job_types_accept_dotted_names_and_reject_others() {
+        assert!(JobType::parse("demo.report").is_ok());
+        assert!(JobType::parse("billing:invoice-2").is_ok());
+        for bad in ["", ".hidden", "has space", "ünï", &"x".repeat(101)] {
+            assert!(JobType::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_bounded_visible_ascii() {
+        assert!(IdempotencyKey::try_from("order-42").is_ok());
+        assert!(IdempotencyKey::try_from("").is_err());
+        assert!(IdempotencyKey::try_from("a b").is_err());
+        assert!(IdempotencyKey::try_from("k".repeat(256).as_str()).is_err());
+    }
+}

@@ -1,0 +1,626 @@
+//! The stored job and its state machine.
+//!
+//! Every change of a job goes through one of the transition methods here. Each returns the
+//! next version of the job (its `seq` one higher) together with the event that announces it;
+//! the store then persists both atomically, checking that nobody else moved the job first
+//! (the `seq` the change was computed from is the fencing token). Both backends share this
+//! code, so they cannot disagree about what is allowed.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, EventType};
+use crate::ids::{IdempotencyKey, InvalidInput, JobId, JobType, TenantId};
+
+/// Where a job is in its life. `completed`, `failed` and `canceled` are terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+    Canceled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        Self::Pending,
+        Self::Processing,
+        Self::Completed,
+        Self::Failed,
+        Self::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    /// Terminal states never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Canceled)
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| {
+                InvalidInput(format!(
+                    "`{s}` is not a status: pending, processing, completed, failed or canceled"
+                ))
+            })
+    }
+}
+
+/// Stable codes of why a job did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The attempt ran longer than the job's `timeout_s`.
+    Timeout,
+    /// The handler reported an error.
+    HandlerError,
+    /// The job was canceled by a client.
+    Canceled,
+    /// The worker running the attempt vanished (crash, partition) on the last attempt.
+    WorkerLost,
+    /// The handler produced a result larger than the configured limit.
+    ResultTooLarge,
+}
+
+/// Why a job failed or was canceled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl JobError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: truncate(message.into(), MAX_MESSAGE_BYTES),
+        }
+    }
+}
+
+/// How far a processing job has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub percent: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Progress {
+    /// Builds a progress report, clamping `percent` to 100 and bounding the message.
+    pub fn new(percent: u8, message: Option<String>) -> Self {
+        Self {
+            percent: percent.min(100),
+            message: message.map(|m| truncate(m, MAX_MESSAGE_BYTES)),
+        }
+    }
+}
+
+/// Messages (errors, progress) are cut to this many bytes so a handler cannot bloat history.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// Limits applied to a job when it is submitted.
+#[derive(Debug, Clone, Copy)]
+pub struct JobLimits {
+    pub default_timeout: Duration,
+    pub max_timeout: Duration,
+    pub default_max_attempts: u32,
+    pub max_attempts: u32,
+    pub max_payload_bytes: usize,
+    pub max_metadata_bytes: usize,
+}
+
+impl Default for JobLimits {
+    fn default() -> Self {
+        Self {
+            default_timeout: Duration::from_secs(600),
+            max_timeout: Duration::from_secs(24 * 3600),
+            default_max_attempts: 3,
+            max_attempts: 25,
+            max_payload_bytes: 256 * 1024,
+            max_metadata_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// A field-level complaint about a submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A submission as the client sent it, before validation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    #[serde(rename = "type")]
+    pub job_type: Option<String>,
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+    #[serde(default)]
+    pub timeout_s: Option<u64>,
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+    /// Accepted for forward compatibility with the webhook transport; validated there.
+    #[serde(default)]
+    pub webhook: Option<serde_json::Value>,
+}
+
+/// A validated submission, ready to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub tenant: TenantId,
+    pub job_type: JobType,
+    pub payload: serde_json::Value,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+impl NewJob {
+    /// Validates a submission against `limits`, reporting every bad field at once.
+    ///
+    /// # Errors
+    /// The list of fields that are missing or out of bounds.
+    pub fn parse(
+        tenant: TenantId,
+        request: JobRequest,
+        idempotency_key: Option<IdempotencyKey>,
+        limits: &JobLimits,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let job_type = match request.job_type.as_deref() {
+            None => {
+                errors.push(FieldError::new("type", "is required"));
+                None
+            }
+            Some(raw) => JobType::parse(raw)
+                .map_err(|e| errors.push(FieldError::new("type", e.0)))
+                .ok(),
+        };
+        let payload = request.payload.unwrap_or(serde_json::Value::Object(Default::default()));
+        let payload_len = serde_json::to_vec(&payload).map_or(usize::MAX, |v| v.len());
+        if payload_len > limits.max_payload_bytes {
+            errors.push(FieldError::new(
+                "payload",
+                format!("must be at most {} bytes of JSON", limits.max_payload_bytes),
+            ));
+        }
+        let timeout = match request.timeout_s {
+            None => limits.default_timeout,
+            Some(0) => {
+                errors.push(FieldError::new("timeout_s", "must be at least 1"));
+                limits.default_timeout
+            }
+            Some(s) if Duration::from_secs(s) > limits.max_timeout => {
+                errors.push(FieldError::new(
+                    "timeout_s",
+                    format!("must be at most {}", limits.max_timeout.as_secs()),
+                ));
+                limits.default_timeout
+            }
+            Some(s) => Duration::from_secs(s),
+        };
+        let max_attempts = match request.max_attempts {
+            None => limits.default_max_attempts,
+            Some(n) if n == 0 || n > limits.max_attempts => {
+                errors.push(FieldError::new(
+                    "max_attempts",
+                    format!("must be between 1 and {}", limits.max_attempts),
+                ));
+                limits.default_max_attempts
+            }
+            Some(n) => n,
+        };
+        let metadata = match request.metadata {
+            None | Some(serde_json::Value::Null) => serde_json::Map::new(),
+            Some(serde_json::Value::Object(map)) => {
+                let len = serde_json::to_vec(&map).map_or(usize::MAX, |v| v.len());
+                if len > limits.max_metadata_bytes {
+                    errors.push(FieldError::new(
+                        "metadata",
+                        format!("must be at most {} bytes of JSON", limits.max_metadata_bytes),
+                    ));
+                }
+                map
+            }
+            Some(_) => {
+                errors.push(FieldError::new("metadata", "must be a JSON object"));
+                serde_json::Map::new()
+            }
+        };
+        match job_type {
+            Some(job_type) if errors.is_empty() => Ok(Self {
+                tenant,
+                job_type,
+                payload,
+                timeout,
+                max_attempts,
+                metadata,
+                idempotency_key,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The stored job, everything but its payload and result (kept apart: they can be large and
+/// are not part of the resource that every event carries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub tenant: TenantId,
+    #[serde(rename = "type")]
+    pub job_type: JobType,
+    pub status: JobStatus,
+    pub seq: u64,
+    pub progress: Option<Progress>,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub timeout_s: u64,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub error: Option<JobError>,
+    pub has_result: bool,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A change that the job's current status does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} job cannot be {action}")]
+pub struct TransitionError {
+    pub from: JobStatus,
+    pub action: &'static str,
+}
+
+/// The outcome of a transition: the job as it is now and the event announcing it.
+pub type Transition = Result<(Job, Event), TransitionError>;
+
+impl Job {
+    /// The first version of a job (`seq` 1, pending) and its `job.pending` event.
+    pub fn create(id: JobId, new: &NewJob, now: DateTime<Utc>) -> (Job, Event) {
+        let job = Job {
+            id,
+            tenant: new.tenant.clone(),
+            job_type: new.job_type.clone(),
+            status: JobStatus::Pending,
+            seq: 1,
+            progress: None,
+            attempt: 0,
+            max_attempts: new.max_attempts,
+            timeout_s: new.timeout.as_secs(),
+            metadata: new.metadata.clone(),
+            error: None,
+            has_result: false,
+            created_at: now,
+            started_at: None,
+            updated_at: now,
+            finished_at: None,
+        };
+        let event = Event::new(EventType::Pending, &job);
+        (job, event)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_s)
+    }
+
+    fn next(&self, status: JobStatus, now: DateTime<Utc>) -> Job {
+        let mut job = self.clone();
+        job.status = status;
+        job.seq += 1;
+        job.updated_at = now;
+        if status.is_terminal() {
+            job.finished_at = Some(now);
+        }
+        job
+    }
+
+    fn require(&self, status: JobStatus, action: &'static str) -> Result<(), TransitionError> {
+        if self.status == status {
+            Ok(())
+        } else {
+            Err(TransitionError {
+                from: self.status,
+                action,
+            })
+        }
+    }
+
+    /// A worker takes the job: the next attempt starts.
+    ///
+    /// # Errors
+    /// Unless the job is pending.
+    pub fn start(&self, now: DateTime<Utc>) -> Transition {
+        self.require(JobStatus::Pending, "started")?;
+        let mut job = self.next(JobStatus::Processing, now);
+        job.attempt += 1;
+        job.started_at = Some(now);
+        job.progress = None;
+        job.error = None;
+        Ok(finish(job, EventType::Processing))
+    }
+
+    /// The handler reports how far it has come.
+    ///
+    /// # Errors
+    /// Unless the job is processing.
+    pub fn report(&self, progress: Progress, now: DateTime<Utc>) -> Transition {
+        self.require(JobStatus::Processing, "given progress")?;
+        let mut job = self.next(JobStatus::Processing, now);
+        job.progress = Some(progress);
+        Ok(finish(job, EventType::Progress))
+    }
+
+    /// The attempt succeeded.
+    ///
+    /// # Errors
+    /// Unless the job is processing.
+    pub fn complete(&self, has_result: bool, now: DateTime<Utc>) -> Transition {
+        self.require(JobStatus::Processing, "completed")?;
+        let mut job = self.next(JobStatus::Completed, now);
+        job.has_result = has_result;
+        job.progress = Some(Progress::new(
+            100,
+            job.progress.and_then(|p| p.message),
+        ));
+        Ok(finish(job, EventType::Completed))
+    }
+
+    /// The attempt failed. With `retry` and attempts left the job goes back to pending (the
+    /// store schedules it); otherwise it fails for good.
+    ///
+    /// # Errors
+    /// Unless the job is processing.
+    pub fn fail(&self, error: JobError, retry: bool, now: DateTime<Utc>) -> Transition {
+        self.require(JobStatus::Processing, "failed")?;
+        if retry && self.attempt < self.max_attempts {
+            let job = self.next(JobStatus::Pending, now);
+            return Ok(finish(job, EventType::Pending));
+        }
+        let mut job = self.next(JobStatus::Failed, now);
+        job.error = Some(error);
+        Ok(finish(job, EventType::Failed))
+    }
+
+    /// The worker holding the job vanished and its lease ran out: the attempt counts as lost
+    /// and the job is retried, or fails with `worker_lost` when no attempt is left.
+    ///
+    /// # Errors
+    /// Unless the job is processing.
+    pub fn lose_lease(&self, now: DateTime<Utc>) -> Transition {
+        let error = JobError::new(
+            ErrorCode::WorkerLost,
+            format!("the worker running attempt {} stopped responding", self.attempt),
+        );
+        self.fail(error, true, now)
+    }
+
+    /// A worker shutting down hands the job back untouched: the attempt is not counted.
+    ///
+    /// # Errors
+    /// Unless the job is processing.
+    pub fn release(&self, now: DateTime<Utc>) -> Transition {
+        self.require(JobStatus::Processing, "released")?;
+        let mut job = self.next(JobStatus::Pending, now);
+        job.attempt -= 1;
+        job.started_at = None;
+        job.progress = None;
+        Ok(finish(job, EventType::Pending))
+    }
+
+    /// The job is canceled: at once when pending, or when the worker acknowledges a cancel
+    /// request on a processing job.
+    ///
+    /// # Errors
+    /// When the job is already terminal.
+    pub fn cancel(&self, now: DateTime<Utc>) -> Transition {
+        if self.status.is_terminal() {
+            return Err(TransitionError {
+                from: self.status,
+                action: "canceled",
+            });
+        }
+        let message = if self.status == JobStatus::Pending {
+            "canceled before it started"
+        } else {
+            "canceled while processing"
+        };
+        let mut job = self.next(JobStatus::Canceled, now);
+        job.error = Some(JobError::new(ErrorCode::Canceled, message));
+        Ok(finish(job, EventType::Canceled))
+    }
+}
+
+fn finish(job: Job, kind: EventType) -> (Job, Event) {
+    let event = Event::new(kind, &job);
+    (job, event)
+}
+
+/// A job's result: bytes and their media type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOutput {
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl JobOutput {
+    /// A JSON result.
+    pub fn json(value: &serde_json::Value) -> Self {
+        Self {
+            content_type: "application/json".to_owned(),
+            body: serde_json::to_vec(value).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending() -> Job {
+        let request = JobRequest {
+            job_type: Some("demo.sleep".into()),
+            max_attempts: Some(2),
+            ..Default::default()
+        };
+        let new = NewJob::parse(
+            TenantId::default_tenant(),
+            request,
+            None,
+            &JobLimits::default(),
+        )
+        .expect("valid");
+        Job::create(JobId::generate(), &new, Utc::now()).0
+    }
+
+    #[test]
+    fn a_job_walks_pending_processing_progress_completed_with_seq_rising_by_one() {
+        let now = Utc::now();
+        let job = pending();
+        assert_eq!((job.status, job.seq, job.attempt), (JobStatus::Pending, 1, 0));
+        let (job, ev) = job.start(now).unwrap();
+        assert_eq!((job.status, job.seq, job.attempt), (JobStatus::Processing, 2, 1));
+        assert_eq!(ev.kind, EventType::Processing);
+        let (job, ev) = job.report(Progress::new(40, Some("page 4".into())), now).unwrap();
+        assert_eq!((ev.kind, job.seq), (EventType::Progress, 3));
+        let (job, ev) = job.complete(true, now).unwrap();
+        assert_eq!((ev.kind, job.seq, job.status), (EventType::Completed, 4, JobStatus::Completed));
+        assert!(job.finished_at.is_some());
+        assert_eq!(job.progress.unwrap().percent, 100);
+    }
+
+    #[test]
+    fn terminal_jobs_never_change_again() {
+        let now = Utc::now();
+        let (done, _) = pending().start(now).unwrap().0.complete(false, now).unwrap();
+        assert!(done.start(now).is_err());
+        assert!(done.cancel(now).is_err());
+        assert!(done.fail(JobError::new(ErrorCode::Timeout, "x"), true, now).is_err());
+        assert!(done.report(Progress::new(1, None), now).is_err());
+    }
+
+    #[test]
+    fn a_failed_attempt_is_retried_until_attempts_run_out() {
+        let now = Utc::now();
+        let err = JobError::new(ErrorCode::HandlerError, "boom");
+        let (job, ev) = pending().start(now).unwrap().0.fail(err.clone(), true, now).unwrap();
+        assert_eq!((job.status, ev.kind, job.attempt), (JobStatus::Pending, EventType::Pending, 1));
+        let (job, ev) = job.start(now).unwrap().0.fail(err.clone(), true, now).unwrap();
+        assert_eq!((job.status, ev.kind, job.attempt), (JobStatus::Failed, EventType::Failed, 2));
+        assert_eq!(job.error, Some(err));
+    }
+
+    #[test]
+    fn a_permanent_failure_is_not_retried() {
+        let now = Utc::now();
+        let err = JobError::new(ErrorCode::HandlerError, "bad input");
+        let (job, _) = pending().start(now).unwrap().0.fail(err, false, now).unwrap();
+        assert_eq!(job.status, JobStatus::Failed);
+    }
+
+    #[test]
+    fn a_lost_lease_on_the_last_attempt_fails_with_worker_lost() {
+        let now = Utc::now();
+        let (job, _) = pending().start(now).unwrap().0.lose_lease(now).unwrap();
+        assert_eq!(job.status, JobStatus::Pending);
+        let (job, _) = job.start(now).unwrap().0.lose_lease(now).unwrap();
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error.unwrap().code, ErrorCode::WorkerLost);
+    }
+
+    #[test]
+    fn a_released_job_gets_its_attempt_back() {
+        let now = Utc::now();
+        let (job, _) = pending().start(now).unwrap().0.release(now).unwrap();
+        assert_eq!((job.status, job.attempt), (JobStatus::Pending, 0));
+    }
+
+    #[test]
+    fn cancel_is_immediate_when_pending() {
+        let (job, ev) = pending().cancel(Utc::now()).unwrap();
+        assert_eq!((job.status, ev.kind), (JobStatus::Canceled, EventType::Canceled));
+        assert_eq!(job.error.unwrap().code, ErrorCode::Canceled);
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_contract_strings() {
+        for status in JobStatus::ALL {
+            assert_eq!(status.to_string().parse::<JobStatus>(), Ok(status));
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        assert!("done".parse::<JobStatus>().is_err());
+    }
+
+    #[test]
+    fn submissions_report_every_bad_field() {
+        let request = JobRequest {
+            job_type: None,
+            timeout_s: Some(0),
+            max_attempts: Some(0),
+            metadata: Some(serde_json::json!([1])),
+            ..Default::default()
+        };
+        let errors = NewJob::parse(
+            TenantId::default_tenant(),
+            request,
+            None,
+            &JobLimits::default(),
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["type", "timeout_s", "max_attempts", "metadata"]);
+    }
+}

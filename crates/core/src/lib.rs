@@ -1,0 +1,24 @@
+//! Herald's core: the job model and its state machine, events, the wire view of a job, and
+//! the store with its two backends. Nothing here knows about HTTP.
+//!
+//! # Layout
+//! - [`ids`]: identifiers and names parsed at the edge (`JobId`, `JobType`, `TenantId`, …).
+//! - [`job`]: the stored job, its statuses, errors, progress and every allowed transition.
+//! - [`event`]: the event types and the event (a job snapshot after a change).
+//! - [`view`]: `JobView`, the job resource of the wire contract.
+//! - [`store`]: the `Store` trait, the memory backend and the Redis backend.
+
+pub mod event;
+pub mod ids;
+pub mod job;
+pub mod store;
+pub mod view;
+
+pub use event::{Event, EventType};
+pub use ids::{IdempotencyKey, InvalidInput, JobId, JobType, TenantId, WorkerId};
+pub use job::{
+    ErrorCode, FieldError, Job, JobError, JobLimits, JobOutput, JobRequest, JobStatus, NewJob,
+    Progress,
+};
+pub use store::{SharedStore, Store, StoreConfig, StoreError};
+pub use view::JobView;

@@ -1,0 +1,301 @@
+//! The store: where jobs, their queues, histories and results live, behind one trait with two
+//! backends — [`memory::MemoryStore`] (embedded, the default) and [`redis::RedisStore`].
+//!
+//! Both backends compute every change with the state machine in [`crate::job`] and persist it
+//! as one atomic write that checks the job's `seq` has not moved since the change was computed
+//! (compare-and-set). The `seq` a worker last wrote is therefore its fencing token: once a
+//! lease is reclaimed and the job moves on, a zombie's late write is refused with
+//! [`StoreError::LeaseLost`]. The conformance suite (`tests/conformance`) runs every behaviour
+//! against both backends.
+
+pub mod memory;
+pub mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+
+use crate::event::Event;
+use crate::ids::{JobId, JobType, TenantId, WorkerId};
+use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, TransitionError};
+
+/// A store shared by every role of a process.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Tunables shared by both backends.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// How long a finished job (record, history, result) is kept.
+    pub retention: Duration,
+    /// How many events a job's history keeps (its oldest are trimmed first).
+    pub history_max: usize,
+    /// How many events the process-wide event log keeps.
+    pub event_log_max: usize,
+    /// How long a claimed job may go without a heartbeat before another worker reclaims it.
+    pub lease_timeout: Duration,
+    /// How many jobs may wait in one job type's queue; beyond, submissions are refused.
+    pub max_queue_len: usize,
+    /// How long an `Idempotency-Key` maps to its job.
+    pub idempotency_ttl: Duration,
+    /// The largest result a job may store.
+    pub max_result_bytes: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(48 * 3600),
+            history_max: 1000,
+            event_log_max: 100_000,
+            lease_timeout: Duration::from_secs(30),
+            max_queue_len: 1_000_000,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            max_result_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The write was computed from a version of the job that is no longer current: the lease
+    /// was reclaimed by another worker, or the job moved on (canceled, expired).
+    #[error("the lease on this job was lost: the job has moved on without this worker")]
+    LeaseLost,
+    /// The job's status does not allow the change.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The job type's queue holds `max_queue_len` jobs already.
+    #[error("the queue for job type `{0}` is full; retry later")]
+    QueueFull(JobType),
+    /// The `Idempotency-Key` was used before with a different request.
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyMismatch,
+    /// The handler's result exceeds `max_result_bytes`.
+    #[error("the result is {size} bytes, more than the limit of {limit} bytes")]
+    ResultTooLarge { size: usize, limit: usize },
+    /// The backend could not be reached or answered with an error.
+    #[error("the store backend failed: {0}")]
+    Backend(String),
+    /// A stored record could not be read back.
+    #[error("a stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The answer to a submission.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub job: Job,
+    /// True when an earlier submission with the same `Idempotency-Key` created the job.
+    pub replayed: bool,
+}
+
+/// What a cancel request did.
+#[derive(Debug, Clone)]
+pub enum CancelOutcome {
+    /// The job was pending and is canceled now.
+    Canceled(Job),
+    /// The job is processing; its worker has been asked to stop.
+    Requested(Job),
+    /// The job had already finished; nothing changed.
+    AlreadyFinished(Job),
+}
+
+/// Filters and paging of a job listing (newest first).
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub status: Option<JobStatus>,
+    pub job_type: Option<JobType>,
+    /// 1 to [`ListQuery::MAX_LIMIT`].
+    pub limit: usize,
+    /// Only jobs older than this one (the previous page's `next_cursor`).
+    pub before: Option<JobId>,
+}
+
+impl ListQuery {
+    pub const MAX_LIMIT: usize = 100;
+    pub const DEFAULT_LIMIT: usize = 20;
+}
+
+/// One page of a listing; `next_cursor` is set while older matching jobs may remain.
+#[derive(Debug, Clone)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    pub next_cursor: Option<JobId>,
+}
+
+/// A worker's hold on a processing job. `job` is the version this worker last wrote; every
+/// write through the lease is refused once the stored job has moved past it.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub job: Job,
+    /// The backend's handle on the claimed queue entry.
+    pub entry: String,
+}
+
+/// A job handed to a worker: its lease and its payload.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub lease: Lease,
+    pub payload: serde_json::Value,
+}
+
+/// What a heartbeat learnt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseState {
+    /// A client asked for the job to be canceled.
+    pub cancel_requested: bool,
+}
+
+/// What one maintenance pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Jobs whose worker vanished, put back in the queue or failed.
+    pub reclaimed: usize,
+    /// Retries whose delay ran out, moved into their queue.
+    pub promoted: usize,
+}
+
+/// What the store announces to every process: job events (fast, best effort) and cancel
+/// requests. `Resync` says notifications may have been missed (the subscription dropped, or
+/// the listener fell behind): listeners re-read what they care about.
+#[derive(Debug, Clone)]
+pub enum Signal {
+    Event(Arc<Event>),
+    CancelRequested(JobId),
+    Resync,
+}
+
+/// Jobs, queues, leases, histories and results.
+///
+/// # Errors
+/// Every method answers [`StoreError::Backend`] when the backend fails; the others are
+/// named on each method.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new job, appends its `job.pending` event and enqueues it, atomically. With an
+    /// idempotency key already used by the tenant, answers the job created then instead.
+    ///
+    /// # Errors
+    /// [`StoreError::QueueFull`], [`StoreError::IdempotencyMismatch`].
+    async fn create(&self, new: NewJob) -> Result<Created, StoreError>;
+
+    /// The tenant's job, or `None` (also when it belongs to another tenant or expired).
+    async fn get(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Job>, StoreError>;
+
+    /// The tenant's jobs, newest first.
+    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<JobPage, StoreError>;
+
+    /// The result of a completed job, or `None`.
+    async fn result(&self, tenant: &TenantId, id: &JobId)
+    -> Result<Option<JobOutput>, StoreError>;
+
+    /// Cancels a pending job at once, or asks the worker of a processing one to stop.
+    /// `None` when there is no such job.
+    async fn cancel(&self, tenant: &TenantId, id: &JobId)
+    -> Result<Option<CancelOutcome>, StoreError>;
+
+    /// The job's events with `seq > after`, oldest first (as far back as the history reaches).
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+        after: u64,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// Takes up to `max` pending jobs of the given types for `worker`, starting their next
+    /// attempt; waits up to `wait` for the first one.
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        types: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError>;
+
+    /// Keeps the lease alive and reports whether a cancel was requested.
+    ///
+    /// # Errors
+    /// [`StoreError::LeaseLost`] once the job has moved on without this worker.
+    async fn heartbeat(&self, worker: &WorkerId, lease: &Lease) -> Result<LeaseState, StoreError>;
+
+    /// Records progress; the lease follows the new version.
+    ///
+    /// # Errors
+    /// [`StoreError::LeaseLost`].
+    async fn progress(&self, lease: &mut Lease, progress: Progress) -> Result<(), StoreError>;
+
+    /// Completes the job with an optional result.
+    ///
+    /// # Errors
+    /// [`StoreError::LeaseLost`], [`StoreError::ResultTooLarge`].
+    async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Result<Job, StoreError>;
+
+    /// Fails the attempt. With `retry_after` and attempts left the job is pending again and
+    /// re-queued after that delay; otherwise it fails for good.
+    ///
+    /// # Errors
+    /// [`StoreError::LeaseLost`].
+    async fn fail(
+        &self,
+        lease: Lease,
+        error: JobError,
+        retry_after: Option<Duration>,
+    ) -> Result<Job, StoreError>;
+
+    /// Acknowledges a cancel request: the processing job becomes canceled.
+    ///
+    /// # Errors
+    /// [`StoreError::LeaseLost`].
+    async fn cancel_claimed(&self, lease: Lease) -> Result<Job, StoreError>;
+
+    /// Hands an unfinished job back (worker shutting down): pending again, attempt not counted.
+    ///
+    /// # Errors
+    /// [`StoreError::LeaseLost`].
+    async fn release(&self, lease: Lease) -> Result<Job, StoreError>;
+
+    /// Reclaims jobs whose lease expired (their worker vanished) and moves due retries into
+    /// their queues. Run periodically by every worker; safe to run concurrently.
+    async fn maintain(
+        &self,
+        worker: &WorkerId,
+        types: &[JobType],
+    ) -> Result<Maintenance, StoreError>;
+
+    /// This process's feed of signals. All receivers share one backend subscription.
+    fn signals(&self) -> broadcast::Receiver<Signal>;
+
+    /// Checks the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A digest of what a submission asks for, to tell a replay from a different request that
+/// reuses an `Idempotency-Key`.
+pub fn fingerprint(new: &NewJob) -> String {
+    #[derive(Serialize)]
+    struct Fingerprinted<'a> {
+        job_type: &'a str,
+        payload: &'a serde_json::Value,
+        metadata: &'a serde_json::Map<String, serde_json::Value>,
+        timeout_s: u64,
+        max_attempts: u32,
+    }
+    let canonical = serde_json::to_vec(&Fingerprinted {
+        job_type: new.job_type.as_str(),
+        payload: &new.payload,
+        metadata: &new.metadata,
+        timeout_s: new.timeout.as_secs(),
+        max_attempts: new.max_attempts,
+    })
+    .unwrap_or_default();
+    let digest = Sha256::digest(canonical);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How many times a compare-and-set retries against concurrent writers before giving up.
+pub(crate) const CAS_ATTEMPTS: usize = 16;

@@ -1,0 +1,4 @@
+//! The Redis backend (being written).
+
+/// A store on Redis.
+pub struct RedisStore;

@@ -1,0 +1,96 @@
+//! The job resource of the wire contract, shared by polling, SSE and webhooks.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::ids::JobId;
+use crate::job::{Job, JobError, JobStatus, Progress};
+
+/// The job as clients see it. Built from the stored [`Job`]; never carries the payload or any
+/// secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobView {
+    pub id: JobId,
+    #[serde(rename = "type")]
+    pub job_type: String,
+    pub status: JobStatus,
+    pub seq: u64,
+    pub progress: Option<Progress>,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub timeout_s: u64,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub error: Option<JobError>,
+    pub result_url: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub links: JobLinks,
+}
+
+/// Where the job's other representations live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobLinks {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub events: String,
+    pub result: String,
+}
+
+impl JobLinks {
+    pub fn for_job(id: &JobId) -> Self {
+        let base = format!("/v1/jobs/{id}");
+        Self {
+            events: format!("{base}/events"),
+            result: format!("{base}/result"),
+            self_: base,
+        }
+    }
+}
+
+impl From<&Job> for JobView {
+    fn from(job: &Job) -> Self {
+        let links = JobLinks::for_job(&job.id);
+        let result_url = (job.status == JobStatus::Completed && job.has_result)
+            .then(|| links.result.clone());
+        Self {
+            id: job.id,
+            job_type: job.job_type.to_string(),
+            status: job.status,
+            seq: job.seq,
+            progress: job.progress.clone(),
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            timeout_s: job.timeout_s,
+            metadata: job.metadata.clone(),
+            error: job.error.clone(),
+            result_url,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            updated_at: job.updated_at,
+            finished_at: job.finished_at,
+            links,
+        }
+    }
+}
+
+/// RFC 3339 in UTC with millisecond precision and a `Z`, the same everywhere.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(t))
+}
+
+fn rfc3339_opt<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
