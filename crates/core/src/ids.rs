@@ -17,6 +17,9 @@ pub struct InvalidInput(pub String);
 pub struct JobId(Uuid);
 
 impl JobId {
+    /// The smallest id, below every generated one (a lower bound for ranges).
+    pub const MIN: JobId = JobId(Uuid::nil());
+
     /// A fresh, time-ordered id.
     pub fn generate() -> Self {
         Self(Uuid::now_v7())

@@ -1,4 +1,512 @@
-//! The embedded in-memory backend (being written).
+//! The embedded backend: every job, queue and history in this process's memory.
+//!
+//! It is the default of `herald serve` (nothing to install) and a product feature for
+//! development and small installs, not a test double: it passes the same conformance suite as
+//! the Redis backend. One mutex guards the whole state and is never held across an `.await`,
+//! so every change is as atomic as a Redis script; claimers wait on a [`Notify`] instead of
+//! polling.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
+
+use super::{
+    CancelOutcome, Claimed, Created, JobPage, Lease, LeaseState, ListQuery, Maintenance, Signal,
+    Store, StoreConfig, StoreError, fingerprint,
+};
+use crate::event::Event;
+use crate::ids::{JobId, JobType, TenantId, WorkerId};
+use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, Transition};
+
+/// How many signals a slow listener may fall behind before it is told to resync.
+const SIGNAL_BUFFER: usize = 16 * 1024;
 
 /// A store in this process's memory.
-pub struct MemoryStore;
+pub struct MemoryStore {
+    state: Mutex<State>,
+    /// Wakes claimers when a job is enqueued.
+    work: Notify,
+    signals: broadcast::Sender<Signal>,
+    config: StoreConfig,
+}
+
+struct Record {
+    job: Job,
+    payload: serde_json::Value,
+    output: Option<JobOutput>,
+    history: VecDeque<Event>,
+    cancel_requested: bool,
+}
+
+/// A claimed queue entry: the lease a worker holds.
+struct Held {
+    job_id: JobId,
+    job_type: JobType,
+    worker: WorkerId,
+    last_beat: Instant,
+}
+
+struct Remembered {
+    job_id: JobId,
+    fingerprint: String,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: HashMap<JobId, Record>,
+    /// Every job of every tenant, for listing newest first (ids are time-ordered).
+    index: BTreeSet<(TenantId, JobId)>,
+    queues: HashMap<JobType, VecDeque<JobId>>,
+    /// Retries waiting for their delay, by due time (the counter keeps keys unique).
+    delayed: BTreeMap<(Instant, u64), (JobType, JobId)>,
+    held: HashMap<String, Held>,
+    idempotency: HashMap<(TenantId, String), Remembered>,
+    /// Expiry times are insertion-ordered because the TTLs are fixed, so queues suffice.
+    expiring_jobs: VecDeque<(Instant, JobId)>,
+    expiring_keys: VecDeque<(Instant, (TenantId, String))>,
+    event_log: VecDeque<Arc<Event>>,
+    counter: u64,
+}
+
+impl MemoryStore {
+    pub fn new(config: StoreConfig) -> Self {
+        let (signals, _) = broadcast::channel(SIGNAL_BUFFER);
+        Self {
+            state: Mutex::new(State::default()),
+            work: Notify::new(),
+            signals,
+            config,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied change: every change is
+        // computed first and then written field by field without fallible steps.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores the outcome of a transition: record, history, event log, signal, expiry.
+    fn apply(&self, state: &mut State, (job, event): (Job, Event)) -> Job {
+        let now = Instant::now();
+        let event = Arc::new(event);
+        if job.status.is_terminal() {
+            state
+                .expiring_jobs
+                .push_back((now + self.config.retention, job.id));
+        }
+        if let Some(record) = state.jobs.get_mut(&job.id) {
+            record.job = job.clone();
+            record.history.push_back(Event::clone(&event));
+            while record.history.len() > self.config.history_max {
+                record.history.pop_front();
+            }
+        }
+        state.event_log.push_back(Arc::clone(&event));
+        while state.event_log.len() > self.config.event_log_max {
+            state.event_log.pop_front();
+        }
+        // Nobody listening is fine: signals are best effort.
+        let _ = self.signals.send(Signal::Event(event));
+        job
+    }
+
+    fn enqueue(&self, state: &mut State, job_type: &JobType, id: JobId) {
+        state.queues.entry(job_type.clone()).or_default().push_back(id);
+        self.work.notify_waiters();
+    }
+
+    /// Writes a change computed from `lease.job`, provided the lease still holds: its entry is
+    /// still claimed and the stored job has not moved past the version the worker knows.
+    fn write_through_lease(
+        &self,
+        state: &mut State,
+        lease: &Lease,
+        change: impl FnOnce(&Job) -> Transition,
+    ) -> Result<Job, StoreError> {
+        let current = state
+            .jobs
+            .get(&lease.job.id)
+            .filter(|_| state.held.contains_key(&lease.entry))
+            .ok_or(StoreError::LeaseLost)?;
+        if current.job.seq != lease.job.seq {
+            return Err(StoreError::LeaseLost);
+        }
+        let transition = change(&lease.job)?;
+        Ok(self.apply(state, transition))
+    }
+
+    /// Removes what has outlived its retention.
+    fn sweep(state: &mut State, now: Instant) {
+        while let Some((at, id)) = state.expiring_jobs.front().cloned() {
+            if at > now {
+                break;
+            }
+            state.expiring_jobs.pop_front();
+            if let Some(record) = state.jobs.remove(&id) {
+                state.index.remove(&(record.job.tenant, id));
+            }
+        }
+        while let Some((at, _)) = state.expiring_keys.front() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, key)) = state.expiring_keys.pop_front() {
+                state.idempotency.remove(&key);
+            }
+        }
+    }
+
+    fn take(&self, worker: &WorkerId, types: &[JobType], max: usize) -> Vec<Claimed> {
+        let mut state = self.lock();
+        let now = Utc::now();
+        let mut claimed = Vec::new();
+        for job_type in types {
+            while claimed.len() < max {
+                let Some(id) = state.queues.get_mut(job_type).and_then(VecDeque::pop_front) else {
+                    break;
+                };
+                // An entry whose job was canceled or expired meanwhile is simply dropped.
+                let Some(record) = state.jobs.get(&id) else {
+                    continue;
+                };
+                let Ok(transition) = record.job.start(now) else {
+                    continue;
+                };
+                let payload = record.payload.clone();
+                let job = self.apply(&mut state, transition);
+                state.counter += 1;
+                let entry = format!("lease-{}", state.counter);
+                state.held.insert(
+                    entry.clone(),
+                    Held {
+                        job_id: id,
+                        job_type: job_type.clone(),
+                        worker: worker.clone(),
+                        last_beat: Instant::now(),
+                    },
+                );
+                claimed.push(Claimed {
+                    lease: Lease { job, entry },
+                    payload,
+                });
+            }
+        }
+        claimed
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create(&self, new: NewJob) -> Result<Created, StoreError> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        Self::sweep(&mut state, now);
+        let key = new
+            .idempotency_key
+            .as_ref()
+            .map(|k| (new.tenant.clone(), k.as_str().to_owned()));
+        let print = key.as_ref().map(|_| fingerprint(&new));
+        if let Some(key) = &key {
+            if let Some(seen) = state.idempotency.get(key) {
+                if let Some(record) = state.jobs.get(&seen.job_id) {
+                    if Some(&seen.fingerprint) != print.as_ref() {
+                        return Err(StoreError::IdempotencyMismatch);
+                    }
+                    return Ok(Created {
+                        job: record.job.clone(),
+                        replayed: true,
+                    });
+                }
+            }
+        }
+        let queued = state.queues.get(&new.job_type).map_or(0, VecDeque::len);
+        if queued >= self.config.max_queue_len {
+            return Err(StoreError::QueueFull(new.job_type));
+        }
+        let (job, event) = Job::create(JobId::generate(), &new, Utc::now());
+        state.jobs.insert(
+            job.id,
+            Record {
+                job: job.clone(),
+                payload: new.payload,
+                output: None,
+                history: VecDeque::new(),
+                cancel_requested: false,
+            },
+        );
+        state.index.insert((job.tenant.clone(), job.id));
+        if let (Some(key), Some(fingerprint)) = (key, print) {
+            state.expiring_keys.push_back((now + self.config.idempotency_ttl, key.clone()));
+            state.idempotency.insert(
+                key,
+                Remembered {
+                    job_id: job.id,
+                    fingerprint,
+                },
+            );
+        }
+        let job = self.apply(&mut state, (job, event));
+        self.enqueue(&mut state, &job.job_type, job.id);
+        Ok(Created {
+            job,
+            replayed: false,
+        })
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Job>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .jobs
+            .get(id)
+            .filter(|r| &r.job.tenant == tenant)
+            .map(|r| r.job.clone()))
+    }
+
+    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<JobPage, StoreError> {
+        let state = self.lock();
+        let upper = query.before.map_or(std::ops::Bound::Unbounded, |id| {
+            std::ops::Bound::Excluded((tenant.clone(), id))
+        });
+        let lower = std::ops::Bound::Included((tenant.clone(), JobId::MIN));
+        let mut matching = state
+            .index
+            .range((lower, upper))
+            .rev()
+            .filter_map(|(_, id)| state.jobs.get(id))
+            .map(|r| &r.job)
+            .filter(|job| query.status.is_none_or(|s| job.status == s))
+            .filter(|job| query.job_type.as_ref().is_none_or(|t| &job.job_type == t));
+        let jobs: Vec<Job> = matching.by_ref().take(query.limit).cloned().collect();
+        let more = matching.next().is_some();
+        let next_cursor = if more { jobs.last().map(|j| j.id) } else { None };
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    async fn result(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+    ) -> Result<Option<JobOutput>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .jobs
+            .get(id)
+            .filter(|r| &r.job.tenant == tenant && r.job.status == JobStatus::Completed)
+            .and_then(|r| r.output.clone()))
+    }
+
+    async fn cancel(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+    ) -> Result<Option<CancelOutcome>, StoreError> {
+        let mut state = self.lock();
+        let Some(record) = state.jobs.get_mut(id).filter(|r| &r.job.tenant == tenant) else {
+            return Ok(None);
+        };
+        let outcome = match record.job.status {
+            JobStatus::Pending => {
+                let transition = record.job.cancel(Utc::now())?;
+                CancelOutcome::Canceled(self.apply(&mut state, transition))
+            }
+            JobStatus::Processing => {
+                record.cancel_requested = true;
+                let _ = self.signals.send(Signal::CancelRequested(*id));
+                CancelOutcome::Requested(record.job.clone())
+            }
+            _ => CancelOutcome::AlreadyFinished(record.job.clone()),
+        };
+        Ok(Some(outcome))
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+        after: u64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .jobs
+            .get(id)
+            .filter(|r| &r.job.tenant == tenant)
+            .map(|r| {
+                r.history
+                    .iter()
+                    .filter(|e| e.seq() > after)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        types: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            // Register for a wake-up before looking, so an enqueue in between is not missed.
+            let notified = self.work.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let claimed = self.take(worker, types, max);
+            if !claimed.is_empty() {
+                return Ok(claimed);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    async fn heartbeat(&self, worker: &WorkerId, lease: &Lease) -> Result<LeaseState, StoreError> {
+        let mut state = self.lock();
+        let current_seq = state.jobs.get(&lease.job.id).map(|r| r.job.seq);
+        let held = state
+            .held
+            .get_mut(&lease.entry)
+            .filter(|h| &h.worker == worker && current_seq == Some(lease.job.seq))
+            .ok_or(StoreError::LeaseLost)?;
+        held.last_beat = Instant::now();
+        let cancel_requested = state
+            .jobs
+            .get(&lease.job.id)
+            .is_some_and(|r| r.cancel_requested);
+        Ok(LeaseState { cancel_requested })
+    }
+
+    async fn progress(&self, lease: &mut Lease, progress: Progress) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let job = self.write_through_lease(&mut state, lease, |job| {
+            job.report(progress, Utc::now())
+        })?;
+        lease.job = job;
+        Ok(())
+    }
+
+    async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Result<Job, StoreError> {
+        if let Some(output) = &output {
+            if output.body.len() > self.config.max_result_bytes {
+                return Err(StoreError::ResultTooLarge {
+                    size: output.body.len(),
+                    limit: self.config.max_result_bytes,
+                });
+            }
+        }
+        let mut state = self.lock();
+        let has_result = output.is_some();
+        let job = self.write_through_lease(&mut state, &lease, |job| {
+            job.complete(has_result, Utc::now())
+        })?;
+        state.held.remove(&lease.entry);
+        if let Some(record) = state.jobs.get_mut(&job.id) {
+            record.output = output;
+        }
+        Ok(job)
+    }
+
+    async fn fail(
+        &self,
+        lease: Lease,
+        error: JobError,
+        retry_after: Option<Duration>,
+    ) -> Result<Job, StoreError> {
+        let mut state = self.lock();
+        let job = self.write_through_lease(&mut state, &lease, |job| {
+            job.fail(error, retry_after.is_some(), Utc::now())
+        })?;
+        state.held.remove(&lease.entry);
+        if job.status == JobStatus::Pending {
+            match retry_after.filter(|d| !d.is_zero()) {
+                None => self.enqueue(&mut state, &job.job_type, job.id),
+                Some(delay) => {
+                    state.counter += 1;
+                    let key = (Instant::now() + delay, state.counter);
+                    state.delayed.insert(key, (job.job_type.clone(), job.id));
+                }
+            }
+        }
+        Ok(job)
+    }
+
+    async fn cancel_claimed(&self, lease: Lease) -> Result<Job, StoreError> {
+        let mut state = self.lock();
+        let job = self.write_through_lease(&mut state, &lease, |job| job.cancel(Utc::now()))?;
+        state.held.remove(&lease.entry);
+        Ok(job)
+    }
+
+    async fn release(&self, lease: Lease) -> Result<Job, StoreError> {
+        let mut state = self.lock();
+        let job = self.write_through_lease(&mut state, &lease, |job| job.release(Utc::now()))?;
+        state.held.remove(&lease.entry);
+        // It was at the head of the queue once: it goes back there, not behind newer jobs.
+        state
+            .queues
+            .entry(job.job_type.clone())
+            .or_default()
+            .push_front(job.id);
+        self.work.notify_waiters();
+        Ok(job)
+    }
+
+    async fn maintain(
+        &self,
+        _worker: &WorkerId,
+        types: &[JobType],
+    ) -> Result<Maintenance, StoreError> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let mut report = Maintenance::default();
+        let expired: Vec<String> = state
+            .held
+            .iter()
+            .filter(|(_, h)| {
+                types.contains(&h.job_type) && now.duration_since(h.last_beat) > self.config.lease_timeout
+            })
+            .map(|(entry, _)| entry.clone())
+            .collect();
+        for entry in expired {
+            let Some(held) = state.held.remove(&entry) else {
+                continue;
+            };
+            let Some(record) = state.jobs.get(&held.job_id) else {
+                continue;
+            };
+            if let Ok(transition) = record.job.lose_lease(Utc::now()) {
+                let job = self.apply(&mut state, transition);
+                if job.status == JobStatus::Pending {
+                    self.enqueue(&mut state, &job.job_type, job.id);
+                }
+                report.reclaimed += 1;
+            }
+        }
+        while let Some(entry) = state.delayed.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (job_type, id) = entry.remove();
+            self.enqueue(&mut state, &job_type, id);
+            report.promoted += 1;
+        }
+        Self::sweep(&mut state, now);
+        Ok(report)
+    }
+
+    fn signals(&self) -> broadcast::Receiver<Signal> {
+        self.signals.subscribe()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

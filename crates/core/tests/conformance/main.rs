@@ -1,1 +1,10 @@
+//! The store conformance suite: every behaviour of the `Store` trait, run against the memory
+//! backend and against a real Redis (a private `redis-server` per test).
 
+mod support;
+
+mod cancel;
+mod claims;
+mod jobs;
+mod leases;
+mod listing;
