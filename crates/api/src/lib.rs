@@ -1,1 +1,95 @@
-//! placeholder
+//! Herald's HTTP API: submit jobs, poll them (plainly or by long poll), cancel them, fetch
+//! their results, and the health and metrics endpoints. The wire contract is
+//! `CONTRACT.md`; `docs/api.md` is its reference.
+//!
+//! The crate is a library: the `herald` binary binds the socket, builds [`ApiDeps`] and calls
+//! [`server`], handing it the process's shutdown token.
+//!
+//! # Layout
+//! - [`startup`]: [`server`] and `create_app`, which composes every route and middleware.
+//! - [`routes`]: one module per resource, each with its `configure`; handlers are thin.
+//! - [`error`]: [`ApiError`], the one mapping of every failure to `application/problem+json`.
+//! - [`extract`]: extractors parsed at the edge (tenant, job id in the path, idempotency key).
+//! - [`submission`]: a request body becomes a validated `NewJob`.
+//! - [`conditional`]: entity tags and `If-None-Match`.
+//! - [`poll`]: reading a job, optionally waiting (long poll) for it to change.
+//! - [`hub`]: the one per-process subscription to the store's signals, fanned out per job.
+//! - [`metrics`]: Prometheus metrics and the request telemetry middleware.
+
+pub mod conditional;
+pub mod error;
+pub mod extract;
+pub mod hub;
+pub mod metrics;
+pub mod poll;
+pub mod routes;
+pub mod startup;
+pub mod submission;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::{JobLimits, JobType, SharedStore};
+use prometheus_client::registry::Registry;
+
+pub use error::ApiError;
+pub use hub::Hub;
+pub use metrics::ApiMetrics;
+pub use startup::server;
+
+/// What the API accepts.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Bounds applied to every submission.
+    pub limits: JobLimits,
+    /// Job types with a handler or worker queue; a submission of any other type is refused.
+    /// Empty by default: the binary fills it from the worker's registry.
+    pub known_types: HashSet<JobType>,
+    /// The largest request body accepted, in bytes (larger answer `413`).
+    pub max_body_bytes: usize,
+    /// The longest long poll (`?wait=`) a client may ask for.
+    pub max_wait: Duration,
+    /// How long a graceful stop waits for requests in flight (long polls answer at once).
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            limits: JobLimits::default(),
+            known_types: HashSet::new(),
+            max_body_bytes: 1024 * 1024,
+            max_wait: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything the API needs from the process that runs it.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # fn build(store: herald_core::SharedStore) -> herald_api::ApiDeps {
+/// use prometheus_client::registry::Registry;
+///
+/// let mut registry = Registry::default();
+/// let metrics = herald_api::ApiMetrics::register(&mut registry);
+/// // … other roles register their metrics here, then the registry is frozen:
+/// herald_api::ApiDeps {
+///     store,
+///     config: herald_api::ApiConfig::default(),
+///     registry: Arc::new(registry),
+///     metrics,
+/// }
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ApiDeps {
+    pub store: SharedStore,
+    pub config: ApiConfig,
+    /// The process's registry, served at `/metrics`.
+    pub registry: Arc<Registry>,
+    /// The API's own metrics, registered in `registry` by [`ApiMetrics::register`].
+    pub metrics: ApiMetrics,
+}

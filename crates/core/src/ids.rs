@@ -19,6 +19,8 @@ pub struct JobId(Uuid);
 impl JobId {
     /// The smallest id, below every generated one (a lower bound for ranges).
     pub const MIN: JobId = JobId(Uuid::nil());
+    /// The largest id, above every generated one (an upper bound for ranges).
+    pub const MAX: JobId = JobId(Uuid::max());
 
     /// A fresh, time-ordered id.
     pub fn generate() -> Self {
@@ -52,7 +54,10 @@ impl FromStr for JobId {
 /// Checks a short machine name: ASCII letters, digits and `.`, `_`, `-`, `:`, starting with a
 /// letter or digit.
 fn check_name(kind: &str, raw: &str, max: usize) -> Result<(), InvalidInput> {
-    let ok_first = raw.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_first = raw
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     let ok_rest = raw
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));

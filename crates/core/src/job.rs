@@ -228,7 +228,9 @@ impl NewJob {
                 .map_err(|e| errors.push(FieldError::new("type", e.0)))
                 .ok(),
         };
-        let payload = request.payload.unwrap_or(serde_json::Value::Object(Default::default()));
+        let payload = request
+            .payload
+            .unwrap_or(serde_json::Value::Object(Default::default()));
         let payload_len = serde_json::to_vec(&payload).map_or(usize::MAX, |v| v.len());
         if payload_len > limits.max_payload_bytes {
             errors.push(FieldError::new(
@@ -269,7 +271,10 @@ impl NewJob {
                 if len > limits.max_metadata_bytes {
                     errors.push(FieldError::new(
                         "metadata",
-                        format!("must be at most {} bytes of JSON", limits.max_metadata_bytes),
+                        format!(
+                            "must be at most {} bytes of JSON",
+                            limits.max_metadata_bytes
+                        ),
                     ));
                 }
                 map
@@ -412,10 +417,7 @@ impl Job {
         self.require(JobStatus::Processing, "completed")?;
         let mut job = self.next(JobStatus::Completed, now);
         job.has_result = has_result;
-        job.progress = Some(Progress::new(
-            100,
-            job.progress.and_then(|p| p.message),
-        ));
+        job.progress = Some(Progress::new(100, job.progress.and_then(|p| p.message)));
         Ok(finish(job, EventType::Completed))
     }
 
@@ -443,7 +445,10 @@ impl Job {
     pub fn lose_lease(&self, now: DateTime<Utc>) -> Transition {
         let error = JobError::new(
             ErrorCode::WorkerLost,
-            format!("the worker running attempt {} stopped responding", self.attempt),
+            format!(
+                "the worker running attempt {} stopped responding",
+                self.attempt
+            ),
         );
         self.fail(error, true, now)
     }
@@ -530,14 +535,25 @@ mod tests {
     fn a_job_walks_pending_processing_progress_completed_with_seq_rising_by_one() {
         let now = Utc::now();
         let job = pending();
-        assert_eq!((job.status, job.seq, job.attempt), (JobStatus::Pending, 1, 0));
+        assert_eq!(
+            (job.status, job.seq, job.attempt),
+            (JobStatus::Pending, 1, 0)
+        );
         let (job, ev) = job.start(now).unwrap();
-        assert_eq!((job.status, job.seq, job.attempt), (JobStatus::Processing, 2, 1));
+        assert_eq!(
+            (job.status, job.seq, job.attempt),
+            (JobStatus::Processing, 2, 1)
+        );
         assert_eq!(ev.kind, EventType::Processing);
-        let (job, ev) = job.report(Progress::new(40, Some("page 4".into())), now).unwrap();
+        let (job, ev) = job
+            .report(Progress::new(40, Some("page 4".into())), now)
+            .unwrap();
         assert_eq!((ev.kind, job.seq), (EventType::Progress, 3));
         let (job, ev) = job.complete(true, now).unwrap();
-        assert_eq!((ev.kind, job.seq, job.status), (EventType::Completed, 4, JobStatus::Completed));
+        assert_eq!(
+            (ev.kind, job.seq, job.status),
+            (EventType::Completed, 4, JobStatus::Completed)
+        );
         assert!(job.finished_at.is_some());
         assert_eq!(job.progress.unwrap().percent, 100);
     }
@@ -545,10 +561,18 @@ mod tests {
     #[test]
     fn terminal_jobs_never_change_again() {
         let now = Utc::now();
-        let (done, _) = pending().start(now).unwrap().0.complete(false, now).unwrap();
+        let (done, _) = pending()
+            .start(now)
+            .unwrap()
+            .0
+            .complete(false, now)
+            .unwrap();
         assert!(done.start(now).is_err());
         assert!(done.cancel(now).is_err());
-        assert!(done.fail(JobError::new(ErrorCode::Timeout, "x"), true, now).is_err());
+        assert!(
+            done.fail(JobError::new(ErrorCode::Timeout, "x"), true, now)
+                .is_err()
+        );
         assert!(done.report(Progress::new(1, None), now).is_err());
     }
 
@@ -556,10 +580,26 @@ mod tests {
     fn a_failed_attempt_is_retried_until_attempts_run_out() {
         let now = Utc::now();
         let err = JobError::new(ErrorCode::HandlerError, "boom");
-        let (job, ev) = pending().start(now).unwrap().0.fail(err.clone(), true, now).unwrap();
-        assert_eq!((job.status, ev.kind, job.attempt), (JobStatus::Pending, EventType::Pending, 1));
-        let (job, ev) = job.start(now).unwrap().0.fail(err.clone(), true, now).unwrap();
-        assert_eq!((job.status, ev.kind, job.attempt), (JobStatus::Failed, EventType::Failed, 2));
+        let (job, ev) = pending()
+            .start(now)
+            .unwrap()
+            .0
+            .fail(err.clone(), true, now)
+            .unwrap();
+        assert_eq!(
+            (job.status, ev.kind, job.attempt),
+            (JobStatus::Pending, EventType::Pending, 1)
+        );
+        let (job, ev) = job
+            .start(now)
+            .unwrap()
+            .0
+            .fail(err.clone(), true, now)
+            .unwrap();
+        assert_eq!(
+            (job.status, ev.kind, job.attempt),
+            (JobStatus::Failed, EventType::Failed, 2)
+        );
         assert_eq!(job.error, Some(err));
     }
 
@@ -567,7 +607,12 @@ mod tests {
     fn a_permanent_failure_is_not_retried() {
         let now = Utc::now();
         let err = JobError::new(ErrorCode::HandlerError, "bad input");
-        let (job, _) = pending().start(now).unwrap().0.fail(err, false, now).unwrap();
+        let (job, _) = pending()
+            .start(now)
+            .unwrap()
+            .0
+            .fail(err, false, now)
+            .unwrap();
         assert_eq!(job.status, JobStatus::Failed);
     }
 
@@ -591,7 +636,10 @@ mod tests {
     #[test]
     fn cancel_is_immediate_when_pending() {
         let (job, ev) = pending().cancel(Utc::now()).unwrap();
-        assert_eq!((job.status, ev.kind), (JobStatus::Canceled, EventType::Canceled));
+        assert_eq!(
+            (job.status, ev.kind),
+            (JobStatus::Canceled, EventType::Canceled)
+        );
         assert_eq!(job.error.unwrap().code, ErrorCode::Canceled);
     }
 

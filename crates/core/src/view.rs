@@ -56,8 +56,8 @@ impl JobLinks {
 impl From<&Job> for JobView {
     fn from(job: &Job) -> Self {
         let links = JobLinks::for_job(&job.id);
-        let result_url = (job.status == JobStatus::Completed && job.has_result)
-            .then(|| links.result.clone());
+        let result_url =
+            (job.status == JobStatus::Completed && job.has_result).then(|| links.result.clone());
         Self {
             id: job.id,
             job_type: job.job_type.to_string(),

@@ -116,7 +116,11 @@ impl MemoryStore {
     }
 
     fn enqueue(&self, state: &mut State, job_type: &JobType, id: JobId) {
-        state.queues.entry(job_type.clone()).or_default().push_back(id);
+        state
+            .queues
+            .entry(job_type.clone())
+            .or_default()
+            .push_back(id);
         self.work.notify_waiters();
     }
 
@@ -211,18 +215,18 @@ impl Store for MemoryStore {
             .as_ref()
             .map(|k| (new.tenant.clone(), k.as_str().to_owned()));
         let print = key.as_ref().map(|_| fingerprint(&new));
-        if let Some(key) = &key {
-            if let Some(seen) = state.idempotency.get(key) {
-                if let Some(record) = state.jobs.get(&seen.job_id) {
-                    if Some(&seen.fingerprint) != print.as_ref() {
-                        return Err(StoreError::IdempotencyMismatch);
-                    }
-                    return Ok(Created {
-                        job: record.job.clone(),
-                        replayed: true,
-                    });
-                }
+        // A key whose job has expired is free again.
+        if let Some(key) = &key
+            && let Some(seen) = state.idempotency.get(key)
+            && let Some(record) = state.jobs.get(&seen.job_id)
+        {
+            if Some(&seen.fingerprint) != print.as_ref() {
+                return Err(StoreError::IdempotencyMismatch);
             }
+            return Ok(Created {
+                job: record.job.clone(),
+                replayed: true,
+            });
         }
         let queued = state.queues.get(&new.job_type).map_or(0, VecDeque::len);
         if queued >= self.config.max_queue_len {
@@ -241,7 +245,9 @@ impl Store for MemoryStore {
         );
         state.index.insert((job.tenant.clone(), job.id));
         if let (Some(key), Some(fingerprint)) = (key, print) {
-            state.expiring_keys.push_back((now + self.config.idempotency_ttl, key.clone()));
+            state
+                .expiring_keys
+                .push_back((now + self.config.idempotency_ttl, key.clone()));
             state.idempotency.insert(
                 key,
                 Remembered {
@@ -269,13 +275,11 @@ impl Store for MemoryStore {
 
     async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<JobPage, StoreError> {
         let state = self.lock();
-        let upper = query.before.map_or(std::ops::Bound::Unbounded, |id| {
-            std::ops::Bound::Excluded((tenant.clone(), id))
-        });
-        let lower = std::ops::Bound::Included((tenant.clone(), JobId::MIN));
+        let lower = (tenant.clone(), JobId::MIN);
+        let upper = (tenant.clone(), query.before.unwrap_or(JobId::MAX));
         let mut matching = state
             .index
-            .range((lower, upper))
+            .range(lower..upper)
             .rev()
             .filter_map(|(_, id)| state.jobs.get(id))
             .map(|r| &r.job)
@@ -283,15 +287,15 @@ impl Store for MemoryStore {
             .filter(|job| query.job_type.as_ref().is_none_or(|t| &job.job_type == t));
         let jobs: Vec<Job> = matching.by_ref().take(query.limit).cloned().collect();
         let more = matching.next().is_some();
-        let next_cursor = if more { jobs.last().map(|j| j.id) } else { None };
+        let next_cursor = if more {
+            jobs.last().map(|j| j.id)
+        } else {
+            None
+        };
         Ok(JobPage { jobs, next_cursor })
     }
 
-    async fn result(
-        &self,
-        tenant: &TenantId,
-        id: &JobId,
-    ) -> Result<Option<JobOutput>, StoreError> {
+    async fn result(&self, tenant: &TenantId, id: &JobId) -> Result<Option<JobOutput>, StoreError> {
         let state = self.lock();
         Ok(state
             .jobs
@@ -386,21 +390,20 @@ impl Store for MemoryStore {
 
     async fn progress(&self, lease: &mut Lease, progress: Progress) -> Result<(), StoreError> {
         let mut state = self.lock();
-        let job = self.write_through_lease(&mut state, lease, |job| {
-            job.report(progress, Utc::now())
-        })?;
+        let job =
+            self.write_through_lease(&mut state, lease, |job| job.report(progress, Utc::now()))?;
         lease.job = job;
         Ok(())
     }
 
     async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Result<Job, StoreError> {
-        if let Some(output) = &output {
-            if output.body.len() > self.config.max_result_bytes {
-                return Err(StoreError::ResultTooLarge {
-                    size: output.body.len(),
-                    limit: self.config.max_result_bytes,
-                });
-            }
+        if let Some(output) = &output
+            && output.body.len() > self.config.max_result_bytes
+        {
+            return Err(StoreError::ResultTooLarge {
+                size: output.body.len(),
+                limit: self.config.max_result_bytes,
+            });
         }
         let mut state = self.lock();
         let has_result = output.is_some();
@@ -471,7 +474,8 @@ impl Store for MemoryStore {
             .held
             .iter()
             .filter(|(_, h)| {
-                types.contains(&h.job_type) && now.duration_since(h.last_beat) > self.config.lease_timeout
+                types.contains(&h.job_type)
+                    && now.duration_since(h.last_beat) > self.config.lease_timeout
             })
             .map(|(entry, _)| entry.clone())
             .collect();

@@ -191,13 +191,15 @@ pub trait Store: Send + Sync + 'static {
     async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<JobPage, StoreError>;
 
     /// The result of a completed job, or `None`.
-    async fn result(&self, tenant: &TenantId, id: &JobId)
-    -> Result<Option<JobOutput>, StoreError>;
+    async fn result(&self, tenant: &TenantId, id: &JobId) -> Result<Option<JobOutput>, StoreError>;
 
     /// Cancels a pending job at once, or asks the worker of a processing one to stop.
     /// `None` when there is no such job.
-    async fn cancel(&self, tenant: &TenantId, id: &JobId)
-    -> Result<Option<CancelOutcome>, StoreError>;
+    async fn cancel(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+    ) -> Result<Option<CancelOutcome>, StoreError>;
 
     /// The job's events with `seq > after`, oldest first (as far back as the history reaches).
     async fn history(

@@ -32,7 +32,12 @@ async fn a_waiting_claim_wakes_when_a_job_arrives(backend: Backend) {
     let worker = h.worker.clone();
     let waiting = tokio::spawn(async move {
         store
-            .claim(&worker, &[job_type("demo.sleep")], 1, Duration::from_secs(30))
+            .claim(
+                &worker,
+                &[job_type("demo.sleep")],
+                1,
+                Duration::from_secs(30),
+            )
             .await
             .expect("claim")
     });
@@ -57,7 +62,12 @@ async fn jobs_are_claimed_oldest_first(backend: Backend) {
     let h = backend.open_default().await;
     let first = h.create(new_job("demo.sleep", json!({}))).await;
     let second = h.create(new_job("demo.sleep", json!({}))).await;
-    let claimed: Vec<_> = h.claim_now("demo.sleep", 5).await.iter().map(|l| l.job.id).collect();
+    let claimed: Vec<_> = h
+        .claim_now("demo.sleep", 5)
+        .await
+        .iter()
+        .map(|l| l.job.id)
+        .collect();
     assert_eq!(claimed, [first.id, second.id]);
 }
 
@@ -75,7 +85,12 @@ async fn concurrent_claimers_never_share_a_job(backend: Backend) {
             let mut mine = Vec::new();
             loop {
                 let claimed = store
-                    .claim(&worker, &[job_type("demo.sleep")], 3, Duration::from_millis(200))
+                    .claim(
+                        &worker,
+                        &[job_type("demo.sleep")],
+                        3,
+                        Duration::from_millis(200),
+                    )
                     .await
                     .expect("claim");
                 if claimed.is_empty() {
@@ -97,15 +112,25 @@ async fn concurrent_claimers_never_share_a_job(backend: Backend) {
 async fn a_retryable_failure_requeues_the_job_until_attempts_run_out(backend: Backend) {
     let h = backend.open_default().await;
     let job = h
-        .create(new_job_with("demo.sleep", json!({}), |r| r.max_attempts = Some(2)))
+        .create(new_job_with("demo.sleep", json!({}), |r| {
+            r.max_attempts = Some(2)
+        }))
         .await;
     let error = JobError::new(ErrorCode::HandlerError, "flaky");
     let lease = h.claim_one("demo.sleep").await.lease;
-    let retried = h.store.fail(lease, error.clone(), Some(Duration::ZERO)).await.unwrap();
+    let retried = h
+        .store
+        .fail(lease, error.clone(), Some(Duration::ZERO))
+        .await
+        .unwrap();
     assert_eq!((retried.status, retried.attempt), (JobStatus::Pending, 1));
     let lease = h.claim_one("demo.sleep").await.lease;
     assert_eq!(lease.job.attempt, 2);
-    let failed = h.store.fail(lease, error.clone(), Some(Duration::ZERO)).await.unwrap();
+    let failed = h
+        .store
+        .fail(lease, error.clone(), Some(Duration::ZERO))
+        .await
+        .unwrap();
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(failed.error, Some(error));
     assert_eq!(h.get(&job).await, failed);
@@ -117,15 +142,22 @@ async fn a_delayed_retry_waits_for_its_delay(backend: Backend) {
     h.create(new_job("demo.sleep", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
     let error = JobError::new(ErrorCode::HandlerError, "later");
-    h.store.fail(lease, error, Some(Duration::from_millis(500))).await.unwrap();
+    h.store
+        .fail(lease, error, Some(Duration::from_millis(500)))
+        .await
+        .unwrap();
     let types = [job_type("demo.sleep")];
     let report = h.store.maintain(&h.worker, &types).await.unwrap();
     assert_eq!(report.promoted, 0, "promoted before its delay ran out");
     assert!(h.claim_now("demo.sleep", 1).await.is_empty());
-    let report = herald_testkit::eventually("the retry to be promoted", Duration::from_secs(10), || async {
-        let report = h.store.maintain(&h.worker, &types).await.unwrap();
-        (report.promoted > 0).then_some(report)
-    })
+    let report = herald_testkit::eventually(
+        "the retry to be promoted",
+        Duration::from_secs(10),
+        || async {
+            let report = h.store.maintain(&h.worker, &types).await.unwrap();
+            (report.promoted > 0).then_some(report)
+        },
+    )
     .await;
     assert_eq!(report.promoted, 1);
     assert_eq!(h.claim_one("demo.sleep").await.lease.job.attempt, 2);
@@ -133,7 +165,8 @@ async fn a_delayed_retry_waits_for_its_delay(backend: Backend) {
 
 async fn a_permanent_failure_fails_at_once(backend: Backend) {
     let h = backend.open_default().await;
-    h.create(new_job("demo.fail", json!({"message": "no"}))).await;
+    h.create(new_job("demo.fail", json!({"message": "no"})))
+        .await;
     let lease = h.claim_one("demo.fail").await.lease;
     let error = JobError::new(ErrorCode::HandlerError, "no");
     let failed = h.store.fail(lease, error, None).await.unwrap();

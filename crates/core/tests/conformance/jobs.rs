@@ -25,10 +25,17 @@ crate::conformance!(
 
 async fn a_new_job_is_pending_with_seq_one_and_its_event_in_history(backend: Backend) {
     let h = backend.open_default().await;
-    let created = h.store.create(new_job("demo.sleep", json!({"seconds": 0}))).await.unwrap();
+    let created = h
+        .store
+        .create(new_job("demo.sleep", json!({"seconds": 0})))
+        .await
+        .unwrap();
     assert!(!created.replayed);
     let job = created.job;
-    assert_eq!((job.status, job.seq, job.attempt), (JobStatus::Pending, 1, 0));
+    assert_eq!(
+        (job.status, job.seq, job.attempt),
+        (JobStatus::Pending, 1, 0)
+    );
     assert_eq!(h.get(&job).await, job);
     let history = h.store.history(&tenant(), &job.id, 0).await.unwrap();
     assert_eq!(history.len(), 1);
@@ -39,22 +46,52 @@ async fn a_new_job_is_pending_with_seq_one_and_its_event_in_history(backend: Bac
 async fn a_job_of_another_tenant_reads_as_missing(backend: Backend) {
     let h = backend.open_default().await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
-    assert!(h.store.get(&other_tenant(), &job.id).await.unwrap().is_none());
-    assert!(h.store.history(&other_tenant(), &job.id, 0).await.unwrap().is_empty());
-    assert!(h.store.cancel(&other_tenant(), &job.id).await.unwrap().is_none());
-    assert!(h.store.result(&other_tenant(), &job.id).await.unwrap().is_none());
+    assert!(
+        h.store
+            .get(&other_tenant(), &job.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .history(&other_tenant(), &job.id, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        h.store
+            .cancel(&other_tenant(), &job.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .result(&other_tenant(), &job.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn the_same_idempotency_key_returns_the_same_job(backend: Backend) {
     let h = backend.open_default().await;
     let first = h
         .store
-        .create(with_key(new_job("demo.sleep", json!({"seconds": 1})), "order-42"))
+        .create(with_key(
+            new_job("demo.sleep", json!({"seconds": 1})),
+            "order-42",
+        ))
         .await
         .unwrap();
     let second = h
         .store
-        .create(with_key(new_job("demo.sleep", json!({"seconds": 1})), "order-42"))
+        .create(with_key(
+            new_job("demo.sleep", json!({"seconds": 1})),
+            "order-42",
+        ))
         .await
         .unwrap();
     assert!(!first.replayed);
@@ -66,7 +103,8 @@ async fn the_same_idempotency_key_returns_the_same_job(backend: Backend) {
 
 async fn an_idempotency_key_reused_for_a_different_request_is_refused(backend: Backend) {
     let h = backend.open_default().await;
-    h.create(with_key(new_job("demo.sleep", json!({"seconds": 1})), "k1")).await;
+    h.create(with_key(new_job("demo.sleep", json!({"seconds": 1})), "k1"))
+        .await;
     let err = h
         .store
         .create(with_key(new_job("demo.sleep", json!({"seconds": 2})), "k1"))
@@ -77,7 +115,9 @@ async fn an_idempotency_key_reused_for_a_different_request_is_refused(backend: B
 
 async fn idempotency_keys_are_scoped_by_tenant(backend: Backend) {
     let h = backend.open_default().await;
-    let mine = h.create(with_key(new_job("demo.sleep", json!({})), "shared")).await;
+    let mine = h
+        .create(with_key(new_job("demo.sleep", json!({})), "shared"))
+        .await;
     let mut theirs = with_key(new_job("demo.sleep", json!({})), "shared");
     theirs.tenant = other_tenant();
     let theirs = h.store.create(theirs).await.unwrap();
@@ -91,9 +131,15 @@ async fn a_job_walks_to_completed_with_every_event_in_history_in_order(backend: 
     let claimed = h.claim_one("demo.report").await;
     assert_eq!(claimed.payload, json!({"rows": 3}));
     let mut lease = claimed.lease;
-    assert_eq!((lease.job.status, lease.job.seq, lease.job.attempt), (JobStatus::Processing, 2, 1));
+    assert_eq!(
+        (lease.job.status, lease.job.seq, lease.job.attempt),
+        (JobStatus::Processing, 2, 1)
+    );
     assert!(lease.job.started_at.is_some());
-    h.store.progress(&mut lease, Progress::new(50, Some("half".into()))).await.unwrap();
+    h.store
+        .progress(&mut lease, Progress::new(50, Some("half".into())))
+        .await
+        .unwrap();
     assert_eq!(lease.job.seq, 3);
     let done = h.store.complete(lease, None).await.unwrap();
     assert_eq!((done.status, done.seq), (JobStatus::Completed, 4));
@@ -131,7 +177,13 @@ async fn history_after_a_seq_returns_only_later_events(backend: Backend) {
         .map(|e| e.seq())
         .collect();
     assert_eq!(later, [3]);
-    assert!(h.store.history(&tenant(), &job.id, 3).await.unwrap().is_empty());
+    assert!(
+        h.store
+            .history(&tenant(), &job.id, 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn history_is_capped(backend: Backend) {
@@ -144,12 +196,23 @@ async fn history_is_capped(backend: Backend) {
     let job = h.create(new_job("demo.report", json!({}))).await;
     let mut lease = h.claim_one("demo.report").await.lease;
     for percent in 0..100 {
-        h.store.progress(&mut lease, Progress::new(percent, None)).await.unwrap();
+        h.store
+            .progress(&mut lease, Progress::new(percent, None))
+            .await
+            .unwrap();
     }
     let history = h.store.history(&tenant(), &job.id, 0).await.unwrap();
     // Redis trims approximately (MAXLEN ~); either way the newest events are kept.
-    assert!(history.len() >= 10 && history.len() <= 110, "{}", history.len());
-    assert!(history.len() < 102, "history was not trimmed: {}", history.len());
+    assert!(
+        history.len() >= 10 && history.len() <= 110,
+        "{}",
+        history.len()
+    );
+    assert!(
+        history.len() < 102,
+        "history was not trimmed: {}",
+        history.len()
+    );
     assert_eq!(history.last().map(|e| e.seq()), Some(lease.job.seq));
 }
 
@@ -164,7 +227,10 @@ async fn a_result_is_readable_once_completed(backend: Backend) {
     };
     let done = h.store.complete(lease, Some(output.clone())).await.unwrap();
     assert!(done.has_result);
-    assert_eq!(h.store.result(&tenant(), &job.id).await.unwrap(), Some(output));
+    assert_eq!(
+        h.store.result(&tenant(), &job.id).await.unwrap(),
+        Some(output)
+    );
 }
 
 async fn a_result_over_the_limit_is_refused(backend: Backend) {
@@ -181,7 +247,16 @@ async fn a_result_over_the_limit_is_refused(backend: Backend) {
         body: vec![b'x'; 11],
     };
     let err = h.store.complete(lease, Some(output)).await.unwrap_err();
-    assert!(matches!(err, StoreError::ResultTooLarge { size: 11, limit: 10 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            StoreError::ResultTooLarge {
+                size: 11,
+                limit: 10
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(h.get(&job).await.status, JobStatus::Processing);
 }
 
@@ -194,7 +269,11 @@ async fn a_full_queue_refuses_new_jobs(backend: Backend) {
         .await;
     h.create(new_job("demo.sleep", json!({}))).await;
     h.create(new_job("demo.sleep", json!({}))).await;
-    let err = h.store.create(new_job("demo.sleep", json!({}))).await.unwrap_err();
+    let err = h
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::QueueFull(_)), "{err:?}");
     // Other types have queues of their own.
     h.create(new_job("demo.fail", json!({}))).await;
@@ -213,14 +292,18 @@ async fn signals_announce_every_event_of_a_job_in_order(backend: Backend) {
             .await
             .expect("a signal within 10 s")
             .expect("the signal channel is open");
-        if let Signal::Event(event) = signal {
-            if event.job.id == job.id {
-                seqs.push((event.seq(), event.kind));
-            }
+        if let Signal::Event(event) = signal
+            && event.job.id == job.id
+        {
+            seqs.push((event.seq(), event.kind));
         }
     }
     assert_eq!(
         seqs,
-        [(1, EventType::Pending), (2, EventType::Processing), (3, EventType::Completed)]
+        [
+            (1, EventType::Pending),
+            (2, EventType::Processing),
+            (3, EventType::Completed)
+        ]
     );
 }

@@ -30,10 +30,14 @@ async fn a_dead_workers_job_is_reclaimed_and_a_zombie_write_is_refused(backend: 
     let mut stale = h.claim_one_as(&zombie, "demo.sleep").await.lease;
     let rescuer = WorkerId::generate();
     let types = [job_type("demo.sleep")];
-    herald_testkit::eventually("the expired lease to be reclaimed", Duration::from_secs(10), || async {
-        let report = h.store.maintain(&rescuer, &types).await.unwrap();
-        (report.reclaimed == 1).then_some(())
-    })
+    herald_testkit::eventually(
+        "the expired lease to be reclaimed",
+        Duration::from_secs(10),
+        || async {
+            let report = h.store.maintain(&rescuer, &types).await.unwrap();
+            (report.reclaimed == 1).then_some(())
+        },
+    )
     .await;
     let pending = h.get(&job).await;
     assert_eq!((pending.status, pending.attempt), (JobStatus::Pending, 1));
@@ -41,8 +45,15 @@ async fn a_dead_workers_job_is_reclaimed_and_a_zombie_write_is_refused(backend: 
     assert_eq!(fresh.job.attempt, 2);
 
     // The zombie wakes up and tries to write: every write is refused.
-    assert!(matches!(h.store.heartbeat(&zombie, &stale).await, Err(StoreError::LeaseLost)));
-    let err = h.store.progress(&mut stale, Progress::new(90, None)).await.unwrap_err();
+    assert!(matches!(
+        h.store.heartbeat(&zombie, &stale).await,
+        Err(StoreError::LeaseLost)
+    ));
+    let err = h
+        .store
+        .progress(&mut stale, Progress::new(90, None))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost), "{err:?}");
     let err = h.store.complete(stale, None).await.unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost), "{err:?}");
@@ -62,22 +73,34 @@ async fn a_heartbeat_keeps_the_lease(backend: Backend) {
         let state = h.store.heartbeat(&h.worker, &lease).await.unwrap();
         assert!(!state.cancel_requested);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(h.store.maintain(&rescuer, &types).await.unwrap().reclaimed, 0);
+        assert_eq!(
+            h.store.maintain(&rescuer, &types).await.unwrap().reclaimed,
+            0
+        );
     }
-    assert_eq!(h.store.complete(lease, None).await.unwrap().status, JobStatus::Completed);
+    assert_eq!(
+        h.store.complete(lease, None).await.unwrap().status,
+        JobStatus::Completed
+    );
 }
 
 async fn a_lost_lease_on_the_last_attempt_fails_the_job_with_worker_lost(backend: Backend) {
     let h = backend.open(short_leases()).await;
     let job = h
-        .create(new_job_with("demo.sleep", json!({}), |r| r.max_attempts = Some(1)))
+        .create(new_job_with("demo.sleep", json!({}), |r| {
+            r.max_attempts = Some(1)
+        }))
         .await;
     let _abandoned = h.claim_one("demo.sleep").await;
     let types = [job_type("demo.sleep")];
-    herald_testkit::eventually("the expired lease to be reclaimed", Duration::from_secs(10), || async {
-        let report = h.store.maintain(&h.worker, &types).await.unwrap();
-        (report.reclaimed == 1).then_some(())
-    })
+    herald_testkit::eventually(
+        "the expired lease to be reclaimed",
+        Duration::from_secs(10),
+        || async {
+            let report = h.store.maintain(&h.worker, &types).await.unwrap();
+            (report.reclaimed == 1).then_some(())
+        },
+    )
     .await;
     let failed = h.get(&job).await;
     assert_eq!(failed.status, JobStatus::Failed);

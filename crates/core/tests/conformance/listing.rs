@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use herald_core::store::ListQuery;
-use herald_core::{JobId, JobStatus};
+use herald_core::{JobId, JobStatus, TenantId};
 use serde_json::json;
 
 use crate::support::{Backend, job_type, new_job, other_tenant, tenant};
@@ -27,9 +27,12 @@ async fn jobs_are_listed_newest_first_and_only_the_tenants_own(backend: Backend)
     let h = backend.open_default().await;
     let a = h.create(new_job("demo.sleep", json!({}))).await;
     let b = h.create(new_job("demo.fail", json!({}))).await;
-    let mut foreign = new_job("demo.sleep", json!({}));
-    foreign.tenant = other_tenant();
-    h.store.create(foreign).await.unwrap();
+    // Tenants whose names sort before and after ours.
+    for other in [other_tenant(), TenantId::parse("zeta").unwrap()] {
+        let mut foreign = new_job("demo.sleep", json!({}));
+        foreign.tenant = other;
+        h.store.create(foreign).await.unwrap();
+    }
     let page = h.store.list(&tenant(), &query(10)).await.unwrap();
     let ids: Vec<JobId> = page.jobs.iter().map(|j| j.id).collect();
     assert_eq!(ids, [b.id, a.id]);
@@ -48,28 +51,44 @@ async fn listing_filters_by_status_and_type(backend: Backend) {
         ..query(10)
     };
     let page = h.store.list(&tenant(), &completed).await.unwrap();
-    assert_eq!(page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [sleeping.id]);
+    assert_eq!(
+        page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [sleeping.id]
+    );
 
     let pending = ListQuery {
         status: Some(JobStatus::Pending),
         ..query(10)
     };
     let page = h.store.list(&tenant(), &pending).await.unwrap();
-    assert_eq!(page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [failing.id]);
+    assert_eq!(
+        page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [failing.id]
+    );
 
     let of_type = ListQuery {
         job_type: Some(job_type("demo.fail")),
         ..query(10)
     };
     let page = h.store.list(&tenant(), &of_type).await.unwrap();
-    assert_eq!(page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [failing.id]);
+    assert_eq!(
+        page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [failing.id]
+    );
 
     let none = ListQuery {
         job_type: Some(job_type("demo.fail")),
         status: Some(JobStatus::Completed),
         ..query(10)
     };
-    assert!(h.store.list(&tenant(), &none).await.unwrap().jobs.is_empty());
+    assert!(
+        h.store
+            .list(&tenant(), &none)
+            .await
+            .unwrap()
+            .jobs
+            .is_empty()
+    );
 }
 
 async fn paging_with_the_cursor_visits_every_job_once(backend: Backend) {

@@ -112,7 +112,12 @@ impl Harness {
     /// Claims without waiting; the jobs found, possibly none.
     pub async fn claim_now(&self, kind: &str, max: usize) -> Vec<Lease> {
         self.store
-            .claim(&self.worker, &[job_type(kind)], max, Duration::from_millis(50))
+            .claim(
+                &self.worker,
+                &[job_type(kind)],
+                max,
+                Duration::from_millis(50),
+            )
             .await
             .expect("claim")
             .into_iter()

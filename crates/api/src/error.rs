@@ -1,0 +1,277 @@
+//! Every way a request can fail, and the one mapping of failures to RFC 9457
+//! `application/problem+json`.
+//!
+//! Handlers, extractors and actix's own fallbacks (bad JSON, bad query strings, unknown routes,
+//! wrong methods) all end in [`ApiError`], so every error a client sees has the same shape and a
+//! stable `type` URI per kind. Unexpected failures answer an opaque `500`; their cause is
+//! logged once, by the telemetry middleware.
+
+use std::time::Duration;
+
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use herald_core::{FieldError, JobStatus, JobType, StoreError};
+use serde::Serialize;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Where the problem types are documented; each kind's `type` is this plus its slug.
+const PROBLEM_BASE: &str = "https://herald.dev/problems/";
+
+/// How long a client should wait before resubmitting to a full queue.
+const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is JSON but not an acceptable submission.
+    #[error("the request body is not a valid submission")]
+    Validation(Vec<FieldError>),
+    /// Query parameters or headers are not acceptable.
+    #[error("some query parameters or headers are not valid")]
+    InvalidParameters(Vec<FieldError>),
+    /// The body could not be read as JSON.
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// The body is not declared as JSON.
+    #[error("the request body must be JSON, sent with `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    /// The body is larger than the configured limit.
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// No such job for this tenant (also a malformed id, or another tenant's job).
+    #[error("there is no job `{0}`")]
+    JobNotFound(String),
+    /// The job exists but has no result to serve (yet).
+    #[error("{0}")]
+    ResultNotAvailable(String),
+    /// No route matches the path.
+    #[error("no route matches {method} {path}")]
+    RouteNotFound { method: String, path: String },
+    /// The route exists but not with this method.
+    #[error("this route does not accept the method; it accepts {allow}")]
+    MethodNotAllowed { allow: &'static str },
+    /// The job's status does not allow the change.
+    #[error("{0}")]
+    Conflict(String),
+    /// The `Idempotency-Key` was used before with a different request.
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyMismatch,
+    /// The job type's queue is full.
+    #[error("the queue for job type `{0}` is full; retry later")]
+    QueueFull(JobType),
+    /// The backend does not answer (`/readyz`).
+    #[error("the store backend is not reachable: {0}")]
+    NotReady(#[source] StoreError),
+    /// Anything unexpected: answered opaquely, logged with its cause.
+    #[error("unexpected error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// A job that is not `completed`, asked for its result.
+    pub fn result_not_available(id: impl std::fmt::Display, status: JobStatus) -> Self {
+        Self::ResultNotAvailable(if status == JobStatus::Completed {
+            format!("job {id} completed without a result")
+        } else {
+            format!("job {id} is {status}, not completed: it has no result yet")
+        })
+    }
+
+    /// A terminal job, asked to cancel.
+    pub fn already_finished(id: impl std::fmt::Display, status: JobStatus) -> Self {
+        Self::Conflict(format!(
+            "job {id} is already {status}; only pending or processing jobs can be canceled"
+        ))
+    }
+
+    /// The problem's slug (its `type` after [`PROBLEM_BASE`]) and title.
+    fn kind(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Validation(_) => ("validation-error", "The request body is not valid"),
+            Self::InvalidParameters(_) => {
+                ("invalid-parameters", "Invalid query parameters or headers")
+            }
+            Self::MalformedJson(_) => ("malformed-json", "Malformed JSON"),
+            Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            Self::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
+            Self::JobNotFound(_) | Self::RouteNotFound { .. } => ("not-found", "Not found"),
+            Self::ResultNotAvailable(_) => ("result-not-available", "Result not available"),
+            Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
+            Self::Conflict(_) => ("job-state-conflict", "The job's status does not allow this"),
+            Self::IdempotencyMismatch => ("idempotency-key-reused", "Idempotency-Key reused"),
+            Self::QueueFull(_) => ("queue-full", "Queue full"),
+            Self::NotReady(_) => ("not-ready", "Not ready"),
+            Self::Internal(_) => ("internal-error", "Internal server error"),
+        }
+    }
+
+    /// What the client is told; never the cause of an unexpected error.
+    fn detail(&self) -> String {
+        match self {
+            Self::Internal(_) => "an unexpected error occurred; it has been logged".to_owned(),
+            Self::NotReady(_) => "the store backend is not reachable".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    type_: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidParameters(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::JobNotFound(_) | Self::RouteNotFound { .. } | Self::ResultNotAvailable(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) | Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::QueueFull(_) | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let (slug, title) = self.kind();
+        let errors = match self {
+            Self::Validation(errors) | Self::InvalidParameters(errors) => Some(errors.as_slice()),
+            _ => None,
+        };
+        let problem = Problem {
+            type_: format!("{PROBLEM_BASE}{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: self.detail(),
+            errors,
+        };
+        let mut response = HttpResponse::build(status);
+        response.content_type(PROBLEM_JSON);
+        match self {
+            Self::QueueFull(_) => {
+                response.insert_header((header::RETRY_AFTER, QUEUE_FULL_RETRY_AFTER.as_secs()));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, *allow));
+            }
+            _ => {}
+        }
+        // A problem of plain strings and numbers always serializes.
+        response.body(serde_json::to_string(&problem).unwrap_or_default())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::QueueFull(job_type) => Self::QueueFull(job_type),
+            StoreError::IdempotencyMismatch => Self::IdempotencyMismatch,
+            StoreError::Transition(e) => Self::Conflict(e.to_string()),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<JsonPayloadError> for ApiError {
+    fn from(err: JsonPayloadError) -> Self {
+        match err {
+            JsonPayloadError::OverflowKnownLength { limit, .. }
+            | JsonPayloadError::Overflow { limit } => Self::PayloadTooLarge { limit },
+            JsonPayloadError::ContentType => Self::UnsupportedMediaType,
+            JsonPayloadError::Deserialize(e) => Self::MalformedJson(e.to_string()),
+            JsonPayloadError::Payload(e) => {
+                Self::MalformedJson(format!("the body could not be read: {e}"))
+            }
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// Routes actix's JSON extractor errors through [`ApiError`] (`JsonConfig::error_handler`).
+pub(crate) fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::from(err).into()
+}
+
+/// Routes actix's query-string extractor errors through [`ApiError`]
+/// (`QueryConfig::error_handler`).
+pub(crate) fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let message = match err {
+        QueryPayloadError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    ApiError::InvalidParameters(vec![FieldError::new("query", message)]).into()
+}
+
+/// The app's default service: no route matches.
+pub(crate) async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound {
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+    })
+}
+
+/// A resource at `path` whose methods without a route answer `405` with `Allow: allow`.
+pub(crate) fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+
+    use super::*;
+
+    fn body_of(err: &ApiError) -> serde_json::Value {
+        let bytes = err.error_response().into_body().try_into_bytes().unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn validation_problems_list_their_fields() {
+        let err = ApiError::Validation(vec![FieldError::new("type", "is required")]);
+        let body = body_of(&err);
+        assert_eq!(body["type"], "https://herald.dev/problems/validation-error");
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["errors"][0]["field"], "type");
+        let response = err.error_response();
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            PROBLEM_JSON
+        );
+    }
+
+    #[test]
+    fn unexpected_errors_hide_their_cause() {
+        let err = ApiError::from(StoreError::Backend("connection refused to 10.0.0.7".into()));
+        assert_eq!(err.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(&err);
+        assert!(!body["detail"].as_str().unwrap().contains("10.0.0.7"));
+        assert!(body.get("errors").is_none());
+    }
+
+    #[test]
+    fn a_full_queue_says_when_to_retry() {
+        let err = ApiError::from(StoreError::QueueFull(JobType::parse("demo.sleep").unwrap()));
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+    }
+}

@@ -1,0 +1,92 @@
+//! Reading a job for a poll, and the long poll: waiting, without polling the backend, until the
+//! job moves past the version the client holds.
+//!
+//! The long poll registers with the [`Hub`] first, then reads the job, so a change landing
+//! between the read and the wait still wakes it. Every wake is only a hint to re-read the
+//! store (the source of truth); the wait ends when the re-read shows a newer `seq`, when the
+//! client's `wait` runs out, or when the process shuts down.
+
+use std::time::Duration;
+
+use herald_core::{Job, JobId, SharedStore, TenantId};
+
+use crate::conditional::IfNoneMatch;
+use crate::error::ApiError;
+use crate::hub::{Hub, Notice};
+use crate::metrics::ApiMetrics;
+
+/// What a poll found.
+#[derive(Debug)]
+pub enum Polled {
+    /// The client does not hold this version: send it.
+    Changed(Job),
+    /// The client holds this version already: `304`.
+    NotModified(Job),
+}
+
+/// What a poll needs from the process.
+pub struct Poller<'a> {
+    pub store: &'a SharedStore,
+    pub hub: &'a Hub,
+    pub metrics: &'a ApiMetrics,
+}
+
+impl Poller<'_> {
+    /// Reads job `id`; with `known` (the client's `If-None-Match`) and `wait`, waits up to
+    /// `wait` for the job to move past the version the client holds.
+    ///
+    /// # Errors
+    /// [`ApiError::JobNotFound`] when the tenant has no such job; store failures.
+    pub async fn poll(
+        &self,
+        tenant: &TenantId,
+        id: JobId,
+        known: Option<&IfNoneMatch>,
+        wait: Option<Duration>,
+    ) -> Result<Polled, ApiError> {
+        let Some(known) = known else {
+            return Ok(Polled::Changed(self.read(tenant, id).await?));
+        };
+        let Some(wait) = wait else {
+            let job = self.read(tenant, id).await?;
+            return Ok(if known.matches(job.seq) {
+                Polled::NotModified(job)
+            } else {
+                Polled::Changed(job)
+            });
+        };
+
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut subscription = self.hub.subscribe(id);
+        let job = self.read(tenant, id).await?;
+        if !known.matches(job.seq) {
+            return Ok(Polled::Changed(job));
+        }
+        let held = job.seq;
+        let _waiting = self.metrics.long_poll_waiting();
+        loop {
+            let notice = tokio::select! {
+                notice = subscription.recv() => notice,
+                () = tokio::time::sleep_until(deadline) => return Ok(Polled::NotModified(job)),
+            };
+            match notice {
+                // Shutting down: answer now so the client retries elsewhere.
+                None => return Ok(Polled::NotModified(job)),
+                // An old event (the store is already past it for us): nothing new to read.
+                Some(Notice::Event(event)) if event.seq() <= held => continue,
+                Some(Notice::Event(_) | Notice::Resync) => {}
+            }
+            let now = self.read(tenant, id).await?;
+            if now.seq != held {
+                return Ok(Polled::Changed(now));
+            }
+        }
+    }
+
+    async fn read(&self, tenant: &TenantId, id: JobId) -> Result<Job, ApiError> {
+        self.store
+            .get(tenant, &id)
+            .await?
+            .ok_or_else(|| ApiError::JobNotFound(id.to_string()))
+    }
+}

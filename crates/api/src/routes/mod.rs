@@ -1,0 +1,5 @@
+//! The API's resources, one module each. Every module exports `configure`, which
+//! `create_app` composes; handlers unpack their extractors, make one domain call and answer.
+
+pub mod health;
+pub mod jobs;

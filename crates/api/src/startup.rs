@@ -1,0 +1,98 @@
+//! Building the app and running the server: [`server`] for the binary, `create_app` composing
+//! every route, extractor configuration and middleware.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use herald_core::SharedStore;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{json_error, query_error, route_not_found};
+use crate::hub::Hub;
+use crate::metrics::{ApiMetrics, telemetry};
+use crate::poll::Poller;
+use crate::{ApiConfig, ApiDeps, routes};
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    pub store: SharedStore,
+    pub config: ApiConfig,
+    pub hub: Hub,
+    pub metrics: ApiMetrics,
+    pub registry: Arc<Registry>,
+}
+
+impl AppState {
+    pub fn poller(&self) -> Poller<'_> {
+        Poller {
+            store: &self.store,
+            hub: &self.hub,
+            metrics: &self.metrics,
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then stops gracefully: requests
+/// in flight get up to `config.shutdown_timeout`, and long polls answer at once. Starts the
+/// process's [`Hub`] too, tied to the same token. Leaves signal handling to the caller. The
+/// returned server must be awaited (or spawned) to run; call this within a Tokio runtime.
+///
+/// # Errors
+/// When the listener cannot be used (for instance, it is not listening).
+pub fn server(
+    listener: TcpListener,
+    deps: ApiDeps,
+    shutdown: CancellationToken,
+) -> std::io::Result<Server> {
+    let hub = Hub::start(&deps.store, shutdown.clone());
+    let shutdown_timeout = deps.config.shutdown_timeout.as_secs();
+    let state = web::Data::new(AppState {
+        store: deps.store,
+        config: deps.config,
+        hub,
+        metrics: deps.metrics,
+        registry: deps.registry,
+    });
+    let server = HttpServer::new(move || create_app(state.clone()))
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(shutdown_timeout)
+        .run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        handle.stop(true).await;
+    });
+    Ok(server)
+}
+
+/// The app: every resource's routes, extractor error handlers that answer problem+json, the
+/// telemetry middleware, and a problem+json `404` for unknown routes.
+pub(crate) fn create_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let json = web::JsonConfig::default()
+        .limit(state.config.max_body_bytes)
+        .error_handler(json_error);
+    App::new()
+        .app_data(state)
+        .app_data(json)
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .wrap(from_fn(telemetry))
+        .configure(routes::jobs::configure)
+        .configure(routes::health::configure)
+        .default_service(web::to(route_not_found))
+}

@@ -1,0 +1,233 @@
+//! `spawn_app()` and the `TestApp` it returns: one helper per endpoint, plus the steps a worker
+//! would take, played through the store.
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_api::{ApiConfig, ApiDeps, ApiMetrics};
+use herald_core::store::Lease;
+use herald_core::store::memory::MemoryStore;
+use herald_core::{
+    JobLimits, JobOutput, JobRequest, JobType, NewJob, Progress, SharedStore, Store, StoreConfig,
+    TenantId, WorkerId,
+};
+use prometheus_client::registry::Registry;
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// The job types the test app accepts.
+pub const KNOWN_TYPES: [&str; 3] = ["demo.sleep", "demo.report", "demo.fail"];
+
+/// A running API over a fresh memory store; stopped when dropped.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    pub store: Arc<MemoryStore>,
+    pub client: reqwest::Client,
+    pub worker: WorkerId,
+    /// Cancelling it stops the server, as the binary's signal handling would.
+    pub shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts the real server on a free loopback port.
+pub async fn spawn_app() -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let store = Arc::new(MemoryStore::new(StoreConfig::default()));
+    let mut registry = Registry::default();
+    let metrics = ApiMetrics::register(&mut registry);
+    let known_types: HashSet<JobType> = KNOWN_TYPES
+        .iter()
+        .map(|t| JobType::parse(t).unwrap())
+        .collect();
+    let deps = ApiDeps {
+        store: Arc::clone(&store) as SharedStore,
+        config: ApiConfig {
+            known_types,
+            ..ApiConfig::default()
+        },
+        registry: Arc::new(registry),
+        metrics,
+    };
+    let shutdown = CancellationToken::new();
+    let server = herald_api::server(listener, deps, shutdown.clone()).expect("the server starts");
+    tokio::spawn(server);
+    TestApp {
+        address,
+        store,
+        client: reqwest::Client::new(),
+        worker: WorkerId::generate(),
+        shutdown,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Any request, for the cases the endpoint helpers do not cover.
+    pub async fn request(&self, method: Method, path: &str) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
+    /// `POST /v1/jobs` with a JSON body.
+    pub async fn post_job(&self, body: &Value) -> Response {
+        self.post_job_with_key(body, None).await
+    }
+
+    /// `POST /v1/jobs` with a JSON body and an optional `Idempotency-Key`.
+    pub async fn post_job_with_key(&self, body: &Value, key: Option<&str>) -> Response {
+        let mut request = self.client.post(self.url("/v1/jobs")).json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    /// `POST /v1/jobs` with any body and content type.
+    pub async fn post_job_raw(
+        &self,
+        body: impl Into<reqwest::Body>,
+        content_type: &str,
+    ) -> Response {
+        self.client
+            .post(self.url("/v1/jobs"))
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
+    /// Stores a job of another tenant, straight through the store.
+    pub async fn submit_for_other_tenant(&self, job_type: &str) -> String {
+        let request = JobRequest {
+            job_type: Some(job_type.to_owned()),
+            ..JobRequest::default()
+        };
+        let tenant = TenantId::parse("someone-else").unwrap();
+        let new = NewJob::parse(tenant, request, None, &JobLimits::default()).unwrap();
+        self.store.create(new).await.unwrap().job.id.to_string()
+    }
+
+    /// Submits a job of `job_type` and returns its resource.
+    pub async fn submit(&self, job_type: &str) -> Value {
+        let response = self.post_job(&json!({"type": job_type})).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        response.json().await.unwrap()
+    }
+
+    /// `GET /v1/jobs/{id}`.
+    pub async fn get_job(&self, id: &str) -> Response {
+        self.poll_job(id, "", None).await
+    }
+
+    /// `GET /v1/jobs/{id}?{query}` with an optional `If-None-Match`.
+    pub async fn poll_job(&self, id: &str, query: &str, if_none_match: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(&format!("/v1/jobs/{id}?{query}")));
+        if let Some(tag) = if_none_match {
+            request = request.header("If-None-Match", tag);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    /// `GET /v1/jobs?{query}`.
+    pub async fn list_jobs(&self, query: &str) -> Response {
+        self.request(Method::GET, &format!("/v1/jobs?{query}"))
+            .await
+    }
+
+    /// `POST /v1/jobs/{id}/cancel`.
+    pub async fn cancel_job(&self, id: &str) -> Response {
+        self.request(Method::POST, &format!("/v1/jobs/{id}/cancel"))
+            .await
+    }
+
+    /// `GET /v1/jobs/{id}/result`.
+    pub async fn job_result(&self, id: &str) -> Response {
+        self.request(Method::GET, &format!("/v1/jobs/{id}/result"))
+            .await
+    }
+
+    /// `GET /metrics` as text.
+    pub async fn metrics(&self) -> String {
+        let response = self.request(Method::GET, "/metrics").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
+    /// Plays a worker taking the oldest pending job of `job_type`.
+    pub async fn claim(&self, job_type: &str) -> Lease {
+        let types = [JobType::parse(job_type).unwrap()];
+        let mut claimed = self
+            .store
+            .claim(&self.worker, &types, 1, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "a pending {job_type} job to claim");
+        claimed.remove(0).lease
+    }
+
+    /// Plays a worker reporting progress.
+    pub async fn progress(&self, lease: &mut Lease, percent: u8) {
+        let progress = Progress::new(percent, Some(format!("{percent}% done")));
+        self.store.progress(lease, progress).await.unwrap();
+    }
+
+    /// Plays a worker completing its job.
+    pub async fn complete(&self, lease: Lease, output: Option<JobOutput>) {
+        self.store.complete(lease, output).await.unwrap();
+    }
+}
+
+/// Checks `response` is an RFC 9457 problem with `status` and returns its body.
+pub async fn assert_problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()[CONTENT_TYPE],
+        "application/problem+json",
+        "problems are application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://herald.dev/problems/"),
+        "{body}"
+    );
+    assert!(body["title"].is_string(), "{body}");
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert!(body["detail"].is_string(), "{body}");
+    body
+}
+
+/// The `field`s of a problem's `errors`.
+pub fn error_fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .expect("an errors list")
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect()
+}
+
+/// The id of a job resource.
+pub fn id_of(job: &Value) -> &str {
+    job["id"].as_str().unwrap()
+}

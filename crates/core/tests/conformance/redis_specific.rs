@@ -1,0 +1,691 @@
+//! Behaviours only the Redis backend has: its one pub/sub subscription surviving a dropped
+//! connection, consumer groups recreated after Redis lost them, expiry of finished jobs,
+//! capped streams, and blocking reads that do not hold up other commands.
+//!
+//! Tests that kill connections or flush data run only against the private `redis-server` the
+//! test kit starts, never against a server named by `HERALD_TEST_REDIS_URL`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use herald_core::store::redis::RedisStore;
+use herald_core::store::{ListQuery, Signal, Store, StoreConfig};
+use herald_core::{JobOutput, JobStatus, Progress, WorkerId};
+use herald_testkit::{RedisServer, eventually};
+use redis::AsyncCommands;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::support::{job_type, new_job, tenant};
+
+/// A store on a fresh prefix, a raw connection to poke at its keys, and the prefix.
+struct Fixture {
+    store: Arc<RedisStore>,
+    raw: redis::aio::MultiplexedConnection,
+    prefix: String,
+    redis: RedisServer,
+}
+
+impl Fixture {
+    async fn open(config: StoreConfig) -> Self {
+        let redis = RedisServer::start();
+        let prefix = RedisServer::fresh_prefix();
+        let store = RedisStore::connect(redis.url(), &prefix, config)
+            .await
+            .expect("connect to the test redis-server");
+        let raw = redis::Client::open(redis.url())
+            .expect("a valid url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a raw connection");
+        Self {
+            store: Arc::new(store),
+            raw,
+            prefix,
+            redis,
+        }
+    }
+
+    /// Whether this test may kill connections and flush data: only on its private server.
+    fn private(&self) -> bool {
+        let private = self.redis.port().is_some();
+        if !private {
+            eprintln!("skipped: destructive Redis test against a shared HERALD_TEST_REDIS_URL");
+        }
+        private
+    }
+
+    fn key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.prefix)
+    }
+}
+
+/// The next signal that satisfies `wanted`, within 10 s.
+async fn next_signal(
+    signals: &mut broadcast::Receiver<Signal>,
+    what: &str,
+    wanted: impl Fn(&Signal) -> bool,
+) -> Signal {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let signal = tokio::time::timeout_at(deadline, signals.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within 10 s"))
+            .expect("the signal channel is open");
+        if wanted(&signal) {
+            return signal;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscription_comes_back_after_its_connection_is_killed_and_says_resync() {
+    let mut f = Fixture::open(StoreConfig::default()).await;
+    if !f.private() {
+        return;
+    }
+    let mut signals = f.store.signals();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    assert_eq!(killed, 1, "the store holds exactly one subscription");
+    next_signal(&mut signals, "Resync", |s| matches!(s, Signal::Resync)).await;
+
+    // Subscribed again: events flow as before.
+    let job = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    next_signal(
+        &mut signals,
+        "the new job's event",
+        |s| matches!(s, Signal::Event(e) if e.job.id == job.id),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_listener_shares_one_subscription_and_other_processes_are_heard() {
+    let mut f = Fixture::open(StoreConfig::default()).await;
+    let _listeners: Vec<_> = (0..10).map(|_| f.store.signals()).collect();
+    let other = RedisStore::connect(f.redis.url(), &f.prefix, StoreConfig::default())
+        .await
+        .unwrap();
+    let channel = f.key("signals");
+    let (_, subscribers): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(&channel)
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        subscribers, 2,
+        "one subscription per store, however many listeners"
+    );
+
+    let mut signals = f.store.signals();
+    let job = other
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    next_signal(
+        &mut signals,
+        "the other store's event",
+        |s| matches!(s, Signal::Event(e) if e.job.id == job.id),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_group_lost_with_the_data_is_recreated() {
+    let mut f = Fixture::open(StoreConfig::default()).await;
+    if !f.private() {
+        return;
+    }
+    let kinds = [job_type("demo.sleep")];
+    let worker = WorkerId::generate();
+    f.store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .claim(&worker, &kinds, 1, Duration::ZERO)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A Redis restarted without persistence: the queue and its group are gone, while this
+    // process still believes the group exists.
+    redis::cmd("FLUSHALL")
+        .query_async::<()>(&mut f.raw)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let found = f
+        .store
+        .claim(&worker, &kinds, 1, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert!(found.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "recreating the group backs off, briefly"
+    );
+    let job = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let claimed = f
+        .store
+        .claim(&worker, &kinds, 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| c.lease.job.id).collect::<Vec<_>>(),
+        [job.id]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroyed_group_is_recreated_and_still_delivers_the_waiting_jobs() {
+    let mut f = Fixture::open(StoreConfig::default()).await;
+    if !f.private() {
+        return;
+    }
+    let kinds = [job_type("demo.sleep")];
+    let worker = WorkerId::generate();
+    // The group exists (and this process knows it) before the jobs arrive.
+    assert!(
+        f.store
+            .claim(&worker, &kinds, 1, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let first = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let second = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let destroyed: i64 = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(f.key("queue:{demo.sleep}"))
+        .arg("workers")
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    assert_eq!(destroyed, 1);
+    let claimed = f
+        .store
+        .claim(&worker, &kinds, 5, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let ids: Vec<_> = claimed.iter().map(|c| c.lease.job.id).collect();
+    assert_eq!(
+        ids,
+        [first.id, second.id],
+        "entries added before the group are delivered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_jobs_expire_after_the_retention_and_running_ones_do_not() {
+    let f = Fixture::open(StoreConfig {
+        retention: Duration::from_secs(600),
+        ..StoreConfig::default()
+    })
+    .await;
+    let worker = WorkerId::generate();
+    let done = f
+        .store
+        .create(new_job("demo.report", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let running = f
+        .store
+        .create(new_job("demo.report", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let mut claimed = f
+        .store
+        .claim(&worker, &[job_type("demo.report")], 2, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let lease = claimed.remove(0).lease;
+    assert_eq!(lease.job.id, done.id);
+    let output = JobOutput::json(&json!({"ok": true}));
+    f.store.complete(lease, Some(output)).await.unwrap();
+
+    let mut raw = f.raw.clone();
+    let job_key = |id: &herald_core::JobId| f.key(&format!("job:{{{id}}}"));
+    for suffix in ["", ":events", ":payload", ":result"] {
+        let key = format!("{}{suffix}", job_key(&done.id));
+        let ttl: i64 = raw.pttl(&key).await.unwrap();
+        assert!(
+            (590_000..=600_000).contains(&ttl),
+            "{key} expires in {ttl} ms"
+        );
+    }
+    for suffix in ["", ":events", ":payload"] {
+        let key = format!("{}{suffix}", job_key(&running.id));
+        let ttl: i64 = raw.pttl(&key).await.unwrap();
+        assert_eq!(ttl, -1, "{key} of a running job must not expire");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_jobs_leave_the_listings() {
+    let f = Fixture::open(StoreConfig {
+        retention: Duration::from_millis(200),
+        ..StoreConfig::default()
+    })
+    .await;
+    let worker = WorkerId::generate();
+    let kinds = [job_type("demo.sleep")];
+    let gone = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let lease = f
+        .store
+        .claim(&worker, &kinds, 1, Duration::ZERO)
+        .await
+        .unwrap();
+    f.store
+        .complete(lease.into_iter().next().unwrap().lease, None)
+        .await
+        .unwrap();
+    let kept = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+
+    let all = ListQuery {
+        status: None,
+        job_type: None,
+        limit: 10,
+        before: None,
+    };
+    eventually(
+        "the finished job to expire",
+        Duration::from_secs(10),
+        || async {
+            let page = f.store.list(&tenant(), &all).await.unwrap();
+            (page.jobs.iter().map(|j| j.id).collect::<Vec<_>>() == [kept.id]).then_some(())
+        },
+    )
+    .await;
+    // Maintenance sweeps the indexes the listing did not read.
+    f.store.maintain(&worker, &kinds).await.unwrap();
+    let mut raw = f.raw.clone();
+    let index = |suffix: &str| f.key(&format!("jobs:{{default}}{suffix}"));
+    for key in [
+        index(""),
+        index(":status:completed"),
+        index(":type:demo.sleep"),
+        index(":status:completed:type:demo.sleep"),
+    ] {
+        let members: Vec<String> = raw.zrange(&key, 0, -1).await.unwrap();
+        assert!(
+            !members.contains(&gone.id.to_string()),
+            "{key} still lists the expired job"
+        );
+    }
+    let pending: Vec<String> = raw.zrange(index(":status:pending"), 0, -1).await.unwrap();
+    assert_eq!(pending, [kept.id.to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_are_capped_exactly_and_the_event_log_approximately() {
+    let mut f = Fixture::open(StoreConfig {
+        history_max: 5,
+        event_log_max: 10,
+        ..StoreConfig::default()
+    })
+    .await;
+    let worker = WorkerId::generate();
+    let job = f
+        .store
+        .create(new_job("demo.report", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let claimed = f
+        .store
+        .claim(&worker, &[job_type("demo.report")], 1, Duration::ZERO)
+        .await
+        .unwrap();
+    let mut lease = claimed.into_iter().next().unwrap().lease;
+    for percent in 0..300u16 {
+        let progress = Progress::new((percent % 100) as u8, None);
+        f.store.progress(&mut lease, progress).await.unwrap();
+    }
+    let history_len: usize = f
+        .raw
+        .xlen(f.key(&format!("job:{{{}}}:events", job.id)))
+        .await
+        .unwrap();
+    assert_eq!(history_len, 5);
+    let history = f.store.history(&tenant(), &job.id, 0).await.unwrap();
+    let seqs: Vec<u64> = history.iter().map(|e| e.seq()).collect();
+    let last = lease.job.seq;
+    assert_eq!(seqs, (last - 4..=last).collect::<Vec<_>>());
+    // `MAXLEN ~` trims whole nodes (100 entries by default): bounded, not exact.
+    let log_len: usize = f.raw.xlen(f.key("events")).await.unwrap();
+    assert!(log_len < 302, "the event log was not trimmed: {log_len}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_read_by_a_claimer_that_died_before_starting_it_is_requeued() {
+    let mut f = Fixture::open(StoreConfig {
+        lease_timeout: Duration::from_millis(200),
+        ..StoreConfig::default()
+    })
+    .await;
+    let kinds = [job_type("demo.sleep")];
+    let rescuer = WorkerId::generate();
+    // The group exists once a worker has looked at the queue.
+    f.store
+        .claim(&rescuer, &kinds, 1, Duration::ZERO)
+        .await
+        .unwrap();
+    let job = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    // A claimer reads the entry and dies before starting the job.
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("workers")
+        .arg("doomed")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(f.key("queue:{demo.sleep}"))
+        .arg(">")
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    assert!(
+        f.store
+            .claim(&rescuer, &kinds, 1, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    eventually(
+        "the unstarted job to be requeued",
+        Duration::from_secs(10),
+        || async {
+            let report = f.store.maintain(&rescuer, &kinds).await.unwrap();
+            (report.reclaimed == 1).then_some(())
+        },
+    )
+    .await;
+    let claimed = f
+        .store
+        .claim(&rescuer, &kinds, 1, Duration::ZERO)
+        .await
+        .unwrap();
+    let lease = &claimed[0].lease;
+    assert_eq!(
+        (lease.job.id, lease.job.attempt, lease.job.seq),
+        (job.id, 1, 2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_claim_does_not_hold_up_other_commands() {
+    let f = Fixture::open(StoreConfig::default()).await;
+    let store = Arc::clone(&f.store);
+    let waiting = tokio::spawn(async move {
+        let worker = WorkerId::generate();
+        store
+            .claim(
+                &worker,
+                &[job_type("demo.sleep")],
+                1,
+                Duration::from_secs(3),
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    for _ in 0..5 {
+        f.store.ping().await.unwrap();
+        f.store
+            .get(&tenant(), &herald_core::JobId::generate())
+            .await
+            .unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "commands waited behind the blocking read: {:?}",
+        started.elapsed()
+    );
+    assert!(!waiting.is_finished(), "the claim gave up before its wait");
+    // A claim longer than the default response timeout (0.5 s) still ends cleanly, empty.
+    assert!(waiting.await.unwrap().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_canceled_while_waiting_for_its_retry_is_never_promoted() {
+    let f = Fixture::open(StoreConfig::default()).await;
+    let worker = WorkerId::generate();
+    let kinds = [job_type("demo.sleep")];
+    let job = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let lease = f
+        .store
+        .claim(&worker, &kinds, 1, Duration::ZERO)
+        .await
+        .unwrap();
+    let error = herald_core::JobError::new(herald_core::ErrorCode::HandlerError, "later");
+    let lease = lease.into_iter().next().unwrap().lease;
+    f.store
+        .fail(lease, error, Some(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    let canceled = f.store.cancel(&tenant(), &job.id).await.unwrap();
+    assert!(matches!(
+        canceled,
+        Some(herald_core::store::CancelOutcome::Canceled(_))
+    ));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let report = f.store.maintain(&worker, &kinds).await.unwrap();
+    assert_eq!(report.promoted, 0);
+    assert!(
+        f.store
+            .claim(&worker, &kinds, 1, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let job = f.store.get(&tenant(), &job.id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Canceled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_blocked_while_redis_loses_its_data_recovers() {
+    let mut f = Fixture::open(StoreConfig::default()).await;
+    if !f.private() {
+        return;
+    }
+    let store = Arc::clone(&f.store);
+    let worker = WorkerId::generate();
+    let blocked = tokio::spawn(async move {
+        store
+            .claim(
+                &worker,
+                &[job_type("demo.sleep")],
+                1,
+                Duration::from_secs(2),
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The blocked read is ended by Redis ("UNBLOCKED the stream key no longer exists").
+    redis::cmd("FLUSHALL")
+        .query_async::<()>(&mut f.raw)
+        .await
+        .unwrap();
+    let found = blocked
+        .await
+        .unwrap()
+        .expect("the claim recovers instead of failing");
+    assert!(found.is_empty());
+    let job = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let claimed = f
+        .store
+        .claim(
+            &WorkerId::generate(),
+            &[job_type("demo.sleep")],
+            1,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| c.lease.job.id).collect::<Vec<_>>(),
+        [job.id]
+    );
+}
+
+/// A `redis-server` this test can stop and start again on the same port.
+struct Restartable {
+    port: u16,
+    dir: herald_testkit::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl Restartable {
+    fn start() -> Self {
+        let mut server = Self {
+            port: herald_testkit::free_port(),
+            dir: herald_testkit::TempDir::new("redis-restart"),
+            child: None,
+        };
+        server.up();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn up(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir.0)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Restartable {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_long_redis_outage_the_store_and_its_subscription_come_back() {
+    let mut server = Restartable::start();
+    let store = RedisStore::connect(
+        &server.url(),
+        &RedisServer::fresh_prefix(),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    let mut signals = store.signals();
+    server.down();
+    // Longer than the connection manager's own reconnection attempts (about 6 s): the
+    // store has to keep trying by itself.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert!(store.ping().await.is_err());
+    server.up();
+    next_signal(&mut signals, "Resync", |s| matches!(s, Signal::Resync)).await;
+    let job = eventually(
+        "the store to write again",
+        Duration::from_secs(10),
+        || async {
+            store
+                .create(new_job("demo.sleep", json!({})))
+                .await
+                .ok()
+                .map(|c| c.job)
+        },
+    )
+    .await;
+    next_signal(
+        &mut signals,
+        "the new job's event",
+        |s| matches!(s, Signal::Event(e) if e.job.id == job.id),
+    )
+    .await;
+    let claimed = store
+        .claim(
+            &WorkerId::generate(),
+            &[job_type("demo.sleep")],
+            1,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+}
