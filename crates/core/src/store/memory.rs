@@ -452,13 +452,8 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         let job = self.write_through_lease(&mut state, &lease, |job| job.release(Utc::now()))?;
         state.held.remove(&lease.entry);
-        // It was at the head of the queue once: it goes back there, not behind newer jobs.
-        state
-            .queues
-            .entry(job.job_type.clone())
-            .or_default()
-            .push_front(job.id);
-        self.work.notify_waiters();
+        // Back of the queue, as on Redis (a stream only appends).
+        self.enqueue(&mut state, &job.job_type, job.id);
         Ok(job)
     }
 

@@ -8,3 +8,4 @@ mod claims;
 mod jobs;
 mod leases;
 mod listing;
+mod redis_specific;

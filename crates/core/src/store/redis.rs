@@ -1,4 +1,0 @@
-//! The Redis backend (being written).
-
-/// A store on Redis.
-pub struct RedisStore;

@@ -1,0 +1,719 @@
+//! The Redis backend: jobs, queues, leases, histories and results in one Redis shared by
+//! every Herald process.
+//!
+//! # Layout
+//! - `keys`: the key layout (documented there, with every key's type and fields).
+//! - `scripts`: the Lua scripts; one per atomic write, each documented in its file.
+//! - `signals`: the one pub/sub subscription per store and the envelope it carries.
+//! - `queue`: the consumer-group side: claim, heartbeat and maintenance.
+//!
+//! # How a change is written
+//! Rust reads the job, computes the next version and its event with the state machine in
+//! [`crate::job`], and hands both to one script that applies them only if the job's `seq`
+//! still equals the one read (compare-and-set). The script also appends the history and the
+//! event log, moves the queue entry, updates the listing indexes, sets the expiry of a
+//! finished job and publishes the event. Lua never parses JSON: Rust passes everything
+//! precomputed. A refused compare-and-set is a lost lease for a worker's write, and a
+//! re-read and retry for a client's cancel.
+//!
+//! # Queues and leases
+//! Each job type has a stream with the consumer group `workers`. A pending job holds one
+//! live entry (its id is in the job hash, field `entry`) or, while a retry waits for its
+//! delay, a member of the type's delayed set. Claiming reads the entry with `XREADGROUP`;
+//! while the job runs the entry stays in the group's pending list, and that pending entry is
+//! the lease: heartbeats reset its idle time, and maintenance reclaims entries idle longer
+//! than the lease timeout with `XAUTOCLAIM`. Entries are deleted when acknowledged, so a
+//! stream only holds live work.
+//!
+//! # Requirements
+//! Redis 6.2 or later (`XAUTOCLAIM`, `ZRANGE … BYLEX REV`); tested on 7.0. One Redis server
+//! (with replicas if wanted): a script touches keys of several hash slots, so Redis Cluster
+//! is not supported yet, although the keys already carry hash tags for it.
+
+mod keys;
+mod queue;
+mod scripts;
+mod signals;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize};
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use ::redis::streams::StreamRangeReply;
+use ::redis::{Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisError, Value};
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::broadcast;
+
+use self::keys::Keys;
+use super::{
+    CAS_ATTEMPTS, CancelOutcome, Claimed, Created, JobPage, Lease, LeaseState, ListQuery,
+    Maintenance, Signal, Store, StoreConfig, StoreError, fingerprint,
+};
+use crate::event::Event;
+use crate::ids::{JobId, JobType, TenantId, WorkerId};
+use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress};
+
+/// The consumer group of every queue stream.
+const GROUP: &str = "workers";
+/// How long a command may take before the client gives up on it. Well above any script's
+/// run time; blocking reads use their own connections and timeouts (see `queue`).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long establishing a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest pause between two reconnection attempts.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
+/// How many signals a slow listener may fall behind before it is told to resync.
+const SIGNAL_CAPACITY: usize = 4096;
+
+/// A store on Redis, shared by every role of a process (and by every process of a
+/// deployment through Redis itself).
+pub struct RedisStore {
+    /// The shared multiplexed connection for every command that does not block.
+    conn: ConnectionManager,
+    /// Opens the dedicated connections of blocking reads.
+    client: Client,
+    keys: Keys,
+    config: StoreConfig,
+    signals: broadcast::Sender<Signal>,
+    /// Queues whose consumer group this process has made sure of.
+    groups: Mutex<HashSet<String>>,
+    /// Idle connections for blocking reads (see `queue`).
+    blocking: Mutex<Vec<MultiplexedConnection>>,
+    /// Rotates the queue read first, so a busy type cannot starve the others.
+    rotation: AtomicUsize,
+    /// Consecutive reads that found their consumer group missing: paces the recreation.
+    missing_groups: AtomicU32,
+    _subscription: signals::Subscription,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a Redis error to the store's, saying what was being done.
+fn backend(context: &'static str) -> impl Fn(RedisError) -> StoreError {
+    move |e| StoreError::Backend(format!("failed to {context}: {e}"))
+}
+
+fn corrupt(what: &str, id: &JobId, e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!("{what} of job {id}: {e}"))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("failed to encode: {e}")))
+}
+
+/// Milliseconds for Redis, saturating (a duration beyond `u64` milliseconds is "forever").
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The longest expiry handed to Redis: a century is "forever" for a job, while a larger value
+/// would make Redis refuse the whole write (`invalid expire time`).
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// An expiry in milliseconds as Redis accepts it: at least 1 ms, at most [`MAX_TTL`].
+fn ttl_millis(duration: Duration) -> u64 {
+    millis(duration.clamp(Duration::from_millis(1), MAX_TTL))
+}
+
+/// What happens to a job's queue entry with a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QueueAction {
+    /// Nothing (the job starts, or reports progress).
+    Keep,
+    /// The entry goes (acknowledged and deleted) and so does a waiting delayed retry.
+    Drop,
+    /// The entry goes and a fresh one joins the end of the queue.
+    Requeue,
+    /// The entry goes and the job waits in the delayed set until its retry is due.
+    Delay(Duration),
+}
+
+/// A transition computed in Rust, ready for the script.
+struct Change<'a> {
+    /// The version the change was computed from: its `seq` is the compare-and-set guard.
+    before: &'a Job,
+    after: &'a Job,
+    event: &'a Event,
+    queue: QueueAction,
+    /// The queue entry the job must still hold (a claim starting it), if any.
+    expect_entry: Option<&'a str>,
+    output: Option<&'a JobOutput>,
+}
+
+/// A job as stored: its record and its current queue entry ("" when it has none).
+#[derive(Debug)]
+struct Stored {
+    job: Job,
+    entry: String,
+}
+
+impl Stored {
+    fn parse(id: &JobId, doc: &str, entry: Option<String>) -> Result<Self, StoreError> {
+        Ok(Self {
+            job: serde_json::from_str(doc).map_err(|e| corrupt("the record", id, e))?,
+            entry: entry.unwrap_or_default(),
+        })
+    }
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url` and keeps every key under `prefix` (production uses
+    /// `herald`; tests take a fresh prefix each).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the URL is invalid or Redis cannot be reached.
+    pub async fn connect(url: &str, prefix: &str, config: StoreConfig) -> Result<Self, StoreError> {
+        let info = url
+            .into_connection_info()
+            .map_err(backend("read the Redis URL"))?;
+        // Commands speak RESP2 whatever the URL asks for, so replies have one shape; the
+        // subscription sets RESP3 for itself.
+        let client = Client::open(with_protocol(&info, ProtocolVersion::RESP2))
+            .map_err(backend("open the Redis client"))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_max_delay(MAX_RECONNECT_DELAY);
+        let conn = ConnectionManager::new_with_config(client.clone(), manager_config)
+            .await
+            .map_err(backend("connect to Redis"))?;
+        let keys = Keys::new(prefix);
+        let (signals, _) = broadcast::channel(SIGNAL_CAPACITY);
+        let subscription = signals::subscribe(info, keys.signals(), signals.clone()).await?;
+        Ok(Self {
+            conn,
+            client,
+            keys,
+            config,
+            signals,
+            groups: Mutex::new(HashSet::new()),
+            blocking: Mutex::new(Vec::new()),
+            rotation: AtomicUsize::new(0),
+            missing_groups: AtomicU32::new(0),
+            _subscription: subscription,
+        })
+    }
+
+    /// A handle on the shared connection (cheap: it is multiplexed).
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// The job's record and queue entry, whoever its tenant.
+    async fn read(&self, id: &JobId) -> Result<Option<Stored>, StoreError> {
+        let (doc, entry): (Option<String>, Option<String>) = ::redis::cmd("HMGET")
+            .arg(self.keys.job(id))
+            .arg("doc")
+            .arg("entry")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a job"))?;
+        doc.map(|doc| Stored::parse(id, &doc, entry)).transpose()
+    }
+
+    /// Applies a transition; `false` when the job moved on since `before` was read.
+    async fn apply(&self, change: Change<'_>) -> Result<bool, StoreError> {
+        let Change {
+            before,
+            after,
+            event,
+            queue,
+            expect_entry,
+            output,
+        } = change;
+        let (id, tenant, job_type) = (&after.id, &after.tenant, &after.job_type);
+        let event_json = to_json(event)?;
+        let (action, delay) = match queue {
+            QueueAction::Keep => ("keep", Duration::ZERO),
+            QueueAction::Drop => ("drop", Duration::ZERO),
+            QueueAction::Requeue => ("requeue", Duration::ZERO),
+            QueueAction::Delay(delay) => ("delay", delay),
+        };
+        // Never 0 for a finished job: the script reads 0 as "not finished".
+        let retention = if after.status.is_terminal() {
+            ttl_millis(self.config.retention)
+        } else {
+            0
+        };
+        let (content_type, body) = match output {
+            Some(output) if output.content_type.is_empty() => {
+                ("application/octet-stream", &output.body[..])
+            }
+            Some(output) => (output.content_type.as_str(), &output.body[..]),
+            None => ("", &[][..]),
+        };
+        let keys = &self.keys;
+        let mut call = scripts::TRANSITION.prepare_invoke();
+        call.key(keys.job(id))
+            .key(keys.history(id))
+            .key(keys.event_log())
+            .key(keys.cancel(id))
+            .key(keys.payload(id))
+            .key(keys.result(id))
+            .key(keys.queue(job_type))
+            .key(keys.delayed(job_type))
+            .key(keys.expiring())
+            .key(keys.index(tenant, Some(before.status), None))
+            .key(keys.index(tenant, Some(after.status), None))
+            .key(keys.index(tenant, Some(before.status), Some(job_type)))
+            .key(keys.index(tenant, Some(after.status), Some(job_type)));
+        call.arg(before.seq)
+            .arg(after.seq)
+            .arg(to_json(after)?)
+            .arg(after.status.as_str())
+            .arg(&event_json)
+            .arg(event.kind.as_str())
+            .arg(tenant.as_str())
+            .arg(id.to_string())
+            .arg(self.config.history_max)
+            .arg(self.config.event_log_max)
+            .arg(keys.signals())
+            .arg(signals::event_envelope(&event_json))
+            .arg(GROUP)
+            .arg(expect_entry.unwrap_or(""))
+            .arg(action)
+            .arg(millis(delay.min(MAX_TTL)))
+            .arg(retention)
+            .arg(keys::expiring_member(tenant, job_type, after.status, id))
+            .arg(content_type)
+            .arg(body)
+            .arg(if before.status == after.status {
+                "0"
+            } else {
+                "1"
+            });
+        let applied: i64 = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("write a job transition"))?;
+        Ok(applied == 1)
+    }
+
+    /// Applies a worker's transition of its leased job: a refused compare-and-set means the
+    /// job moved on without this worker.
+    async fn apply_leased(&self, change: Change<'_>) -> Result<(), StoreError> {
+        if self.apply(change).await? {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost)
+        }
+    }
+
+    /// One page of ids from a listing index, newest first, below `upper` (a ZRANGE BYLEX
+    /// bound: `+` or `(<id>`).
+    async fn index_page(
+        &self,
+        index: &str,
+        upper: &str,
+        count: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        ::redis::cmd("ZRANGE")
+            .arg(index)
+            .arg(upper)
+            .arg("-")
+            .arg("BYLEX")
+            .arg("REV")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(count)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a job listing"))
+    }
+}
+
+/// The same server, speaking `protocol`.
+fn with_protocol(info: &ConnectionInfo, protocol: ProtocolVersion) -> ConnectionInfo {
+    let settings = info.redis_settings().clone().set_protocol(protocol);
+    info.clone().set_redis_settings(settings)
+}
+
+fn matches(job: &Job, tenant: &TenantId, query: &ListQuery) -> bool {
+    &job.tenant == tenant
+        && query.status.is_none_or(|status| job.status == status)
+        && query.job_type.as_ref().is_none_or(|t| &job.job_type == t)
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn create(&self, new: NewJob) -> Result<Created, StoreError> {
+        let id = JobId::generate();
+        let (job, event) = Job::create(id, &new, Utc::now());
+        let fingerprint = fingerprint(&new);
+        let event_json = to_json(&event)?;
+        let keys = &self.keys;
+        let (tenant, job_type) = (&new.tenant, &new.job_type);
+        let idempotency = new
+            .idempotency_key
+            .as_ref()
+            .map(|key| keys.idempotency(tenant, key));
+        let mut call = scripts::CREATE.prepare_invoke();
+        // Without a key, KEYS[1] is a name the script never touches (it is still declared,
+        // so the script's KEYS keep their positions).
+        call.key(idempotency.as_deref().unwrap_or(&keys.job(&id)))
+            .key(keys.job(&id))
+            .key(keys.payload(&id))
+            .key(keys.history(&id))
+            .key(keys.event_log())
+            .key(keys.queue(job_type))
+            .key(keys.index(tenant, None, None))
+            .key(keys.index(tenant, Some(JobStatus::Pending), None))
+            .key(keys.index(tenant, None, Some(job_type)))
+            .key(keys.index(tenant, Some(JobStatus::Pending), Some(job_type)));
+        call.arg(id.to_string())
+            .arg(if idempotency.is_some() { "1" } else { "0" })
+            .arg(format!("{id} {fingerprint}"))
+            .arg(&fingerprint)
+            .arg(ttl_millis(self.config.idempotency_ttl))
+            .arg(keys.job_prefix())
+            .arg(to_json(&job)?)
+            .arg(job.seq)
+            .arg(to_json(&new.payload)?)
+            .arg(&event_json)
+            .arg(event.kind.as_str())
+            .arg(tenant.as_str())
+            .arg(self.config.history_max)
+            .arg(self.config.event_log_max)
+            .arg(self.config.max_queue_len)
+            .arg(GROUP)
+            .arg(keys.signals())
+            .arg(signals::event_envelope(&event_json))
+            .arg(job.status.as_str());
+        let reply: Vec<String> = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("create a job"))?;
+        match reply.first().map(String::as_str) {
+            Some("created") => Ok(Created {
+                job,
+                replayed: false,
+            }),
+            Some("replayed") => {
+                let doc = reply.get(1).map(String::as_str).unwrap_or_default();
+                let earlier: Job = serde_json::from_str(doc).map_err(|e| {
+                    StoreError::Corrupt(format!("a job replayed by idempotency key: {e}"))
+                })?;
+                Ok(Created {
+                    job: earlier,
+                    replayed: true,
+                })
+            }
+            Some("mismatch") => Err(StoreError::IdempotencyMismatch),
+            Some("full") => Err(StoreError::QueueFull(new.job_type)),
+            other => Err(StoreError::Backend(format!(
+                "failed to create a job: unexpected script reply {other:?}"
+            ))),
+        }
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Job>, StoreError> {
+        let stored = self.read(id).await?;
+        Ok(stored.map(|s| s.job).filter(|job| &job.tenant == tenant))
+    }
+
+    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<JobPage, StoreError> {
+        let limit = query.limit;
+        if limit == 0 {
+            return Ok(JobPage {
+                jobs: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let index = self
+            .keys
+            .index(tenant, query.status, query.job_type.as_ref());
+        let mut upper = query
+            .before
+            .map_or_else(|| "+".to_owned(), |id| format!("({id}"));
+        // One more than the page, to know whether another page follows.
+        let wanted = limit + 1;
+        let mut jobs = Vec::with_capacity(wanted);
+        loop {
+            let count = wanted - jobs.len();
+            let ids = self.index_page(&index, &upper, count).await?;
+            let Some(last) = ids.last() else { break };
+            upper = format!("({last}");
+            let mut pipe = ::redis::pipe();
+            for id in &ids {
+                pipe.cmd("HGET")
+                    .arg(format!("{}{id}}}", self.keys.job_prefix()))
+                    .arg("doc");
+            }
+            let docs: Vec<Option<String>> = pipe
+                .query_async(&mut self.conn())
+                .await
+                .map_err(backend("read listed jobs"))?;
+            let mut gone = Vec::new();
+            for (id, doc) in ids.iter().zip(docs) {
+                let Some(doc) = doc else {
+                    gone.push(id.as_str());
+                    continue;
+                };
+                let job: Job = serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::Corrupt(format!("the record of job {id}: {e}")))?;
+                // The index and the record were read apart: a job that changed status in
+                // between no longer belongs to a listing filtered by status.
+                if matches(&job, tenant, query) {
+                    jobs.push(job);
+                }
+            }
+            if !gone.is_empty() {
+                // Expired jobs that maintenance has not swept out of the index yet.
+                ::redis::cmd("ZREM")
+                    .arg(&index)
+                    .arg(&gone)
+                    .query_async::<()>(&mut self.conn())
+                    .await
+                    .map_err(backend("drop expired jobs from a listing"))?;
+            }
+            if ids.len() < count || jobs.len() >= wanted {
+                break;
+            }
+        }
+        let next_cursor = if jobs.len() > limit {
+            jobs.truncate(limit);
+            jobs.last().map(|job| job.id)
+        } else {
+            None
+        };
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    async fn result(&self, tenant: &TenantId, id: &JobId) -> Result<Option<JobOutput>, StoreError> {
+        let Some(job) = self.get(tenant, id).await? else {
+            return Ok(None);
+        };
+        if job.status != JobStatus::Completed || !job.has_result {
+            return Ok(None);
+        }
+        let (content_type, body): (Option<String>, Option<Vec<u8>>) = ::redis::cmd("HMGET")
+            .arg(self.keys.result(id))
+            .arg("content_type")
+            .arg("body")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a job's result"))?;
+        Ok(content_type
+            .zip(body)
+            .map(|(content_type, body)| JobOutput { content_type, body }))
+    }
+
+    async fn cancel(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+    ) -> Result<Option<CancelOutcome>, StoreError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(job) = self.get(tenant, id).await? else {
+                return Ok(None);
+            };
+            match job.status {
+                status if status.is_terminal() => {
+                    return Ok(Some(CancelOutcome::AlreadyFinished(job)));
+                }
+                JobStatus::Pending => {
+                    let (after, event) = job.cancel(Utc::now())?;
+                    let change = Change {
+                        before: &job,
+                        after: &after,
+                        event: &event,
+                        queue: QueueAction::Drop,
+                        expect_entry: None,
+                        output: None,
+                    };
+                    if self.apply(change).await? {
+                        return Ok(Some(CancelOutcome::Canceled(after)));
+                    }
+                }
+                _ => {
+                    let requested: i64 = scripts::CANCEL_REQUEST
+                        .key(self.keys.job(id))
+                        .key(self.keys.cancel(id))
+                        .arg(self.keys.signals())
+                        .arg(signals::cancel_envelope(id)?)
+                        .invoke_async(&mut self.conn())
+                        .await
+                        .map_err(backend("request a job's cancellation"))?;
+                    if requested == 1 {
+                        return Ok(Some(CancelOutcome::Requested(job)));
+                    }
+                }
+            }
+            // The job moved between the read and the write (a worker took it, or it finished,
+            // or went back to pending for a retry): decide again on its new state.
+        }
+        Err(StoreError::Backend(format!(
+            "failed to cancel job {id}: it kept changing during {CAS_ATTEMPTS} attempts"
+        )))
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+        after: u64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let owner: Option<String> = ::redis::cmd("HGET")
+            .arg(self.keys.job(id))
+            .arg("tenant")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a job's tenant"))?;
+        if owner.as_deref() != Some(tenant.as_str()) {
+            return Ok(Vec::new());
+        }
+        // History entry ids are `<seq>-0`: the range starts right after `after`.
+        let reply: StreamRangeReply = ::redis::cmd("XRANGE")
+            .arg(self.keys.history(id))
+            .arg(after.saturating_add(1))
+            .arg("+")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a job's history"))?;
+        reply
+            .ids
+            .iter()
+            .filter_map(|entry| entry.map.get("event"))
+            .map(|value| match value {
+                Value::BulkString(bytes) => {
+                    serde_json::from_slice::<Event>(bytes).map_err(|e| corrupt("an event", id, e))
+                }
+                other => Err(StoreError::Corrupt(format!(
+                    "an event of job {id} is not a string: {other:?}"
+                ))),
+            })
+            .collect()
+    }
+
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        types: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim_jobs(worker, types, max, wait).await
+    }
+
+    async fn heartbeat(&self, worker: &WorkerId, lease: &Lease) -> Result<LeaseState, StoreError> {
+        self.keep_lease(worker, lease).await
+    }
+
+    async fn progress(&self, lease: &mut Lease, progress: Progress) -> Result<(), StoreError> {
+        let (after, event) = lease.job.report(progress, Utc::now())?;
+        self.apply_leased(Change {
+            before: &lease.job,
+            after: &after,
+            event: &event,
+            queue: QueueAction::Keep,
+            expect_entry: None,
+            output: None,
+        })
+        .await?;
+        lease.job = after;
+        Ok(())
+    }
+
+    async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Result<Job, StoreError> {
+        if let Some(output) = &output {
+            let limit = self.config.max_result_bytes;
+            if output.body.len() > limit {
+                return Err(StoreError::ResultTooLarge {
+                    size: output.body.len(),
+                    limit,
+                });
+            }
+        }
+        let (after, event) = lease.job.complete(output.is_some(), Utc::now())?;
+        self.apply_leased(Change {
+            before: &lease.job,
+            after: &after,
+            event: &event,
+            queue: QueueAction::Drop,
+            expect_entry: None,
+            output: output.as_ref(),
+        })
+        .await?;
+        Ok(after)
+    }
+
+    async fn fail(
+        &self,
+        lease: Lease,
+        error: JobError,
+        retry_after: Option<Duration>,
+    ) -> Result<Job, StoreError> {
+        let (after, event) = lease.job.fail(error, retry_after.is_some(), Utc::now())?;
+        let queue = match retry_after {
+            _ if after.status != JobStatus::Pending => QueueAction::Drop,
+            Some(delay) if !delay.is_zero() => QueueAction::Delay(delay),
+            _ => QueueAction::Requeue,
+        };
+        self.apply_leased(Change {
+            before: &lease.job,
+            after: &after,
+            event: &event,
+            queue,
+            expect_entry: None,
+            output: None,
+        })
+        .await?;
+        Ok(after)
+    }
+
+    async fn cancel_claimed(&self, lease: Lease) -> Result<Job, StoreError> {
+        let (after, event) = lease.job.cancel(Utc::now())?;
+        self.apply_leased(Change {
+            before: &lease.job,
+            after: &after,
+            event: &event,
+            queue: QueueAction::Drop,
+            expect_entry: None,
+            output: None,
+        })
+        .await?;
+        Ok(after)
+    }
+
+    async fn release(&self, lease: Lease) -> Result<Job, StoreError> {
+        let (after, event) = lease.job.release(Utc::now())?;
+        self.apply_leased(Change {
+            before: &lease.job,
+            after: &after,
+            event: &event,
+            queue: QueueAction::Requeue,
+            expect_entry: None,
+            output: None,
+        })
+        .await?;
+        Ok(after)
+    }
+
+    async fn maintain(
+        &self,
+        worker: &WorkerId,
+        types: &[JobType],
+    ) -> Result<Maintenance, StoreError> {
+        self.maintain_queues(worker, types).await
+    }
+
+    fn signals(&self) -> broadcast::Receiver<Signal> {
+        self.signals.subscribe()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        ::redis::cmd("PING")
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(backend("ping Redis"))
+    }
+}

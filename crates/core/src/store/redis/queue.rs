@@ -1,0 +1,686 @@
+//! The consumer-group side of the backend: claiming jobs, keeping leases, and maintenance
+//! (reclaiming the leases of vanished workers, promoting due retries, sweeping expired jobs
+//! out of the listing indexes).
+//!
+//! Blocking reads (`XREADGROUP … BLOCK`) never run on the shared multiplexed connection: a
+//! blocked command holds up every command queued behind it on its connection. They take a
+//! dedicated connection from a small pool instead, with a response timeout longer than the
+//! block (the client's default of 0.5 s would cut every wait short), and a connection whose
+//! read did not complete is dropped rather than reused.
+
+use std::collections::HashSet;
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ::redis::aio::MultiplexedConnection;
+use ::redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use ::redis::{AsyncConnectionConfig, RedisError, Value};
+use chrono::Utc;
+
+use super::{
+    CONNECT_TIMEOUT, Change, GROUP, QueueAction, RedisStore, Stored, backend, corrupt, millis,
+    scripts,
+};
+use crate::ids::{JobId, JobType, WorkerId};
+use crate::job::JobStatus;
+use crate::store::{CAS_ATTEMPTS, Claimed, Lease, LeaseState, Maintenance, StoreError};
+
+/// How much longer than its block a blocking read may take before the client gives up.
+const BLOCK_MARGIN: Duration = Duration::from_secs(5);
+/// The longest single blocking read.
+const MAX_BLOCK: Duration = Duration::from_secs(24 * 3600);
+/// How many idle blocking connections a store keeps.
+const BLOCKING_POOL_MAX: usize = 8;
+/// How many entries one maintenance pass reclaims or promotes per page.
+const MAINTENANCE_BATCH: usize = 100;
+/// How many pages of idle entries one pass reclaims per queue; the next pass does the rest.
+const RECLAIM_PAGES: usize = 10;
+/// How many expired jobs one pass sweeps out of the listing indexes.
+const SWEEP_BATCH: usize = 500;
+/// Consumers (one per worker process ever run) holding nothing are deleted after this long
+/// idle; live workers read far more often.
+const CONSUMER_MAX_IDLE: Duration = Duration::from_secs(3600);
+/// The pause after the n-th consecutive read that found its consumer group gone: from 50 ms
+/// doubling to 5 s, so a Redis that keeps losing its groups cannot make workers spin.
+const GROUP_BACKOFF_MIN: Duration = Duration::from_millis(50);
+const GROUP_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// A job's record as a claim reads it: its document and its queue entry.
+type Record = (Option<String>, Option<String>);
+
+/// A queue entry handed to this worker (by `XREADGROUP`, or `XAUTOCLAIM` in maintenance).
+#[derive(Debug)]
+struct Delivered {
+    queue: String,
+    entry: String,
+    job: JobId,
+}
+
+/// What to do with a delivered entry, given the job's stored state.
+#[derive(Debug, PartialEq, Eq)]
+enum Fate {
+    /// The pending job waits for this very entry: start it.
+    Start,
+    /// The entry is stale (the job finished, vanished, or holds another entry): drop it.
+    Drop,
+    /// The entry is the lease of a running job. Delivered to a claimer again (the group was
+    /// recreated), it is left alone: the worker's heartbeat takes it back. Found idle by
+    /// maintenance, it means the job's worker went silent.
+    Running,
+}
+
+fn fate(stored: Option<&Stored>, entry: &str) -> Fate {
+    match stored {
+        Some(s) if s.entry == entry && s.job.status == JobStatus::Pending => Fate::Start,
+        Some(s) if s.entry == entry && s.job.status == JobStatus::Processing => Fate::Running,
+        _ => Fate::Drop,
+    }
+}
+
+fn job_of(entry: &StreamId) -> Option<JobId> {
+    match entry.map.get("job")? {
+        Value::BulkString(bytes) => JobId::parse(std::str::from_utf8(bytes).ok()?).ok(),
+        _ => None,
+    }
+}
+
+/// The group is gone (NOGROUP), or a blocked read ended because its stream was deleted
+/// (UNBLOCKED): both mean Redis lost the queue, typically in a restart without persistence.
+fn lost_group(e: &RedisError) -> bool {
+    matches!(e.code(), Some("NOGROUP" | "UNBLOCKED"))
+}
+
+impl RedisStore {
+    /// Makes sure `queue` has its consumer group (once per process and queue, and again after
+    /// a read found it missing). From id 0: entries added before the group are delivered too.
+    async fn ensure_group(&self, queue: &str) -> Result<(), StoreError> {
+        let known = |groups: &HashSet<String>| groups.contains(queue);
+        if known(&self.groups.lock().unwrap_or_else(PoisonError::into_inner)) {
+            return Ok(());
+        }
+        let created: Result<(), RedisError> = ::redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(queue)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.conn())
+            .await;
+        if let Err(e) = created
+            && e.code() != Some("BUSYGROUP")
+        {
+            return Err(backend("create a queue's consumer group")(e));
+        }
+        self.groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(queue.to_owned());
+        Ok(())
+    }
+
+    /// Forgets that `queues` had their group and recreates them, after a pause that grows
+    /// while groups keep going missing.
+    async fn recreate_groups(&self, queues: &[&str]) -> Result<(), StoreError> {
+        let streak = self.missing_groups.fetch_add(1, Ordering::Relaxed).min(16);
+        let pause = GROUP_BACKOFF_MIN
+            .saturating_mul(1 << streak)
+            .min(GROUP_BACKOFF_MAX);
+        tracing::warn!(
+            ?pause,
+            "a queue's consumer group is missing (Redis lost its data?); recreating it"
+        );
+        {
+            let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+            for queue in queues {
+                groups.remove(*queue);
+            }
+        }
+        tokio::time::sleep(pause).await;
+        for queue in queues {
+            self.ensure_group(queue).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn claim_jobs(
+        &self,
+        worker: &WorkerId,
+        types: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        if types.is_empty() || max == 0 {
+            // Nothing can arrive: wait as asked so a caller's loop does not spin.
+            tokio::time::sleep(wait).await;
+            return Ok(Vec::new());
+        }
+        let queues: Vec<String> = types.iter().map(|t| self.keys.queue(t)).collect();
+        for queue in &queues {
+            self.ensure_group(queue).await?;
+        }
+        let delivered = self.read_entries(worker, &queues, max, wait).await?;
+        let records = self.read_batch(&delivered).await?;
+        let mut claimed = Vec::new();
+        for (d, (stored, payload)) in delivered.iter().zip(records) {
+            let outcome = if claimed.len() >= max {
+                // More than asked for (one read over several queues): back in line.
+                self.hand_back(d).await.map(|_| None)
+            } else {
+                self.start(worker, d, stored, payload).await
+            };
+            match outcome {
+                Ok(Some(job)) => claimed.push(job),
+                Ok(None) => {}
+                // Jobs already started must reach their worker; the failed entry stays in the
+                // pending list and maintenance deals with it.
+                Err(e) if !claimed.is_empty() => {
+                    tracing::warn!(error = %e, entry = %d.entry, "failed to start a claimed job");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Reads up to `max` new entries: first without blocking, one queue after the other
+    /// (starting with a different one each time, so a busy type cannot starve the others);
+    /// then, if none was waiting, blocking on all of them for up to `wait`.
+    async fn read_entries(
+        &self,
+        worker: &WorkerId,
+        queues: &[String],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivered>, StoreError> {
+        let mut delivered = Vec::new();
+        let first = self.rotation.fetch_add(1, Ordering::Relaxed) % queues.len();
+        for i in 0..queues.len() {
+            let remaining = max - delivered.len();
+            if remaining == 0 {
+                break;
+            }
+            let one = std::slice::from_ref(&queues[(first + i) % queues.len()]);
+            let reply = self
+                .read_group(&mut self.conn(), worker, one, remaining, None)
+                .await?;
+            delivered.extend(reply);
+        }
+        if !delivered.is_empty() || wait.is_zero() {
+            return Ok(delivered);
+        }
+        let mut conn = self.blocking_connection().await?;
+        conn.set_response_timeout(wait.min(MAX_BLOCK) + BLOCK_MARGIN);
+        let read = self
+            .read_group(&mut conn, worker, queues, max, Some(wait))
+            .await;
+        // Only a connection whose read completed is known to be in a clean state; one that
+        // failed (or whose future was dropped mid-read) is closed.
+        if read.is_ok() {
+            let mut pool = self.blocking.lock().unwrap_or_else(PoisonError::into_inner);
+            if pool.len() < BLOCKING_POOL_MAX {
+                pool.push(conn);
+            }
+        }
+        read
+    }
+
+    /// An idle dedicated connection for a blocking read, or a new one.
+    async fn blocking_connection(&self) -> Result<MultiplexedConnection, StoreError> {
+        let idle = self
+            .blocking
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        if let Some(conn) = idle {
+            return Ok(conn);
+        }
+        // No response timeout here: each read sets its own, from its block time.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(None);
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(backend("open a connection for blocking reads"))
+    }
+
+    /// `XREADGROUP` of new entries, blocking up to `block` if given. A lost group is
+    /// recreated once, after a pause, and the read tried again within what is left of `block`.
+    async fn read_group(
+        &self,
+        conn: &mut impl ::redis::aio::ConnectionLike,
+        worker: &WorkerId,
+        queues: &[String],
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Delivered>, StoreError> {
+        let started = tokio::time::Instant::now();
+        let read = |block: Option<Duration>| {
+            let mut cmd = ::redis::cmd("XREADGROUP");
+            cmd.arg("GROUP")
+                .arg(GROUP)
+                .arg(worker.as_str())
+                .arg("COUNT")
+                .arg(count);
+            if let Some(block) = block {
+                // BLOCK 0 would mean forever; a day is as long as any caller means.
+                let block = block.clamp(Duration::from_millis(1), MAX_BLOCK);
+                cmd.arg("BLOCK").arg(millis(block));
+            }
+            cmd.arg("STREAMS").arg(queues);
+            for _ in queues {
+                cmd.arg(">");
+            }
+            cmd
+        };
+        let mut reply: Result<Option<StreamReadReply>, RedisError> =
+            read(block).query_async(conn).await;
+        if let Err(e) = &reply
+            && lost_group(e)
+        {
+            let names: Vec<&str> = queues.iter().map(String::as_str).collect();
+            self.recreate_groups(&names).await?;
+            let left = block.map(|block| block.saturating_sub(started.elapsed()));
+            reply = read(left).query_async(conn).await;
+        }
+        let reply = reply.map_err(backend("read a job queue"))?;
+        self.missing_groups.store(0, Ordering::Relaxed);
+        let mut delivered = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in &key.ids {
+                if let Some(d) = self.delivered(&key.key, entry).await? {
+                    delivered.push(d);
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// The delivery of `entry` from `queue`; an entry that names no job (not written by
+    /// Herald) has nothing to run and is dropped.
+    async fn delivered(
+        &self,
+        queue: &str,
+        entry: &StreamId,
+    ) -> Result<Option<Delivered>, StoreError> {
+        let Some(job) = job_of(entry) else {
+            tracing::warn!(%queue, entry = %entry.id, "dropping a queue entry that names no job");
+            self.drop_entry(queue, &entry.id).await?;
+            return Ok(None);
+        };
+        Ok(Some(Delivered {
+            queue: queue.to_owned(),
+            entry: entry.id.clone(),
+            job,
+        }))
+    }
+
+    /// The records and payloads of the jobs of a claimed batch, in one round trip.
+    async fn read_batch(
+        &self,
+        delivered: &[Delivered],
+    ) -> Result<Vec<(Option<Stored>, Option<String>)>, StoreError> {
+        if delivered.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        for d in delivered {
+            pipe.cmd("HMGET")
+                .arg(self.keys.job(&d.job))
+                .arg("doc")
+                .arg("entry");
+            pipe.cmd("GET").arg(self.keys.payload(&d.job));
+        }
+        let values: Vec<Value> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read claimed jobs"))?;
+        let unreadable = |e: ::redis::ParsingError| {
+            StoreError::Backend(format!("failed to read claimed jobs: {e}"))
+        };
+        let mut values = values.into_iter();
+        let mut rows = Vec::with_capacity(delivered.len());
+        for d in delivered {
+            let (Some(record), Some(payload)) = (values.next(), values.next()) else {
+                return Err(StoreError::Backend(
+                    "failed to read claimed jobs: a reply is missing".to_owned(),
+                ));
+            };
+            let (doc, entry): Record = ::redis::from_redis_value(record).map_err(unreadable)?;
+            let payload = ::redis::from_redis_value(payload).map_err(unreadable)?;
+            let stored = doc
+                .map(|doc| Stored::parse(&d.job, &doc, entry))
+                .transpose()?;
+            rows.push((stored, payload));
+        }
+        Ok(rows)
+    }
+
+    /// Starts the job of a delivered entry, if it still waits for that entry. `None` when the
+    /// entry turned out stale (it is dropped) or is the lease of a job running elsewhere.
+    async fn start(
+        &self,
+        worker: &WorkerId,
+        delivered: &Delivered,
+        mut stored: Option<Stored>,
+        payload: Option<String>,
+    ) -> Result<Option<Claimed>, StoreError> {
+        let id = &delivered.job;
+        for attempt in 0..CAS_ATTEMPTS {
+            if attempt > 0 {
+                stored = self.read(id).await?;
+            }
+            match fate(stored.as_ref(), &delivered.entry) {
+                Fate::Drop => {
+                    self.drop_entry(&delivered.queue, &delivered.entry).await?;
+                    return Ok(None);
+                }
+                Fate::Running => {
+                    tracing::debug!(job_id = %id, "a running job's lease came again; left alone");
+                    return Ok(None);
+                }
+                Fate::Start => {}
+            }
+            let Some(Stored { job, .. }) = stored.take() else {
+                return Ok(None);
+            };
+            // Read before starting: a job that cannot be given its payload must not start.
+            // (It stays unstarted in this worker's pending list, and maintenance requeues it.)
+            let payload = match payload.as_deref() {
+                Some(raw) => {
+                    serde_json::from_str(raw).map_err(|e| corrupt("the payload", id, e))?
+                }
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "the payload of job {id} is missing"
+                    )));
+                }
+            };
+            let (after, event) = job.start(Utc::now())?;
+            let change = Change {
+                before: &job,
+                after: &after,
+                event: &event,
+                queue: QueueAction::Keep,
+                expect_entry: Some(&delivered.entry),
+                output: None,
+            };
+            if self.apply(change).await? {
+                tracing::debug!(job_id = %id, %worker, "claimed");
+                return Ok(Some(Claimed {
+                    lease: Lease {
+                        job: after,
+                        entry: delivered.entry.clone(),
+                    },
+                    payload,
+                }));
+            }
+            // Canceled in the meantime, most likely: look again.
+        }
+        Err(StoreError::Backend(format!(
+            "failed to start job {id}: it kept changing during {CAS_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// Acknowledges and deletes an entry nobody needs any more.
+    async fn drop_entry(&self, queue: &str, entry: &str) -> Result<(), StoreError> {
+        ::redis::pipe()
+            .atomic()
+            .cmd("XACK")
+            .arg(queue)
+            .arg(GROUP)
+            .arg(entry)
+            .ignore()
+            .cmd("XDEL")
+            .arg(queue)
+            .arg(entry)
+            .ignore()
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(backend("drop a stale queue entry"))
+    }
+
+    /// Puts the pending job of an entry read but not started back at the end of its queue;
+    /// drops the entry if it is stale. `true` when the job was re-queued.
+    async fn hand_back(&self, delivered: &Delivered) -> Result<bool, StoreError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let stored = self.read(&delivered.job).await?;
+            let seq = match (fate(stored.as_ref(), &delivered.entry), stored) {
+                (Fate::Start, Some(stored)) => stored.job.seq,
+                (Fate::Running, _) => return Ok(false),
+                _ => {
+                    self.drop_entry(&delivered.queue, &delivered.entry).await?;
+                    return Ok(false);
+                }
+            };
+            let requeued: i64 = scripts::REQUEUE
+                .key(self.keys.job(&delivered.job))
+                .key(&delivered.queue)
+                .arg(seq)
+                .arg(&delivered.entry)
+                .arg(GROUP)
+                .arg(delivered.job.to_string())
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(backend("put a job back in its queue"))?;
+            if requeued == 1 {
+                return Ok(true);
+            }
+            // Canceled in the meantime, most likely: look again.
+        }
+        Ok(false)
+    }
+
+    pub(super) async fn keep_lease(
+        &self,
+        worker: &WorkerId,
+        lease: &Lease,
+    ) -> Result<LeaseState, StoreError> {
+        let id = &lease.job.id;
+        let state: i64 = scripts::HEARTBEAT
+            .key(self.keys.job(id))
+            .key(self.keys.queue(&lease.job.job_type))
+            .key(self.keys.cancel(id))
+            .arg(lease.job.seq)
+            .arg(GROUP)
+            .arg(worker.as_str())
+            .arg(&lease.entry)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("renew a lease"))?;
+        match state {
+            -1 => Err(StoreError::LeaseLost),
+            requested => Ok(LeaseState {
+                cancel_requested: requested == 1,
+            }),
+        }
+    }
+
+    pub(super) async fn maintain_queues(
+        &self,
+        worker: &WorkerId,
+        types: &[JobType],
+    ) -> Result<Maintenance, StoreError> {
+        let mut done = Maintenance::default();
+        for job_type in types {
+            let queue = self.keys.queue(job_type);
+            self.ensure_group(&queue).await?;
+            done.reclaimed += self.reclaim(worker, &queue).await?;
+            let promoted: usize = scripts::PROMOTE
+                .key(self.keys.delayed(job_type))
+                .key(&queue)
+                .arg(MAINTENANCE_BATCH)
+                .arg(GROUP)
+                .arg(self.keys.job_prefix())
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(backend("promote due retries"))?;
+            done.promoted += promoted;
+            let min_idle = CONSUMER_MAX_IDLE.max(self.config.lease_timeout.saturating_mul(10));
+            let _: i64 = scripts::PRUNE_CONSUMERS
+                .key(&queue)
+                .arg(GROUP)
+                .arg(millis(min_idle))
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(backend("prune idle consumers"))?;
+        }
+        self.sweep_expired().await?;
+        Ok(done)
+    }
+
+    /// Takes over the entries idle longer than the lease timeout and recovers their jobs.
+    async fn reclaim(&self, worker: &WorkerId, queue: &str) -> Result<usize, StoreError> {
+        let mut reclaimed = 0;
+        let mut cursor = "0-0".to_owned();
+        for _ in 0..RECLAIM_PAGES {
+            let reply: Result<StreamAutoClaimReply, RedisError> = ::redis::cmd("XAUTOCLAIM")
+                .arg(queue)
+                .arg(GROUP)
+                .arg(worker.as_str())
+                .arg(millis(self.config.lease_timeout))
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(MAINTENANCE_BATCH)
+                .query_async(&mut self.conn())
+                .await;
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(e) if lost_group(&e) => {
+                    // A recreated group has no pending list: nothing to reclaim.
+                    self.recreate_groups(&[queue]).await?;
+                    break;
+                }
+                Err(e) => return Err(backend("reclaim expired leases")(e)),
+            };
+            for entry in &reply.claimed {
+                if let Some(d) = self.delivered(queue, entry).await?
+                    && self.recover(&d).await?
+                {
+                    reclaimed += 1;
+                }
+            }
+            cursor = reply.next_stream_id;
+            if cursor == "0-0" {
+                break;
+            }
+        }
+        Ok(reclaimed)
+    }
+
+    /// Recovers the job of an entry whose holder went silent: a running job loses its lease
+    /// (retried, or failed with `worker_lost` after its last attempt), a job read but never
+    /// started goes back in line, a stale entry is dropped. `true` when a job was recovered.
+    async fn recover(&self, delivered: &Delivered) -> Result<bool, StoreError> {
+        let stored = self.read(&delivered.job).await?;
+        match (fate(stored.as_ref(), &delivered.entry), stored) {
+            (Fate::Start, _) => self.hand_back(delivered).await,
+            (Fate::Running, Some(Stored { job, .. })) => {
+                let (after, event) = job.lose_lease(Utc::now())?;
+                let queue = if after.status.is_terminal() {
+                    QueueAction::Drop
+                } else {
+                    QueueAction::Requeue
+                };
+                let attempt = job.attempt;
+                tracing::warn!(job_id = %job.id, attempt, "a worker went silent; reclaiming");
+                // A refused write means the job moved since it was read: its worker is alive
+                // after all (or finished), so there is nothing to recover and no retry.
+                self.apply(Change {
+                    before: &job,
+                    after: &after,
+                    event: &event,
+                    queue,
+                    expect_entry: Some(&delivered.entry),
+                    output: None,
+                })
+                .await
+            }
+            _ => {
+                self.drop_entry(&delivered.queue, &delivered.entry).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Drops finished jobs whose retention ran out from the listing indexes.
+    async fn sweep_expired(&self) -> Result<(), StoreError> {
+        let members: Vec<String> = scripts::SWEEP
+            .key(self.keys.expiring())
+            .arg(SWEEP_BATCH)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("sweep expired jobs"))?;
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        for member in &members {
+            let Some((tenant, job_type, status, id)) = super::keys::parse_expiring_member(member)
+            else {
+                tracing::warn!(%member, "dropping an unreadable member of the expiring set");
+                continue;
+            };
+            let id = id.to_string();
+            for (status, job_type) in [
+                (None, None),
+                (Some(status), None),
+                (None, Some(&job_type)),
+                (Some(status), Some(&job_type)),
+            ] {
+                pipe.cmd("ZREM")
+                    .arg(self.keys.index(&tenant, status, job_type))
+                    .arg(&id)
+                    .ignore();
+            }
+        }
+        pipe.cmd("ZREM")
+            .arg(self.keys.expiring())
+            .arg(&members)
+            .ignore();
+        pipe.query_async::<()>(&mut self.conn())
+            .await
+            .map_err(backend("drop expired jobs from the listings"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TenantId;
+    use crate::job::{Job, NewJob};
+
+    fn stored(entry: &str) -> Stored {
+        let new = NewJob {
+            tenant: TenantId::default_tenant(),
+            job_type: JobType::parse("demo.sleep").unwrap(),
+            payload: serde_json::json!({}),
+            timeout: Duration::from_secs(5),
+            max_attempts: 2,
+            metadata: Default::default(),
+            idempotency_key: None,
+        };
+        let (job, _) = Job::create(JobId::generate(), &new, Utc::now());
+        Stored {
+            job,
+            entry: entry.to_owned(),
+        }
+    }
+
+    #[test]
+    fn only_the_entry_a_pending_job_waits_for_starts_it() {
+        let pending = stored("1-0");
+        assert_eq!(fate(Some(&pending), "1-0"), Fate::Start);
+        assert_eq!(fate(Some(&pending), "2-0"), Fate::Drop);
+        assert_eq!(fate(None, "1-0"), Fate::Drop);
+        let mut running = stored("1-0");
+        running.job = running.job.start(Utc::now()).unwrap().0;
+        assert_eq!(fate(Some(&running), "1-0"), Fate::Running);
+        assert_eq!(fate(Some(&running), "0-1"), Fate::Drop);
+        let mut done = stored("");
+        done.job = running.job.cancel(Utc::now()).unwrap().0;
+        assert_eq!(fate(Some(&done), "1-0"), Fate::Drop);
+    }
+}

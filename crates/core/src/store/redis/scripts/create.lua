@@ -1,0 +1,69 @@
+-- Stores a new job: idempotency, queue bound, record, payload, history, event log, queue
+-- entry, listing indexes and the published event, all or nothing.
+--
+-- KEYS: 1 idempotency key (ignored unless ARGV[2] == '1'), 2 job hash, 3 payload,
+--       4 history stream, 5 event log stream, 6 queue stream, 7 tenant's index of all jobs,
+--       8 pending index, 9 type index, 10 pending+type index
+-- ARGV: 1 job id, 2 '1' with an idempotency key, 3 idempotency value ('<id> <fingerprint>'),
+--       4 fingerprint, 5 idempotency ttl (ms), 6 job key prefix ('<prefix>:job:{'),
+--       7 doc, 8 seq, 9 payload, 10 event json, 11 event type, 12 tenant,
+--       13 history max, 14 event log max, 15 max queue length, 16 consumer group,
+--       17 signal channel, 18 signal envelope, 19 status
+-- Returns {'created'} | {'replayed', doc} | {'mismatch'} | {'full'}.
+
+local idem, job, payload, hist, log, queue = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
+  KEYS[6]
+local id, has_idem, idem_value, fingerprint, idem_ttl, job_prefix = ARGV[1], ARGV[2],
+  ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local doc, seq, body, event, kind, tenant = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11],
+  ARGV[12]
+local history_max, log_max, max_queue, group, channel, envelope, status = ARGV[13], ARGV[14],
+  tonumber(ARGV[15]), ARGV[16], ARGV[17], ARGV[18], ARGV[19]
+
+if has_idem == '1' then
+  local existing = redis.call('GET', idem)
+  if existing then
+    local sep = string.find(existing, ' ', 1, true)
+    if sep then
+      local earlier = redis.call('HGET', job_prefix .. string.sub(existing, 1, sep - 1) .. '}', 'doc')
+      -- A key whose job has expired no longer protects anything: the submission is new.
+      if earlier then
+        if string.sub(existing, sep + 1) ~= fingerprint then
+          return {'mismatch'}
+        end
+        return {'replayed', earlier}
+      end
+    end
+  end
+end
+
+-- The bound counts jobs waiting in line: entries not yet handed to a worker (the stream also
+-- holds the entries of running jobs, which sit in the group's pending list). Retries waiting
+-- for their delay were admitted once already and do not count.
+local waiting = redis.call('XLEN', queue)
+if waiting >= max_queue then
+  local summary = redis.pcall('XPENDING', queue, group)
+  if type(summary) == 'table' and summary.err == nil then
+    waiting = waiting - tonumber(summary[1])
+  end
+  if waiting >= max_queue then
+    return {'full'}
+  end
+end
+
+if has_idem == '1' then
+  redis.call('SET', idem, idem_value, 'PX', idem_ttl)
+end
+
+ensure_group(queue, group)
+local entry = redis.call('XADD', queue, '*', 'job', id)
+redis.call('HSET', job, 'doc', doc, 'seq', seq, 'tenant', tenant, 'status', status, 'entry', entry)
+redis.call('SET', payload, body)
+redis.call('XADD', hist, 'MAXLEN', '=', history_max, seq .. '-0', 'event', event)
+redis.call('XADD', log, 'MAXLEN', '~', log_max, '*', 'tenant', tenant, 'job', id, 'seq', seq,
+  'type', kind, 'event', event)
+for i = 7, 10 do
+  redis.call('ZADD', KEYS[i], 0, id)
+end
+redis.call('PUBLISH', channel, envelope)
+return {'created'}

@@ -1,0 +1,26 @@
+-- Moves retries whose delay has run out from the type's delayed set into its queue. One
+-- script, so two workers maintaining at once cannot both move the same job.
+--
+-- KEYS: 1 delayed retries zset, 2 queue stream
+-- ARGV: 1 how many at most, 2 consumer group, 3 job key prefix ('<prefix>:job:{')
+-- Returns how many jobs were moved.
+--
+-- The job hashes are addressed by name built here, not declared in KEYS: which jobs are due
+-- is only known inside the script. Fine on a single Redis (as are the other scripts, which
+-- touch keys of several slots).
+
+local delayed, queue = KEYS[1], KEYS[2]
+local limit, group, job_prefix = ARGV[1], ARGV[2], ARGV[3]
+local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now_ms(), 'LIMIT', 0, limit)
+local moved = 0
+for _, id in ipairs(due) do
+  redis.call('ZREM', delayed, id)
+  local job = job_prefix .. id .. '}'
+  -- Only a job still waiting for its retry: one canceled meanwhile, or gone, stays out.
+  if redis.call('HGET', job, 'status') == 'pending' and (redis.call('HGET', job, 'entry') or '') == '' then
+    ensure_group(queue, group)
+    redis.call('HSET', job, 'entry', redis.call('XADD', queue, '*', 'job', id))
+    moved = moved + 1
+  end
+end
+return moved

@@ -1,0 +1,205 @@
+//! The process's one pub/sub subscription, and the envelope the scripts publish on it.
+//!
+//! Pub/sub only makes things fast: every event is also in the job's history and the event
+//! log, so a lost message costs latency, never data. The subscription runs on its own RESP3
+//! connection managed by `ConnectionManager` (automatic resubscription after a reconnect) and
+//! feeds a bounded broadcast channel that every listener in the process shares. After each
+//! reconnection it emits [`Signal::Resync`], once the subscription is active again, so that
+//! listeners re-read what they may have missed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, ConnectionInfo, Msg, ProtocolVersion, PushInfo, PushKind};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use super::{COMMAND_TIMEOUT, CONNECT_TIMEOUT, backend};
+use crate::event::Event;
+use crate::ids::JobId;
+use crate::store::{Signal, StoreError};
+
+/// What travels on the signals channel: `{"event": <Event>}` or `{"cancel": "<job id>"}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Envelope {
+    Event(Box<Event>),
+    Cancel(JobId),
+}
+
+/// The envelope of an event whose JSON is already at hand (the scripts store the same text
+/// in the history), without serializing the event a second time.
+pub(super) fn event_envelope(event_json: &str) -> String {
+    format!(r#"{{"event":{event_json}}}"#)
+}
+
+/// The envelope of a cancel request.
+pub(super) fn cancel_envelope(id: &JobId) -> Result<String, StoreError> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum CancelOnly<'a> {
+        Cancel(&'a JobId),
+    }
+    serde_json::to_string(&CancelOnly::Cancel(id))
+        .map_err(|e| StoreError::Backend(format!("failed to encode a cancel request: {e}")))
+}
+
+fn decode(payload: &[u8]) -> Option<Signal> {
+    match serde_json::from_slice::<Envelope>(payload) {
+        Ok(Envelope::Event(event)) => Some(Signal::Event(Arc::from(event))),
+        Ok(Envelope::Cancel(id)) => Some(Signal::CancelRequested(id)),
+        Err(e) => {
+            // Another version of Herald, or a stranger publishing on our channel: not fatal.
+            tracing::warn!(error = %e, "ignoring an unreadable message on the signals channel");
+            None
+        }
+    }
+}
+
+/// The running subscription; dropping it (with its store) ends it.
+pub(super) struct Subscription {
+    task: JoinHandle<()>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The first wait before checking on a dropped subscription, and the longest.
+const RESTORE_MIN_DELAY: Duration = Duration::from_millis(100);
+const RESTORE_MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// Subscribes to `channel` and forwards what arrives to `signals` until dropped.
+///
+/// # Errors
+/// When the first subscription cannot be made: a store that cannot hear cancel requests or
+/// wake its listeners should not start.
+pub(super) async fn subscribe(
+    info: ConnectionInfo,
+    channel: String,
+    signals: broadcast::Sender<Signal>,
+) -> Result<Subscription, StoreError> {
+    // Push messages (RESP3) are what lets a ConnectionManager carry a subscription.
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    let client = Client::open(info.set_redis_settings(settings))
+        .map_err(backend("open the Redis client for signals"))?;
+    let (pushes_tx, pushes) = mpsc::unbounded_channel();
+    let config = ConnectionManagerConfig::new()
+        .set_push_sender(pushes_tx)
+        .set_automatic_resubscription()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(COMMAND_TIMEOUT))
+        .set_max_delay(RESTORE_MAX_DELAY);
+    let mut conn = ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(backend("connect to Redis for signals"))?;
+    conn.subscribe(&channel)
+        .await
+        .map_err(backend("subscribe to the signals channel"))?;
+    let task = tokio::spawn(listen(conn, channel, pushes, signals));
+    Ok(Subscription { task })
+}
+
+/// Forwards messages; after a disconnection, makes sure the subscription comes back.
+async fn listen(
+    mut conn: ConnectionManager,
+    channel: String,
+    mut pushes: mpsc::UnboundedReceiver<PushInfo>,
+    signals: broadcast::Sender<Signal>,
+) {
+    let mut connected = true;
+    let mut delay = RESTORE_MIN_DELAY;
+    loop {
+        let push = if connected {
+            pushes.recv().await
+        } else {
+            tokio::select! {
+                push = pushes.recv() => push,
+                () = tokio::time::sleep(delay) => {
+                    // The manager reconnects (and resubscribes) by itself after a drop, but
+                    // gives up after a few attempts and only tries again when used: this
+                    // keeps using it, with backoff, until the subscription is confirmed.
+                    match restore(&mut conn, &channel).await {
+                        Ok(()) => {
+                            tracing::info!("the signals subscription is back; listeners resync");
+                            connected = true;
+                            delay = RESTORE_MIN_DELAY;
+                            let _ = signals.send(Signal::Resync);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the signals subscription is still down");
+                            delay = (delay * 2).min(RESTORE_MAX_DELAY);
+                        }
+                    }
+                    continue;
+                }
+            }
+        };
+        // The manager's sender lives as long as the manager, which this task owns.
+        let Some(push) = push else { return };
+        match push.kind {
+            PushKind::Message => {
+                let signal =
+                    Msg::from_push_info(push).and_then(|msg| decode(msg.get_payload_bytes()));
+                if let Some(signal) = signal {
+                    // No receiver at the moment is not an error: nobody is listening.
+                    let _ = signals.send(signal);
+                }
+            }
+            PushKind::Disconnection => {
+                if connected {
+                    tracing::warn!("the signals subscription dropped; restoring it");
+                }
+                connected = false;
+                delay = RESTORE_MIN_DELAY;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Waits for a working connection and (re)subscribes; subscribing again to a channel is
+/// harmless, and its confirmation is the proof that messages flow again.
+async fn restore(conn: &mut ConnectionManager, channel: &str) -> Result<(), ::redis::RedisError> {
+    ::redis::cmd("PING").query_async::<()>(conn).await?;
+    conn.subscribe(channel).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TenantId;
+    use crate::job::{Job, NewJob};
+
+    #[test]
+    fn envelopes_round_trip() {
+        let new = NewJob {
+            tenant: TenantId::default_tenant(),
+            job_type: crate::ids::JobType::parse("demo.sleep").unwrap(),
+            payload: serde_json::json!({}),
+            timeout: Duration::from_secs(5),
+            max_attempts: 1,
+            metadata: Default::default(),
+            idempotency_key: None,
+        };
+        let (_, event) = Job::create(JobId::generate(), &new, chrono::Utc::now());
+        let json = serde_json::to_string(&event).unwrap();
+        match decode(event_envelope(&json).as_bytes()) {
+            Some(Signal::Event(decoded)) => assert_eq!(*decoded, event),
+            other => panic!("expected an event, got {other:?}"),
+        }
+        let id = JobId::generate();
+        match decode(cancel_envelope(&id).unwrap().as_bytes()) {
+            Some(Signal::CancelRequested(decoded)) => assert_eq!(decoded, id),
+            other => panic!("expected a cancel request, got {other:?}"),
+        }
+        assert!(decode(b"{\"other\":1}").is_none());
+    }
+}
