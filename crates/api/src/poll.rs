@@ -2,9 +2,10 @@
 //! job moves past the version the client holds.
 //!
 //! The long poll registers with the [`Hub`] first, then reads the job, so a change landing
-//! between the read and the wait still wakes it. Every wake is only a hint to re-read the
-//! store (the source of truth); the wait ends when the re-read shows a newer `seq`, when the
-//! client's `wait` runs out, or when the process shuts down.
+//! between the read and the wait still wakes it. A resync is only a hint to re-read the store
+//! (the source of truth); the wait ends when the re-read shows a newer `seq`, when the
+//! client's `wait` runs out, or when the process shuts down. An event newer than the client's
+//! version is answered from its own snapshot, without a read.
 
 use std::time::Duration;
 
@@ -74,6 +75,11 @@ impl Poller<'_> {
                 None => return Ok(Polled::NotModified(job)),
                 // An old event (the store is already past it for us): nothing new to read.
                 Some(Notice::Event(event)) if event.seq() <= held => continue,
+                // The event carries the whole job as of that change: no need to read it back.
+                // (The hub matches by id only, so the tenant is checked here.)
+                Some(Notice::Event(event)) if event.job.tenant == *tenant => {
+                    return Ok(Polled::Changed(event.job.clone()));
+                }
                 Some(Notice::Event(_) | Notice::Resync) => {}
             }
             let now = self.read(tenant, id).await?;

@@ -1,1 +1,42 @@
-fn main() {}
+//! The `herald` binary: load config, init tracing, bind, supervise the roles until a signal.
+
+use anyhow::Context;
+use clap::Parser;
+use herald::Application;
+use herald::config::Cli;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Cli::parse().serve_args();
+    herald::telemetry::init(args.log_format);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let app = Application::build(args, shutdown)
+        .await
+        .context("failed to start herald")?;
+    app.run_until_stopped().await
+}
+
+/// The first SIGTERM or ctrl-c starts a graceful shutdown; a second one exits at once.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        tracing::error!("cannot listen for SIGTERM; stop herald with ctrl-c");
+        return;
+    };
+    for round in 0..2 {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        if round == 0 {
+            tracing::info!(
+                "shutting down: no new work is taken, running jobs finish or are handed back"
+            );
+            shutdown.cancel();
+        }
+    }
+    tracing::warn!("second signal: exiting at once");
+    std::process::exit(130);
+}

@@ -25,6 +25,7 @@ pub fn free_port() -> u16 {
 /// tests sharing a server cannot see each other's keys.
 pub struct RedisServer {
     url: String,
+    prefix: String,
     port: Option<u16>,
     child: Option<Child>,
     _dir: Option<TempDir>,
@@ -42,6 +43,7 @@ impl RedisServer {
         if let Ok(url) = std::env::var("HERALD_TEST_REDIS_URL") {
             return Self {
                 url,
+                prefix: Self::fresh_prefix(),
                 port: None,
                 child: None,
                 _dir: None,
@@ -68,6 +70,7 @@ impl RedisServer {
         }
         Self {
             url: format!("redis://127.0.0.1:{port}"),
+            prefix: Self::fresh_prefix(),
             port: Some(port),
             child: Some(child),
             _dir: Some(dir),
@@ -77,6 +80,11 @@ impl RedisServer {
     /// The server's URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// A key prefix of this handle's own, fresh for every `start()`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// The port of a server this harness started (`None` for `HERALD_TEST_REDIS_URL`).

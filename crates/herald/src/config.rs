@@ -1,0 +1,163 @@
+//! Command line and environment: every flag has a `HERALD_…` twin; values are checked here,
+//! once, into typed settings (flags win over the environment, which wins over defaults).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Herald: 202 Accepted now, the job's every change through polling, SSE and webhooks.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about)]
+pub struct Cli {
+    /// Without a command, `herald` serves with the defaults (and the `HERALD_…` environment).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The serve settings of this command line; a bare `herald` is `herald serve`.
+    pub fn serve_args(self) -> ServeArgs {
+        match self.command {
+            Some(Command::Serve(args)) => args,
+            None => ServeArgs::parse_from(["herald"]),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the server: the api, worker roles or both, on Redis or the embedded backend.
+    Serve(ServeArgs),
+}
+
+/// A role a process plays. Without `--roles`, a process plays all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// The HTTP API: jobs, polling, health and metrics.
+    Api,
+    /// Claims and runs jobs.
+    Worker,
+}
+
+/// How the process logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+#[derive(Debug, Clone, Parser)]
+pub struct ServeArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "HERALD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Redis to share with other processes; without it, the embedded in-memory backend.
+    #[arg(long, env = "HERALD_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key Herald writes, so installs can share a Redis.
+    #[arg(long, env = "HERALD_REDIS_PREFIX", default_value = "herald")]
+    pub redis_prefix: String,
+
+    /// Roles of this process, comma-separated (default: all).
+    #[arg(
+        long,
+        env = "HERALD_ROLES",
+        value_delimiter = ',',
+        default_value = "api,worker"
+    )]
+    pub roles: Vec<Role>,
+
+    /// Jobs one worker process runs at the same time.
+    #[arg(long, env = "HERALD_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+
+    /// How long a running job may go without its worker's heartbeat before another worker
+    /// takes it over (heartbeats are sent at a third of this).
+    #[arg(long, env = "HERALD_LEASE_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub lease_timeout: Duration,
+
+    /// How long finished jobs (record, history, result) are kept.
+    #[arg(long, env = "HERALD_RETENTION", default_value = "48h", value_parser = duration)]
+    pub retention: Duration,
+
+    /// On SIGTERM, how long running jobs may finish before they are handed back to the queue
+    /// and open requests are cut.
+    #[arg(long, env = "HERALD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "HERALD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Log format.
+    #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    pub fn runs(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+fn duration(raw: &str) -> Result<Duration, String> {
+    let parsed = humantime::parse_duration(raw)
+        .map_err(|e| format!("`{raw}` is not a duration like 30s, 5m or 48h: {e}"))?;
+    if parsed.is_zero() {
+        return Err("must be longer than zero".to_owned());
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let mut argv = vec!["herald", "serve"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).map(Cli::serve_args)
+    }
+
+    #[test]
+    fn defaults_run_every_role_on_the_embedded_backend() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.roles, [Role::Api, Role::Worker]);
+        assert!(args.redis_url.is_none());
+        assert_eq!(args.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(args.lease_timeout, Duration::from_secs(30));
+        assert_eq!(args.retention, Duration::from_secs(48 * 3600));
+    }
+
+    #[test]
+    fn a_bare_herald_serves_with_the_defaults() {
+        let args = Cli::try_parse_from(["herald"]).unwrap().serve_args();
+        assert_eq!(args.roles, [Role::Api, Role::Worker]);
+    }
+
+    #[test]
+    fn roles_are_a_comma_separated_list() {
+        assert_eq!(parse(&["--roles", "worker"]).unwrap().roles, [Role::Worker]);
+        assert_eq!(
+            parse(&["--roles", "api,worker"]).unwrap().roles,
+            [Role::Api, Role::Worker]
+        );
+        assert!(parse(&["--roles", "janitor"]).is_err());
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(
+            parse(&["--lease-timeout", "2s"]).unwrap().lease_timeout,
+            Duration::from_secs(2)
+        );
+        assert!(parse(&["--lease-timeout", "soon"]).is_err());
+        assert!(parse(&["--lease-timeout", "0s"]).is_err());
+        assert!(parse(&["--concurrency", "0"]).is_err());
+    }
+}

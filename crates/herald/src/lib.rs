@@ -1,0 +1,153 @@
+//! The `herald` process: builds the store and the roles from the configuration and
+//! supervises them until shutdown. `main` and the tests start Herald the same way, through
+//! [`Application::build`].
+//!
+//! # Layout
+//! - [`config`] reads the command line and its `HERALD_…` environment twins.
+//! - [`telemetry`] sets up logging.
+//! - [`Application`] starts and supervises the api and worker roles.
+
+pub mod config;
+pub mod telemetry;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use anyhow::Context;
+use herald_core::store::memory::MemoryStore;
+use herald_core::store::redis::RedisStore;
+use herald_core::{SharedStore, StoreConfig};
+use herald_worker::{Registry as Handlers, Worker, WorkerConfig, WorkerMetrics};
+use prometheus_client::registry::Registry;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Role, ServeArgs};
+
+/// A started Herald process: its roles running, its HTTP port bound.
+pub struct Application {
+    port: Option<u16>,
+    roles: JoinSet<(Role, anyhow::Result<()>)>,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Connects the backend, binds the API (if this process runs it) and starts every role.
+    /// Everything stops when `shutdown` is cancelled.
+    ///
+    /// # Errors
+    /// When the backend cannot be reached or the address cannot be bound.
+    pub async fn build(args: ServeArgs, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let store_config = StoreConfig {
+            retention: args.retention,
+            lease_timeout: args.lease_timeout,
+            ..StoreConfig::default()
+        };
+        let store: SharedStore = match &args.redis_url {
+            None => {
+                if !args.runs(Role::Worker) {
+                    tracing::warn!(
+                        "the embedded backend lives in this process only: without the worker role no job will ever run"
+                    );
+                }
+                Arc::new(MemoryStore::new(store_config))
+            }
+            Some(url) => Arc::new(
+                RedisStore::connect(url, &args.redis_prefix, store_config)
+                    .await
+                    .context("failed to connect to Redis")?,
+            ),
+        };
+        let backend = if args.redis_url.is_some() {
+            "redis"
+        } else {
+            "embedded memory"
+        };
+
+        let handlers = Arc::new(Handlers::with_builtins());
+        let mut registry = Registry::with_prefix("herald");
+        let mut roles = JoinSet::new();
+
+        if args.runs(Role::Worker) {
+            let config = WorkerConfig {
+                concurrency: args.concurrency as usize,
+                heartbeat_interval: args.lease_timeout / 3,
+                drain_timeout: args.shutdown_timeout,
+                ..WorkerConfig::default()
+            };
+            let metrics = WorkerMetrics::register(&mut registry);
+            let worker = Worker::new(Arc::clone(&store), Arc::clone(&handlers), config, metrics);
+            let token = shutdown.clone();
+            roles.spawn(async move {
+                let outcome = worker.run(token).await.context("the worker role failed");
+                (Role::Worker, outcome)
+            });
+        }
+
+        let mut port = None;
+        if args.runs(Role::Api) {
+            let api_metrics = herald_api::ApiMetrics::register(&mut registry);
+            let listener = TcpListener::bind(args.bind)
+                .with_context(|| format!("failed to bind {}", args.bind))?;
+            port = Some(listener.local_addr()?.port());
+            let config = herald_api::ApiConfig {
+                known_types: handlers.types().into_iter().collect(),
+                max_body_bytes: args.max_body_bytes,
+                shutdown_timeout: args.shutdown_timeout,
+                ..herald_api::ApiConfig::default()
+            };
+            let deps = herald_api::ApiDeps {
+                store: Arc::clone(&store),
+                config,
+                metrics: api_metrics,
+                registry: Arc::new(registry),
+            };
+            let server = herald_api::server(listener, deps, shutdown.clone())
+                .context("failed to start the HTTP server")?;
+            tracing::warn!(
+                "no API keys are configured: the API is open to anyone who can reach {}",
+                args.bind
+            );
+            roles.spawn(async move {
+                let outcome = server.await.context("the HTTP server failed");
+                (Role::Api, outcome)
+            });
+        }
+
+        tracing::info!(roles = ?args.roles, backend, bind = %args.bind, "herald started");
+        Ok(Self {
+            port,
+            roles,
+            shutdown,
+        })
+    }
+
+    /// The port the API listens on, when this process runs the API.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Waits until every role has stopped. A role that fails stops the others.
+    ///
+    /// # Errors
+    /// The first role's failure.
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        let mut first_failure = None;
+        while let Some(joined) = self.roles.join_next().await {
+            let (role, outcome) = joined.context("a role panicked")?;
+            match outcome {
+                Ok(()) => tracing::info!(?role, "role stopped"),
+                Err(error) => {
+                    tracing::error!(
+                        ?role,
+                        error = format!("{error:#}"),
+                        "role failed; stopping the others"
+                    );
+                    self.shutdown.cancel();
+                    first_failure.get_or_insert(error);
+                }
+            }
+        }
+        first_failure.map_or(Ok(()), Err)
+    }
+}

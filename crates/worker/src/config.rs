@@ -1,0 +1,117 @@
+//! The worker runtime's tunables, with defaults that suit the store's 30 s lease.
+
+use std::time::Duration;
+
+/// How a [`Worker`](crate::Worker) claims, watches and ends jobs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// How many jobs run at once.
+    pub concurrency: usize,
+    /// How often a running job's lease is renewed. Keep it well under the store's
+    /// `lease_timeout` (a third or less), or a slow beat lets another worker reclaim the job.
+    pub heartbeat_interval: Duration,
+    /// How long one claim call waits in the store for work before the loop calls again.
+    pub claim_wait: Duration,
+    /// How often the worker asks the store to reclaim dead workers' jobs and to queue the
+    /// retries that are due.
+    pub maintenance_interval: Duration,
+    /// The delay before the second attempt of a job that failed with a retryable error; it
+    /// doubles with each attempt, with jitter.
+    pub retry_backoff_base: Duration,
+    /// The longest delay between two attempts.
+    pub retry_backoff_max: Duration,
+    /// How long a handler has to return after its job is canceled before it is dropped.
+    pub cancel_grace: Duration,
+    /// On shutdown, how long running jobs may go on before they are handed back to the queue.
+    pub drain_timeout: Duration,
+    /// The least time between two progress writes of one job: a chatty handler's reports in
+    /// between are coalesced into the latest.
+    pub progress_interval: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            heartbeat_interval: Duration::from_secs(10),
+            claim_wait: Duration::from_secs(1),
+            maintenance_interval: Duration::from_secs(1),
+            retry_backoff_base: Duration::from_secs(1),
+            retry_backoff_max: Duration::from_secs(300),
+            cancel_grace: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(30),
+            progress_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Checks the values make a working runtime.
+    ///
+    /// # Errors
+    /// A message naming the first setting that cannot work (zero concurrency, a zero interval,
+    /// a retry base above its maximum).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.concurrency == 0 {
+            return Err("concurrency must be at least 1".to_owned());
+        }
+        let intervals = [
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("claim_wait", self.claim_wait),
+            ("maintenance_interval", self.maintenance_interval),
+            ("progress_interval", self.progress_interval),
+        ];
+        if let Some((name, _)) = intervals.iter().find(|(_, d)| d.is_zero()) {
+            return Err(format!("{name} must be longer than zero"));
+        }
+        if self.retry_backoff_base > self.retry_backoff_max {
+            return Err(format!(
+                "retry_backoff_base ({:?}) must not exceed retry_backoff_max ({:?})",
+                self.retry_backoff_base, self.retry_backoff_max
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_beat_well_inside_a_thirty_second_lease() {
+        let config = WorkerConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        assert!(config.heartbeat_interval * 3 <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_named() {
+        let zero_workers = WorkerConfig {
+            concurrency: 0,
+            ..WorkerConfig::default()
+        };
+        assert!(zero_workers.validate().unwrap_err().contains("concurrency"));
+        let no_beat = WorkerConfig {
+            heartbeat_interval: Duration::ZERO,
+            ..WorkerConfig::default()
+        };
+        assert!(
+            no_beat
+                .validate()
+                .unwrap_err()
+                .contains("heartbeat_interval")
+        );
+        let inverted = WorkerConfig {
+            retry_backoff_base: Duration::from_secs(10),
+            retry_backoff_max: Duration::from_secs(1),
+            ..WorkerConfig::default()
+        };
+        assert!(
+            inverted
+                .validate()
+                .unwrap_err()
+                .contains("retry_backoff_base")
+        );
+    }
+}

@@ -1,0 +1,464 @@
+//! One job's run: the handler in a task of its own, raced against the heartbeat, the job's
+//! timeout, cancellation and shutdown, with its progress reports coalesced on the way; then
+//! the one final write that records how the attempt ended.
+//!
+//! Every write goes through the lease, and the store refuses it once the job has moved on
+//! without this worker ([`StoreError::LeaseLost`]): the runtime then lets go of the job
+//! quietly, because another worker owns it and refusing the zombie's write was right.
+
+use std::future::Future;
+use std::time::Duration;
+
+use herald_core::store::{Claimed, Lease};
+use herald_core::{ErrorCode, Job, JobError, JobOutput, JobStatus, Progress, StoreError};
+use tokio::sync::watch;
+use tokio::task::JoinError;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{Instrument, debug, error, info, warn};
+
+use super::Inner;
+use crate::backoff::{Backoff, jitter, retry_delay};
+use crate::handler::{HandlerError, JobContext};
+use crate::metrics::Finished;
+
+/// How many times a final write (complete, fail, cancel, release) is retried while the store
+/// fails, a few seconds in all. Past that the lease runs out and another worker retries the
+/// job: at least once, never lost.
+const FINAL_WRITE_RETRIES: u32 = 5;
+
+/// Why the race around a running handler ended.
+enum Stop {
+    /// The handler returned (or panicked).
+    Returned(Result<Option<JobOutput>, HandlerError>),
+    /// The attempt ran past the job's timeout.
+    TimedOut,
+    /// The job was canceled and the handler did not return within `cancel_grace`.
+    Canceled,
+    /// Shutdown: the handler did not return within `drain_timeout`.
+    Drained,
+    /// The lease was lost: another worker owns the job now.
+    Lost,
+}
+
+/// One running attempt: its lease (the version this worker last wrote), its cancel token, its
+/// handler's task and its progress reports.
+struct Attempt {
+    lease: Lease,
+    cancel: CancellationToken,
+    handler: AbortOnDropHandle<Result<Option<JobOutput>, HandlerError>>,
+    progress: ProgressFeed,
+}
+
+/// The store refused a write through the lease: the job has moved on without this worker.
+struct LeaseLost;
+
+/// The coalescing of a job's progress reports: the handler overwrites one slot, the runtime
+/// writes the latest at most once per `progress_interval`.
+struct ProgressFeed {
+    reports: watch::Receiver<Option<Progress>>,
+    /// The last report written, to skip writing the same one twice.
+    written: Option<Progress>,
+    /// A report arrived that is not written yet.
+    pending: bool,
+    /// The handler still holds its side (it may drop its context before returning).
+    open: bool,
+    /// The earliest time of the next write.
+    next_write: Instant,
+}
+
+impl ProgressFeed {
+    /// The latest report if it is not written yet, marking it seen either way (so `changed`
+    /// waits for the next one).
+    fn take_unwritten(&mut self) -> Option<Progress> {
+        let latest = self.reports.borrow_and_update().clone();
+        latest.filter(|p| Some(p) != self.written.as_ref())
+    }
+}
+
+impl Inner {
+    /// Runs one claimed job to its end and records how it ended.
+    #[tracing::instrument(
+        name = "job",
+        skip_all,
+        fields(
+            job_id = %claimed.lease.job.id,
+            job_type = %claimed.lease.job.job_type,
+            attempt = claimed.lease.job.attempt,
+        )
+    )]
+    pub(super) async fn run_job(&self, claimed: Claimed, shutdown: &CancellationToken) {
+        let _running = self.metrics.running();
+        let started = Instant::now();
+        let job_type = claimed.lease.job.job_type.clone();
+        debug!("job started");
+        let finished = self.drive(claimed, shutdown).await;
+        let ran = started.elapsed();
+        debug!(outcome = finished.as_str(), ?ran, "job ended");
+        self.metrics.finished(&job_type, finished, ran);
+    }
+
+    async fn drive(&self, claimed: Claimed, shutdown: &CancellationToken) -> Finished {
+        let Claimed { lease, payload } = claimed;
+        let Some(handler) = self.registry.get(&lease.job.job_type) else {
+            // The claim named only registered types, so the store handed out something else:
+            // fail the job rather than hand it back to be claimed here again and again.
+            let error = JobError::new(
+                ErrorCode::HandlerError,
+                format!(
+                    "no handler for job type `{}` on this worker",
+                    lease.job.job_type
+                ),
+            );
+            error!("claimed a job of a type this worker has no handler for");
+            return self.fail(lease, error, None).await;
+        };
+        let cancel = CancellationToken::new();
+        let (reports, receiver) = watch::channel(None);
+        let ctx = JobContext::new(lease.job.clone(), payload, cancel.clone(), reports);
+        // A task of its own: a panic ends this attempt, not the worker; dropping the handle
+        // (timeout, lost lease, shutdown) stops the handler at its next await.
+        let handler = AbortOnDropHandle::new(tokio::spawn(
+            async move { handler.run(ctx).await }.in_current_span(),
+        ));
+        let mut attempt = Attempt {
+            lease,
+            cancel,
+            handler,
+            progress: ProgressFeed {
+                reports: receiver,
+                written: None,
+                pending: false,
+                open: true,
+                next_write: Instant::now(),
+            },
+        };
+        let stop = self.race(&mut attempt, shutdown).await;
+        self.conclude(attempt, stop).await
+    }
+
+    /// Runs the handler to its end, keeping the lease alive and its progress written, unless
+    /// the timeout, a cancel (past its grace), shutdown (past the drain) or a lost lease
+    /// comes first.
+    async fn race(&self, attempt: &mut Attempt, shutdown: &CancellationToken) -> Stop {
+        let config = &self.config;
+        let registration = self
+            .in_flight
+            .register(attempt.lease.job.id, attempt.cancel.clone());
+        let mut heartbeat = tokio::time::interval_at(
+            Instant::now() + config.heartbeat_interval,
+            config.heartbeat_interval,
+        );
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let timeout_at = Instant::now() + attempt.lease.job.timeout();
+        let mut cancel_deadline = None;
+        let mut drain_deadline = None;
+        let Attempt {
+            lease,
+            cancel,
+            handler,
+            progress,
+        } = attempt;
+        loop {
+            tokio::select! {
+                biased;
+                joined = &mut *handler => return Stop::Returned(handler_result(joined)),
+                () = until(cancel_deadline) => return Stop::Canceled,
+                () = until(drain_deadline) => return Stop::Drained,
+                () = tokio::time::sleep_until(timeout_at), if cancel_deadline.is_none() => {
+                    return Stop::TimedOut;
+                }
+                _ = heartbeat.tick() => {
+                    if let Err(LeaseLost) = self.beat(lease, cancel).await {
+                        return Stop::Lost;
+                    }
+                }
+                () = registration.resync_requested() => {
+                    if let Err(LeaseLost) = self.beat(lease, cancel).await {
+                        return Stop::Lost;
+                    }
+                }
+                () = cancel.cancelled(), if cancel_deadline.is_none() => {
+                    info!(
+                        grace = ?config.cancel_grace,
+                        "job canceled; waiting for the handler to stop"
+                    );
+                    cancel_deadline = Some(Instant::now() + config.cancel_grace);
+                }
+                () = shutdown.cancelled(), if drain_deadline.is_none() => {
+                    drain_deadline = Some(Instant::now() + config.drain_timeout);
+                }
+                changed = progress.reports.changed(), if progress.open && !progress.pending => {
+                    match changed {
+                        Ok(()) => progress.pending = true,
+                        Err(_) => progress.open = false,
+                    }
+                }
+                () = tokio::time::sleep_until(progress.next_write), if progress.pending => {
+                    progress.pending = false;
+                    if let Err(LeaseLost) = self.write_progress(lease, progress).await {
+                        return Stop::Lost;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records how the attempt ended with the one final write it calls for.
+    async fn conclude(&self, attempt: Attempt, stop: Stop) -> Finished {
+        let Attempt {
+            mut lease,
+            cancel,
+            handler,
+            mut progress,
+        } = attempt;
+        // Whatever the handler is still doing is no longer wanted.
+        drop(handler);
+        match stop {
+            Stop::Lost => {
+                info!("lease lost: the job has moved on without this worker; abandoning it");
+                Finished::Lost
+            }
+            // A cancel request, once seen, decides the outcome, whatever the handler returned;
+            // handing a canceled job back on shutdown would only have the next worker cancel it.
+            Stop::Returned(_) | Stop::Drained if cancel.is_cancelled() => {
+                self.cancel_claimed(lease).await
+            }
+            Stop::Returned(result) => {
+                // The handler's last report, perhaps held back by the rate limit, must land
+                // before the final state.
+                if let Err(LeaseLost) = self.write_progress(&mut lease, &mut progress).await {
+                    info!("lease lost while writing the last progress report; abandoning the job");
+                    return Finished::Lost;
+                }
+                match result {
+                    Ok(output) => self.complete(lease, output).await,
+                    Err(e) => self.handler_failed(lease, e).await,
+                }
+            }
+            Stop::Canceled => {
+                warn!(
+                    grace = ?self.config.cancel_grace,
+                    "the handler did not stop within its grace after cancel; dropped it"
+                );
+                self.cancel_claimed(lease).await
+            }
+            Stop::TimedOut => {
+                cancel.cancel();
+                let timeout_s = lease.job.timeout_s;
+                warn!(timeout_s, "the attempt timed out");
+                let error = JobError::new(
+                    ErrorCode::Timeout,
+                    format!("the attempt ran longer than the job's timeout of {timeout_s} s"),
+                );
+                let delay = self.retry_delay(&lease);
+                self.fail(lease, error, Some(delay)).await
+            }
+            Stop::Drained => {
+                info!(
+                    drain_timeout = ?self.config.drain_timeout,
+                    "shutting down: handed the unfinished job back"
+                );
+                self.release(lease).await
+            }
+        }
+    }
+
+    /// Renews the lease; a requested cancel cancels the job's token.
+    async fn beat(&self, lease: &Lease, cancel: &CancellationToken) -> Result<(), LeaseLost> {
+        match self.store.heartbeat(&self.id, lease).await {
+            Ok(state) => {
+                if state.cancel_requested && !cancel.is_cancelled() {
+                    info!("cancel requested (seen by heartbeat)");
+                    cancel.cancel();
+                }
+                Ok(())
+            }
+            Err(StoreError::LeaseLost) => Err(LeaseLost),
+            Err(e) => {
+                warn!(error = %e, "heartbeat failed; retrying at the next beat");
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the latest progress report, unless it was written already.
+    async fn write_progress(
+        &self,
+        lease: &mut Lease,
+        feed: &mut ProgressFeed,
+    ) -> Result<(), LeaseLost> {
+        let Some(progress) = feed.take_unwritten() else {
+            return Ok(());
+        };
+        feed.next_write = Instant::now() + self.config.progress_interval;
+        match self.store.progress(lease, progress.clone()).await {
+            Ok(()) => {
+                feed.written = Some(progress);
+                Ok(())
+            }
+            Err(StoreError::LeaseLost) => Err(LeaseLost),
+            Err(e) => {
+                // Progress is informative: a later report (or the final state) supersedes it.
+                warn!(error = %e, "a progress report could not be written; dropping it");
+                Ok(())
+            }
+        }
+    }
+
+    fn retry_delay(&self, lease: &Lease) -> Duration {
+        retry_delay(
+            lease.job.attempt,
+            self.config.retry_backoff_base,
+            self.config.retry_backoff_max,
+            jitter(),
+        )
+    }
+
+    async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Finished {
+        let written = self
+            .final_write("complete", || {
+                self.store.complete(lease.clone(), output.clone())
+            })
+            .await;
+        match written {
+            Err(too_large @ StoreError::ResultTooLarge { .. }) => {
+                warn!(error = %too_large, "the handler's result is too large");
+                let error = JobError::new(ErrorCode::ResultTooLarge, too_large.to_string());
+                self.fail(lease, error, None).await
+            }
+            written => settle(written, |_| Finished::Completed),
+        }
+    }
+
+    async fn handler_failed(&self, lease: Lease, e: HandlerError) -> Finished {
+        let retry_after = e.retryable.then(|| self.retry_delay(&lease));
+        info!(error = %e.message, retryable = e.retryable, "the handler failed");
+        let error = JobError::new(ErrorCode::HandlerError, e.message);
+        self.fail(lease, error, retry_after).await
+    }
+
+    async fn fail(&self, lease: Lease, error: JobError, retry_after: Option<Duration>) -> Finished {
+        let written = self
+            .final_write("fail", || {
+                self.store.fail(lease.clone(), error.clone(), retry_after)
+            })
+            .await;
+        settle(written, |job| {
+            if job.status == JobStatus::Pending {
+                Finished::Retried
+            } else {
+                Finished::Failed
+            }
+        })
+    }
+
+    async fn cancel_claimed(&self, lease: Lease) -> Finished {
+        let written = self
+            .final_write("cancel", || self.store.cancel_claimed(lease.clone()))
+            .await;
+        settle(written, |_| Finished::Canceled)
+    }
+
+    async fn release(&self, lease: Lease) -> Finished {
+        let written = self
+            .final_write("release", || self.store.release(lease.clone()))
+            .await;
+        settle(written, |_| Finished::Released)
+    }
+
+    /// Runs a final write, retrying it a few times with backoff while the backend fails.
+    async fn final_write<F, Fut>(&self, what: &str, mut write: F) -> Result<Job, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Job, StoreError>>,
+    {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        let mut retries = 0;
+        loop {
+            match write().await {
+                Err(StoreError::Backend(e)) if retries < FINAL_WRITE_RETRIES => {
+                    retries += 1;
+                    let delay = backoff.next_delay();
+                    warn!(error = %e, retry_in = ?delay, "could not {what} the job; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                written => return written,
+            }
+        }
+    }
+}
+
+/// What a final write's answer means for the metrics, logging the failures.
+fn settle(written: Result<Job, StoreError>, finished: impl FnOnce(&Job) -> Finished) -> Finished {
+    match written {
+        Ok(job) => finished(&job),
+        Err(StoreError::LeaseLost) => {
+            info!("lease lost before the final write: the job has moved on without this worker");
+            Finished::Lost
+        }
+        Err(e) => {
+            error!(
+                error = %e,
+                "could not record how the job ended; its lease will run out and it will be retried"
+            );
+            Finished::Lost
+        }
+    }
+}
+
+/// The handler's answer, with a panic turned into a retryable error.
+fn handler_result(
+    joined: Result<Result<Option<JobOutput>, HandlerError>, JoinError>,
+) -> Result<Option<JobOutput>, HandlerError> {
+    joined.unwrap_or_else(|e| {
+        let message = if e.is_panic() {
+            let panic = e.into_panic();
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string payload".to_owned());
+            format!("the handler panicked: {what}")
+        } else {
+            "the handler's task was cancelled".to_owned()
+        };
+        error!(error = %message, "the handler did not return");
+        Err(HandlerError::retryable(message))
+    })
+}
+
+/// Completes at `deadline`, or never without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_becomes_a_retryable_error_naming_the_panic() {
+        let joined = tokio::spawn(async {
+            if true {
+                panic!("boom at row 7");
+            }
+            Ok(None)
+        })
+        .await;
+        let error = handler_result(joined).unwrap_err();
+        assert!(error.retryable);
+        assert_eq!(error.message, "the handler panicked: boom at row 7");
+    }
+
+    #[tokio::test]
+    async fn a_missing_deadline_never_fires() {
+        let fired = tokio::time::timeout(Duration::from_millis(20), until(None)).await;
+        assert!(fired.is_err());
+        until(Some(Instant::now())).await;
+    }
+}

@@ -1,0 +1,304 @@
+//! The [`Worker`]: it claims jobs as slots free up, runs each in a task of its own, keeps the
+//! store maintained (dead workers' jobs reclaimed, due retries queued) and, on shutdown, lets
+//! running jobs drain before handing the rest back.
+//!
+//! - [`job`]: one job's run, from claim to the final write.
+//! - [`signals`]: the running jobs by id, and the listener routing cancel requests to them.
+
+mod job;
+mod signals;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::store::Claimed;
+use herald_core::{JobType, SharedStore, WorkerId};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{Instrument, debug, error, info, warn};
+
+use crate::backoff::Backoff;
+use crate::config::WorkerConfig;
+use crate::metrics::{Finished, WorkerMetrics};
+use crate::registry::Registry;
+use signals::InFlight;
+
+/// The first pause after the store fails a claim; it doubles up to [`STORE_BACKOFF_MAX`].
+const STORE_BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// The longest pause between two claims while the store keeps failing.
+const STORE_BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Why the worker could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// A setting in [`WorkerConfig`] cannot work.
+    #[error("invalid worker configuration: {0}")]
+    Config(String),
+    /// The registry has no job type, so there is nothing to claim.
+    #[error("the worker has no handlers registered: there is no job type to claim")]
+    NoHandlers,
+}
+
+/// What [`Worker::run_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It claimed a job and ran it to its end.
+    Ran,
+    /// No job was waiting (or the store could not be reached).
+    Empty,
+}
+
+/// A job runtime over a store: claims the registry's job types and runs their handlers.
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+/// What the worker's tasks share.
+struct Inner {
+    id: WorkerId,
+    store: SharedStore,
+    registry: Arc<Registry>,
+    types: Vec<JobType>,
+    config: WorkerConfig,
+    metrics: WorkerMetrics,
+    in_flight: InFlight,
+}
+
+impl Worker {
+    /// A worker with a fresh [`WorkerId`], claiming every job type of `registry`.
+    pub fn new(
+        store: SharedStore,
+        registry: Arc<Registry>,
+        config: WorkerConfig,
+        metrics: WorkerMetrics,
+    ) -> Self {
+        let types = registry.types();
+        Self {
+            inner: Arc::new(Inner {
+                id: WorkerId::generate(),
+                store,
+                registry,
+                types,
+                config,
+                metrics,
+                in_flight: InFlight::default(),
+            }),
+        }
+    }
+
+    /// The name this worker claims jobs under.
+    pub fn id(&self) -> &WorkerId {
+        &self.inner.id
+    }
+
+    /// Claims and runs jobs until `shutdown` is cancelled, then lets running jobs finish for up
+    /// to `drain_timeout` and hands back those that did not. Store failures are logged and
+    /// retried with a bounded backoff; they never end the loop.
+    ///
+    /// # Errors
+    /// [`WorkerError::Config`] for a configuration that cannot work and
+    /// [`WorkerError::NoHandlers`] for an empty registry, both before anything is claimed.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
+        let inner = self.inner;
+        inner.config.validate().map_err(WorkerError::Config)?;
+        if inner.types.is_empty() {
+            return Err(WorkerError::NoHandlers);
+        }
+        let span = tracing::info_span!("worker", worker_id = %inner.id);
+        async move {
+            info!(
+                types = ?inner.types.iter().map(JobType::as_str).collect::<Vec<_>>(),
+                concurrency = inner.config.concurrency,
+                "worker started"
+            );
+            // Subscribe before the first claim so no cancel request for a claimed job is missed.
+            let signals = inner.store.signals();
+            let listener = AbortOnDropHandle::new(tokio::spawn({
+                let inner = Arc::clone(&inner);
+                async move { signals::listen(signals, &inner.in_flight).await }.in_current_span()
+            }));
+            let maintenance = AbortOnDropHandle::new(tokio::spawn(
+                Arc::clone(&inner)
+                    .maintain_until(shutdown.clone())
+                    .in_current_span(),
+            ));
+            let mut jobs = JoinSet::new();
+            Arc::clone(&inner).claim_until(&shutdown, &mut jobs).await;
+            if !jobs.is_empty() {
+                info!(
+                    running = jobs.len(),
+                    drain_timeout = ?inner.config.drain_timeout,
+                    "draining running jobs"
+                );
+            }
+            while let Some(joined) = jobs.join_next().await {
+                log_job_task_end(joined);
+            }
+            // The maintenance loop ends on `shutdown` by itself; the listener outlives the jobs.
+            drop(maintenance);
+            drop(listener);
+            info!("worker stopped");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs one maintenance pass, claims at most one job (waiting up to `claim_wait`) and runs
+    /// it to its end: the worker driven step by step, for tests and tools. Cancel requests
+    /// reach the job as in [`Worker::run`]; there is no shutdown to drain for.
+    pub async fn run_once(&self) -> Outcome {
+        let inner = &self.inner;
+        if inner.types.is_empty() {
+            return Outcome::Empty;
+        }
+        let signals = inner.store.signals();
+        inner.maintain_once().await;
+        let claimed = match inner
+            .store
+            .claim(&inner.id, &inner.types, 1, inner.config.claim_wait)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                warn!(error = %e, "claiming a job failed");
+                return Outcome::Empty;
+            }
+        };
+        if claimed.is_empty() {
+            return Outcome::Empty;
+        }
+        let never = CancellationToken::new();
+        let run = async {
+            for job in claimed {
+                inner.run_job(job, &never).await;
+            }
+        };
+        let listen = async {
+            signals::listen(signals, &inner.in_flight).await;
+            // A closed feed leaves cancels to the heartbeat; the job must not be cut short.
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            () = run => Outcome::Ran,
+            () = listen => Outcome::Ran,
+        }
+    }
+}
+
+impl Inner {
+    /// Claims jobs as slots free up and spawns one task per job, until `shutdown`.
+    async fn claim_until(self: Arc<Self>, shutdown: &CancellationToken, jobs: &mut JoinSet<()>) {
+        let slots = Arc::new(Semaphore::new(self.config.concurrency));
+        let mut backoff = Backoff::new(STORE_BACKOFF_MIN, STORE_BACKOFF_MAX);
+        loop {
+            let first = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                permit = Arc::clone(&slots).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    // The semaphore is never closed; should it be, there is nothing to run.
+                    Err(_) => return,
+                },
+            };
+            while let Some(joined) = jobs.try_join_next() {
+                log_job_task_end(joined);
+            }
+            let mut permits = vec![first];
+            permits.extend(std::iter::from_fn(|| {
+                Arc::clone(&slots).try_acquire_owned().ok()
+            }));
+            // Not raced against `shutdown`: dropping a claim halfway could strand the jobs it
+            // took, and it returns within `claim_wait` anyway.
+            let claimed = match self
+                .store
+                .claim(&self.id, &self.types, permits.len(), self.config.claim_wait)
+                .await
+            {
+                Ok(claimed) => {
+                    backoff.reset();
+                    claimed
+                }
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    warn!(error = %e, retry_in = ?delay, "claiming jobs failed");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(delay) => continue,
+                    }
+                }
+            };
+            if shutdown.is_cancelled() {
+                // Claimed as shutdown began: hand them back untouched rather than start them.
+                for job in claimed {
+                    self.release_unstarted(job).await;
+                }
+                return;
+            }
+            let mut permits = permits.into_iter();
+            for job in claimed {
+                let permit: Option<OwnedSemaphorePermit> = permits.next();
+                let inner = Arc::clone(&self);
+                let shutdown = shutdown.clone();
+                jobs.spawn(
+                    async move {
+                        let _slot = permit;
+                        inner.run_job(job, &shutdown).await;
+                    }
+                    .in_current_span(),
+                );
+            }
+        }
+    }
+
+    /// Hands back a job claimed too late to start.
+    async fn release_unstarted(&self, claimed: Claimed) {
+        let job_type = claimed.lease.job.job_type.clone();
+        let outcome = match self.store.release(claimed.lease).await {
+            Ok(_) => Finished::Released,
+            Err(e) => {
+                info!(error = %e, "could not hand back a job claimed during shutdown");
+                Finished::Lost
+            }
+        };
+        self.metrics.finished(&job_type, outcome, Duration::ZERO);
+    }
+
+    /// Runs a maintenance pass every `maintenance_interval` until `shutdown`.
+    async fn maintain_until(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.config.maintenance_interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => self.maintain_once().await,
+            }
+        }
+    }
+
+    /// Reclaims dead workers' jobs and queues due retries; a failure waits for the next pass.
+    async fn maintain_once(&self) {
+        match self.store.maintain(&self.id, &self.types).await {
+            Ok(done) if done.reclaimed > 0 || done.promoted > 0 => {
+                debug!(
+                    reclaimed = done.reclaimed,
+                    promoted = done.promoted,
+                    "maintenance"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "maintenance failed; retrying at the next pass"),
+        }
+    }
+}
+
+/// Job tasks end on their own; one that panicked is a bug in the runtime, not in a handler
+/// (handlers run in tasks of their own), so it is logged loudly.
+fn log_job_task_end(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined {
+        error!(error = %e, "a job task ended abnormally");
+    }
+}

@@ -1,0 +1,10 @@
+//! The worker runtime against the embedded memory store, with real timers: every assertion
+//! waits for a state with a generous deadline (`eventually`), never a bare sleep.
+
+mod builtins;
+mod cancel;
+mod failures;
+mod leases;
+mod progress;
+mod startup;
+mod support;

@@ -1,0 +1,212 @@
+//! Starting `herald` processes and talking to them.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use herald_testkit::{eventually, free_port};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The `herald` binary built next to this test binary (`cargo test --workspace` builds it).
+fn herald_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let bin = dir.join("herald");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` so the binary is built",
+        bin.display()
+    );
+    bin
+}
+
+/// One `herald serve` process, killed when dropped.
+pub struct Herald {
+    child: Option<Child>,
+    pub base: String,
+}
+
+impl Herald {
+    /// Starts `herald serve` with `args` (plus `--bind` on a free port) and waits until it
+    /// answers `/healthz`. Roles without the api still get a port, so the helper can wait.
+    pub async fn start(args: &[&str]) -> Herald {
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let child = Command::new(herald_binary())
+            .arg("serve")
+            .args(["--bind", &bind])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start herald");
+        Herald {
+            child: Some(child),
+            base: format!("http://{bind}"),
+        }
+    }
+
+    /// A handle on a process started elsewhere, for its address only.
+    pub fn attach(base: String) -> Herald {
+        Herald { child: None, base }
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("a process this handle started")
+    }
+
+    /// Starts an api process and waits until it is ready.
+    pub async fn start_ready(args: &[&str]) -> Herald {
+        let herald = Herald::start(args).await;
+        herald.wait_ready().await;
+        herald
+    }
+
+    pub async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.base);
+        eventually("herald to be ready", Duration::from_secs(60), || async {
+            let answer = reqwest::get(&url).await.ok()?;
+            answer.status().is_success().then_some(())
+        })
+        .await;
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .expect("a process this handle started")
+            .id()
+    }
+
+    /// Sends a signal (`KILL`, `TERM`, `STOP`, `CONT`) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let child = self.child();
+        eventually("herald to exit", within, || {
+            let exited = child.try_wait().expect("try_wait");
+            async move { exited }
+        })
+        .await
+        .code()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Herald {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            // A frozen process must be thawed before it can die.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A plain HTTP client, as an acceptance check would use.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .expect("client")
+}
+
+/// `POST /v1/jobs` and the job resource of its `202`.
+pub async fn submit(api: &Herald, body: Value) -> Value {
+    let answer = client()
+        .post(api.url("/v1/jobs"))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /v1/jobs");
+    assert_eq!(answer.status(), StatusCode::ACCEPTED, "submitting {body}");
+    answer.json().await.expect("job JSON")
+}
+
+/// `GET /v1/jobs/{id}`.
+pub async fn get_job(api: &Herald, id: &str) -> Value {
+    let answer = client()
+        .get(api.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .expect("GET job");
+    assert_eq!(answer.status(), StatusCode::OK);
+    answer.json().await.expect("job JSON")
+}
+
+/// Long-polls the job until `done` holds, checking on the way that `seq` never goes back.
+/// Returns every distinct version seen.
+pub async fn follow(
+    api: &Herald,
+    id: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut seen: Vec<Value> = Vec::new();
+    let mut etag: Option<String> = None;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} did not get there in {within:?}; saw {seen:?}"
+        );
+        let mut request = client().get(api.url(&format!("/v1/jobs/{id}?wait=5")));
+        if let Some(tag) = &etag {
+            request = request.header("If-None-Match", tag);
+        }
+        let answer = request.send().await.expect("long poll");
+        if answer.status() == StatusCode::NOT_MODIFIED {
+            continue;
+        }
+        assert_eq!(answer.status(), StatusCode::OK);
+        etag = answer
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let job: Value = answer.json().await.expect("job JSON");
+        if let Some(last) = seen.last() {
+            assert!(
+                job["seq"].as_u64() > last["seq"].as_u64(),
+                "seq went from {} to {}",
+                last["seq"],
+                job["seq"]
+            );
+        }
+        seen.push(job.clone());
+        if done(&job) {
+            return seen;
+        }
+    }
+}
+
+pub fn is_terminal(job: &Value) -> bool {
+    matches!(
+        job["status"].as_str(),
+        Some("completed" | "failed" | "canceled")
+    )
+}
+
+/// A demo.sleep submission.
+pub fn sleep_job(seconds: f64, max_attempts: u32) -> Value {
+    json!({"type": "demo.sleep", "payload": {"seconds": seconds}, "max_attempts": max_attempts})
+}
