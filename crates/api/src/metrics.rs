@@ -50,7 +50,8 @@ pub struct ApiMetrics {
 }
 
 impl ApiMetrics {
-    /// Creates the API's metrics and registers them in `registry` under the `herald_` prefix.
+    /// Creates the API's metrics and registers them in `registry` (the binary's registry carries
+    /// the `herald_` prefix).
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self {
             requests: Family::default(),
@@ -58,7 +59,6 @@ impl ApiMetrics {
             jobs_accepted: Family::default(),
             long_polls_waiting: Gauge::default(),
         };
-        let registry = registry.sub_registry_with_prefix("herald");
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route pattern and status",

@@ -44,7 +44,7 @@ pub async fn spawn_app() -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     let address = format!("http://{}", listener.local_addr().unwrap());
     let store = Arc::new(MemoryStore::new(StoreConfig::default()));
-    let mut registry = Registry::default();
+    let mut registry = Registry::with_prefix("herald");
     let metrics = ApiMetrics::register(&mut registry);
     let known_types: HashSet<JobType> = KNOWN_TYPES
         .iter()

@@ -182,10 +182,12 @@ impl Worker {
             // A closed feed leaves cancels to the heartbeat; the job must not be cut short.
             std::future::pending::<()>().await;
         };
+        // `listen` never completes: the select ends with the run.
         tokio::select! {
-            () = run => Outcome::Ran,
-            () = listen => Outcome::Ran,
+            () = run => {}
+            () = listen => {}
         }
+        Outcome::Ran
     }
 }
 
