@@ -1,4 +1,5 @@
-//! Events: every change of a job, as stored in its history and the event log and as published.
+//! Events: every change of a job, as stored in its history and its tenant's feed and as
+//! published.
 
 use std::fmt;
 use std::str::FromStr;

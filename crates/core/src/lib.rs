@@ -5,16 +5,19 @@
 //! - [`ids`]: identifiers and names parsed at the edge (`JobId`, `JobType`, `TenantId`, …).
 //! - [`job`]: the stored job, its statuses, errors, progress and every allowed transition.
 //! - [`event`]: the event types and the event (a job snapshot after a change).
+//! - [`feed`]: a tenant's event feed and its cursors.
 //! - [`view`]: `JobView`, the job resource of the wire contract.
 //! - [`store`]: the `Store` trait, the memory backend and the Redis backend.
 
 pub mod event;
+pub mod feed;
 pub mod ids;
 pub mod job;
 pub mod store;
 pub mod view;
 
 pub use event::{Event, EventType};
+pub use feed::{FeedCursor, FeedEntry, FeedPage};
 pub use ids::{IdempotencyKey, InvalidInput, JobId, JobType, TenantId, WorkerId};
 pub use job::{
     ErrorCode, FieldError, Job, JobError, JobLimits, JobOutput, JobRequest, JobStatus, NewJob,

@@ -20,6 +20,7 @@ use super::{
     Store, StoreConfig, StoreError, fingerprint,
 };
 use crate::event::Event;
+use crate::feed::{FeedCursor, FeedEntry, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, Transition};
 
@@ -69,8 +70,38 @@ struct State {
     /// Expiry times are insertion-ordered because the TTLs are fixed, so queues suffice.
     expiring_jobs: VecDeque<(Instant, JobId)>,
     expiring_keys: VecDeque<(Instant, (TenantId, String))>,
-    event_log: VecDeque<Arc<Event>>,
+    feeds: HashMap<TenantId, Feed>,
     counter: u64,
+}
+
+/// One tenant's feed: its newest events, oldest first.
+#[derive(Default)]
+struct Feed {
+    entries: VecDeque<FeedEntry>,
+    last: FeedCursor,
+    /// The newest cursor trimmed away, to tell a reader it missed events.
+    trimmed_through: Option<FeedCursor>,
+}
+
+impl Feed {
+    /// Appends `event` at a cursor above every earlier one, trimming the oldest beyond `max`.
+    fn append(&mut self, event: Event, max: usize) -> FeedEntry {
+        let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
+        self.last = if now_ms > self.last.ms {
+            FeedCursor { ms: now_ms, n: 0 }
+        } else {
+            self.last.next()
+        };
+        let entry = FeedEntry {
+            cursor: self.last,
+            event,
+        };
+        self.entries.push_back(entry.clone());
+        while self.entries.len() > max {
+            self.trimmed_through = self.entries.pop_front().map(|e| e.cursor);
+        }
+        entry
+    }
 }
 
 impl MemoryStore {
@@ -90,10 +121,9 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stores the outcome of a transition: record, history, event log, signal, expiry.
+    /// Stores the outcome of a transition: record, history, the tenant's feed, signal, expiry.
     fn apply(&self, state: &mut State, (job, event): (Job, Event)) -> Job {
         let now = Instant::now();
-        let event = Arc::new(event);
         if job.status.is_terminal() {
             state
                 .expiring_jobs
@@ -101,17 +131,18 @@ impl MemoryStore {
         }
         if let Some(record) = state.jobs.get_mut(&job.id) {
             record.job = job.clone();
-            record.history.push_back(Event::clone(&event));
+            record.history.push_back(event.clone());
             while record.history.len() > self.config.history_max {
                 record.history.pop_front();
             }
         }
-        state.event_log.push_back(Arc::clone(&event));
-        while state.event_log.len() > self.config.event_log_max {
-            state.event_log.pop_front();
-        }
+        let entry = state
+            .feeds
+            .entry(job.tenant.clone())
+            .or_default()
+            .append(event, self.config.event_log_max);
         // Nobody listening is fine: signals are best effort.
-        let _ = self.signals.send(Signal::Event(event));
+        let _ = self.signals.send(Signal::Event(Arc::new(entry)));
         job
     }
 
@@ -347,6 +378,34 @@ impl Store for MemoryStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn feed(
+        &self,
+        tenant: &TenantId,
+        after: FeedCursor,
+        limit: usize,
+    ) -> Result<FeedPage, StoreError> {
+        let state = self.lock();
+        let Some(feed) = state.feeds.get(tenant) else {
+            return Ok(FeedPage {
+                entries: Vec::new(),
+                missed: false,
+            });
+        };
+        let start = feed.entries.partition_point(|e| e.cursor <= after);
+        Ok(FeedPage {
+            entries: feed.entries.range(start..).take(limit).cloned().collect(),
+            missed: feed.trimmed_through.is_some_and(|t| t > after),
+        })
+    }
+
+    async fn feed_head(&self, tenant: &TenantId) -> Result<FeedCursor, StoreError> {
+        Ok(self
+            .lock()
+            .feeds
+            .get(tenant)
+            .map_or(FeedCursor::START, |f| f.last))
     }
 
     async fn claim(

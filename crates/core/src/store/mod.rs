@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
 use crate::event::Event;
+use crate::feed::{FeedCursor, FeedEntry, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, TransitionError};
 
@@ -33,7 +34,8 @@ pub struct StoreConfig {
     pub retention: Duration,
     /// How many events a job's history keeps (its oldest are trimmed first).
     pub history_max: usize,
-    /// How many events the process-wide event log keeps.
+    /// How many events each tenant's feed keeps (its oldest are trimmed first). Redis trims
+    /// whole stream nodes (`MAXLEN ~`), so it may keep a few more; never fewer, and at least 1.
     pub event_log_max: usize,
     /// How long a claimed job may go without a heartbeat before another worker reclaims it.
     pub lease_timeout: Duration,
@@ -160,12 +162,13 @@ pub struct Maintenance {
     pub promoted: usize,
 }
 
-/// What the store announces to every process: job events (fast, best effort) and cancel
-/// requests. `Resync` says notifications may have been missed (the subscription dropped, or
-/// the listener fell behind): listeners re-read what they care about.
+/// What the store announces to every process: job events with their place in the tenant's
+/// feed (fast, best effort) and cancel requests. `Resync` says notifications may have been
+/// missed (the subscription dropped, or the listener fell behind): listeners re-read what they
+/// care about from the histories and feeds.
 #[derive(Debug, Clone)]
 pub enum Signal {
-    Event(Arc<Event>),
+    Event(Arc<FeedEntry>),
     CancelRequested(JobId),
     Resync,
 }
@@ -208,6 +211,20 @@ pub trait Store: Send + Sync + 'static {
         id: &JobId,
         after: u64,
     ) -> Result<Vec<Event>, StoreError>;
+
+    /// The tenant's events after `after`, oldest first, at most `limit` of them. Every change
+    /// of every job of the tenant is appended to its feed in the same atomic write as the
+    /// change itself.
+    async fn feed(
+        &self,
+        tenant: &TenantId,
+        after: FeedCursor,
+        limit: usize,
+    ) -> Result<FeedPage, StoreError>;
+
+    /// The cursor of the tenant's newest event ([`FeedCursor::START`] before the first):
+    /// reading the feed after it yields only events appended later.
+    async fn feed_head(&self, tenant: &TenantId) -> Result<FeedCursor, StoreError>;
 
     /// Takes up to `max` pending jobs of the given types for `worker`, starting their next
     /// attempt; waits up to `wait` for the first one.

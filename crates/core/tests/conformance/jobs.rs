@@ -292,10 +292,10 @@ async fn signals_announce_every_event_of_a_job_in_order(backend: Backend) {
             .await
             .expect("a signal within 10 s")
             .expect("the signal channel is open");
-        if let Signal::Event(event) = signal
-            && event.job.id == job.id
+        if let Signal::Event(entry) = signal
+            && entry.event.job.id == job.id
         {
-            seqs.push((event.seq(), event.kind));
+            seqs.push((entry.event.seq(), entry.event.kind));
         }
     }
     assert_eq!(

@@ -5,6 +5,7 @@ mod support;
 
 mod cancel;
 mod claims;
+mod feed;
 mod jobs;
 mod leases;
 mod listing;

@@ -105,7 +105,7 @@ async fn the_subscription_comes_back_after_its_connection_is_killed_and_says_res
     next_signal(
         &mut signals,
         "the new job's event",
-        |s| matches!(s, Signal::Event(e) if e.job.id == job.id),
+        |s| matches!(s, Signal::Event(e) if e.event.job.id == job.id),
     )
     .await;
 }
@@ -138,7 +138,7 @@ async fn every_listener_shares_one_subscription_and_other_processes_are_heard() 
     next_signal(
         &mut signals,
         "the other store's event",
-        |s| matches!(s, Signal::Event(e) if e.job.id == job.id),
+        |s| matches!(s, Signal::Event(e) if e.event.job.id == job.id),
     )
     .await;
 }
@@ -362,7 +362,7 @@ async fn expired_jobs_leave_the_listings() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn histories_are_capped_exactly_and_the_event_log_approximately() {
+async fn histories_are_capped_exactly_and_feeds_approximately() {
     let mut f = Fixture::open(StoreConfig {
         history_max: 5,
         event_log_max: 10,
@@ -396,9 +396,35 @@ async fn histories_are_capped_exactly_and_the_event_log_approximately() {
     let seqs: Vec<u64> = history.iter().map(|e| e.seq()).collect();
     let last = lease.job.seq;
     assert_eq!(seqs, (last - 4..=last).collect::<Vec<_>>());
-    // `MAXLEN ~` trims whole nodes (100 entries by default): bounded, not exact.
-    let log_len: usize = f.raw.xlen(f.key("events")).await.unwrap();
-    assert!(log_len < 302, "the event log was not trimmed: {log_len}");
+    // `MAXLEN ~` trims whole nodes (at most 100 entries or 4 KiB by default): bounded, and
+    // never below the cap.
+    let feed_len: usize = f.raw.xlen(f.key("feed:{default}")).await.unwrap();
+    assert!(
+        (10..110).contains(&feed_len),
+        "the feed was not trimmed to about 10: {feed_len}"
+    );
+    let log: bool = f.raw.exists(f.key("events")).await.unwrap();
+    assert!(!log, "no process-wide event log any more");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_feed_entry_names_the_one_before_it() {
+    let mut f = Fixture::open(StoreConfig::default()).await;
+    for _ in 0..3 {
+        f.store
+            .create(new_job("demo.sleep", json!({})))
+            .await
+            .unwrap();
+    }
+    let entries: redis::streams::StreamRangeReply =
+        f.raw.xrange_all(f.key("feed:{default}")).await.unwrap();
+    let ids: Vec<&str> = entries.ids.iter().map(|e| e.id.as_str()).collect();
+    let prevs: Vec<Option<String>> = entries.ids.iter().map(|e| e.get("prev")).collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(
+        prevs,
+        [None, Some(ids[0].to_owned()), Some(ids[1].to_owned())]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -675,7 +701,7 @@ async fn after_a_long_redis_outage_the_store_and_its_subscription_come_back() {
     next_signal(
         &mut signals,
         "the new job's event",
-        |s| matches!(s, Signal::Event(e) if e.job.id == job.id),
+        |s| matches!(s, Signal::Event(e) if e.event.job.id == job.id),
     )
     .await;
     let claimed = store

@@ -12,8 +12,9 @@ use herald_core::store::{
     CancelOutcome, Claimed, Created, JobPage, Lease, LeaseState, ListQuery, Maintenance, Signal,
 };
 use herald_core::{
-    Event, EventType, Job, JobError, JobId, JobLimits, JobOutput, JobRequest, JobStatus, JobType,
-    NewJob, Progress, SharedStore, Store, StoreConfig, StoreError, TenantId, WorkerId,
+    Event, EventType, FeedCursor, FeedPage, Job, JobError, JobId, JobLimits, JobOutput, JobRequest,
+    JobStatus, JobType, NewJob, Progress, SharedStore, Store, StoreConfig, StoreError, TenantId,
+    WorkerId,
 };
 use herald_testkit::{RedisServer, eventually};
 use herald_worker::{
@@ -428,6 +429,19 @@ impl Store for Faulty {
         after: u64,
     ) -> Result<Vec<Event>, StoreError> {
         self.inner.history(tenant, id, after).await
+    }
+
+    async fn feed(
+        &self,
+        tenant: &TenantId,
+        after: FeedCursor,
+        limit: usize,
+    ) -> Result<FeedPage, StoreError> {
+        self.inner.feed(tenant, after, limit).await
+    }
+
+    async fn feed_head(&self, tenant: &TenantId) -> Result<FeedCursor, StoreError> {
+        self.inner.feed_head(tenant).await
     }
 
     async fn claim(

@@ -1,9 +1,10 @@
 //! The Redis key layout: every key and channel the backend uses, derived from one prefix.
 //!
-//! Braces are Redis hash tags. The keys of one job share the tag `{<job id>}`, the listing
-//! indexes of one tenant the tag `{<tenant>}`, the queue keys of one type the tag `{<type>}`,
-//! so a later move to Redis Cluster keeps each group in one slot. They also delimit the
-//! names: tenants, types and ids cannot contain braces, so no two keys can collide.
+//! Braces are Redis hash tags. The keys of one job share the tag `{<job id>}`; the feed, the
+//! listing indexes and the idempotency keys of one tenant the tag `{<tenant>}`; the queue keys
+//! of one type the tag `{<type>}`; so a later move to Redis Cluster keeps each group in one
+//! slot. They also delimit the names: tenants, types and ids cannot contain braces, so no two
+//! keys can collide.
 //!
 //! ```text
 //! <p>:job:{<id>}                          hash: doc (job JSON), seq, tenant, status, entry
@@ -11,7 +12,7 @@
 //! <p>:job:{<id>}:result                   hash: content_type, body
 //! <p>:job:{<id>}:events                   stream: the job's history, entry id = <seq>-0
 //! <p>:job:{<id>}:cancel                   string: set while a cancel request is pending
-//! <p>:events                              stream: the event log (tenant, job, seq, type, event)
+//! <p>:feed:{<tenant>}                     stream: the tenant's feed (event, prev); id = cursor
 //! <p>:signals                             pub/sub channel: events and cancel requests
 //! <p>:queue:{<type>}                      stream + consumer group `workers`: the job queue
 //! <p>:delayed:{<type>}                    zset: retries waiting for their delay, by due time
@@ -22,6 +23,11 @@
 //! <p>:jobs:{<tenant>}:type:<type>         zset: … of that type
 //! <p>:jobs:{<tenant>}:status:<s>:type:<t> zset: … with both
 //! ```
+//!
+//! A feed entry's id (`<ms>-<n>`, chosen by Redis) is the entry's `FeedCursor`. Besides the
+//! event it holds `prev`, the id of the entry appended just before it (absent on the first
+//! one): once `MAXLEN ~` has trimmed the oldest entries, the oldest kept entry's `prev` is the
+//! newest trimmed one, which tells a reader exactly whether it missed anything.
 //!
 //! The listing indexes give every member the score 0 and are read by lexicographic range:
 //! hyphenated lowercase UUIDv7 strings sort like the ids themselves, by creation time.
@@ -68,8 +74,9 @@ impl Keys {
         format!("{}:cancel", self.job(id))
     }
 
-    pub(super) fn event_log(&self) -> String {
-        format!("{}:events", self.prefix)
+    /// The tenant's feed: every event of its jobs, the entry id being the feed cursor.
+    pub(super) fn feed(&self, tenant: &TenantId) -> String {
+        format!("{}:feed:{{{tenant}}}", self.prefix)
     }
 
     pub(super) fn signals(&self) -> String {
@@ -156,6 +163,19 @@ mod tests {
             assert_eq!(key.matches(&tag).count(), 1, "{key}");
         }
         assert_eq!(keys.job(&id), format!("{}{id}}}", keys.job_prefix()));
+    }
+
+    #[test]
+    fn a_tenants_feed_shares_its_hash_tag_with_its_indexes() {
+        let keys = Keys::new("herald");
+        let tenant = TenantId::parse("acme:eu").unwrap();
+        assert_eq!(keys.feed(&tenant), "herald:feed:{acme:eu}");
+        let tag = "{acme:eu}";
+        assert!(keys.index(&tenant, None, None).contains(tag));
+        assert_ne!(
+            keys.feed(&tenant),
+            keys.feed(&TenantId::parse("acme").unwrap())
+        );
     }
 
     #[test]

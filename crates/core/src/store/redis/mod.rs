@@ -11,10 +11,17 @@
 //! Rust reads the job, computes the next version and its event with the state machine in
 //! [`crate::job`], and hands both to one script that applies them only if the job's `seq`
 //! still equals the one read (compare-and-set). The script also appends the history and the
-//! event log, moves the queue entry, updates the listing indexes, sets the expiry of a
-//! finished job and publishes the event. Lua never parses JSON: Rust passes everything
-//! precomputed. A refused compare-and-set is a lost lease for a worker's write, and a
-//! re-read and retry for a client's cancel.
+//! tenant's feed, moves the queue entry, updates the listing indexes, sets the expiry of a
+//! finished job and publishes the event with its feed cursor. Lua never parses JSON: Rust
+//! passes everything precomputed. A refused compare-and-set is a lost lease for a worker's
+//! write, and a re-read and retry for a client's cancel.
+//!
+//! # Feeds
+//! Each tenant's feed is a stream capped with `MAXLEN ~` (at least `event_log_max` entries
+//! are kept); an entry's id is its [`FeedCursor`]. Each entry names the entry before it
+//! (`prev`), so the oldest entry kept names the newest one trimmed: a reader after cursor `c`
+//! missed events exactly when that one is newer than `c`. (`XINFO STREAM`'s
+//! `max-deleted-entry-id` cannot tell: trimming does not move it, only `XDEL` does.)
 //!
 //! # Queues and leases
 //! Each job type has a stream with the consumer group `workers`. A pending job holds one
@@ -26,9 +33,10 @@
 //! stream only holds live work.
 //!
 //! # Requirements
-//! Redis 6.2 or later (`XAUTOCLAIM`, `ZRANGE … BYLEX REV`); tested on 7.0. One Redis server
-//! (with replicas if wanted): a script touches keys of several hash slots, so Redis Cluster
-//! is not supported yet, although the keys already carry hash tags for it.
+//! Redis 6.2 or later (`XAUTOCLAIM`, `ZRANGE … BYLEX REV`, exclusive `XRANGE` starts);
+//! tested on 7.0. One Redis server (with replicas if wanted): a script touches keys of
+//! several hash slots, so Redis Cluster is not supported yet, although the keys already carry
+//! hash tags for it.
 
 mod keys;
 mod queue;
@@ -41,7 +49,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use ::redis::streams::StreamRangeReply;
+use ::redis::streams::{StreamId, StreamRangeReply};
 use ::redis::{Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisError, Value};
 use async_trait::async_trait;
 use chrono::Utc;
@@ -53,6 +61,7 @@ use super::{
     Maintenance, Signal, Store, StoreConfig, StoreError, fingerprint,
 };
 use crate::event::Event;
+use crate::feed::{FeedCursor, FeedEntry, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress};
 
@@ -220,6 +229,12 @@ impl RedisStore {
         doc.map(|doc| Stored::parse(id, &doc, entry)).transpose()
     }
 
+    /// How many entries a feed keeps at least. Never 0: a feed trimmed empty would lose the
+    /// `prev` link that tells readers they missed events.
+    fn feed_max(&self) -> usize {
+        self.config.event_log_max.max(1)
+    }
+
     /// Applies a transition; `false` when the job moved on since `before` was read.
     async fn apply(&self, change: Change<'_>) -> Result<bool, StoreError> {
         let Change {
@@ -255,7 +270,7 @@ impl RedisStore {
         let mut call = scripts::TRANSITION.prepare_invoke();
         call.key(keys.job(id))
             .key(keys.history(id))
-            .key(keys.event_log())
+            .key(keys.feed(tenant))
             .key(keys.cancel(id))
             .key(keys.payload(id))
             .key(keys.result(id))
@@ -271,13 +286,10 @@ impl RedisStore {
             .arg(to_json(after)?)
             .arg(after.status.as_str())
             .arg(&event_json)
-            .arg(event.kind.as_str())
-            .arg(tenant.as_str())
             .arg(id.to_string())
             .arg(self.config.history_max)
-            .arg(self.config.event_log_max)
+            .arg(self.feed_max())
             .arg(keys.signals())
-            .arg(signals::event_envelope(&event_json))
             .arg(GROUP)
             .arg(expect_entry.unwrap_or(""))
             .arg(action)
@@ -337,6 +349,46 @@ fn with_protocol(info: &ConnectionInfo, protocol: ProtocolVersion) -> Connection
     info.clone().set_redis_settings(settings)
 }
 
+/// A feed entry as stored: its id is the cursor, its `event` field the event.
+fn feed_entry(tenant: &TenantId, entry: &StreamId) -> Result<FeedEntry, StoreError> {
+    let cursor = entry.id.parse().map_err(|_| {
+        StoreError::Corrupt(format!(
+            "an entry of the feed of tenant {tenant} has the id `{}`",
+            entry.id
+        ))
+    })?;
+    let event = match entry.map.get("event") {
+        Some(Value::BulkString(bytes)) => serde_json::from_slice(bytes).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "the event at {cursor} in the feed of tenant {tenant}: {e}"
+            ))
+        })?,
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "the entry {cursor} of the feed of tenant {tenant} holds no event: {other:?}"
+            )));
+        }
+    };
+    Ok(FeedEntry { cursor, event })
+}
+
+/// The `prev` of a feed entry: the id of the entry appended before it (`None` on the first).
+fn prev_of(tenant: &TenantId, entry: &StreamId) -> Result<Option<FeedCursor>, StoreError> {
+    let raw = match entry.map.get("prev") {
+        None => return Ok(None),
+        Some(Value::BulkString(bytes)) => std::str::from_utf8(bytes).ok(),
+        Some(_) => None,
+    };
+    raw.and_then(|raw| raw.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "the entry {} of the feed of tenant {tenant} names no readable `prev`",
+                entry.id
+            ))
+        })
+}
+
 fn matches(job: &Job, tenant: &TenantId, query: &ListQuery) -> bool {
     &job.tenant == tenant
         && query.status.is_none_or(|status| job.status == status)
@@ -363,7 +415,7 @@ impl Store for RedisStore {
             .key(keys.job(&id))
             .key(keys.payload(&id))
             .key(keys.history(&id))
-            .key(keys.event_log())
+            .key(keys.feed(tenant))
             .key(keys.queue(job_type))
             .key(keys.index(tenant, None, None))
             .key(keys.index(tenant, Some(JobStatus::Pending), None))
@@ -379,14 +431,12 @@ impl Store for RedisStore {
             .arg(job.seq)
             .arg(to_json(&new.payload)?)
             .arg(&event_json)
-            .arg(event.kind.as_str())
             .arg(tenant.as_str())
             .arg(self.config.history_max)
-            .arg(self.config.event_log_max)
+            .arg(self.feed_max())
             .arg(self.config.max_queue_len)
             .arg(GROUP)
             .arg(keys.signals())
-            .arg(signals::event_envelope(&event_json))
             .arg(job.status.as_str());
         let reply: Vec<String> = call
             .invoke_async(&mut self.conn())
@@ -592,6 +642,86 @@ impl Store for RedisStore {
                 ))),
             })
             .collect()
+    }
+
+    async fn feed(
+        &self,
+        tenant: &TenantId,
+        after: FeedCursor,
+        limit: usize,
+    ) -> Result<FeedPage, StoreError> {
+        let feed = self.keys.feed(tenant);
+        // Nothing follows the largest cursor (and Redis refuses it as an exclusive start).
+        let last_possible = FeedCursor {
+            ms: u64::MAX,
+            n: u64::MAX,
+        };
+        let read_entries = limit > 0 && after != last_possible;
+        // One transaction: the oldest entry and the page must come from the same moment, or a
+        // trim in between could report as missed an entry the page holds.
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        pipe.cmd("XRANGE")
+            .arg(&feed)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1);
+        if read_entries {
+            pipe.cmd("XRANGE")
+                .arg(&feed)
+                .arg(format!("({after}"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(limit.min(i64::MAX as usize));
+        }
+        let mut replies: Vec<StreamRangeReply> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a tenant's feed"))?;
+        let page = if read_entries { replies.pop() } else { None };
+        let oldest = replies.pop().and_then(|reply| reply.ids.into_iter().next());
+        // The oldest entry kept names the newest one trimmed (see the module's `# Feeds`).
+        let newest_trimmed = oldest
+            .as_ref()
+            .map(|entry| prev_of(tenant, entry))
+            .transpose()?
+            .flatten();
+        let entries = page
+            .map(|reply| {
+                reply
+                    .ids
+                    .iter()
+                    .map(|entry| feed_entry(tenant, entry))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        Ok(FeedPage {
+            entries,
+            missed: newest_trimmed.is_some_and(|trimmed| trimmed > after),
+        })
+    }
+
+    async fn feed_head(&self, tenant: &TenantId) -> Result<FeedCursor, StoreError> {
+        let reply: StreamRangeReply = ::redis::cmd("XREVRANGE")
+            .arg(self.keys.feed(tenant))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read the end of a tenant's feed"))?;
+        match reply.ids.first() {
+            None => Ok(FeedCursor::START),
+            Some(entry) => entry.id.parse().map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "the feed of tenant {tenant} holds an entry id `{}` that is not a cursor",
+                    entry.id
+                ))
+            }),
+        }
     }
 
     async fn claim(

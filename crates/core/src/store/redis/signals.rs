@@ -1,7 +1,7 @@
 //! The process's one pub/sub subscription, and the envelope the scripts publish on it.
 //!
-//! Pub/sub only makes things fast: every event is also in the job's history and the event
-//! log, so a lost message costs latency, never data. The subscription runs on its own RESP3
+//! Pub/sub only makes things fast: every event is also in the job's history and the tenant's
+//! feed, so a lost message costs latency, never data. The subscription runs on its own RESP3
 //! connection managed by `ConnectionManager` (automatic resubscription after a reconnect) and
 //! feeds a bounded broadcast channel that every listener in the process shares. After each
 //! reconnection it emits [`Signal::Resync`], once the subscription is active again, so that
@@ -18,21 +18,27 @@ use tokio::task::JoinHandle;
 
 use super::{COMMAND_TIMEOUT, CONNECT_TIMEOUT, backend};
 use crate::event::Event;
+use crate::feed::{FeedCursor, FeedEntry};
 use crate::ids::JobId;
 use crate::store::{Signal, StoreError};
 
-/// What travels on the signals channel: `{"event": <Event>}` or `{"cancel": "<job id>"}`.
-#[derive(Debug, Serialize, Deserialize)]
+/// What travels on the signals channel:
+/// - `{"entry": {"cursor": "<ms>-<n>", "event": <Event>}}`: an event at its place in the
+///   tenant's feed. The scripts publish it (`publish_event` in `scripts/lib.lua`), since only
+///   they know the cursor, once the event is appended; they splice it from the cursor and
+///   the event JSON they stored, without encoding anything.
+/// - `{"cancel": "<job id>"}`: a cancel request for a processing job.
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Envelope {
-    Event(Box<Event>),
+    Entry(Box<PublishedEntry>),
     Cancel(JobId),
 }
 
-/// The envelope of an event whose JSON is already at hand (the scripts store the same text
-/// in the history), without serializing the event a second time.
-pub(super) fn event_envelope(event_json: &str) -> String {
-    format!(r#"{{"event":{event_json}}}"#)
+#[derive(Debug, Deserialize)]
+struct PublishedEntry {
+    cursor: String,
+    event: Event,
 }
 
 /// The envelope of a cancel request.
@@ -47,14 +53,21 @@ pub(super) fn cancel_envelope(id: &JobId) -> Result<String, StoreError> {
 }
 
 fn decode(payload: &[u8]) -> Option<Signal> {
+    // Another version of Herald, or a stranger publishing on our channel: not fatal.
+    let unreadable = |error: &dyn std::fmt::Display| {
+        tracing::warn!(%error, "ignoring an unreadable message on the signals channel");
+        None
+    };
     match serde_json::from_slice::<Envelope>(payload) {
-        Ok(Envelope::Event(event)) => Some(Signal::Event(Arc::from(event))),
+        Ok(Envelope::Entry(entry)) => match entry.cursor.parse::<FeedCursor>() {
+            Ok(cursor) => Some(Signal::Event(Arc::new(FeedEntry {
+                cursor,
+                event: entry.event,
+            }))),
+            Err(e) => unreadable(&e),
+        },
         Ok(Envelope::Cancel(id)) => Some(Signal::CancelRequested(id)),
-        Err(e) => {
-            // Another version of Herald, or a stranger publishing on our channel: not fatal.
-            tracing::warn!(error = %e, "ignoring an unreadable message on the signals channel");
-            None
-        }
+        Err(e) => unreadable(&e),
     }
 }
 
@@ -178,6 +191,12 @@ mod tests {
     use crate::ids::TenantId;
     use crate::job::{Job, NewJob};
 
+    /// What `publish_event` in `scripts/lib.lua` publishes (the conformance test
+    /// `signals_carry_the_cursor_of_their_feed_entry` checks the script itself).
+    fn published(cursor: &str, event_json: &str) -> String {
+        format!(r#"{{"entry":{{"cursor":"{cursor}","event":{event_json}}}}}"#)
+    }
+
     #[test]
     fn envelopes_round_trip() {
         let new = NewJob {
@@ -191,10 +210,22 @@ mod tests {
         };
         let (_, event) = Job::create(JobId::generate(), &new, chrono::Utc::now());
         let json = serde_json::to_string(&event).unwrap();
-        match decode(event_envelope(&json).as_bytes()) {
-            Some(Signal::Event(decoded)) => assert_eq!(*decoded, event),
+        match decode(published("1700000000000-3", &json).as_bytes()) {
+            Some(Signal::Event(decoded)) => assert_eq!(
+                *decoded,
+                FeedEntry {
+                    cursor: FeedCursor {
+                        ms: 1_700_000_000_000,
+                        n: 3
+                    },
+                    event: event.clone(),
+                }
+            ),
             other => panic!("expected an event, got {other:?}"),
         }
+        // An event without its cursor (published by an older Herald) is not a feed entry.
+        assert!(decode(format!(r#"{{"event":{json}}}"#).as_bytes()).is_none());
+        assert!(decode(published("soon", &json).as_bytes()).is_none());
         let id = JobId::generate();
         match decode(cancel_envelope(&id).unwrap().as_bytes()) {
             Some(Signal::CancelRequested(decoded)) => assert_eq!(decoded, id),

@@ -1,24 +1,22 @@
--- Stores a new job: idempotency, queue bound, record, payload, history, event log, queue
--- entry, listing indexes and the published event, all or nothing.
+-- Stores a new job: idempotency, queue bound, record, payload, history, the tenant's feed,
+-- queue entry, listing indexes and the published event, all or nothing.
 --
 -- KEYS: 1 idempotency key (ignored unless ARGV[2] == '1'), 2 job hash, 3 payload,
---       4 history stream, 5 event log stream, 6 queue stream, 7 tenant's index of all jobs,
---       8 pending index, 9 type index, 10 pending+type index
+--       4 history stream, 5 tenant's feed stream, 6 queue stream, 7 tenant's index of all
+--       jobs, 8 pending index, 9 type index, 10 pending+type index
 -- ARGV: 1 job id, 2 '1' with an idempotency key, 3 idempotency value ('<id> <fingerprint>'),
 --       4 fingerprint, 5 idempotency ttl (ms), 6 job key prefix ('<prefix>:job:{'),
---       7 doc, 8 seq, 9 payload, 10 event json, 11 event type, 12 tenant,
---       13 history max, 14 event log max, 15 max queue length, 16 consumer group,
---       17 signal channel, 18 signal envelope, 19 status
+--       7 doc, 8 seq, 9 payload, 10 event json, 11 tenant, 12 history max, 13 feed max (>= 1),
+--       14 max queue length, 15 consumer group, 16 signal channel, 17 status
 -- Returns {'created'} | {'replayed', doc} | {'mismatch'} | {'full'}.
 
-local idem, job, payload, hist, log, queue = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
+local idem, job, payload, hist, feed, queue = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
   KEYS[6]
 local id, has_idem, idem_value, fingerprint, idem_ttl, job_prefix = ARGV[1], ARGV[2],
   ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local doc, seq, body, event, kind, tenant = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11],
-  ARGV[12]
-local history_max, log_max, max_queue, group, channel, envelope, status = ARGV[13], ARGV[14],
-  tonumber(ARGV[15]), ARGV[16], ARGV[17], ARGV[18], ARGV[19]
+local doc, seq, body, event, tenant = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local history_max, feed_max, max_queue, group, channel, status = ARGV[12], ARGV[13],
+  tonumber(ARGV[14]), ARGV[15], ARGV[16], ARGV[17]
 
 if has_idem == '1' then
   local existing = redis.call('GET', idem)
@@ -60,10 +58,9 @@ local entry = redis.call('XADD', queue, '*', 'job', id)
 redis.call('HSET', job, 'doc', doc, 'seq', seq, 'tenant', tenant, 'status', status, 'entry', entry)
 redis.call('SET', payload, body)
 redis.call('XADD', hist, 'MAXLEN', '=', history_max, seq .. '-0', 'event', event)
-redis.call('XADD', log, 'MAXLEN', '~', log_max, '*', 'tenant', tenant, 'job', id, 'seq', seq,
-  'type', kind, 'event', event)
+local cursor = append_to_feed(feed, feed_max, event)
 for i = 7, 10 do
   redis.call('ZADD', KEYS[i], 0, id)
 end
-redis.call('PUBLISH', channel, envelope)
+publish_event(channel, cursor, event)
 return {'created'}

@@ -25,3 +25,23 @@ local function drop_entry(queue, group, entry)
     redis.call('XDEL', queue, entry)
   end
 end
+
+-- Appends an event to its tenant's feed and returns the new entry's id: the event's cursor.
+-- The entry records `prev`, the id of the entry before it, so that once `MAXLEN ~` has
+-- trimmed the oldest entries, the oldest kept one names the newest trimmed one and a reader
+-- can tell exactly whether it missed events (see `RedisStore::feed`). `max` is at least 1,
+-- so the stream is never trimmed empty and `prev` never skips an entry.
+local function append_to_feed(feed, max, event)
+  local last = redis.call('XREVRANGE', feed, '+', '-', 'COUNT', 1)[1]
+  if last then
+    return redis.call('XADD', feed, 'MAXLEN', '~', max, '*', 'event', event, 'prev', last[1])
+  end
+  return redis.call('XADD', feed, 'MAXLEN', '~', max, '*', 'event', event)
+end
+
+-- Publishes an event with its feed cursor: `{"entry":{"cursor":"<ms>-<n>","event":<event>}}`
+-- (the shape `signals::Envelope` reads). Splicing, not encoding: the cursor is digits and a
+-- dash, and the event is JSON already.
+local function publish_event(channel, cursor, event)
+  redis.call('PUBLISH', channel, '{"entry":{"cursor":"' .. cursor .. '","event":' .. event .. '}}')
+end

@@ -1,29 +1,28 @@
 -- Applies one change of a job computed by the state machine in Rust, if and only if the job
 -- is still at the version the change was computed from (compare-and-set on `seq`). Record,
--- history, event log, queue side effects, indexes, expiry and the published event move
--- together. Nothing here parses JSON: Rust passes every value ready to store.
+-- history, the tenant's feed, queue side effects, indexes, expiry and the published event
+-- move together. Nothing here parses JSON: Rust passes every value ready to store.
 --
--- KEYS: 1 job hash, 2 history stream, 3 event log stream, 4 cancel flag, 5 payload,
+-- KEYS: 1 job hash, 2 history stream, 3 tenant's feed stream, 4 cancel flag, 5 payload,
 --       6 result hash, 7 queue stream, 8 delayed retries zset, 9 expiring zset,
 --       10 old status index, 11 new status index, 12 old status+type index,
 --       13 new status+type index
--- ARGV: 1 expected seq, 2 new seq, 3 new doc, 4 new status, 5 event json, 6 event type,
---       7 tenant, 8 job id, 9 history max, 10 event log max, 11 signal channel,
---       12 signal envelope, 13 consumer group, 14 queue entry the job must hold ('' = any),
---       15 queue action: keep | drop | requeue | delay, 16 delay (ms),
---       17 retention (ms; '0' unless the job becomes terminal), 18 expiring member,
---       19 result content type ('' = no result), 20 result body, 21 '1' if the status changes
+-- ARGV: 1 expected seq, 2 new seq, 3 new doc, 4 new status, 5 event json, 6 job id,
+--       7 history max, 8 feed max (>= 1), 9 signal channel, 10 consumer group,
+--       11 queue entry the job must hold ('' = any), 12 queue action: keep | drop | requeue |
+--       delay, 13 delay (ms), 14 retention (ms; '0' unless the job becomes terminal),
+--       15 expiring member, 16 result content type ('' = no result), 17 result body,
+--       18 '1' if the status changes
 -- Returns 1, or 0 when the job moved on (or vanished) since the change was computed.
 
-local job, hist, log, cancel_flag, payload, result, queue, delayed, expiring = KEYS[1],
+local job, hist, feed, cancel_flag, payload, result, queue, delayed, expiring = KEYS[1],
   KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local expected, seq, doc, status, event, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
+local expected, seq, doc, status, event, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
   ARGV[6]
-local tenant, id, history_max, log_max, channel, envelope = ARGV[7], ARGV[8], ARGV[9],
-  ARGV[10], ARGV[11], ARGV[12]
-local group, expect_entry, action, delay_ms, retention_ms, expiring_member = ARGV[13],
-  ARGV[14], ARGV[15], tonumber(ARGV[16]), tonumber(ARGV[17]), ARGV[18]
-local result_type, result_body, status_changed = ARGV[19], ARGV[20], ARGV[21]
+local history_max, feed_max, channel = ARGV[7], ARGV[8], ARGV[9]
+local group, expect_entry, action, delay_ms, retention_ms, expiring_member = ARGV[10],
+  ARGV[11], ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15]
+local result_type, result_body, status_changed = ARGV[16], ARGV[17], ARGV[18]
 
 if redis.call('HGET', job, 'seq') ~= expected then
   return 0
@@ -37,8 +36,7 @@ end
 -- nothing else has been written.
 redis.call('XADD', hist, 'MAXLEN', '=', history_max, seq .. '-0', 'event', event)
 redis.call('HSET', job, 'doc', doc, 'seq', seq, 'status', status)
-redis.call('XADD', log, 'MAXLEN', '~', log_max, '*', 'tenant', tenant, 'job', id, 'seq', seq,
-  'type', kind, 'event', event)
+local cursor = append_to_feed(feed, feed_max, event)
 
 if action ~= 'keep' then
   drop_entry(queue, group, entry)
@@ -74,5 +72,5 @@ if retention_ms > 0 then
   redis.call('ZADD', expiring, now_ms() + retention_ms, expiring_member)
 end
 
-redis.call('PUBLISH', channel, envelope)
+publish_event(channel, cursor, event)
 return 1

@@ -1,0 +1,319 @@
+//! Tenants' feeds: every change of every job of a tenant, in order, at growing cursors; paging
+//! after a cursor; telling a reader exactly whether trimming made it miss events; and the
+//! signals that announce each entry with its cursor.
+
+use std::time::Duration;
+
+use herald_core::store::{Signal, StoreConfig, StoreError};
+use herald_core::{
+    ErrorCode, EventType, FeedCursor, FeedEntry, FeedPage, JobError, JobId, Progress, TenantId,
+};
+use serde_json::json;
+
+use crate::support::{Backend, Harness, new_job, other_tenant, tenant};
+
+crate::conformance!(
+    every_change_of_every_job_of_a_tenant_is_in_its_feed_in_order,
+    the_feed_is_scoped_by_tenant,
+    reading_after_a_cursor_returns_only_later_entries,
+    a_limit_pages_through_everything_exactly_once,
+    a_refused_change_leaves_no_trace_in_the_feed,
+    a_reader_behind_a_trimmed_feed_is_told_it_missed_events_and_no_one_else,
+    signals_carry_the_cursor_of_their_feed_entry,
+    the_feed_head_is_the_newest_entry_and_nothing_follows_it,
+);
+
+/// Far more than any test writes: one read returns the whole feed.
+const ALL: usize = 10_000;
+
+impl Harness {
+    async fn feed(&self, tenant: &TenantId, after: FeedCursor, limit: usize) -> FeedPage {
+        self.store.feed(tenant, after, limit).await.expect("feed")
+    }
+
+    /// The tenant's whole feed, which must not have been trimmed.
+    async fn whole_feed(&self, tenant: &TenantId) -> Vec<FeedEntry> {
+        let page = self.feed(tenant, FeedCursor::START, ALL).await;
+        assert!(!page.missed, "nothing was trimmed, nothing can be missed");
+        page.entries
+    }
+}
+
+fn summary(entries: &[FeedEntry]) -> Vec<(JobId, u64, EventType)> {
+    entries
+        .iter()
+        .map(|e| (e.event.job.id, e.event.seq(), e.event.kind))
+        .collect()
+}
+
+fn assert_strictly_increasing(entries: &[FeedEntry]) {
+    for pair in entries.windows(2) {
+        assert!(
+            pair[0].cursor < pair[1].cursor,
+            "cursors must grow: {} then {}",
+            pair[0].cursor,
+            pair[1].cursor
+        );
+    }
+}
+
+async fn every_change_of_every_job_of_a_tenant_is_in_its_feed_in_order(backend: Backend) {
+    let h = backend.open_default().await;
+    let a = h.create(new_job("demo.report", json!({}))).await;
+    let b = h.create(new_job("demo.sleep", json!({}))).await;
+    let mut report = h.claim_one("demo.report").await.lease;
+    h.store
+        .progress(&mut report, Progress::new(50, None))
+        .await
+        .unwrap();
+    let sleep = h.claim_one("demo.sleep").await.lease;
+    let error = JobError::new(ErrorCode::HandlerError, "try again");
+    h.store
+        .fail(sleep, error, Some(Duration::ZERO))
+        .await
+        .unwrap();
+    h.store.complete(report, None).await.unwrap();
+    h.store.cancel(&tenant(), &b.id).await.unwrap();
+
+    let feed = h.whole_feed(&tenant()).await;
+    assert_eq!(
+        summary(&feed),
+        [
+            (a.id, 1, EventType::Pending),
+            (b.id, 1, EventType::Pending),
+            (a.id, 2, EventType::Processing),
+            (a.id, 3, EventType::Progress),
+            (b.id, 2, EventType::Processing),
+            (b.id, 3, EventType::Pending),
+            (a.id, 4, EventType::Completed),
+            (b.id, 4, EventType::Canceled),
+        ]
+    );
+    assert_strictly_increasing(&feed);
+    // The feed never disagrees with the jobs: the same events as their histories, ending at
+    // their current state.
+    for job in [&a, &b] {
+        let history = h.store.history(&tenant(), &job.id, 0).await.unwrap();
+        let in_feed: Vec<_> = feed
+            .iter()
+            .filter(|e| e.event.job.id == job.id)
+            .map(|e| e.event.clone())
+            .collect();
+        assert_eq!(in_feed, history);
+        assert_eq!(in_feed.last().map(|e| &e.job), Some(&h.get(job).await));
+    }
+}
+
+async fn the_feed_is_scoped_by_tenant(backend: Backend) {
+    let h = backend.open_default().await;
+    let mine = h.create(new_job("demo.sleep", json!({}))).await;
+    let mut theirs = new_job("demo.sleep", json!({}));
+    theirs.tenant = other_tenant();
+    let theirs = h.create(theirs).await;
+
+    let ids = |entries: Vec<FeedEntry>| -> Vec<JobId> {
+        entries.iter().map(|e| e.event.job.id).collect()
+    };
+    assert_eq!(ids(h.whole_feed(&tenant()).await), [mine.id]);
+    assert_eq!(ids(h.whole_feed(&other_tenant()).await), [theirs.id]);
+    let nobody = TenantId::parse("nobody").unwrap();
+    assert_eq!(
+        h.feed(&nobody, FeedCursor::START, ALL).await,
+        FeedPage {
+            entries: Vec::new(),
+            missed: false
+        }
+    );
+}
+
+async fn reading_after_a_cursor_returns_only_later_entries(backend: Backend) {
+    let h = backend.open_default().await;
+    for _ in 0..3 {
+        h.create(new_job("demo.sleep", json!({}))).await;
+    }
+    let lease = h.claim_one("demo.sleep").await.lease;
+    h.store.complete(lease, None).await.unwrap();
+    let feed = h.whole_feed(&tenant()).await;
+    assert_eq!(feed.len(), 5);
+    for (i, entry) in feed.iter().enumerate() {
+        let page = h.feed(&tenant(), entry.cursor, ALL).await;
+        assert_eq!(page.entries, feed[i + 1..], "after entry {i}");
+        assert!(!page.missed);
+    }
+    // A cursor that is no entry's works as well (reading starts with the first entry above).
+    let between = feed[1].cursor.next();
+    let page = h.feed(&tenant(), between, ALL).await;
+    let above: Vec<_> = feed
+        .iter()
+        .filter(|e| e.cursor > between)
+        .cloned()
+        .collect();
+    assert_eq!(page.entries, above);
+    assert!(page.entries.len() >= 2);
+    // Nothing follows the newest entry, or the largest cursor there is.
+    let last = FeedCursor {
+        ms: u64::MAX,
+        n: u64::MAX,
+    };
+    assert!(h.feed(&tenant(), last, ALL).await.entries.is_empty());
+}
+
+async fn a_limit_pages_through_everything_exactly_once(backend: Backend) {
+    let h = backend.open_default().await;
+    for _ in 0..7 {
+        h.create(new_job("demo.sleep", json!({}))).await;
+    }
+    for _ in 0..3 {
+        let lease = h.claim_one("demo.sleep").await.lease;
+        h.store.complete(lease, None).await.unwrap();
+    }
+    let feed = h.whole_feed(&tenant()).await;
+    assert_eq!(feed.len(), 13);
+
+    let mut paged = Vec::new();
+    let mut sizes = Vec::new();
+    let mut after = FeedCursor::START;
+    loop {
+        let page = h.feed(&tenant(), after, 3).await;
+        assert!(!page.missed);
+        sizes.push(page.entries.len());
+        let Some(last) = page.entries.last() else {
+            break;
+        };
+        after = last.cursor;
+        paged.extend(page.entries);
+    }
+    assert_eq!(sizes, [3, 3, 3, 3, 1, 0]);
+    assert_eq!(paged, feed);
+    // A limit of 0 reads nothing, but still says whether anything was missed.
+    assert_eq!(
+        h.feed(&tenant(), FeedCursor::START, 0).await,
+        FeedPage {
+            entries: Vec::new(),
+            missed: false
+        }
+    );
+}
+
+async fn a_refused_change_leaves_no_trace_in_the_feed(backend: Backend) {
+    let h = backend.open_default().await;
+    h.create(new_job("demo.sleep", json!({}))).await;
+    let stale = h.claim_one("demo.sleep").await.lease;
+    let mut current = stale.clone();
+    h.store
+        .progress(&mut current, Progress::new(10, None))
+        .await
+        .unwrap();
+    let before = h.whole_feed(&tenant()).await;
+    let err = h.store.complete(stale, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost), "{err:?}");
+    assert_eq!(h.whole_feed(&tenant()).await, before);
+}
+
+async fn a_reader_behind_a_trimmed_feed_is_told_it_missed_events_and_no_one_else(backend: Backend) {
+    let h = backend
+        .open(StoreConfig {
+            event_log_max: 5,
+            ..StoreConfig::default()
+        })
+        .await;
+    // A reader that keeps up reads every entry right after it is written: trimming never
+    // makes it miss anything. It notes every cursor on the way.
+    let mut cursors = Vec::new();
+    let follow = async |cursors: &mut Vec<FeedCursor>| {
+        let after = cursors.last().copied().unwrap_or(FeedCursor::START);
+        let page = h.feed(&tenant(), after, ALL).await;
+        assert!(!page.missed, "a reader that kept up missed nothing");
+        assert_eq!(page.entries.len(), 1, "one change, one entry");
+        cursors.push(page.entries[0].cursor);
+    };
+    h.create(new_job("demo.report", json!({}))).await;
+    follow(&mut cursors).await;
+    let mut lease = h.claim_one("demo.report").await.lease;
+    follow(&mut cursors).await;
+    // Enough for Redis, which trims whole nodes of entries (`MAXLEN ~`), to trim for sure.
+    for percent in 0..300u16 {
+        let progress = Progress::new((percent % 100) as u8, None);
+        h.store.progress(&mut lease, progress).await.unwrap();
+        follow(&mut cursors).await;
+    }
+
+    // From the start: the page begins at the oldest event kept, and says events were lost.
+    let from_start = h.feed(&tenant(), FeedCursor::START, ALL).await;
+    assert!(from_start.missed, "the oldest events were trimmed");
+    let kept = &from_start.entries;
+    assert!(kept.len() >= 5 && kept.len() < 302, "{} kept", kept.len());
+    let seqs: Vec<u64> = kept.iter().map(|e| e.event.seq()).collect();
+    let last = lease.job.seq;
+    let expected: Vec<u64> = (last + 1 - kept.len() as u64..=last).collect();
+    assert_eq!(seqs, expected, "the newest events are kept, without gaps");
+
+    let oldest = cursors
+        .iter()
+        .position(|c| *c == kept[0].cursor)
+        .expect("the oldest kept entry is one the reader saw");
+    assert!(oldest >= 2, "at least two entries were trimmed");
+    // A reader whose own last entry was trimmed, but nothing after it, missed nothing...
+    let just_behind = h.feed(&tenant(), cursors[oldest - 1], ALL).await;
+    assert!(!just_behind.missed, "nothing after its cursor was trimmed");
+    assert_eq!(just_behind.entries, *kept);
+    // ...one entry further behind, it did.
+    let behind = h.feed(&tenant(), cursors[oldest - 2], ALL).await;
+    assert!(behind.missed, "the entry after its cursor was trimmed");
+    assert_eq!(behind.entries, *kept);
+    // Readers inside the kept range, or past its end, missed nothing.
+    let inside = h.feed(&tenant(), kept[0].cursor, ALL).await;
+    assert!(!inside.missed);
+    assert_eq!(inside.entries, kept[1..]);
+    let done = h.feed(&tenant(), *cursors.last().unwrap(), ALL).await;
+    assert!(!done.missed && done.entries.is_empty());
+    // A limit does not change the verdict.
+    assert!(h.feed(&tenant(), cursors[0], 1).await.missed);
+    assert!(h.feed(&tenant(), cursors[0], 0).await.missed);
+    // Another tenant's feed is not affected by this one's trimming.
+    assert!(!h.feed(&other_tenant(), FeedCursor::START, ALL).await.missed);
+}
+
+async fn signals_carry_the_cursor_of_their_feed_entry(backend: Backend) {
+    let h = backend.open_default().await;
+    let mut signals = h.store.signals();
+    let job = h.create(new_job("demo.sleep", json!({}))).await;
+    let lease = h.claim_one("demo.sleep").await.lease;
+    h.store.complete(lease, None).await.unwrap();
+
+    let mut announced = Vec::new();
+    while announced.len() < 3 {
+        let signal = tokio::time::timeout(Duration::from_secs(10), signals.recv())
+            .await
+            .expect("a signal within 10 s")
+            .expect("the signal channel is open");
+        if let Signal::Event(entry) = signal
+            && entry.event.job.id == job.id
+        {
+            announced.push(FeedEntry::clone(&entry));
+        }
+    }
+    assert_eq!(announced, h.whole_feed(&tenant()).await);
+}
+
+async fn the_feed_head_is_the_newest_entry_and_nothing_follows_it(backend: Backend) {
+    let h = backend.open_default().await;
+    let head = h.store.feed_head(&tenant()).await.expect("feed head");
+    assert_eq!(head, FeedCursor::START, "an empty feed ends at the start");
+    h.create(new_job("demo.sleep", json!({}))).await;
+    let lease = h.claim_one("demo.sleep").await.lease;
+    let head = h.store.feed_head(&tenant()).await.expect("feed head");
+    let whole = h.whole_feed(&tenant()).await;
+    assert_eq!(Some(head), whole.last().map(|e| e.cursor));
+    assert!(h.feed(&tenant(), head, ALL).await.entries.is_empty());
+    h.store.complete(lease, None).await.expect("complete");
+    let after = h.feed(&tenant(), head, ALL).await.entries;
+    assert_eq!(
+        after.iter().map(|e| e.event.kind).collect::<Vec<_>>(),
+        [EventType::Completed]
+    );
+    assert_eq!(
+        h.store.feed_head(&other_tenant()).await.expect("feed head"),
+        FeedCursor::START
+    );
+}
