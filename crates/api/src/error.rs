@@ -50,6 +50,10 @@ pub enum ApiError {
     /// No route matches the path.
     #[error("no route matches {method} {path}")]
     RouteNotFound { method: String, path: String },
+    /// A cross-origin preflight from an origin, or asking for a method or headers, that is not
+    /// allowed.
+    #[error("{0}")]
+    CorsRefused(String),
     /// The route exists but not with this method.
     #[error("this route does not accept the method; it accepts {allow}")]
     MethodNotAllowed { allow: &'static str },
@@ -99,6 +103,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
             Self::JobNotFound(_) | Self::RouteNotFound { .. } => ("not-found", "Not found"),
             Self::ResultNotAvailable(_) => ("result-not-available", "Result not available"),
+            Self::CorsRefused(_) => ("cors-refused", "Cross-origin request refused"),
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             Self::Conflict(_) => ("job-state-conflict", "The job's status does not allow this"),
             Self::IdempotencyMismatch => ("idempotency-key-reused", "Idempotency-Key reused"),
@@ -133,7 +138,9 @@ struct Problem<'a> {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidParameters(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidParameters(_) | Self::MalformedJson(_) | Self::CorsRefused(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::JobNotFound(_) | Self::RouteNotFound { .. } | Self::ResultNotAvailable(_) => {
                 StatusCode::NOT_FOUND
             }

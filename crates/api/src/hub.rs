@@ -1,70 +1,134 @@
 //! The hub: this process's one reader of the store's signals, fanning them out in memory to
-//! whoever waits on a job (long polls now, SSE streams later).
+//! everything that waits for a change — SSE streams and long polls — keyed by job and by tenant.
 //!
-//! Ten thousand waiting clients must not mean ten thousand backend subscriptions
-//! (DESIGN.md, principle 3). One task reads [`Store::signals`](herald_core::Store::signals)
-//! and forwards each job event to that job's subscribers. Signals are best effort, so waiters
-//! treat a notice as "re-read the store", never as the truth itself; when notices may have been
-//! lost ([`Signal::Resync`], or this task fell behind) every subscriber is told to re-read.
+//! Ten thousand open streams must not mean ten thousand backend subscriptions (DESIGN.md,
+//! principle 3). One task reads [`Store::signals`](herald_core::Store::signals) and hands each
+//! event to the subscribers of its job and to those of its tenant (the many-job stream and the
+//! feed's long poll). Signals are best effort, so subscribers treat the store as the truth:
+//! when notices may have been lost ([`Signal::Resync`], or this task fell behind the store) every
+//! subscriber is told to catch up from the histories and feeds.
 //!
-//! Subscribers register *before* they read the job, so a change that lands between the read
-//! and the wait still wakes them. A job's slot lives only while someone subscribes to it, and
-//! each slot's queue is bounded: a subscriber that falls behind is told to resync instead of
-//! holding memory.
+//! # Never waiting for a subscriber
+//! Each subscription owns a bounded queue. The hub only ever `try_send`s into it, under one short
+//! lock: a subscriber whose queue is full has fallen behind (a client that stopped reading, a
+//! stream stuck behind a slow socket) and is dropped on the spot, like Mercure drops subscribers
+//! that lag. It still receives what its queue holds, then [`Notice::Lagged`]: an SSE stream ends
+//! there and its client resumes with `Last-Event-ID`; a long poll subscribes again and re-reads.
+//! So one slow client costs at most its own queue and never delays anyone else.
 //!
-//! The hub keys by job id alone and does not check tenants: a subscriber must read the job
-//! through the tenant-scoped store before it trusts anything, as [`crate::poll`] does.
+//! Subscribers register *before* they read the store, so a change that lands between the read
+//! and the wait still reaches them (principle 4). Dropping a [`Subscription`] frees its entry at
+//! once; a key without subscribers is removed, so the hub holds nothing for clients that left.
+//!
+//! The hub does not check tenants for job subscriptions (job ids are unique, and a subscriber
+//! reads the job through the tenant-scoped store before it trusts anything); tenant
+//! subscriptions only ever see their own tenant's events.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use herald_core::store::Signal;
-use herald_core::{Event, JobId, SharedStore};
+use herald_core::{FeedEntry, JobId, SharedStore, TenantId};
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
-/// How many notices a job's subscriber may fall behind before it is told to resync.
-const SLOT_CAPACITY: usize = 16;
+use crate::metrics::{ApiMetrics, StreamKind};
+
+/// How many notices a subscriber may hold unread before it is dropped, unless configured.
+pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 128;
 
 /// What a subscriber is told.
 #[derive(Debug, Clone)]
 pub enum Notice {
-    /// The job changed; the event is its snapshot after the change.
-    Event(Arc<Event>),
-    /// Notices may have been missed: re-read the job.
+    /// A change of a watched job (or of one of the watched tenant's jobs): the job's snapshot
+    /// after the change, at its place in the tenant's feed.
+    Event(Arc<FeedEntry>),
+    /// Notices may have been lost before they reached the hub: catch up from the store.
     Resync,
+    /// This subscriber fell behind and was dropped: nothing more will come.
+    Lagged,
 }
 
-/// The fan-out of store signals to per-job subscribers. Cheap to clone; every clone is the same
-/// hub.
+/// Who listens: what a dropped subscriber is counted as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// An event stream: dropping it counts in `herald_sse_streams_lagged_total`.
+    Stream(StreamKind),
+    /// A long poll (it subscribes again when dropped).
+    LongPoll,
+}
+
+/// How many subscriptions the hub holds right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HubCounts {
+    /// Jobs with at least one subscriber.
+    pub jobs: usize,
+    /// Tenants with at least one subscriber.
+    pub tenants: usize,
+    /// Subscriptions to a job.
+    pub job_subscribers: usize,
+    /// Subscriptions to a tenant.
+    pub tenant_subscribers: usize,
+}
+
+/// The fan-out of store signals to subscribers of jobs and tenants. Cheap to clone; every clone
+/// is the same hub.
 #[derive(Clone)]
 pub struct Hub {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    slots: Mutex<HashMap<JobId, Slot>>,
+    subscribers: Mutex<Subscribers>,
+    buffer: usize,
+    metrics: ApiMetrics,
     shutdown: CancellationToken,
 }
 
-struct Slot {
-    sender: broadcast::Sender<Notice>,
-    subscribers: usize,
+/// Every subscriber's sending half, by key and then by subscription number.
+#[derive(Default)]
+struct Subscribers {
+    by_job: HashMap<JobId, HashMap<u64, Entry>>,
+    by_tenant: HashMap<TenantId, HashMap<u64, Entry>>,
+    next_id: u64,
+}
+
+/// One subscriber, as the hub holds it.
+struct Entry {
+    sender: mpsc::Sender<Notice>,
+    listener: Listener,
+}
+
+/// What a subscription listens to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    Job(JobId),
+    Tenant(TenantId),
 }
 
 impl Hub {
     /// Subscribes to `store`'s signals and spawns the task that fans them out until
-    /// `shutdown` is cancelled. Must be called within a Tokio runtime.
-    pub fn start(store: &SharedStore, shutdown: CancellationToken) -> Self {
-        let hub = Self::new(shutdown);
+    /// `shutdown` is cancelled. Each subscriber may hold `buffer` notices (at least one) before
+    /// it is dropped for lagging. Must be called within a Tokio runtime.
+    pub fn start(
+        store: &SharedStore,
+        buffer: usize,
+        metrics: ApiMetrics,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let hub = Self::new(buffer, metrics, shutdown);
         tokio::spawn(hub.clone().run(store.signals()));
         hub
     }
 
-    fn new(shutdown: CancellationToken) -> Self {
+    fn new(buffer: usize, metrics: ApiMetrics, shutdown: CancellationToken) -> Self {
         Self {
             inner: Arc::new(Inner {
-                slots: Mutex::new(HashMap::new()),
+                subscribers: Mutex::new(Subscribers::default()),
+                buffer: buffer.max(1),
+                metrics,
                 shutdown,
             }),
         }
@@ -72,23 +136,38 @@ impl Hub {
 
     /// Starts listening for changes of job `id`. Subscribe first, then read the job: nothing
     /// that happens after this call is missed.
-    pub fn subscribe(&self, id: JobId) -> Subscription {
-        let mut slots = self.inner.slots();
-        let slot = slots.entry(id).or_insert_with(|| Slot {
-            sender: broadcast::Sender::new(SLOT_CAPACITY),
-            subscribers: 0,
-        });
-        slot.subscribers += 1;
+    pub fn subscribe_job(&self, id: JobId, listener: Listener) -> Subscription {
+        self.subscribe(Key::Job(id), listener)
+    }
+
+    /// Starts listening for changes of every job of `tenant` (the tenant's feed).
+    pub fn subscribe_tenant(&self, tenant: TenantId, listener: Listener) -> Subscription {
+        self.subscribe(Key::Tenant(tenant), listener)
+    }
+
+    fn subscribe(&self, key: Key, listener: Listener) -> Subscription {
+        let (sender, receiver) = mpsc::channel(self.inner.buffer);
+        let mut subscribers = self.inner.subscribers();
+        let number = subscribers.next_id;
+        subscribers.next_id += 1;
+        match &key {
+            Key::Job(id) => subscribers.by_job.entry(*id).or_default(),
+            Key::Tenant(tenant) => subscribers.by_tenant.entry(tenant.clone()).or_default(),
+        }
+        .insert(number, Entry { sender, listener });
+        self.inner.metrics.set_hub_counts(subscribers.counts());
+        drop(subscribers);
         Subscription {
-            id,
-            receiver: slot.sender.subscribe(),
+            key,
+            number,
+            receiver,
             inner: Arc::clone(&self.inner),
         }
     }
 
-    /// How many jobs have subscribers right now.
-    pub fn watched_jobs(&self) -> usize {
-        self.inner.slots().len()
+    /// How many subscriptions are held right now.
+    pub fn counts(&self) -> HubCounts {
+        self.inner.subscribers().counts()
     }
 
     async fn run(self, mut signals: broadcast::Receiver<Signal>) {
@@ -98,7 +177,7 @@ impl Hub {
                 signal = signals.recv() => signal,
             };
             match signal {
-                Ok(Signal::Event(event)) => self.dispatch(event),
+                Ok(Signal::Event(entry)) => self.dispatch(&entry),
                 // The worker's business: a cancel request does not change the job.
                 Ok(Signal::CancelRequested(_)) => {}
                 Ok(Signal::Resync) => self.resync(),
@@ -108,7 +187,8 @@ impl Hub {
                 }
                 Err(RecvError::Closed) => {
                     tracing::error!(
-                        "the store's signal feed closed: long polls now answer only at their timeout"
+                        "the store's signal feed closed: streams and long polls no longer see \
+                         changes as they happen"
                     );
                     self.resync();
                     return;
@@ -117,59 +197,161 @@ impl Hub {
         }
     }
 
-    fn dispatch(&self, event: Arc<Event>) {
-        if let Some(slot) = self.inner.slots().get(&event.job.id) {
-            // Fails only when no receiver is left, which a live slot rules out.
-            let _ = slot.sender.send(Notice::Event(event));
-        }
+    /// Hands `entry` to the subscribers of its job and of its tenant.
+    fn dispatch(&self, entry: &Arc<FeedEntry>) {
+        let job = &entry.event.job;
+        let metrics = &self.inner.metrics;
+        let mut subscribers = self.inner.subscribers();
+        let mut dropped = 0;
+        dropped += offer(&mut subscribers.by_job, &job.id, metrics, || {
+            Notice::Event(Arc::clone(entry))
+        });
+        dropped += offer(&mut subscribers.by_tenant, &job.tenant, metrics, || {
+            Notice::Event(Arc::clone(entry))
+        });
+        self.after_offers(&subscribers, dropped);
     }
 
+    /// Tells every subscriber to catch up from the store.
     fn resync(&self) {
-        for slot in self.inner.slots().values() {
-            let _ = slot.sender.send(Notice::Resync);
+        let metrics = &self.inner.metrics;
+        let mut subscribers = self.inner.subscribers();
+        let mut dropped = 0;
+        let Subscribers {
+            by_job, by_tenant, ..
+        } = &mut *subscribers;
+        let jobs: Vec<JobId> = by_job.keys().copied().collect();
+        for id in &jobs {
+            dropped += offer(by_job, id, metrics, || Notice::Resync);
+        }
+        let tenants: Vec<TenantId> = by_tenant.keys().cloned().collect();
+        for tenant in &tenants {
+            dropped += offer(by_tenant, tenant, metrics, || Notice::Resync);
+        }
+        self.after_offers(&subscribers, dropped);
+    }
+
+    fn after_offers(&self, subscribers: &Subscribers, dropped: usize) {
+        if dropped > 0 {
+            self.inner.metrics.set_hub_counts(subscribers.counts());
+            tracing::debug!(dropped, "dropped subscribers whose queue was full");
+        }
+    }
+}
+
+/// Offers a notice to every subscriber of `key` without waiting; drops those whose queue is
+/// full (they learn it as [`Notice::Lagged`] once they drain it) or whose receiver is gone.
+/// Returns how many were dropped.
+fn offer<K: Eq + Hash>(
+    map: &mut HashMap<K, HashMap<u64, Entry>>,
+    key: &K,
+    metrics: &ApiMetrics,
+    notice: impl Fn() -> Notice,
+) -> usize {
+    let Some(entries) = map.get_mut(key) else {
+        return 0;
+    };
+    let before = entries.len();
+    entries.retain(|_, entry| match entry.sender.try_send(notice()) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            if let Listener::Stream(kind) = entry.listener {
+                metrics.stream_lagged(kind);
+            }
+            false
+        }
+        // The subscription is being dropped right now; its `Drop` finds nothing to remove.
+        Err(TrySendError::Closed(_)) => false,
+    });
+    let dropped = before - entries.len();
+    if entries.is_empty() {
+        map.remove(key);
+    }
+    dropped
+}
+
+impl Subscribers {
+    fn counts(&self) -> HubCounts {
+        HubCounts {
+            jobs: self.by_job.len(),
+            tenants: self.by_tenant.len(),
+            job_subscribers: self.by_job.values().map(HashMap::len).sum(),
+            tenant_subscribers: self.by_tenant.values().map(HashMap::len).sum(),
         }
     }
 }
 
 impl Inner {
-    /// The slots; a panic elsewhere while holding the lock leaves them consistent (every
-    /// critical section is a single map operation), so poisoning is ignored.
-    fn slots(&self) -> MutexGuard<'_, HashMap<JobId, Slot>> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The subscribers; every critical section leaves them consistent (no await, no call out
+    /// of the hub), so a poisoned lock is still usable.
+    fn subscribers(&self) -> MutexGuard<'_, Subscribers> {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// One listener on one job. Dropping it frees the job's slot once nobody else listens.
+/// One listener on one job or one tenant. Dropping it frees its entry in the hub.
 pub struct Subscription {
-    id: JobId,
-    receiver: broadcast::Receiver<Notice>,
+    key: Key,
+    number: u64,
+    receiver: mpsc::Receiver<Notice>,
     inner: Arc<Inner>,
 }
 
 impl Subscription {
-    /// The next notice about the job; `None` once the process is shutting down.
+    /// The next notice; `None` once the process is shutting down. After [`Notice::Lagged`]
+    /// nothing more comes: the hub has let this subscription go.
     pub async fn recv(&mut self) -> Option<Notice> {
         tokio::select! {
             biased;
             () = self.inner.shutdown.cancelled() => None,
-            notice = self.receiver.recv() => match notice {
-                Ok(notice) => Some(notice),
-                Err(RecvError::Lagged(_)) => Some(Notice::Resync),
-                // The slot, and so its sender, outlives every subscription to it.
-                Err(RecvError::Closed) => None,
-            },
+            // The hub drops a subscriber's sender only when its queue overflowed (the receiver,
+            // and so this subscription, is alive): the end of the queue means "lagged".
+            notice = self.receiver.recv() => Some(notice.unwrap_or(Notice::Lagged)),
         }
+    }
+
+    /// A notice that is already waiting, without waiting for one; `None` when there is none.
+    /// [`Notice::Lagged`] once the hub let this subscription go and its queue is drained.
+    pub fn try_recv(&mut self) -> Option<Notice> {
+        use tokio::sync::mpsc::error::TryRecvError;
+        match self.receiver.try_recv() {
+            Ok(notice) => Some(notice),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Notice::Lagged),
+        }
+    }
+
+    /// Completes when the process starts shutting down.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancelled().await;
+    }
+
+    /// Whether the process is shutting down (streams end, long polls answer).
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut slots = self.inner.slots();
-        if let Some(slot) = slots.get_mut(&self.id) {
-            slot.subscribers -= 1;
-            if slot.subscribers == 0 {
-                slots.remove(&self.id);
-            }
+        let mut subscribers = self.inner.subscribers();
+        match &self.key {
+            Key::Job(id) => remove(&mut subscribers.by_job, id, self.number),
+            Key::Tenant(tenant) => remove(&mut subscribers.by_tenant, tenant, self.number),
+        }
+        self.inner.metrics.set_hub_counts(subscribers.counts());
+    }
+}
+
+/// Removes subscription `number` of `key` (if the hub has not dropped it already), and the key
+/// once nobody listens to it.
+fn remove<K: Eq + Hash>(map: &mut HashMap<K, HashMap<u64, Entry>>, key: &K, number: u64) {
+    if let Some(entries) = map.get_mut(key) {
+        entries.remove(&number);
+        if entries.is_empty() {
+            map.remove(key);
         }
     }
 }
@@ -179,24 +361,28 @@ mod tests {
     use std::time::Duration;
 
     use chrono::Utc;
-    use herald_core::{EventType, Job, JobLimits, JobRequest, NewJob, TenantId};
+    use herald_core::{Event, EventType, FeedCursor, Job, JobLimits, JobRequest, NewJob, TenantId};
+    use prometheus_client::registry::Registry;
 
     use super::*;
 
-    fn event() -> Arc<Event> {
+    fn hub(buffer: usize) -> Hub {
+        let metrics = ApiMetrics::register(&mut Registry::default());
+        Hub::new(buffer, metrics, CancellationToken::new())
+    }
+
+    fn entry_for(tenant: &str, n: u64) -> Arc<FeedEntry> {
         let request = JobRequest {
             job_type: Some("demo.sleep".into()),
             ..Default::default()
         };
-        let new = NewJob::parse(
-            TenantId::default_tenant(),
-            request,
-            None,
-            &JobLimits::default(),
-        )
-        .unwrap();
+        let tenant = TenantId::parse(tenant).unwrap();
+        let new = NewJob::parse(tenant, request, None, &JobLimits::default()).unwrap();
         let (job, _) = Job::create(JobId::generate(), &new, Utc::now());
-        Arc::new(Event::new(EventType::Pending, &job))
+        Arc::new(FeedEntry {
+            cursor: FeedCursor { ms: 1, n },
+            event: Event::new(EventType::Pending, &job),
+        })
     }
 
     async fn next(sub: &mut Subscription) -> Option<Notice> {
@@ -205,61 +391,105 @@ mod tests {
             .expect("a notice in time")
     }
 
+    fn is_event_of(notice: Option<Notice>, entry: &FeedEntry) -> bool {
+        matches!(notice, Some(Notice::Event(e)) if e.cursor == entry.cursor
+            && e.event.job.id == entry.event.job.id)
+    }
+
     #[tokio::test]
-    async fn events_reach_the_subscribers_of_their_job_only() {
-        let hub = Hub::new(CancellationToken::new());
-        let ev = event();
-        let mut mine = hub.subscribe(ev.job.id);
-        let mut other = hub.subscribe(JobId::generate());
-        hub.dispatch(Arc::clone(&ev));
-        assert!(matches!(next(&mut mine).await, Some(Notice::Event(e)) if e.job.id == ev.job.id));
-        let nothing = tokio::time::timeout(Duration::from_millis(50), other.recv()).await;
+    async fn events_reach_the_subscribers_of_their_job_and_of_their_tenant_only() {
+        let hub = hub(8);
+        let entry = entry_for("acme", 1);
+        let mut job = hub.subscribe_job(entry.event.job.id, Listener::LongPoll);
+        let mut tenant = hub.subscribe_tenant(
+            entry.event.job.tenant.clone(),
+            Listener::Stream(StreamKind::Feed),
+        );
+        let mut other_job = hub.subscribe_job(JobId::generate(), Listener::LongPoll);
+        let mut other_tenant =
+            hub.subscribe_tenant(TenantId::parse("globex").unwrap(), Listener::LongPoll);
+        hub.dispatch(&entry);
+        assert!(is_event_of(next(&mut job).await, &entry));
+        assert!(is_event_of(next(&mut tenant).await, &entry));
+        assert!(other_job.try_recv().is_none(), "another job's subscriber");
         assert!(
-            nothing.is_err(),
-            "another job's subscriber must not be woken"
+            other_tenant.try_recv().is_none(),
+            "another tenant's subscriber"
         );
     }
 
     #[tokio::test]
-    async fn a_resync_wakes_every_subscriber() {
-        let hub = Hub::new(CancellationToken::new());
-        let mut a = hub.subscribe(JobId::generate());
-        let mut b = hub.subscribe(JobId::generate());
+    async fn a_resync_reaches_every_subscriber() {
+        let hub = hub(8);
+        let mut a = hub.subscribe_job(JobId::generate(), Listener::LongPoll);
+        let mut b = hub.subscribe_tenant(TenantId::default_tenant(), Listener::LongPoll);
         hub.resync();
         assert!(matches!(next(&mut a).await, Some(Notice::Resync)));
         assert!(matches!(next(&mut b).await, Some(Notice::Resync)));
     }
 
     #[tokio::test]
-    async fn a_subscriber_that_falls_behind_is_told_to_resync() {
-        let hub = Hub::new(CancellationToken::new());
-        let ev = event();
-        let mut sub = hub.subscribe(ev.job.id);
-        for _ in 0..SLOT_CAPACITY + 1 {
-            hub.dispatch(Arc::clone(&ev));
+    async fn a_subscriber_whose_queue_is_full_is_dropped_without_holding_up_the_others() {
+        let hub = hub(2);
+        let entry = entry_for("acme", 1);
+        let mut slow = hub.subscribe_job(entry.event.job.id, Listener::LongPoll);
+        let mut fast = hub.subscribe_job(entry.event.job.id, Listener::LongPoll);
+        for _ in 0..3 {
+            hub.dispatch(&entry);
+            assert!(is_event_of(fast.try_recv(), &entry), "the reader keeps up");
         }
-        assert!(matches!(next(&mut sub).await, Some(Notice::Resync)));
+        assert_eq!(
+            hub.counts().job_subscribers,
+            1,
+            "only the slow one is let go"
+        );
+        // The slow one gets what its queue held, then learns it was dropped.
+        assert!(is_event_of(next(&mut slow).await, &entry));
+        assert!(is_event_of(next(&mut slow).await, &entry));
+        assert!(matches!(next(&mut slow).await, Some(Notice::Lagged)));
+        assert!(matches!(slow.try_recv(), Some(Notice::Lagged)));
     }
 
     #[test]
-    fn slots_are_freed_when_the_last_subscriber_leaves() {
-        let hub = Hub::new(CancellationToken::new());
+    fn entries_are_freed_when_their_subscribers_leave() {
+        let hub = hub(8);
         let id = JobId::generate();
-        let first = hub.subscribe(id);
-        let second = hub.subscribe(id);
-        assert_eq!(hub.watched_jobs(), 1);
+        let first = hub.subscribe_job(id, Listener::LongPoll);
+        let second = hub.subscribe_job(id, Listener::LongPoll);
+        let tenant = hub.subscribe_tenant(TenantId::default_tenant(), Listener::LongPoll);
+        let counts = hub.counts();
+        assert_eq!((counts.jobs, counts.job_subscribers), (1, 2));
+        assert_eq!((counts.tenants, counts.tenant_subscribers), (1, 1));
         drop(first);
-        assert_eq!(hub.watched_jobs(), 1);
+        assert_eq!(hub.counts().job_subscribers, 1);
         drop(second);
-        assert_eq!(hub.watched_jobs(), 0);
+        drop(tenant);
+        assert_eq!(hub.counts(), HubCounts::default());
+    }
+
+    #[test]
+    fn a_dropped_subscriber_leaves_no_entry_behind() {
+        let hub = hub(1);
+        let entry = entry_for("acme", 1);
+        let sub = hub.subscribe_tenant(
+            entry.event.job.tenant.clone(),
+            Listener::Stream(StreamKind::Feed),
+        );
+        hub.dispatch(&entry);
+        hub.dispatch(&entry);
+        assert_eq!(hub.counts(), HubCounts::default());
+        drop(sub);
+        assert_eq!(hub.counts(), HubCounts::default());
     }
 
     #[tokio::test]
     async fn subscriptions_end_when_the_process_shuts_down() {
+        let metrics = ApiMetrics::register(&mut Registry::default());
         let shutdown = CancellationToken::new();
-        let hub = Hub::new(shutdown.clone());
-        let mut sub = hub.subscribe(JobId::generate());
+        let hub = Hub::new(8, metrics, shutdown.clone());
+        let mut sub = hub.subscribe_job(JobId::generate(), Listener::LongPoll);
         shutdown.cancel();
         assert!(next(&mut sub).await.is_none());
+        assert!(sub.is_shutting_down());
     }
 }

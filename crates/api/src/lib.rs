@@ -1,5 +1,6 @@
-//! Herald's HTTP API: submit jobs, poll them (plainly or by long poll), cancel them, fetch
-//! their results, and the health and metrics endpoints. The wire contract is
+//! Herald's HTTP API: submit jobs, poll them (plainly or by long poll), follow them as
+//! Server-Sent Events (one job, or many through the tenant's feed), read the feed as JSON pages,
+//! cancel jobs, fetch their results, and the health and metrics endpoints. The wire contract is
 //! `CONTRACT.md`; `docs/api.md` is its reference.
 //!
 //! The crate is a library: the `herald` binary binds the socket, builds [`ApiDeps`] and calls
@@ -13,16 +14,23 @@
 //! - [`submission`]: a request body becomes a validated `NewJob`.
 //! - [`conditional`]: entity tags and `If-None-Match`.
 //! - [`poll`]: reading a job, optionally waiting (long poll) for it to change.
-//! - [`hub`]: the one per-process subscription to the store's signals, fanned out per job.
+//! - [`feed`]: the tenant's feed as served: filters, pages of events, their long poll.
+//! - [`sse`]: the event streams (one job, many jobs) and their `text/event-stream` answer.
+//! - [`hub`]: the one per-process subscription to the store's signals, fanned out in memory
+//!   to streams and long polls by job and by tenant, through bounded queues.
+//! - [`cors`]: the browser origins allowed to call the API.
 //! - [`metrics`]: Prometheus metrics and the request telemetry middleware.
 
 pub mod conditional;
+pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod hub;
 pub mod metrics;
 pub mod poll;
 pub mod routes;
+pub mod sse;
 pub mod startup;
 pub mod submission;
 
@@ -33,6 +41,7 @@ use std::time::Duration;
 use herald_core::{JobLimits, JobType, SharedStore};
 use prometheus_client::registry::Registry;
 
+pub use cors::CorsOrigin;
 pub use error::ApiError;
 pub use hub::Hub;
 pub use metrics::ApiMetrics;
@@ -50,9 +59,24 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// The longest long poll (`?wait=`) a client may ask for.
     pub max_wait: Duration,
-    /// How long a graceful stop waits for requests in flight (long polls answer at once).
+    /// How long a graceful stop waits for requests in flight (long polls answer and event
+    /// streams end at once).
     pub shutdown_timeout: Duration,
+    /// The longest silence on an event stream: a comment is sent at least this often, which
+    /// keeps proxies from cutting the stream and is how a departed client is noticed. At most
+    /// [`MAX_SSE_HEARTBEAT`].
+    pub sse_heartbeat: Duration,
+    /// How long an `EventSource` should wait before reconnecting (the stream's first `retry:`).
+    pub sse_retry: Duration,
+    /// How many notices a stream or long poll may hold unread before the hub drops it as
+    /// lagging (its stream ends; the client resumes with `Last-Event-ID`).
+    pub subscriber_buffer: usize,
+    /// Browser origins allowed to call the API (CORS); none by default.
+    pub cors_origins: Vec<CorsOrigin>,
 }
+
+/// The longest heartbeat interval allowed: the contract promises a comment at least every 15 s.
+pub const MAX_SSE_HEARTBEAT: Duration = Duration::from_secs(15);
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -62,6 +86,10 @@ impl Default for ApiConfig {
             max_body_bytes: 1024 * 1024,
             max_wait: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
+            sse_heartbeat: MAX_SSE_HEARTBEAT,
+            sse_retry: Duration::from_secs(3),
+            subscriber_buffer: hub::DEFAULT_SUBSCRIBER_BUFFER,
+            cors_origins: Vec::new(),
         }
     }
 }

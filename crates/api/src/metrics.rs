@@ -1,6 +1,7 @@
 //! The API's Prometheus metrics and the middleware that records every request: a counter by
 //! method, route pattern and status, a latency histogram, and one log line per request (with
-//! the cause of any `5xx`, logged here and only here).
+//! the cause of any `5xx`, logged here and only here). Also the gauges and counters of the
+//! event streams and of the hub that feeds them.
 
 use std::time::Instant;
 
@@ -8,13 +9,16 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
-use prometheus_client::encoding::EncodeLabelSet;
+use std::fmt::Write as _;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::hub::HubCounts;
 use crate::startup::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -35,6 +39,57 @@ struct JobTypeLabels {
     job_type: String,
 }
 
+/// The two kinds of event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    /// `GET /v1/jobs/{id}/events`: one job.
+    Job,
+    /// `GET /v1/events/stream`: many jobs of a tenant.
+    Feed,
+}
+
+impl StreamKind {
+    /// The label value: `job` or `feed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Job => "job",
+            Self::Feed => "feed",
+        }
+    }
+}
+
+impl EncodeLabelValue for StreamKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StreamLabels {
+    kind: StreamKind,
+}
+
+/// What a hub subscription is keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum HubKey {
+    Job,
+    Tenant,
+}
+
+impl EncodeLabelValue for HubKey {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(match self {
+            Self::Job => "job",
+            Self::Tenant => "tenant",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct HubLabels {
+    key: HubKey,
+}
+
 /// Latency buckets from 1 ms to about 65 s, so long polls (up to 60 s) land in a bucket too.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 17))
@@ -47,6 +102,10 @@ pub struct ApiMetrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     jobs_accepted: Family<JobTypeLabels, Counter>,
     long_polls_waiting: Gauge,
+    streams_open: Family<StreamLabels, Gauge>,
+    stream_events_sent: Family<StreamLabels, Counter>,
+    streams_lagged: Family<StreamLabels, Counter>,
+    hub_subscribers: Family<HubLabels, Gauge>,
 }
 
 impl ApiMetrics {
@@ -58,7 +117,19 @@ impl ApiMetrics {
             latency: Family::new_with_constructor(latency_histogram),
             jobs_accepted: Family::default(),
             long_polls_waiting: Gauge::default(),
+            streams_open: Family::default(),
+            stream_events_sent: Family::default(),
+            streams_lagged: Family::default(),
+            hub_subscribers: Family::default(),
         };
+        // Present from the start (at 0), so dashboards and alerts need not wait for a client.
+        for kind in [StreamKind::Job, StreamKind::Feed] {
+            let labels = StreamLabels { kind };
+            metrics.streams_open.get_or_create(&labels).set(0);
+            metrics.stream_events_sent.get_or_create(&labels).inc_by(0);
+            metrics.streams_lagged.get_or_create(&labels).inc_by(0);
+        }
+        metrics.set_hub_counts(HubCounts::default());
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route pattern and status",
@@ -80,7 +151,62 @@ impl ApiMetrics {
             "Long polls waiting for their job to change",
             metrics.long_polls_waiting.clone(),
         );
+        registry.register(
+            "sse_streams_open",
+            "Server-Sent Events streams open right now, by kind (job, feed)",
+            metrics.streams_open.clone(),
+        );
+        registry.register(
+            "sse_events_sent",
+            "Events written to Server-Sent Events streams, by kind",
+            metrics.stream_events_sent.clone(),
+        );
+        registry.register(
+            "sse_streams_lagged",
+            "Server-Sent Events streams dropped because their client fell behind, by kind",
+            metrics.streams_lagged.clone(),
+        );
+        registry.register(
+            "hub_subscribers",
+            "Subscriptions held by the hub (streams and long polls), by key (job, tenant)",
+            metrics.hub_subscribers.clone(),
+        );
         metrics
+    }
+
+    /// Counts a stream of `kind` as open until the returned guard is dropped.
+    pub fn stream_opened(&self, kind: StreamKind) -> StreamGuard {
+        let gauge = self
+            .streams_open
+            .get_or_create(&StreamLabels { kind })
+            .clone();
+        gauge.inc();
+        StreamGuard(gauge)
+    }
+
+    /// Counts an event written to a stream of `kind`.
+    pub fn stream_event_sent(&self, kind: StreamKind) {
+        self.stream_events_sent
+            .get_or_create(&StreamLabels { kind })
+            .inc();
+    }
+
+    /// Counts a stream of `kind` dropped by the hub because its client fell behind.
+    pub(crate) fn stream_lagged(&self, kind: StreamKind) {
+        self.streams_lagged
+            .get_or_create(&StreamLabels { kind })
+            .inc();
+    }
+
+    /// Records how many subscriptions the hub holds.
+    pub(crate) fn set_hub_counts(&self, counts: HubCounts) {
+        let set = |key, n: usize| {
+            self.hub_subscribers
+                .get_or_create(&HubLabels { key })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        };
+        set(HubKey::Job, counts.job_subscribers);
+        set(HubKey::Tenant, counts.tenant_subscribers);
     }
 
     /// Counts a job accepted for the first time.
@@ -121,6 +247,16 @@ impl ApiMetrics {
 pub struct WaitingGuard(Gauge);
 
 impl Drop for WaitingGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Keeps a stream counted in `herald_sse_streams_open`; dropping it stops counting.
+#[derive(Debug)]
+pub struct StreamGuard(Gauge);
+
+impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.0.dec();
     }

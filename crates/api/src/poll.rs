@@ -13,7 +13,7 @@ use herald_core::{Job, JobId, SharedStore, TenantId};
 
 use crate::conditional::IfNoneMatch;
 use crate::error::ApiError;
-use crate::hub::{Hub, Notice};
+use crate::hub::{Hub, Listener, Notice};
 use crate::metrics::ApiMetrics;
 
 /// What a poll found.
@@ -58,7 +58,7 @@ impl Poller<'_> {
         };
 
         let deadline = tokio::time::Instant::now() + wait;
-        let mut subscription = self.hub.subscribe(id);
+        let mut subscription = self.hub.subscribe_job(id, Listener::LongPoll);
         let job = self.read(tenant, id).await?;
         if !known.matches(job.seq) {
             return Ok(Polled::Changed(job));
@@ -74,13 +74,18 @@ impl Poller<'_> {
                 // Shutting down: answer now so the client retries elsewhere.
                 None => return Ok(Polled::NotModified(job)),
                 // An old event (the store is already past it for us): nothing new to read.
-                Some(Notice::Event(event)) if event.seq() <= held => continue,
+                Some(Notice::Event(entry)) if entry.event.seq() <= held => continue,
                 // The event carries the whole job as of that change: no need to read it back.
                 // (The hub matches by id only, so the tenant is checked here.)
-                Some(Notice::Event(event)) if event.job.tenant == *tenant => {
-                    return Ok(Polled::Changed(event.job.clone()));
+                Some(Notice::Event(entry)) if entry.event.job.tenant == *tenant => {
+                    return Ok(Polled::Changed(entry.event.job.clone()));
                 }
                 Some(Notice::Event(_) | Notice::Resync) => {}
+                // The hub let this subscription go (its queue was full): subscribe again,
+                // then re-read, so nothing in between is missed.
+                Some(Notice::Lagged) => {
+                    subscription = self.hub.subscribe_job(id, Listener::LongPoll)
+                }
             }
             let now = self.read(tenant, id).await?;
             if now.seq != held {

@@ -16,7 +16,8 @@ use crate::error::{json_error, query_error, route_not_found};
 use crate::hub::Hub;
 use crate::metrics::{ApiMetrics, telemetry};
 use crate::poll::Poller;
-use crate::{ApiConfig, ApiDeps, routes};
+use crate::sse::StreamContext;
+use crate::{ApiConfig, ApiDeps, cors, routes};
 
 /// What every handler shares.
 pub(crate) struct AppState {
@@ -35,12 +36,21 @@ impl AppState {
             metrics: &self.metrics,
         }
     }
+
+    pub fn stream_context(&self) -> StreamContext {
+        StreamContext {
+            store: SharedStore::clone(&self.store),
+            hub: self.hub.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then stops gracefully: requests
-/// in flight get up to `config.shutdown_timeout`, and long polls answer at once. Starts the
-/// process's [`Hub`] too, tied to the same token. Leaves signal handling to the caller. The
-/// returned server must be awaited (or spawned) to run; call this within a Tokio runtime.
+/// in flight get up to `config.shutdown_timeout`, long polls answer and event streams end at
+/// once. Starts the process's [`Hub`] too, tied to the same token. Leaves signal handling to
+/// the caller. The returned server must be awaited (or spawned) to run; call this within a
+/// Tokio runtime.
 ///
 /// # Errors
 /// When the listener cannot be used (for instance, it is not listening).
@@ -49,7 +59,12 @@ pub fn server(
     deps: ApiDeps,
     shutdown: CancellationToken,
 ) -> std::io::Result<Server> {
-    let hub = Hub::start(&deps.store, shutdown.clone());
+    let hub = Hub::start(
+        &deps.store,
+        deps.config.subscriber_buffer,
+        deps.metrics.clone(),
+        shutdown.clone(),
+    );
     let shutdown_timeout = deps.config.shutdown_timeout.as_secs();
     let state = web::Data::new(AppState {
         store: deps.store,
@@ -71,8 +86,9 @@ pub fn server(
     Ok(server)
 }
 
-/// The app: every resource's routes, extractor error handlers that answer problem+json, the
-/// telemetry middleware, and a problem+json `404` for unknown routes.
+/// The app: every resource's routes, extractor error handlers that answer problem+json, CORS
+/// for the configured browser origins, the telemetry middleware (outermost, so it sees
+/// preflights too), and a problem+json `404` for unknown routes.
 pub(crate) fn create_app(
     state: web::Data<AppState>,
 ) -> App<
@@ -87,12 +103,16 @@ pub(crate) fn create_app(
     let json = web::JsonConfig::default()
         .limit(state.config.max_body_bytes)
         .error_handler(json_error);
+    let cors = cors::middleware(&state.config.cors_origins);
     App::new()
         .app_data(state)
         .app_data(json)
         .app_data(web::QueryConfig::default().error_handler(query_error))
+        .wrap(cors)
+        .wrap(from_fn(cors::refusals_as_problems))
         .wrap(from_fn(telemetry))
         .configure(routes::jobs::configure)
+        .configure(routes::events::configure)
         .configure(routes::health::configure)
         .default_service(web::to(route_not_found))
 }

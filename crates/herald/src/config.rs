@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use herald_api::{CorsOrigin, MAX_SSE_HEARTBEAT};
 
 /// Herald: 202 Accepted now, the job's every change through polling, SSE and webhooks.
 #[derive(Debug, Parser)]
@@ -94,6 +95,19 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Longest silence on an event stream: a comment is sent at least this often (at most 15s).
+    #[arg(long, env = "HERALD_SSE_HEARTBEAT", default_value = "15s", value_parser = heartbeat)]
+    pub sse_heartbeat: Duration,
+
+    /// How long a browser's EventSource waits before reconnecting (the streams' `retry:` hint).
+    #[arg(long, env = "HERALD_SSE_RETRY", default_value = "3s", value_parser = duration)]
+    pub sse_retry: Duration,
+
+    /// Browser origins allowed to call the API (CORS), comma-separated, like
+    /// `https://app.example,http://localhost:5173` (default: none).
+    #[arg(long, env = "HERALD_CORS_ORIGINS", value_delimiter = ',', value_parser = CorsOrigin::parse)]
+    pub cors_origins: Vec<CorsOrigin>,
+
     /// Log format.
     #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -110,6 +124,19 @@ fn duration(raw: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{raw}` is not a duration like 30s, 5m or 48h: {e}"))?;
     if parsed.is_zero() {
         return Err("must be longer than zero".to_owned());
+    }
+    Ok(parsed)
+}
+
+/// A heartbeat interval: a duration of at most [`MAX_SSE_HEARTBEAT`], which the contract
+/// promises.
+fn heartbeat(raw: &str) -> Result<Duration, String> {
+    let parsed = duration(raw)?;
+    if parsed > MAX_SSE_HEARTBEAT {
+        return Err(format!(
+            "must be at most {}: clients and proxies count on a comment at least that often",
+            humantime::format_duration(MAX_SSE_HEARTBEAT)
+        ));
     }
     Ok(parsed)
 }
@@ -132,6 +159,9 @@ mod tests {
         assert_eq!(args.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(args.lease_timeout, Duration::from_secs(30));
         assert_eq!(args.retention, Duration::from_secs(48 * 3600));
+        assert_eq!(args.sse_heartbeat, Duration::from_secs(15));
+        assert_eq!(args.sse_retry, Duration::from_secs(3));
+        assert!(args.cors_origins.is_empty());
     }
 
     #[test]
@@ -159,5 +189,28 @@ mod tests {
         assert!(parse(&["--lease-timeout", "soon"]).is_err());
         assert!(parse(&["--lease-timeout", "0s"]).is_err());
         assert!(parse(&["--concurrency", "0"]).is_err());
+    }
+
+    #[test]
+    fn heartbeats_longer_than_15_seconds_are_refused() {
+        assert_eq!(
+            parse(&["--sse-heartbeat", "500ms"]).unwrap().sse_heartbeat,
+            Duration::from_millis(500)
+        );
+        assert!(parse(&["--sse-heartbeat", "15s"]).is_ok());
+        let err = parse(&["--sse-heartbeat", "16s"]).unwrap_err().to_string();
+        assert!(err.contains("at most 15s"), "{err}");
+        assert!(parse(&["--sse-heartbeat", "0s"]).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list_of_origins() {
+        let args = parse(&["--cors-origins", "https://a.example,http://localhost:5173"]).unwrap();
+        let origins: Vec<&str> = args.cors_origins.iter().map(CorsOrigin::as_str).collect();
+        assert_eq!(origins, ["https://a.example", "http://localhost:5173"]);
+        let err = parse(&["--cors-origins", "https://a.example/app"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("https://a.example/app"), "{err}");
     }
 }

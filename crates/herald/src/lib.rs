@@ -6,6 +6,7 @@
 //! - [`config`] reads the command line and its `HERALD_…` environment twins.
 //! - [`telemetry`] sets up logging.
 //! - [`Application`] starts and supervises the api and worker roles.
+//! - [`raise_open_files_limit`] lifts the process's file descriptor limit for many streams.
 
 pub mod config;
 pub mod telemetry;
@@ -23,6 +24,40 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Role, ServeArgs};
+
+/// Raises the soft limit on open files to the hard limit, and logs what it is now.
+///
+/// Every open event stream holds a socket: ten thousand browsers following their jobs need ten
+/// thousand file descriptors, far beyond the usual soft limit of 1024. Raising the soft limit
+/// up to the hard one needs no privilege; beyond it, the operator raises the hard limit
+/// (`ulimit -Hn`, systemd's `LimitNOFILE`, Docker's `--ulimit nofile`).
+pub fn raise_open_files_limit() {
+    let before = match rlimit::Resource::NOFILE.get() {
+        Ok((soft, _)) => soft,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the open files limit");
+            return;
+        }
+    };
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(now) if now > before => {
+            tracing::info!(
+                before,
+                now,
+                "raised the open files limit (each event stream holds one)"
+            );
+        }
+        Ok(now) => tracing::info!(
+            limit = now,
+            "the open files limit is already at its hard limit (each event stream holds one)"
+        ),
+        Err(error) => tracing::warn!(
+            %error,
+            limit = before,
+            "cannot raise the open files limit; it bounds how many event streams can be open"
+        ),
+    }
+}
 
 /// A started Herald process: its roles running, its HTTP port bound.
 pub struct Application {
@@ -94,6 +129,9 @@ impl Application {
                 known_types: handlers.types().into_iter().collect(),
                 max_body_bytes: args.max_body_bytes,
                 shutdown_timeout: args.shutdown_timeout,
+                sse_heartbeat: args.sse_heartbeat,
+                sse_retry: args.sse_retry,
+                cors_origins: args.cors_origins.clone(),
                 ..herald_api::ApiConfig::default()
             };
             let deps = herald_api::ApiDeps {

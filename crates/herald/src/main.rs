@@ -1,4 +1,5 @@
-//! The `herald` binary: load config, init tracing, bind, supervise the roles until a signal.
+//! The `herald` binary: load config, init tracing (and lift the open files limit), bind,
+//! supervise the roles until a signal.
 
 use anyhow::Context;
 use clap::Parser;
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     let args = Cli::parse().serve_args();
     herald::telemetry::init(args.log_format);
+    herald::raise_open_files_limit();
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     let app = Application::build(args, shutdown)

@@ -1,23 +1,26 @@
 //! `spawn_app()` and the `TestApp` it returns: one helper per endpoint, plus the steps a worker
-//! would take, played through the store.
+//! would take, played through the store. Variants (a short heartbeat, a tiny subscriber
+//! buffer, CORS origins, short histories) go through [`TestApp::builder`].
 
 use std::collections::HashSet;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_api::{ApiConfig, ApiDeps, ApiMetrics};
+use herald_api::{ApiConfig, ApiDeps, ApiMetrics, CorsOrigin};
 use herald_core::store::Lease;
 use herald_core::store::memory::MemoryStore;
 use herald_core::{
-    JobLimits, JobOutput, JobRequest, JobType, NewJob, Progress, SharedStore, Store, StoreConfig,
-    TenantId, WorkerId,
+    ErrorCode, JobError, JobLimits, JobOutput, JobRequest, JobType, NewJob, Progress, SharedStore,
+    Store, StoreConfig, TenantId, WorkerId,
 };
 use prometheus_client::registry::Registry;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+use crate::sse_client::EventStream;
 
 /// The job types the test app accepts.
 pub const KNOWN_TYPES: [&str; 3] = ["demo.sleep", "demo.report", "demo.fail"];
@@ -39,39 +42,94 @@ impl Drop for TestApp {
     }
 }
 
-/// Starts the real server on a free loopback port.
+/// Starts the real server on a free loopback port, with the defaults.
 pub async fn spawn_app() -> TestApp {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let store = Arc::new(MemoryStore::new(StoreConfig::default()));
-    let mut registry = Registry::with_prefix("herald");
-    let metrics = ApiMetrics::register(&mut registry);
-    let known_types: HashSet<JobType> = KNOWN_TYPES
-        .iter()
-        .map(|t| JobType::parse(t).unwrap())
-        .collect();
-    let deps = ApiDeps {
-        store: Arc::clone(&store) as SharedStore,
-        config: ApiConfig {
-            known_types,
-            ..ApiConfig::default()
-        },
-        registry: Arc::new(registry),
-        metrics,
-    };
-    let shutdown = CancellationToken::new();
-    let server = herald_api::server(listener, deps, shutdown.clone()).expect("the server starts");
-    tokio::spawn(server);
-    TestApp {
-        address,
-        store,
-        client: reqwest::Client::new(),
-        worker: WorkerId::generate(),
-        shutdown,
+    TestApp::builder().spawn().await
+}
+
+/// A variant of the test app: change what a test needs, then [`TestAppBuilder::spawn`].
+pub struct TestAppBuilder {
+    config: ApiConfig,
+    store: StoreConfig,
+}
+
+impl TestAppBuilder {
+    /// The longest silence on an event stream.
+    pub fn sse_heartbeat(mut self, every: Duration) -> Self {
+        self.config.sse_heartbeat = every;
+        self
+    }
+
+    /// How many notices a stream or long poll may hold before the hub drops it.
+    pub fn subscriber_buffer(mut self, notices: usize) -> Self {
+        self.config.subscriber_buffer = notices;
+        self
+    }
+
+    /// The browser origins allowed.
+    pub fn cors_origins(mut self, origins: &[&str]) -> Self {
+        self.config.cors_origins = origins
+            .iter()
+            .map(|o| CorsOrigin::parse(o).unwrap())
+            .collect();
+        self
+    }
+
+    /// How many events each job's history keeps.
+    pub fn history_max(mut self, events: usize) -> Self {
+        self.store.history_max = events;
+        self
+    }
+
+    /// How many events each tenant's feed keeps.
+    pub fn feed_max(mut self, events: usize) -> Self {
+        self.store.event_log_max = events;
+        self
+    }
+
+    /// Starts the real server on a free loopback port.
+    pub async fn spawn(self) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let store = Arc::new(MemoryStore::new(self.store));
+        let mut registry = Registry::with_prefix("herald");
+        let metrics = ApiMetrics::register(&mut registry);
+        let deps = ApiDeps {
+            store: Arc::clone(&store) as SharedStore,
+            config: self.config,
+            registry: Arc::new(registry),
+            metrics,
+        };
+        let shutdown = CancellationToken::new();
+        let server =
+            herald_api::server(listener, deps, shutdown.clone()).expect("the server starts");
+        tokio::spawn(server);
+        TestApp {
+            address,
+            store,
+            client: reqwest::Client::new(),
+            worker: WorkerId::generate(),
+            shutdown,
+        }
     }
 }
 
 impl TestApp {
+    /// A variant of the test app; `TestApp::builder().spawn()` is [`spawn_app`].
+    pub fn builder() -> TestAppBuilder {
+        let known_types: HashSet<JobType> = KNOWN_TYPES
+            .iter()
+            .map(|t| JobType::parse(t).unwrap())
+            .collect();
+        TestAppBuilder {
+            config: ApiConfig {
+                known_types,
+                ..ApiConfig::default()
+            },
+            store: StoreConfig::default(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -164,6 +222,49 @@ impl TestApp {
             .await
     }
 
+    /// `GET /v1/jobs/{id}/events` with an optional `Last-Event-ID`, as sent (any answer).
+    pub async fn job_events(&self, id: &str, last_event_id: Option<&str>) -> Response {
+        self.events_request(&format!("/v1/jobs/{id}/events"), last_event_id)
+            .await
+    }
+
+    /// `GET /v1/jobs/{id}/events`, checked to be a stream.
+    pub async fn job_stream(&self, id: &str, last_event_id: Option<&str>) -> EventStream {
+        EventStream::new(self.job_events(id, last_event_id).await)
+    }
+
+    /// `GET /v1/events/stream?{query}`, checked to be a stream.
+    pub async fn feed_stream(&self, query: &str, last_event_id: Option<&str>) -> EventStream {
+        let path = format!("/v1/events/stream?{query}");
+        EventStream::new(self.events_request(&path, last_event_id).await)
+    }
+
+    /// `GET {path}` as an `EventSource` asks for it.
+    pub async fn events_request(&self, path: &str, last_event_id: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .get(self.url(path))
+            .header("Accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    /// `GET /v1/events?{query}`.
+    pub async fn events_page(&self, query: &str) -> Response {
+        self.request(Method::GET, &format!("/v1/events?{query}"))
+            .await
+    }
+
+    /// The value of the metric line starting with `series` (name and labels), if any.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.trim().parse().unwrap())
+    }
+
     /// `GET /metrics` as text.
     pub async fn metrics(&self) -> String {
         let response = self.request(Method::GET, "/metrics").await;
@@ -187,6 +288,19 @@ impl TestApp {
     pub async fn progress(&self, lease: &mut Lease, percent: u8) {
         let progress = Progress::new(percent, Some(format!("{percent}% done")));
         self.store.progress(lease, progress).await.unwrap();
+    }
+
+    /// Plays a worker reporting progress `percent` times in a row (1 % … `percent` %).
+    pub async fn progress_to(&self, lease: &mut Lease, percent: u8) {
+        for p in 1..=percent {
+            self.progress(lease, p).await;
+        }
+    }
+
+    /// Plays a worker failing its job for good.
+    pub async fn fail(&self, lease: Lease, message: &str) {
+        let error = JobError::new(ErrorCode::HandlerError, message);
+        self.store.fail(lease, error, None).await.unwrap();
     }
 
     /// Plays a worker completing its job.

@@ -1,12 +1,18 @@
 //! The API's integration tests: the real server on a loopback port over a memory store, driven
-//! with a plain HTTP client. "The worker" is played through the store directly.
+//! with a plain HTTP client (and a small event-stream reader for SSE). "The worker" is played
+//! through the store directly.
 
 mod cancel;
+mod cors;
 mod errors;
+mod feed;
+mod feed_stream;
 mod health;
 mod helpers;
+mod job_stream;
 mod list;
 mod poll;
 mod result;
 mod shutdown;
+mod sse_client;
 mod submit;

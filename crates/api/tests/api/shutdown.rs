@@ -6,6 +6,7 @@ use herald_testkit::eventually;
 use reqwest::StatusCode;
 
 use crate::helpers::{id_of, spawn_app};
+use crate::sse_client::Frame;
 
 #[tokio::test]
 async fn a_waiting_long_poll_answers_at_once_when_the_server_shuts_down() {
@@ -50,4 +51,53 @@ async fn a_waiting_long_poll_answers_at_once_when_the_server_shuts_down() {
             .then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn open_event_streams_end_at_once_when_the_server_shuts_down() {
+    let app = spawn_app().await;
+    let id = id_of(&app.submit("demo.sleep").await).to_owned();
+    let mut job = app.job_stream(&id, None).await;
+    job.next_event().await.expect("the current state");
+    let mut feed = app.feed_stream("", None).await;
+    assert_eq!(feed.next_frame().await, Some(Frame::Retry(3000)));
+
+    let started = Instant::now();
+    app.shutdown.cancel();
+    assert!(job.events_to_end().await.is_empty(), "the job stream ends");
+    assert!(
+        feed.events_to_end().await.is_empty(),
+        "the feed stream ends"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "graceful shutdown does not wait for streams"
+    );
+    eventually("the server to stop", Duration::from_secs(20), || async {
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_waiting_feed_long_poll_answers_at_once_when_the_server_shuts_down() {
+    let app = spawn_app().await;
+    let poll = {
+        let (client, url) = (app.client.clone(), app.url("/v1/events?wait=60"));
+        tokio::spawn(async move { client.get(url).send().await })
+    };
+    eventually("the long poll to wait", Duration::from_secs(10), || async {
+        (app.metric("herald_long_polls_waiting").await == Some(1.0)).then_some(())
+    })
+    .await;
+    let started = Instant::now();
+    app.shutdown.cancel();
+    let response = poll.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(20));
 }

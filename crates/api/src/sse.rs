@@ -1,0 +1,622 @@
+//! The event streams: one job (`GET /v1/jobs/{id}/events`) or many jobs of a tenant
+//! (`GET /v1/events/stream`), and their `text/event-stream` answer.
+//!
+//! Every stream follows DESIGN.md's principle 4: it **subscribes to the hub first**, then reads
+//! the store (the job and its history, or the tenant's feed), then sends each event at most
+//! once — a job stream drops anything with a `seq` it has sent, a feed stream anything at or
+//! before the last cursor it read. A job stream also notices a `seq` that skips ahead (a notice
+//! lost on the way) and fills the gap from the job's history; on [`Notice::Resync`] both
+//! catch up from the store. No gaps, no duplicates, whichever process the client lands on.
+//!
+//! When the store no longer holds what a stream would need (a history or feed trimmed past the
+//! client's position), the stream says so rather than skip silently: a resumed stream answers
+//! `Last-Event-ID` with where replay really starts; a running stream ends, so the client's
+//! reconnection learns it that way.
+//!
+//! A stream ends when its job reaches a terminal state (job streams), when its subscriber falls
+//! behind and the hub lets it go ([`Notice::Lagged`]: the client resumes with
+//! `Last-Event-ID`), when the process shuts down, or when actix drops it because the client
+//! left — which actix notices only when a write fails, so the heartbeat comments are also what
+//! reaps departed clients. Dropping a stream drops its hub subscription.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, Responder};
+use actix_web_lab::sse;
+use futures_util::Stream;
+use herald_core::{
+    Event, EventType, FeedCursor, FeedEntry, FieldError, Job, JobId, JobView, SharedStore,
+    StoreError, TenantId,
+};
+
+use crate::ApiConfig;
+use crate::error::ApiError;
+use crate::feed::{EventQuery, FeedFilter, READ_BATCH, current_kind};
+use crate::hub::{Hub, Listener, Notice, Subscription};
+use crate::metrics::{ApiMetrics, StreamGuard, StreamKind};
+
+/// The header (request and answer) naming where a stream resumes.
+pub const LAST_EVENT_ID: &str = "Last-Event-ID";
+
+/// The answer's `Last-Event-ID` when a feed stream resumes from the oldest event kept because
+/// the feed no longer reaches back to the client's cursor (Mercure's word for it).
+pub const EARLIEST: &str = "earliest";
+
+/// Where a client resumes: the `Last-Event-ID` header (an `EventSource` reconnecting), else
+/// the `last_event_id` query parameter (a first connection that cannot send headers). The
+/// header wins: a reconnecting `EventSource` still carries its first URL's parameter.
+///
+/// # Errors
+/// [`ApiError::InvalidParameters`] when the header is not text.
+pub fn last_event_id(req: &HttpRequest, query: &EventQuery) -> Result<Option<String>, ApiError> {
+    let header = req
+        .headers()
+        .get(LAST_EVENT_ID)
+        .map(|value| {
+            value.to_str().map(str::trim).map_err(|_| {
+                ApiError::InvalidParameters(vec![FieldError::new(
+                    LAST_EVENT_ID,
+                    "must be visible ASCII",
+                )])
+            })
+        })
+        .transpose()?
+        .filter(|value| !value.is_empty());
+    Ok(header.or_else(|| query.last_event_id()).map(str::to_owned))
+}
+
+/// The `text/event-stream` answer for `events`: a `retry:` hint first, then the events, with a
+/// comment at least every `sse_heartbeat` of silence; `Cache-Control: no-cache` and
+/// `X-Accel-Buffering: no` so neither caches nor proxies such as nginx hold events back; and,
+/// for a resumed stream, `Last-Event-ID` naming the event replay starts after.
+pub fn respond(
+    req: &HttpRequest,
+    config: &ApiConfig,
+    events: impl Stream<Item = sse::Event> + 'static,
+    resumed_after: Option<String>,
+) -> HttpResponse {
+    let mut response = sse::Sse::from_infallible_stream(events)
+        .with_keep_alive(config.sse_heartbeat)
+        .with_retry_duration(config.sse_retry)
+        .respond_to(req);
+    let headers = response.headers_mut();
+    headers.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    if let Some(value) = resumed_after.and_then(|v| HeaderValue::try_from(v).ok()) {
+        headers.insert(HeaderName::from_static("last-event-id"), value);
+    }
+    response
+}
+
+/// How many times a running stream tries a read of the store before it gives up and ends.
+const READ_ATTEMPTS: u32 = 5;
+/// The pause after the first failed read; it doubles after each further one (3 s in all).
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+
+/// Runs `read` until it succeeds, a few times with backoff; `None` when it kept failing or the
+/// process is shutting down.
+///
+/// A running stream catches up after the backend came back (that is when a resync arrives),
+/// so a failure is likely brief: retrying keeps the stream, whereas ending it would send the
+/// `EventSource` to reconnect while the backend may still fail — and an `EventSource` whose
+/// connection is answered with an error gives up for good. Heartbeats go on meanwhile.
+async fn read_with_retries<T, F>(
+    subscription: &Subscription,
+    mut read: impl FnMut() -> F,
+) -> Option<T>
+where
+    F: Future<Output = Result<T, StoreError>>,
+{
+    let mut delay = FIRST_RETRY;
+    for attempt in 1..=READ_ATTEMPTS {
+        match read().await {
+            Ok(value) => return Some(value),
+            Err(error) if attempt < READ_ATTEMPTS => {
+                tracing::debug!(%error, attempt, "a stream could not read the store; retrying");
+                tokio::select! {
+                    () = subscription.shutdown() => return None,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay *= 2;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a stream could not read the store; it ends");
+            }
+        }
+    }
+    None
+}
+
+/// What a stream needs from the process; owned, since a stream outlives its handler.
+#[derive(Clone)]
+pub struct StreamContext {
+    pub store: SharedStore,
+    pub hub: Hub,
+    pub metrics: ApiMetrics,
+}
+
+/// An event waiting to be sent: read from the store, or shared with every other stream that
+/// was handed the same notice.
+enum Queued {
+    Stored(Box<Event>),
+    Live(Arc<FeedEntry>),
+}
+
+impl Queued {
+    fn event(&self) -> &Event {
+        match self {
+            Self::Stored(event) => event.as_ref(),
+            Self::Live(entry) => &entry.event,
+        }
+    }
+}
+
+/// One SSE event: `id`, `event` (the type) and `data` (the job resource, one line of JSON).
+/// `None` only if the resource cannot be serialized, which ends the stream.
+fn data_event(id: String, kind: EventType, job: &Job) -> Option<sse::Event> {
+    match sse::Data::new_json(JobView::from(job)) {
+        Ok(data) => Some(data.event(kind.as_str()).id(id).into()),
+        Err(error) => {
+            tracing::error!(job_id = %job.id, %error, "a job resource could not be serialized");
+            None
+        }
+    }
+}
+
+/// The stream of one job's events.
+pub struct JobStream {
+    ctx: StreamContext,
+    tenant: TenantId,
+    id: JobId,
+    subscription: Subscription,
+    queue: VecDeque<Queued>,
+    /// The highest `seq` queued or sent. A live event right after it is queued as it is; one
+    /// further ahead means notices were lost, and the history fills the gap.
+    last_seen: u64,
+    /// The client has every event up to this `seq`.
+    last_sent: u64,
+    /// Nothing is to follow the queue: the terminal event is out, or the store cannot fill a
+    /// gap.
+    closing: bool,
+    _open: StreamGuard,
+}
+
+/// How a job stream opens.
+pub enum JobOpening {
+    /// Stream it; `resumed_after` is the answer's `Last-Event-ID` when the client resumed.
+    Stream {
+        stream: Box<JobStream>,
+        resumed_after: Option<u64>,
+    },
+    /// The client has seen the job's terminal event already: `204`, and the `EventSource`
+    /// stops reconnecting.
+    Finished,
+}
+
+impl JobStream {
+    /// Opens the stream of job `id` for a client that has seen everything up to `seq`
+    /// `last_event_id` (nothing, without it).
+    ///
+    /// Without `last_event_id` the stream starts with the job's current state. With it, with
+    /// every event after it the history still holds — `resumed_after` then says where that
+    /// really starts — or with the current state when the job never reached that id.
+    ///
+    /// # Errors
+    /// [`ApiError::JobNotFound`] when the tenant has no such job; store failures.
+    pub async fn open(
+        ctx: StreamContext,
+        tenant: TenantId,
+        id: JobId,
+        last_event_id: Option<u64>,
+    ) -> Result<JobOpening, ApiError> {
+        // Subscribe first, then read: whatever changes after the read is in the subscription.
+        let subscription = ctx.hub.subscribe_job(id, Listener::Stream(StreamKind::Job));
+        let job = ctx
+            .store
+            .get(&tenant, &id)
+            .await?
+            .ok_or_else(|| ApiError::JobNotFound(id.to_string()))?;
+        let seq = job.seq;
+        let current = |job: Job| {
+            Queued::Stored(Box::new(Event {
+                kind: current_kind(&job),
+                job,
+            }))
+        };
+        let mut queue = VecDeque::new();
+        let resumed_after = match last_event_id {
+            None => {
+                queue.push_back(current(job));
+                None
+            }
+            Some(n) if n >= seq && job.status.is_terminal() => return Ok(JobOpening::Finished),
+            Some(n) if n == seq => Some(n),
+            // An id this job never reached (a client mixing up jobs, or a backend that lost
+            // its data): start over from the job's current state.
+            Some(n) if n > seq => {
+                queue.push_back(current(job));
+                Some(seq - 1)
+            }
+            Some(n) => {
+                let history = ctx.store.history(&tenant, &id, n).await?;
+                match history.first().map(Event::seq) {
+                    Some(first) => {
+                        queue.extend(history.into_iter().map(|e| Queued::Stored(Box::new(e))));
+                        Some(first.saturating_sub(1).max(n))
+                    }
+                    // Nothing kept after `n` (expired history): the current state is all there is.
+                    None => {
+                        queue.push_back(current(job));
+                        Some(seq - 1)
+                    }
+                }
+            }
+        };
+        let last_sent = resumed_after.unwrap_or(0);
+        let last_seen = queue.back().map_or(last_sent, |q| q.event().seq());
+        let _open = ctx.metrics.stream_opened(StreamKind::Job);
+        Ok(JobOpening::Stream {
+            stream: Box::new(Self {
+                ctx,
+                tenant,
+                id,
+                subscription,
+                queue,
+                last_seen,
+                last_sent,
+                closing: false,
+                _open,
+            }),
+            resumed_after,
+        })
+    }
+
+    /// The stream's events, for [`respond`].
+    pub fn into_events(self) -> impl Stream<Item = sse::Event> + 'static {
+        futures_util::stream::unfold(self, |mut stream| async move {
+            let event = stream.next_event().await?;
+            Some((event, stream))
+        })
+    }
+
+    /// The next event to send; `None` ends the stream.
+    async fn next_event(&mut self) -> Option<sse::Event> {
+        loop {
+            if self.subscription.is_shutting_down() {
+                return None;
+            }
+            if let Some(queued) = self.queue.pop_front() {
+                let event = queued.event();
+                if event.seq() <= self.last_sent {
+                    continue;
+                }
+                self.last_sent = event.seq();
+                if event.kind.is_terminal() {
+                    // A terminal state never changes: this is the stream's last event.
+                    self.closing = true;
+                    self.queue.clear();
+                }
+                self.ctx.metrics.stream_event_sent(StreamKind::Job);
+                return data_event(event.seq().to_string(), event.kind, &event.job);
+            }
+            if self.closing {
+                return None;
+            }
+            match self.subscription.recv().await {
+                None => return None,
+                Some(Notice::Lagged) => {
+                    tracing::debug!(job_id = %self.id, "a job stream fell behind and ends");
+                    return None;
+                }
+                Some(Notice::Resync) => self.catch_up().await,
+                Some(Notice::Event(entry)) => self.take(entry).await,
+            }
+        }
+    }
+
+    /// A live event: queued when it is the next one, else the history fills the gap first.
+    async fn take(&mut self, entry: Arc<FeedEntry>) {
+        let event = &entry.event;
+        if event.job.id != self.id || event.job.tenant != self.tenant {
+            return;
+        }
+        let seq = event.seq();
+        if seq <= self.last_seen {
+            return;
+        }
+        if seq == self.last_seen + 1 {
+            self.last_seen = seq;
+            self.queue.push_back(Queued::Live(entry));
+        } else {
+            self.catch_up().await;
+        }
+    }
+
+    /// Reads the history after the last event seen. If it no longer reaches back that far, the
+    /// stream ends after what it has: the client reconnects and learns where replay starts.
+    async fn catch_up(&mut self) {
+        let after = self.last_seen;
+        let read = || self.ctx.store.history(&self.tenant, &self.id, after);
+        let Some(history) = read_with_retries(&self.subscription, read).await else {
+            self.closing = true;
+            return;
+        };
+        if history
+            .first()
+            .is_some_and(|first| first.seq() > self.last_seen + 1)
+        {
+            tracing::info!(job_id = %self.id, "the job's history no longer reaches back; the stream ends");
+            self.closing = true;
+            return;
+        }
+        for event in history {
+            if event.seq() > self.last_seen {
+                self.last_seen = event.seq();
+                self.queue.push_back(Queued::Stored(Box::new(event)));
+            }
+        }
+    }
+}
+
+/// The stream of a tenant's feed: every event of its jobs, or of some (`job=`), of some types
+/// (`types=`), each with its feed cursor as id.
+pub struct FeedStream {
+    ctx: StreamContext,
+    tenant: TenantId,
+    subscription: Subscription,
+    filter: FeedFilter,
+    queue: VecDeque<(FeedCursor, Queued)>,
+    /// The feed has been read (or passed over) up to here: only later entries are news.
+    read_through: FeedCursor,
+    /// The store holds entries after `read_through` that have not been read yet.
+    catching_up: bool,
+    /// The `seq` of each job's snapshot sent first: older events of that job are not news.
+    snapshot_seqs: HashMap<JobId, u64>,
+    /// Nothing is to follow the queue: the feed was trimmed past `read_through`.
+    closing: bool,
+    _open: StreamGuard,
+}
+
+/// How a feed stream opens.
+pub struct FeedOpening {
+    pub stream: FeedStream,
+    /// The answer's `Last-Event-ID` when the client resumed: its cursor, or [`EARLIEST`] when
+    /// the feed no longer reaches back to it.
+    pub resumed_after: Option<String>,
+}
+
+impl FeedStream {
+    /// Opens the feed stream of `tenant` for a client that has read up to `after` (nothing,
+    /// without it).
+    ///
+    /// With `after`, the stream replays the feed after it, then goes on live. Without it, it
+    /// starts with the current state of each job named in the filter (all with the id of the
+    /// feed's end right now, so resuming from them continues after it), then goes on live;
+    /// without named jobs, it is live from now on.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn open(
+        ctx: StreamContext,
+        tenant: TenantId,
+        filter: FeedFilter,
+        after: Option<FeedCursor>,
+    ) -> Result<FeedOpening, ApiError> {
+        // Subscribe first, then read: whatever is appended after the read is in the
+        // subscription.
+        let subscription = ctx
+            .hub
+            .subscribe_tenant(tenant.clone(), Listener::Stream(StreamKind::Feed));
+        let mut stream = Self {
+            _open: ctx.metrics.stream_opened(StreamKind::Feed),
+            ctx,
+            tenant,
+            subscription,
+            filter,
+            queue: VecDeque::new(),
+            read_through: FeedCursor::START,
+            catching_up: false,
+            snapshot_seqs: HashMap::new(),
+            closing: false,
+        };
+        let resumed_after = match after {
+            Some(after) => {
+                stream.read_through = after;
+                let page = stream
+                    .ctx
+                    .store
+                    .feed(&stream.tenant, after, READ_BATCH)
+                    .await?;
+                let label = if page.missed {
+                    EARLIEST.to_owned()
+                } else {
+                    after.to_string()
+                };
+                stream.take_page(page.entries);
+                Some(label)
+            }
+            None => {
+                let head = stream.ctx.store.feed_head(&stream.tenant).await?;
+                stream.read_through = head;
+                stream.queue_snapshots(head).await?;
+                None
+            }
+        };
+        Ok(FeedOpening {
+            stream,
+            resumed_after,
+        })
+    }
+
+    /// Queues the current state of each named job, read after `head` was found.
+    async fn queue_snapshots(&mut self, head: FeedCursor) -> Result<(), ApiError> {
+        let reads = self
+            .filter
+            .jobs()
+            .iter()
+            .map(|id| self.ctx.store.get(&self.tenant, id));
+        let jobs = futures_util::future::try_join_all(reads).await?;
+        // Unknown jobs and other tenants' jobs are simply absent: nothing to follow.
+        for job in jobs.into_iter().flatten() {
+            self.snapshot_seqs.insert(job.id, job.seq);
+            let kind = current_kind(&job);
+            if self.filter.wants(kind) {
+                self.queue
+                    .push_back((head, Queued::Stored(Box::new(Event { kind, job }))));
+            }
+        }
+        Ok(())
+    }
+
+    /// The stream's events, for [`respond`].
+    pub fn into_events(self) -> impl Stream<Item = sse::Event> + 'static {
+        futures_util::stream::unfold(self, |mut stream| async move {
+            let event = stream.next_event().await?;
+            Some((event, stream))
+        })
+    }
+
+    /// The next event to send; `None` ends the stream.
+    async fn next_event(&mut self) -> Option<sse::Event> {
+        loop {
+            if self.subscription.is_shutting_down() {
+                return None;
+            }
+            if let Some((cursor, queued)) = self.queue.pop_front() {
+                let event = queued.event();
+                self.ctx.metrics.stream_event_sent(StreamKind::Feed);
+                return data_event(cursor.to_string(), event.kind, &event.job);
+            }
+            if self.closing {
+                return None;
+            }
+            if self.catching_up {
+                if !self.read_more().await {
+                    return None;
+                }
+                continue;
+            }
+            match self.subscription.recv().await {
+                None => return None,
+                Some(Notice::Lagged) => {
+                    tracing::debug!(tenant = %self.tenant, "a feed stream fell behind and ends");
+                    return None;
+                }
+                Some(Notice::Resync) => self.catching_up = true,
+                Some(Notice::Event(entry)) => {
+                    if entry.cursor > self.read_through {
+                        self.read_through = entry.cursor;
+                        if self.wants(&entry.event) {
+                            self.queue.push_back((entry.cursor, Queued::Live(entry)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the next batch of the feed after `read_through`. `false` ends the stream.
+    async fn read_more(&mut self) -> bool {
+        // Notices waiting now are for entries the read below covers: drop them, so the
+        // subscription's queue does not fill up while the stream reads the store.
+        while let Some(notice) = self.subscription.try_recv() {
+            if matches!(notice, Notice::Lagged) {
+                return false;
+            }
+        }
+        let after = self.read_through;
+        let read = || self.ctx.store.feed(&self.tenant, after, READ_BATCH);
+        match read_with_retries(&self.subscription, read).await {
+            None => false,
+            // Trimmed past where this stream had read: end, and the client's reconnection
+            // learns it (`Last-Event-ID: earliest`).
+            Some(page) if page.missed => {
+                tracing::info!(tenant = %self.tenant, "the feed no longer reaches back; the stream ends");
+                self.closing = true;
+                true
+            }
+            Some(page) => {
+                self.take_page(page.entries);
+                true
+            }
+        }
+    }
+
+    /// Queues the wanted entries of a page read after `read_through`.
+    fn take_page(&mut self, entries: Vec<FeedEntry>) {
+        self.catching_up = entries.len() >= READ_BATCH;
+        for entry in entries {
+            if entry.cursor <= self.read_through {
+                continue;
+            }
+            self.read_through = entry.cursor;
+            if self.wants(&entry.event) {
+                self.queue
+                    .push_back((entry.cursor, Queued::Stored(Box::new(entry.event))));
+            }
+        }
+    }
+
+    fn wants(&self, event: &Event) -> bool {
+        self.filter.matches(event)
+            && self
+                .snapshot_seqs
+                .get(&event.job.id)
+                .is_none_or(|&seen| event.seq() > seen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use herald_core::StoreConfig;
+    use herald_core::store::memory::MemoryStore;
+    use prometheus_client::registry::Registry;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    fn subscription(shutdown: &CancellationToken) -> Subscription {
+        let store: SharedStore = Arc::new(MemoryStore::new(StoreConfig::default()));
+        let metrics = ApiMetrics::register(&mut Registry::default());
+        let hub = Hub::start(&store, 8, metrics, shutdown.clone());
+        hub.subscribe_job(JobId::generate(), Listener::Stream(StreamKind::Job))
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_of_the_store_is_retried_before_a_stream_gives_up() {
+        let shutdown = CancellationToken::new();
+        let subscription = subscription(&shutdown);
+        let calls = Cell::new(0);
+        let read = || {
+            calls.set(calls.get() + 1);
+            let outcome = if calls.get() < 3 {
+                Err(StoreError::Backend("connection refused".into()))
+            } else {
+                Ok(calls.get())
+            };
+            async move { outcome }
+        };
+        assert_eq!(read_with_retries(&subscription, read).await, Some(3));
+    }
+
+    #[tokio::test]
+    async fn retries_stop_when_the_process_shuts_down() {
+        let shutdown = CancellationToken::new();
+        let subscription = subscription(&shutdown);
+        shutdown.cancel();
+        let read = || async { Err::<(), _>(StoreError::Backend("down".into())) };
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(1),
+            read_with_retries(&subscription, read),
+        )
+        .await;
+        assert_eq!(outcome, Ok(None));
+    }
+}
