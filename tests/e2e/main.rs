@@ -1,9 +1,12 @@
 //! End-to-end tests: real `herald` processes, talking plain HTTP on loopback, sharing a private
 //! `redis-server` (or running alone on the embedded backend).
 
+mod sse_client;
 mod support;
 
+mod browser;
 mod crash_recovery;
 mod embedded;
 mod polling;
 mod shutdown;
+mod sse;

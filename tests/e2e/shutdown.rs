@@ -56,7 +56,10 @@ async fn sigterm_releases_the_in_flight_job_and_another_worker_finishes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_an_api_process_promptly_even_with_a_long_poll_open() {
-    let mut api = Herald::start_ready(&[]).await;
+    // The process also runs the worker role, whose 60 s job may drain for the shutdown timeout
+    // (30 s by default, as long as the wait below): keep that short so only the long poll is
+    // on trial here.
+    let mut api = Herald::start_ready(&["--shutdown-timeout", "1s"]).await;
     let job = submit(&api, sleep_job(60.0, 1)).await;
     let url = api.url(&format!(
         "/v1/jobs/{}?wait=60",

@@ -1,10 +1,11 @@
 //! Starting `herald` processes and talking to them.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use herald_testkit::{eventually, free_port};
+use herald_testkit::{RedisServer, eventually, free_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -209,4 +210,123 @@ pub fn is_terminal(job: &Value) -> bool {
 /// A demo.sleep submission.
 pub fn sleep_job(seconds: f64, max_attempts: u32) -> Value {
     json!({"type": "demo.sleep", "payload": {"seconds": seconds}, "max_attempts": max_attempts})
+}
+
+/// `herald serve` arguments for a process with `roles` on `redis` (its URL and this test's
+/// prefix), followed by `extra`.
+pub fn on_redis<'a>(redis: &'a RedisServer, roles: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--redis-url",
+        redis.url(),
+        "--redis-prefix",
+        redis.prefix(),
+        "--roles",
+        roles,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// A plain connection to the test's Redis, to look at (or cut) what Herald holds there.
+pub async fn redis_connection(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .expect("a valid Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a connection to the test's Redis")
+}
+
+/// How many connections subscribe to this test's signals channel (`<prefix>:signals`): one per
+/// running `herald` process on the prefix, however many streams and polls they serve.
+pub async fn signal_subscribers(redis: &RedisServer) -> i64 {
+    let mut conn = redis_connection(redis).await;
+    let (_, subscribers): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(format!("{}:signals", redis.prefix()))
+        .query_async(&mut conn)
+        .await
+        .expect("PUBSUB NUMSUB");
+    subscribers
+}
+
+/// The Redis client ids of `herald`'s pub/sub connections: the `CLIENT LIST TYPE pubsub`
+/// entries whose peer address is one of the process's own sockets. Matching by the process's
+/// sockets (rather than killing every pub/sub client) keeps the tests safe on a Redis shared
+/// through `HERALD_TEST_REDIS_URL`, and aims at exactly one process.
+pub async fn pubsub_clients_of(redis: &RedisServer, herald: &Herald) -> Vec<u64> {
+    let ports = local_tcp_ports(herald.pid());
+    let mut conn = redis_connection(redis).await;
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut conn)
+        .await
+        .expect("CLIENT LIST");
+    list.lines()
+        .filter_map(|line| {
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            };
+            let port: u16 = field("addr")?.rsplit(':').next()?.parse().ok()?;
+            let id: u64 = field("id")?.parse().ok()?;
+            ports.contains(&port).then_some(id)
+        })
+        .collect()
+}
+
+/// Cuts `herald`'s pub/sub connections to Redis (`CLIENT KILL ID`), as a network blip or a
+/// Redis failover would; returns how many were cut.
+pub async fn kill_pubsub_of(redis: &RedisServer, herald: &Herald) -> usize {
+    let mut conn = redis_connection(redis).await;
+    let mut killed = 0;
+    for id in pubsub_clients_of(redis, herald).await {
+        let n: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .query_async(&mut conn)
+            .await
+            .expect("CLIENT KILL");
+        killed += usize::try_from(n).unwrap_or(0);
+    }
+    killed
+}
+
+/// The local ports of process `pid`'s TCP sockets, from Linux's `/proc`: the socket inodes
+/// among its file descriptors, looked up in its network namespace's TCP tables.
+fn local_tcp_ports(pid: u32) -> HashSet<u16> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("cannot list /proc/{pid}/fd: {e}"));
+    let inodes: HashSet<String> = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?;
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let mut ports = HashSet::new();
+    for table in ["tcp", "tcp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+            continue;
+        };
+        // `sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...`
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() > 9 && inodes.contains(fields[9]) {
+                let port = fields[1]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+                ports.extend(port);
+            }
+        }
+    }
+    ports
 }
