@@ -456,14 +456,7 @@ impl Store for MemoryStore {
     }
 
     async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Result<Job, StoreError> {
-        if let Some(output) = &output
-            && output.body.len() > self.config.max_result_bytes
-        {
-            return Err(StoreError::ResultTooLarge {
-                size: output.body.len(),
-                limit: self.config.max_result_bytes,
-            });
-        }
+        self.config.check_result(output.as_ref())?;
         let mut state = self.lock();
         let has_result = output.is_some();
         let job = self.write_through_lease(&mut state, &lease, |job| {

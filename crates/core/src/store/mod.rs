@@ -61,6 +61,24 @@ impl Default for StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// Refuses a result larger than `max_result_bytes`, before anything is written.
+    ///
+    /// # Errors
+    /// [`StoreError::ResultTooLarge`].
+    pub fn check_result(&self, output: Option<&JobOutput>) -> Result<(), StoreError> {
+        match output {
+            Some(output) if output.body.len() > self.max_result_bytes => {
+                Err(StoreError::ResultTooLarge {
+                    size: output.body.len(),
+                    limit: self.max_result_bytes,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

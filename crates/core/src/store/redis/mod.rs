@@ -754,15 +754,7 @@ impl Store for RedisStore {
     }
 
     async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Result<Job, StoreError> {
-        if let Some(output) = &output {
-            let limit = self.config.max_result_bytes;
-            if output.body.len() > limit {
-                return Err(StoreError::ResultTooLarge {
-                    size: output.body.len(),
-                    limit,
-                });
-            }
-        }
+        self.config.check_result(output.as_ref())?;
         let (after, event) = lease.job.complete(output.is_some(), Utc::now())?;
         self.apply_leased(Change {
             before: &lease.job,
