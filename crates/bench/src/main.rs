@@ -1,1 +1,480 @@
-fn main() {}
+//! `herald-bench`: Herald's load tool. It measures accepted jobs/s for `POST /v1/jobs`,
+//! no-op jobs completed end to end, and submit-to-completed latency observed by long
+//! polling, next to a bare actix-web + one-Redis-round-trip baseline measured in the same
+//! run, so that the figures can be read as ratios on a noisy machine.
+//!
+//! Every run is bounded in time and count, loads loopback addresses only, and ends every
+//! process it started (also on an error or ctrl-c).
+//!
+//! # Layout
+//! - [`http`]: a lean keep-alive HTTP/1.1 client (and a small pool for long polls).
+//! - [`accept`]: closed-loop `POST /v1/jobs` load; [`e2e`]: end-to-end throughput;
+//!   [`latency`]: open-loop submit-to-completed latency.
+//! - [`baseline`]: the bare actix-web + Redis server the figures are divided by.
+//! - [`procs`]: child processes (private `redis-server`, Herald, the baseline) and their logs.
+//! - [`run_all`]: the `all` orchestration; [`report`]: its Markdown; [`machine`]: the box.
+
+mod accept;
+mod baseline;
+mod e2e;
+mod http;
+mod latency;
+mod machine;
+mod procs;
+mod report;
+mod run_all;
+mod stats;
+mod wire;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+
+use crate::http::{Pool, Target};
+use crate::run_all::Backend;
+
+/// Longest phase the tool agrees to run: every run is bounded.
+const MAX_PHASE: Duration = Duration::from_secs(600);
+
+/// Herald's load tool.
+#[derive(Debug, Parser)]
+#[command(name = "herald-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Closed-loop `POST /v1/jobs` (a no-op `demo.sleep`) against a running Herald.
+    Accept {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// The bare baseline: starts an actix-web server doing one Redis `INCR` per request and
+    /// loads it exactly as `accept` loads Herald.
+    Baseline {
+        /// Redis for the baseline (loopback only); without it, a private `redis-server`.
+        #[arg(long)]
+        redis_url: Option<String>,
+        /// The `redis-server` program, for the private one.
+        #[arg(long, default_value = "redis-server")]
+        redis_server: PathBuf,
+        /// Where child processes write their logs (default: a new directory under /tmp).
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Submits N no-op jobs as fast as possible, then waits until all are done.
+    E2e {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Jobs to submit.
+        #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        jobs: u64,
+        /// Concurrent submitting connections.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        connections: u64,
+        /// Longest wait for all jobs to finish.
+        #[arg(long, default_value = "60s", value_parser = phase_duration)]
+        timeout: Duration,
+    },
+    /// Open loop at a fixed rate: each job is long-polled until completed.
+    Latency {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(flatten)]
+        open_loop: OpenLoopArgs,
+    },
+    /// A whole run: private Redis, the baseline, Herald on each backend, every phase; prints a
+    /// Markdown report and can write it into docs/benchmarks.md.
+    All {
+        /// The Herald binary (default: `herald` next to this tool, i.e. target/release/herald).
+        #[arg(long)]
+        herald_bin: Option<PathBuf>,
+        /// The `redis-server` program; the tool starts its own on a free loopback port.
+        #[arg(long, default_value = "redis-server")]
+        redis_server: PathBuf,
+        /// Backends to measure.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Embedded, Backend::Redis])]
+        backends: Vec<Backend>,
+        /// Worker processes on Redis (besides the one api process).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=16))]
+        workers: u64,
+        /// `--concurrency` passed to Herald's worker role (default: Herald's own default).
+        #[arg(long)]
+        concurrency: Option<u32>,
+        /// `RUST_LOG` for Herald (default: Herald's own default, `info`).
+        #[arg(long)]
+        herald_log: Option<String>,
+        /// Jobs in the end-to-end phase.
+        #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        e2e_jobs: u64,
+        /// Longest wait for the end-to-end jobs.
+        #[arg(long, default_value = "60s", value_parser = phase_duration)]
+        e2e_timeout: Duration,
+        /// Rate of the latency phase, jobs/s.
+        #[arg(long, default_value_t = 1000.0, value_parser = rate)]
+        rate: f64,
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Write the report into this Markdown file, between its herald-bench markers.
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Also write every figure as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Where child processes write their logs (default: a new directory under /tmp).
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+    },
+    /// The baseline server itself (started by `baseline` and `all`).
+    #[command(hide = true)]
+    ServeBaseline {
+        #[arg(long)]
+        bind: SocketAddr,
+        #[arg(long)]
+        redis_url: String,
+        /// actix-web workers (default: actix's own, one per CPU, as Herald).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Herald's base URL (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// API key, sent as `Authorization: Bearer …`.
+    #[arg(long, env = "HERALD_BENCH_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+}
+
+impl ServerArgs {
+    fn target(&self) -> anyhow::Result<Arc<Target>> {
+        Ok(Arc::new(Target::parse(&self.url, self.api_key.as_deref())?))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+struct LoadArgs {
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    connections: u64,
+    /// Load threads, each with a current-thread runtime. The tool shares the CPU with the
+    /// server, so one is usually best.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    threads: u64,
+    /// Load before measuring.
+    #[arg(long, default_value = "2s", value_parser = phase_duration)]
+    warmup: Duration,
+    /// Measured time per phase.
+    #[arg(long, default_value = "10s", value_parser = phase_duration)]
+    duration: Duration,
+}
+
+#[derive(Debug, Args)]
+struct OpenLoopArgs {
+    /// Jobs submitted per second.
+    #[arg(long, default_value_t = 1000.0, value_parser = rate)]
+    rate: f64,
+    #[arg(long, default_value = "2s", value_parser = phase_duration)]
+    warmup: Duration,
+    #[arg(long, default_value = "10s", value_parser = phase_duration)]
+    duration: Duration,
+    /// The `wait` of each long poll, seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
+    wait: u32,
+    /// Most connections open at once (a waiting long poll holds one).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=8192))]
+    max_connections: u64,
+}
+
+fn phase_duration(raw: &str) -> Result<Duration, String> {
+    let parsed = humantime::parse_duration(raw)
+        .map_err(|e| format!("`{raw}` is not a duration like 10s: {e}"))?;
+    if parsed > MAX_PHASE {
+        return Err(format!("at most {MAX_PHASE:?}: every run is bounded"));
+    }
+    Ok(parsed)
+}
+
+fn rate(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(r) if (1.0..=100_000.0).contains(&r) => Ok(r),
+        _ => Err(format!("`{raw}` is not a rate from 1 to 100000 jobs/s")),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::ServeBaseline {
+        bind,
+        redis_url,
+        workers,
+    } = &cli.command
+    {
+        return baseline::serve(*bind, redis_url, *workers);
+    }
+    // The orchestration (and any child spawned) lives on this main thread for the whole run:
+    // the children's PR_SET_PDEATHSIG is tied to it. Load threads have runtimes of their own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to build the runtime")?;
+    let finished = runtime.block_on(async {
+        tokio::select! {
+            outcome = run(cli.command) => Some(outcome),
+            signal = interrupted() => signal.err().map(Err),
+        }
+    });
+    // On a signal the running command has been dropped by now, and with it every child
+    // (killed on drop); say so and exit like an interrupted command line tool does.
+    finished.unwrap_or_else(|| {
+        eprintln!("interrupted: every process this run started has been stopped");
+        std::process::exit(130)
+    })
+}
+
+async fn interrupted() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("failed to listen for SIGTERM")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let noop = Bytes::from_static(accept::NOOP_JOB.as_bytes());
+    match command {
+        Command::Accept { server, load } => {
+            let spec = accept_spec(server.target()?, &load);
+            let report = accept::run(&spec).await?;
+            println!("{}", run_all::describe_accept(&report));
+        }
+        Command::Baseline {
+            redis_url,
+            redis_server,
+            log_dir,
+            load,
+        } => {
+            let log_dir = log_dir.unwrap_or_else(default_log_dir);
+            std::fs::create_dir_all(&log_dir)
+                .with_context(|| format!("failed to create {}", log_dir.display()))?;
+            let private = match &redis_url {
+                Some(url) => {
+                    check_loopback_redis(url)?;
+                    None
+                }
+                None => Some(procs::RedisServer::start(&redis_server, &log_dir).await?),
+            };
+            let url = redis_url
+                .or_else(|| private.as_ref().map(|r| r.url.clone()))
+                .context("no Redis")?;
+            let outcome = run_baseline(&url, &log_dir, &load).await;
+            if let Some(private) = private {
+                private.proc.stop().await?;
+            }
+            println!("{}", run_all::describe_accept(&outcome?));
+        }
+        Command::E2e {
+            server,
+            jobs,
+            connections,
+            timeout,
+        } => {
+            let spec = e2e::E2eSpec {
+                target: server.target()?,
+                body: noop,
+                jobs: usize::try_from(jobs)?,
+                connections: usize::try_from(connections)?,
+                timeout,
+            };
+            let report = e2e::run(&spec).await?;
+            println!("{}", run_all::describe_e2e(&report));
+        }
+        Command::Latency { server, open_loop } => {
+            let pool = Arc::new(Pool::new(
+                server.target()?,
+                usize::try_from(open_loop.max_connections)?,
+            ));
+            let spec = latency::LatencySpec {
+                body: noop,
+                rate: open_loop.rate,
+                warmup: open_loop.warmup,
+                duration: open_loop.duration,
+                wait_seconds: open_loop.wait,
+                job_deadline: Duration::from_secs(u64::from(open_loop.wait) * 3),
+            };
+            let report = latency::run(pool, &spec).await?;
+            println!("{}", run_all::describe_latency(&report));
+        }
+        Command::All {
+            herald_bin,
+            redis_server,
+            backends,
+            workers,
+            concurrency,
+            herald_log,
+            e2e_jobs,
+            e2e_timeout,
+            rate,
+            load,
+            write,
+            json,
+            log_dir,
+        } => {
+            let herald_bin = herald_bin.unwrap_or_else(run_all::default_herald_bin);
+            if !herald_bin.is_file() {
+                bail!(
+                    "no Herald binary at {}: build it with `cargo build --release -p herald` or pass --herald-bin",
+                    herald_bin.display()
+                );
+            }
+            let plan = run_all::Plan {
+                herald_bin,
+                redis_server,
+                log_dir: log_dir.unwrap_or_else(default_log_dir),
+                backends,
+                connections: usize::try_from(load.connections)?,
+                threads: usize::try_from(load.threads)?,
+                warmup: load.warmup,
+                duration: load.duration,
+                e2e_jobs: usize::try_from(e2e_jobs)?,
+                e2e_timeout,
+                rate,
+                workers: usize::try_from(workers)?,
+                concurrency,
+                herald_log,
+            };
+            let figures = run_all::run(&plan).await?;
+            let markdown = report::markdown(&figures, &command_line());
+            println!("\n{markdown}");
+            if let Some(path) = json {
+                let text =
+                    serde_json::to_string_pretty(&figures).context("failed to encode JSON")?;
+                std::fs::write(&path, text)
+                    .with_context(|| format!("failed to write {}", path.display()))?;
+            }
+            if let Some(path) = write {
+                report::write_section(&path, &markdown)?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        Command::ServeBaseline { .. } => bail!("serve-baseline runs outside the runtime"),
+    }
+    Ok(())
+}
+
+fn accept_spec(target: Arc<Target>, load: &LoadArgs) -> accept::AcceptSpec {
+    accept::AcceptSpec {
+        target,
+        path: "/v1/jobs".to_owned(),
+        body: Bytes::from_static(accept::NOOP_JOB.as_bytes()),
+        connections: usize::try_from(load.connections).unwrap_or(64),
+        threads: usize::try_from(load.threads).unwrap_or(1),
+        warmup: load.warmup,
+        duration: load.duration,
+    }
+}
+
+/// Starts the baseline server as a child and loads it.
+async fn run_baseline(
+    redis_url: &str,
+    log_dir: &std::path::Path,
+    load: &LoadArgs,
+) -> anyhow::Result<accept::AcceptReport> {
+    let addr = procs::free_addr()?;
+    let exe = std::env::current_exe().context("failed to find the tool's own binary")?;
+    let args = [
+        "serve-baseline".to_owned(),
+        "--bind".to_owned(),
+        addr.to_string(),
+        "--redis-url".to_owned(),
+        redis_url.to_owned(),
+    ];
+    let mut server = procs::Proc::spawn("baseline", &exe, args, &[], log_dir)?;
+    let target = Arc::new(Target::new(addr, None)?);
+    server.wait_http_ready(&target, "/healthz").await?;
+    let report = accept::run(&accept_spec(target, load)).await;
+    server.stop().await?;
+    report
+}
+
+/// Refuses a Redis outside loopback: the tool never reaches past this machine.
+fn check_loopback_redis(url: &str) -> anyhow::Result<()> {
+    let info = redis::IntoConnectionInfo::into_connection_info(url).context("invalid Redis URL")?;
+    match info.addr() {
+        redis::ConnectionAddr::Tcp(host, port) => {
+            Target::parse(&format!("http://{host}:{port}"), None)
+                .map(drop)
+                .with_context(|| format!("Redis at {url} is not on loopback"))
+        }
+        redis::ConnectionAddr::Unix(_) => Ok(()),
+        _ => bail!("Redis at {url}: only plain TCP on loopback or a Unix socket"),
+    }
+}
+
+fn default_log_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()))
+}
+
+/// The command as someone would type it to reproduce the run.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).map(|a| shell_quote(&a)).collect();
+    format!("cargo run --release -p herald-bench -- {}", args.join(" "))
+}
+
+fn shell_quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@".contains(c))
+    {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn phases_are_bounded() {
+        assert!(phase_duration("10s").is_ok());
+        assert!(phase_duration("2h").is_err());
+        assert!(rate("0").is_err());
+        assert!(rate("1000").is_ok());
+    }
+
+    #[test]
+    fn redis_outside_loopback_is_refused() {
+        assert!(check_loopback_redis("redis://127.0.0.1:6400").is_ok());
+        assert!(check_loopback_redis("redis://10.1.2.3:6379").is_err());
+    }
+
+    #[test]
+    fn arguments_are_quoted_only_when_needed() {
+        assert_eq!(shell_quote("docs/benchmarks.md"), "docs/benchmarks.md");
+        assert_eq!(shell_quote("a b"), "'a b'");
+    }
+}
