@@ -159,28 +159,40 @@ impl RedisStore {
         for queue in &queues {
             self.ensure_group(queue).await?;
         }
-        let delivered = self.read_entries(worker, &queues, max, wait).await?;
+        let mut delivered = self.read_entries(worker, &queues, max, wait).await?;
+        // More than asked for (one read over several queues): the rest goes back in line.
+        let excess = delivered.split_off(delivered.len().min(max));
+        for d in &excess {
+            self.hand_back(d).await?;
+        }
         let records = self.read_batch(&delivered).await?;
+        // The starts are independent: sent together, they share round trips on the
+        // multiplexed connection instead of paying one each.
+        let outcomes = futures_util::future::join_all(
+            delivered
+                .iter()
+                .zip(records)
+                .map(|(d, (stored, payload))| self.start(worker, d, stored, payload)),
+        )
+        .await;
         let mut claimed = Vec::new();
-        for (d, (stored, payload)) in delivered.iter().zip(records) {
-            let outcome = if claimed.len() >= max {
-                // More than asked for (one read over several queues): back in line.
-                self.hand_back(d).await.map(|_| None)
-            } else {
-                self.start(worker, d, stored, payload).await
-            };
+        let mut first_error = None;
+        for (d, outcome) in delivered.iter().zip(outcomes) {
             match outcome {
                 Ok(Some(job)) => claimed.push(job),
                 Ok(None) => {}
-                // Jobs already started must reach their worker; the failed entry stays in the
-                // pending list and maintenance deals with it.
-                Err(e) if !claimed.is_empty() => {
+                // A failed entry stays in the pending list and maintenance deals with it.
+                Err(e) => {
                     tracing::warn!(error = %e, entry = %d.entry, "failed to start a claimed job");
+                    first_error.get_or_insert(e);
                 }
-                Err(e) => return Err(e),
             }
         }
-        Ok(claimed)
+        // Jobs already started must reach their worker: an error only answers an empty claim.
+        match first_error {
+            Some(e) if claimed.is_empty() => Err(e),
+            _ => Ok(claimed),
+        }
     }
 
     /// Reads up to `max` new entries: first without blocking, one queue after the other
