@@ -24,6 +24,9 @@ use crate::feed::{FeedCursor, FeedEntry, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, Transition};
 
+/// How many jobs one listing examines at most before it answers with what it found.
+const MAX_SCAN: usize = 10_000;
+
 /// How many signals a slow listener may fall behind before it is told to resync.
 const SIGNAL_BUFFER: usize = 16 * 1024;
 
@@ -308,22 +311,40 @@ impl Store for MemoryStore {
         let state = self.lock();
         let lower = (tenant.clone(), JobId::MIN);
         let upper = (tenant.clone(), query.before.unwrap_or(JobId::MAX));
-        let mut matching = state
-            .index
-            .range(lower..upper)
-            .rev()
-            .filter_map(|(_, id)| state.jobs.get(id))
-            .map(|r| &r.job)
-            .filter(|job| query.status.is_none_or(|s| job.status == s))
-            .filter(|job| query.job_type.as_ref().is_none_or(|t| &job.job_type == t));
-        let jobs: Vec<Job> = matching.by_ref().take(query.limit).cloned().collect();
-        let more = matching.next().is_some();
-        let next_cursor = if more {
-            jobs.last().map(|j| j.id)
-        } else {
-            None
+        let matches = |job: &Job| {
+            query.status.is_none_or(|s| job.status == s)
+                && query.job_type.as_ref().is_none_or(|t| &job.job_type == t)
         };
-        Ok(JobPage { jobs, next_cursor })
+        // A filter that matches little must not hold the lock over every job kept: past
+        // MAX_SCAN examined jobs the page ends early, with a cursor to go on from.
+        let mut jobs = Vec::new();
+        let mut examined = 0;
+        let mut last_examined = None;
+        for (_, id) in state.index.range(lower..upper).rev() {
+            let Some(record) = state.jobs.get(id) else {
+                continue;
+            };
+            if jobs.len() == query.limit || examined == MAX_SCAN {
+                let resume_after = if jobs.len() == query.limit {
+                    jobs.last().map(|j: &Job| j.id)
+                } else {
+                    last_examined
+                };
+                return Ok(JobPage {
+                    jobs,
+                    next_cursor: resume_after,
+                });
+            }
+            examined += 1;
+            last_examined = Some(*id);
+            if matches(&record.job) {
+                jobs.push(record.job.clone());
+            }
+        }
+        Ok(JobPage {
+            jobs,
+            next_cursor: None,
+        })
     }
 
     async fn result(&self, tenant: &TenantId, id: &JobId) -> Result<Option<JobOutput>, StoreError> {
