@@ -29,7 +29,7 @@ async fn jobs_submitted_to_one_api_are_run_by_two_workers_and_long_polled_on_ano
         "api",
     ])
     .await;
-    let _w1 = Herald::start(&[
+    let w1 = Herald::start(&[
         "--redis-url",
         redis.url(),
         "--redis-prefix",
@@ -78,6 +78,24 @@ async fn jobs_submitted_to_one_api_are_run_by_two_workers_and_long_polled_on_ano
         assert_eq!(last["status"], "completed", "{last}");
         assert_eq!(last["attempt"], 1);
     }
+
+    // Worker processes serve the operations endpoints only: probed and scraped, no job API.
+    let metrics = client()
+        .get(w1.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("herald_worker_jobs_finished_total"),
+        "a worker's /metrics shows its jobs: {metrics}"
+    );
+    let ready = client().get(w1.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+    let no_api = client().get(w1.url("/v1/jobs")).send().await.unwrap();
+    assert_eq!(no_api.status(), reqwest::StatusCode::NOT_FOUND);
 
     let listed: serde_json::Value = client()
         .get(back.url("/v1/jobs?status=completed&limit=100"))

@@ -45,7 +45,7 @@ pub use cors::CorsOrigin;
 pub use error::ApiError;
 pub use hub::Hub;
 pub use metrics::ApiMetrics;
-pub use startup::server;
+pub use startup::{operations_server, server};
 
 /// What the API accepts.
 #[derive(Debug, Clone)]

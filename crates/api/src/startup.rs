@@ -46,6 +46,15 @@ impl AppState {
     }
 }
 
+/// Which routes a server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Surface {
+    /// The whole API.
+    Api,
+    /// Only `/healthz`, `/readyz` and `/metrics`: for processes without the api role.
+    Operations,
+}
+
 /// Serves the API on `listener` until `shutdown` is cancelled, then stops gracefully: requests
 /// in flight get up to `config.shutdown_timeout`, long polls answer and event streams end at
 /// once. Starts the process's [`Hub`] too, tied to the same token. Leaves signal handling to
@@ -58,6 +67,29 @@ pub fn server(
     listener: TcpListener,
     deps: ApiDeps,
     shutdown: CancellationToken,
+) -> std::io::Result<Server> {
+    serve(listener, deps, shutdown, Surface::Api)
+}
+
+/// Serves only the operations endpoints (`/healthz`, `/readyz`, `/metrics`), for a process
+/// that runs other roles than the api: orchestrators probe it and Prometheus scrapes it like
+/// any other. Stops like [`server`].
+///
+/// # Errors
+/// When the listener cannot be used.
+pub fn operations_server(
+    listener: TcpListener,
+    deps: ApiDeps,
+    shutdown: CancellationToken,
+) -> std::io::Result<Server> {
+    serve(listener, deps, shutdown, Surface::Operations)
+}
+
+fn serve(
+    listener: TcpListener,
+    deps: ApiDeps,
+    shutdown: CancellationToken,
+    surface: Surface,
 ) -> std::io::Result<Server> {
     let hub = Hub::start(
         &deps.store,
@@ -73,7 +105,7 @@ pub fn server(
         metrics: deps.metrics,
         registry: deps.registry,
     });
-    let server = HttpServer::new(move || create_app(state.clone()))
+    let server = HttpServer::new(move || create_app(state.clone(), surface))
         .listen(listener)?
         .disable_signals()
         .shutdown_timeout(shutdown_timeout)
@@ -91,6 +123,7 @@ pub fn server(
 /// preflights too), and a problem+json `404` for unknown routes.
 pub(crate) fn create_app(
     state: web::Data<AppState>,
+    surface: Surface,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -111,8 +144,12 @@ pub(crate) fn create_app(
         .wrap(cors)
         .wrap(from_fn(cors::refusals_as_problems))
         .wrap(from_fn(telemetry))
-        .configure(routes::jobs::configure)
-        .configure(routes::events::configure)
+        .configure(|cfg| {
+            if surface == Surface::Api {
+                routes::jobs::configure(cfg);
+                routes::events::configure(cfg);
+            }
+        })
         .configure(routes::health::configure)
         .default_service(web::to(route_not_found))
 }

@@ -61,8 +61,8 @@ pub fn raise_open_files_limit() {
 
 /// A started Herald process: its roles running, its HTTP port bound.
 pub struct Application {
-    port: Option<u16>,
-    roles: JoinSet<(Role, anyhow::Result<()>)>,
+    port: u16,
+    roles: JoinSet<(&'static str, anyhow::Result<()>)>,
     shutdown: CancellationToken,
 }
 
@@ -115,42 +115,46 @@ impl Application {
             let token = shutdown.clone();
             roles.spawn(async move {
                 let outcome = worker.run(token).await.context("the worker role failed");
-                (Role::Worker, outcome)
+                ("worker", outcome)
             });
         }
 
-        let mut port = None;
-        if args.runs(Role::Api) {
-            let api_metrics = herald_api::ApiMetrics::register(&mut registry);
-            let listener = TcpListener::bind(args.bind)
-                .with_context(|| format!("failed to bind {}", args.bind))?;
-            port = Some(listener.local_addr()?.port());
-            let config = herald_api::ApiConfig {
-                known_types: handlers.types().into_iter().collect(),
-                max_body_bytes: args.max_body_bytes,
-                shutdown_timeout: args.shutdown_timeout,
-                sse_heartbeat: args.sse_heartbeat,
-                sse_retry: args.sse_retry,
-                cors_origins: args.cors_origins.clone(),
-                ..herald_api::ApiConfig::default()
-            };
-            let deps = herald_api::ApiDeps {
-                store: Arc::clone(&store),
-                config,
-                metrics: api_metrics,
-                registry: Arc::new(registry),
-            };
-            let server = herald_api::server(listener, deps, shutdown.clone())
-                .context("failed to start the HTTP server")?;
+        // Every process listens on `--bind`: the whole API with the api role, otherwise only
+        // the operations endpoints, so workers are probed and scraped like api processes.
+        let api_metrics = herald_api::ApiMetrics::register(&mut registry);
+        let listener = TcpListener::bind(args.bind)
+            .with_context(|| format!("failed to bind {}", args.bind))?;
+        let port = listener.local_addr()?.port();
+        let config = herald_api::ApiConfig {
+            known_types: handlers.types().into_iter().collect(),
+            max_body_bytes: args.max_body_bytes,
+            shutdown_timeout: args.shutdown_timeout,
+            sse_heartbeat: args.sse_heartbeat,
+            sse_retry: args.sse_retry,
+            cors_origins: args.cors_origins.clone(),
+            ..herald_api::ApiConfig::default()
+        };
+        let deps = herald_api::ApiDeps {
+            store: Arc::clone(&store),
+            config,
+            metrics: api_metrics,
+            registry: Arc::new(registry),
+        };
+        let (server, surface) = if args.runs(Role::Api) {
             tracing::warn!(
                 "no API keys are configured: the API is open to anyone who can reach {}",
                 args.bind
             );
-            roles.spawn(async move {
-                let outcome = server.await.context("the HTTP server failed");
-                (Role::Api, outcome)
-            });
-        }
+            (herald_api::server(listener, deps, shutdown.clone()), "api")
+        } else {
+            let server = herald_api::operations_server(listener, deps, shutdown.clone());
+            (server, "operations endpoints")
+        };
+        let server = server.context("failed to start the HTTP server")?;
+        roles.spawn(async move {
+            let outcome = server.await.context("the HTTP server failed");
+            (surface, outcome)
+        });
 
         tracing::info!(roles = ?args.roles, backend, bind = %args.bind, "herald started");
         Ok(Self {
@@ -160,8 +164,8 @@ impl Application {
         })
     }
 
-    /// The port the API listens on, when this process runs the API.
-    pub fn port(&self) -> Option<u16> {
+    /// The port the process listens on (the API, or only its operations endpoints).
+    pub fn port(&self) -> u16 {
         self.port
     }
 
@@ -174,7 +178,7 @@ impl Application {
         while let Some(joined) = self.roles.join_next().await {
             let (role, outcome) = joined.context("a role panicked")?;
             match outcome {
-                Ok(()) => tracing::info!(?role, "role stopped"),
+                Ok(()) => tracing::info!(role, "role stopped"),
                 Err(error) => {
                     tracing::error!(
                         ?role,
