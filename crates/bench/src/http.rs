@@ -72,6 +72,11 @@ impl Target {
         })
     }
 
+    /// Its socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// A `POST` of a JSON body.
     ///
     /// # Errors

@@ -1,7 +1,8 @@
 //! `herald-bench`: Herald's load tool. It measures accepted jobs/s for `POST /v1/jobs`,
 //! no-op jobs completed end to end, and submit-to-completed latency observed by long
 //! polling, next to a bare actix-web + one-Redis-round-trip baseline measured in the same
-//! run, so that the figures can be read as ratios on a noisy machine.
+//! run, so that the figures can be read as ratios on a noisy machine; and Server-Sent Events:
+//! memory per idle stream, deliveries/s across many streams, publish-to-receive latency.
 //!
 //! Every run is bounded in time and count, loads loopback addresses only, and ends every
 //! process it started (also on an error or ctrl-c).
@@ -12,6 +13,8 @@
 //!   [`latency`]: open-loop submit-to-completed latency.
 //! - [`baseline`]: the bare actix-web + Redis server the figures are divided by.
 //! - [`procs`]: child processes (private `redis-server`, Herald, the baseline) and their logs.
+//! - [`sse`]: thousands of Server-Sent Events streams held open; [`run_sse`]: the SSE phases
+//!   (memory per idle stream, deliveries/s, publish-to-receive latency).
 //! - [`run_all`]: the `all` orchestration; [`report`]: its Markdown; [`machine`]: the box.
 
 mod accept;
@@ -23,6 +26,8 @@ mod machine;
 mod procs;
 mod report;
 mod run_all;
+mod run_sse;
+mod sse;
 mod stats;
 mod wire;
 
@@ -135,6 +140,51 @@ enum Command {
         /// Where child processes write their logs (default: a new directory under /tmp).
         #[arg(long)]
         log_dir: Option<PathBuf>,
+        #[command(flatten)]
+        sse: SseArgs,
+        /// Leave out the Server-Sent Events phases.
+        #[arg(long)]
+        no_sse: bool,
+    },
+    /// The Server-Sent Events phases alone: private Redis, Herald on each backend; memory per
+    /// idle stream, deliveries/s across many streams, publish-to-receive latency. Prints a
+    /// Markdown report and can write it into docs/benchmarks.md (its own markers).
+    Sse {
+        /// The Herald binary (default: `herald` next to this tool, i.e. target/release/herald).
+        #[arg(long)]
+        herald_bin: Option<PathBuf>,
+        /// The `redis-server` program; the tool starts its own on a free loopback port.
+        #[arg(long, default_value = "redis-server")]
+        redis_server: PathBuf,
+        /// Backends to measure.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Embedded, Backend::Redis])]
+        backends: Vec<Backend>,
+        /// Worker processes on Redis running the publishing jobs.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=16))]
+        workers: u64,
+        /// `--concurrency` passed to Herald's worker role (default: Herald's own default).
+        #[arg(long)]
+        concurrency: Option<u32>,
+        /// `RUST_LOG` for Herald (default: Herald's own default, `info`).
+        #[arg(long)]
+        herald_log: Option<String>,
+        /// Events flowing before the measured window.
+        #[arg(long, default_value = "2s", value_parser = phase_duration)]
+        warmup: Duration,
+        /// Measured window of the deliveries and latency phases.
+        #[arg(long, default_value = "10s", value_parser = phase_duration)]
+        duration: Duration,
+        #[command(flatten)]
+        sse: SseArgs,
+        /// Write the report into this Markdown file, between its herald-bench SSE markers.
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Also write every figure as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Where child processes write their logs (default: a new directory under /tmp).
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
     },
     /// The baseline server itself (started by `baseline` and `all`).
     #[command(hide = true)]
@@ -180,6 +230,43 @@ struct LoadArgs {
     /// Measured time per phase.
     #[arg(long, default_value = "10s", value_parser = phase_duration)]
     duration: Duration,
+}
+
+/// The Server-Sent Events phases' sizes.
+#[derive(Debug, Clone, Args)]
+struct SseArgs {
+    /// Streams in the deliveries phase; the memory phases open 1,000 and this many.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=50_000))]
+    sse_streams: u64,
+    /// Streams in the latency phase.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=50_000))]
+    sse_latency_streams: u64,
+    /// Long `demo.report` jobs publishing progress (about 4 events/s each) in the deliveries
+    /// phase: 3 offer 10,000 streams about 120,000 deliveries/s, three times the target.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    sse_jobs: u64,
+    /// Report jobs in the latency phase: 10 offer 1,000 streams about 40,000 deliveries/s.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=64))]
+    sse_latency_jobs: u64,
+    /// Load threads holding the streams (one current-thread runtime each).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=16))]
+    sse_threads: u64,
+}
+
+impl SseArgs {
+    fn plan(&self) -> anyhow::Result<run_sse::SsePlan> {
+        let streams = usize::try_from(self.sse_streams)?;
+        let mut idle_streams = vec![1_000.min(streams), streams];
+        idle_streams.dedup();
+        Ok(run_sse::SsePlan {
+            idle_streams,
+            streams,
+            latency_streams: usize::try_from(self.sse_latency_streams)?,
+            jobs: usize::try_from(self.sse_jobs)?,
+            latency_jobs: usize::try_from(self.sse_latency_jobs)?,
+            threads: usize::try_from(self.sse_threads)?,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -334,14 +421,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             write,
             json,
             log_dir,
+            sse,
+            no_sse,
         } => {
-            let herald_bin = herald_bin.unwrap_or_else(run_all::default_herald_bin);
-            if !herald_bin.is_file() {
-                bail!(
-                    "no Herald binary at {}: build it with `cargo build --release -p herald` or pass --herald-bin",
-                    herald_bin.display()
-                );
-            }
+            let herald_bin = checked_herald_bin(herald_bin)?;
             let plan = run_all::Plan {
                 herald_bin,
                 redis_server,
@@ -357,10 +440,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 workers: usize::try_from(workers)?,
                 concurrency,
                 herald_log,
+                sse: if no_sse { None } else { Some(sse.plan()?) },
             };
             let figures = run_all::run(&plan).await?;
             let markdown = report::markdown(&figures, &command_line());
             println!("\n{markdown}");
+            let sse_markdown = figures
+                .sse
+                .as_ref()
+                .map(|sse| report::sse_markdown(sse, &command_line()));
+            if let Some(sse_markdown) = &sse_markdown {
+                println!("\n{sse_markdown}");
+            }
             if let Some(path) = json {
                 let text =
                     serde_json::to_string_pretty(&figures).context("failed to encode JSON")?;
@@ -369,12 +460,73 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             if let Some(path) = write {
                 report::write_section(&path, &markdown)?;
+                if let Some(sse_markdown) = &sse_markdown {
+                    report::write_sse_section(&path, sse_markdown)?;
+                }
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        Command::Sse {
+            herald_bin,
+            redis_server,
+            backends,
+            workers,
+            concurrency,
+            herald_log,
+            warmup,
+            duration,
+            sse,
+            write,
+            json,
+            log_dir,
+        } => {
+            let plan = run_all::Plan {
+                herald_bin: checked_herald_bin(herald_bin)?,
+                redis_server,
+                log_dir: log_dir.unwrap_or_else(default_log_dir),
+                backends,
+                // The job phases' settings: unused by the SSE phases.
+                connections: 64,
+                threads: 1,
+                warmup,
+                duration,
+                e2e_jobs: 0,
+                e2e_timeout: Duration::ZERO,
+                rate: 0.0,
+                workers: usize::try_from(workers)?,
+                concurrency,
+                herald_log,
+                sse: Some(sse.plan()?),
+            };
+            let figures = run_sse::run(&plan).await?;
+            let markdown = report::sse_markdown(&figures, &command_line());
+            println!("\n{markdown}");
+            if let Some(path) = json {
+                let text =
+                    serde_json::to_string_pretty(&figures).context("failed to encode JSON")?;
+                std::fs::write(&path, text)
+                    .with_context(|| format!("failed to write {}", path.display()))?;
+            }
+            if let Some(path) = write {
+                report::write_sse_section(&path, &markdown)?;
                 eprintln!("wrote {}", path.display());
             }
         }
         Command::ServeBaseline { .. } => bail!("serve-baseline runs outside the runtime"),
     }
     Ok(())
+}
+
+/// The Herald binary to run, which must exist.
+fn checked_herald_bin(herald_bin: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let herald_bin = herald_bin.unwrap_or_else(run_all::default_herald_bin);
+    if !herald_bin.is_file() {
+        bail!(
+            "no Herald binary at {}: build it with `cargo build --release -p herald` or pass --herald-bin",
+            herald_bin.display()
+        );
+    }
+    Ok(herald_bin)
 }
 
 fn accept_spec(target: Arc<Target>, load: &LoadArgs) -> accept::AcceptSpec {

@@ -105,6 +105,11 @@ impl Proc {
         &self.name
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// Its log file.
     pub fn log(&self) -> &Path {
         &self.log

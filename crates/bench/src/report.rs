@@ -8,9 +8,13 @@ use anyhow::Context;
 
 use crate::accept::AcceptReport;
 use crate::run_all::{Backend, Figures, Measured};
+use crate::run_sse::SseFigures;
 
 const BEGIN: &str = "<!-- herald-bench:begin -->";
 const END: &str = "<!-- herald-bench:end -->";
+/// The SSE phases' figures have markers of their own, so `sse --write` replaces only them.
+const SSE_BEGIN: &str = "<!-- herald-bench:sse:begin -->";
+const SSE_END: &str = "<!-- herald-bench:sse:end -->";
 
 /// The issue's bare actix + one Redis round trip ceiling on this machine class, jobs/s: the
 /// absolute targets divided by it give the ratios that should hold on a noisier box.
@@ -422,12 +426,244 @@ fn complaints(figures: &Figures) -> Vec<String> {
     notes
 }
 
+/// Memory per idle stream, KiB: the target.
+const SSE_MEMORY_TARGET_KIB: f64 = 10.0;
+/// Deliveries/s across the large stream count: the target.
+const SSE_DELIVERY_TARGET: f64 = 40_000.0;
+/// Publish-to-receive p99 at the small stream count, ms: the target.
+const SSE_LATENCY_TARGET_MS: f64 = 25.0;
+
+/// The Markdown of the SSE phases: command, machine, targets, each phase's figures.
+pub fn sse_markdown(figures: &SseFigures, command: &str) -> String {
+    let mut out = String::new();
+    let m = &figures.machine;
+    let _ = writeln!(out, "## Latest SSE run\n");
+    let _ = writeln!(out, "- Command: `{command}`");
+    let _ = writeln!(
+        out,
+        "- Date: {}; the SSE phases took {:.0} s",
+        figures.started_at, figures.wall_seconds
+    );
+    let _ = writeln!(
+        out,
+        "- Machine: {} CPUs ({}), {} memory, {}; {}; redis-server {}",
+        m.cpus, m.cpu_model, m.memory, m.kernel, m.rustc, m.redis_server
+    );
+    let _ = writeln!(
+        out,
+        "- Herald: `{}`; workspace at commit {}",
+        figures.herald_bin, m.herald_commit
+    );
+    let _ = writeln!(
+        out,
+        "- Load average (1, 5, 15 min): {} at the start of the run, {} at the end",
+        m.load_at_start, figures.load_at_end
+    );
+    let _ = writeln!(
+        out,
+        "- Load: every stream its own HTTP/1.1 connection, on {} load thread(s) (current-thread runtimes); \
+         the tool's open-files limit {}; {} s of events before a {} s measured window; \
+         the tool, Herald and Redis share the same {} cores (loopback)",
+        figures.threads,
+        figures.open_files_limit,
+        figures.warmup_seconds,
+        figures.duration_seconds,
+        m.cpus
+    );
+
+    out.push_str("\n### Targets\n\n");
+    out.push_str(
+        "| Target (issue) | Measured | Met | Nchan, measured for the issue |\n|---|---|---|---|\n",
+    );
+    for b in &figures.backends {
+        let name = backend_name(b.backend);
+        if let Some(memory) = b.memory.iter().max_by_key(|m| m.figures.streams) {
+            let per = memory.figures.per_stream_kib();
+            let _ = writeln!(
+                out,
+                "| {name}: memory per idle stream ≤ {SSE_MEMORY_TARGET_KIB:.0} KiB ({} streams) | {per:.1} KiB | {} | about 10 KB per connection |",
+                memory.figures.streams,
+                met(per <= SSE_MEMORY_TARGET_KIB)
+            );
+        }
+        let d = &b.delivery.figures;
+        let _ = writeln!(
+            out,
+            "| {name}: deliveries ≥ {SSE_DELIVERY_TARGET:.0}/s across {} streams | {:.0}/s ({} streams ended) | {} | about 50,000 events/s |",
+            d.streams,
+            d.delivered_per_second(),
+            d.ended,
+            met(d.delivered_per_second() >= SSE_DELIVERY_TARGET && d.ended == 0)
+        );
+        let l = &b.latency.figures;
+        let _ = writeln!(
+            out,
+            "| {name}: publish-to-receive p99 < {SSE_LATENCY_TARGET_MS:.0} ms with {} streams | {:.1} ms | {} | p99 28 ms at 1,000 subscribers |",
+            l.streams,
+            l.latency.p99_ms,
+            met(l.latency.count > 0 && l.latency.p99_ms < SSE_LATENCY_TARGET_MS)
+        );
+    }
+
+    out.push_str(
+        "\n### Memory per idle stream: `GET /v1/jobs/{id}/events` on jobs that do not change\n\n",
+    );
+    out.push_str(
+        "| Backend | Deployment | Streams | Established in | API RSS before | API RSS with the streams | Per stream | Failed / ended | CPU, % of one core (whole phase) |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for b in &figures.backends {
+        for m in &b.memory {
+            let f = &m.figures;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.1} s | {:.1} MiB | {:.1} MiB | {:.1} KiB | {} / {} | {} |",
+                backend_name(b.backend),
+                b.idle_topology,
+                f.streams,
+                f.established_seconds,
+                f.rss_before_kib as f64 / 1024.0,
+                f.rss_after_kib as f64 / 1024.0,
+                f.per_stream_kib(),
+                f.failed,
+                f.ended,
+                m.cpu.describe()
+            );
+        }
+    }
+
+    out.push_str(
+        "\n### Deliveries and latency: `GET /v1/events/stream?types=job.progress`, long `demo.report` jobs publishing\n\n",
+    );
+    out.push_str(
+        "| Backend | Deployment | Streams | Jobs | Published events/s | Offered deliveries/s | Delivered/s | Delivered ÷ offered | p50 ms | p90 ms | p99 ms | max ms | Failed / ended | CPU in the window, % of one core |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for b in &figures.backends {
+        for m in [&b.delivery, &b.latency] {
+            let f = &m.figures;
+            let offered = f.offered_per_second();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} / {} | {} |",
+                backend_name(b.backend),
+                b.busy_topology,
+                f.streams,
+                f.jobs,
+                f.published_per_second(),
+                offered,
+                f.delivered_per_second(),
+                ratio(f.delivered_per_second(), offered),
+                f.latency.p50_ms,
+                f.latency.p90_ms,
+                f.latency.p99_ms,
+                f.latency.max_ms,
+                f.failed,
+                f.ended,
+                f.window_cpu.describe()
+            );
+        }
+    }
+    out.push_str(
+        "\n*Published* is what the first stream received in the window (every stream follows the same \
+         events); *offered* is that times the streams. Latency is the receive time minus the event's \
+         `updated_at`, which has millisecond precision (the contract's), so each figure may be up to \
+         1 ms high.\n",
+    );
+
+    out.push_str("\n### What went wrong\n\n");
+    let mut notes = Vec::new();
+    for b in &figures.backends {
+        let name = backend_name(b.backend);
+        for m in &b.memory {
+            let f = &m.figures;
+            if f.failed + f.ended > 0 {
+                notes.push(format!(
+                    "{name}, {} idle streams: {} failed to open, {} ended; first: {}",
+                    f.streams,
+                    f.failed,
+                    f.ended,
+                    f.first_error.as_deref().unwrap_or("-")
+                ));
+            }
+            sse_log_notes(
+                &mut notes,
+                &format!("{name}, {} idle streams", f.streams),
+                &m.trouble,
+            );
+        }
+        for (label, m) in [("deliveries", &b.delivery), ("latency", &b.latency)] {
+            let f = &m.figures;
+            if f.failed + f.ended + f.unparsed > 0 {
+                notes.push(format!(
+                    "{name} {label}, {} streams: {} failed to open, {} ended by the server (a stream on \
+                     the feed never ends unless dropped), {} events without a readable `updated_at`; first: {}",
+                    f.streams,
+                    f.failed,
+                    f.ended,
+                    f.unparsed,
+                    f.first_error.as_deref().unwrap_or("-")
+                ));
+            }
+            sse_log_notes(&mut notes, &format!("{name} {label}"), &m.trouble);
+        }
+    }
+    if notes.is_empty() {
+        out.push_str(
+            "Every stream opened and none ended; no `ERROR` or `WARN` line in any server log \
+             (beyond the expected start-up warning that no API keys are configured).\n",
+        );
+    } else {
+        for note in notes {
+            let _ = writeln!(out, "- {note}");
+        }
+    }
+    out
+}
+
+fn sse_log_notes(
+    notes: &mut Vec<String>,
+    phase: &str,
+    trouble: &[(String, crate::procs::LogTrouble)],
+) {
+    for (process, t) in trouble {
+        notes.push(format!(
+            "{phase}, {process} logged {} `ERROR` and {} `WARN` lines; first: `{}`",
+            t.errors,
+            t.warnings,
+            t.first.as_deref().unwrap_or("?")
+        ));
+    }
+}
+
+fn met(yes: bool) -> &'static str {
+    if yes { "met" } else { "**not met**" }
+}
+
 /// Puts `section` between the markers of the file at `path`, keeping everything around
 /// them; a file without markers gets the section appended, a missing file is created.
 ///
 /// # Errors
 /// When the file cannot be read or written.
 pub fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
+    write_between(path, section, BEGIN, END)
+}
+
+/// Puts the SSE `section` between the SSE markers of the file at `path`, like
+/// [`write_section`].
+///
+/// # Errors
+/// When the file cannot be read or written.
+pub fn write_sse_section(path: &Path, section: &str) -> anyhow::Result<()> {
+    write_between(path, section, SSE_BEGIN, SSE_END)
+}
+
+fn write_between(
+    path: &Path,
+    section: &str,
+    begin_marker: &str,
+    end_marker: &str,
+) -> anyhow::Result<()> {
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::from(
@@ -438,10 +674,10 @@ pub fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
             return Err(error).with_context(|| format!("failed to read {}", path.display()));
         }
     };
-    let block = format!("{BEGIN}\n{section}{END}\n");
-    let updated = match (existing.find(BEGIN), existing.find(END)) {
+    let block = format!("{begin_marker}\n{section}{end_marker}\n");
+    let updated = match (existing.find(begin_marker), existing.find(end_marker)) {
         (Some(begin), Some(end)) if begin < end => {
-            let after = existing[end + END.len()..].trim_start_matches('\n');
+            let after = existing[end + end_marker.len()..].trim_start_matches('\n');
             format!("{}{block}{}", &existing[..begin], after_gap(after))
         }
         _ => format!("{}\n{block}", existing.trim_end()),
@@ -480,6 +716,30 @@ mod tests {
         assert_eq!(
             text,
             format!("intro\n\n{BEGIN}\nnew\n{END}\n\n## Analysis\nkept\n")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_sse_section_and_the_jobs_section_are_written_apart() {
+        let dir = std::env::temp_dir().join(format!("herald-bench-sse-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("benchmarks.md");
+        std::fs::write(
+            &path,
+            format!(
+                "intro\n\n{BEGIN}\njobs\n{END}\n\n## SSE\n\n{SSE_BEGIN}\nold\n{SSE_END}\n\nafter\n"
+            ),
+        )
+        .unwrap();
+        write_sse_section(&path, "streams\n").unwrap();
+        write_section(&path, "more jobs\n").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "intro\n\n{BEGIN}\nmore jobs\n{END}\n\n## SSE\n\n{SSE_BEGIN}\nstreams\n{SSE_END}\n\nafter\n"
+            )
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

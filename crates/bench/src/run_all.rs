@@ -47,6 +47,8 @@ pub struct Plan {
     pub workers: usize,
     pub concurrency: Option<u32>,
     pub herald_log: Option<String>,
+    /// The SSE phases; `None` leaves them out.
+    pub sse: Option<crate::run_sse::SsePlan>,
 }
 
 /// CPU time each process used during a phase.
@@ -119,6 +121,8 @@ pub struct Figures {
     pub baseline: Measured<AcceptReport>,
     pub backends: Vec<BackendFigures>,
     pub load_at_end: String,
+    /// The SSE phases, run after the others.
+    pub sse: Option<crate::run_sse::SseFigures>,
 }
 
 /// Runs every phase and returns the figures. Every child is stopped before this returns,
@@ -141,8 +145,21 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
     eprintln!("private redis-server at {}", redis.url);
 
     let outcome = run_phases(plan, &redis).await;
+    let sse = match (&outcome, &plan.sse) {
+        (Ok(_), Some(_)) => {
+            // Phase numbers go on from the job phases' (they name logs and key prefixes).
+            let mut runner = Runner {
+                plan,
+                redis: &redis,
+                phase: 50,
+            };
+            Some(crate::run_sse::run_phases(&mut runner, machine.clone()).await)
+        }
+        _ => None,
+    };
     redis.proc.stop().await?;
     let (baseline, backends) = outcome?;
+    let sse = sse.transpose()?;
     Ok(Figures {
         machine,
         herald_bin: describe_binary(&plan.herald_bin),
@@ -160,6 +177,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
         baseline,
         backends,
         load_at_end: machine::load_average(),
+        sse,
     })
 }
 
@@ -239,11 +257,11 @@ async fn run_phases(
 }
 
 /// A started set of processes and the address of its API.
-struct Deployment {
-    procs: Vec<Proc>,
-    target: Arc<Target>,
+pub(crate) struct Deployment {
+    pub(crate) procs: Vec<Proc>,
+    pub(crate) target: Arc<Target>,
     /// Whether the private Redis takes part (its CPU time is then part of the phase's).
-    uses_redis: bool,
+    pub(crate) uses_redis: bool,
 }
 
 impl Deployment {
@@ -255,10 +273,10 @@ impl Deployment {
     }
 }
 
-struct Runner<'a> {
-    plan: &'a Plan,
-    redis: &'a RedisServer,
-    phase: usize,
+pub(crate) struct Runner<'a> {
+    pub(crate) plan: &'a Plan,
+    pub(crate) redis: &'a RedisServer,
+    pub(crate) phase: usize,
 }
 
 impl Runner<'_> {
@@ -338,7 +356,11 @@ impl Runner<'_> {
 
     /// Starts Herald for one phase: embedded (one process, every role) or Redis (one api
     /// process and `workers` worker processes, under a key prefix of their own).
-    async fn deploy(&mut self, backend: Backend, workers: usize) -> anyhow::Result<Deployment> {
+    pub(crate) async fn deploy(
+        &mut self,
+        backend: Backend,
+        workers: usize,
+    ) -> anyhow::Result<Deployment> {
         self.phase += 1;
         let mut envs = vec![("NO_COLOR".to_owned(), "1".to_owned())];
         if let Some(filter) = &self.plan.herald_log {
@@ -400,7 +422,7 @@ impl Runner<'_> {
 
     /// Runs one phase on a deployment: CPU time sampled around it, the deployment stopped
     /// and its logs scanned afterwards, Redis emptied for the next phase.
-    async fn measure<T>(
+    pub(crate) async fn measure<T>(
         &self,
         deployment: Deployment,
         phase: impl Future<Output = anyhow::Result<T>>,
@@ -486,7 +508,7 @@ fn serve_args(bind: String) -> Vec<String> {
 }
 
 /// `herald-worker-1` out of `07-herald-worker-1`.
-fn short_name(name: &str) -> String {
+pub(crate) fn short_name(name: &str) -> String {
     name.split_once('-')
         .filter(|(phase, _)| phase.chars().all(|c| c.is_ascii_digit()))
         .map_or(name, |(_, rest)| rest)
@@ -554,7 +576,7 @@ pub fn describe_latency(r: &LatencyReport) -> String {
 }
 
 /// `target/release/herald, built 2025-01-01 10:00 UTC`: a stale binary measures old code.
-fn describe_binary(path: &Path) -> String {
+pub(crate) fn describe_binary(path: &Path) -> String {
     let built = std::fs::metadata(path)
         .and_then(|m| m.modified())
         .map(|t| {
