@@ -26,10 +26,12 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use bytestring::ByteString;
 
 use herald_core::store::Signal;
-use herald_core::{FeedEntry, JobId, SharedStore, TenantId};
+use herald_core::{FeedEntry, Job, JobId, JobView, SharedStore, TenantId};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
@@ -39,12 +41,56 @@ use crate::metrics::{ApiMetrics, StreamKind};
 /// How many notices a subscriber may hold unread before it is dropped, unless configured.
 pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 128;
 
+/// An event as the hub hands it out: the feed entry, and its job resource rendered once as
+/// JSON for every stream that sends it (ten thousand streams on one tenant must not serialize
+/// the same snapshot ten thousand times).
+#[derive(Debug)]
+pub struct Published {
+    entry: Arc<FeedEntry>,
+    data: OnceLock<Option<ByteString>>,
+}
+
+impl Published {
+    pub fn new(entry: Arc<FeedEntry>) -> Self {
+        Self {
+            entry,
+            data: OnceLock::new(),
+        }
+    }
+
+    /// The job resource as one line of JSON, rendered by the first caller; `None` only if it
+    /// cannot be serialized.
+    pub fn data(&self) -> Option<ByteString> {
+        self.data
+            .get_or_init(|| render(&self.entry.event.job))
+            .clone()
+    }
+}
+
+impl std::ops::Deref for Published {
+    type Target = FeedEntry;
+    fn deref(&self) -> &FeedEntry {
+        &self.entry
+    }
+}
+
+/// The job resource of `job` as one line of JSON; `None` (logged) if it cannot be serialized.
+pub fn render(job: &Job) -> Option<ByteString> {
+    match serde_json::to_string(&JobView::from(job)) {
+        Ok(json) => Some(ByteString::from(json)),
+        Err(error) => {
+            tracing::error!(job_id = %job.id, %error, "a job resource could not be serialized");
+            None
+        }
+    }
+}
+
 /// What a subscriber is told.
 #[derive(Debug, Clone)]
 pub enum Notice {
     /// A change of a watched job (or of one of the watched tenant's jobs): the job's snapshot
     /// after the change, at its place in the tenant's feed.
-    Event(Arc<FeedEntry>),
+    Event(Arc<Published>),
     /// Notices may have been lost before they reached the hub: catch up from the store.
     Resync,
     /// This subscriber fell behind and was dropped: nothing more will come.
@@ -199,6 +245,8 @@ impl Hub {
 
     /// Hands `entry` to the subscribers of its job and of its tenant.
     fn dispatch(&self, entry: &Arc<FeedEntry>) {
+        let entry = Arc::new(Published::new(Arc::clone(entry)));
+        let entry = &entry;
         let job = &entry.event.job;
         let metrics = &self.inner.metrics;
         let mut subscribers = self.inner.subscribers();
@@ -383,6 +431,24 @@ mod tests {
             cursor: FeedCursor { ms: 1, n },
             event: Event::new(EventType::Pending, &job),
         })
+    }
+
+    #[test]
+    fn a_published_event_is_rendered_once_for_every_stream() {
+        let published = Published::new(entry_for("default", 1));
+        let first = published.data().expect("renders");
+        let again = published.data().expect("renders");
+        assert_eq!(
+            first.as_ptr(),
+            again.as_ptr(),
+            "the JSON was rendered twice"
+        );
+        let view: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(view["id"], published.event.job.id.to_string());
+        assert_eq!(
+            view["links"]["events"],
+            format!("/v1/jobs/{}/events", published.event.job.id)
+        );
     }
 
     async fn next(sub: &mut Subscription) -> Option<Notice> {

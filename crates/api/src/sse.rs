@@ -28,14 +28,13 @@ use actix_web::{HttpRequest, HttpResponse, Responder};
 use actix_web_lab::sse;
 use futures_util::Stream;
 use herald_core::{
-    Event, EventType, FeedCursor, FeedEntry, FieldError, Job, JobId, JobView, SharedStore,
-    StoreError, TenantId,
+    Event, FeedCursor, FeedEntry, FieldError, Job, JobId, SharedStore, StoreError, TenantId,
 };
 
 use crate::ApiConfig;
 use crate::error::ApiError;
 use crate::feed::{EventQuery, FeedFilter, READ_BATCH, current_kind};
-use crate::hub::{Hub, Listener, Notice, Subscription};
+use crate::hub::{Hub, Listener, Notice, Published, Subscription, render};
 use crate::metrics::{ApiMetrics, StreamGuard, StreamKind};
 
 /// The header (request and answer) naming where a stream resumes.
@@ -144,7 +143,7 @@ pub struct StreamContext {
 /// was handed the same notice.
 enum Queued {
     Stored(Box<Event>),
-    Live(Arc<FeedEntry>),
+    Live(Arc<Published>),
 }
 
 impl Queued {
@@ -154,17 +153,20 @@ impl Queued {
             Self::Live(entry) => &entry.event,
         }
     }
-}
 
-/// One SSE event: `id`, `event` (the type) and `data` (the job resource, one line of JSON).
-/// `None` only if the resource cannot be serialized, which ends the stream.
-fn data_event(id: String, kind: EventType, job: &Job) -> Option<sse::Event> {
-    match sse::Data::new_json(JobView::from(job)) {
-        Ok(data) => Some(data.event(kind.as_str()).id(id).into()),
-        Err(error) => {
-            tracing::error!(job_id = %job.id, %error, "a job resource could not be serialized");
-            None
-        }
+    /// The SSE event with `id`: a live event reuses the JSON rendered once for every stream.
+    fn to_sse(&self, id: String) -> Option<sse::Event> {
+        let event = self.event();
+        let data = match self {
+            Self::Stored(event) => render(&event.job),
+            Self::Live(entry) => entry.data(),
+        }?;
+        Some(
+            sse::Data::new(data)
+                .event(event.kind.as_str())
+                .id(id)
+                .into(),
+        )
     }
 }
 
@@ -302,7 +304,7 @@ impl JobStream {
                     self.queue.clear();
                 }
                 self.ctx.metrics.stream_event_sent(StreamKind::Job);
-                return data_event(event.seq().to_string(), event.kind, &event.job);
+                return queued.to_sse(event.seq().to_string());
             }
             if self.closing {
                 return None;
@@ -320,7 +322,7 @@ impl JobStream {
     }
 
     /// A live event: queued when it is the next one, else the history fills the gap first.
-    async fn take(&mut self, entry: Arc<FeedEntry>) {
+    async fn take(&mut self, entry: Arc<Published>) {
         let event = &entry.event;
         if event.job.id != self.id || event.job.tenant != self.tenant {
             return;
@@ -488,9 +490,8 @@ impl FeedStream {
                 return None;
             }
             if let Some((cursor, queued)) = self.queue.pop_front() {
-                let event = queued.event();
                 self.ctx.metrics.stream_event_sent(StreamKind::Feed);
-                return data_event(cursor.to_string(), event.kind, &event.job);
+                return queued.to_sse(cursor.to_string());
             }
             if self.closing {
                 return None;
