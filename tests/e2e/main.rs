@@ -7,6 +7,7 @@ mod support;
 mod browser;
 mod crash_recovery;
 mod embedded;
+mod health;
 mod polling;
 mod shutdown;
 mod sse;

@@ -49,6 +49,15 @@ impl RedisServer {
                 _dir: None,
             };
         }
+        Self::start_private()
+    }
+
+    /// Starts a `redis-server` of this test's own even when `HERALD_TEST_REDIS_URL` is set: for
+    /// tests that stop or break the server.
+    ///
+    /// # Panics
+    /// When `redis-server` cannot be started.
+    pub fn start_private() -> Self {
         let port = free_port();
         let dir = TempDir::new("redis");
         let child = Command::new("redis-server")
