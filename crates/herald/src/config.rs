@@ -9,19 +9,27 @@ use herald_api::{CorsOrigin, MAX_SSE_HEARTBEAT};
 
 /// Herald: 202 Accepted now, the job's every change through polling, SSE and webhooks.
 #[derive(Debug, Parser)]
-#[command(name = "herald", version, about)]
+#[command(
+    name = "herald",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
-    /// Without a command, `herald` serves with the defaults (and the `HERALD_…` environment).
+    /// Without a command, `herald` serves: `herald --bind …` is `herald serve --bind …`.
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 impl Cli {
-    /// The serve settings of this command line; a bare `herald` is `herald serve`.
+    /// The serve settings of this command line, with or without the `serve` command.
     pub fn serve_args(self) -> ServeArgs {
         match self.command {
             Some(Command::Serve(args)) => args,
-            None => ServeArgs::parse_from(["herald"]),
+            None => self.serve,
         }
     }
 }
@@ -168,6 +176,15 @@ mod tests {
     fn a_bare_herald_serves_with_the_defaults() {
         let args = Cli::try_parse_from(["herald"]).unwrap().serve_args();
         assert_eq!(args.roles, [Role::Api, Role::Worker]);
+    }
+
+    #[test]
+    fn serve_flags_work_without_the_serve_command() {
+        let args = Cli::try_parse_from(["herald", "--bind", "127.0.0.1:9999", "--roles", "worker"])
+            .unwrap()
+            .serve_args();
+        assert_eq!(args.bind.to_string(), "127.0.0.1:9999");
+        assert_eq!(args.roles, [Role::Worker]);
     }
 
     #[test]
