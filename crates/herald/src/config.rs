@@ -7,12 +7,12 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use herald_api::{CorsOrigin, MAX_SSE_HEARTBEAT};
 
-/// Herald: 202 Accepted now, the job's every change through polling, SSE and webhooks.
+/// The command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "herald",
     version,
-    about,
+    about = "Herald: 202 Accepted now, then every change of the job by polling and Server-Sent Events",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
