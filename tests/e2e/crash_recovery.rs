@@ -5,35 +5,20 @@ use std::time::Duration;
 
 use herald_testkit::RedisServer;
 
-use crate::support::{Herald, follow, is_terminal, sleep_job, submit};
+use crate::support::{Herald, follow, is_terminal, on_redis, sleep_job, submit};
 
 fn worker_args(redis: &RedisServer) -> Vec<&str> {
-    vec![
-        "--redis-url",
-        redis.url(),
-        "--redis-prefix",
-        redis.prefix(),
-        "--roles",
+    on_redis(
+        redis,
         "worker",
-        "--concurrency",
-        "1",
-        "--lease-timeout",
-        "2s",
-    ]
+        &["--concurrency", "1", "--lease-timeout", "2s"],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_worker_is_killed_is_finished_by_the_other_worker_as_attempt_two() {
     let redis = RedisServer::start();
-    let api = Herald::start_ready(&[
-        "--redis-url",
-        redis.url(),
-        "--redis-prefix",
-        redis.prefix(),
-        "--roles",
-        "api",
-    ])
-    .await;
+    let api = Herald::start_ready(&on_redis(&redis, "api", &[])).await;
     let doomed = Herald::start(&worker_args(&redis)).await;
     let job = submit(&api, sleep_job(3.0, 3)).await;
     let id = job["id"].as_str().expect("id");
@@ -55,15 +40,7 @@ async fn a_job_whose_worker_is_killed_is_finished_by_the_other_worker_as_attempt
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_workers_late_write_is_refused_and_the_job_completes_once() {
     let redis = RedisServer::start();
-    let api = Herald::start_ready(&[
-        "--redis-url",
-        redis.url(),
-        "--redis-prefix",
-        redis.prefix(),
-        "--roles",
-        "api",
-    ])
-    .await;
+    let api = Herald::start_ready(&on_redis(&redis, "api", &[])).await;
     let zombie = Herald::start(&worker_args(&redis)).await;
     let job = submit(&api, sleep_job(4.0, 3)).await;
     let id = job["id"].as_str().expect("id");

@@ -6,47 +6,15 @@ use std::time::Duration;
 use herald_testkit::RedisServer;
 use serde_json::json;
 
-use crate::support::{Herald, client, follow, is_terminal, submit};
+use crate::support::{Herald, client, follow, is_terminal, on_redis, submit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_submitted_to_one_api_are_run_by_two_workers_and_long_polled_on_another_api() {
     let redis = RedisServer::start();
-    let front = Herald::start_ready(&[
-        "--redis-url",
-        redis.url(),
-        "--redis-prefix",
-        redis.prefix(),
-        "--roles",
-        "api",
-    ])
-    .await;
-    let back = Herald::start_ready(&[
-        "--redis-url",
-        redis.url(),
-        "--redis-prefix",
-        redis.prefix(),
-        "--roles",
-        "api",
-    ])
-    .await;
-    let w1 = Herald::start(&[
-        "--redis-url",
-        redis.url(),
-        "--redis-prefix",
-        redis.prefix(),
-        "--roles",
-        "worker",
-    ])
-    .await;
-    let _w2 = Herald::start(&[
-        "--redis-url",
-        redis.url(),
-        "--redis-prefix",
-        redis.prefix(),
-        "--roles",
-        "worker",
-    ])
-    .await;
+    let front = Herald::start_ready(&on_redis(&redis, "api", &[])).await;
+    let back = Herald::start_ready(&on_redis(&redis, "api", &[])).await;
+    let w1 = Herald::start(&on_redis(&redis, "worker", &[])).await;
+    let _w2 = Herald::start(&on_redis(&redis, "worker", &[])).await;
 
     let mut ids = Vec::new();
     for i in 0..20 {

@@ -4,32 +4,17 @@ use std::time::Duration;
 
 use herald_testkit::RedisServer;
 
-use crate::support::{Herald, follow, is_terminal, sleep_job, submit};
+use crate::support::{Herald, follow, is_terminal, on_redis, sleep_job, submit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_releases_the_in_flight_job_and_another_worker_finishes_it() {
     let redis = RedisServer::start();
-    let api = Herald::start_ready(&[
-        "--redis-url",
-        redis.url(),
-        "--redis-prefix",
-        redis.prefix(),
-        "--roles",
-        "api",
-    ])
-    .await;
-    let worker_args = [
-        "--redis-url",
-        redis.url(),
-        "--redis-prefix",
-        redis.prefix(),
-        "--roles",
+    let api = Herald::start_ready(&on_redis(&redis, "api", &[])).await;
+    let worker_args = on_redis(
+        &redis,
         "worker",
-        "--concurrency",
-        "1",
-        "--shutdown-timeout",
-        "1s",
-    ];
+        &["--concurrency", "1", "--shutdown-timeout", "1s"],
+    );
     let mut leaving = Herald::start(&worker_args).await;
     let job = submit(&api, sleep_job(5.0, 1)).await;
     let id = job["id"].as_str().expect("id");
