@@ -138,10 +138,16 @@ async fn an_oversized_result_fails_the_job_with_result_too_large(backend: Backen
 async fn a_failing_store_slows_the_worker_down_but_does_not_stop_it(backend: Backend) {
     let mut app = Harness::new(backend).faulty().start().await;
     app.faults.failing.store(true, Ordering::SeqCst);
+    // A claim already waiting inside the store when the faults began could still take the job:
+    // submit only once the claim loop has come round to a failing claim.
+    eventually("a claim to fail", PATIENCE, || async {
+        (app.faults.failed_claims.load(Ordering::SeqCst) >= 1).then_some(())
+    })
+    .await;
     let job = submit(&app.store, "demo.sleep", json!({"seconds": 0})).await;
-    // Several claims fail; the loop backs off and keeps going.
-    eventually("several store calls to fail", PATIENCE, || async {
-        (app.faults.failures.load(Ordering::SeqCst) >= 4).then_some(())
+    // Several more claims fail; the loop backs off and keeps going.
+    eventually("several claims to fail", PATIENCE, || async {
+        (app.faults.failed_claims.load(Ordering::SeqCst) >= 4).then_some(())
     })
     .await;
     assert!(!app.task.is_finished());

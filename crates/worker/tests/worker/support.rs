@@ -373,6 +373,8 @@ pub struct Faulty {
     pub failing: AtomicBool,
     /// How many calls it has failed.
     pub failures: AtomicUsize,
+    /// How many of those were claims.
+    pub failed_claims: AtomicUsize,
     mute_signals: bool,
 }
 
@@ -382,6 +384,7 @@ impl Faulty {
             inner,
             failing: AtomicBool::new(false),
             failures: AtomicUsize::new(0),
+            failed_claims: AtomicUsize::new(0),
             mute_signals,
         }
     }
@@ -451,7 +454,9 @@ impl Store for Faulty {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
-        self.check()?;
+        self.check().inspect_err(|_| {
+            self.failed_claims.fetch_add(1, Ordering::SeqCst);
+        })?;
         self.inner.claim(worker, types, max, wait).await
     }
 
