@@ -78,11 +78,12 @@ pub struct Event {
 }
 
 impl Event {
+    /// The event of `job`'s latest change. Its snapshot leaves out the webhook status, which
+    /// is not part of the job's versioned record.
     pub fn new(kind: EventType, job: &Job) -> Self {
-        Self {
-            kind,
-            job: job.clone(),
-        }
+        let mut job = job.clone();
+        job.webhook = None;
+        Self { kind, job }
     }
 
     pub fn seq(&self) -> u64 {

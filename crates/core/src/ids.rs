@@ -11,45 +11,68 @@ use uuid::Uuid;
 #[error("{0}")]
 pub struct InvalidInput(pub String);
 
-/// A job's id: a UUIDv7, so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JobId(Uuid);
+/// Declares an id type over a UUIDv7, so ids sort by creation time; `$what` names it in the
+/// error a client sees for a malformed one.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
 
-impl JobId {
-    /// The smallest id, below every generated one (a lower bound for ranges).
-    pub const MIN: JobId = JobId(Uuid::nil());
-    /// The largest id, above every generated one (an upper bound for ranges).
-    pub const MAX: JobId = JobId(Uuid::max());
+        impl $name {
+            /// The smallest id, below every generated one (a lower bound for ranges).
+            pub const MIN: $name = $name(Uuid::nil());
+            /// The largest id, above every generated one (an upper bound for ranges).
+            pub const MAX: $name = $name(Uuid::max());
 
-    /// A fresh, time-ordered id.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
+            /// A fresh, time-ordered id.
+            pub fn generate() -> Self {
+                Self(Uuid::now_v7())
+            }
 
-    /// Parses a job id as it appears in a path or a stored record.
-    ///
-    /// # Errors
-    /// When `raw` is not a hyphenated UUID.
-    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        Uuid::try_parse(raw)
-            .map(Self)
-            .map_err(|_| InvalidInput(format!("`{raw}` is not a job id (a UUID)")))
-    }
+            /// Parses an id as it appears in a path or a stored record.
+            ///
+            /// # Errors
+            /// When `raw` is not a hyphenated UUID.
+            pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+                Uuid::try_parse(raw)
+                    .map(Self)
+                    .map_err(|_| InvalidInput(format!(concat!("`{}` is not ", $what, " (a UUID)"), raw)))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidInput;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+    };
 }
 
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for JobId {
-    type Err = InvalidInput;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
+uuid_id!(
+    /// A job's id.
+    JobId,
+    "a job id"
+);
+uuid_id!(
+    /// A webhook subscription's id.
+    SubscriptionId,
+    "a webhook id"
+);
+uuid_id!(
+    /// A webhook delivery's id: one event to one target. It is the `webhook-id` header of every
+    /// attempt, so receivers can drop duplicates.
+    DeliveryId,
+    "a delivery id"
+);
 
 /// Checks a short machine name: ASCII letters, digits and `.`, `_`, `-`, `:`, starting with a
 /// letter or digit.

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, EventType};
 use crate::ids::{IdempotencyKey, InvalidInput, JobId, JobType, TenantId};
+use crate::webhook::{HookStatus, JobHook};
 
 /// Where a job is in its life. `completed`, `failed` and `canceled` are terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -190,7 +191,7 @@ pub struct JobRequest {
     pub max_attempts: Option<u32>,
     #[serde(default)]
     pub metadata: Option<serde_json::Value>,
-    /// Accepted for forward compatibility with the webhook transport; validated there.
+    /// The job's own webhook, validated by [`JobHook::parse`].
     #[serde(default)]
     pub webhook: Option<serde_json::Value>,
 }
@@ -205,6 +206,8 @@ pub struct NewJob {
     pub max_attempts: u32,
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub idempotency_key: Option<IdempotencyKey>,
+    /// Where the job's own events go, if anywhere.
+    pub webhook: Option<JobHook>,
 }
 
 impl NewJob {
@@ -284,6 +287,12 @@ impl NewJob {
                 serde_json::Map::new()
             }
         };
+        let webhook = match request.webhook {
+            None | Some(serde_json::Value::Null) => None,
+            Some(raw) => JobHook::parse(raw)
+                .map_err(|hook_errors| errors.extend(hook_errors))
+                .ok(),
+        };
         match job_type {
             Some(job_type) if errors.is_empty() => Ok(Self {
                 tenant,
@@ -293,6 +302,7 @@ impl NewJob {
                 max_attempts,
                 metadata,
                 idempotency_key,
+                webhook,
             }),
             _ => Err(errors),
         }
@@ -320,6 +330,10 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Its own webhook's latest delivery, when it has a webhook. Kept apart from the record
+    /// (the notifier writes it without moving `seq`) and filled in by the store's reads.
+    #[serde(skip)]
+    pub webhook: Option<HookStatus>,
 }
 
 /// A change that the job's current status does not allow.
@@ -353,6 +367,7 @@ impl Job {
             started_at: None,
             updated_at: now,
             finished_at: None,
+            webhook: new.webhook.as_ref().map(|_| HookStatus::WAITING),
         };
         let event = Event::new(EventType::Pending, &job);
         (job, event)

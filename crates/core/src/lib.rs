@@ -7,7 +7,8 @@
 //! - [`event`]: the event types and the event (a job snapshot after a change).
 //! - [`feed`]: a tenant's event feed and its cursors.
 //! - [`view`]: `JobView`, the job resource of the wire contract.
-//! - [`store`]: the `Store` trait, the memory backend and the Redis backend.
+//! - [`webhook`]: webhook targets (a job's own, subscriptions), secrets and deliveries.
+//! - [`store`]: the `Store` and `WebhookStore` traits, the memory backend and the Redis backend.
 
 pub mod event;
 pub mod feed;
@@ -15,10 +16,13 @@ pub mod ids;
 pub mod job;
 pub mod store;
 pub mod view;
+pub mod webhook;
 
 pub use event::{Event, EventType};
 pub use feed::{FeedCursor, FeedEntry, FeedPage};
-pub use ids::{IdempotencyKey, InvalidInput, JobId, JobType, TenantId, WorkerId};
+pub use ids::{
+    DeliveryId, IdempotencyKey, InvalidInput, JobId, JobType, SubscriptionId, TenantId, WorkerId,
+};
 pub use job::{
     ErrorCode, FieldError, Job, JobError, JobLimits, JobOutput, JobRequest, JobStatus, NewJob,
     Progress,

@@ -10,6 +10,7 @@
 
 pub mod memory;
 pub mod redis;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::event::Event;
 use crate::feed::{FeedCursor, FeedEntry, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, TransitionError};
+pub use webhooks::{SharedWebhookStore, WebhookStore};
 
 /// A store shared by every role of a process.
 pub type SharedStore = Arc<dyn Store>;
@@ -45,6 +47,13 @@ pub struct StoreConfig {
     pub idempotency_ttl: Duration,
     /// The largest result a job may store.
     pub max_result_bytes: usize,
+    /// How many events the webhook outbox holds for the notifier; beyond, the oldest unread
+    /// are trimmed (the notifier was down for that long). Redis trims whole stream nodes.
+    pub outbox_max: usize,
+    /// How long a delivery is kept (listed, retried by hand) after it was created.
+    pub delivery_retention: Duration,
+    /// How many deliveries one subscription lists (the newest); older records expire.
+    pub deliveries_listed_max: usize,
 }
 
 impl Default for StoreConfig {
@@ -57,6 +66,9 @@ impl Default for StoreConfig {
             max_queue_len: 1_000_000,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             max_result_bytes: 16 * 1024 * 1024,
+            outbox_max: 1_000_000,
+            delivery_retention: Duration::from_secs(7 * 24 * 3600),
+            deliveries_listed_max: 100_000,
         }
     }
 }
@@ -98,6 +110,9 @@ pub enum StoreError {
     /// The handler's result exceeds `max_result_bytes`.
     #[error("the result is {size} bytes, more than the limit of {limit} bytes")]
     ResultTooLarge { size: usize, limit: usize },
+    /// A bounded collection is full (e.g. a tenant's subscriptions).
+    #[error("{0}")]
+    LimitReached(String),
     /// The backend could not be reached or answered with an error.
     #[error("the store backend failed: {0}")]
     Backend(String),
@@ -321,6 +336,8 @@ pub fn fingerprint(new: &NewJob) -> String {
         metadata: &'a serde_json::Map<String, serde_json::Value>,
         timeout_s: u64,
         max_attempts: u32,
+        // Not its secret: one generated for a submission without one differs every time.
+        webhook: Option<(&'a str, &'a [crate::event::EventType])>,
     }
     let canonical = serde_json::to_vec(&Fingerprinted {
         job_type: new.job_type.as_str(),
@@ -328,6 +345,10 @@ pub fn fingerprint(new: &NewJob) -> String {
         metadata: &new.metadata,
         timeout_s: new.timeout.as_secs(),
         max_attempts: new.max_attempts,
+        webhook: new
+            .webhook
+            .as_ref()
+            .map(|hook| (hook.url.as_str(), hook.events.as_slice())),
     })
     .unwrap_or_default();
     let digest = Sha256::digest(canonical);

@@ -673,6 +673,7 @@ mod tests {
             max_attempts: 2,
             metadata: Default::default(),
             idempotency_key: None,
+            webhook: None,
         };
         let (job, _) = Job::create(JobId::generate(), &new, Utc::now());
         Stored {

@@ -207,6 +207,7 @@ mod tests {
             max_attempts: 1,
             metadata: Default::default(),
             idempotency_key: None,
+            webhook: None,
         };
         let (_, event) = Job::create(JobId::generate(), &new, chrono::Utc::now());
         let json = serde_json::to_string(&event).unwrap();
