@@ -10,6 +10,7 @@
 //! - [`webhook`]: webhook targets (a job's own, subscriptions), secrets and deliveries.
 //! - [`store`]: the `Store` and `WebhookStore` traits, the memory backend and the Redis backend.
 
+pub mod backoff;
 pub mod event;
 pub mod feed;
 pub mod ids;

@@ -1,5 +1,5 @@
-//! Delays: between the attempts of a job that failed with a retryable error
-//! ([`retry_delay`]), and between the worker's own retries of a failing store ([`Backoff`]).
+//! Delays between the attempts of a job that failed with a retryable error ([`retry_delay`]).
+//! The worker's own retries of a failing store use [`herald_core::backoff::Backoff`].
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -33,37 +33,6 @@ pub fn jitter() -> f64 {
     let bits = RandomState::new().build_hasher().finish();
     // The top 53 bits fill an f64's mantissa exactly.
     (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A bounded exponential backoff for retrying the store: `min`, doubling up to `max`, back to
-/// `min` after a success. Keeps a failing backend from turning the worker into a busy loop.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-    min: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    pub fn new(min: Duration, max: Duration) -> Self {
-        Self {
-            next: min,
-            min,
-            max,
-        }
-    }
-
-    /// The delay to wait now; the next one will be twice as long, up to `max`.
-    pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = self.next.saturating_mul(2).min(self.max);
-        delay
-    }
-
-    /// Starts over from `min` (the store answered again).
-    pub fn reset(&mut self) {
-        self.next = self.min;
-    }
 }
 
 #[cfg(test)]
@@ -125,14 +94,5 @@ mod tests {
         let samples: Vec<f64> = (0..100).map(|_| jitter()).collect();
         assert!(samples.iter().all(|j| (0.0..1.0).contains(j)));
         assert!(samples.windows(2).any(|w| w[0] != w[1]));
-    }
-
-    #[test]
-    fn store_backoff_doubles_to_its_cap_and_resets() {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
-        let delays: Vec<_> = (0..5).map(|_| backoff.next_delay().as_millis()).collect();
-        assert_eq!(delays, [100, 200, 400, 500, 500]);
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), Duration::from_millis(100));
     }
 }

@@ -19,7 +19,9 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{Instrument, debug, error, info, warn};
 
 use super::Inner;
-use crate::backoff::{Backoff, jitter, retry_delay};
+use herald_core::backoff::Backoff;
+
+use crate::backoff::{jitter, retry_delay};
 use crate::handler::{HandlerError, JobContext};
 use crate::metrics::Finished;
 

@@ -20,10 +20,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{Instrument, debug, error, info, warn};
 
-use crate::backoff::Backoff;
 use crate::config::WorkerConfig;
 use crate::metrics::{Finished, WorkerMetrics};
 use crate::registry::Registry;
+use herald_core::backoff::Backoff;
 use signals::InFlight;
 
 /// The first pause after the store fails a claim; it doubles up to [`STORE_BACKOFF_MAX`].
