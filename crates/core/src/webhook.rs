@@ -65,8 +65,7 @@ impl WebhookUrl {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(InvalidInput(
-                "must not carry credentials; authenticate deliveries by their signature"
-                    .to_owned(),
+                "must not carry credentials; authenticate deliveries by their signature".to_owned(),
             ));
         }
         if url.fragment().is_some() {
@@ -477,12 +476,8 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    pub const ALL: [DeliveryState; 4] = [
-        Self::Pending,
-        Self::Retrying,
-        Self::Delivered,
-        Self::Dead,
-    ];
+    pub const ALL: [DeliveryState; 4] =
+        [Self::Pending, Self::Retrying, Self::Delivered, Self::Dead];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -739,14 +734,14 @@ mod tests {
         let generated = WebhookSecret::generate();
         assert!(generated.expose().starts_with("whsec_"));
         assert_eq!(generated.key().len(), 32);
-        assert_eq!(
-            WebhookSecret::parse(generated.expose()).unwrap(),
-            generated
-        );
+        assert_eq!(WebhookSecret::parse(generated.expose()).unwrap(), generated);
         let plain = WebhookSecret::parse("a-long-enough-shared-secret").unwrap();
         assert_eq!(plain.key(), b"a-long-enough-shared-secret");
         assert!(WebhookSecret::parse("whsec_not base64!").is_err());
-        assert!(WebhookSecret::parse("whsec_AAAA").is_err(), "too short a key");
+        assert!(
+            WebhookSecret::parse("whsec_AAAA").is_err(),
+            "too short a key"
+        );
         assert!(WebhookSecret::parse("short").is_err());
         assert_eq!(format!("{generated:?}"), "WebhookSecret(..)");
     }
@@ -757,8 +752,8 @@ mod tests {
         assert_eq!(hook.events, DEFAULT_JOB_HOOK_EVENTS.to_vec());
         assert!(hook.secret.expose().starts_with("whsec_"));
 
-        let errors = JobHook::parse(serde_json::json!({"events": ["job.nope"], "secret": "x"}))
-            .unwrap_err();
+        let errors =
+            JobHook::parse(serde_json::json!({"events": ["job.nope"], "secret": "x"})).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["webhook.url", "webhook.secret", "webhook.events"]);
         assert!(JobHook::parse(serde_json::json!({"url": "https://a.example", "x": 1})).is_err());
@@ -780,7 +775,10 @@ mod tests {
         assert!(sub.wants(EventType::Completed, &report));
         assert!(!sub.wants(EventType::Progress, &report));
         assert!(!sub.wants(EventType::Completed, &sleep));
-        assert!(!sub.disabled("gone", now).wants(EventType::Completed, &report));
+        assert!(
+            !sub.disabled("gone", now)
+                .wants(EventType::Completed, &report)
+        );
 
         let every = Subscription::create(
             TenantId::default_tenant(),

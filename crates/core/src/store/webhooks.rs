@@ -140,8 +140,7 @@ pub trait WebhookStore: Send + Sync + 'static {
 
     /// Takes up to `max` deliveries that are due, leasing each for `lease`: until the lease
     /// runs out, or an attempt is recorded, no other claim returns it.
-    async fn claim_due(&self, max: usize, lease: Duration)
-    -> Result<Vec<DueDelivery>, StoreError>;
+    async fn claim_due(&self, max: usize, lease: Duration) -> Result<Vec<DueDelivery>, StoreError>;
 
     /// Hands a claimed delivery back unattempted, due again at `at` (its endpoint is busy).
     async fn defer(&self, id: &DeliveryId, at: DateTime<Utc>) -> Result<(), StoreError>;

@@ -1,5 +1,5 @@
-//! The store conformance suite: every behaviour of the `Store` trait, run against the memory
-//! backend and against a real Redis (a private `redis-server` per test).
+//! The store conformance suite: every behaviour of the `Store` and `WebhookStore` traits, run
+//! against the memory backend and against a real Redis (a private `redis-server` per test).
 
 mod support;
 
@@ -10,3 +10,4 @@ mod jobs;
 mod leases;
 mod listing;
 mod redis_specific;
+mod webhooks;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
-use herald_core::store::{Claimed, Lease};
+use herald_core::store::{Claimed, Lease, SharedWebhookStore};
 use herald_core::{
     IdempotencyKey, Job, JobLimits, JobRequest, JobType, NewJob, SharedStore, StoreConfig,
     TenantId, WorkerId,
@@ -19,9 +19,11 @@ pub enum Backend {
     Redis,
 }
 
-/// A store for one test; keeps its Redis server alive as long as the test runs.
+/// A store for one test; keeps its Redis server alive as long as the test runs. `store` and
+/// `hooks` are the same backend seen through its two traits.
 pub struct Harness {
     pub store: SharedStore,
+    pub hooks: SharedWebhookStore,
     pub worker: WorkerId,
     _redis: Option<RedisServer>,
 }
@@ -29,18 +31,24 @@ pub struct Harness {
 impl Backend {
     pub async fn open(self, config: StoreConfig) -> Harness {
         match self {
-            Backend::Memory => Harness {
-                store: Arc::new(MemoryStore::new(config)),
-                worker: WorkerId::generate(),
-                _redis: None,
-            },
+            Backend::Memory => {
+                let store = Arc::new(MemoryStore::new(config));
+                Harness {
+                    store: Arc::clone(&store) as SharedStore,
+                    hooks: store,
+                    worker: WorkerId::generate(),
+                    _redis: None,
+                }
+            }
             Backend::Redis => {
                 let redis = RedisServer::start();
                 let store = RedisStore::connect(redis.url(), &RedisServer::fresh_prefix(), config)
                     .await
                     .expect("connect to the test redis-server");
+                let store = Arc::new(store);
                 Harness {
-                    store: Arc::new(store),
+                    store: Arc::clone(&store) as SharedStore,
+                    hooks: store,
                     worker: WorkerId::generate(),
                     _redis: Some(redis),
                 }

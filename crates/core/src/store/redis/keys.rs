@@ -7,7 +7,10 @@
 //! keys can collide.
 //!
 //! ```text
-//! <p>:job:{<id>}                          hash: doc (job JSON), seq, tenant, status, entry
+//! <p>:job:{<id>}                          hash: doc (job JSON), seq, tenant, status, entry;
+//!                                         with its own webhook also hook (JobHook JSON),
+//!                                         hook_events (',job.completed,job.failed,'), and
+//!                                         once a delivery exists hook_state, hook_seq
 //! <p>:job:{<id>}:payload                  string: the payload JSON
 //! <p>:job:{<id>}:result                   hash: content_type, body
 //! <p>:job:{<id>}:events                   stream: the job's history, entry id = <seq>-0
@@ -22,6 +25,20 @@
 //! <p>:jobs:{<tenant>}:status:<status>     zset: … with that status
 //! <p>:jobs:{<tenant>}:type:<type>         zset: … of that type
 //! <p>:jobs:{<tenant>}:status:<s>:type:<t> zset: … with both
+//! <p>:outbox                              stream + consumer group `notifier`: events some
+//!                                         target wants (tenant, event, hook)
+//! <p>:subs:{<tenant>}                     hash: subscription id → Subscription JSON
+//! <p>:subs:{<tenant>}:version             hash: subscription id → version (the CAS guard)
+//! <p>:subs:{<tenant>}:wanted              hash: subscription id → its wants fields, space-
+//!                                         separated ('' while disabled)
+//! <p>:subs:{<tenant>}:wants               hash: wants field → how many enabled subscriptions
+//!                                         want it
+//! <p>:webhooks:failing                    hash: subscription id → failing since (ms)
+//! <p>:delivery:{<id>}                     hash: doc (Delivery JSON), body, tenant, sub ('' for
+//!                                         a job's own webhook), state, n (attempt count)
+//! <p>:deliveries:{<subscription id>}      zset: the subscription's deliveries (scores 0, by id)
+//! <p>:due                                 zset: scheduled deliveries by due time (ms); a
+//!                                         claimed one by the end of its lease
 //! ```
 //!
 //! A feed entry's id (`<ms>-<n>`, chosen by Redis) is the entry's `FeedCursor`. Besides the
@@ -30,10 +47,19 @@
 //! newest trimmed one, which tells a reader exactly whether it missed anything.
 //!
 //! The listing indexes give every member the score 0 and are read by lexicographic range:
-//! hyphenated lowercase UUIDv7 strings sort like the ids themselves, by creation time.
+//! hyphenated lowercase UUIDv7 strings sort like the ids themselves, by creation time. The
+//! deliveries index of a subscription works the same way.
+//!
+//! A *wants field* names what a subscription asks for, so the job scripts can tell with one
+//! `HMGET` whether any enabled subscription of the tenant wants an event: `<event type>` for a
+//! subscription to every job type, `<event type>/<job type>` for each type of one filtered by
+//! job types (neither name can hold a `/` or a space). The counters are kept exact by the
+//! subscription scripts, which know each subscription's previous fields from `:wanted`.
 
-use crate::ids::{IdempotencyKey, JobId, JobType, TenantId};
+use crate::event::EventType;
+use crate::ids::{DeliveryId, IdempotencyKey, JobId, JobType, SubscriptionId, TenantId};
 use crate::job::JobStatus;
+use crate::webhook::{JobHook, Subscription};
 
 /// Names every key under one prefix.
 #[derive(Debug, Clone)]
@@ -117,6 +143,91 @@ impl Keys {
         }
         key
     }
+
+    /// The webhook outbox: events some target wants, for the notifier's consumer group.
+    pub(super) fn outbox(&self) -> String {
+        format!("{}:outbox", self.prefix)
+    }
+
+    pub(super) fn subscriptions(&self, tenant: &TenantId) -> String {
+        format!("{}{tenant}}}", self.subscriptions_prefix())
+    }
+
+    /// What precedes a tenant in the name of its subscriptions hash: the delivery claim
+    /// finds a delivery's tenant inside Redis and builds the name from it.
+    pub(super) fn subscriptions_prefix(&self) -> String {
+        format!("{}:subs:{{", self.prefix)
+    }
+
+    pub(super) fn subscription_versions(&self, tenant: &TenantId) -> String {
+        format!("{}:version", self.subscriptions(tenant))
+    }
+
+    pub(super) fn subscription_wanted(&self, tenant: &TenantId) -> String {
+        format!("{}:wanted", self.subscriptions(tenant))
+    }
+
+    /// The tenant's wants counters: wants field → enabled subscriptions wanting it.
+    pub(super) fn wants(&self, tenant: &TenantId) -> String {
+        format!("{}:wants", self.subscriptions(tenant))
+    }
+
+    pub(super) fn failing(&self) -> String {
+        format!("{}:webhooks:failing", self.prefix)
+    }
+
+    pub(super) fn delivery(&self, id: &DeliveryId) -> String {
+        format!("{}{id}}}", self.delivery_prefix())
+    }
+
+    /// What precedes a delivery id in its hash's name (the claim script builds names).
+    pub(super) fn delivery_prefix(&self) -> String {
+        format!("{}:delivery:{{", self.prefix)
+    }
+
+    /// The subscription's deliveries, by id.
+    pub(super) fn deliveries(&self, subscription: &SubscriptionId) -> String {
+        format!("{}:deliveries:{{{subscription}}}", self.prefix)
+    }
+
+    pub(super) fn due(&self) -> String {
+        format!("{}:due", self.prefix)
+    }
+}
+
+/// The wants fields of a subscription (see the module docs): none while it is disabled.
+pub(super) fn wants_fields(subscription: &Subscription) -> Vec<String> {
+    if !subscription.enabled {
+        return Vec::new();
+    }
+    let mut fields = Vec::new();
+    for kind in &subscription.events {
+        if subscription.job_types.is_empty() {
+            fields.push(kind.as_str().to_owned());
+        }
+        for job_type in &subscription.job_types {
+            fields.push(wants_field(*kind, job_type));
+        }
+    }
+    fields.sort();
+    fields.dedup();
+    fields
+}
+
+/// The wants field of subscriptions to `kind` filtered to `job_type`.
+pub(super) fn wants_field(kind: EventType, job_type: &JobType) -> String {
+    format!("{kind}/{job_type}")
+}
+
+/// The event types a job's own webhook wants, as the job hash's `hook_events` holds them:
+/// comma-delimited on both ends, so a script finds `,<type>,` without parsing anything.
+pub(super) fn hook_events(hook: &JobHook) -> String {
+    let mut list = String::from(",");
+    for kind in &hook.events {
+        list.push_str(kind.as_str());
+        list.push(',');
+    }
+    list
 }
 
 /// The member of the expiring set naming a finished job and the indexes it sits in. Spaces
@@ -189,6 +300,60 @@ mod tests {
             Some((tenant, job_type, JobStatus::Failed, id))
         );
         assert_eq!(parse_expiring_member("a b"), None);
+    }
+
+    #[test]
+    fn wants_fields_name_event_types_or_pairs_of_event_and_job_type() {
+        let request = |job_types: &[&str]| crate::webhook::SubscriptionRequest {
+            url: Some("https://client.example/h".to_owned()),
+            events: Some(vec!["job.failed".to_owned(), "job.completed".to_owned()]),
+            job_types: Some(job_types.iter().map(|t| (*t).to_owned()).collect()),
+            ..Default::default()
+        };
+        let tenant = TenantId::default_tenant();
+        let now = chrono::Utc::now();
+        let every = Subscription::create(tenant.clone(), request(&[]), now).unwrap();
+        assert_eq!(wants_fields(&every), ["job.completed", "job.failed"]);
+        let typed = Subscription::create(tenant, request(&["b.x", "a.y"]), now).unwrap();
+        assert_eq!(
+            wants_fields(&typed),
+            [
+                "job.completed/a.y",
+                "job.completed/b.x",
+                "job.failed/a.y",
+                "job.failed/b.x"
+            ]
+        );
+        assert!(wants_fields(&typed.disabled("gone", now)).is_empty());
+        assert_eq!(
+            wants_field(EventType::Failed, &JobType::parse("a.y").unwrap()),
+            "job.failed/a.y"
+        );
+    }
+
+    #[test]
+    fn hook_events_are_comma_delimited_on_both_ends() {
+        let hook = JobHook::parse(serde_json::json!({"url": "https://client.example/h"})).unwrap();
+        assert_eq!(
+            hook_events(&hook),
+            ",job.completed,job.failed,job.canceled,"
+        );
+    }
+
+    #[test]
+    fn webhook_keys_are_built_from_their_prefixes() {
+        let keys = Keys::new("p");
+        let tenant = TenantId::parse("acme").unwrap();
+        let delivery = DeliveryId::generate();
+        assert_eq!(
+            keys.subscriptions(&tenant),
+            format!("{}acme}}", keys.subscriptions_prefix())
+        );
+        assert_eq!(
+            keys.delivery(&delivery),
+            format!("{}{delivery}}}", keys.delivery_prefix())
+        );
+        assert_eq!(keys.wants(&tenant), "p:subs:{acme}:wants");
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! - `scripts`: the Lua scripts; one per atomic write, each documented in its file.
 //! - `signals`: the one pub/sub subscription per store and the envelope it carries.
 //! - `queue`: the consumer-group side: claim, heartbeat and maintenance.
+//! - `outbox`: the notifier's side of the webhook outbox: its consumer group, reading and
+//!   reclaiming entries.
+//! - `webhooks`: [`WebhookStore`](super::WebhookStore): subscriptions and deliveries.
 //!
 //! # How a change is written
 //! Rust reads the job, computes the next version and its event with the state machine in
@@ -32,6 +35,17 @@
 //! than the lease timeout with `XAUTOCLAIM`. Entries are deleted when acknowledged, so a
 //! stream only holds live work.
 //!
+//! # Webhooks
+//! The job scripts also write the webhook outbox, in the same atomic write as the change, when
+//! the job's own webhook wants the event (its hash's `hook_events`) or an enabled subscription
+//! of its tenant does (the tenant's wants counters, see `keys`): a job without a webhook in a
+//! tenant without subscriptions pays one `HMGET` and writes nothing. The outbox is a stream
+//! read by the consumer group `notifier`; expanding an entry into deliveries acknowledges and
+//! deletes it in one script, so the stream only holds events not yet expanded. Deliveries are
+//! hashes scheduled in one sorted set of due times; a claim leases a delivery by moving its
+//! score to the end of the lease. A job's webhook status (`Job::webhook`) lives beside its
+//! record, in fields the notifier writes without moving `seq`.
+//!
 //! # Requirements
 //! Redis 6.2 or later (`XAUTOCLAIM`, `ZRANGE … BYLEX REV`, exclusive `XRANGE` starts);
 //! tested on 7.0. One Redis server (with replicas if wanted): a script touches keys of
@@ -39,13 +53,15 @@
 //! hash tags for it.
 
 mod keys;
+mod outbox;
 mod queue;
 mod scripts;
 mod signals;
+mod webhooks;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -64,6 +80,7 @@ use crate::event::Event;
 use crate::feed::{FeedCursor, FeedEntry, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress};
+use crate::webhook::HookStatus;
 
 /// The consumer group of every queue stream.
 const GROUP: &str = "workers";
@@ -95,6 +112,12 @@ pub struct RedisStore {
     rotation: AtomicUsize,
     /// Consecutive reads that found their consumer group missing: paces the recreation.
     missing_groups: AtomicU32,
+    /// Whether this process has made sure the outbox has its consumer group.
+    outbox_group: AtomicBool,
+    /// Consecutive outbox reads that found its consumer group missing.
+    missing_outbox_group: AtomicU32,
+    /// When this process last reclaimed outbox entries a notifier left idle.
+    outbox_reclaimed_at: Mutex<Option<tokio::time::Instant>>,
     _subscription: signals::Subscription,
 }
 
@@ -174,6 +197,30 @@ impl Stored {
     }
 }
 
+/// The fields of a job hash that say what became of its own webhook, read with its record.
+const HOOK_FIELDS: [&str; 2] = ["hook_events", "hook_state"];
+
+/// A job's webhook status from its hash's `hook_events` (set when it has a webhook) and
+/// `hook_state` (set once a delivery exists). An unreadable state reads as waiting: it is a
+/// display, and must not make the job itself unreadable.
+fn hook_status(
+    id: &JobId,
+    hook_events: Option<&str>,
+    hook_state: Option<&str>,
+) -> Option<HookStatus> {
+    hook_events?;
+    let Some(raw) = hook_state else {
+        return Some(HookStatus::WAITING);
+    };
+    match webhooks::parse_hook_status(raw) {
+        Ok(status) => Some(status),
+        Err(e) => {
+            tracing::warn!(job_id = %id, error = %e, "the webhook status of a job is unreadable");
+            Some(HookStatus::WAITING)
+        }
+    }
+}
+
 impl RedisStore {
     /// Connects to the Redis at `url` and keeps every key under `prefix` (production uses
     /// `herald`; tests take a fresh prefix each).
@@ -208,6 +255,9 @@ impl RedisStore {
             blocking: Mutex::new(Vec::new()),
             rotation: AtomicUsize::new(0),
             missing_groups: AtomicU32::new(0),
+            outbox_group: AtomicBool::new(false),
+            missing_outbox_group: AtomicU32::new(0),
+            outbox_reclaimed_at: Mutex::new(None),
             _subscription: subscription,
         })
     }
@@ -217,22 +267,36 @@ impl RedisStore {
         self.conn.clone()
     }
 
-    /// The job's record and queue entry, whoever its tenant.
+    /// The job's record (with its webhook status) and queue entry, whoever its tenant.
     async fn read(&self, id: &JobId) -> Result<Option<Stored>, StoreError> {
-        let (doc, entry): (Option<String>, Option<String>) = ::redis::cmd("HMGET")
+        let (doc, entry, hook_events, hook_state): (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = ::redis::cmd("HMGET")
             .arg(self.keys.job(id))
             .arg("doc")
             .arg("entry")
+            .arg(&HOOK_FIELDS)
             .query_async(&mut self.conn())
             .await
             .map_err(backend("read a job"))?;
-        doc.map(|doc| Stored::parse(id, &doc, entry)).transpose()
+        let Some(doc) = doc else { return Ok(None) };
+        let mut stored = Stored::parse(id, &doc, entry)?;
+        stored.job.webhook = hook_status(id, hook_events.as_deref(), hook_state.as_deref());
+        Ok(Some(stored))
     }
 
     /// How many entries a feed keeps at least. Never 0: a feed trimmed empty would lose the
     /// `prev` link that tells readers they missed events.
     fn feed_max(&self) -> usize {
         self.config.event_log_max.max(1)
+    }
+
+    /// How many entries the outbox keeps at least (`MAXLEN ~`).
+    fn outbox_max(&self) -> usize {
+        self.config.outbox_max.max(1)
     }
 
     /// Applies a transition; `false` when the job moved on since `before` was read.
@@ -280,7 +344,9 @@ impl RedisStore {
             .key(keys.index(tenant, Some(before.status), None))
             .key(keys.index(tenant, Some(after.status), None))
             .key(keys.index(tenant, Some(before.status), Some(job_type)))
-            .key(keys.index(tenant, Some(after.status), Some(job_type)));
+            .key(keys.index(tenant, Some(after.status), Some(job_type)))
+            .key(keys.outbox())
+            .key(keys.wants(tenant));
         call.arg(before.seq)
             .arg(after.seq)
             .arg(to_json(after)?)
@@ -302,7 +368,11 @@ impl RedisStore {
                 "0"
             } else {
                 "1"
-            });
+            })
+            .arg(event.kind.as_str())
+            .arg(job_type.as_str())
+            .arg(tenant.as_str())
+            .arg(self.outbox_max());
         let applied: i64 = call
             .invoke_async(&mut self.conn())
             .await
@@ -320,13 +390,14 @@ impl RedisStore {
         }
     }
 
-    /// One page of ids from a listing index, newest first, below `upper` (a ZRANGE BYLEX
-    /// bound: `+` or `(<id>`).
+    /// One page of ids from a listing index (of jobs, or of a subscription's deliveries),
+    /// newest first, below `upper` (a ZRANGE BYLEX bound: `+` or `(<id>`).
     async fn index_page(
         &self,
         index: &str,
         upper: &str,
         count: usize,
+        context: &'static str,
     ) -> Result<Vec<String>, StoreError> {
         ::redis::cmd("ZRANGE")
             .arg(index)
@@ -339,7 +410,7 @@ impl RedisStore {
             .arg(count)
             .query_async(&mut self.conn())
             .await
-            .map_err(backend("read a job listing"))
+            .map_err(backend(context))
     }
 }
 
@@ -420,7 +491,10 @@ impl Store for RedisStore {
             .key(keys.index(tenant, None, None))
             .key(keys.index(tenant, Some(JobStatus::Pending), None))
             .key(keys.index(tenant, None, Some(job_type)))
-            .key(keys.index(tenant, Some(JobStatus::Pending), Some(job_type)));
+            .key(keys.index(tenant, Some(JobStatus::Pending), Some(job_type)))
+            .key(keys.outbox())
+            .key(keys.wants(tenant));
+        let hook = new.webhook.as_ref().map(to_json).transpose()?;
         call.arg(id.to_string())
             .arg(if idempotency.is_some() { "1" } else { "0" })
             .arg(format!("{id} {fingerprint}"))
@@ -437,7 +511,17 @@ impl Store for RedisStore {
             .arg(self.config.max_queue_len)
             .arg(GROUP)
             .arg(keys.signals())
-            .arg(job.status.as_str());
+            .arg(job.status.as_str())
+            .arg(hook.as_deref().unwrap_or(""))
+            .arg(
+                new.webhook
+                    .as_ref()
+                    .map(keys::hook_events)
+                    .unwrap_or_default(),
+            )
+            .arg(event.kind.as_str())
+            .arg(job_type.as_str())
+            .arg(self.outbox_max());
         let reply: Vec<String> = call
             .invoke_async(&mut self.conn())
             .await
@@ -449,9 +533,11 @@ impl Store for RedisStore {
             }),
             Some("replayed") => {
                 let doc = reply.get(1).map(String::as_str).unwrap_or_default();
-                let earlier: Job = serde_json::from_str(doc).map_err(|e| {
+                let mut earlier: Job = serde_json::from_str(doc).map_err(|e| {
                     StoreError::Corrupt(format!("a job replayed by idempotency key: {e}"))
                 })?;
+                let field = |i: usize| reply.get(i).map(String::as_str).filter(|f| !f.is_empty());
+                earlier.webhook = hook_status(&earlier.id, field(2), field(3));
                 Ok(Created {
                     job: earlier,
                     replayed: true,
@@ -489,27 +575,31 @@ impl Store for RedisStore {
         let mut jobs = Vec::with_capacity(wanted);
         loop {
             let count = wanted - jobs.len();
-            let ids = self.index_page(&index, &upper, count).await?;
+            let ids = self
+                .index_page(&index, &upper, count, "read a job listing")
+                .await?;
             let Some(last) = ids.last() else { break };
             upper = format!("({last}");
             let mut pipe = ::redis::pipe();
             for id in &ids {
-                pipe.cmd("HGET")
+                pipe.cmd("HMGET")
                     .arg(format!("{}{id}}}", self.keys.job_prefix()))
-                    .arg("doc");
+                    .arg("doc")
+                    .arg(&HOOK_FIELDS);
             }
-            let docs: Vec<Option<String>> = pipe
+            let rows: Vec<(Option<String>, Option<String>, Option<String>)> = pipe
                 .query_async(&mut self.conn())
                 .await
                 .map_err(backend("read listed jobs"))?;
             let mut gone = Vec::new();
-            for (id, doc) in ids.iter().zip(docs) {
+            for (id, (doc, hook_events, hook_state)) in ids.iter().zip(rows) {
                 let Some(doc) = doc else {
                     gone.push(id.as_str());
                     continue;
                 };
-                let job: Job = serde_json::from_str(&doc)
+                let mut job: Job = serde_json::from_str(&doc)
                     .map_err(|e| StoreError::Corrupt(format!("the record of job {id}: {e}")))?;
+                job.webhook = hook_status(&job.id, hook_events.as_deref(), hook_state.as_deref());
                 // The index and the record were read apart: a job that changed status in
                 // between no longer belongs to a listing filtered by status.
                 if matches(&job, tenant, query) {

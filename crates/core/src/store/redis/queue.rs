@@ -27,9 +27,9 @@ use crate::job::JobStatus;
 use crate::store::{CAS_ATTEMPTS, Claimed, Lease, LeaseState, Maintenance, StoreError};
 
 /// How much longer than its block a blocking read may take before the client gives up.
-const BLOCK_MARGIN: Duration = Duration::from_secs(5);
+pub(super) const BLOCK_MARGIN: Duration = Duration::from_secs(5);
 /// The longest single blocking read.
-const MAX_BLOCK: Duration = Duration::from_secs(24 * 3600);
+pub(super) const MAX_BLOCK: Duration = Duration::from_secs(24 * 3600);
 /// How many idle blocking connections a store keeps.
 const BLOCKING_POOL_MAX: usize = 8;
 /// How many entries one maintenance pass reclaims or promotes per page.
@@ -40,7 +40,7 @@ const RECLAIM_PAGES: usize = 10;
 const SWEEP_BATCH: usize = 500;
 /// Consumers (one per worker process ever run) holding nothing are deleted after this long
 /// idle; live workers read far more often.
-const CONSUMER_MAX_IDLE: Duration = Duration::from_secs(3600);
+pub(super) const CONSUMER_MAX_IDLE: Duration = Duration::from_secs(3600);
 /// The pause after the n-th consecutive read that found its consumer group gone: from 50 ms
 /// doubling to 5 s, so a Redis that keeps losing its groups cannot make workers spin.
 const GROUP_BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -87,8 +87,16 @@ fn job_of(entry: &StreamId) -> Option<JobId> {
 
 /// The group is gone (NOGROUP), or a blocked read ended because its stream was deleted
 /// (UNBLOCKED): both mean Redis lost the queue, typically in a restart without persistence.
-fn lost_group(e: &RedisError) -> bool {
+pub(super) fn lost_group(e: &RedisError) -> bool {
     matches!(e.code(), Some("NOGROUP" | "UNBLOCKED"))
+}
+
+/// The pause before recreating a consumer group found missing for the `streak`-th time in a
+/// row: from 50 ms doubling to 5 s.
+pub(super) fn group_backoff(streak: u32) -> Duration {
+    GROUP_BACKOFF_MIN
+        .saturating_mul(1 << streak.min(16))
+        .min(GROUP_BACKOFF_MAX)
 }
 
 impl RedisStore {
@@ -122,10 +130,7 @@ impl RedisStore {
     /// Forgets that `queues` had their group and recreates them, after a pause that grows
     /// while groups keep going missing.
     async fn recreate_groups(&self, queues: &[&str]) -> Result<(), StoreError> {
-        let streak = self.missing_groups.fetch_add(1, Ordering::Relaxed).min(16);
-        let pause = GROUP_BACKOFF_MIN
-            .saturating_mul(1 << streak)
-            .min(GROUP_BACKOFF_MAX);
+        let pause = group_backoff(self.missing_groups.fetch_add(1, Ordering::Relaxed));
         tracing::warn!(
             ?pause,
             "a queue's consumer group is missing (Redis lost its data?); recreating it"
@@ -229,16 +234,21 @@ impl RedisStore {
         // Only a connection whose read completed is known to be in a clean state; one that
         // failed (or whose future was dropped mid-read) is closed.
         if read.is_ok() {
-            let mut pool = self.blocking.lock().unwrap_or_else(PoisonError::into_inner);
-            if pool.len() < BLOCKING_POOL_MAX {
-                pool.push(conn);
-            }
+            self.return_blocking(conn);
         }
         read
     }
 
+    /// Keeps a dedicated connection whose blocking read completed, for the next one.
+    pub(super) fn return_blocking(&self, conn: MultiplexedConnection) {
+        let mut pool = self.blocking.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < BLOCKING_POOL_MAX {
+            pool.push(conn);
+        }
+    }
+
     /// An idle dedicated connection for a blocking read, or a new one.
-    async fn blocking_connection(&self) -> Result<MultiplexedConnection, StoreError> {
+    pub(super) async fn blocking_connection(&self) -> Result<MultiplexedConnection, StoreError> {
         let idle = self
             .blocking
             .lock()

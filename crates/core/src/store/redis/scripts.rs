@@ -28,3 +28,8 @@ script!(REQUEUE, "scripts/requeue.lua");
 script!(PROMOTE, "scripts/promote.lua");
 script!(SWEEP, "scripts/sweep.lua");
 script!(PRUNE_CONSUMERS, "scripts/prune_consumers.lua");
+script!(PUT_SUBSCRIPTION, "scripts/put_subscription.lua");
+script!(DELETE_SUBSCRIPTION, "scripts/delete_subscription.lua");
+script!(STORE_DELIVERIES, "scripts/store_deliveries.lua");
+script!(CLAIM_DUE, "scripts/claim_due.lua");
+script!(RECORD_DELIVERY, "scripts/record_delivery.lua");

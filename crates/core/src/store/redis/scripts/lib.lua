@@ -45,3 +45,52 @@ end
 local function publish_event(channel, cursor, event)
   redis.call('PUBLISH', channel, '{"entry":{"cursor":"' .. cursor .. '","event":' .. event .. '}}')
 end
+
+-- Whether some enabled subscription of the tenant wants an event of `event_type` from a job
+-- of `job_type`: its wants counters (see `keys`) for the type alone and for the pair. One
+-- call, which is all a job without any webhook pays.
+local function subscribed(wants, event_type, job_type)
+  local counts = redis.call('HMGET', wants, event_type, event_type .. '/' .. job_type)
+  return (tonumber(counts[1]) or 0) > 0 or (tonumber(counts[2]) or 0) > 0
+end
+
+-- Whether a job's own webhook wants the event: `hook_events` is ',<type>,<type>,' (or
+-- false/'' without a webhook).
+local function hook_wants(hook_events, event_type)
+  return hook_events and hook_events ~= '' and
+    string.find(hook_events, ',' .. event_type .. ',', 1, true) ~= nil
+end
+
+-- Writes an event some target wants to the webhook outbox, with the job's own webhook when
+-- it has one (`hook` false or ''), capped with `MAXLEN ~`.
+local function append_to_outbox(outbox, max, tenant, event, hook)
+  if hook and hook ~= '' then
+    redis.call('XADD', outbox, 'MAXLEN', '~', max, '*', 'tenant', tenant, 'event', event,
+      'hook', hook)
+  else
+    redis.call('XADD', outbox, 'MAXLEN', '~', max, '*', 'tenant', tenant, 'event', event)
+  end
+end
+
+-- Adds `delta` (1 or -1) to the wants counter of each field in `fields` (space-separated);
+-- a counter that reaches 0 goes, so the hash only names what someone wants.
+local function count_wants(wants, fields, delta)
+  for field in string.gmatch(fields or '', '%S+') do
+    if redis.call('HINCRBY', wants, field, delta) <= 0 then
+      redis.call('HDEL', wants, field)
+    end
+  end
+end
+
+-- Shows a delivery's state as the job's webhook status, unless a delivery of a later event
+-- has shown its own already (`seq` orders them), and never on a job that has expired: an
+-- HSET would bring its hash back as a stray without a record.
+local function set_hook_state(job, status, seq)
+  if redis.call('EXISTS', job) == 0 then
+    return
+  end
+  local shown = tonumber(redis.call('HGET', job, 'hook_seq') or '0') or 0
+  if tonumber(seq) >= shown then
+    redis.call('HSET', job, 'hook_state', status, 'hook_seq', seq)
+  end
+end

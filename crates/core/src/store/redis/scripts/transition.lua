@@ -1,18 +1,21 @@
 -- Applies one change of a job computed by the state machine in Rust, if and only if the job
 -- is still at the version the change was computed from (compare-and-set on `seq`). Record,
--- history, the tenant's feed, queue side effects, indexes, expiry and the published event
--- move together. Nothing here parses JSON: Rust passes every value ready to store.
+-- history, the tenant's feed, queue side effects, indexes, expiry, the webhook outbox (when
+-- the job's own webhook or an enabled subscription of its tenant wants the event) and the
+-- published event move together. Nothing here parses JSON: Rust passes every value ready to
+-- store.
 --
 -- KEYS: 1 job hash, 2 history stream, 3 tenant's feed stream, 4 cancel flag, 5 payload,
 --       6 result hash, 7 queue stream, 8 delayed retries zset, 9 expiring zset,
 --       10 old status index, 11 new status index, 12 old status+type index,
---       13 new status+type index
+--       13 new status+type index, 14 webhook outbox stream, 15 tenant's wants counters
 -- ARGV: 1 expected seq, 2 new seq, 3 new doc, 4 new status, 5 event json, 6 job id,
 --       7 history max, 8 feed max (>= 1), 9 signal channel, 10 consumer group,
 --       11 queue entry the job must hold ('' = any), 12 queue action: keep | drop | requeue |
 --       delay, 13 delay (ms), 14 retention (ms; '0' unless the job becomes terminal),
 --       15 expiring member, 16 result content type ('' = no result), 17 result body,
---       18 '1' if the status changes
+--       18 '1' if the status changes, 19 event type, 20 job type, 21 tenant,
+--       22 outbox max (>= 1)
 -- Returns 1, or 0 when the job moved on (or vanished) since the change was computed.
 
 local job, hist, feed, cancel_flag, payload, result, queue, delayed, expiring = KEYS[1],
@@ -23,11 +26,15 @@ local history_max, feed_max, channel = ARGV[7], ARGV[8], ARGV[9]
 local group, expect_entry, action, delay_ms, retention_ms, expiring_member = ARGV[10],
   ARGV[11], ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15]
 local result_type, result_body, status_changed = ARGV[16], ARGV[17], ARGV[18]
+local event_type, job_type, tenant, outbox_max = ARGV[19], ARGV[20], ARGV[21], ARGV[22]
 
-if redis.call('HGET', job, 'seq') ~= expected then
+-- One read for the guard, the queue entry and whether the job has its own webhook.
+local current = redis.call('HMGET', job, 'seq', 'entry', 'hook_events')
+if current[1] ~= expected then
   return 0
 end
-local entry = redis.call('HGET', job, 'entry') or ''
+local entry = current[2] or ''
+local hook_events = current[3]
 if expect_entry ~= '' and entry ~= expect_entry then
   return 0
 end
@@ -72,5 +79,10 @@ if retention_ms > 0 then
   redis.call('ZADD', expiring, now_ms() + retention_ms, expiring_member)
 end
 
+if hook_wants(hook_events, event_type) or subscribed(KEYS[15], event_type, job_type) then
+  -- The webhook itself only when the job has one: most jobs do not.
+  local hook = hook_events and redis.call('HGET', job, 'hook')
+  append_to_outbox(KEYS[14], outbox_max, tenant, event, hook)
+end
 publish_event(channel, cursor, event)
 return 1

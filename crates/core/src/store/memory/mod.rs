@@ -5,6 +5,11 @@
 //! the Redis backend. One mutex guards the whole state and is never held across an `.await`,
 //! so every change is as atomic as a Redis script; claimers wait on a [`Notify`] instead of
 //! polling.
+//!
+//! The webhook side (subscriptions, the outbox and deliveries) lives in [`webhooks`], under the
+//! same mutex: a job change and its outbox entry are one write.
+
+mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -23,6 +28,8 @@ use crate::event::Event;
 use crate::feed::{FeedCursor, FeedEntry, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, Transition};
+use crate::webhook::{HookStatus, JobHook};
+use webhooks::Hooks;
 
 /// How many jobs one listing examines at most before it answers with what it found.
 const MAX_SCAN: usize = 10_000;
@@ -35,6 +42,11 @@ pub struct MemoryStore {
     state: Mutex<State>,
     /// Wakes claimers when a job is enqueued.
     work: Notify,
+    /// Wakes notifiers when an entry is appended to the webhook outbox.
+    outbox_ready: Notify,
+    /// How long an outbox entry read but not expanded stays with its reader before another
+    /// read takes it back (the reader died).
+    reclaim_after: Duration,
     signals: broadcast::Sender<Signal>,
     config: StoreConfig,
 }
@@ -45,6 +57,25 @@ struct Record {
     output: Option<JobOutput>,
     history: VecDeque<Event>,
     cancel_requested: bool,
+    /// The job's own webhook, kept apart from the job (it holds a secret).
+    hook: Option<JobHook>,
+    /// The latest delivery state of that webhook, written by the notifier's writes.
+    hook_status: Option<HookStatus>,
+}
+
+impl Record {
+    /// The job as reads show it: with its own webhook's delivery state.
+    fn view(&self) -> Job {
+        let mut job = self.job.clone();
+        job.webhook = self.hook_status();
+        job
+    }
+
+    fn hook_status(&self) -> Option<HookStatus> {
+        self.hook
+            .as_ref()
+            .map(|_| self.hook_status.unwrap_or(HookStatus::WAITING))
+    }
 }
 
 /// A claimed queue entry: the lease a worker holds.
@@ -75,6 +106,7 @@ struct State {
     expiring_keys: VecDeque<(Instant, (TenantId, String))>,
     feeds: HashMap<TenantId, Feed>,
     counter: u64,
+    hooks: Hooks,
 }
 
 /// One tenant's feed: its newest events, oldest first.
@@ -113,6 +145,8 @@ impl MemoryStore {
         Self {
             state: Mutex::new(State::default()),
             work: Notify::new(),
+            outbox_ready: Notify::new(),
+            reclaim_after: webhooks::RECLAIM_AFTER,
             signals,
             config,
         }
@@ -124,8 +158,9 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stores the outcome of a transition: record, history, the tenant's feed, signal, expiry.
-    fn apply(&self, state: &mut State, (job, event): (Job, Event)) -> Job {
+    /// Stores the outcome of a transition: record, history, the tenant's feed, the webhook
+    /// outbox, signal, expiry.
+    fn apply(&self, state: &mut State, (mut job, event): (Job, Event)) -> Job {
         let now = Instant::now();
         if job.status.is_terminal() {
             state
@@ -137,6 +172,13 @@ impl MemoryStore {
             record.history.push_back(event.clone());
             while record.history.len() > self.config.history_max {
                 record.history.pop_front();
+            }
+            job.webhook = record.hook_status();
+            if state
+                .hooks
+                .announce(record.hook.as_ref(), &event, self.config.outbox_max)
+            {
+                self.outbox_ready.notify_waiters();
             }
         }
         let entry = state
@@ -180,6 +222,7 @@ impl MemoryStore {
 
     /// Removes what has outlived its retention.
     fn sweep(state: &mut State, now: Instant) {
+        state.hooks.sweep(now);
         while let Some((at, id)) = state.expiring_jobs.front().cloned() {
             if at > now {
                 break;
@@ -258,7 +301,7 @@ impl Store for MemoryStore {
                 return Err(StoreError::IdempotencyMismatch);
             }
             return Ok(Created {
-                job: record.job.clone(),
+                job: record.view(),
                 replayed: true,
             });
         }
@@ -275,6 +318,8 @@ impl Store for MemoryStore {
                 output: None,
                 history: VecDeque::new(),
                 cancel_requested: false,
+                hook: new.webhook,
+                hook_status: None,
             },
         );
         state.index.insert((job.tenant.clone(), job.id));
@@ -304,7 +349,7 @@ impl Store for MemoryStore {
             .jobs
             .get(id)
             .filter(|r| &r.job.tenant == tenant)
-            .map(|r| r.job.clone()))
+            .map(Record::view))
     }
 
     async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<JobPage, StoreError> {
@@ -338,7 +383,7 @@ impl Store for MemoryStore {
             examined += 1;
             last_examined = Some(*id);
             if matches(&record.job) {
-                jobs.push(record.job.clone());
+                jobs.push(record.view());
             }
         }
         Ok(JobPage {
@@ -373,9 +418,9 @@ impl Store for MemoryStore {
             JobStatus::Processing => {
                 record.cancel_requested = true;
                 let _ = self.signals.send(Signal::CancelRequested(*id));
-                CancelOutcome::Requested(record.job.clone())
+                CancelOutcome::Requested(record.view())
             }
-            _ => CancelOutcome::AlreadyFinished(record.job.clone()),
+            _ => CancelOutcome::AlreadyFinished(record.view()),
         };
         Ok(Some(outcome))
     }
