@@ -1,0 +1,290 @@
+//! Sending: deliveries that are due are claimed (leased) from the store, signed and sent,
+//! and each attempt is recorded with what comes next: delivered, retried on the schedule, or
+//! dead. A `410 Gone` disables the subscription, and so do days of failures without a
+//! success.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use herald_core::backoff::Backoff;
+use herald_core::store::webhooks::DueDelivery;
+use herald_core::webhook::{Attempt, AttemptResult, Delivery, Subscription, WebhookUrl};
+use herald_core::{SubscriptionId, TenantId};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::Context;
+use crate::metrics::Outcome;
+use crate::schedule::jitter;
+use crate::send::{AttemptOutcome, Outgoing, Verdict};
+use crate::sign::signature_header;
+
+/// How many times a subscription write is retried against concurrent writers.
+const DISABLE_ATTEMPTS: usize = 5;
+
+/// Claims and sends due deliveries until `shutdown`, then lets attempts in flight finish
+/// for up to one attempt timeout (what is cut short is sent again once its lease runs out).
+pub(crate) async fn deliver_until(ctx: Arc<Context>, shutdown: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(ctx.config.concurrency.max(1)));
+    let mut attempts = JoinSet::new();
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    loop {
+        while attempts.try_join_next().is_some() {}
+        let first = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                // The semaphore is never closed.
+                Err(_) => break,
+            },
+        };
+        let mut permits = vec![first];
+        permits.extend(
+            std::iter::from_fn(|| Arc::clone(&slots).try_acquire_owned().ok())
+                .take(ctx.config.batch.saturating_sub(1)),
+        );
+        let due = match ctx.store.claim_due(permits.len(), ctx.config.lease()).await {
+            Ok(due) => {
+                backoff.reset();
+                due
+            }
+            Err(e) => {
+                let delay = backoff.next_delay();
+                warn!(error = %e, retry_in = ?delay, "claiming webhook deliveries failed");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(delay) => continue,
+                }
+            }
+        };
+        if due.is_empty() {
+            drop(permits);
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = ctx.due.notified() => {}
+                () = tokio::time::sleep(ctx.config.poll_interval) => {}
+            }
+            continue;
+        }
+        for (due, permit) in due.into_iter().zip(permits) {
+            start(&ctx, due, permit, &mut attempts).await;
+        }
+    }
+    let grace = ctx.config.timeout + Duration::from_secs(1);
+    if tokio::time::timeout(grace, async {
+        while attempts.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        info!(
+            "webhook attempts still in flight at shutdown were cut short; they are sent \
+             again once their lease runs out"
+        );
+    }
+}
+
+/// Starts one attempt, or puts the delivery back when its endpoint is full.
+async fn start(
+    ctx: &Arc<Context>,
+    due: DueDelivery,
+    permit: OwnedSemaphorePermit,
+    attempts: &mut JoinSet<()>,
+) {
+    let url = target_url(&due).as_str().to_owned();
+    match ctx.endpoints.try_acquire(&url) {
+        Ok(slot) => {
+            let ctx = Arc::clone(ctx);
+            let span = info_span!("webhook_attempt", delivery_id = %due.delivery.id);
+            attempts.spawn(
+                async move {
+                    let _slot = slot;
+                    let _permit = permit;
+                    ctx.metrics.in_flight().inc();
+                    attempt(&ctx, due).await;
+                    ctx.metrics.in_flight().dec();
+                }
+                .instrument(span),
+            );
+        }
+        Err(wait) => {
+            let at = Utc::now() + wait;
+            if let Err(e) = ctx.store.defer(&due.delivery.id, at).await {
+                // Its lease runs out and it comes back anyway.
+                warn!(error = %e, delivery_id = %due.delivery.id, "putting a delivery back failed");
+            }
+        }
+    }
+}
+
+/// Where the delivery goes: a subscription's URL as it is now (it may have been changed), or
+/// the job's own webhook.
+fn target_url(due: &DueDelivery) -> &WebhookUrl {
+    due.subscription
+        .as_ref()
+        .map_or(&due.delivery.url, |sub| &sub.url)
+}
+
+/// Signs and sends one delivery, then records what happened.
+async fn attempt(ctx: &Context, due: DueDelivery) {
+    let now = Utc::now();
+    let DueDelivery {
+        delivery,
+        body,
+        subscription,
+    } = due;
+    let keys = match (&delivery.subscription, &subscription, &delivery.secret) {
+        (Some(_), Some(sub), _) if sub.enabled => sub
+            .signing_secrets(now)
+            .into_iter()
+            .map(|secret| secret.key())
+            .collect::<Vec<_>>(),
+        (Some(_), Some(_), _) => return abandon(ctx, &delivery, "its webhook is disabled").await,
+        (Some(_), None, _) => return abandon(ctx, &delivery, "its webhook was deleted").await,
+        (None, _, Some(secret)) => vec![secret.key()],
+        (None, _, None) => return abandon(ctx, &delivery, "it has no signing secret").await,
+    };
+    let url = subscription
+        .as_ref()
+        .map_or_else(|| delivery.url.clone(), |sub| sub.url.clone());
+    let id = delivery.id.to_string();
+    let timestamp = now.timestamp();
+    let key_refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    let signature = signature_header(&key_refs, &id, timestamp, &body);
+    let outcome = ctx
+        .sender
+        .send(Outgoing {
+            url: url.url(),
+            msg_id: &id,
+            timestamp,
+            body: Bytes::from(body),
+            signature,
+        })
+        .await;
+    let (result, metric) = decide(ctx, &delivery, &outcome, now);
+    let mut next = delivery.attempted(attempt_of(&outcome, now), result);
+    next.url = url;
+    ctx.metrics.attempted(metric, outcome.duration);
+    debug!(status = ?outcome.status, outcome = metric.as_str(), "webhook attempt");
+    record(ctx, &next, delivery.attempt_count).await;
+    if let (Some(sub), Some(id)) = (&subscription, &delivery.subscription) {
+        if outcome.verdict == Verdict::Gone {
+            disable(ctx, &delivery.tenant, id, "the endpoint answered 410 Gone").await;
+        } else {
+            check_health(ctx, sub, outcome.verdict == Verdict::Delivered, now).await;
+        }
+    }
+}
+
+/// What comes after an attempt, and how the metrics count it.
+fn decide(
+    ctx: &Context,
+    delivery: &Delivery,
+    outcome: &AttemptOutcome,
+    now: DateTime<Utc>,
+) -> (AttemptResult, Outcome) {
+    match outcome.verdict {
+        Verdict::Delivered => (AttemptResult::Delivered, Outcome::Delivered),
+        Verdict::Gone => (AttemptResult::Dead, Outcome::Gone),
+        Verdict::Failed => {
+            let failed = delivery.attempt_count as usize + 1;
+            match ctx
+                .config
+                .retry_schedule
+                .next_delay(failed, outcome.retry_after, jitter())
+            {
+                Some(delay) => (AttemptResult::RetryAt(now + delay), Outcome::Retrying),
+                None => (AttemptResult::Dead, Outcome::Dead),
+            }
+        }
+    }
+}
+
+fn attempt_of(outcome: &AttemptOutcome, at: DateTime<Utc>) -> Attempt {
+    Attempt {
+        at,
+        status_code: outcome.status,
+        duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+        error: outcome.error.clone(),
+        response: outcome.response_snippet.clone(),
+    }
+}
+
+/// Gives a delivery up unsent: its subscription is gone or disabled.
+async fn abandon(ctx: &Context, delivery: &Delivery, reason: &str) {
+    ctx.metrics.attempted(Outcome::Abandoned, Duration::ZERO);
+    let next = delivery.abandoned(reason, Utc::now());
+    record(ctx, &next, delivery.attempt_count).await;
+}
+
+async fn record(ctx: &Context, next: &Delivery, expected_attempts: u32) {
+    match ctx.store.record(next, expected_attempts).await {
+        Ok(true) => {}
+        Ok(false) => info!(
+            delivery_id = %next.id,
+            "another notifier recorded an attempt of this delivery first (its lease ran out)"
+        ),
+        // Unrecorded, the delivery comes back when its lease runs out and is sent again:
+        // at least once.
+        Err(e) => warn!(error = %e, delivery_id = %next.id, "recording a webhook attempt failed"),
+    }
+}
+
+/// Notes the endpoint's health and disables a subscription that has failed for too long.
+async fn check_health(ctx: &Context, sub: &Subscription, delivered: bool, now: DateTime<Utc>) {
+    let failing_since = match ctx
+        .store
+        .endpoint_health(&sub.tenant, &sub.id, !delivered, now)
+        .await
+    {
+        Ok(since) => since,
+        Err(e) => {
+            warn!(error = %e, "recording a webhook endpoint's health failed");
+            return;
+        }
+    };
+    let Some(since) = failing_since else { return };
+    let limit = ctx.config.disable_after;
+    if (now - since).to_std().is_ok_and(|failing| failing >= limit) {
+        let reason = format!(
+            "every delivery failed for {}",
+            humantime::format_duration(limit)
+        );
+        disable(ctx, &sub.tenant, &sub.id, &reason).await;
+    }
+}
+
+/// Disables a subscription (compare-and-set, retried against concurrent changes).
+async fn disable(ctx: &Context, tenant: &TenantId, id: &SubscriptionId, reason: &str) {
+    for _ in 0..DISABLE_ATTEMPTS {
+        let current = match ctx.store.subscription(tenant, id).await {
+            Ok(Some(sub)) if sub.enabled => sub,
+            Ok(_) => return,
+            Err(e) => {
+                warn!(error = %e, "disabling a webhook subscription failed");
+                return;
+            }
+        };
+        let disabled = current.disabled(reason, Utc::now());
+        match ctx
+            .store
+            .put_subscription(&disabled, Some(current.version))
+            .await
+        {
+            Ok(true) => {
+                warn!(subscription_id = %id, reason, "webhook subscription disabled");
+                return;
+            }
+            Ok(false) => continue,
+            Err(e) => {
+                warn!(error = %e, "disabling a webhook subscription failed");
+                return;
+            }
+        }
+    }
+}

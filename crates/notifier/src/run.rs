@@ -1,0 +1,104 @@
+//! The notifier role: [`run`] expands outbox events into deliveries and sends them until the
+//! shutdown token is cancelled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use herald_core::store::SharedWebhookStore;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::NotifierConfig;
+use crate::endpoints::Endpoints;
+use crate::metrics::NotifierMetrics;
+use crate::send::{BuildError, Sender, SenderConfig};
+use crate::{deliver, expand};
+
+/// How often the queue metrics are refreshed from the store.
+const STATS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Everything the notifier needs from the process that runs it.
+#[derive(Clone)]
+pub struct NotifierDeps {
+    pub store: SharedWebhookStore,
+    pub config: NotifierConfig,
+    /// Registered in the process's registry by [`NotifierMetrics::register`].
+    pub metrics: NotifierMetrics,
+}
+
+/// What the expander, the sender and every attempt share.
+pub(crate) struct Context {
+    pub store: SharedWebhookStore,
+    pub config: NotifierConfig,
+    pub metrics: NotifierMetrics,
+    pub sender: Sender,
+    pub endpoints: Arc<Endpoints>,
+    /// This process's name in the outbox's consumer group.
+    pub consumer: String,
+    /// Woken when this process expanded deliveries, which are due at once.
+    pub due: Notify,
+}
+
+/// Runs the notifier until `shutdown` is cancelled; attempts in flight then get up to one
+/// attempt timeout to finish.
+///
+/// # Errors
+/// When the HTTP client cannot be built.
+pub async fn run(deps: NotifierDeps, shutdown: CancellationToken) -> Result<(), BuildError> {
+    let NotifierDeps {
+        store,
+        config,
+        metrics,
+    } = deps;
+    let sender = Sender::new(SenderConfig {
+        timeout: config.timeout,
+        allow_private: config.allow_private_targets,
+        ..SenderConfig::default()
+    })?;
+    let consumer = format!("notifier-{}", uuid::Uuid::now_v7().simple());
+    info!(
+        consumer,
+        retry_schedule = %config.retry_schedule,
+        timeout = ?config.timeout,
+        allow_private_targets = config.allow_private_targets,
+        "notifier started"
+    );
+    let ctx = Arc::new(Context {
+        endpoints: Endpoints::new(config.endpoint_concurrency, config.timeout),
+        store,
+        config,
+        metrics,
+        sender,
+        consumer,
+        due: Notify::new(),
+    });
+    tokio::join!(
+        expand::expand_until(Arc::clone(&ctx), shutdown.clone()),
+        deliver::deliver_until(Arc::clone(&ctx), shutdown.clone()),
+        watch_queue(&ctx, &shutdown),
+    );
+    info!("notifier stopped");
+    Ok(())
+}
+
+/// Keeps the queue metrics current.
+async fn watch_queue(ctx: &Context, shutdown: &CancellationToken) {
+    loop {
+        match ctx.store.delivery_stats().await {
+            Ok(stats) => {
+                let overdue = stats
+                    .oldest_due
+                    .and_then(|due| (Utc::now() - due).to_std().ok())
+                    .unwrap_or_default();
+                ctx.metrics.queue(stats.scheduled, overdue);
+            }
+            Err(e) => warn!(error = %e, "reading the webhook delivery queue failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(STATS_INTERVAL) => {}
+        }
+    }
+}
