@@ -26,8 +26,8 @@ const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The body is JSON but not an acceptable submission.
-    #[error("the request body is not a valid submission")]
+    /// The body is JSON but some of its fields are not acceptable.
+    #[error("some fields of the request body are not valid")]
     Validation(Vec<FieldError>),
     /// Query parameters or headers are not acceptable.
     #[error("some query parameters or headers are not valid")]
@@ -44,6 +44,10 @@ pub enum ApiError {
     /// No such job for this tenant (also a malformed id, or another tenant's job).
     #[error("there is no job `{0}`")]
     JobNotFound(String),
+    /// No such webhook subscription or delivery for this tenant (also a malformed id, or
+    /// another tenant's). `what` names the kind of resource.
+    #[error("there is no {what} `{id}`")]
+    NotFound { what: &'static str, id: String },
     /// The job exists but has no result to serve (yet).
     #[error("{0}")]
     ResultNotAvailable(String),
@@ -60,6 +64,13 @@ pub enum ApiError {
     /// The job's status does not allow the change.
     #[error("{0}")]
     Conflict(String),
+    /// The webhook subscription's state does not allow the request (it is disabled, or it kept
+    /// changing under a concurrent writer).
+    #[error("{0}")]
+    WebhookConflict(String),
+    /// A bounded collection is full (a tenant's webhook subscriptions).
+    #[error("{0}")]
+    LimitReached(String),
     /// The `Idempotency-Key` was used before with a different request.
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyMismatch,
@@ -101,11 +112,18 @@ impl ApiError {
             Self::MalformedJson(_) => ("malformed-json", "Malformed JSON"),
             Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
-            Self::JobNotFound(_) | Self::RouteNotFound { .. } => ("not-found", "Not found"),
+            Self::JobNotFound(_) | Self::NotFound { .. } | Self::RouteNotFound { .. } => {
+                ("not-found", "Not found")
+            }
             Self::ResultNotAvailable(_) => ("result-not-available", "Result not available"),
             Self::CorsRefused(_) => ("cors-refused", "Cross-origin request refused"),
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             Self::Conflict(_) => ("job-state-conflict", "The job's status does not allow this"),
+            Self::WebhookConflict(_) => (
+                "webhook-state-conflict",
+                "The webhook's state does not allow this",
+            ),
+            Self::LimitReached(_) => ("limit-reached", "Limit reached"),
             Self::IdempotencyMismatch => ("idempotency-key-reused", "Idempotency-Key reused"),
             Self::QueueFull(_) => ("queue-full", "Queue full"),
             Self::NotReady(_) => ("not-ready", "Not ready"),
@@ -141,11 +159,14 @@ impl ResponseError for ApiError {
             Self::InvalidParameters(_) | Self::MalformedJson(_) | Self::CorsRefused(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Self::JobNotFound(_) | Self::RouteNotFound { .. } | Self::ResultNotAvailable(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Self::JobNotFound(_)
+            | Self::NotFound { .. }
+            | Self::RouteNotFound { .. }
+            | Self::ResultNotAvailable(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::WebhookConflict(_) | Self::LimitReached(_) => {
+                StatusCode::CONFLICT
+            }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
@@ -190,6 +211,7 @@ impl From<StoreError> for ApiError {
             StoreError::QueueFull(job_type) => Self::QueueFull(job_type),
             StoreError::IdempotencyMismatch => Self::IdempotencyMismatch,
             StoreError::Transition(e) => Self::Conflict(e.to_string()),
+            StoreError::LimitReached(limit) => Self::LimitReached(limit),
             other => Self::Internal(Box::new(other)),
         }
     }
@@ -272,6 +294,15 @@ mod tests {
         let body = body_of(&err);
         assert!(!body["detail"].as_str().unwrap().contains("10.0.0.7"));
         assert!(body.get("errors").is_none());
+    }
+
+    #[test]
+    fn a_full_collection_is_a_409_limit_reached_problem() {
+        let err = ApiError::from(StoreError::LimitReached("at most 256 webhooks".into()));
+        assert_eq!(err.status_code(), StatusCode::CONFLICT);
+        let body = body_of(&err);
+        assert_eq!(body["type"], "https://herald.dev/problems/limit-reached");
+        assert_eq!(body["detail"], "at most 256 webhooks");
     }
 
     #[test]

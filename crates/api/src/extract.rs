@@ -5,8 +5,11 @@ use std::fmt;
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
-use herald_core::{FieldError, IdempotencyKey, JobId, TenantId};
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::{FutureExt as _, LocalBoxFuture};
+use herald_core::{DeliveryId, FieldError, IdempotencyKey, JobId, SubscriptionId, TenantId};
+use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
@@ -51,6 +54,71 @@ impl FromRequest for JobPath {
     }
 }
 
+/// The path's `{id}`, parsed with `parse`; a malformed id is `not_found` like a missing one.
+fn path_id<T>(
+    req: &HttpRequest,
+    what: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, herald_core::InvalidInput>,
+) -> Result<T, ApiError> {
+    let raw = req.match_info().get("id").unwrap_or_default();
+    parse(raw).map_err(|_| ApiError::NotFound {
+        what,
+        id: raw.to_owned(),
+    })
+}
+
+/// The subscription id of a `/v1/webhooks/{id}…` path; malformed answers `404`.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookPath(pub SubscriptionId);
+
+impl FromRequest for WebhookPath {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(path_id(req, "webhook", SubscriptionId::parse).map(Self))
+    }
+}
+
+/// The delivery id of a `/v1/deliveries/{id}…` path; malformed answers `404`.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryPath(pub DeliveryId);
+
+impl FromRequest for DeliveryPath {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(path_id(req, "delivery", DeliveryId::parse).map(Self))
+    }
+}
+
+/// A JSON body that may be left out: `None` for a request without a body (no
+/// `Content-Length`, or `0`, and no chunked body); otherwise read like `web::Json`, so a
+/// malformed, oversized or non-JSON body gets the same problem as anywhere else.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let headers = req.headers();
+        let length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+        if length == Some(0) || (length.is_none() && !chunked) {
+            return ready(Ok(Self(None))).boxed_local();
+        }
+        web::Json::<T>::from_request(req, payload)
+            .map(|json| json.map(|json| Self(Some(json.into_inner()))))
+            .boxed_local()
+    }
+}
+
 /// The request's optional `Idempotency-Key` header.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
@@ -74,4 +142,17 @@ impl FromRequest for IdempotencyKeyHeader {
         });
         ready(key.transpose().map(Self))
     }
+}
+
+/// Parses an optional query parameter (empty counts as absent), noting a bad value in `errors`.
+pub(crate) fn query_field<T>(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    raw: &Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    let raw = raw.as_deref().filter(|raw| !raw.is_empty())?;
+    parse(raw)
+        .map_err(|message| errors.push(FieldError::new(field, message)))
+        .ok()
 }

@@ -1,6 +1,7 @@
 //! Herald's HTTP API: submit jobs, poll them (plainly or by long poll), follow them as
 //! Server-Sent Events (one job, or many through the tenant's feed), read the feed as JSON pages,
-//! cancel jobs, fetch their results, and the health and metrics endpoints. The wire contract is
+//! cancel jobs, fetch their results, manage webhook subscriptions and their deliveries, and the
+//! health and metrics endpoints. The wire contract is
 //! `CONTRACT.md`; `docs/api.md` is its reference.
 //!
 //! The crate is a library: the `herald` binary binds the socket, builds [`ApiDeps`] and calls
@@ -11,7 +12,11 @@
 //! - [`routes`]: one module per resource, each with its `configure`; handlers are thin.
 //! - [`error`]: [`ApiError`], the one mapping of every failure to `application/problem+json`.
 //! - [`extract`]: extractors parsed at the edge (tenant, job id in the path, idempotency key).
-//! - [`submission`]: a request body becomes a validated `NewJob`.
+//! - [`body`]: a JSON body read into a request type, every bad field named.
+//! - [`submission`]: a request body becomes a validated `NewJob` (and its webhook's target is
+//!   checked).
+//! - [`resource`]: the job resource as the API answers it (the job's own webhook status).
+//! - [`webhooks`]: subscriptions, their deliveries, retries and replays; their views.
 //! - [`conditional`]: entity tags and `If-None-Match`.
 //! - [`poll`]: reading a job, optionally waiting (long poll) for it to change.
 //! - [`feed`]: the tenant's feed as served: filters, pages of events, their long poll.
@@ -21,6 +26,7 @@
 //! - [`cors`]: the browser origins allowed to call the API.
 //! - [`metrics`]: Prometheus metrics and the request telemetry middleware.
 
+pub mod body;
 pub mod conditional;
 pub mod cors;
 pub mod error;
@@ -29,15 +35,18 @@ pub mod feed;
 pub mod hub;
 pub mod metrics;
 pub mod poll;
+pub mod resource;
 pub mod routes;
 pub mod sse;
 pub mod startup;
 pub mod submission;
+pub mod webhooks;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald_core::store::SharedWebhookStore;
 use herald_core::{JobLimits, JobType, SharedStore};
 use prometheus_client::registry::Registry;
 
@@ -73,6 +82,10 @@ pub struct ApiConfig {
     pub subscriber_buffer: usize,
     /// Browser origins allowed to call the API (CORS); none by default.
     pub cors_origins: Vec<CorsOrigin>,
+    /// Accept webhook targets in private, loopback and link-local ranges
+    /// (`--webhook-allow-private-targets`, for development and tests). Off by default: such
+    /// targets are refused at registration with a `422`.
+    pub allow_private_targets: bool,
 }
 
 /// The longest heartbeat interval allowed: the contract promises a comment at least every 15 s.
@@ -90,6 +103,7 @@ impl Default for ApiConfig {
             sse_retry: Duration::from_secs(3),
             subscriber_buffer: hub::DEFAULT_SUBSCRIBER_BUFFER,
             cors_origins: Vec::new(),
+            allow_private_targets: false,
         }
     }
 }
@@ -98,7 +112,10 @@ impl Default for ApiConfig {
 ///
 /// ```no_run
 /// # use std::sync::Arc;
-/// # fn build(store: herald_core::SharedStore) -> herald_api::ApiDeps {
+/// # fn build(
+/// #     store: herald_core::SharedStore,
+/// #     webhooks: herald_core::store::SharedWebhookStore,
+/// # ) -> herald_api::ApiDeps {
 /// use prometheus_client::registry::Registry;
 ///
 /// let mut registry = Registry::default();
@@ -106,6 +123,7 @@ impl Default for ApiConfig {
 /// // … other roles register their metrics here, then the registry is frozen:
 /// herald_api::ApiDeps {
 ///     store,
+///     webhooks,
 ///     config: herald_api::ApiConfig::default(),
 ///     registry: Arc::new(registry),
 ///     metrics,
@@ -115,6 +133,9 @@ impl Default for ApiConfig {
 #[derive(Clone)]
 pub struct ApiDeps {
     pub store: SharedStore,
+    /// Webhook subscriptions and deliveries; the same backend as `store` (one `MemoryStore`
+    /// or `RedisStore` cast to both traits).
+    pub webhooks: SharedWebhookStore,
     pub config: ApiConfig,
     /// The process's registry, served at `/metrics`.
     pub registry: Arc<Registry>,

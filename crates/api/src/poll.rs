@@ -5,7 +5,8 @@
 //! between the read and the wait still wakes it. A resync is only a hint to re-read the store
 //! (the source of truth); the wait ends when the re-read shows a newer `seq`, when the
 //! client's `wait` runs out, or when the process shuts down. An event newer than the client's
-//! version is answered from its own snapshot, without a read.
+//! version is answered from its own snapshot, without a read — unless the job has a webhook of
+//! its own, whose status only a read shows.
 
 use std::time::Duration;
 
@@ -76,8 +77,11 @@ impl Poller<'_> {
                 // An old event (the store is already past it for us): nothing new to read.
                 Some(Notice::Event(entry)) if entry.event.seq() <= held => continue,
                 // The event carries the whole job as of that change: no need to read it back.
-                // (The hub matches by id only, so the tenant is checked here.)
-                Some(Notice::Event(entry)) if entry.event.job.tenant == *tenant => {
+                // (The hub matches by id only, so the tenant is checked here.) Its snapshot
+                // lacks the webhook status, though, so a job with a webhook is read back.
+                Some(Notice::Event(entry))
+                    if entry.event.job.tenant == *tenant && job.webhook.is_none() =>
+                {
                     return Ok(Polled::Changed(entry.event.job.clone()));
                 }
                 Some(Notice::Event(_) | Notice::Resync) => {}

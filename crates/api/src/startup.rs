@@ -9,6 +9,7 @@ use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use herald_core::SharedStore;
+use herald_core::store::SharedWebhookStore;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -17,11 +18,13 @@ use crate::hub::Hub;
 use crate::metrics::{ApiMetrics, telemetry};
 use crate::poll::Poller;
 use crate::sse::StreamContext;
+use crate::webhooks::Webhooks;
 use crate::{ApiConfig, ApiDeps, cors, routes};
 
 /// What every handler shares.
 pub(crate) struct AppState {
     pub store: SharedStore,
+    pub webhooks: SharedWebhookStore,
     pub config: ApiConfig,
     pub hub: Hub,
     pub metrics: ApiMetrics,
@@ -34,6 +37,14 @@ impl AppState {
             store: &self.store,
             hub: &self.hub,
             metrics: &self.metrics,
+        }
+    }
+
+    pub fn webhooks(&self) -> Webhooks<'_> {
+        Webhooks {
+            store: &self.store,
+            webhooks: &self.webhooks,
+            allow_private_targets: self.config.allow_private_targets,
         }
     }
 
@@ -100,6 +111,7 @@ fn serve(
     let shutdown_timeout = deps.config.shutdown_timeout.as_secs();
     let state = web::Data::new(AppState {
         store: deps.store,
+        webhooks: deps.webhooks,
         config: deps.config,
         hub,
         metrics: deps.metrics,
@@ -148,6 +160,7 @@ pub(crate) fn create_app(
             if surface == Surface::Api {
                 routes::jobs::configure(cfg);
                 routes::events::configure(cfg);
+                routes::webhooks::configure(cfg);
             }
         })
         .configure(routes::health::configure)

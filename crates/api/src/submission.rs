@@ -1,13 +1,38 @@
 //! A `POST /v1/jobs` body becomes a validated [`NewJob`], or a list of every field that is
-//! wrong with it.
+//! wrong with it; then the target of the job's own webhook, if any, is checked.
 
 use std::collections::HashSet;
 
+use herald_core::webhook::WebhookSecret;
 use herald_core::{FieldError, IdempotencyKey, JobLimits, JobRequest, JobType, NewJob, TenantId};
-use serde::Deserialize;
 use serde_json::Value;
 
+use crate::body::from_body;
 use crate::error::ApiError;
+use crate::webhooks::check_target;
+
+/// A validated submission.
+#[derive(Debug)]
+pub struct Submission {
+    pub new: NewJob,
+    /// The secret Herald generated for the job's webhook because the request named none: the
+    /// answer to this submission is the one place it is shown.
+    pub generated_secret: Option<WebhookSecret>,
+}
+
+impl Submission {
+    /// This submission, once its webhook's target (if any) is known not to be in a private,
+    /// loopback or link-local range, unless `allow_private`. Resolves the target's host name.
+    ///
+    /// # Errors
+    /// [`ApiError::Validation`] naming `webhook.url` for a refused target.
+    pub async fn checked(self, allow_private: bool) -> Result<Self, ApiError> {
+        if let Some(hook) = &self.new.webhook {
+            check_target(&hook.url, "webhook.url", allow_private).await?;
+        }
+        Ok(self)
+    }
+}
 
 /// Validates a submission: its shape, its fields against `limits`, and that some handler or
 /// worker queue serves its type.
@@ -20,8 +45,8 @@ pub fn parse_submission(
     idempotency_key: Option<IdempotencyKey>,
     limits: &JobLimits,
     known_types: &HashSet<JobType>,
-) -> Result<NewJob, ApiError> {
-    let request = job_request(body).map_err(ApiError::Validation)?;
+) -> Result<Submission, ApiError> {
+    let request: JobRequest = from_body(body).map_err(ApiError::Validation)?;
     let unknown_type = request
         .job_type
         .as_deref()
@@ -37,7 +62,23 @@ pub fn parse_submission(
         NewJob::parse(tenant, request, idempotency_key, limits),
         unknown_type,
     ) {
-        (Ok(new), None) => Ok(new),
+        (Ok(new), None) => {
+            // `JobHook::parse` generates a secret when the request names none; only the raw
+            // request can tell a generated secret from a given one.
+            let named_secret = body
+                .get("webhook")
+                .and_then(|hook| hook.get("secret"))
+                .is_some_and(|secret| !secret.is_null());
+            let generated_secret = new
+                .webhook
+                .as_ref()
+                .filter(|_| !named_secret)
+                .map(|hook| hook.secret.clone());
+            Ok(Submission {
+                new,
+                generated_secret,
+            })
+        }
         (Ok(_), Some(unknown)) => Err(ApiError::Validation(vec![unknown])),
         (Err(mut errors), unknown) => {
             // `type` comes first, as `NewJob::parse` lists it.
@@ -45,31 +86,6 @@ pub fn parse_submission(
             Err(ApiError::Validation(errors))
         }
     }
-}
-
-/// Reads the body's fields; on failure, tells which fields are of the wrong type or unknown.
-fn job_request(body: &Value) -> Result<JobRequest, Vec<FieldError>> {
-    let Value::Object(fields) = body else {
-        return Err(vec![FieldError::new("body", "must be a JSON object")]);
-    };
-    JobRequest::deserialize(body).map_err(|whole| {
-        // serde names the bad field only in prose; trying each field alone attributes every
-        // complaint to its field. This runs only for bodies already known to be bad.
-        let errors: Vec<_> = fields
-            .iter()
-            .filter_map(|(name, value)| {
-                let alone = Value::Object([(name.clone(), value.clone())].into_iter().collect());
-                JobRequest::deserialize(&alone)
-                    .err()
-                    .map(|e| FieldError::new(name, e.to_string()))
-            })
-            .collect();
-        if errors.is_empty() {
-            vec![FieldError::new("body", whole.to_string())]
-        } else {
-            errors
-        }
-    })
 }
 
 #[cfg(test)]
@@ -94,8 +110,38 @@ mod tests {
     fn a_minimal_submission_of_a_known_type_is_accepted() {
         let tenant = TenantId::default_tenant();
         let body = json!({"type": "demo.sleep"});
-        let new = parse_submission(tenant, &body, None, &JobLimits::default(), &known()).unwrap();
-        assert_eq!(new.job_type.as_str(), "demo.sleep");
+        let submission =
+            parse_submission(tenant, &body, None, &JobLimits::default(), &known()).unwrap();
+        assert_eq!(submission.new.job_type.as_str(), "demo.sleep");
+        assert!(submission.new.webhook.is_none());
+        assert!(submission.generated_secret.is_none());
+    }
+
+    #[test]
+    fn a_webhook_secret_is_reported_as_generated_only_when_the_request_named_none() {
+        let parse = |hook: Value| {
+            let body = json!({"type": "demo.sleep", "webhook": hook});
+            let tenant = TenantId::default_tenant();
+            parse_submission(tenant, &body, None, &JobLimits::default(), &known()).unwrap()
+        };
+        let generated = parse(json!({"url": "https://client.example/h"}));
+        let hook = generated.new.webhook.as_ref().unwrap();
+        assert_eq!(generated.generated_secret.as_ref(), Some(&hook.secret));
+        assert!(hook.secret.expose().starts_with("whsec_"));
+
+        let given =
+            parse(json!({"url": "https://client.example/h", "secret": "a-long-enough-secret"}));
+        assert!(given.generated_secret.is_none());
+        assert_eq!(
+            given.new.webhook.unwrap().secret.expose(),
+            "a-long-enough-secret"
+        );
+    }
+
+    #[test]
+    fn bad_webhook_fields_are_named_under_webhook() {
+        let body = json!({"type": "demo.sleep", "webhook": {"url": "ftp://x.example/", "events": ["job.nope"]}});
+        assert_eq!(fields(body), ["webhook.url", "webhook.events"]);
     }
 
     #[test]

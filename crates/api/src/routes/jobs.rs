@@ -6,15 +6,16 @@ use std::time::Duration;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use herald_core::store::{CancelOutcome, Created, ListQuery};
-use herald_core::{FieldError, Job, JobId, JobStatus, JobType, JobView};
+use herald_core::{FieldError, Job, JobId, JobStatus, JobType};
 use serde::{Deserialize, Serialize};
 
 use crate::conditional::{IfNoneMatch, etag};
 use crate::error::{ApiError, resource};
-use crate::extract::{IdempotencyKeyHeader, JobPath, Tenant};
+use crate::extract::{IdempotencyKeyHeader, JobPath, Tenant, query_field};
 use crate::poll::Polled;
+use crate::resource::JobResource;
 use crate::startup::AppState;
-use crate::submission::parse_submission;
+use crate::submission::{Submission, parse_submission};
 
 /// Set on the answer to a submission that an earlier one with the same `Idempotency-Key`
 /// created.
@@ -40,19 +41,27 @@ async fn create_job(
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let config = &state.config;
-    let new = parse_submission(tenant, &body, key, &config.limits, &config.known_types)?;
+    let Submission {
+        new,
+        generated_secret,
+    } = parse_submission(tenant, &body, key, &config.limits, &config.known_types)?
+        .checked(config.allow_private_targets)
+        .await?;
     let Created { job, replayed } = state.store.create(new).await?;
     tracing::Span::current().record("job_id", tracing::field::display(job.id));
     if !replayed {
         state.metrics.job_accepted(job.job_type.as_str());
     }
-    let view = JobView::from(&job);
+    // A replayed submission answers the job created first, whose secret was shown then (the
+    // one generated for this request was never stored).
+    let secret = generated_secret.filter(|_| !replayed);
+    let resource = JobResource::revealing(&job, secret.as_ref());
     let mut response = job_response(StatusCode::ACCEPTED, &job);
-    response.insert_header((header::LOCATION, view.links.self_.as_str()));
+    response.insert_header((header::LOCATION, resource.view.links.self_.as_str()));
     if replayed {
         response.insert_header((IDEMPOTENT_REPLAYED, "true"));
     }
-    Ok(response.json(view))
+    Ok(response.json(resource))
 }
 
 /// The query of `GET /v1/jobs/{id}`.
@@ -95,7 +104,7 @@ async fn get_job(
         .poll(&tenant, id, known.as_ref(), wait)
         .await?;
     Ok(match polled {
-        Polled::Changed(job) => job_response(StatusCode::OK, &job).json(JobView::from(&job)),
+        Polled::Changed(job) => job_response(StatusCode::OK, &job).json(JobResource::new(&job)),
         Polled::NotModified(job) => job_response(StatusCode::NOT_MODIFIED, &job).finish(),
     })
 }
@@ -113,16 +122,16 @@ struct ListParams {
 impl ListParams {
     fn parse(&self) -> Result<ListQuery, ApiError> {
         let mut errors = Vec::new();
-        let status = parse_field(&mut errors, "status", &self.status, |raw| {
+        let status = query_field(&mut errors, "status", &self.status, |raw| {
             raw.parse::<JobStatus>().map_err(|e| e.0)
         });
-        let job_type = parse_field(&mut errors, "type", &self.job_type, |raw| {
+        let job_type = query_field(&mut errors, "type", &self.job_type, |raw| {
             JobType::parse(raw).map_err(|e| e.0)
         });
-        let before = parse_field(&mut errors, "cursor", &self.cursor, |raw| {
+        let before = query_field(&mut errors, "cursor", &self.cursor, |raw| {
             JobId::parse(raw).map_err(|e| e.0)
         });
-        let limit = parse_field(&mut errors, "limit", &self.limit, |raw| {
+        let limit = query_field(&mut errors, "limit", &self.limit, |raw| {
             raw.parse()
                 .ok()
                 .filter(|n| (1..=ListQuery::MAX_LIMIT).contains(n))
@@ -140,23 +149,10 @@ impl ListParams {
     }
 }
 
-/// Parses an optional query parameter (empty counts as absent), noting a bad value in `errors`.
-fn parse_field<T>(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    raw: &Option<String>,
-    parse: impl FnOnce(&str) -> Result<T, String>,
-) -> Option<T> {
-    let raw = raw.as_deref().filter(|raw| !raw.is_empty())?;
-    parse(raw)
-        .map_err(|message| errors.push(FieldError::new(field, message)))
-        .ok()
-}
-
 /// A page of jobs.
 #[derive(Debug, Serialize)]
-struct JobList {
-    data: Vec<JobView>,
+struct JobList<'a> {
+    data: Vec<JobResource<'a>>,
     next_cursor: Option<JobId>,
 }
 
@@ -171,7 +167,7 @@ async fn list_jobs(
     Ok(HttpResponse::Ok()
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]))
         .json(JobList {
-            data: page.jobs.iter().map(JobView::from).collect(),
+            data: page.jobs.iter().map(JobResource::new).collect(),
             next_cursor: page.next_cursor,
         }))
 }
@@ -185,7 +181,7 @@ async fn cancel_job(
     match state.store.cancel(&tenant, &id).await? {
         None => Err(ApiError::JobNotFound(id.to_string())),
         Some(CancelOutcome::Canceled(job) | CancelOutcome::Requested(job)) => {
-            Ok(job_response(StatusCode::ACCEPTED, &job).json(JobView::from(&job)))
+            Ok(job_response(StatusCode::ACCEPTED, &job).json(JobResource::new(&job)))
         }
         Some(CancelOutcome::AlreadyFinished(job)) => {
             Err(ApiError::already_finished(id, job.status))

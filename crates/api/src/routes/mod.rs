@@ -4,3 +4,4 @@
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod webhooks;

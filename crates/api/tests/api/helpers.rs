@@ -1,6 +1,7 @@
 //! `spawn_app()` and the `TestApp` it returns: one helper per endpoint, plus the steps a worker
 //! would take, played through the store. Variants (a short heartbeat, a tiny subscriber
-//! buffer, CORS origins, short histories) go through [`TestApp::builder`].
+//! buffer, CORS origins, short histories, private webhook targets) go through
+//! [`TestApp::builder`].
 
 use std::collections::HashSet;
 use std::net::TcpListener;
@@ -8,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_api::{ApiConfig, ApiDeps, ApiMetrics, CorsOrigin};
-use herald_core::store::Lease;
 use herald_core::store::memory::MemoryStore;
+use herald_core::store::{Lease, SharedWebhookStore, WebhookStore};
+use herald_core::webhook::{Subscription, SubscriptionRequest};
 use herald_core::{
     ErrorCode, JobError, JobLimits, JobOutput, JobRequest, JobType, NewJob, Progress, SharedStore,
     Store, StoreConfig, TenantId, WorkerId,
@@ -29,6 +31,7 @@ pub const KNOWN_TYPES: [&str; 3] = ["demo.sleep", "demo.report", "demo.fail"];
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`
     pub address: String,
+    /// The job store and the webhook store, as the binary shares one backend for both.
     pub store: Arc<MemoryStore>,
     pub client: reqwest::Client,
     pub worker: WorkerId,
@@ -87,6 +90,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Accept webhook targets in private, loopback and link-local ranges.
+    pub fn allow_private_targets(mut self) -> Self {
+        self.config.allow_private_targets = true;
+        self
+    }
+
     /// Starts the real server on a free loopback port.
     pub async fn spawn(self) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
@@ -96,6 +105,7 @@ impl TestAppBuilder {
         let metrics = ApiMetrics::register(&mut registry);
         let deps = ApiDeps {
             store: Arc::clone(&store) as SharedStore,
+            webhooks: Arc::clone(&store) as SharedWebhookStore,
             config: self.config,
             registry: Arc::new(registry),
             metrics,
@@ -255,6 +265,105 @@ impl TestApp {
     pub async fn events_page(&self, query: &str) -> Response {
         self.request(Method::GET, &format!("/v1/events?{query}"))
             .await
+    }
+
+    /// `{method} {path}` with a JSON body.
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
+    /// `POST /v1/webhooks`.
+    pub async fn post_webhook(&self, body: &Value) -> Response {
+        self.send_json(Method::POST, "/v1/webhooks", body).await
+    }
+
+    /// Creates a subscription to `url` (all events, all job types) and returns the answer.
+    pub async fn subscribe(&self, url: &str) -> Value {
+        let response = self.post_webhook(&json!({"url": url})).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    /// `GET /v1/webhooks`.
+    pub async fn list_webhooks(&self) -> Response {
+        self.request(Method::GET, "/v1/webhooks").await
+    }
+
+    /// `GET /v1/webhooks/{id}`.
+    pub async fn get_webhook(&self, id: &str) -> Response {
+        self.request(Method::GET, &format!("/v1/webhooks/{id}"))
+            .await
+    }
+
+    /// `PATCH /v1/webhooks/{id}`.
+    pub async fn patch_webhook(&self, id: &str, body: &Value) -> Response {
+        self.send_json(Method::PATCH, &format!("/v1/webhooks/{id}"), body)
+            .await
+    }
+
+    /// `DELETE /v1/webhooks/{id}`.
+    pub async fn delete_webhook(&self, id: &str) -> Response {
+        self.request(Method::DELETE, &format!("/v1/webhooks/{id}"))
+            .await
+    }
+
+    /// `POST /v1/webhooks/{id}/rotate-secret`, with an optional body.
+    pub async fn rotate_secret(&self, id: &str, body: Option<&Value>) -> Response {
+        let path = format!("/v1/webhooks/{id}/rotate-secret");
+        match body {
+            Some(body) => self.send_json(Method::POST, &path, body).await,
+            None => self.request(Method::POST, &path).await,
+        }
+    }
+
+    /// `POST /v1/webhooks/{id}/replay`.
+    pub async fn replay(&self, id: &str, body: &Value) -> Response {
+        self.send_json(Method::POST, &format!("/v1/webhooks/{id}/replay"), body)
+            .await
+    }
+
+    /// `GET /v1/webhooks/{id}/deliveries?{query}`.
+    pub async fn deliveries(&self, id: &str, query: &str) -> Response {
+        self.request(
+            Method::GET,
+            &format!("/v1/webhooks/{id}/deliveries?{query}"),
+        )
+        .await
+    }
+
+    /// `GET /v1/deliveries/{id}`.
+    pub async fn get_delivery(&self, id: &str) -> Response {
+        self.request(Method::GET, &format!("/v1/deliveries/{id}"))
+            .await
+    }
+
+    /// `POST /v1/deliveries/{id}/retry`.
+    pub async fn retry_delivery(&self, id: &str) -> Response {
+        self.request(Method::POST, &format!("/v1/deliveries/{id}/retry"))
+            .await
+    }
+
+    /// Stores a subscription of another tenant, straight through the store.
+    pub async fn subscribe_for_other_tenant(&self, url: &str) -> String {
+        let request = SubscriptionRequest {
+            url: Some(url.to_owned()),
+            ..SubscriptionRequest::default()
+        };
+        let tenant = TenantId::parse("someone-else").unwrap();
+        let sub = Subscription::create(tenant, request, chrono::Utc::now()).unwrap();
+        assert!(self.store.put_subscription(&sub, None).await.unwrap());
+        sub.id.to_string()
+    }
+
+    /// Plays a worker running the oldest pending job of `job_type` to completion.
+    pub async fn run_to_completion(&self, job_type: &str) {
+        let lease = self.claim(job_type).await;
+        self.complete(lease, None).await;
     }
 
     /// The value of the metric line starting with `series` (name and labels), if any.

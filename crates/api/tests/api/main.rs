@@ -16,3 +16,4 @@ mod result;
 mod shutdown;
 mod sse_client;
 mod submit;
+mod webhooks;
