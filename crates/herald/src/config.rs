@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use herald_api::{CorsOrigin, MAX_SSE_HEARTBEAT};
+use herald_notifier::schedule::RetrySchedule;
 
 /// The command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "herald",
     version,
-    about = "Herald: 202 Accepted now, then every change of the job by polling and Server-Sent Events",
+    about = "Herald: 202 Accepted now, then every change of the job by polling, Server-Sent Events and signed webhooks",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -36,7 +37,8 @@ impl Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Runs the server: the api, worker roles or both, on Redis or the embedded backend.
+    /// Runs the server: the api, worker and notifier roles (any of them), on Redis or the
+    /// embedded backend.
     Serve(ServeArgs),
 }
 
@@ -47,6 +49,8 @@ pub enum Role {
     Api,
     /// Claims and runs jobs.
     Worker,
+    /// Delivers webhooks.
+    Notifier,
 }
 
 /// How the process logs.
@@ -77,7 +81,7 @@ pub struct ServeArgs {
         long,
         env = "HERALD_ROLES",
         value_delimiter = ',',
-        default_value = "api,worker"
+        default_value = "api,worker,notifier"
     )]
     pub roles: Vec<Role>,
 
@@ -115,6 +119,32 @@ pub struct ServeArgs {
     /// `https://app.example,http://localhost:5173` (default: none).
     #[arg(long, env = "HERALD_CORS_ORIGINS", value_delimiter = ',', value_parser = CorsOrigin::parse)]
     pub cors_origins: Vec<CorsOrigin>,
+
+    /// Delays between webhook attempts after the immediate first one, comma-separated; after
+    /// the last, a delivery is dead. Each is spread by ±20 % jitter.
+    #[arg(
+        long,
+        env = "HERALD_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "5s,5m,30m,2h,5h,10h,10h"
+    )]
+    pub webhook_retry_schedule: RetrySchedule,
+
+    /// How long one webhook attempt may take before it counts as failed.
+    #[arg(long, env = "HERALD_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = duration)]
+    pub webhook_timeout: Duration,
+
+    /// Permits webhook targets on loopback, private and link-local addresses (development
+    /// and tests; refused by default).
+    #[arg(long, env = "HERALD_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
+    pub webhook_allow_private_targets: bool,
+
+    /// Webhook attempts one notifier process makes at the same time, across all endpoints.
+    #[arg(long, env = "HERALD_WEBHOOK_CONCURRENCY", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub webhook_concurrency: u32,
+
+    /// Webhook attempts one notifier process makes at the same time to one endpoint (URL).
+    #[arg(long, env = "HERALD_WEBHOOK_ENDPOINT_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub webhook_endpoint_concurrency: u32,
 
     /// Log format.
     #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
@@ -162,8 +192,11 @@ mod tests {
     #[test]
     fn defaults_run_every_role_on_the_embedded_backend() {
         let args = parse(&[]).unwrap();
-        assert_eq!(args.roles, [Role::Api, Role::Worker]);
+        assert_eq!(args.roles, [Role::Api, Role::Worker, Role::Notifier]);
         assert!(args.redis_url.is_none());
+        assert_eq!(args.webhook_retry_schedule, RetrySchedule::default());
+        assert_eq!(args.webhook_timeout, Duration::from_secs(15));
+        assert!(!args.webhook_allow_private_targets);
         assert_eq!(args.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(args.lease_timeout, Duration::from_secs(30));
         assert_eq!(args.retention, Duration::from_secs(48 * 3600));
@@ -175,7 +208,7 @@ mod tests {
     #[test]
     fn a_bare_herald_serves_with_the_defaults() {
         let args = Cli::try_parse_from(["herald"]).unwrap().serve_args();
-        assert_eq!(args.roles, [Role::Api, Role::Worker]);
+        assert_eq!(args.roles, [Role::Api, Role::Worker, Role::Notifier]);
     }
 
     #[test]
@@ -194,7 +227,30 @@ mod tests {
             parse(&["--roles", "api,worker"]).unwrap().roles,
             [Role::Api, Role::Worker]
         );
+        assert_eq!(
+            parse(&["--roles", "notifier"]).unwrap().roles,
+            [Role::Notifier]
+        );
         assert!(parse(&["--roles", "janitor"]).is_err());
+    }
+
+    #[test]
+    fn webhook_settings_have_flags() {
+        let args = parse(&[
+            "--webhook-retry-schedule",
+            "1s,2s",
+            "--webhook-timeout",
+            "2s",
+            "--webhook-allow-private-targets",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.webhook_retry_schedule.delays(),
+            [Duration::from_secs(1), Duration::from_secs(2)]
+        );
+        assert_eq!(args.webhook_timeout, Duration::from_secs(2));
+        assert!(args.webhook_allow_private_targets);
+        assert!(parse(&["--webhook-retry-schedule", "5s,soon"]).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! # Layout
 //! - [`config`] reads the command line and its `HERALD_…` environment twins.
 //! - [`telemetry`] sets up logging.
-//! - [`Application`] starts and supervises the api and worker roles.
+//! - [`Application`] starts and supervises the api, worker and notifier roles.
 //! - [`raise_open_files_limit`] lifts the process's file descriptor limit for many streams.
 
 pub mod config;
@@ -15,9 +15,11 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use anyhow::Context;
+use herald_core::store::SharedWebhookStore;
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
 use herald_core::{SharedStore, StoreConfig};
+use herald_notifier::{NotifierConfig, NotifierDeps, NotifierMetrics};
 use herald_worker::{Registry as Handlers, Worker, WorkerConfig, WorkerMetrics};
 use prometheus_client::registry::Registry;
 use tokio::task::JoinSet;
@@ -78,20 +80,31 @@ impl Application {
             lease_timeout: args.lease_timeout,
             ..StoreConfig::default()
         };
-        let store: SharedStore = match &args.redis_url {
+        // One backend behind both traits: the webhook outbox is written by the job store's own
+        // atomic writes.
+        let (store, webhooks): (SharedStore, SharedWebhookStore) = match &args.redis_url {
             None => {
-                if !args.runs(Role::Worker) {
-                    tracing::warn!(
-                        "the embedded backend lives in this process only: without the worker role no job will ever run"
-                    );
+                for (role, what) in [
+                    (Role::Worker, "job will ever run"),
+                    (Role::Notifier, "webhook will ever be sent"),
+                ] {
+                    if !args.runs(role) {
+                        tracing::warn!(
+                            "the embedded backend lives in this process only: without the {role:?} role no {what}"
+                        );
+                    }
                 }
-                Arc::new(MemoryStore::new(store_config))
+                let store = Arc::new(MemoryStore::new(store_config));
+                (store.clone(), store)
             }
-            Some(url) => Arc::new(
-                RedisStore::connect(url, &args.redis_prefix, store_config)
-                    .await
-                    .context("failed to connect to Redis")?,
-            ),
+            Some(url) => {
+                let store = Arc::new(
+                    RedisStore::connect(url, &args.redis_prefix, store_config)
+                        .await
+                        .context("failed to connect to Redis")?,
+                );
+                (store.clone(), store)
+            }
         };
         let backend = if args.redis_url.is_some() {
             "redis"
@@ -119,6 +132,29 @@ impl Application {
             });
         }
 
+        if args.runs(Role::Notifier) {
+            let config = NotifierConfig {
+                retry_schedule: args.webhook_retry_schedule.clone(),
+                timeout: args.webhook_timeout,
+                allow_private_targets: args.webhook_allow_private_targets,
+                concurrency: args.webhook_concurrency as usize,
+                endpoint_concurrency: args.webhook_endpoint_concurrency as usize,
+                ..NotifierConfig::default()
+            };
+            let deps = NotifierDeps {
+                store: Arc::clone(&webhooks),
+                config,
+                metrics: NotifierMetrics::register(&mut registry),
+            };
+            let token = shutdown.clone();
+            roles.spawn(async move {
+                let outcome = herald_notifier::run(deps, token)
+                    .await
+                    .context("the notifier role failed");
+                ("notifier", outcome)
+            });
+        }
+
         // Every process listens on `--bind`: the whole API with the api role, otherwise only
         // the operations endpoints, so workers are probed and scraped like api processes.
         let api_metrics = herald_api::ApiMetrics::register(&mut registry);
@@ -132,10 +168,12 @@ impl Application {
             sse_heartbeat: args.sse_heartbeat,
             sse_retry: args.sse_retry,
             cors_origins: args.cors_origins.clone(),
+            allow_private_targets: args.webhook_allow_private_targets,
             ..herald_api::ApiConfig::default()
         };
         let deps = herald_api::ApiDeps {
             store: Arc::clone(&store),
+            webhooks,
             config,
             metrics: api_metrics,
             registry: Arc::new(registry),
