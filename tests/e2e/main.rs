@@ -11,3 +11,4 @@ mod health;
 mod polling;
 mod shutdown;
 mod sse;
+mod webhooks;

@@ -330,3 +330,50 @@ fn local_tcp_ports(pid: u32) -> HashSet<u16> {
     }
     ports
 }
+
+/// `POST` `body` to `path`: the status and the answer's JSON (`Null` when it has none).
+pub async fn post_json(api: &Herald, path: &str, body: Value) -> (StatusCode, Value) {
+    let answer = client()
+        .post(api.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    let status = answer.status();
+    let text = answer.text().await.expect("an answer body");
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// `GET` `path`, which must answer `200` with JSON.
+pub async fn get_json(api: &Herald, path: &str) -> Value {
+    let answer = client()
+        .get(api.url(path))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(answer.status(), StatusCode::OK, "GET {path}");
+    answer.json().await.expect("JSON")
+}
+
+/// `POST /v1/webhooks` and the subscription of its `201` (with its `secret`).
+pub async fn create_webhook(api: &Herald, body: Value) -> Value {
+    let (status, created) = post_json(api, "/v1/webhooks", body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "creating {body}: {created}");
+    created
+}
+
+/// `GET /v1/webhooks/{id}/deliveries{query}`: the deliveries of the page (`query` is empty or
+/// starts with `?`).
+pub async fn webhook_deliveries(api: &Herald, webhook_id: &str, query: &str) -> Vec<Value> {
+    let page = get_json(api, &format!("/v1/webhooks/{webhook_id}/deliveries{query}")).await;
+    page["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a page of deliveries: {page}"))
+        .clone()
+}
+
+/// `GET /v1/deliveries/{id}`.
+pub async fn get_delivery(api: &Herald, id: &str) -> Value {
+    get_json(api, &format!("/v1/deliveries/{id}")).await
+}

@@ -5,6 +5,12 @@
 //!   server named by `HERALD_TEST_REDIS_URL`, with a fresh key prefix per test).
 //! - [`eventually`]: poll a condition with a generous deadline instead of sleeping.
 //! - [`free_port`]: a loopback port nobody listens on right now.
+//! - [`Receiver`] (`receiver`): a real HTTP server standing in for a webhook endpoint, recording
+//!   every request and answering as the test scripts it (fail, throttle, hang).
+
+mod receiver;
+
+pub use receiver::{Answer, Receiver, Request, Script};
 
 use std::future::Future;
 use std::net::TcpListener;
