@@ -1,0 +1,148 @@
+//! The notifier role run in-process against a real receiver on loopback, on both backends:
+//! the behaviours that need its settings rather than the binary's flags (a subscription
+//! disabled after failing for longer than `disable_after`) and its metrics. The end-to-end
+//! suite (`tests/e2e/webhooks.rs`) covers the rest on real processes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use herald_core::store::memory::MemoryStore;
+use herald_core::store::redis::RedisStore;
+use herald_core::store::{SharedWebhookStore, WebhookStore};
+use herald_core::webhook::{Subscription, SubscriptionRequest};
+use herald_core::{JobType, NewJob, SharedStore, StoreConfig, SubscriptionId, TenantId};
+use herald_notifier::{NotifierConfig, NotifierDeps, NotifierMetrics};
+use herald_testkit::{Receiver, RedisServer, Script, eventually};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Harness {
+    store: SharedStore,
+    hooks: SharedWebhookStore,
+    registry: Registry,
+    _redis: Option<RedisServer>,
+}
+
+async fn memory() -> Harness {
+    let store = Arc::new(MemoryStore::new(StoreConfig::default()));
+    Harness {
+        store: store.clone(),
+        hooks: store,
+        registry: Registry::default(),
+        _redis: None,
+    }
+}
+
+async fn redis() -> Harness {
+    let redis = RedisServer::start();
+    let store = Arc::new(
+        RedisStore::connect(redis.url(), redis.prefix(), StoreConfig::default())
+            .await
+            .expect("connect to the test's Redis"),
+    );
+    Harness {
+        store: store.clone(),
+        hooks: store,
+        registry: Registry::default(),
+        _redis: Some(redis),
+    }
+}
+
+fn new_job(tenant: &TenantId) -> NewJob {
+    NewJob {
+        tenant: tenant.clone(),
+        job_type: JobType::parse("demo.sleep").unwrap(),
+        payload: serde_json::json!({}),
+        timeout: Duration::from_secs(60),
+        max_attempts: 1,
+        metadata: Default::default(),
+        idempotency_key: None,
+        webhook: None,
+    }
+}
+
+async fn subscribe(hooks: &dyn WebhookStore, url: String) -> SubscriptionId {
+    let request = SubscriptionRequest {
+        url: Some(url),
+        events: Some(vec!["job.pending".to_owned()]),
+        ..Default::default()
+    };
+    let sub = Subscription::create(TenantId::default_tenant(), request, Utc::now()).unwrap();
+    assert!(hooks.put_subscription(&sub, None).await.unwrap());
+    sub.id
+}
+
+async fn a_subscription_failing_for_longer_than_the_limit_is_disabled(mut h: Harness) {
+    let receiver = Receiver::start().await;
+    receiver.respond("/down", Script::status(500));
+    let id = subscribe(h.hooks.as_ref(), receiver.url("/down")).await;
+    let metrics = NotifierMetrics::register(&mut h.registry);
+    let shutdown = CancellationToken::new();
+    let config = NotifierConfig {
+        retry_schedule: "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms"
+            .parse()
+            .unwrap(),
+        timeout: Duration::from_secs(5),
+        allow_private_targets: true,
+        disable_after: Duration::from_secs(1),
+        ..NotifierConfig::default()
+    };
+    let notifier = tokio::spawn(herald_notifier::run(
+        NotifierDeps {
+            store: Arc::clone(&h.hooks),
+            config,
+            metrics,
+        },
+        shutdown.clone(),
+    ));
+    let tenant = TenantId::default_tenant();
+    h.store.create(new_job(&tenant)).await.unwrap();
+
+    let disabled = eventually(
+        "the failing subscription to be disabled",
+        PATIENCE,
+        || async {
+            let sub = h.hooks.subscription(&tenant, &id).await.unwrap().unwrap();
+            (!sub.enabled).then_some(sub)
+        },
+    )
+    .await;
+    let reason = disabled.disabled_reason.unwrap_or_default();
+    assert!(reason.contains("failed for 1s"), "{reason}");
+    assert!(
+        receiver.requests_to("/down").len() >= 2,
+        "it was disabled after failing attempts, not before"
+    );
+
+    let mut text = String::new();
+    encode(&mut text, &h.registry).unwrap();
+    assert!(
+        text.contains(r#"notifier_deliveries_total{outcome="retrying"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("notifier_attempt_duration_seconds_count"),
+        "{text}"
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(PATIENCE, notifier)
+        .await
+        .expect("the notifier stops when told")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn on_memory_a_subscription_failing_for_longer_than_the_limit_is_disabled() {
+    a_subscription_failing_for_longer_than_the_limit_is_disabled(memory().await).await;
+}
+
+#[tokio::test]
+async fn on_redis_a_subscription_failing_for_longer_than_the_limit_is_disabled() {
+    a_subscription_failing_for_longer_than_the_limit_is_disabled(redis().await).await;
+}
