@@ -1,8 +1,9 @@
 //! `herald-bench`: Herald's load tool. It measures accepted jobs/s for `POST /v1/jobs`,
 //! no-op jobs completed end to end, and submit-to-completed latency observed by long
 //! polling, next to a bare actix-web + one-Redis-round-trip baseline measured in the same
-//! run, so that the figures can be read as ratios on a noisy machine; and Server-Sent Events:
-//! memory per idle stream, deliveries/s across many streams, publish-to-receive latency.
+//! run, so that the figures can be read as ratios on a noisy machine; Server-Sent Events:
+//! memory per idle stream, deliveries/s across many streams, publish-to-receive latency; and
+//! webhooks: deliveries/s, state-change-to-receipt latency, isolation from a hanging endpoint.
 //!
 //! Every run is bounded in time and count, loads loopback addresses only, and ends every
 //! process it started (also on an error or ctrl-c).
@@ -15,6 +16,8 @@
 //! - [`procs`]: child processes (private `redis-server`, Herald, the baseline) and their logs.
 //! - [`sse`]: thousands of Server-Sent Events streams held open; [`run_sse`]: the SSE phases
 //!   (memory per idle stream, deliveries/s, publish-to-receive latency).
+//! - [`receiver`]: the webhook receiver inside the tool; [`run_webhooks`]: the webhook phases
+//!   (deliveries/s, latency, isolation from a hanging endpoint).
 //! - [`run_all`]: the `all` orchestration; [`report`]: its Markdown; [`machine`]: the box.
 
 mod accept;
@@ -24,9 +27,11 @@ mod http;
 mod latency;
 mod machine;
 mod procs;
+mod receiver;
 mod report;
 mod run_all;
 mod run_sse;
+mod run_webhooks;
 mod sse;
 mod stats;
 mod wire;
@@ -145,6 +150,11 @@ enum Command {
         /// Leave out the Server-Sent Events phases.
         #[arg(long)]
         no_sse: bool,
+        #[command(flatten)]
+        webhooks: WebhookArgs,
+        /// Leave out the webhook phases.
+        #[arg(long)]
+        no_webhooks: bool,
     },
     /// The Server-Sent Events phases alone: private Redis, Herald on each backend; memory per
     /// idle stream, deliveries/s across many streams, publish-to-receive latency. Prints a
@@ -177,6 +187,41 @@ enum Command {
         #[command(flatten)]
         sse: SseArgs,
         /// Write the report into this Markdown file, between its herald-bench SSE markers.
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Also write every figure as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Where child processes write their logs (default: a new directory under /tmp).
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+    },
+    /// The webhook phases alone: private Redis, Herald on each backend delivering to a
+    /// receiver inside the tool; deliveries/s, state-change-to-receipt latency, isolation
+    /// from a hanging endpoint. Prints a Markdown report and can write it into
+    /// docs/benchmarks.md (its own markers).
+    Webhooks {
+        /// The Herald binary (default: `herald` next to this tool, i.e. target/release/herald).
+        #[arg(long)]
+        herald_bin: Option<PathBuf>,
+        /// The `redis-server` program; the tool starts its own on a free loopback port.
+        #[arg(long, default_value = "redis-server")]
+        redis_server: PathBuf,
+        /// Backends to measure.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Embedded, Backend::Redis])]
+        backends: Vec<Backend>,
+        /// `RUST_LOG` for Herald (default: Herald's own default, `info`).
+        #[arg(long)]
+        herald_log: Option<String>,
+        /// Deliveries before the latency phase's measured window.
+        #[arg(long, default_value = "2s", value_parser = phase_duration)]
+        warmup: Duration,
+        /// The latency phase's measured window.
+        #[arg(long, default_value = "10s", value_parser = phase_duration)]
+        duration: Duration,
+        #[command(flatten)]
+        webhooks: WebhookArgs,
+        /// Write the report into this Markdown file, between its herald-bench webhook markers.
         #[arg(long)]
         write: Option<PathBuf>,
         /// Also write every figure as JSON here.
@@ -265,6 +310,65 @@ impl SseArgs {
             jobs: usize::try_from(self.sse_jobs)?,
             latency_jobs: usize::try_from(self.sse_latency_jobs)?,
             threads: usize::try_from(self.sse_threads)?,
+        })
+    }
+}
+
+/// The webhook phases' sizes.
+#[derive(Debug, Clone, Args)]
+struct WebhookArgs {
+    /// Endpoints of the throughput phase, one subscription each to `job.pending`,
+    /// `job.processing` and `job.completed`: each job makes 3 × this many deliveries.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=200))]
+    webhook_endpoints: u64,
+    /// No-op jobs of the throughput phase.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    webhook_jobs: u64,
+    /// Healthy endpoints of the isolation phases (one more hangs in the second).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=200))]
+    webhook_isolation_endpoints: u64,
+    /// No-op jobs of each isolation phase (each makes one delivery per endpoint).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    webhook_isolation_jobs: u64,
+    /// Pairs of isolation drains, alternated: without the hanging endpoint, with it; then
+    /// with, without; …
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=5))]
+    webhook_isolation_rounds: u64,
+    /// Jobs per second in the latency phase, each with its own webhook: deliveries/s offered.
+    #[arg(long, default_value_t = 1000.0, value_parser = rate)]
+    webhook_rate: f64,
+    /// Longest wait for the jobs and then the deliveries of one drain.
+    #[arg(long, default_value = "60s", value_parser = phase_duration)]
+    webhook_drain_timeout: Duration,
+    /// Threads of the receiver's runtime.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=16))]
+    webhook_receiver_threads: u64,
+    /// The webhook phases to run.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [
+        run_webhooks::WebhookPhase::Throughput,
+        run_webhooks::WebhookPhase::Latency,
+        run_webhooks::WebhookPhase::Isolation,
+    ])]
+    webhook_phases: Vec<run_webhooks::WebhookPhase>,
+    /// An extra argument for every Herald process of the webhook phases, repeatable, like
+    /// `--herald-arg=--webhook-concurrency=1024`.
+    #[arg(long, allow_hyphen_values = true)]
+    herald_arg: Vec<String>,
+}
+
+impl WebhookArgs {
+    fn plan(&self) -> anyhow::Result<run_webhooks::WebhookPlan> {
+        Ok(run_webhooks::WebhookPlan {
+            endpoints: usize::try_from(self.webhook_endpoints)?,
+            jobs: usize::try_from(self.webhook_jobs)?,
+            isolation_endpoints: usize::try_from(self.webhook_isolation_endpoints)?,
+            isolation_jobs: usize::try_from(self.webhook_isolation_jobs)?,
+            isolation_rounds: usize::try_from(self.webhook_isolation_rounds)?,
+            rate: self.webhook_rate,
+            drain_timeout: self.webhook_drain_timeout,
+            receiver_threads: usize::try_from(self.webhook_receiver_threads)?,
+            herald_args: self.herald_arg.clone(),
+            phases: self.webhook_phases.clone(),
         })
     }
 }
@@ -423,6 +527,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             log_dir,
             sse,
             no_sse,
+            webhooks,
+            no_webhooks,
         } => {
             let herald_bin = checked_herald_bin(herald_bin)?;
             let plan = run_all::Plan {
@@ -441,6 +547,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 concurrency,
                 herald_log,
                 sse: if no_sse { None } else { Some(sse.plan()?) },
+                webhooks: if no_webhooks {
+                    None
+                } else {
+                    Some(webhooks.plan()?)
+                },
             };
             let figures = run_all::run(&plan).await?;
             let markdown = report::markdown(&figures, &command_line());
@@ -452,6 +563,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(sse_markdown) = &sse_markdown {
                 println!("\n{sse_markdown}");
             }
+            let webhooks_markdown = figures
+                .webhooks
+                .as_ref()
+                .map(|w| report::webhooks_markdown(w, &command_line()));
+            if let Some(webhooks_markdown) = &webhooks_markdown {
+                println!("\n{webhooks_markdown}");
+            }
             if let Some(path) = json {
                 let text =
                     serde_json::to_string_pretty(&figures).context("failed to encode JSON")?;
@@ -462,6 +580,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 report::write_section(&path, &markdown)?;
                 if let Some(sse_markdown) = &sse_markdown {
                     report::write_sse_section(&path, sse_markdown)?;
+                }
+                if let Some(webhooks_markdown) = &webhooks_markdown {
+                    report::write_webhooks_section(&path, webhooks_markdown)?;
                 }
                 eprintln!("wrote {}", path.display());
             }
@@ -497,6 +618,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 concurrency,
                 herald_log,
                 sse: Some(sse.plan()?),
+                webhooks: None,
             };
             let figures = run_sse::run(&plan).await?;
             let markdown = report::sse_markdown(&figures, &command_line());
@@ -509,6 +631,51 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             if let Some(path) = write {
                 report::write_sse_section(&path, &markdown)?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        Command::Webhooks {
+            herald_bin,
+            redis_server,
+            backends,
+            herald_log,
+            warmup,
+            duration,
+            webhooks,
+            write,
+            json,
+            log_dir,
+        } => {
+            let plan = run_all::Plan {
+                herald_bin: checked_herald_bin(herald_bin)?,
+                redis_server,
+                log_dir: log_dir.unwrap_or_else(default_log_dir),
+                backends,
+                // The job phases' settings: unused by the webhook phases.
+                connections: 64,
+                threads: 1,
+                warmup,
+                duration,
+                e2e_jobs: 0,
+                e2e_timeout: Duration::ZERO,
+                rate: 0.0,
+                workers: 0,
+                concurrency: None,
+                herald_log,
+                sse: None,
+                webhooks: Some(webhooks.plan()?),
+            };
+            let figures = run_webhooks::run(&plan).await?;
+            let markdown = report::webhooks_markdown(&figures, &command_line());
+            println!("\n{markdown}");
+            if let Some(path) = json {
+                let text =
+                    serde_json::to_string_pretty(&figures).context("failed to encode JSON")?;
+                std::fs::write(&path, text)
+                    .with_context(|| format!("failed to write {}", path.display()))?;
+            }
+            if let Some(path) = write {
+                report::write_webhooks_section(&path, &markdown)?;
                 eprintln!("wrote {}", path.display());
             }
         }
@@ -608,6 +775,39 @@ mod tests {
     fn the_command_line_parses() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn webhook_phases_and_extra_herald_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "herald-bench",
+            "webhooks",
+            "--webhook-phases",
+            "throughput,isolation",
+            "--herald-arg=--webhook-concurrency=1024",
+            "--herald-arg",
+            "--webhook-endpoint-concurrency=8",
+        ])
+        .unwrap();
+        let Command::Webhooks { webhooks, .. } = cli.command else {
+            panic!("not the webhooks command");
+        };
+        let plan = webhooks.plan().unwrap();
+        assert_eq!(
+            plan.phases,
+            [
+                run_webhooks::WebhookPhase::Throughput,
+                run_webhooks::WebhookPhase::Isolation
+            ]
+        );
+        assert_eq!(
+            plan.herald_args,
+            [
+                "--webhook-concurrency=1024",
+                "--webhook-endpoint-concurrency=8"
+            ]
+        );
+        assert_eq!((plan.endpoints, plan.isolation_endpoints), (10, 50));
     }
 
     #[test]

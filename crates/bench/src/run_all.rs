@@ -49,6 +49,8 @@ pub struct Plan {
     pub herald_log: Option<String>,
     /// The SSE phases; `None` leaves them out.
     pub sse: Option<crate::run_sse::SsePlan>,
+    /// The webhook phases; `None` leaves them out.
+    pub webhooks: Option<crate::run_webhooks::WebhookPlan>,
 }
 
 /// CPU time each process used during a phase.
@@ -123,6 +125,8 @@ pub struct Figures {
     pub load_at_end: String,
     /// The SSE phases, run after the others.
     pub sse: Option<crate::run_sse::SseFigures>,
+    /// The webhook phases, run last.
+    pub webhooks: Option<crate::run_webhooks::WebhookFigures>,
 }
 
 /// Runs every phase and returns the figures. Every child is stopped before this returns,
@@ -157,9 +161,17 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
         }
         _ => None,
     };
+    let webhooks = match (&outcome, &plan.webhooks) {
+        (Ok(_), Some(_)) => Some(
+            // Phase numbers go on from the SSE phases'.
+            crate::run_webhooks::run_phases(plan, &redis, machine.clone(), 80).await,
+        ),
+        _ => None,
+    };
     redis.proc.stop().await?;
     let (baseline, backends) = outcome?;
     let sse = sse.transpose()?;
+    let webhooks = webhooks.transpose()?;
     Ok(Figures {
         machine,
         herald_bin: describe_binary(&plan.herald_bin),
@@ -178,6 +190,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
         backends,
         load_at_end: machine::load_average(),
         sse,
+        webhooks,
     })
 }
 

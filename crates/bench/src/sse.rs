@@ -438,8 +438,8 @@ fn data_line(block: &[u8]) -> Option<&[u8]> {
     })
 }
 
-/// The job resource's `updated_at`, found by substring search.
-fn updated_at(data: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
+/// The job resource's `updated_at`, found by substring search (also used on webhook bodies).
+pub(crate) fn updated_at(data: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
     const KEY: &[u8] = b"\"updated_at\":\"";
     let start = data.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
     let len = data[start..].iter().position(|&b| b == b'"')?;
