@@ -32,7 +32,7 @@ impl NotifierConfig {
     /// How long a claimed delivery stays leased: long enough for one attempt and its record,
     /// short enough that a killed notifier's deliveries are soon sent by another.
     pub fn lease(&self) -> Duration {
-        self.timeout * 2 + Duration::from_secs(5)
+        self.timeout * 2 + Duration::from_secs(10)
     }
 }
 

@@ -4,7 +4,7 @@
 //! success.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::Context;
+use crate::endpoints::Admission;
 use crate::metrics::Outcome;
 use crate::schedule::jitter;
 use crate::send::{AttemptOutcome, Outgoing, Verdict};
@@ -32,6 +33,8 @@ pub(crate) async fn deliver_until(ctx: Arc<Context>, shutdown: CancellationToken
     let slots = Arc::new(Semaphore::new(ctx.config.concurrency.max(1)));
     let mut attempts = JoinSet::new();
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    // When the soonest delivery put back for a busy endpoint is due again.
+    let mut put_back_until = None;
     loop {
         while attempts.try_join_next().is_some() {}
         let first = tokio::select! {
@@ -64,15 +67,25 @@ pub(crate) async fn deliver_until(ctx: Arc<Context>, shutdown: CancellationToken
         };
         if due.is_empty() {
             drop(permits);
+            // Deliveries put back for a busy endpoint come due again before the next poll.
+            let wake = put_back_until
+                .take()
+                .map_or(ctx.config.poll_interval, |until: Instant| {
+                    until.saturating_duration_since(Instant::now())
+                })
+                .min(ctx.config.poll_interval);
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = ctx.due.notified() => {}
-                () = tokio::time::sleep(ctx.config.poll_interval) => {}
+                () = tokio::time::sleep(wake) => {}
             }
             continue;
         }
         for (due, permit) in due.into_iter().zip(permits) {
-            start(&ctx, due, permit, &mut attempts).await;
+            if let Some(wait) = start(&ctx, due, permit, &mut attempts).await {
+                let until = Instant::now() + wait;
+                put_back_until = Some(put_back_until.map_or(until, |soonest| soonest.min(until)));
+            }
         }
     }
     let grace = ctx.config.timeout + Duration::from_secs(1);
@@ -89,35 +102,41 @@ pub(crate) async fn deliver_until(ctx: Arc<Context>, shutdown: CancellationToken
     }
 }
 
-/// Starts one attempt, or puts the delivery back when its endpoint is full.
+/// Starts one attempt, queues the delivery behind its endpoint's attempts, or puts it back
+/// in the store when its endpoint is full, answering for how long. A queued delivery keeps
+/// its permit: what this process holds, sending or queued, stays within the global limit, so
+/// the claim loop waits for room instead of claiming deliveries only to put them back.
 async fn start(
     ctx: &Arc<Context>,
     due: DueDelivery,
     permit: OwnedSemaphorePermit,
     attempts: &mut JoinSet<()>,
-) {
+) -> Option<Duration> {
     let url = target_url(&due).as_str().to_owned();
-    match ctx.endpoints.try_acquire(&url) {
-        Ok(slot) => {
+    match ctx.endpoints.admit(&url, (due, permit)) {
+        Admission::Now(first, slot) => {
             let ctx = Arc::clone(ctx);
-            let span = info_span!("webhook_attempt", delivery_id = %due.delivery.id);
-            attempts.spawn(
-                async move {
-                    let _slot = slot;
-                    let _permit = permit;
+            attempts.spawn(async move {
+                let mut next = Some((first, slot));
+                // The slot goes on to whatever queued behind it, until the queue is empty.
+                while let Some(((due, _permit), slot)) = next {
+                    let span = info_span!("webhook_attempt", delivery_id = %due.delivery.id);
                     ctx.metrics.in_flight().inc();
-                    attempt(&ctx, due).await;
+                    attempt(&ctx, due).instrument(span).await;
                     ctx.metrics.in_flight().dec();
+                    next = ctx.endpoints.next(slot);
                 }
-                .instrument(span),
-            );
+            });
+            None
         }
-        Err(wait) => {
+        Admission::Queued => None,
+        Admission::Full((due, _permit), wait) => {
             let at = Utc::now() + wait;
             if let Err(e) = ctx.store.defer(&due.delivery.id, at).await {
                 // Its lease runs out and it comes back anyway.
                 warn!(error = %e, delivery_id = %due.delivery.id, "putting a delivery back failed");
             }
+            Some(wait)
         }
     }
 }
@@ -237,6 +256,15 @@ async fn record(ctx: &Context, next: &Delivery, expected_attempts: u32) {
 
 /// Notes the endpoint's health and disables a subscription that has failed for too long.
 async fn check_health(ctx: &Context, sub: &Subscription, delivered: bool, now: DateTime<Utc>) {
+    // A success only clears a failure streak: after one was recorded for this subscription,
+    // the next ones in the following moment have nothing to clear, and skipping them saves a
+    // store call per delivery to a healthy endpoint.
+    if delivered && !ctx.healthy.note_success(sub.id) {
+        return;
+    }
+    if !delivered {
+        ctx.healthy.forget(sub.id);
+    }
     let failing_since = match ctx
         .store
         .endpoint_health(&sub.tenant, &sub.id, !delivered, now)
