@@ -191,7 +191,10 @@ mod tests {
         assert_eq!(item, 3);
         let (item, a) = endpoints.next(a).unwrap();
         assert_eq!(item, 4);
-        assert!(endpoints.next(a).is_none(), "nothing left: the slot is freed");
+        assert!(
+            endpoints.next(a).is_none(),
+            "nothing left: the slot is freed"
+        );
         now(endpoints.admit("http://a/", 7));
     }
 
@@ -227,7 +230,10 @@ mod tests {
             .map(|_| full(endpoints.admit("http://busy/", ())))
             .collect();
         assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
-        assert!(waits[5] >= waits[0] * 3, "later ones wait more turns: {waits:?}");
+        assert!(
+            waits[5] >= waits[0] * 3,
+            "later ones wait more turns: {waits:?}"
+        );
     }
 
     #[test]
