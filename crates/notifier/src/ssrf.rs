@@ -29,7 +29,7 @@ const HINT: &str = "(see --webhook-allow-private-targets)";
 /// an attempt's error text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    /// The URL names a forbidden address directly (`http://127.0.0.1/…`).
+    /// The URL names a forbidden address directly (`http://127.0.0.1/…`), or `localhost`.
     #[error("{host} is a private, loopback or link-local address, which is refused {HINT}")]
     Address {
         /// The host as written in the URL (IPv6 in brackets).
@@ -167,8 +167,19 @@ pub fn check_url_host(url: &Url, allow_private: bool) -> Result<(), Refused> {
         Some(ip) if is_forbidden(ip) => Err(Refused::Address {
             host: host.to_owned(),
         }),
+        _ if is_loopback_name(host) => Err(Refused::Address {
+            host: host.to_owned(),
+        }),
         _ => Ok(()),
     }
+}
+
+/// `localhost` and the names under it, with or without the trailing dot: loopback by
+/// definition (RFC 6761), whatever a resolver answers — some fail to resolve `localhost.`,
+/// which would otherwise let it through registration.
+fn is_loopback_name(host: &str) -> bool {
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
 }
 
 /// The registration-time check of a webhook URL.
@@ -190,7 +201,12 @@ pub async fn check_target(url: &Url, allow_private: bool) -> Result<(), Refused>
     if ip_literal(host).is_some() {
         return Ok(());
     }
-    let port = url.port_or_known_default().unwrap_or(0);
+    check_resolution(host, url.port_or_known_default().unwrap_or(0)).await
+}
+
+/// Refuses a host name that resolves to any forbidden address; accepts one that does not
+/// resolve in time.
+async fn check_resolution(host: &str, port: u16) -> Result<(), Refused> {
     let lookup = tokio::net::lookup_host((host, port));
     let Ok(Ok(addrs)) = tokio::time::timeout(REGISTRATION_LOOKUP_TIMEOUT, lookup).await else {
         return Ok(());
@@ -385,12 +401,27 @@ mod tests {
     fn url_host_names_and_public_literals_pass_the_literal_check() {
         for text in [
             "https://client.example/hooks",
-            "http://localhost/",
             "http://8.8.8.8/",
             "http://[2606:4700:4700::1111]/",
         ] {
             assert!(check_url_host(&url(text), false).is_ok(), "{text}");
         }
+    }
+
+    #[test]
+    fn localhost_is_refused_by_name_in_every_spelling() {
+        for text in [
+            "http://localhost/",
+            "http://localhost./",
+            "http://LocalHost:8080/",
+            "http://api.localhost/",
+            "http://api.localhost./",
+        ] {
+            let err = check_url_host(&url(text), false).unwrap_err();
+            assert!(matches!(err, Refused::Address { .. }), "{text}: {err}");
+            assert!(check_url_host(&url(text), true).is_ok(), "{text}");
+        }
+        assert!(check_url_host(&url("http://notlocalhost.example/"), false).is_ok());
     }
 
     #[test]
@@ -421,13 +452,16 @@ mod tests {
 
     #[tokio::test]
     async fn registration_refuses_a_name_that_resolves_to_loopback() {
-        let err = check_target(&url("http://localhost:8080/hook"), false)
-            .await
-            .unwrap_err();
+        // `localhost` is refused by name before any lookup; its lookup refuses it too.
+        let err = check_resolution("localhost", 8080).await.unwrap_err();
         assert!(
             matches!(err, Refused::ResolvesToForbidden { ref host, address } if host == "localhost" && address.is_loopback()),
             "{err}"
         );
+        let err = check_target(&url("http://localhost.:8080/hook"), false)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Refused::Address { .. }), "{err}");
     }
 
     #[tokio::test]

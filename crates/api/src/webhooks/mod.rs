@@ -131,12 +131,21 @@ impl Webhooks<'_> {
         {
             check_target(&url, "url", self.allow_private_targets).await?;
         }
-        self.change(tenant, id, |current| {
-            current
-                .patched(request.clone(), Utc::now())
-                .map_err(ApiError::Validation)
-        })
-        .await
+        let was_enabled = self.get(tenant, id).await?.enabled;
+        let updated = self
+            .change(tenant, id, |current| {
+                current
+                    .patched(request.clone(), Utc::now())
+                    .map_err(ApiError::Validation)
+            })
+            .await?;
+        if updated.enabled && !was_enabled {
+            // Turned back on: its failures before count no more towards disabling it again.
+            self.webhooks
+                .endpoint_health(tenant, id, false, Utc::now())
+                .await?;
+        }
+        Ok(updated)
     }
 
     /// Gives the subscription a new secret (`secret` from the optional body, else a generated

@@ -59,8 +59,10 @@ struct Record {
     cancel_requested: bool,
     /// The job's own webhook, kept apart from the job (it holds a secret).
     hook: Option<JobHook>,
-    /// The latest delivery state of that webhook, written by the notifier's writes.
-    hook_status: Option<HookStatus>,
+    /// The delivery state of that webhook shown on the job, written by the notifier's writes,
+    /// with the `seq` of the event it delivers: a delivery of an older event does not
+    /// overwrite what a newer one showed.
+    hook_status: Option<(u64, HookStatus)>,
 }
 
 impl Record {
@@ -72,9 +74,10 @@ impl Record {
     }
 
     fn hook_status(&self) -> Option<HookStatus> {
-        self.hook
-            .as_ref()
-            .map(|_| self.hook_status.unwrap_or(HookStatus::WAITING))
+        self.hook.as_ref().map(|_| {
+            self.hook_status
+                .map_or(HookStatus::WAITING, |(_, status)| status)
+        })
     }
 }
 

@@ -272,7 +272,8 @@ impl Hooks {
     }
 }
 
-/// Writes a job-hook delivery's state to its job's `webhook` status.
+/// Writes a job-hook delivery's state to its job's `webhook` status, unless a delivery of a
+/// later event of the job has shown its own already.
 fn note_hook_status(jobs: &mut HashMap<JobId, Record>, delivery: &Delivery) {
     if delivery.subscription.is_some() {
         return;
@@ -281,7 +282,12 @@ fn note_hook_status(jobs: &mut HashMap<JobId, Record>, delivery: &Delivery) {
         .get_mut(&delivery.job_id)
         .filter(|r| r.job.tenant == delivery.tenant && r.hook.is_some())
     {
-        record.hook_status = Some(delivery.hook_status());
+        if record
+            .hook_status
+            .is_none_or(|(shown, _)| delivery.seq >= shown)
+        {
+            record.hook_status = Some((delivery.seq, delivery.hook_status()));
+        }
     }
 }
 

@@ -451,10 +451,18 @@ impl WebhookStore for RedisStore {
                     gone.push(id.as_str());
                     continue;
                 };
+                if owner != tenant.as_str() {
+                    // A subscription's deliveries all belong to its tenant: this index is
+                    // another tenant's, and lists nothing, not even a cursor, to this one.
+                    return Ok(DeliveryPage {
+                        deliveries: Vec::new(),
+                        next_cursor: None,
+                    });
+                }
                 let state_matches = query
                     .state
                     .is_none_or(|wanted| state.as_deref() == Some(wanted.as_str()));
-                if owner == tenant.as_str() && state_matches {
+                if state_matches {
                     matched.push(id.clone());
                 }
             }
