@@ -278,16 +278,12 @@ fn note_hook_status(jobs: &mut HashMap<JobId, Record>, delivery: &Delivery) {
     if delivery.subscription.is_some() {
         return;
     }
-    if let Some(record) = jobs
-        .get_mut(&delivery.job_id)
-        .filter(|r| r.job.tenant == delivery.tenant && r.hook.is_some())
-    {
-        if record
-            .hook_status
-            .is_none_or(|(shown, _)| delivery.seq >= shown)
-        {
-            record.hook_status = Some((delivery.seq, delivery.hook_status()));
-        }
+    if let Some(record) = jobs.get_mut(&delivery.job_id).filter(|r| {
+        r.job.tenant == delivery.tenant
+            && r.hook.is_some()
+            && r.hook_status.is_none_or(|(shown, _)| delivery.seq >= shown)
+    }) {
+        record.hook_status = Some((delivery.seq, delivery.hook_status()));
     }
 }
 
