@@ -74,6 +74,11 @@ impl ReplayWindow {
         if !since_given {
             errors.push(FieldError::new("since", "is required"));
         }
+        if let (Some(since), Some(until)) = (since, until)
+            && since > until
+        {
+            errors.push(FieldError::new("until", "must not be before `since`"));
+        }
         match since {
             Some(since) if errors.is_empty() => Ok(Self {
                 since,

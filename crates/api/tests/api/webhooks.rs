@@ -497,10 +497,6 @@ async fn a_replay_creates_pending_deliveries_of_the_events_the_webhook_wants() {
     let before = json!({"since": "2020-01-01T00:00:00Z", "until": "2020-01-02T00:00:00Z"});
     let answer = json_of(app.replay(id, &before).await, StatusCode::ACCEPTED).await;
     assert_eq!(answer["replayed"], 0);
-    // So does a reversed one.
-    let reversed = json!({"since": Utc::now().to_rfc3339(), "until": since});
-    let answer = json_of(app.replay(id, &reversed).await, StatusCode::ACCEPTED).await;
-    assert_eq!(answer["replayed"], 0);
 }
 
 #[tokio::test]
@@ -532,6 +528,10 @@ async fn bad_replay_requests_are_refused() {
             vec!["until"],
         ),
         (json!({"since": a_minute_ago(), "from": 1}), vec!["from"]),
+        (
+            json!({"since": Utc::now().to_rfc3339(), "until": a_minute_ago()}),
+            vec!["until"],
+        ),
     ] {
         let problem = assert_problem(
             app.replay(&id, &body).await,
