@@ -594,23 +594,19 @@ impl Delivery {
         next
     }
 
-    /// This delivery given up without an attempt (its subscription is gone or disabled).
+    /// This delivery given up unsent (its subscription is gone or disabled): dead, with the
+    /// reason as its last attempt.
     pub fn abandoned(&self, reason: &str, now: DateTime<Utc>) -> Self {
-        let mut next = self.clone();
-        next.state = DeliveryState::Dead;
-        next.next_attempt_at = None;
-        next.updated_at = now;
-        next.attempts.push(Attempt {
+        // Recorded, and counted, as an attempt that failed without a request, so the history
+        // says why the delivery died.
+        let unsent = Attempt {
             at: now,
             status_code: None,
             duration_ms: 0,
             error: Some(reason.to_owned()),
             response: None,
-        });
-        if next.attempts.len() > MAX_KEPT_ATTEMPTS {
-            next.attempts.remove(0);
-        }
-        next
+        };
+        self.attempted(unsent, AttemptResult::Dead)
     }
 
     /// This delivery due again at once, on a client's request. A dead delivery gets one
@@ -861,6 +857,15 @@ mod tests {
         assert_eq!(done.hook_status().attempts, 2);
         assert_eq!(done.hook_status().state, DeliveryState::Delivered);
         assert_eq!(done.next_attempt_at, None);
+        let unsent = delivery.abandoned("its webhook was deleted", now);
+        assert_eq!(
+            (unsent.state, unsent.attempt_count, unsent.attempts.len()),
+            (DeliveryState::Dead, 1, 1)
+        );
+        assert_eq!(
+            unsent.attempts[0].error.as_deref(),
+            Some("its webhook was deleted")
+        );
 
         let body: serde_json::Value = serde_json::from_slice(&render_body(&event)).unwrap();
         assert_eq!(body["type"], "job.pending");
