@@ -61,6 +61,75 @@ pub struct Cpu {
     pub processes: Vec<(String, f64)>,
 }
 
+/// CPU time of some processes, Redis, the tool itself and the whole machine, sampled at will,
+/// for a window inside a phase.
+pub struct CpuProbe {
+    /// `(name, /proc/<pid>/stat)`.
+    stats: Vec<(String, String)>,
+}
+
+/// One reading of a [`CpuProbe`].
+pub struct CpuSample {
+    processes: Vec<f64>,
+    machine: Option<procs::MachineCpu>,
+}
+
+impl CpuProbe {
+    /// Watches `processes`, Redis when given, and the tool.
+    pub fn of<'a>(
+        processes: impl IntoIterator<Item = &'a Proc>,
+        redis: Option<&RedisServer>,
+    ) -> Self {
+        let mut stats: Vec<(String, String)> = processes
+            .into_iter()
+            .map(|p| (short_name(p.name()), format!("/proc/{}/stat", p.pid())))
+            .collect();
+        if let Some(redis) = redis {
+            stats.push((
+                "redis-server".to_owned(),
+                format!("/proc/{}/stat", redis.proc.pid()),
+            ));
+        }
+        stats.push(("herald-bench".to_owned(), "/proc/self/stat".to_owned()));
+        Self { stats }
+    }
+
+    pub fn sample(&self) -> CpuSample {
+        CpuSample {
+            processes: self
+                .stats
+                .iter()
+                .map(|(_, path)| procs::cpu_seconds_of(path).unwrap_or(0.0))
+                .collect(),
+            machine: procs::MachineCpu::read(),
+        }
+    }
+
+    /// The CPU used since `before`, with what other processes and softirq took meanwhile.
+    pub fn since(&self, before: &CpuSample, wall_seconds: f64) -> Cpu {
+        let after = self.sample();
+        let mut processes: Vec<(String, f64)> = self
+            .stats
+            .iter()
+            .zip(before.processes.iter().zip(&after.processes))
+            .map(|((name, _), (from, to))| (name.clone(), to - from))
+            .collect();
+        if let (Some(from), Some(to)) = (before.machine, after.machine) {
+            let ours: f64 = processes.iter().map(|(_, seconds)| seconds).sum();
+            let other = (to.process_seconds - from.process_seconds - ours).max(0.0);
+            processes.push(("other processes".to_owned(), other));
+            processes.push((
+                "kernel softirq".to_owned(),
+                to.softirq_seconds - from.softirq_seconds,
+            ));
+        }
+        Cpu {
+            wall_seconds,
+            processes,
+        }
+    }
+}
+
 impl Cpu {
     /// `api 95%, redis-server 40%, …`: percent of one core over the phase.
     pub fn describe(&self) -> String {

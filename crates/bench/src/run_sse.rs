@@ -21,7 +21,7 @@ use tokio::time::{Instant, sleep};
 use crate::http::{Conn, Target};
 use crate::machine::{self, Machine};
 use crate::procs::{self, RedisServer};
-use crate::run_all::{Backend, Cpu, Deployment, Measured, Plan, Runner, short_name};
+use crate::run_all::{Backend, Cpu, CpuProbe, Deployment, Measured, Plan, Runner};
 use crate::sse::{self, StreamSpec, Streams};
 use crate::stats::Summary;
 use crate::wire::JobBrief;
@@ -320,7 +320,10 @@ async fn busy_phase(
     let plan = runner.plan;
     let sse_plan = plan.sse.as_ref().context("the run has no SSE plan")?;
     let (threads, warmup, duration) = (sse_plan.threads, plan.warmup, plan.duration);
-    let cpu = CpuProbe::of(&deployment, runner.redis);
+    let cpu = CpuProbe::of(
+        &deployment.procs,
+        deployment.uses_redis.then_some(runner.redis),
+    );
     runner
         .measure(deployment, async move {
             let paths = vec![FEED_PATH.to_owned(); streams];
@@ -453,69 +456,6 @@ async fn submit(
         ids.extend(joined.context("a submitting task panicked")??);
     }
     Ok(ids)
-}
-
-/// CPU time of a deployment's processes, Redis, the tool, and the machine, sampled at will
-/// (the phase-wide figures of `measure` include opening the streams).
-struct CpuProbe {
-    stats: Vec<(String, String)>,
-}
-
-struct CpuSample {
-    processes: Vec<f64>,
-    machine: Option<procs::MachineCpu>,
-}
-
-impl CpuProbe {
-    fn of(deployment: &Deployment, redis: &RedisServer) -> Self {
-        let mut stats: Vec<(String, String)> = deployment
-            .procs
-            .iter()
-            .map(|p| (short_name(p.name()), format!("/proc/{}/stat", p.pid())))
-            .collect();
-        if deployment.uses_redis {
-            stats.push((
-                "redis-server".to_owned(),
-                format!("/proc/{}/stat", redis.proc.pid()),
-            ));
-        }
-        stats.push(("herald-bench".to_owned(), "/proc/self/stat".to_owned()));
-        Self { stats }
-    }
-
-    fn sample(&self) -> CpuSample {
-        CpuSample {
-            processes: self
-                .stats
-                .iter()
-                .map(|(_, path)| procs::cpu_seconds_of(path).unwrap_or(0.0))
-                .collect(),
-            machine: procs::MachineCpu::read(),
-        }
-    }
-
-    fn since(&self, before: &CpuSample, wall_seconds: f64) -> Cpu {
-        let after = self.sample();
-        let mut processes: Vec<(String, f64)> = self
-            .stats
-            .iter()
-            .zip(before.processes.iter().zip(&after.processes))
-            .map(|((name, _), (from, to))| (name.clone(), to - from))
-            .collect();
-        if let (Some(from), Some(to)) = (before.machine, after.machine) {
-            let ours: f64 = processes.iter().map(|(_, seconds)| seconds).sum();
-            let other = (to.process_seconds - from.process_seconds - ours).max(0.0);
-            processes.push(("other processes".to_owned(), other));
-            processes.push((
-                "kernel softirq".to_owned(),
-                to.softirq_seconds - from.softirq_seconds,
-            ));
-        }
-        Cpu {
-            wall_seconds,
-            processes,
-        }
-    }
 }
 
 /// One line about a memory phase.

@@ -42,7 +42,7 @@ use crate::http::{Conn, Pool, Target};
 use crate::machine::{self, Machine};
 use crate::procs::{self, CommandStat, LogTrouble, Proc, RedisServer};
 use crate::receiver::{Behaviour, Receiver};
-use crate::run_all::{Backend, Cpu, Measured, Plan, short_name};
+use crate::run_all::{Backend, Cpu, CpuProbe, CpuSample, Measured, Plan, short_name};
 use crate::stats::Summary;
 
 /// The secret of the latency phase's per-job webhooks (any string of 16+ characters signs).
@@ -444,69 +444,6 @@ impl Herald {
     }
 }
 
-/// CPU time of the deployment's processes, Redis, the tool and the machine, sampled at will.
-struct CpuProbe {
-    stats: Vec<(String, String)>,
-}
-
-struct CpuSample {
-    processes: Vec<f64>,
-    machine: Option<procs::MachineCpu>,
-}
-
-impl CpuProbe {
-    fn of(herald: &Herald, redis: &RedisServer) -> Self {
-        let mut stats: Vec<(String, String)> = herald
-            .procs
-            .iter()
-            .chain(herald.notifier.as_ref())
-            .map(|p| (short_name(p.name()), format!("/proc/{}/stat", p.pid())))
-            .collect();
-        if herald.backend == Backend::Redis {
-            stats.push((
-                "redis-server".to_owned(),
-                format!("/proc/{}/stat", redis.proc.pid()),
-            ));
-        }
-        stats.push(("herald-bench".to_owned(), "/proc/self/stat".to_owned()));
-        Self { stats }
-    }
-
-    fn sample(&self) -> CpuSample {
-        CpuSample {
-            processes: self
-                .stats
-                .iter()
-                .map(|(_, path)| procs::cpu_seconds_of(path).unwrap_or(0.0))
-                .collect(),
-            machine: procs::MachineCpu::read(),
-        }
-    }
-
-    fn since(&self, before: &CpuSample, wall_seconds: f64) -> Cpu {
-        let after = self.sample();
-        let mut processes: Vec<(String, f64)> = self
-            .stats
-            .iter()
-            .zip(before.processes.iter().zip(&after.processes))
-            .map(|((name, _), (from, to))| (name.clone(), to - from))
-            .collect();
-        if let (Some(from), Some(to)) = (before.machine, after.machine) {
-            let ours: f64 = processes.iter().map(|(_, seconds)| seconds).sum();
-            let other = (to.process_seconds - from.process_seconds - ours).max(0.0);
-            processes.push(("other processes".to_owned(), other));
-            processes.push((
-                "kernel softirq".to_owned(),
-                to.softirq_seconds - from.softirq_seconds,
-            ));
-        }
-        Cpu {
-            wall_seconds,
-            processes,
-        }
-    }
-}
-
 struct WebhookRunner<'a> {
     plan: &'a Plan,
     webhooks: &'a WebhookPlan,
@@ -676,11 +613,17 @@ impl WebhookRunner<'_> {
             self.redis.reset_stats().await?;
             let start = Instant::now();
             self.start_notifier(herald)?;
-            let cpu = CpuProbe::of(herald, self.redis);
+            let cpu = CpuProbe::of(
+                herald.procs.iter().chain(herald.notifier.as_ref()),
+                (herald.backend == Backend::Redis).then_some(self.redis),
+            );
             let before = cpu.sample();
             ("drain", start, cpu, before, e2e)
         } else {
-            let cpu = CpuProbe::of(herald, self.redis);
+            let cpu = CpuProbe::of(
+                herald.procs.iter().chain(herald.notifier.as_ref()),
+                (herald.backend == Backend::Redis).then_some(self.redis),
+            );
             let before = cpu.sample();
             let start = Instant::now();
             let e2e = e2e::run(&spec).await?;
@@ -766,7 +709,10 @@ impl WebhookRunner<'_> {
         let rate = self.webhooks.rate;
         let (warmup, duration) = (self.plan.warmup, self.plan.duration);
         let pool = Arc::new(Pool::new(Arc::clone(&herald.target), 512));
-        let cpu = CpuProbe::of(herald, self.redis);
+        let cpu = CpuProbe::of(
+            herald.procs.iter().chain(herald.notifier.as_ref()),
+            (herald.backend == Backend::Redis).then_some(self.redis),
+        );
         let interval = Duration::from_secs_f64(1.0 / rate);
         let start = tokio::time::Instant::now() + Duration::from_millis(100);
         let window_start = start + warmup;
