@@ -16,6 +16,7 @@ use herald_core::{
     ErrorCode, JobError, JobLimits, JobOutput, JobRequest, JobType, NewJob, Progress, SharedStore,
     Store, StoreConfig, TenantId, WorkerId,
 };
+use herald_testkit::eventually;
 use prometheus_client::registry::Registry;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, Response, StatusCode};
@@ -206,6 +207,29 @@ impl TestApp {
     }
 
     /// `GET /v1/jobs/{id}?{query}` with an optional `If-None-Match`.
+    /// Starts a long poll of the job (`?wait=<wait_s>`, `If-None-Match: "<seq>"`) in a task
+    /// and returns once the server holds it waiting.
+    pub async fn waiting_poll(
+        &self,
+        id: &str,
+        wait_s: u64,
+        seq: u64,
+    ) -> tokio::task::JoinHandle<reqwest::Result<Response>> {
+        let request = self
+            .client
+            .get(self.url(&format!("/v1/jobs/{id}?wait={wait_s}")))
+            .header("If-None-Match", format!("\"{seq}\""));
+        let poll = tokio::spawn(request.send());
+        eventually("the long poll to wait", Duration::from_secs(10), || async {
+            self.metrics()
+                .await
+                .contains("herald_long_polls_waiting 1")
+                .then_some(())
+        })
+        .await;
+        poll
+    }
+
     pub async fn poll_job(&self, id: &str, query: &str, if_none_match: Option<&str>) -> Response {
         let mut request = self.client.get(self.url(&format!("/v1/jobs/{id}?{query}")));
         if let Some(tag) = if_none_match {

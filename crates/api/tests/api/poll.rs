@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use herald_testkit::eventually;
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, ETAG, RETRY_AFTER};
 use serde_json::Value;
@@ -52,26 +51,7 @@ async fn a_long_poll_returns_when_the_job_changes() {
     let app = spawn_app().await;
     let id = id_of(&app.submit("demo.sleep").await).to_owned();
     let started = Instant::now();
-    let poll = {
-        let (client, url) = (
-            app.client.clone(),
-            app.url(&format!("/v1/jobs/{id}?wait=30")),
-        );
-        tokio::spawn(async move {
-            client
-                .get(url)
-                .header("If-None-Match", "\"1\"")
-                .send()
-                .await
-        })
-    };
-    eventually("the long poll to wait", Duration::from_secs(10), || async {
-        app.metrics()
-            .await
-            .contains("herald_long_polls_waiting 1")
-            .then_some(())
-    })
-    .await;
+    let poll = app.waiting_poll(&id, 30, 1).await;
 
     app.claim("demo.sleep").await;
 

@@ -12,26 +12,7 @@ use crate::sse_client::Frame;
 async fn a_waiting_long_poll_answers_at_once_when_the_server_shuts_down() {
     let app = spawn_app().await;
     let id = id_of(&app.submit("demo.sleep").await).to_owned();
-    let poll = {
-        let (client, url) = (
-            app.client.clone(),
-            app.url(&format!("/v1/jobs/{id}?wait=60")),
-        );
-        tokio::spawn(async move {
-            client
-                .get(url)
-                .header("If-None-Match", "\"1\"")
-                .send()
-                .await
-        })
-    };
-    eventually("the long poll to wait", Duration::from_secs(10), || async {
-        app.metrics()
-            .await
-            .contains("herald_long_polls_waiting 1")
-            .then_some(())
-    })
-    .await;
+    let poll = app.waiting_poll(&id, 60, 1).await;
 
     let started = Instant::now();
     app.shutdown.cancel();

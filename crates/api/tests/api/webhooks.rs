@@ -8,7 +8,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use herald_core::store::WebhookStore;
 use herald_core::webhook::{Attempt, AttemptResult, Delivery, DeliveryState};
 use herald_core::{DeliveryId, SubscriptionId, TenantId};
-use herald_testkit::eventually;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use serde_json::{Value, json};
@@ -845,26 +844,7 @@ async fn a_long_poll_woken_by_a_change_still_shows_the_jobs_webhook() {
     let app = spawn_app().await;
     let body = json!({"type": "demo.sleep", "webhook": {"url": PUBLIC_TARGET}});
     let id = id_of(&app.post_job(&body).await.json::<Value>().await.unwrap()).to_owned();
-    let poll = {
-        let (client, url) = (
-            app.client.clone(),
-            app.url(&format!("/v1/jobs/{id}?wait=30")),
-        );
-        tokio::spawn(async move {
-            client
-                .get(url)
-                .header("If-None-Match", "\"1\"")
-                .send()
-                .await
-        })
-    };
-    eventually("the long poll to wait", Duration::from_secs(10), || async {
-        app.metrics()
-            .await
-            .contains("herald_long_polls_waiting 1")
-            .then_some(())
-    })
-    .await;
+    let poll = app.waiting_poll(&id, 30, 1).await;
 
     app.claim("demo.sleep").await;
 
