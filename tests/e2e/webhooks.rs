@@ -758,7 +758,7 @@ async fn a_notifier_killed_mid_flight_loses_no_delivery() {
     receiver.respond("/crash", Script::status(200));
     let _rescuer = Herald::start(&on_redis(&redis, "notifier", &flags)).await;
 
-    // A killed notifier's leases run out after 2 × timeout + 5 s, and outbox entries it read
+    // A killed notifier's leases run out after 2 × timeout + 10 s, and outbox entries it read
     // but did not expand are reclaimed after ~30 s: be generous.
     let delivered_jobs = |requests: &[Request]| -> HashSet<String> {
         requests
