@@ -429,17 +429,18 @@ async fn a_claimed_delivery_is_leased_until_its_lease_runs_out(backend: Backend)
         "a leased delivery is not claimed twice"
     );
     // The notifier that claimed it was killed mid-send: once the lease runs out it comes back.
-    let again = eventually(
-        "the delivery to come back once its lease ran out",
-        Duration::from_secs(15),
-        || async {
-            let due = claim_due(&h, Duration::from_secs(30)).await;
-            (!due.is_empty()).then_some(due)
-        },
-    )
-    .await;
+    let again = claim_eventually(&h, "the delivery to come back once its lease ran out").await;
     assert_eq!(ids(&again), HashSet::from([delivery.id]));
     assert_eq!(again[0].delivery, delivery);
+}
+
+/// Claims until something is due (a lease ran out, a retry came due), within a bound.
+async fn claim_eventually(h: &Harness, what: &str) -> Vec<DueDelivery> {
+    eventually(what, Duration::from_secs(15), || async {
+        let due = claim_due(h, Duration::from_secs(30)).await;
+        (!due.is_empty()).then_some(due)
+    })
+    .await
 }
 
 async fn a_recorded_attempt_reschedules_the_delivery_at_its_next_attempt(backend: Backend) {
@@ -467,15 +468,7 @@ async fn a_recorded_attempt_reschedules_the_delivery_at_its_next_attempt(backend
         claim_due(&h, Duration::from_secs(30)).await.is_empty(),
         "not claimable before its next attempt"
     );
-    let due = eventually(
-        "the delivery to be due at its next attempt",
-        Duration::from_secs(15),
-        || async {
-            let due = claim_due(&h, Duration::from_secs(30)).await;
-            (!due.is_empty()).then_some(due)
-        },
-    )
-    .await;
+    let due = claim_eventually(&h, "the delivery to be due at its next attempt").await;
     assert!(Utc::now() >= retry_at);
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].delivery, retrying);
