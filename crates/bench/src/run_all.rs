@@ -198,6 +198,25 @@ pub struct Figures {
     pub webhooks: Option<crate::run_webhooks::WebhookFigures>,
 }
 
+/// Readies a run: its log folder, the machine's description (with the load now) and a private
+/// Redis, announcing both on stderr.
+///
+/// # Errors
+/// When the log folder cannot be made or Redis cannot be started.
+pub async fn open_run(plan: &Plan, name: &str) -> anyhow::Result<(Machine, RedisServer)> {
+    let machine = Machine::collect(&plan.redis_server);
+    std::fs::create_dir_all(&plan.log_dir)
+        .with_context(|| format!("failed to create {}", plan.log_dir.display()))?;
+    eprintln!(
+        "herald-bench {name}: logs in {}; load average {}",
+        plan.log_dir.display(),
+        machine.load_at_start
+    );
+    let redis = RedisServer::start(&plan.redis_server, &plan.log_dir).await?;
+    eprintln!("private redis-server at {}", redis.url);
+    Ok((machine, redis))
+}
+
 /// Runs every phase and returns the figures. Every child is stopped before this returns,
 /// on success or error (dropped children are killed).
 ///
@@ -205,17 +224,8 @@ pub struct Figures {
 /// When a process cannot be started or a phase cannot run at all.
 pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
     let started = Instant::now();
-    let machine = Machine::collect(&plan.redis_server);
     let started_at = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    std::fs::create_dir_all(&plan.log_dir)
-        .with_context(|| format!("failed to create {}", plan.log_dir.display()))?;
-    eprintln!(
-        "herald-bench all: logs in {}; load average {}",
-        plan.log_dir.display(),
-        machine.load_at_start
-    );
-    let redis = RedisServer::start(&plan.redis_server, &plan.log_dir).await?;
-    eprintln!("private redis-server at {}", redis.url);
+    let (machine, redis) = open_run(plan, "all").await?;
 
     let outcome = run_phases(plan, &redis).await;
     let sse = match (&outcome, &plan.sse) {

@@ -20,8 +20,8 @@ use tokio::time::{Instant, sleep};
 
 use crate::http::{Conn, Target};
 use crate::machine::{self, Machine};
-use crate::procs::{self, RedisServer};
-use crate::run_all::{Backend, Cpu, CpuProbe, Deployment, Measured, Plan, Runner};
+use crate::procs;
+use crate::run_all::{Backend, Cpu, CpuProbe, Deployment, Measured, Plan, Runner, open_run};
 use crate::sse::{self, StreamSpec, Streams};
 use crate::stats::Summary;
 use crate::wire::JobBrief;
@@ -147,16 +147,7 @@ pub struct SseFigures {
 /// # Errors
 /// When a process cannot be started or a phase cannot run at all.
 pub async fn run(plan: &Plan) -> anyhow::Result<SseFigures> {
-    std::fs::create_dir_all(&plan.log_dir)
-        .with_context(|| format!("failed to create {}", plan.log_dir.display()))?;
-    let machine = Machine::collect(&plan.redis_server);
-    eprintln!(
-        "herald-bench sse: logs in {}; load average {}",
-        plan.log_dir.display(),
-        machine.load_at_start
-    );
-    let redis = RedisServer::start(&plan.redis_server, &plan.log_dir).await?;
-    eprintln!("private redis-server at {}", redis.url);
+    let (machine, redis) = open_run(plan, "sse").await?;
     let mut runner = Runner {
         plan,
         redis: &redis,

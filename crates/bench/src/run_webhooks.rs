@@ -42,7 +42,7 @@ use crate::http::{Conn, Pool, Target};
 use crate::machine::{self, Machine};
 use crate::procs::{self, CommandStat, LogTrouble, Proc, RedisServer};
 use crate::receiver::{Behaviour, Receiver};
-use crate::run_all::{Backend, Cpu, CpuProbe, CpuSample, Measured, Plan, short_name};
+use crate::run_all::{Backend, Cpu, CpuProbe, CpuSample, Measured, Plan, open_run, short_name};
 use crate::stats::Summary;
 
 /// The secret of the latency phase's per-job webhooks (any string of 16+ characters signs).
@@ -255,16 +255,7 @@ pub struct WebhookFigures {
 /// # Errors
 /// When a process cannot be started or a phase cannot run at all.
 pub async fn run(plan: &Plan) -> anyhow::Result<WebhookFigures> {
-    std::fs::create_dir_all(&plan.log_dir)
-        .with_context(|| format!("failed to create {}", plan.log_dir.display()))?;
-    let machine = Machine::collect(&plan.redis_server);
-    eprintln!(
-        "herald-bench webhooks: logs in {}; load average {}",
-        plan.log_dir.display(),
-        machine.load_at_start
-    );
-    let redis = RedisServer::start(&plan.redis_server, &plan.log_dir).await?;
-    eprintln!("private redis-server at {}", redis.url);
+    let (machine, redis) = open_run(plan, "webhooks").await?;
     let outcome = run_phases(plan, &redis, machine, 0).await;
     redis.proc.stop().await?;
     outcome
