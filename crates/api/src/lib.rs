@@ -42,12 +42,11 @@ pub mod startup;
 pub mod submission;
 pub mod webhooks;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use herald_core::store::SharedWebhookStore;
-use herald_core::{JobLimits, JobType, SharedStore};
+use herald_core::{JobLimits, JobTypes, SharedStore};
 use prometheus_client::registry::Registry;
 
 pub use cors::CorsOrigin;
@@ -61,9 +60,9 @@ pub use startup::{operations_server, server};
 pub struct ApiConfig {
     /// Bounds applied to every submission.
     pub limits: JobLimits,
-    /// Job types with a handler or worker queue; a submission of any other type is refused.
-    /// Empty by default: the binary fills it from the worker's registry.
-    pub known_types: HashSet<JobType>,
+    /// The job types the install serves, with their limits and defaults; a submission of any
+    /// other type is refused. Empty by default: the binary fills it from its configuration.
+    pub job_types: JobTypes,
     /// The largest request body accepted, in bytes (larger answer `413`).
     pub max_body_bytes: usize,
     /// The longest long poll (`?wait=`) a client may ask for.
@@ -95,7 +94,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             limits: JobLimits::default(),
-            known_types: HashSet::new(),
+            job_types: JobTypes::new(),
             max_body_bytes: 1024 * 1024,
             max_wait: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),

@@ -1,10 +1,10 @@
 //! A `POST /v1/jobs` body becomes a validated [`NewJob`], or a list of every field that is
 //! wrong with it; then the target of the job's own webhook, if any, is checked.
 
-use std::collections::HashSet;
-
 use herald_core::webhook::WebhookSecret;
-use herald_core::{FieldError, IdempotencyKey, JobLimits, JobRequest, JobType, NewJob, TenantId};
+use herald_core::{
+    FieldError, IdempotencyKey, JobLimits, JobRequest, JobType, JobTypes, NewJob, TenantId,
+};
 use serde_json::Value;
 
 use crate::body::from_body;
@@ -34,8 +34,8 @@ impl Submission {
     }
 }
 
-/// Validates a submission: its shape, its fields against `limits`, and that some handler or
-/// worker queue serves its type.
+/// Validates a submission: its shape, that the install serves its type, and its fields against
+/// `limits` with the type's own defaults and payload bound in place.
 ///
 /// # Errors
 /// [`ApiError::Validation`] naming every bad field.
@@ -44,14 +44,19 @@ pub fn parse_submission(
     body: &Value,
     idempotency_key: Option<IdempotencyKey>,
     limits: &JobLimits,
-    known_types: &HashSet<JobType>,
+    job_types: &JobTypes,
 ) -> Result<Submission, ApiError> {
     let request: JobRequest = from_body(body).map_err(ApiError::Validation)?;
-    let unknown_type = request
+    let job_type = request
         .job_type
         .as_deref()
-        .and_then(|raw| JobType::parse(raw).ok())
-        .filter(|job_type| !known_types.contains(job_type))
+        .and_then(|raw| JobType::parse(raw).ok());
+    let limits = match &job_type {
+        Some(job_type) => job_types.limits(job_type, limits),
+        None => *limits,
+    };
+    let unknown_type = job_type
+        .filter(|job_type| !job_types.contains(job_type))
         .map(|job_type| {
             FieldError::new(
                 "type",
@@ -59,7 +64,7 @@ pub fn parse_submission(
             )
         });
     match (
-        NewJob::parse(tenant, request, idempotency_key, limits),
+        NewJob::parse(tenant, request, idempotency_key, &limits),
         unknown_type,
     ) {
         (Ok(new), None) => {
@@ -94,8 +99,19 @@ mod tests {
 
     use super::*;
 
-    fn known() -> HashSet<JobType> {
-        HashSet::from([JobType::parse("demo.sleep").unwrap()])
+    fn known() -> JobTypes {
+        let mut types = JobTypes::new();
+        types.insert(JobType::parse("demo.sleep").unwrap(), Default::default());
+        types.insert(
+            JobType::parse("tiny.payload").unwrap(),
+            herald_core::TypePolicy {
+                max_payload_bytes: Some(16),
+                timeout: Some(std::time::Duration::from_secs(7)),
+                max_attempts: Some(9),
+                ..Default::default()
+            },
+        );
+        types
     }
 
     fn fields(body: Value) -> Vec<String> {
@@ -115,6 +131,36 @@ mod tests {
         assert_eq!(submission.new.job_type.as_str(), "demo.sleep");
         assert!(submission.new.webhook.is_none());
         assert!(submission.generated_secret.is_none());
+    }
+
+    #[test]
+    fn a_types_own_limits_and_defaults_apply_to_its_jobs() {
+        let tenant = TenantId::default_tenant();
+        let body = json!({"type": "tiny.payload"});
+        let new = parse_submission(tenant, &body, None, &JobLimits::default(), &known())
+            .unwrap()
+            .new;
+        assert_eq!(new.timeout.as_secs(), 7);
+        assert_eq!(new.max_attempts, 9);
+        assert_eq!(
+            fields(
+                json!({"type": "tiny.payload", "payload": {"text": "far more than sixteen bytes"}})
+            ),
+            ["payload"]
+        );
+        // The same payload is fine for a type without a bound of its own.
+        let roomy =
+            json!({"type": "demo.sleep", "payload": {"text": "far more than sixteen bytes"}});
+        assert!(
+            parse_submission(
+                TenantId::default_tenant(),
+                &roomy,
+                None,
+                &JobLimits::default(),
+                &known()
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the store with its two backends. Nothing here knows about HTTP.
 //!
 //! # Layout
+//! - [`catalog`]: the job types an install serves and how each runs (`JobTypes`).
 //! - [`ids`]: identifiers and names parsed at the edge (`JobId`, `JobType`, `TenantId`, …).
 //! - [`job`]: the stored job, its statuses, errors, progress and every allowed transition.
 //! - [`event`]: the event types and the event (a job snapshot after a change).
@@ -11,6 +12,7 @@
 //! - [`store`]: the `Store` and `WebhookStore` traits, the memory backend and the Redis backend.
 
 pub mod backoff;
+pub mod catalog;
 pub mod event;
 pub mod feed;
 pub mod ids;
@@ -19,6 +21,7 @@ pub mod store;
 pub mod view;
 pub mod webhook;
 
+pub use catalog::{JobTypes, Runner, TypePolicy};
 pub use event::{Event, EventType};
 pub use feed::{FeedCursor, FeedEntry, FeedPage};
 pub use ids::{

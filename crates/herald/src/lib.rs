@@ -113,6 +113,10 @@ impl Application {
         };
 
         let handlers = Arc::new(Handlers::with_builtins());
+        let mut job_types = herald_core::JobTypes::new();
+        for job_type in handlers.types() {
+            job_types.insert(job_type, herald_core::TypePolicy::default());
+        }
         let mut registry = Registry::with_prefix("herald");
         let mut roles = JoinSet::new();
 
@@ -162,7 +166,7 @@ impl Application {
             .with_context(|| format!("failed to bind {}", args.bind))?;
         let port = listener.local_addr()?.port();
         let config = herald_api::ApiConfig {
-            known_types: handlers.types().into_iter().collect(),
+            job_types: job_types.clone(),
             max_body_bytes: args.max_body_bytes,
             shutdown_timeout: args.shutdown_timeout,
             sse_heartbeat: args.sse_heartbeat,

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use herald_core::backoff::RetryPolicy;
+use herald_core::catalog::JobTypes;
+
 /// How a [`Worker`](crate::Worker) claims, watches and ends jobs.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -15,11 +18,11 @@ pub struct WorkerConfig {
     /// How often the worker asks the store to reclaim dead workers' jobs and to queue the
     /// retries that are due.
     pub maintenance_interval: Duration,
-    /// The delay before the second attempt of a job that failed with a retryable error; it
-    /// doubles with each attempt, with jitter.
-    pub retry_backoff_base: Duration,
-    /// The longest delay between two attempts.
-    pub retry_backoff_max: Duration,
+    /// The delays between the attempts of a job that failed with a retryable error, for job
+    /// types without a policy of their own in `job_types`.
+    pub retry: RetryPolicy,
+    /// The job types' own settings: concurrency and retry policy.
+    pub job_types: JobTypes,
     /// How long a handler has to return after its job is canceled before it is dropped.
     pub cancel_grace: Duration,
     /// On shutdown, how long running jobs may go on before they are handed back to the queue.
@@ -36,8 +39,8 @@ impl Default for WorkerConfig {
             heartbeat_interval: Duration::from_secs(10),
             claim_wait: Duration::from_secs(1),
             maintenance_interval: Duration::from_secs(1),
-            retry_backoff_base: Duration::from_secs(1),
-            retry_backoff_max: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+            job_types: JobTypes::new(),
             cancel_grace: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
             progress_interval: Duration::from_millis(250),
@@ -64,11 +67,25 @@ impl WorkerConfig {
         if let Some((name, _)) = intervals.iter().find(|(_, d)| d.is_zero()) {
             return Err(format!("{name} must be longer than zero"));
         }
-        if self.retry_backoff_base > self.retry_backoff_max {
-            return Err(format!(
-                "retry_backoff_base ({:?}) must not exceed retry_backoff_max ({:?})",
-                self.retry_backoff_base, self.retry_backoff_max
-            ));
+        let policies = std::iter::once(("the default", &self.retry)).chain(
+            self.job_types
+                .iter()
+                .filter_map(|(name, policy)| Some((name.as_str(), policy.retry.as_ref()?))),
+        );
+        for (name, retry) in policies {
+            if retry.base > retry.max {
+                return Err(format!(
+                    "{name} retry backoff: the base ({:?}) must not exceed the maximum ({:?})",
+                    retry.base, retry.max
+                ));
+            }
+        }
+        if let Some((name, _)) = self
+            .job_types
+            .iter()
+            .find(|(_, policy)| policy.concurrency == Some(0))
+        {
+            return Err(format!("{name}: concurrency must be at least 1"));
         }
         Ok(())
     }
@@ -103,15 +120,12 @@ mod tests {
                 .contains("heartbeat_interval")
         );
         let inverted = WorkerConfig {
-            retry_backoff_base: Duration::from_secs(10),
-            retry_backoff_max: Duration::from_secs(1),
+            retry: RetryPolicy {
+                base: Duration::from_secs(10),
+                max: Duration::from_secs(1),
+            },
             ..WorkerConfig::default()
         };
-        assert!(
-            inverted
-                .validate()
-                .unwrap_err()
-                .contains("retry_backoff_base")
-        );
+        assert!(inverted.validate().unwrap_err().contains("retry backoff"));
     }
 }

@@ -8,7 +8,6 @@
 //! - [`registry`]: [`Registry`], the job types this worker runs and their handlers.
 //! - [`builtins`]: the contract's demo job types (`demo.report`, `demo.sleep`, `demo.fail`).
 //! - [`config`]: [`WorkerConfig`], the runtime's tunables.
-//! - [`backoff`]: the delays between a failed job's attempts and between store retries.
 //! - [`metrics`]: [`WorkerMetrics`], the Prometheus metrics the runtime keeps.
 //! - [`runtime`]: [`Worker`] itself: the claim loop, one job's run, the signal listener.
 //!
@@ -30,7 +29,6 @@
 //! # }
 //! ```
 
-pub mod backoff;
 pub mod builtins;
 pub mod config;
 pub mod handler;

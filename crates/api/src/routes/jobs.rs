@@ -44,7 +44,7 @@ async fn create_job(
     let Submission {
         new,
         generated_secret,
-    } = parse_submission(tenant, &body, key, &config.limits, &config.known_types)?
+    } = parse_submission(tenant, &body, key, &config.limits, &config.job_types)?
         .checked(config.allow_private_targets)
         .await?;
     let Created { job, replayed } = state.store.create(new).await?;

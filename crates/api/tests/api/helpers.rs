@@ -3,7 +3,6 @@
 //! buffer, CORS origins, short histories, private webhook targets) go through
 //! [`TestApp::builder`].
 
-use std::collections::HashSet;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +12,8 @@ use herald_core::store::memory::MemoryStore;
 use herald_core::store::{Lease, SharedWebhookStore, WebhookStore};
 use herald_core::webhook::{Subscription, SubscriptionRequest};
 use herald_core::{
-    ErrorCode, JobError, JobLimits, JobOutput, JobRequest, JobType, NewJob, Progress, SharedStore,
-    Store, StoreConfig, TenantId, WorkerId,
+    ErrorCode, JobError, JobLimits, JobOutput, JobRequest, JobType, JobTypes, NewJob, Progress,
+    SharedStore, Store, StoreConfig, TenantId, TypePolicy, WorkerId,
 };
 use herald_testkit::eventually;
 use prometheus_client::registry::Registry;
@@ -128,13 +127,13 @@ impl TestAppBuilder {
 impl TestApp {
     /// A variant of the test app; `TestApp::builder().spawn()` is [`spawn_app`].
     pub fn builder() -> TestAppBuilder {
-        let known_types: HashSet<JobType> = KNOWN_TYPES
-            .iter()
-            .map(|t| JobType::parse(t).unwrap())
-            .collect();
+        let mut job_types = JobTypes::new();
+        for name in KNOWN_TYPES {
+            job_types.insert(JobType::parse(name).unwrap(), TypePolicy::default());
+        }
         TestAppBuilder {
             config: ApiConfig {
-                known_types,
+                job_types,
                 ..ApiConfig::default()
             },
             store: StoreConfig::default(),

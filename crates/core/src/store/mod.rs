@@ -20,6 +20,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
+use crate::catalog::JobTypes;
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedEntry, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
@@ -54,6 +55,9 @@ pub struct StoreConfig {
     pub delivery_retention: Duration,
     /// How many deliveries one subscription lists (the newest); older records expire.
     pub deliveries_listed_max: usize,
+    /// The job types' own settings: a type's `retention` replaces `retention` for its jobs,
+    /// and the types run by external workers get a queue per tenant.
+    pub job_types: JobTypes,
 }
 
 impl Default for StoreConfig {
@@ -69,6 +73,7 @@ impl Default for StoreConfig {
             outbox_max: 1_000_000,
             delivery_retention: Duration::from_secs(7 * 24 * 3600),
             deliveries_listed_max: 100_000,
+            job_types: JobTypes::new(),
         }
     }
 }

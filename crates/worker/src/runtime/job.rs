@@ -21,7 +21,6 @@ use tracing::{Instrument, debug, error, info, warn};
 use super::Inner;
 use herald_core::backoff::Backoff;
 
-use crate::backoff::{jitter, retry_delay};
 use crate::handler::{HandlerError, JobContext};
 use crate::metrics::Finished;
 
@@ -309,13 +308,12 @@ impl Inner {
         }
     }
 
+    /// The delay before the next attempt: the job type's retry policy, else the worker's.
     fn retry_delay(&self, lease: &Lease) -> Duration {
-        retry_delay(
-            lease.job.attempt,
-            self.config.retry_backoff_base,
-            self.config.retry_backoff_max,
-            jitter(),
-        )
+        self.config
+            .job_types
+            .retry(&lease.job.job_type, self.config.retry)
+            .delay(lease.job.attempt)
     }
 
     async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Finished {

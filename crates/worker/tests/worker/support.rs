@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use herald_core::JobTypes;
+use herald_core::backoff::RetryPolicy;
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
 use herald_core::store::{
@@ -34,8 +36,11 @@ pub fn fast_config() -> WorkerConfig {
         heartbeat_interval: Duration::from_millis(200),
         claim_wait: Duration::from_millis(200),
         maintenance_interval: Duration::from_millis(50),
-        retry_backoff_base: Duration::from_millis(10),
-        retry_backoff_max: Duration::from_millis(50),
+        retry: RetryPolicy {
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        },
+        job_types: JobTypes::new(),
         cancel_grace: Duration::from_secs(1),
         drain_timeout: Duration::from_secs(5),
         progress_interval: Duration::from_millis(50),
