@@ -8,12 +8,13 @@
 mod job;
 mod signals;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use herald_core::store::Claimed;
 use herald_core::{JobType, SharedStore, WorkerId};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -65,6 +66,26 @@ struct Inner {
     config: WorkerConfig,
     metrics: WorkerMetrics,
     in_flight: InFlight,
+    /// The slots of the types with a concurrency of their own (within `config.concurrency`).
+    type_slots: BTreeMap<JobType, Arc<Semaphore>>,
+    /// Told whenever a job ends, so a claim loop waiting for a type's slot looks again.
+    slot_freed: Arc<Notify>,
+}
+
+/// What a running job holds: a slot of the worker and, for a type with a concurrency of its
+/// own, a slot of its type. Dropping it frees both and wakes the claim loop.
+struct Slots {
+    _worker: Option<OwnedSemaphorePermit>,
+    own: Option<OwnedSemaphorePermit>,
+    freed: Arc<Notify>,
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        // The type's slot is released before the loop is told, or it could look too early.
+        drop(self.own.take());
+        self.freed.notify_one();
+    }
 }
 
 impl Worker {
@@ -76,6 +97,13 @@ impl Worker {
         metrics: WorkerMetrics,
     ) -> Self {
         let types = registry.types();
+        let type_slots = types
+            .iter()
+            .filter_map(|job_type| {
+                let own = config.job_types.get(job_type)?.concurrency?;
+                Some((job_type.clone(), Arc::new(Semaphore::new(own))))
+            })
+            .collect();
         Self {
             inner: Arc::new(Inner {
                 id: WorkerId::generate(),
@@ -85,6 +113,8 @@ impl Worker {
                 config,
                 metrics,
                 in_flight: InFlight::default(),
+                type_slots,
+                slot_freed: Arc::new(Notify::new()),
             }),
         }
     }
@@ -213,11 +243,20 @@ impl Inner {
             permits.extend(std::iter::from_fn(|| {
                 Arc::clone(&slots).try_acquire_owned().ok()
             }));
+            let Some((types, room)) = self.claimable() else {
+                // Every type is at its own limit: wait until a job ends.
+                drop(permits);
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = self.slot_freed.notified() => continue,
+                }
+            };
+            permits.truncate(room);
             // Not raced against `shutdown`: dropping a claim halfway could strand the jobs it
             // took, and it returns within `claim_wait` anyway.
             let claimed = match self
                 .store
-                .claim(&self.id, &self.types, permits.len(), self.config.claim_wait)
+                .claim(&self.id, &types, permits.len(), self.config.claim_wait)
                 .await
             {
                 Ok(claimed) => {
@@ -240,20 +279,57 @@ impl Inner {
                 }
                 return;
             }
+            // One worker slot per job: the claim took no more than `permits.len()`.
             let mut permits = permits.into_iter();
             for job in claimed {
-                let permit: Option<OwnedSemaphorePermit> = permits.next();
+                let slots = Slots {
+                    _worker: permits.next(),
+                    own: self.type_slot(&job.lease.job.job_type),
+                    freed: Arc::clone(&self.slot_freed),
+                };
                 let inner = Arc::clone(&self);
                 let shutdown = shutdown.clone();
                 jobs.spawn(
                     async move {
-                        let _slot = permit;
+                        let _slots = slots;
                         inner.run_job(job, &shutdown).await;
                     }
                     .in_current_span(),
                 );
             }
         }
+    }
+
+    /// The types a claim may take now (those without a limit of their own, and those with
+    /// room under it) and how many jobs it may take at most: no more than the smallest room,
+    /// so whichever types the jobs turn out to be, each fits. `None` when every type is full.
+    fn claimable(&self) -> Option<(Vec<JobType>, usize)> {
+        let mut room = usize::MAX;
+        let types: Vec<JobType> = self
+            .types
+            .iter()
+            .filter(|job_type| match self.type_slots.get(*job_type) {
+                None => true,
+                Some(slots) => {
+                    let available = slots.available_permits();
+                    room = room.min(available);
+                    available > 0
+                }
+            })
+            .cloned()
+            .collect();
+        (!types.is_empty()).then_some((types, room.max(1)))
+    }
+
+    /// A slot of the job's type, if its type has a concurrency of its own. Only the claim loop
+    /// takes these, and it claimed no more than there was room for, so one is free.
+    fn type_slot(&self, job_type: &JobType) -> Option<OwnedSemaphorePermit> {
+        let slots = self.type_slots.get(job_type)?;
+        let slot = Arc::clone(slots).try_acquire_owned();
+        if slot.is_err() {
+            warn!(%job_type, "claimed a job beyond its type's concurrency");
+        }
+        slot.ok()
     }
 
     /// Hands back a job claimed too late to start.

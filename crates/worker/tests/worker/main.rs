@@ -8,3 +8,4 @@ mod leases;
 mod progress;
 mod startup;
 mod support;
+mod types;
