@@ -12,6 +12,66 @@ use tokio_util::sync::CancellationToken;
 /// The code behind one job type. The worker runs each attempt of a job in a task of its own,
 /// so a handler that panics costs that attempt (retried like a retryable error), not the
 /// worker.
+///
+/// A job type of your own, registered and run once on the embedded store (to serve it over
+/// HTTP, hand the registry to `herald::Application::build_with`; see the `herald` crate's
+/// `examples/custom_handler.rs`):
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use async_trait::async_trait;
+/// use herald_core::store::memory::MemoryStore;
+/// use herald_core::{JobLimits, JobOutput, JobRequest, JobStatus, JobType, NewJob, Store, TenantId};
+/// use herald_worker::{Handler, HandlerError, JobContext, Outcome, Registry, Worker};
+///
+/// /// `greet` `{"name": "..."}`: completes with a greeting.
+/// struct Greet;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Payload {
+///     name: String,
+/// }
+///
+/// #[async_trait]
+/// impl Handler for Greet {
+///     async fn run(&self, ctx: JobContext) -> Result<Option<JobOutput>, HandlerError> {
+///         let payload: Payload = ctx.payload_as()?;
+///         ctx.report(50, "thinking of something nice").await;
+///         let greeting = serde_json::json!({ "greeting": format!("Hello, {}!", payload.name) });
+///         Ok(Some(JobOutput::json(&greeting)))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store = Arc::new(MemoryStore::new(Default::default()));
+/// let mut registry = Registry::new();
+/// registry.register(JobType::parse("greet").unwrap(), Arc::new(Greet));
+/// let mut metrics = prometheus_client::registry::Registry::default();
+/// let worker = Worker::new(
+///     store.clone(),
+///     Arc::new(registry),
+///     Default::default(),
+///     herald_worker::WorkerMetrics::register(&mut metrics),
+/// );
+///
+/// let request = JobRequest {
+///     job_type: Some("greet".to_owned()),
+///     payload: Some(serde_json::json!({ "name": "Ada" })),
+///     ..JobRequest::default()
+/// };
+/// let tenant = TenantId::default_tenant();
+/// let new = NewJob::parse(tenant.clone(), request, None, &JobLimits::default()).unwrap();
+/// let job = store.create(new).await.unwrap().job;
+///
+/// assert_eq!(worker.run_once().await, Outcome::Ran);
+/// let done = store.get(&tenant, &job.id).await.unwrap().unwrap();
+/// assert_eq!(done.status, JobStatus::Completed);
+/// let result = store.result(&tenant, &job.id).await.unwrap().unwrap();
+/// assert_eq!(result.body, br#"{"greeting":"Hello, Ada!"}"#);
+/// # }
+/// ```
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
     /// Runs one attempt of a job. `Ok(Some(output))` completes the job with a result,
