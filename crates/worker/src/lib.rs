@@ -7,6 +7,8 @@
 //! - [`handler`]: the [`Handler`] trait job types implement and the [`JobContext`] they get.
 //! - [`registry`]: [`Registry`], the job types this worker runs and their handlers.
 //! - [`builtins`]: the contract's demo job types (`demo.report`, `demo.sleep`, `demo.fail`).
+//! - [`handlers`]: the configurable job types: [`ExecHandler`] runs a command, [`HttpHandler`]
+//!   calls an endpoint.
 //! - [`config`]: [`WorkerConfig`], the runtime's tunables.
 //! - [`metrics`]: [`WorkerMetrics`], the Prometheus metrics the runtime keeps.
 //! - [`runtime`]: [`Worker`] itself: the claim loop, one job's run, the signal listener.
@@ -32,12 +34,14 @@
 pub mod builtins;
 pub mod config;
 pub mod handler;
+pub mod handlers;
 pub mod metrics;
 pub mod registry;
 pub mod runtime;
 
 pub use config::WorkerConfig;
 pub use handler::{Handler, HandlerError, JobContext};
+pub use handlers::{ExecHandler, ExecSettings, HttpHandler, HttpSettings, SettingsError};
 pub use metrics::WorkerMetrics;
 pub use registry::Registry;
 pub use runtime::{Outcome, Worker, WorkerError};

@@ -3,7 +3,9 @@
 
 mod builtins;
 mod cancel;
+mod exec;
 mod failures;
+mod http;
 mod leases;
 mod progress;
 mod startup;
