@@ -8,6 +8,7 @@ mod browser;
 mod crash_recovery;
 mod embedded;
 mod health;
+mod job_types;
 mod polling;
 mod shutdown;
 mod sse;

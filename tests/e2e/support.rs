@@ -35,6 +35,11 @@ impl Herald {
     /// Starts `herald serve` with `args` (plus `--bind` on a free port) and waits until it
     /// answers `/healthz`. Roles without the api still get a port, so the helper can wait.
     pub async fn start(args: &[&str]) -> Herald {
+        Herald::start_with_env(args, &[]).await
+    }
+
+    /// [`Herald::start`] with environment variables set for the process.
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Herald {
         let port = free_port();
         let bind = format!("127.0.0.1:{port}");
         let child = Command::new(herald_binary())
@@ -42,6 +47,7 @@ impl Herald {
             .args(["--bind", &bind])
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

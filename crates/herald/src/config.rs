@@ -1,12 +1,18 @@
-//! Command line and environment: every flag has a `HERALD_…` twin; values are checked here,
-//! once, into typed settings (flags win over the environment, which wins over defaults).
+//! Command line, environment and configuration file: every flag has a `HERALD_…` twin and a
+//! `[server]` key in the file; values are checked here, once, into typed settings. Flags win
+//! over the environment, which wins over the file, which wins over the defaults: the file's
+//! settings become the command line's defaults before it is parsed ([`Settings::load`]).
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use herald_api::{CorsOrigin, MAX_SSE_HEARTBEAT};
 use herald_notifier::schedule::RetrySchedule;
+
+use crate::file::{ConfigFile, FileError, flag_value};
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -64,6 +70,11 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Parser)]
 pub struct ServeArgs {
+    /// A TOML configuration file: `[server]` settings (any flag, by its long name) and the job
+    /// types under `[job_types."name"]`.
+    #[arg(long, env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Address the HTTP API listens on.
     #[arg(long, env = "HERALD_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -155,6 +166,91 @@ impl ServeArgs {
     pub fn runs(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+}
+
+/// Why the settings cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A bad flag or environment value (clap prints it, with usage, and picks the exit code).
+    #[error(transparent)]
+    Cli(#[from] clap::Error),
+    /// A bad configuration file.
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// Everything a process is configured with: the serve settings and, if one was given, the
+/// configuration file (whose job types [`crate::job_types`] turns into handlers).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub serve: ServeArgs,
+    pub file: Option<ConfigFile>,
+}
+
+impl Settings {
+    /// Settings from a command line (its first item is the program name) and the process
+    /// environment: with `--config` (or `HERALD_CONFIG`), the file's `[server]` settings stand
+    /// in for the defaults, so the environment and the flags still win over them.
+    ///
+    /// # Errors
+    /// [`SettingsError::Cli`] for a bad flag or value (also one from the file, named by its
+    /// flag), [`SettingsError::File`] for a file that cannot be read or has a bad shape.
+    pub fn load<I, T>(argv: I) -> Result<Self, SettingsError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+        let first = Cli::try_parse_from(&argv)?.serve_args();
+        let Some(path) = first.config.clone() else {
+            return Ok(Self {
+                serve: first,
+                file: None,
+            });
+        };
+        let file = ConfigFile::load(&path)?;
+        let command = with_file_defaults(Cli::command(), &file)?;
+        let matches = command.try_get_matches_from(&argv)?;
+        let serve = Cli::from_arg_matches(&matches)?.serve_args();
+        Ok(Self {
+            serve,
+            file: Some(file),
+        })
+    }
+}
+
+/// `command` with the file's `[server]` settings as the defaults of their flags, both on the
+/// bare `herald` and on `herald serve`.
+fn with_file_defaults(
+    mut command: clap::Command,
+    file: &ConfigFile,
+) -> Result<clap::Command, FileError> {
+    let invalid = |message: String| FileError::Invalid {
+        path: file.path.clone(),
+        message,
+    };
+    let settable: Vec<String> = command
+        .get_arguments()
+        .filter(|arg| arg.get_long().is_some())
+        .map(|arg| arg.get_id().to_string())
+        .filter(|id| !matches!(id.as_str(), "config" | "help" | "version"))
+        .collect();
+    for (key, value) in &file.server {
+        let id = key.replace('-', "_");
+        if !settable.contains(&id) {
+            return Err(invalid(format!(
+                "unknown setting `server.{key}`; the [server] table takes {}",
+                settable.join(", ")
+            )));
+        }
+        let value = flag_value(value).map_err(|e| invalid(format!("`server.{key}` {e}")))?;
+        command = command
+            .mut_arg(&id, |arg| arg.default_value(value.clone()))
+            .mut_subcommand("serve", |serve| {
+                serve.mut_arg(&id, |arg| arg.default_value(value))
+            });
+    }
+    Ok(command)
 }
 
 fn duration(raw: &str) -> Result<Duration, String> {
@@ -274,6 +370,92 @@ mod tests {
         let err = parse(&["--sse-heartbeat", "16s"]).unwrap_err().to_string();
         assert!(err.contains("at most 15s"), "{err}");
         assert!(parse(&["--sse-heartbeat", "0s"]).is_err());
+    }
+
+    /// Settings from a command line with a configuration file of `text`.
+    fn load_with_file(text: &str, args: &[&str]) -> Result<Settings, SettingsError> {
+        let dir = std::env::temp_dir().join(format!("herald-config-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("herald.toml");
+        std::fs::write(&path, text).unwrap();
+        let mut argv = vec!["herald".to_owned(), "serve".to_owned()];
+        argv.push(format!("--config={}", path.display()));
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        let loaded = Settings::load(argv);
+        std::fs::remove_dir_all(&dir).unwrap();
+        loaded
+    }
+
+    fn uuid_like() -> String {
+        format!(
+            "{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        )
+    }
+
+    #[test]
+    fn the_files_server_settings_replace_the_defaults_and_flags_win_over_them() {
+        let text = r#"
+            [server]
+            bind = "127.0.0.1:9191"
+            concurrency = 3
+            roles = ["api", "worker"]
+            webhook_allow_private_targets = true
+            lease-timeout = "7s"
+        "#;
+        let serve = load_with_file(text, &[]).unwrap().serve;
+        assert_eq!(serve.bind.to_string(), "127.0.0.1:9191");
+        assert_eq!(serve.concurrency, 3);
+        assert_eq!(serve.roles, [Role::Api, Role::Worker]);
+        assert!(serve.webhook_allow_private_targets);
+        assert_eq!(serve.lease_timeout, Duration::from_secs(7));
+        // Untouched settings keep their defaults.
+        assert_eq!(serve.retention, Duration::from_secs(48 * 3600));
+
+        let serve = load_with_file(text, &["--concurrency", "5"]).unwrap().serve;
+        assert_eq!(serve.concurrency, 5);
+    }
+
+    #[test]
+    fn a_bad_server_setting_in_the_file_is_named() {
+        let err = load_with_file(
+            "[server]
+bnid = \"x\"
+",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("server.bnid") && err.contains("bind"), "{err}");
+        let err = load_with_file(
+            "[server]
+concurrency = 0
+",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("concurrency"), "{err}");
+        let err = load_with_file(
+            "[server]
+config = \"other.toml\"
+",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("server.config"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let argv = ["herald", "--config", "/nonexistent/herald.toml"];
+        let err = Settings::load(argv).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/herald.toml"), "{err}");
     }
 
     #[test]

@@ -3,12 +3,18 @@
 //! [`Application::build`].
 //!
 //! # Layout
-//! - [`config`] reads the command line and its `HERALD_…` environment twins.
+//! - [`config`] reads the command line, its `HERALD_…` environment twins and the
+//!   configuration file's `[server]` settings.
+//! - [`file`] reads the configuration file (`--config herald.toml`).
+//! - [`job_types`] turns the built-in handlers and the file's job types into the worker's
+//!   handlers and the catalog every role reads.
 //! - [`telemetry`] sets up logging.
 //! - [`Application`] starts and supervises the api, worker and notifier roles.
 //! - [`raise_open_files_limit`] lifts the process's file descriptor limit for many streams.
 
 pub mod config;
+pub mod file;
+pub mod job_types;
 pub mod telemetry;
 
 use std::net::TcpListener;
@@ -25,7 +31,7 @@ use prometheus_client::registry::Registry;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Role, ServeArgs};
+use crate::config::{Role, Settings};
 
 /// Raises the soft limit on open files to the hard limit, and logs what it is now.
 ///
@@ -69,15 +75,37 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects the backend, binds the API (if this process runs it) and starts every role.
-    /// Everything stops when `shutdown` is cancelled.
+    /// Connects the backend, binds the API (if this process runs it) and starts every role,
+    /// with the built-in job types and those of the configuration file. Everything stops when
+    /// `shutdown` is cancelled.
     ///
     /// # Errors
-    /// When the backend cannot be reached or the address cannot be bound.
-    pub async fn build(args: ServeArgs, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    /// When the configuration's job types are invalid, the backend cannot be reached or the
+    /// address cannot be bound.
+    pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        Self::build_with(settings, Handlers::with_builtins(), shutdown).await
+    }
+
+    /// [`Application::build`] with the job types of `handlers` (say, the built-ins and
+    /// handlers of your own, embedding Herald in a Rust program) in place of the built-ins.
+    ///
+    /// # Errors
+    /// As [`Application::build`].
+    pub async fn build_with(
+        settings: Settings,
+        handlers: Handlers,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let Settings { serve: args, file } = settings;
+        let limits = herald_core::JobLimits::default();
+        let job_types::Assembled {
+            handlers,
+            job_types,
+        } = job_types::assemble(handlers, file.as_ref(), &limits, args.max_body_bytes)?;
         let store_config = StoreConfig {
             retention: args.retention,
             lease_timeout: args.lease_timeout,
+            job_types: job_types.clone(),
             ..StoreConfig::default()
         };
         // One backend behind both traits: the webhook outbox is written by the job store's own
@@ -112,11 +140,7 @@ impl Application {
             "embedded memory"
         };
 
-        let handlers = Arc::new(Handlers::with_builtins());
-        let mut job_types = herald_core::JobTypes::new();
-        for job_type in handlers.types() {
-            job_types.insert(job_type, herald_core::TypePolicy::default());
-        }
+        let handlers = Arc::new(handlers);
         let mut registry = Registry::with_prefix("herald");
         let mut roles = JoinSet::new();
 
@@ -125,6 +149,7 @@ impl Application {
                 concurrency: args.concurrency as usize,
                 heartbeat_interval: args.lease_timeout / 3,
                 drain_timeout: args.shutdown_timeout,
+                job_types: job_types.clone(),
                 ..WorkerConfig::default()
             };
             let metrics = WorkerMetrics::register(&mut registry);
@@ -166,7 +191,8 @@ impl Application {
             .with_context(|| format!("failed to bind {}", args.bind))?;
         let port = listener.local_addr()?.port();
         let config = herald_api::ApiConfig {
-            job_types: job_types.clone(),
+            job_types,
+            limits,
             max_body_bytes: args.max_body_bytes,
             shutdown_timeout: args.shutdown_timeout,
             sse_heartbeat: args.sse_heartbeat,

@@ -2,19 +2,23 @@
 //! supervise the roles until a signal.
 
 use anyhow::Context;
-use clap::Parser;
 use herald::Application;
-use herald::config::Cli;
+use herald::config::{Settings, SettingsError};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Cli::parse().serve_args();
-    herald::telemetry::init(args.log_format);
+    let settings = match Settings::load(std::env::args_os()) {
+        Ok(settings) => settings,
+        // Usage errors, `--help` and `--version` print as clap formats them.
+        Err(SettingsError::Cli(e)) => e.exit(),
+        Err(e) => return Err(e).context("failed to read the configuration"),
+    };
+    herald::telemetry::init(settings.serve.log_format);
     herald::raise_open_files_limit();
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    let app = Application::build(args, shutdown)
+    let app = Application::build(settings, shutdown)
         .await
         .context("failed to start herald")?;
     app.run_until_stopped().await
