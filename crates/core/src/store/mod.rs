@@ -7,6 +7,17 @@
 //! lease is reclaimed and the job moves on, a zombie's late write is refused with
 //! [`StoreError::LeaseLost`]. The conformance suite (`tests/conformance`) runs every behaviour
 //! against both backends.
+//!
+//! # Queues
+//! Jobs of a type run by Herald's own workers wait in one queue per type, shared by every
+//! tenant ([`Store::claim`], [`Store::maintain`]). Jobs of a type the catalog
+//! (`StoreConfig::job_types`) marks as run by external workers wait in a queue per tenant and
+//! type instead, so a worker claiming over HTTP only ever sees its own tenant's jobs
+//! ([`Store::claim_external`], [`Store::maintain_external`]). Every step that puts a job in a
+//! queue (submission, retry, reclaim, release) picks the queue from the job's type and tenant,
+//! so a job never crosses from one kind of queue to the other. A process serving external
+//! workers resumes their leases by job id with [`Store::lease`]: the lease's `entry` is the
+//! token the worker holds, and it changes every time the job is handed out again.
 
 pub mod memory;
 pub mod redis;
@@ -79,6 +90,12 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
+    /// How long a finished job of `job_type` is kept: the type's own retention, else
+    /// `retention`.
+    pub fn retention_of(&self, job_type: &JobType) -> Duration {
+        self.job_types.retention(job_type, self.retention)
+    }
+
     /// Refuses a result larger than `max_result_bytes`, before anything is written.
     ///
     /// # Errors
@@ -189,6 +206,15 @@ pub struct Claimed {
 pub struct LeaseState {
     /// A client asked for the job to be canceled.
     pub cancel_requested: bool,
+}
+
+impl Lease {
+    /// The opaque token naming this lease to a remote worker: the claimed queue entry, which
+    /// is new every time the job is handed out (claimed again after a retry, a release or a
+    /// reclaim), so a token outlives its lease only as a refusal.
+    pub fn token(&self) -> &str {
+        &self.entry
+    }
 }
 
 /// What one maintenance pass did.
@@ -323,6 +349,38 @@ pub trait Store: Send + Sync + 'static {
         worker: &WorkerId,
         types: &[JobType],
     ) -> Result<Maintenance, StoreError>;
+
+    /// Takes up to `max` pending jobs of `tenant` of the given types run by external workers,
+    /// starting their next attempt; waits up to `wait` for the first one. Only the tenant's
+    /// own queues are read: another tenant's jobs are never handed out here, and types the
+    /// catalog does not mark as external are skipped (their jobs wait in the shared queues
+    /// that [`Store::claim`] reads).
+    async fn claim_external(
+        &self,
+        worker: &WorkerId,
+        tenant: &TenantId,
+        types: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError>;
+
+    /// [`Store::maintain`] for the queues of external workers, every tenant's: reclaims the
+    /// jobs whose lease expired (their worker went silent: offered again, or failed with
+    /// `worker_lost` after the last attempt), moves due retries into their tenant's queue and
+    /// sweeps finished jobs out of the listings. Run periodically by every api process (the
+    /// workers' own maintenance does not cover these queues); safe to run concurrently.
+    async fn maintain_external(&self, worker: &WorkerId) -> Result<Maintenance, StoreError>;
+
+    /// The current lease of the tenant's processing job `id`, as of its latest write: what
+    /// a process needs to write through a lease held by a remote worker. `None` when there is
+    /// no such job, it belongs to another tenant, or it is not processing (its lease is gone).
+    /// Compare [`Lease::token`] with the one the worker holds before writing through it.
+    async fn lease(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Lease>, StoreError>;
+
+    /// The tunables this store runs with: what a process serving remote workers tells them
+    /// (the lease timeout, so they heartbeat at least three times as often) and checks before
+    /// writing (the largest result).
+    fn config(&self) -> &StoreConfig;
 
     /// This process's feed of signals. All receivers share one backend subscription.
     fn signals(&self) -> broadcast::Receiver<Signal>;

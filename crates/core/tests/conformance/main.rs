@@ -5,9 +5,11 @@ mod support;
 
 mod cancel;
 mod claims;
+mod external;
 mod feed;
 mod jobs;
 mod leases;
 mod listing;
 mod redis_specific;
+mod retention;
 mod webhooks;

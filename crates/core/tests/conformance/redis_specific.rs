@@ -1,6 +1,7 @@
 //! Behaviours only the Redis backend has: its one pub/sub subscription surviving a dropped
 //! connection, consumer groups recreated after Redis lost them, expiry of finished jobs,
-//! capped streams, and blocking reads that do not hold up other commands.
+//! capped streams, blocking reads that do not hold up other commands, and where the queues of
+//! external workers live.
 //!
 //! Tests that kill connections or flush data run only against the private `redis-server` the
 //! test kit starts, never against a server named by `HERALD_TEST_REDIS_URL`.
@@ -10,13 +11,17 @@ use std::time::{Duration, Instant};
 
 use herald_core::store::redis::RedisStore;
 use herald_core::store::{ListQuery, Signal, Store, StoreConfig};
-use herald_core::{JobOutput, JobStatus, Progress, WorkerId};
+use herald_core::{
+    ErrorCode, JobError, JobOutput, JobStatus, Progress, TenantId, TypePolicy, WorkerId,
+};
 use herald_testkit::{RedisServer, eventually};
 use redis::AsyncCommands;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use crate::support::{job_type, new_job, tenant};
+use crate::support::{
+    EXTERNAL, external_types, for_tenant, job_type, new_job, tenant, with_external_types,
+};
 
 /// A store on a fresh prefix, a raw connection to poke at its keys, and the prefix.
 struct Fixture {
@@ -714,4 +719,191 @@ async fn after_a_long_redis_outage_the_store_and_its_subscription_come_back() {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_jobs_wait_in_their_tenants_own_stream() {
+    let mut f = Fixture::open(with_external_types()).await;
+    let job = f
+        .store
+        .create(new_job(EXTERNAL, json!({})))
+        .await
+        .unwrap()
+        .job;
+    let other = TenantId::parse("acme").unwrap();
+    f.store
+        .create(for_tenant(new_job(EXTERNAL, json!({})), other))
+        .await
+        .unwrap();
+    let mine: u64 = f
+        .raw
+        .xlen(f.key("external-queue:{default}:video.transcode"))
+        .await
+        .unwrap();
+    let theirs: u64 = f
+        .raw
+        .xlen(f.key("external-queue:{acme}:video.transcode"))
+        .await
+        .unwrap();
+    let shared: bool = f
+        .raw
+        .exists(f.key("queue:{video.transcode}"))
+        .await
+        .unwrap();
+    assert_eq!((mine, theirs, shared), (1, 1, false));
+    let entry: String = f
+        .raw
+        .hget(f.key(&format!("job:{{{}}}", job.id)), "entry")
+        .await
+        .unwrap();
+    let ids: redis::streams::StreamRangeReply = f
+        .raw
+        .xrange_all(f.key("external-queue:{default}:video.transcode"))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids.ids[0].id, entry,
+        "the job names its entry in its tenant's queue"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_queue_is_maintained_only_while_it_holds_leases_or_retries() {
+    let mut f = Fixture::open(with_external_types()).await;
+    let worker = WorkerId::generate();
+    let active = f.key("external-active");
+    let member = format!("default {EXTERNAL}");
+    f.store.create(new_job(EXTERNAL, json!({}))).await.unwrap();
+    let mut claimed = f
+        .store
+        .claim_external(&worker, &tenant(), &[job_type(EXTERNAL)], 1, Duration::ZERO)
+        .await
+        .unwrap();
+    let lease = claimed.remove(0).lease;
+    let is_member = |raw: &mut redis::aio::MultiplexedConnection| {
+        let (active, member) = (active.clone(), member.clone());
+        let mut raw = raw.clone();
+        async move { raw.sismember::<_, _, bool>(active, member).await.unwrap() }
+    };
+    assert!(
+        is_member(&mut f.raw).await,
+        "a queue holding a lease is visited"
+    );
+    f.store.maintain_external(&worker).await.unwrap();
+    assert!(is_member(&mut f.raw).await, "it still holds the lease");
+
+    let error = JobError::new(ErrorCode::HandlerError, "later");
+    f.store
+        .fail(lease, error, Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    f.store.maintain_external(&worker).await.unwrap();
+    assert!(is_member(&mut f.raw).await, "a delayed retry is waiting");
+
+    let job_id = {
+        let delayed: Vec<String> = f
+            .raw
+            .zrange(f.key("external-delayed:{default}:video.transcode"), 0, -1)
+            .await
+            .unwrap();
+        assert_eq!(delayed.len(), 1);
+        herald_core::JobId::parse(&delayed[0]).unwrap()
+    };
+    f.store.cancel(&tenant(), &job_id).await.unwrap();
+    f.store.maintain_external(&worker).await.unwrap();
+    assert!(
+        !is_member(&mut f.raw).await,
+        "a queue with neither leases nor retries is no longer visited"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_job_read_by_a_claimer_that_died_before_starting_it_is_requeued() {
+    let mut f = Fixture::open(StoreConfig {
+        lease_timeout: Duration::from_millis(200),
+        ..with_external_types()
+    })
+    .await;
+    let rescuer = WorkerId::generate();
+    let kinds = [job_type(EXTERNAL)];
+    // A claim makes the group (and marks the queue for maintenance) before reading.
+    f.store
+        .claim_external(&rescuer, &tenant(), &kinds, 1, Duration::ZERO)
+        .await
+        .unwrap();
+    let job = f
+        .store
+        .create(new_job(EXTERNAL, json!({})))
+        .await
+        .unwrap()
+        .job;
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("workers")
+        .arg("doomed")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(f.key("external-queue:{default}:video.transcode"))
+        .arg(">")
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    eventually(
+        "the unstarted job to be requeued",
+        Duration::from_secs(10),
+        || async {
+            let report = f.store.maintain_external(&rescuer).await.unwrap();
+            (report.reclaimed == 1).then_some(())
+        },
+    )
+    .await;
+    let claimed = f
+        .store
+        .claim_external(&rescuer, &tenant(), &kinds, 1, Duration::ZERO)
+        .await
+        .unwrap();
+    let lease = &claimed[0].lease;
+    assert_eq!((lease.job.id, lease.job.attempt), (job.id, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_types_retention_sets_the_expiry_of_its_finished_jobs() {
+    let mut job_types = external_types();
+    job_types.insert(
+        job_type("demo.sleep"),
+        TypePolicy {
+            retention: Some(Duration::from_secs(60)),
+            ..TypePolicy::default()
+        },
+    );
+    let mut f = Fixture::open(StoreConfig {
+        retention: Duration::from_secs(600),
+        job_types,
+        ..StoreConfig::default()
+    })
+    .await;
+    let worker = WorkerId::generate();
+    let mut ttl_of = async |kind: &str| {
+        let job = f.store.create(new_job(kind, json!({}))).await.unwrap().job;
+        let mut claimed = f
+            .store
+            .claim(&worker, &[job_type(kind)], 1, Duration::ZERO)
+            .await
+            .unwrap();
+        f.store
+            .complete(claimed.remove(0).lease, None)
+            .await
+            .unwrap();
+        let ttl: i64 = f
+            .raw
+            .pttl(f.key(&format!("job:{{{}}}", job.id)))
+            .await
+            .unwrap();
+        ttl
+    };
+    let own = ttl_of("demo.sleep").await;
+    assert!((50_000..=60_000).contains(&own), "{own} ms");
+    let default = ttl_of("demo.report").await;
+    assert!((590_000..=600_000).contains(&default), "{default} ms");
 }

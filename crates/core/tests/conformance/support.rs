@@ -7,8 +7,8 @@ use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
 use herald_core::store::{Claimed, Lease, SharedWebhookStore};
 use herald_core::{
-    IdempotencyKey, Job, JobLimits, JobRequest, JobType, NewJob, SharedStore, StoreConfig,
-    TenantId, WorkerId,
+    IdempotencyKey, Job, JobLimits, JobRequest, JobType, JobTypes, NewJob, Runner, SharedStore,
+    StoreConfig, TenantId, TypePolicy, WorkerId,
 };
 use herald_testkit::RedisServer;
 
@@ -92,6 +92,39 @@ pub fn new_job_with(
     NewJob::parse(tenant(), request, None, &JobLimits::default()).expect("valid submission")
 }
 
+/// The job type external workers run in the suite's catalogs.
+pub const EXTERNAL: &str = "video.transcode";
+
+/// A catalog with [`EXTERNAL`] run by external workers and the `demo.*` types by Herald's.
+pub fn external_types() -> JobTypes {
+    let mut types = JobTypes::new();
+    for name in ["demo.sleep", "demo.report", "demo.fail"] {
+        types.insert(job_type(name), TypePolicy::default());
+    }
+    types.insert(
+        job_type(EXTERNAL),
+        TypePolicy {
+            runner: Runner::External,
+            ..TypePolicy::default()
+        },
+    );
+    types
+}
+
+/// The default configuration with [`external_types`] as its catalog.
+pub fn with_external_types() -> StoreConfig {
+    StoreConfig {
+        job_types: external_types(),
+        ..StoreConfig::default()
+    }
+}
+
+/// The same submission, for `tenant`.
+pub fn for_tenant(mut new: NewJob, tenant: TenantId) -> NewJob {
+    new.tenant = tenant;
+    new
+}
+
 pub fn with_key(mut new: NewJob, key: &str) -> NewJob {
     new.idempotency_key = Some(IdempotencyKey::try_from(key).expect("valid key"));
     new
@@ -128,6 +161,55 @@ impl Harness {
             )
             .await
             .expect("claim")
+            .into_iter()
+            .map(|c| c.lease)
+            .collect()
+    }
+
+    /// Claims exactly one of `tenant`'s jobs of the external `kind` as `worker`, waiting a
+    /// generous while for it.
+    pub async fn claim_external_as(
+        &self,
+        worker: &WorkerId,
+        tenant: &TenantId,
+        kind: &str,
+    ) -> Claimed {
+        let mut claimed = self
+            .store
+            .claim_external(
+                worker,
+                tenant,
+                &[job_type(kind)],
+                1,
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("claim_external");
+        assert_eq!(
+            claimed.len(),
+            1,
+            "expected one job of type {kind} of tenant {tenant} to claim"
+        );
+        claimed.remove(0)
+    }
+
+    /// Claims `tenant`'s jobs of the external `kind` without waiting; those found, maybe none.
+    pub async fn claim_external_now(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        max: usize,
+    ) -> Vec<Lease> {
+        self.store
+            .claim_external(
+                &self.worker,
+                tenant,
+                &[job_type(kind)],
+                max,
+                Duration::from_millis(50),
+            )
+            .await
+            .expect("claim_external")
             .into_iter()
             .map(|c| c.lease)
             .collect()

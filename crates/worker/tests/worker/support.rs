@@ -504,6 +504,34 @@ impl Store for Faulty {
         self.inner.maintain(worker, types).await
     }
 
+    async fn claim_external(
+        &self,
+        worker: &WorkerId,
+        tenant: &TenantId,
+        types: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.check()?;
+        self.inner
+            .claim_external(worker, tenant, types, max, wait)
+            .await
+    }
+
+    async fn maintain_external(&self, worker: &WorkerId) -> Result<Maintenance, StoreError> {
+        self.check()?;
+        self.inner.maintain_external(worker).await
+    }
+
+    async fn lease(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Lease>, StoreError> {
+        self.check()?;
+        self.inner.lease(tenant, id).await
+    }
+
+    fn config(&self) -> &StoreConfig {
+        self.inner.config()
+    }
+
     fn signals(&self) -> broadcast::Receiver<Signal> {
         if self.mute_signals {
             // A feed whose sender is gone: closed from the start.

@@ -8,6 +8,9 @@
 //!
 //! The webhook side (subscriptions, the outbox and deliveries) lives in [`webhooks`], under the
 //! same mutex: a job change and its outbox entry are one write.
+//!
+//! Queues are keyed by [`QueueKey`]: one per job type for Herald's own workers, one per tenant
+//! and type for the types run by external workers (see the store's `# Queues`).
 
 mod webhooks;
 
@@ -36,6 +39,15 @@ const MAX_SCAN: usize = 10_000;
 
 /// How many signals a slow listener may fall behind before it is told to resync.
 const SIGNAL_BUFFER: usize = 16 * 1024;
+
+/// The longest span added to a clock reading: a century is "forever" for a job, and adding
+/// more could overflow the clock (which panics).
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The instant `after` from now, a century at most.
+fn later(after: Duration) -> Instant {
+    Instant::now() + after.min(FOREVER)
+}
 
 /// A store in this process's memory.
 pub struct MemoryStore {
@@ -81,10 +93,25 @@ impl Record {
     }
 }
 
+/// The queue a job waits in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum QueueKey {
+    /// The queue of a type run by Herald's workers, shared by every tenant.
+    Shared(JobType),
+    /// One tenant's queue of a type run by external workers.
+    Tenant(TenantId, JobType),
+}
+
+impl QueueKey {
+    fn is_external(&self) -> bool {
+        matches!(self, Self::Tenant(..))
+    }
+}
+
 /// A claimed queue entry: the lease a worker holds.
 struct Held {
     job_id: JobId,
-    job_type: JobType,
+    queue: QueueKey,
     worker: WorkerId,
     last_beat: Instant,
 }
@@ -99,17 +126,40 @@ struct State {
     jobs: HashMap<JobId, Record>,
     /// Every job of every tenant, for listing newest first (ids are time-ordered).
     index: BTreeSet<(TenantId, JobId)>,
-    queues: HashMap<JobType, VecDeque<JobId>>,
+    queues: HashMap<QueueKey, VecDeque<JobId>>,
     /// Retries waiting for their delay, by due time (the counter keeps keys unique).
-    delayed: BTreeMap<(Instant, u64), (JobType, JobId)>,
+    delayed: BTreeMap<(Instant, u64), (QueueKey, JobId)>,
+    /// The leases, by entry (the lease's token).
     held: HashMap<String, Held>,
+    /// The entry each processing job is held under, for [`Store::lease`].
+    leases: HashMap<JobId, String>,
     idempotency: HashMap<(TenantId, String), Remembered>,
-    /// Expiry times are insertion-ordered because the TTLs are fixed, so queues suffice.
-    expiring_jobs: VecDeque<(Instant, JobId)>,
+    /// Finished jobs by expiry time. Ordered, not queued: a job type may keep its jobs for
+    /// longer or shorter than the install's retention, so expiries do not come in the order
+    /// the jobs finished.
+    expiring_jobs: BTreeSet<(Instant, JobId)>,
+    /// Idempotency keys by expiry time: one fixed TTL, so they expire in insertion order.
     expiring_keys: VecDeque<(Instant, (TenantId, String))>,
     feeds: HashMap<TenantId, Feed>,
     counter: u64,
     hooks: Hooks,
+}
+
+impl State {
+    /// Records a lease on `held.job_id` under `entry`.
+    fn hold(&mut self, entry: String, held: Held) {
+        self.leases.insert(held.job_id, entry.clone());
+        self.held.insert(entry, held);
+    }
+
+    /// Ends the lease `entry`, if it is still held.
+    fn let_go(&mut self, entry: &str) -> Option<Held> {
+        let held = self.held.remove(entry)?;
+        if self.leases.get(&held.job_id).is_some_and(|e| e == entry) {
+            self.leases.remove(&held.job_id);
+        }
+        Some(held)
+    }
 }
 
 /// One tenant's feed: its newest events, oldest first.
@@ -161,14 +211,21 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The queue the jobs of `tenant` of `job_type` wait in.
+    fn queue_of(&self, tenant: &TenantId, job_type: &JobType) -> QueueKey {
+        if self.config.job_types.is_external(job_type) {
+            QueueKey::Tenant(tenant.clone(), job_type.clone())
+        } else {
+            QueueKey::Shared(job_type.clone())
+        }
+    }
+
     /// Stores the outcome of a transition: record, history, the tenant's feed, the webhook
     /// outbox, signal, expiry.
     fn apply(&self, state: &mut State, (mut job, event): (Job, Event)) -> Job {
-        let now = Instant::now();
         if job.status.is_terminal() {
-            state
-                .expiring_jobs
-                .push_back((now + self.config.retention, job.id));
+            let at = later(self.config.retention_of(&job.job_type));
+            state.expiring_jobs.insert((at, job.id));
         }
         if let Some(record) = state.jobs.get_mut(&job.id) {
             record.job = job.clone();
@@ -194,13 +251,15 @@ impl MemoryStore {
         job
     }
 
-    fn enqueue(&self, state: &mut State, job_type: &JobType, id: JobId) {
-        state
-            .queues
-            .entry(job_type.clone())
-            .or_default()
-            .push_back(id);
+    fn enqueue(&self, state: &mut State, queue: QueueKey, id: JobId) {
+        state.queues.entry(queue).or_default().push_back(id);
         self.work.notify_waiters();
+    }
+
+    /// Puts a job that is pending again (retried, released, reclaimed) at the end of its queue.
+    fn requeue(&self, state: &mut State, job: &Job) {
+        let queue = self.queue_of(&job.tenant, &job.job_type);
+        self.enqueue(state, queue, job.id);
     }
 
     /// Writes a change computed from `lease.job`, provided the lease still holds: its entry is
@@ -226,11 +285,11 @@ impl MemoryStore {
     /// Removes what has outlived its retention.
     fn sweep(state: &mut State, now: Instant) {
         state.hooks.sweep(now);
-        while let Some((at, id)) = state.expiring_jobs.front().cloned() {
+        while let Some(&(at, id)) = state.expiring_jobs.first() {
             if at > now {
                 break;
             }
-            state.expiring_jobs.pop_front();
+            state.expiring_jobs.pop_first();
             if let Some(record) = state.jobs.remove(&id) {
                 state.index.remove(&(record.job.tenant, id));
             }
@@ -245,13 +304,13 @@ impl MemoryStore {
         }
     }
 
-    fn take(&self, worker: &WorkerId, types: &[JobType], max: usize) -> Vec<Claimed> {
+    fn take(&self, worker: &WorkerId, queues: &[QueueKey], max: usize) -> Vec<Claimed> {
         let mut state = self.lock();
         let now = Utc::now();
         let mut claimed = Vec::new();
-        for job_type in types {
+        for queue in queues {
             while claimed.len() < max {
-                let Some(id) = state.queues.get_mut(job_type).and_then(VecDeque::pop_front) else {
+                let Some(id) = state.queues.get_mut(queue).and_then(VecDeque::pop_front) else {
                     break;
                 };
                 // An entry whose job was canceled or expired meanwhile is simply dropped.
@@ -265,11 +324,11 @@ impl MemoryStore {
                 let job = self.apply(&mut state, transition);
                 state.counter += 1;
                 let entry = format!("lease-{}", state.counter);
-                state.held.insert(
+                state.hold(
                     entry.clone(),
                     Held {
                         job_id: id,
-                        job_type: job_type.clone(),
+                        queue: queue.clone(),
                         worker: worker.clone(),
                         last_beat: Instant::now(),
                     },
@@ -281,6 +340,78 @@ impl MemoryStore {
             }
         }
         claimed
+    }
+
+    /// Takes up to `max` jobs from `queues`, waiting up to `wait` for the first one.
+    async fn claim_from(
+        &self,
+        worker: &WorkerId,
+        queues: &[QueueKey],
+        max: usize,
+        wait: Duration,
+    ) -> Vec<Claimed> {
+        let deadline = later(wait);
+        loop {
+            // Register for a wake-up before looking, so an enqueue in between is not missed.
+            let notified = self.work.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let claimed = self.take(worker, queues, max);
+            if !claimed.is_empty() {
+                return claimed;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Vec::new();
+            }
+        }
+    }
+
+    /// Reclaims the leases of the queues `mine` picks whose worker went silent: each job is
+    /// offered again, or fails with `worker_lost` after its last attempt.
+    fn reclaim(&self, state: &mut State, now: Instant, mine: impl Fn(&QueueKey) -> bool) -> usize {
+        let expired: Vec<String> = state
+            .held
+            .iter()
+            .filter(|(_, h)| {
+                mine(&h.queue) && now.duration_since(h.last_beat) > self.config.lease_timeout
+            })
+            .map(|(entry, _)| entry.clone())
+            .collect();
+        let mut reclaimed = 0;
+        for entry in expired {
+            let Some(held) = state.let_go(&entry) else {
+                continue;
+            };
+            let Some(record) = state.jobs.get(&held.job_id) else {
+                continue;
+            };
+            if let Ok(transition) = record.job.lose_lease(Utc::now()) {
+                let job = self.apply(state, transition);
+                if job.status == JobStatus::Pending {
+                    self.enqueue(state, held.queue, job.id);
+                }
+                reclaimed += 1;
+            }
+        }
+        reclaimed
+    }
+
+    /// Moves the due retries of the queues `mine` picks into their queue.
+    fn promote(&self, state: &mut State, now: Instant, mine: impl Fn(&QueueKey) -> bool) -> usize {
+        let due: Vec<(Instant, u64)> = state
+            .delayed
+            .range(..=(now, u64::MAX))
+            .filter(|(_, (queue, _))| mine(queue))
+            .map(|(key, _)| *key)
+            .collect();
+        let mut promoted = 0;
+        for key in due {
+            if let Some((queue, id)) = state.delayed.remove(&key) {
+                self.enqueue(state, queue, id);
+                promoted += 1;
+            }
+        }
+        promoted
     }
 }
 
@@ -308,7 +439,8 @@ impl Store for MemoryStore {
                 replayed: true,
             });
         }
-        let queued = state.queues.get(&new.job_type).map_or(0, VecDeque::len);
+        let queue = self.queue_of(&new.tenant, &new.job_type);
+        let queued = state.queues.get(&queue).map_or(0, VecDeque::len);
         if queued >= self.config.max_queue_len {
             return Err(StoreError::QueueFull(new.job_type));
         }
@@ -339,7 +471,7 @@ impl Store for MemoryStore {
             );
         }
         let job = self.apply(&mut state, (job, event));
-        self.enqueue(&mut state, &job.job_type, job.id);
+        self.enqueue(&mut state, queue, job.id);
         Ok(Created {
             job,
             replayed: false,
@@ -484,20 +616,47 @@ impl Store for MemoryStore {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let deadline = Instant::now() + wait;
-        loop {
-            // Register for a wake-up before looking, so an enqueue in between is not missed.
-            let notified = self.work.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let claimed = self.take(worker, types, max);
-            if !claimed.is_empty() {
-                return Ok(claimed);
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(Vec::new());
-            }
-        }
+        let queues: Vec<QueueKey> = types.iter().cloned().map(QueueKey::Shared).collect();
+        Ok(self.claim_from(worker, &queues, max, wait).await)
+    }
+
+    async fn claim_external(
+        &self,
+        worker: &WorkerId,
+        tenant: &TenantId,
+        types: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let queues: Vec<QueueKey> = types
+            .iter()
+            .filter(|t| self.config.job_types.is_external(t))
+            .map(|t| QueueKey::Tenant(tenant.clone(), t.clone()))
+            .collect();
+        Ok(self.claim_from(worker, &queues, max, wait).await)
+    }
+
+    async fn lease(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Lease>, StoreError> {
+        let state = self.lock();
+        let Some(record) = state
+            .jobs
+            .get(id)
+            .filter(|r| &r.job.tenant == tenant && r.job.status == JobStatus::Processing)
+        else {
+            return Ok(None);
+        };
+        Ok(state
+            .leases
+            .get(id)
+            .filter(|entry| state.held.contains_key(*entry))
+            .map(|entry| Lease {
+                job: record.view(),
+                entry: entry.clone(),
+            }))
+    }
+
+    fn config(&self) -> &StoreConfig {
+        &self.config
     }
 
     async fn heartbeat(&self, worker: &WorkerId, lease: &Lease) -> Result<LeaseState, StoreError> {
@@ -531,7 +690,7 @@ impl Store for MemoryStore {
         let job = self.write_through_lease(&mut state, &lease, |job| {
             job.complete(has_result, Utc::now())
         })?;
-        state.held.remove(&lease.entry);
+        state.let_go(&lease.entry);
         if let Some(record) = state.jobs.get_mut(&job.id) {
             record.output = output;
         }
@@ -548,14 +707,15 @@ impl Store for MemoryStore {
         let job = self.write_through_lease(&mut state, &lease, |job| {
             job.fail(error, retry_after.is_some(), Utc::now())
         })?;
-        state.held.remove(&lease.entry);
+        state.let_go(&lease.entry);
         if job.status == JobStatus::Pending {
+            let queue = self.queue_of(&job.tenant, &job.job_type);
             match retry_after.filter(|d| !d.is_zero()) {
-                None => self.enqueue(&mut state, &job.job_type, job.id),
+                None => self.enqueue(&mut state, queue, job.id),
                 Some(delay) => {
                     state.counter += 1;
-                    let key = (Instant::now() + delay, state.counter);
-                    state.delayed.insert(key, (job.job_type.clone(), job.id));
+                    let key = (later(delay), state.counter);
+                    state.delayed.insert(key, (queue, job.id));
                 }
             }
         }
@@ -565,16 +725,16 @@ impl Store for MemoryStore {
     async fn cancel_claimed(&self, lease: Lease) -> Result<Job, StoreError> {
         let mut state = self.lock();
         let job = self.write_through_lease(&mut state, &lease, |job| job.cancel(Utc::now()))?;
-        state.held.remove(&lease.entry);
+        state.let_go(&lease.entry);
         Ok(job)
     }
 
     async fn release(&self, lease: Lease) -> Result<Job, StoreError> {
         let mut state = self.lock();
         let job = self.write_through_lease(&mut state, &lease, |job| job.release(Utc::now()))?;
-        state.held.remove(&lease.entry);
+        state.let_go(&lease.entry);
         // Back of the queue, as on Redis (a stream only appends).
-        self.enqueue(&mut state, &job.job_type, job.id);
+        self.requeue(&mut state, &job);
         Ok(job)
     }
 
@@ -585,39 +745,24 @@ impl Store for MemoryStore {
     ) -> Result<Maintenance, StoreError> {
         let mut state = self.lock();
         let now = Instant::now();
-        let mut report = Maintenance::default();
-        let expired: Vec<String> = state
-            .held
-            .iter()
-            .filter(|(_, h)| {
-                types.contains(&h.job_type)
-                    && now.duration_since(h.last_beat) > self.config.lease_timeout
-            })
-            .map(|(entry, _)| entry.clone())
-            .collect();
-        for entry in expired {
-            let Some(held) = state.held.remove(&entry) else {
-                continue;
-            };
-            let Some(record) = state.jobs.get(&held.job_id) else {
-                continue;
-            };
-            if let Ok(transition) = record.job.lose_lease(Utc::now()) {
-                let job = self.apply(&mut state, transition);
-                if job.status == JobStatus::Pending {
-                    self.enqueue(&mut state, &job.job_type, job.id);
-                }
-                report.reclaimed += 1;
-            }
-        }
-        while let Some(entry) = state.delayed.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            let (job_type, id) = entry.remove();
-            self.enqueue(&mut state, &job_type, id);
-            report.promoted += 1;
-        }
+        let ours = |queue: &QueueKey| matches!(queue, QueueKey::Shared(t) if types.contains(t));
+        let report = Maintenance {
+            reclaimed: self.reclaim(&mut state, now, ours),
+            // Every shared queue's retries, whichever types this worker runs (as before the
+            // queues of external workers existed).
+            promoted: self.promote(&mut state, now, |queue| !queue.is_external()),
+        };
+        Self::sweep(&mut state, now);
+        Ok(report)
+    }
+
+    async fn maintain_external(&self, _worker: &WorkerId) -> Result<Maintenance, StoreError> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let report = Maintenance {
+            reclaimed: self.reclaim(&mut state, now, QueueKey::is_external),
+            promoted: self.promote(&mut state, now, QueueKey::is_external),
+        };
         Self::sweep(&mut state, now);
         Ok(report)
     }

@@ -1,9 +1,10 @@
 //! The Redis key layout: every key and channel the backend uses, derived from one prefix.
 //!
 //! Braces are Redis hash tags. The keys of one job share the tag `{<job id>}`; the feed, the
-//! listing indexes and the idempotency keys of one tenant the tag `{<tenant>}`; the queue keys
-//! of one type the tag `{<type>}`; so a later move to Redis Cluster keeps each group in one
-//! slot. They also delimit the names: tenants, types and ids cannot contain braces, so no two
+//! listing indexes, the idempotency keys and the external workers' queues of one tenant the
+//! tag `{<tenant>}`; the shared queue keys of one type the tag `{<type>}`; so a later move to
+//! Redis Cluster keeps each group in one slot (a claim reads several of a tenant's queues at
+//! once). They also delimit the names: tenants, types and ids cannot contain braces, so no two
 //! keys can collide.
 //!
 //! ```text
@@ -19,6 +20,12 @@
 //! <p>:signals                             pub/sub channel: events and cancel requests
 //! <p>:queue:{<type>}                      stream + consumer group `workers`: the job queue
 //! <p>:delayed:{<type>}                    zset: retries waiting for their delay, by due time
+//! <p>:external-queue:{<tenant>}:<type>    stream + consumer group `workers`: one tenant's
+//!                                         queue of a type run by external workers
+//! <p>:external-delayed:{<tenant>}:<type>  zset: that queue's retries waiting for their delay
+//! <p>:external-active                     set: '<tenant> <type>' of the external queues that
+//!                                         may hold leases or delayed retries (what the
+//!                                         external maintenance visits)
 //! <p>:expiring                            zset: finished jobs by expiry time
 //! <p>:idem:{<tenant>}:<key>               string: '<job id> <fingerprint>'
 //! <p>:jobs:{<tenant>}                     zset: the tenant's jobs (all scores 0, by id)
@@ -45,6 +52,14 @@
 //! event it holds `prev`, the id of the entry appended just before it (absent on the first
 //! one): once `MAXLEN ~` has trimmed the oldest entries, the oldest kept entry's `prev` is the
 //! newest trimmed one, which tells a reader exactly whether it missed anything.
+//!
+//! A job type is either run by Herald's workers (its jobs wait in `queue:{<type>}`, whatever
+//! their tenant) or by external workers (in `external-queue:{<tenant>}:<type>`), as the
+//! catalog says; `RedisStore::queues_of` is the one place that decides. `external-active`
+//! keeps the external maintenance from visiting every tenant: a pair joins it when one of its
+//! jobs is claimed or waits for a retry (`transition.lua`; a claim adds its pairs before
+//! reading too) and leaves it when its queue holds no lease and its delayed set is empty
+//! (`forget_idle_queue.lua`).
 //!
 //! The listing indexes give every member the score 0 and are read by lexicographic range:
 //! hyphenated lowercase UUIDv7 strings sort like the ids themselves, by creation time. The
@@ -115,6 +130,22 @@ impl Keys {
 
     pub(super) fn delayed(&self, job_type: &JobType) -> String {
         format!("{}:delayed:{{{job_type}}}", self.prefix)
+    }
+
+    /// One tenant's queue of a type run by external workers.
+    pub(super) fn external_queue(&self, tenant: &TenantId, job_type: &JobType) -> String {
+        format!("{}:external-queue:{{{tenant}}}:{job_type}", self.prefix)
+    }
+
+    /// The retries of [`Keys::external_queue`] waiting for their delay.
+    pub(super) fn external_delayed(&self, tenant: &TenantId, job_type: &JobType) -> String {
+        format!("{}:external-delayed:{{{tenant}}}:{job_type}", self.prefix)
+    }
+
+    /// The external queues that may hold leases or delayed retries, as
+    /// [`active_member`]s.
+    pub(super) fn external_active(&self) -> String {
+        format!("{}:external-active", self.prefix)
     }
 
     pub(super) fn expiring(&self) -> String {
@@ -241,6 +272,21 @@ pub(super) fn expiring_member(
     format!("{tenant} {job_type} {status} {id}")
 }
 
+/// The member of the `external-active` set naming a tenant's queue of an external type. A
+/// space separates them: neither can contain one.
+pub(super) fn active_member(tenant: &TenantId, job_type: &JobType) -> String {
+    format!("{tenant} {job_type}")
+}
+
+/// Reads an `external-active` member back.
+pub(super) fn parse_active_member(member: &str) -> Option<(TenantId, JobType)> {
+    let (tenant, job_type) = member.split_once(' ')?;
+    Some((
+        TenantId::parse(tenant).ok()?,
+        JobType::parse(job_type).ok()?,
+    ))
+}
+
 /// Reads an expiring set member back.
 pub(super) fn parse_expiring_member(member: &str) -> Option<(TenantId, JobType, JobStatus, JobId)> {
     let mut parts = member.split(' ');
@@ -354,6 +400,34 @@ mod tests {
             format!("{}{delivery}}}", keys.delivery_prefix())
         );
         assert_eq!(keys.wants(&tenant), "p:subs:{acme}:wants");
+    }
+
+    #[test]
+    fn external_queues_are_per_tenant_and_apart_from_the_shared_ones() {
+        let keys = Keys::new("p");
+        let acme = TenantId::parse("acme").unwrap();
+        let other = TenantId::parse("other").unwrap();
+        let video = JobType::parse("video.transcode").unwrap();
+        assert_eq!(
+            keys.external_queue(&acme, &video),
+            "p:external-queue:{acme}:video.transcode"
+        );
+        assert_ne!(
+            keys.external_queue(&acme, &video),
+            keys.external_queue(&other, &video)
+        );
+        assert_ne!(keys.external_queue(&acme, &video), keys.queue(&video));
+        assert!(keys.external_delayed(&acme, &video).contains("{acme}"));
+        // A type named like another's suffix cannot make two keys collide.
+        let odd = JobType::parse("x:delayed").unwrap();
+        let x = JobType::parse("x").unwrap();
+        assert_ne!(
+            keys.external_queue(&acme, &odd),
+            keys.external_delayed(&acme, &x)
+        );
+        let member = active_member(&acme, &video);
+        assert_eq!(parse_active_member(&member), Some((acme, video)));
+        assert_eq!(parse_active_member("nospace"), None);
     }
 
     #[test]

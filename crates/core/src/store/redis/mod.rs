@@ -27,7 +27,8 @@
 //! `max-deleted-entry-id` cannot tell: trimming does not move it, only `XDEL` does.)
 //!
 //! # Queues and leases
-//! Each job type has a stream with the consumer group `workers`. A pending job holds one
+//! Each job type run by Herald's workers has a stream with the consumer group `workers`; each
+//! type run by external workers has one per tenant (see `keys` and [`RedisStore::queues_of`]). A pending job holds one
 //! live entry (its id is in the job hash, field `entry`) or, while a retry waits for its
 //! delay, a member of the type's delayed set. Claiming reads the entry with `XREADGROUP`;
 //! while the job runs the entry stays in the group's pending list, and that pending entry is
@@ -181,6 +182,17 @@ struct Change<'a> {
     output: Option<&'a JobOutput>,
 }
 
+/// Where the jobs of one tenant and type wait (see [`RedisStore::queues_of`]).
+#[derive(Debug, Clone)]
+struct Queues {
+    /// The queue stream.
+    queue: String,
+    /// Its retries waiting for their delay.
+    delayed: String,
+    /// The queue's member of `external-active`; `None` for a shared queue.
+    active: Option<String>,
+}
+
 /// A job as stored: its record and its current queue entry ("" when it has none).
 #[derive(Debug)]
 struct Stored {
@@ -262,6 +274,25 @@ impl RedisStore {
         })
     }
 
+    /// Where the jobs of `tenant` of `job_type` wait: the type's shared queue, or for a type
+    /// the catalog gives to external workers, the tenant's own queue of it. Every write that
+    /// queues a job asks here, so a job never lands in the other kind of queue.
+    fn queues_of(&self, tenant: &TenantId, job_type: &JobType) -> Queues {
+        if self.config.job_types.is_external(job_type) {
+            Queues {
+                queue: self.keys.external_queue(tenant, job_type),
+                delayed: self.keys.external_delayed(tenant, job_type),
+                active: Some(keys::active_member(tenant, job_type)),
+            }
+        } else {
+            Queues {
+                queue: self.keys.queue(job_type),
+                delayed: self.keys.delayed(job_type),
+                active: None,
+            }
+        }
+    }
+
     /// A handle on the shared connection (cheap: it is multiplexed).
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
@@ -319,10 +350,11 @@ impl RedisStore {
         };
         // Never 0 for a finished job: the script reads 0 as "not finished".
         let retention = if after.status.is_terminal() {
-            ttl_millis(self.config.retention)
+            ttl_millis(self.config.retention_of(job_type))
         } else {
             0
         };
+        let queues = self.queues_of(tenant, job_type);
         let (content_type, body) = match output {
             Some(output) if output.content_type.is_empty() => {
                 ("application/octet-stream", &output.body[..])
@@ -338,15 +370,16 @@ impl RedisStore {
             .key(keys.cancel(id))
             .key(keys.payload(id))
             .key(keys.result(id))
-            .key(keys.queue(job_type))
-            .key(keys.delayed(job_type))
+            .key(&queues.queue)
+            .key(&queues.delayed)
             .key(keys.expiring())
             .key(keys.index(tenant, Some(before.status), None))
             .key(keys.index(tenant, Some(after.status), None))
             .key(keys.index(tenant, Some(before.status), Some(job_type)))
             .key(keys.index(tenant, Some(after.status), Some(job_type)))
             .key(keys.outbox())
-            .key(keys.wants(tenant));
+            .key(keys.wants(tenant))
+            .key(keys.external_active());
         call.arg(before.seq)
             .arg(after.seq)
             .arg(to_json(after)?)
@@ -372,7 +405,8 @@ impl RedisStore {
             .arg(event.kind.as_str())
             .arg(job_type.as_str())
             .arg(tenant.as_str())
-            .arg(self.outbox_max());
+            .arg(self.outbox_max())
+            .arg(queues.active.as_deref().unwrap_or(""));
         let applied: i64 = call
             .invoke_async(&mut self.conn())
             .await
@@ -487,7 +521,7 @@ impl Store for RedisStore {
             .key(keys.payload(&id))
             .key(keys.history(&id))
             .key(keys.feed(tenant))
-            .key(keys.queue(job_type))
+            .key(self.queues_of(tenant, job_type).queue)
             .key(keys.index(tenant, None, None))
             .key(keys.index(tenant, Some(JobStatus::Pending), None))
             .key(keys.index(tenant, None, Some(job_type)))
@@ -824,6 +858,32 @@ impl Store for RedisStore {
         self.claim_jobs(worker, types, max, wait).await
     }
 
+    async fn claim_external(
+        &self,
+        worker: &WorkerId,
+        tenant: &TenantId,
+        types: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim_external_jobs(worker, tenant, types, max, wait)
+            .await
+    }
+
+    async fn lease(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Lease>, StoreError> {
+        let Some(Stored { job, entry }) = self.read(id).await? else {
+            return Ok(None);
+        };
+        if &job.tenant != tenant || job.status != JobStatus::Processing || entry.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Lease { job, entry }))
+    }
+
+    fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
     async fn heartbeat(&self, worker: &WorkerId, lease: &Lease) -> Result<LeaseState, StoreError> {
         self.keep_lease(worker, lease).await
     }
@@ -916,6 +976,10 @@ impl Store for RedisStore {
         types: &[JobType],
     ) -> Result<Maintenance, StoreError> {
         self.maintain_queues(worker, types).await
+    }
+
+    async fn maintain_external(&self, worker: &WorkerId) -> Result<Maintenance, StoreError> {
+        self.maintain_external_queues(worker).await
     }
 
     fn signals(&self) -> broadcast::Receiver<Signal> {

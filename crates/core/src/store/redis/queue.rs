@@ -1,6 +1,8 @@
 //! The consumer-group side of the backend: claiming jobs, keeping leases, and maintenance
 //! (reclaiming the leases of vanished workers, promoting due retries, sweeping expired jobs
-//! out of the listing indexes).
+//! out of the listing indexes) — of the shared queues Herald's workers read, and of the
+//! tenants' queues external workers read (the same streams and groups, visited through the
+//! `external-active` set rather than by type).
 //!
 //! Blocking reads (`XREADGROUP … BLOCK`) never run on the shared multiplexed connection: a
 //! blocked command holds up every command queued behind it on its connection. They take a
@@ -19,10 +21,10 @@ use ::redis::{AsyncConnectionConfig, RedisError, Value};
 use chrono::Utc;
 
 use super::{
-    CONNECT_TIMEOUT, Change, GROUP, QueueAction, RedisStore, Stored, backend, corrupt, millis,
-    scripts,
+    CONNECT_TIMEOUT, Change, GROUP, QueueAction, Queues, RedisStore, Stored, backend, corrupt,
+    keys, millis, scripts,
 };
-use crate::ids::{JobId, JobType, WorkerId};
+use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::JobStatus;
 use crate::store::{CAS_ATTEMPTS, Claimed, Lease, LeaseState, Maintenance, StoreError};
 
@@ -155,16 +157,56 @@ impl RedisStore {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
-        if types.is_empty() || max == 0 {
+        let queues: Vec<String> = types.iter().map(|t| self.keys.queue(t)).collect();
+        self.claim_from(worker, &queues, max, wait).await
+    }
+
+    /// Claims from the tenant's own queues of the given types that external workers run.
+    pub(super) async fn claim_external_jobs(
+        &self,
+        worker: &WorkerId,
+        tenant: &TenantId,
+        types: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let queues: Vec<Queues> = types
+            .iter()
+            .filter(|t| self.config.job_types.is_external(t))
+            .map(|t| self.queues_of(tenant, t))
+            .collect();
+        let members: Vec<&str> = queues.iter().filter_map(|q| q.active.as_deref()).collect();
+        if !members.is_empty() && max > 0 {
+            // Before reading: should this claimer die between reading an entry and starting
+            // its job, the entry's queue is still visited by maintenance, which hands it back.
+            ::redis::cmd("SADD")
+                .arg(self.keys.external_active())
+                .arg(&members)
+                .query_async::<()>(&mut self.conn())
+                .await
+                .map_err(backend("mark a tenant's queues active"))?;
+        }
+        let names: Vec<String> = queues.into_iter().map(|q| q.queue).collect();
+        self.claim_from(worker, &names, max, wait).await
+    }
+
+    /// Takes up to `max` jobs from `queues` (stream names), waiting up to `wait` for the first.
+    async fn claim_from(
+        &self,
+        worker: &WorkerId,
+        queues: &[String],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        if queues.is_empty() || max == 0 {
             // Nothing can arrive: wait as asked so a caller's loop does not spin.
             tokio::time::sleep(wait).await;
             return Ok(Vec::new());
         }
-        let queues: Vec<String> = types.iter().map(|t| self.keys.queue(t)).collect();
-        for queue in &queues {
+        for queue in queues {
             self.ensure_group(queue).await?;
         }
-        let mut delivered = self.read_entries(worker, &queues, max, wait).await?;
+        let mut delivered = self.read_entries(worker, queues, max, wait).await?;
         // More than asked for (one read over several queues): the rest goes back in line.
         let excess = delivered.split_off(delivered.len().min(max));
         for d in &excess {
@@ -502,7 +544,7 @@ impl RedisStore {
         let id = &lease.job.id;
         let state: i64 = scripts::HEARTBEAT
             .key(self.keys.job(id))
-            .key(self.keys.queue(&lease.job.job_type))
+            .key(self.queues_of(&lease.job.tenant, &lease.job.job_type).queue)
             .key(self.keys.cancel(id))
             .arg(lease.job.seq)
             .arg(GROUP)
@@ -526,30 +568,126 @@ impl RedisStore {
     ) -> Result<Maintenance, StoreError> {
         let mut done = Maintenance::default();
         for job_type in types {
-            let queue = self.keys.queue(job_type);
-            self.ensure_group(&queue).await?;
-            done.reclaimed += self.reclaim(worker, &queue).await?;
-            let promoted: usize = scripts::PROMOTE
-                .key(self.keys.delayed(job_type))
-                .key(&queue)
-                .arg(MAINTENANCE_BATCH)
-                .arg(GROUP)
-                .arg(self.keys.job_prefix())
-                .invoke_async(&mut self.conn())
-                .await
-                .map_err(backend("promote due retries"))?;
-            done.promoted += promoted;
-            let min_idle = CONSUMER_MAX_IDLE.max(self.config.lease_timeout.saturating_mul(10));
-            let _: i64 = scripts::PRUNE_CONSUMERS
-                .key(&queue)
-                .arg(GROUP)
-                .arg(millis(min_idle))
-                .invoke_async(&mut self.conn())
-                .await
-                .map_err(backend("prune idle consumers"))?;
+            let queues = Queues {
+                queue: self.keys.queue(job_type),
+                delayed: self.keys.delayed(job_type),
+                active: None,
+            };
+            let pass = self.maintain_queue(worker, &queues).await?;
+            done.reclaimed += pass.reclaimed;
+            done.promoted += pass.promoted;
         }
         self.sweep_expired().await?;
         Ok(done)
+    }
+
+    /// Maintains every tenant's queues of external types that may hold leases or delayed
+    /// retries (the `external-active` set), taking out those that hold neither any more.
+    pub(super) async fn maintain_external_queues(
+        &self,
+        worker: &WorkerId,
+    ) -> Result<Maintenance, StoreError> {
+        let active = self.keys.external_active();
+        let mut done = Maintenance::default();
+        let mut cursor = 0u64;
+        loop {
+            let (next, members): (u64, Vec<String>) = ::redis::cmd("SSCAN")
+                .arg(&active)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(MAINTENANCE_BATCH)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(backend("read the active external queues"))?;
+            for member in members {
+                let Some((tenant, job_type)) = keys::parse_active_member(&member)
+                    .filter(|(_, job_type)| self.config.job_types.is_external(job_type))
+                else {
+                    // Unreadable, or of a type no longer run by external workers (the catalog
+                    // changed): left as it is for a process whose catalog still has it.
+                    continue;
+                };
+                // One tenant's queue failing must not hold up every other tenant's: it is
+                // logged, and the next pass tries it again.
+                match self
+                    .maintain_external_queue(worker, &member, &tenant, &job_type)
+                    .await
+                {
+                    Ok(pass) => {
+                        done.reclaimed += pass.reclaimed;
+                        done.promoted += pass.promoted;
+                    }
+                    Err(e) => tracing::warn!(
+                        %tenant,
+                        %job_type,
+                        error = %e,
+                        "failed to maintain an external queue; retrying at the next pass"
+                    ),
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        self.sweep_expired().await?;
+        Ok(done)
+    }
+
+    /// One tenant's queue of an external type: maintained, then retired from the active set if
+    /// it holds neither a lease nor a retry any more.
+    async fn maintain_external_queue(
+        &self,
+        worker: &WorkerId,
+        member: &str,
+        tenant: &TenantId,
+        job_type: &JobType,
+    ) -> Result<Maintenance, StoreError> {
+        let queues = self.queues_of(tenant, job_type);
+        let pass = self.maintain_queue(worker, &queues).await?;
+        let _: i64 = scripts::FORGET_IDLE_QUEUE
+            .key(self.keys.external_active())
+            .key(&queues.queue)
+            .key(&queues.delayed)
+            .arg(member)
+            .arg(GROUP)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("retire an idle external queue"))?;
+        Ok(pass)
+    }
+
+    /// One queue's maintenance: reclaims expired leases, promotes due retries and prunes
+    /// consumers long idle.
+    async fn maintain_queue(
+        &self,
+        worker: &WorkerId,
+        queues: &Queues,
+    ) -> Result<Maintenance, StoreError> {
+        let queue = &queues.queue;
+        self.ensure_group(queue).await?;
+        let reclaimed = self.reclaim(worker, queue).await?;
+        let promoted: usize = scripts::PROMOTE
+            .key(&queues.delayed)
+            .key(queue)
+            .arg(MAINTENANCE_BATCH)
+            .arg(GROUP)
+            .arg(self.keys.job_prefix())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("promote due retries"))?;
+        let min_idle = CONSUMER_MAX_IDLE.max(self.config.lease_timeout.saturating_mul(10));
+        let _: i64 = scripts::PRUNE_CONSUMERS
+            .key(queue)
+            .arg(GROUP)
+            .arg(millis(min_idle))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("prune idle consumers"))?;
+        Ok(Maintenance {
+            reclaimed,
+            promoted,
+        })
     }
 
     /// Takes over the entries idle longer than the lease timeout and recovers their jobs.

@@ -28,6 +28,7 @@ script!(REQUEUE, "scripts/requeue.lua");
 script!(PROMOTE, "scripts/promote.lua");
 script!(SWEEP, "scripts/sweep.lua");
 script!(PRUNE_CONSUMERS, "scripts/prune_consumers.lua");
+script!(FORGET_IDLE_QUEUE, "scripts/forget_idle_queue.lua");
 script!(PUT_SUBSCRIPTION, "scripts/put_subscription.lua");
 script!(DELETE_SUBSCRIPTION, "scripts/delete_subscription.lua");
 script!(STORE_DELIVERIES, "scripts/store_deliveries.lua");

@@ -8,14 +8,16 @@
 -- KEYS: 1 job hash, 2 history stream, 3 tenant's feed stream, 4 cancel flag, 5 payload,
 --       6 result hash, 7 queue stream, 8 delayed retries zset, 9 expiring zset,
 --       10 old status index, 11 new status index, 12 old status+type index,
---       13 new status+type index, 14 webhook outbox stream, 15 tenant's wants counters
+--       13 new status+type index, 14 webhook outbox stream, 15 tenant's wants counters,
+--       16 the set of active external queues
 -- ARGV: 1 expected seq, 2 new seq, 3 new doc, 4 new status, 5 event json, 6 job id,
 --       7 history max, 8 feed max (>= 1), 9 signal channel, 10 consumer group,
 --       11 queue entry the job must hold ('' = any), 12 queue action: keep | drop | requeue |
 --       delay, 13 delay (ms), 14 retention (ms; '0' unless the job becomes terminal),
 --       15 expiring member, 16 result content type ('' = no result), 17 result body,
 --       18 '1' if the status changes, 19 event type, 20 job type, 21 tenant,
---       22 outbox max (>= 1)
+--       22 outbox max (>= 1), 23 the queue's member of the active external queues ('' for
+--       a shared queue)
 -- Returns 1, or 0 when the job moved on (or vanished) since the change was computed.
 
 local job, hist, feed, cancel_flag, payload, result, queue, delayed, expiring = KEYS[1],
@@ -27,6 +29,7 @@ local group, expect_entry, action, delay_ms, retention_ms, expiring_member = ARG
   ARGV[11], ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15]
 local result_type, result_body, status_changed = ARGV[16], ARGV[17], ARGV[18]
 local event_type, job_type, tenant, outbox_max = ARGV[19], ARGV[20], ARGV[21], ARGV[22]
+local active_member = ARGV[23]
 
 -- One read for the guard, the queue entry and whether the job has its own webhook.
 local current = redis.call('HMGET', job, 'seq', 'entry', 'hook_events')
@@ -56,6 +59,12 @@ if action ~= 'keep' then
     redis.call('ZADD', delayed, now_ms() + delay_ms, id)
   end
   redis.call('HSET', job, 'entry', entry)
+end
+
+-- An external queue that now holds a lease (the job starts) or a delayed retry needs the
+-- external maintenance to visit it: it reclaims leases and promotes retries only there.
+if active_member ~= '' and (action == 'delay' or (status == 'processing' and status_changed == '1')) then
+  redis.call('SADD', KEYS[16], active_member)
 end
 
 if status_changed == '1' then
