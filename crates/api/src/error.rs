@@ -23,6 +23,10 @@ const PROBLEM_BASE: &str = "https://herald.dev/problems/";
 /// How long a client should wait before resubmitting to a full queue.
 const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// How long a worker should wait before claiming again when the process holds as many waiting
+/// claims as it allows.
+const CLAIMS_BUSY_RETRY_AFTER: Duration = Duration::from_secs(2);
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -77,6 +81,17 @@ pub enum ApiError {
     /// The job type's queue is full.
     #[error("the queue for job type `{0}` is full; retry later")]
     QueueFull(JobType),
+    /// An external worker wrote through a lease it no longer holds: the token is not the
+    /// job's current lease (the job was handed out again), or the job moved on (finished,
+    /// reclaimed, timed out). The detail says which.
+    #[error("{0}")]
+    LeaseLost(String),
+    /// A result larger than the store accepts.
+    #[error("{0}")]
+    ResultTooLarge(String),
+    /// The process holds as many waiting worker claims as it allows.
+    #[error("this server holds {limit} waiting claims already; claim again after Retry-After")]
+    ClaimsBusy { limit: usize },
     /// The backend does not answer (`/readyz`).
     #[error("the store backend is not reachable: {0}")]
     NotReady(#[source] StoreError),
@@ -126,6 +141,9 @@ impl ApiError {
             Self::LimitReached(_) => ("limit-reached", "Limit reached"),
             Self::IdempotencyMismatch => ("idempotency-key-reused", "Idempotency-Key reused"),
             Self::QueueFull(_) => ("queue-full", "Queue full"),
+            Self::LeaseLost(_) => ("lease-lost", "The lease on this job was lost"),
+            Self::ResultTooLarge(_) => ("result-too-large", "Result too large"),
+            Self::ClaimsBusy { .. } => ("too-many-claims", "Too many waiting claims"),
             Self::NotReady(_) => ("not-ready", "Not ready"),
             Self::Internal(_) => ("internal-error", "Internal server error"),
         }
@@ -164,13 +182,16 @@ impl ResponseError for ApiError {
             | Self::RouteNotFound { .. }
             | Self::ResultNotAvailable(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) | Self::WebhookConflict(_) | Self::LimitReached(_) => {
-                StatusCode::CONFLICT
-            }
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Conflict(_)
+            | Self::WebhookConflict(_)
+            | Self::LimitReached(_)
+            | Self::LeaseLost(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge { .. } | Self::ResultTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::QueueFull(_) | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QueueFull(_) | Self::NotReady(_) | Self::ClaimsBusy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -195,6 +216,9 @@ impl ResponseError for ApiError {
             Self::QueueFull(_) => {
                 response.insert_header((header::RETRY_AFTER, QUEUE_FULL_RETRY_AFTER.as_secs()));
             }
+            Self::ClaimsBusy { .. } => {
+                response.insert_header((header::RETRY_AFTER, CLAIMS_BUSY_RETRY_AFTER.as_secs()));
+            }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, *allow));
             }
@@ -212,6 +236,10 @@ impl From<StoreError> for ApiError {
             StoreError::IdempotencyMismatch => Self::IdempotencyMismatch,
             StoreError::Transition(e) => Self::Conflict(e.to_string()),
             StoreError::LimitReached(limit) => Self::LimitReached(limit),
+            StoreError::LeaseLost => Self::LeaseLost(err.to_string()),
+            too_large @ StoreError::ResultTooLarge { .. } => {
+                Self::ResultTooLarge(too_large.to_string())
+            }
             other => Self::Internal(Box::new(other)),
         }
     }
@@ -303,6 +331,25 @@ mod tests {
         let body = body_of(&err);
         assert_eq!(body["type"], "https://herald.dev/problems/limit-reached");
         assert_eq!(body["detail"], "at most 256 webhooks");
+    }
+
+    #[test]
+    fn a_lost_lease_is_a_409_lease_lost_problem() {
+        let err = ApiError::from(StoreError::LeaseLost);
+        assert_eq!(err.status_code(), StatusCode::CONFLICT);
+        assert_eq!(
+            body_of(&err)["type"],
+            "https://herald.dev/problems/lease-lost"
+        );
+        let err = ApiError::from(StoreError::ResultTooLarge { size: 9, limit: 8 });
+        assert_eq!(err.status_code(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn too_many_claims_says_when_to_claim_again() {
+        let response = ApiError::ClaimsBusy { limit: 1 }.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[test]

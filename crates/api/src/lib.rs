@@ -1,7 +1,8 @@
 //! Herald's HTTP API: submit jobs, poll them (plainly or by long poll), follow them as
 //! Server-Sent Events (one job, or many through the tenant's feed), read the feed as JSON pages,
-//! cancel jobs, fetch their results, manage webhook subscriptions and their deliveries, and the
-//! health and metrics endpoints. The wire contract is
+//! cancel jobs, fetch their results, manage webhook subscriptions and their deliveries, serve
+//! external workers (claim, heartbeat, complete, fail, release over HTTP), and the health and
+//! metrics endpoints. The wire contract is
 //! `CONTRACT.md`; `docs/api.md` is its reference.
 //!
 //! The crate is a library: the `herald` binary binds the socket, builds [`ApiDeps`] and calls
@@ -24,6 +25,8 @@
 //! - [`hub`]: the one per-process subscription to the store's signals, fanned out in memory
 //!   to streams and long polls by job and by tenant, through bounded queues.
 //! - [`cors`]: the browser origins allowed to call the API.
+//! - [`workers`]: the protocol of external workers: claims (bounded per process), writes
+//!   through a lease named by its token, and the maintenance of their queues.
 //! - [`metrics`]: Prometheus metrics and the request telemetry middleware.
 
 pub mod body;
@@ -41,6 +44,7 @@ pub mod sse;
 pub mod startup;
 pub mod submission;
 pub mod webhooks;
+pub mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +89,13 @@ pub struct ApiConfig {
     /// (`--webhook-allow-private-targets`, for development and tests). Off by default: such
     /// targets are refused at registration with a `422`.
     pub allow_private_targets: bool,
+    /// How many worker claims (`POST /v1/workers/claim`) may be in progress at once in this
+    /// process; beyond, a claim answers `503` with `Retry-After`. On Redis each waiting claim
+    /// holds a connection of its own for its blocking read.
+    pub max_worker_claims: usize,
+    /// How often this process maintains the queues of external workers: reclaims the jobs of
+    /// workers that stopped heartbeating and moves due retries back into their queues.
+    pub external_maintenance_interval: Duration,
 }
 
 /// The longest heartbeat interval allowed: the contract promises a comment at least every 15 s.
@@ -103,6 +114,8 @@ impl Default for ApiConfig {
             subscriber_buffer: hub::DEFAULT_SUBSCRIBER_BUFFER,
             cors_origins: Vec::new(),
             allow_private_targets: false,
+            max_worker_claims: workers::DEFAULT_MAX_CLAIMS,
+            external_maintenance_interval: Duration::from_secs(1),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::metrics::{ApiMetrics, telemetry};
 use crate::poll::Poller;
 use crate::sse::StreamContext;
 use crate::webhooks::Webhooks;
+use crate::workers::{ExternalWorkers, Workers, maintain_until};
 use crate::{ApiConfig, ApiDeps, cors, routes};
 
 /// What every handler shares.
@@ -29,6 +30,8 @@ pub(crate) struct AppState {
     pub hub: Hub,
     pub metrics: ApiMetrics,
     pub registry: Arc<Registry>,
+    /// The external workers' claims and this process's name in their queues.
+    pub external: ExternalWorkers,
 }
 
 impl AppState {
@@ -45,6 +48,15 @@ impl AppState {
             store: &self.store,
             webhooks: &self.webhooks,
             allow_private_targets: self.config.allow_private_targets,
+        }
+    }
+
+    pub fn workers(&self) -> Workers<'_> {
+        Workers {
+            store: &self.store,
+            job_types: &self.config.job_types,
+            metrics: &self.metrics,
+            gate: &self.external,
         }
     }
 
@@ -68,7 +80,9 @@ pub(crate) enum Surface {
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then stops gracefully: requests
 /// in flight get up to `config.shutdown_timeout`, long polls answer and event streams end at
-/// once. Starts the process's [`Hub`] too, tied to the same token. Leaves signal handling to
+/// once. Starts the process's [`Hub`] too, tied to the same token, and — when the catalog has
+/// types run by external workers — the maintenance of their queues (leases of workers gone
+/// silent reclaimed, due retries queued; see [`crate::workers`]). Leaves signal handling to
 /// the caller. The returned server must be awaited (or spawned) to run; call this within a
 /// Tokio runtime.
 ///
@@ -109,6 +123,15 @@ fn serve(
         shutdown.clone(),
     );
     let shutdown_timeout = deps.config.shutdown_timeout.as_secs();
+    let external = ExternalWorkers::new(deps.config.max_worker_claims, shutdown.clone());
+    if surface == Surface::Api && !deps.config.job_types.external().is_empty() {
+        tokio::spawn(maintain_until(
+            SharedStore::clone(&deps.store),
+            external.id().clone(),
+            deps.config.external_maintenance_interval,
+            shutdown.clone(),
+        ));
+    }
     let state = web::Data::new(AppState {
         store: deps.store,
         webhooks: deps.webhooks,
@@ -116,6 +139,7 @@ fn serve(
         hub,
         metrics: deps.metrics,
         registry: deps.registry,
+        external,
     });
     let server = HttpServer::new(move || create_app(state.clone(), surface))
         .listen(listener)?
@@ -149,6 +173,12 @@ pub(crate) fn create_app(
         .limit(state.config.max_body_bytes)
         .error_handler(json_error);
     let cors = cors::middleware(&state.config.cors_origins);
+    // A completion carries a job's result, which may be larger than other bodies: as large as
+    // the store accepts, base64-encoded, with room for the rest of the body.
+    let max_complete_bytes = state
+        .config
+        .max_body_bytes
+        .max(state.store.config().max_result_bytes / 3 * 4 + 64 * 1024);
     App::new()
         .app_data(state)
         .app_data(json)
@@ -161,6 +191,7 @@ pub(crate) fn create_app(
                 routes::jobs::configure(cfg);
                 routes::events::configure(cfg);
                 routes::webhooks::configure(cfg);
+                routes::workers::configure(cfg, max_complete_bytes);
             }
         })
         .configure(routes::health::configure)

@@ -5,3 +5,4 @@ pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod webhooks;
+pub mod workers;

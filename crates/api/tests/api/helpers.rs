@@ -1,7 +1,7 @@
 //! `spawn_app()` and the `TestApp` it returns: one helper per endpoint, plus the steps a worker
 //! would take, played through the store. Variants (a short heartbeat, a tiny subscriber
-//! buffer, CORS origins, short histories, private webhook targets) go through
-//! [`TestApp::builder`].
+//! buffer, CORS origins, short histories, private webhook targets, types run by external
+//! workers, short leases, a Redis backend) go through [`TestApp::builder`].
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use herald_api::{ApiConfig, ApiDeps, ApiMetrics, CorsOrigin};
 use herald_core::store::memory::MemoryStore;
+use herald_core::store::redis::RedisStore;
 use herald_core::store::{Lease, SharedWebhookStore, WebhookStore};
 use herald_core::webhook::{Subscription, SubscriptionRequest};
 use herald_core::{
     ErrorCode, JobError, JobLimits, JobOutput, JobRequest, JobType, JobTypes, NewJob, Progress,
-    SharedStore, Store, StoreConfig, TenantId, TypePolicy, WorkerId,
+    Runner, SharedStore, Store, StoreConfig, TenantId, TypePolicy, WorkerId,
 };
-use herald_testkit::eventually;
+use herald_testkit::{RedisServer, eventually};
 use prometheus_client::registry::Registry;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, Response, StatusCode};
@@ -27,16 +28,22 @@ use crate::sse_client::EventStream;
 /// The job types the test app accepts.
 pub const KNOWN_TYPES: [&str; 3] = ["demo.sleep", "demo.report", "demo.fail"];
 
-/// A running API over a fresh memory store; stopped when dropped.
+/// A running API over a fresh memory store (or a private Redis, see
+/// [`TestAppBuilder::redis`]); stopped when dropped.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`
     pub address: String,
-    /// The job store and the webhook store, as the binary shares one backend for both.
+    /// The job store and the webhook store, as the binary shares one backend for both. With
+    /// [`TestAppBuilder::redis`] the server does not use it: go through `backend`.
     pub store: Arc<MemoryStore>,
+    /// The store the server runs on, whichever the backend: `store`, or the Redis one.
+    pub backend: SharedStore,
     pub client: reqwest::Client,
     pub worker: WorkerId,
     /// Cancelling it stops the server, as the binary's signal handling would.
     pub shutdown: CancellationToken,
+    /// The private Redis of an app built with [`TestAppBuilder::redis`], alive as long as it.
+    _redis: Option<RedisServer>,
 }
 
 impl Drop for TestApp {
@@ -54,6 +61,7 @@ pub async fn spawn_app() -> TestApp {
 pub struct TestAppBuilder {
     config: ApiConfig,
     store: StoreConfig,
+    redis: bool,
 }
 
 impl TestAppBuilder {
@@ -96,16 +104,72 @@ impl TestAppBuilder {
         self
     }
 
+    /// Adds `name` to both catalogs (the API's and the store's) as a type run by external
+    /// workers, with `policy` otherwise.
+    pub fn external_type(mut self, name: &str, policy: TypePolicy) -> Self {
+        let policy = TypePolicy {
+            runner: Runner::External,
+            ..policy
+        };
+        let job_type = JobType::parse(name).unwrap();
+        self.config
+            .job_types
+            .insert(job_type.clone(), policy.clone());
+        self.store.job_types.insert(job_type, policy);
+        self
+    }
+
+    /// How long a claimed job may go without a heartbeat before it is reclaimed.
+    pub fn lease_timeout(mut self, timeout: Duration) -> Self {
+        self.store.lease_timeout = timeout;
+        self
+    }
+
+    /// The largest result the store accepts.
+    pub fn max_result_bytes(mut self, bytes: usize) -> Self {
+        self.store.max_result_bytes = bytes;
+        self
+    }
+
+    /// How often the server maintains the queues of external workers.
+    pub fn external_maintenance_interval(mut self, every: Duration) -> Self {
+        self.config.external_maintenance_interval = every;
+        self
+    }
+
+    /// How many worker claims may be in progress at once.
+    pub fn max_worker_claims(mut self, claims: usize) -> Self {
+        self.config.max_worker_claims = claims;
+        self
+    }
+
+    /// Runs the server on a private Redis (`backend`) instead of the memory store.
+    pub fn redis(mut self) -> Self {
+        self.redis = true;
+        self
+    }
+
     /// Starts the real server on a free loopback port.
     pub async fn spawn(self) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
         let address = format!("http://{}", listener.local_addr().unwrap());
-        let store = Arc::new(MemoryStore::new(self.store));
+        let store = Arc::new(MemoryStore::new(self.store.clone()));
+        let (backend, webhooks, redis): (SharedStore, SharedWebhookStore, _) = if self.redis {
+            let redis = RedisServer::start();
+            let on_redis = Arc::new(
+                RedisStore::connect(redis.url(), &RedisServer::fresh_prefix(), self.store)
+                    .await
+                    .expect("connect to the test redis-server"),
+            );
+            (on_redis.clone(), on_redis, Some(redis))
+        } else {
+            (store.clone(), store.clone(), None)
+        };
         let mut registry = Registry::with_prefix("herald");
         let metrics = ApiMetrics::register(&mut registry);
         let deps = ApiDeps {
-            store: Arc::clone(&store) as SharedStore,
-            webhooks: Arc::clone(&store) as SharedWebhookStore,
+            store: Arc::clone(&backend),
+            webhooks,
             config: self.config,
             registry: Arc::new(registry),
             metrics,
@@ -117,9 +181,11 @@ impl TestAppBuilder {
         TestApp {
             address,
             store,
+            backend,
             client: reqwest::Client::new(),
             worker: WorkerId::generate(),
             shutdown,
+            _redis: redis,
         }
     }
 }
@@ -137,6 +203,7 @@ impl TestApp {
                 ..ApiConfig::default()
             },
             store: StoreConfig::default(),
+            redis: false,
         }
     }
 
@@ -381,6 +448,18 @@ impl TestApp {
         let sub = Subscription::create(tenant, request, chrono::Utc::now()).unwrap();
         assert!(self.store.put_subscription(&sub, None).await.unwrap());
         sub.id.to_string()
+    }
+
+    /// `POST /v1/workers/claim`.
+    pub async fn worker_claim(&self, body: &Value) -> Response {
+        self.send_json(Method::POST, "/v1/workers/claim", body)
+            .await
+    }
+
+    /// `POST /v1/workers/jobs/{id}/{action}` (`heartbeat`, `complete`, `fail`, `release`).
+    pub async fn worker_call(&self, id: &str, action: &str, body: &Value) -> Response {
+        let path = format!("/v1/workers/jobs/{id}/{action}");
+        self.send_json(Method::POST, &path, body).await
     }
 
     /// Plays a worker running the oldest pending job of `job_type` to completion.

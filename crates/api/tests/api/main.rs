@@ -17,3 +17,4 @@ mod shutdown;
 mod sse_client;
 mod submit;
 mod webhooks;
+mod workers;
