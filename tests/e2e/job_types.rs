@@ -1,5 +1,6 @@
 //! Job types from a configuration file: an `exec` command with progress and a downloadable
-//! result, a failing one, and environment overrides of a type's settings.
+//! result, a failing one, environment overrides of a type's settings, and an external worker
+//! in Python served by an api process alone.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -85,7 +86,11 @@ async fn an_exec_job_reports_progress_and_its_result_file_can_be_downloaded() {
     let scratch = Scratch::new("exec");
     let config = config(&scratch);
     let herald = Herald::start_ready(&["--config", &config]).await;
-    let job = submit(&herald, json!({"type": "report.script", "payload": {"rows": 50}})).await;
+    let job = submit(
+        &herald,
+        json!({"type": "report.script", "payload": {"rows": 50}}),
+    )
+    .await;
     let id = job["id"].as_str().unwrap();
     // The type's `timeout` is the default of its jobs.
     assert_eq!(job["timeout_s"], 60);
@@ -94,8 +99,9 @@ async fn an_exec_job_reports_progress_and_its_result_file_can_be_downloaded() {
     let last = seen.last().unwrap();
     assert_eq!(last["status"], "completed", "{last}");
     assert!(
-        seen.iter()
-            .any(|j| j["progress"]["message"].as_str().is_some_and(|m| m.starts_with("row "))),
+        seen.iter().any(|j| j["progress"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("row "))),
         "no progress line reached the job: {seen:?}"
     );
     let result = client()
@@ -123,7 +129,10 @@ async fn a_failing_command_fails_its_job_with_the_tail_of_its_stderr() {
     assert_eq!(last["status"], "failed", "{last}");
     assert_eq!(last["error"]["code"], "handler_error");
     let message = last["error"]["message"].as_str().unwrap();
-    assert!(message.contains("disk full") && message.contains('3'), "{message}");
+    assert!(
+        message.contains("disk full") && message.contains('3'),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +158,64 @@ async fn unknown_types_are_refused_and_environment_overrides_apply() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "payload");
 
-    let (status, job) = post_json(&herald, "/v1/jobs", json!({"type": "report.script", "payload": {"rows": 1}})).await;
+    let (status, job) = post_json(
+        &herald,
+        "/v1/jobs",
+        json!({"type": "report.script", "payload": {"rows": 1}}),
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     assert_eq!(job["timeout_s"], 120);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_worker_runs_an_external_job_through_an_api_process_on_redis() {
+    let redis = herald_testkit::RedisServer::start();
+    let scratch = Scratch::new("external");
+    let config = scratch.write(
+        "herald.toml",
+        "[job_types.\"video.transcode\"]\nhandler = \"external\"\ntimeout = \"5m\"\n",
+    );
+    // No worker role at all: the api process alone serves external workers.
+    let args = crate::support::on_redis(&redis, "api", &["--config", &config]);
+    let herald = Herald::start_ready(&args).await;
+    let job = submit(
+        &herald,
+        json!({"type": "video.transcode", "payload": {"words": ["slow", "work"]}}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap();
+    assert_eq!(job["timeout_s"], 300);
+
+    let worker = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/external_worker.py"
+    );
+    let run = tokio::process::Command::new("python3")
+        .args([worker, &herald.base, "video.transcode", "--once"])
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the worker finishes")
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let seen = follow(&herald, id, Duration::from_secs(60), is_terminal).await;
+    assert_eq!(seen.last().unwrap()["status"], "completed");
+    let result: serde_json::Value = client()
+        .get(herald.url(&format!("/v1/jobs/{id}/result")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        result,
+        json!({"upper": ["SLOW", "WORK"], "worker": "python"})
+    );
 }
