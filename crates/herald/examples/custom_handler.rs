@@ -53,12 +53,14 @@ impl Handler for Shout {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             shouted.push(payload.text.to_uppercase());
-            let percent = u8::try_from(u16::from(round) * 100 / u16::from(payload.times))
-                .unwrap_or(100);
+            let percent =
+                u8::try_from(u16::from(round) * 100 / u16::from(payload.times)).unwrap_or(100);
             ctx.report(percent, format!("round {round} of {}", payload.times))
                 .await;
         }
-        Ok(Some(JobOutput::json(&serde_json::json!({ "shouted": shouted }))))
+        Ok(Some(JobOutput::json(
+            &serde_json::json!({ "shouted": shouted }),
+        )))
     }
 }
 
@@ -84,6 +86,9 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     let app = Application::build_with(settings, handlers, shutdown).await?;
-    tracing::info!(port = app.port(), "serving text.shout next to the built-ins");
+    tracing::info!(
+        port = app.port(),
+        "serving text.shout next to the built-ins"
+    );
     app.run_until_stopped().await
 }
