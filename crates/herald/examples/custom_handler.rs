@@ -13,10 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use async_trait::async_trait;
 use herald::Application;
-use herald::config::{Settings, SettingsError};
+use herald::config::Settings;
 use herald_core::{JobOutput, JobType};
 use herald_worker::{Handler, HandlerError, JobContext, Registry};
 use serde::Deserialize;
@@ -66,11 +65,7 @@ impl Handler for Shout {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = match Settings::load(std::env::args_os()) {
-        Ok(settings) => settings,
-        Err(SettingsError::Cli(e)) => e.exit(),
-        Err(e) => return Err(e).context("failed to read the configuration"),
-    };
+    let settings = Settings::from_command_line()?;
     herald::telemetry::init(settings.serve.log_format);
 
     let mut handlers = Registry::with_builtins();

@@ -219,6 +219,22 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Settings from this process's command line and environment, as the `herald` binary
+    /// reads them: a usage error, `--help` or `--version` prints as clap formats it and
+    /// exits the process.
+    ///
+    /// # Errors
+    /// A configuration file that cannot be read or has a bad shape.
+    pub fn from_command_line() -> anyhow::Result<Self> {
+        match Self::load(std::env::args_os()) {
+            Ok(settings) => Ok(settings),
+            Err(SettingsError::Cli(e)) => e.exit(),
+            Err(e) => Err(anyhow::Error::new(e).context("failed to read the configuration")),
+        }
+    }
+}
+
 /// `command` with the file's `[server]` settings as the defaults of their flags, both on the
 /// bare `herald` and on `herald serve`.
 fn with_file_defaults(

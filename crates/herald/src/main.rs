@@ -3,17 +3,12 @@
 
 use anyhow::Context;
 use herald::Application;
-use herald::config::{Settings, SettingsError};
+use herald::config::Settings;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = match Settings::load(std::env::args_os()) {
-        Ok(settings) => settings,
-        // Usage errors, `--help` and `--version` print as clap formats them.
-        Err(SettingsError::Cli(e)) => e.exit(),
-        Err(e) => return Err(e).context("failed to read the configuration"),
-    };
+    let settings = Settings::from_command_line()?;
     herald::telemetry::init(settings.serve.log_format);
     herald::raise_open_files_limit();
     let shutdown = CancellationToken::new();
