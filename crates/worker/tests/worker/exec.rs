@@ -11,7 +11,7 @@ use herald_worker::{ExecHandler, ExecSettings};
 use serde_json::json;
 
 use crate::support::{
-    Backend, Harness, PATIENCE, history, result, result_json, submit, submit_with, tenant,
+    Backend, Harness, PATIENCE, history, result, result_json, start_with_job, submit, tenant,
     wait_for, wait_for_status,
 };
 
@@ -195,11 +195,7 @@ async fn a_failing_command_fails_the_job_with_its_status_and_the_end_of_its_stde
         exit 3
         "#,
     );
-    let mut app = Harness::new(Backend::Memory)
-        .handler("test.exec", handler(settings))
-        .start()
-        .await;
-    let job = submit_with(&app.store, "test.exec", json!({}), |r| {
+    let (mut app, job) = start_with_job("test.exec", handler(settings), json!({}), |r| {
         r.max_attempts = Some(1)
     })
     .await;
@@ -224,16 +220,12 @@ async fn a_failing_command_fails_the_job_with_its_status_and_the_end_of_its_stde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_that_does_not_exist_fails_the_job_at_once() {
-    let mut app = Harness::new(Backend::Memory)
-        .handler(
-            "test.exec",
-            handler(ExecSettings::new(["/nonexistent/herald-no-such-program"])),
-        )
-        .start()
-        .await;
-    let job = submit_with(&app.store, "test.exec", json!({}), |r| {
-        r.max_attempts = Some(3)
-    })
+    let (mut app, job) = start_with_job(
+        "test.exec",
+        handler(ExecSettings::new(["/nonexistent/herald-no-such-program"])),
+        json!({}),
+        |r| r.max_attempts = Some(3),
+    )
     .await;
 
     let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
@@ -252,11 +244,7 @@ async fn a_result_file_over_the_limit_fails_the_job_naming_its_size() {
     let dir = TempDir::new("exec-large");
     let mut settings = script(&dir.0, r#"printf '0123456789' > "$HERALD_RESULT_PATH""#);
     settings.max_result_bytes = 4;
-    let mut app = Harness::new(Backend::Memory)
-        .handler("test.exec", handler(settings))
-        .start()
-        .await;
-    let job = submit_with(&app.store, "test.exec", json!({}), |r| {
+    let (mut app, job) = start_with_job("test.exec", handler(settings), json!({}), |r| {
         r.max_attempts = Some(3)
     })
     .await;
@@ -275,15 +263,12 @@ async fn a_result_file_over_the_limit_fails_the_job_naming_its_size() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_command_times_out_and_leaves_no_process_behind() {
     let dir = TempDir::new("exec-timeout");
-    let mut app = Harness::new(Backend::Memory)
-        .handler("test.exec", handler(script(&dir.0, HANG)))
-        .start()
+    let (mut app, job) =
+        start_with_job("test.exec", handler(script(&dir.0, HANG)), json!({}), |r| {
+            r.timeout_s = Some(2);
+            r.max_attempts = Some(1);
+        })
         .await;
-    let job = submit_with(&app.store, "test.exec", json!({}), |r| {
-        r.timeout_s = Some(2);
-        r.max_attempts = Some(1);
-    })
-    .await;
     let leader = pid_in(&dir.0, "leader.pid").await;
     let child = pid_in(&dir.0, "child.pid").await;
 

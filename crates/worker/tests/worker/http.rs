@@ -10,7 +10,7 @@ use herald_worker::{HttpHandler, HttpSettings};
 use serde_json::json;
 
 use crate::support::{
-    Backend, Harness, PATIENCE, result, submit, submit_with, tenant, wait_for_status,
+    Backend, Harness, PATIENCE, result, start_with_job, submit, tenant, wait_for_status,
 };
 
 /// What a gateway in front of the endpoint would wait at most, in this test's terms: the
@@ -86,16 +86,12 @@ async fn a_503_is_retried_with_the_same_idempotency_key_and_the_next_attempt_com
                 .body(r#"{"ok":true}"#),
         ]),
     );
-    let mut app = Harness::new(Backend::Memory)
-        .handler(
-            "test.http",
-            handler(HttpSettings::new(receiver.url("/render"))),
-        )
-        .start()
-        .await;
-    let job = submit_with(&app.store, "test.http", json!({}), |r| {
-        r.max_attempts = Some(3)
-    })
+    let (mut app, job) = start_with_job(
+        "test.http",
+        handler(HttpSettings::new(receiver.url("/render"))),
+        json!({}),
+        |r| r.max_attempts = Some(3),
+    )
     .await;
 
     let done = wait_for_status(&app.store, job.id, JobStatus::Completed).await;
@@ -126,16 +122,12 @@ async fn an_endpoint_that_stays_unavailable_fails_the_job_naming_the_status_and_
         "/render",
         Script::Always(Answer::status(503).body("busy,\n  try later")),
     );
-    let mut app = Harness::new(Backend::Memory)
-        .handler(
-            "test.http",
-            handler(HttpSettings::new(receiver.url("/render"))),
-        )
-        .start()
-        .await;
-    let job = submit_with(&app.store, "test.http", json!({}), |r| {
-        r.max_attempts = Some(2)
-    })
+    let (mut app, job) = start_with_job(
+        "test.http",
+        handler(HttpSettings::new(receiver.url("/render"))),
+        json!({}),
+        |r| r.max_attempts = Some(2),
+    )
     .await;
 
     let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
@@ -158,16 +150,12 @@ async fn a_400_fails_the_job_at_once() {
         "/render",
         Script::Always(Answer::status(400).body(r#"{"error": "no such invoice"}"#)),
     );
-    let mut app = Harness::new(Backend::Memory)
-        .handler(
-            "test.http",
-            handler(HttpSettings::new(receiver.url("/render"))),
-        )
-        .start()
-        .await;
-    let job = submit_with(&app.store, "test.http", json!({}), |r| {
-        r.max_attempts = Some(3)
-    })
+    let (mut app, job) = start_with_job(
+        "test.http",
+        handler(HttpSettings::new(receiver.url("/render"))),
+        json!({}),
+        |r| r.max_attempts = Some(3),
+    )
     .await;
 
     let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
@@ -234,11 +222,7 @@ async fn an_answer_over_the_limit_fails_the_job_at_once() {
     );
     let mut settings = HttpSettings::new(receiver.url("/render"));
     settings.max_response_bytes = 4;
-    let mut app = Harness::new(Backend::Memory)
-        .handler("test.http", handler(settings))
-        .start()
-        .await;
-    let job = submit_with(&app.store, "test.http", json!({}), |r| {
+    let (mut app, job) = start_with_job("test.http", handler(settings), json!({}), |r| {
         r.max_attempts = Some(3)
     })
     .await;
@@ -257,13 +241,12 @@ async fn an_answer_over_the_limit_fails_the_job_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_endpoint_is_retried_and_named() {
     let url = format!("http://127.0.0.1:{}/render", free_port());
-    let mut app = Harness::new(Backend::Memory)
-        .handler("test.http", handler(HttpSettings::new(url)))
-        .start()
-        .await;
-    let job = submit_with(&app.store, "test.http", json!({}), |r| {
-        r.max_attempts = Some(2)
-    })
+    let (mut app, job) = start_with_job(
+        "test.http",
+        handler(HttpSettings::new(url)),
+        json!({}),
+        |r| r.max_attempts = Some(2),
+    )
     .await;
 
     let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;

@@ -257,6 +257,22 @@ pub async fn submit_with(
     store.create(new).await.unwrap().job
 }
 
+/// A worker on the memory backend running `handler` as the job type `kind`, and one job of
+/// that type submitted with `payload`, the submission tweaked.
+pub async fn start_with_job(
+    kind: &str,
+    handler: impl Handler,
+    payload: serde_json::Value,
+    tweak: impl FnOnce(&mut JobRequest),
+) -> (Running, Job) {
+    let app = Harness::new(Backend::Memory)
+        .handler(kind, handler)
+        .start()
+        .await;
+    let job = submit_with(&app.store, kind, payload, tweak).await;
+    (app, job)
+}
+
 /// Waits until the job satisfies `done`, and answers it.
 pub async fn wait_for(
     store: &SharedStore,
