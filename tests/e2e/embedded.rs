@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Herald, client, follow, is_terminal, submit};
+use crate::support::{Herald, follow, get_result, is_terminal, submit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_job_runs_with_progress_and_its_csv_can_be_downloaded() {
@@ -27,11 +27,7 @@ async fn a_report_job_runs_with_progress_and_its_csv_can_be_downloaded() {
         "no progress was seen on the way: {seen:?}"
     );
 
-    let result = client()
-        .get(herald.url(&format!("/v1/jobs/{id}/result")))
-        .send()
-        .await
-        .unwrap();
+    let result = get_result(&herald, id).await;
     assert_eq!(result.status(), StatusCode::OK);
     let content_type = result.headers()["content-type"]
         .to_str()
@@ -59,14 +55,7 @@ async fn the_demo_jobs_sleep_and_fail_as_the_contract_says() {
     let id = sleeper["id"].as_str().unwrap();
     let done = follow(&herald, id, Duration::from_secs(60), is_terminal).await;
     assert_eq!(done.last().unwrap()["status"], "completed");
-    let slept: serde_json::Value = client()
-        .get(herald.url(&format!("/v1/jobs/{id}/result")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let slept: serde_json::Value = get_result(&herald, id).await.json().await.unwrap();
     assert_eq!(slept, json!({"slept": 0.2}));
 
     let id = failer["id"].as_str().unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Herald, client, follow, is_terminal, post_json, submit};
+use crate::support::{Herald, follow, get_result, is_terminal, post_json, submit};
 
 /// A private directory for one test's configuration file and scripts, removed when dropped.
 pub struct Scratch(PathBuf);
@@ -104,11 +104,7 @@ async fn an_exec_job_reports_progress_and_its_result_file_can_be_downloaded() {
             .is_some_and(|m| m.starts_with("row "))),
         "no progress line reached the job: {seen:?}"
     );
-    let result = client()
-        .get(herald.url(&format!("/v1/jobs/{id}/result")))
-        .send()
-        .await
-        .unwrap();
+    let result = get_result(&herald, id).await;
     assert_eq!(result.status(), StatusCode::OK);
     assert_eq!(result.headers()["content-type"], "text/csv");
     let csv = result.text().await.unwrap();
@@ -206,14 +202,7 @@ async fn a_python_worker_runs_an_external_job_through_an_api_process_on_redis() 
 
     let seen = follow(&herald, id, Duration::from_secs(60), is_terminal).await;
     assert_eq!(seen.last().unwrap()["status"], "completed");
-    let result: serde_json::Value = client()
-        .get(herald.url(&format!("/v1/jobs/{id}/result")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let result: serde_json::Value = get_result(&herald, id).await.json().await.unwrap();
     assert_eq!(
         result,
         json!({"upper": ["SLOW", "WORK"], "worker": "python"})

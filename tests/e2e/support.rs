@@ -129,6 +129,15 @@ impl Drop for Herald {
     }
 }
 
+/// `GET /v1/jobs/{id}/result`.
+pub async fn get_result(api: &Herald, id: &str) -> reqwest::Response {
+    client()
+        .get(api.url(&format!("/v1/jobs/{id}/result")))
+        .send()
+        .await
+        .expect("GET the result")
+}
+
 /// A plain HTTP client, as an acceptance check would use.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
