@@ -159,15 +159,28 @@ impl ApiError {
     }
 }
 
-/// An RFC 9457 problem document.
-#[derive(Debug, Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem document, the body of every error (`application/problem+json`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem<'a> {
+    /// Stable: `https://herald.dev/problems/` and the kind of problem (`not-found`,
+    /// `validation-error`, …).
     #[serde(rename = "type")]
+    #[schema(
+        format = "uri",
+        example = "https://herald.dev/problems/validation-error"
+    )]
     type_: String,
+    /// Short and stable per `type`.
+    #[schema(value_type = String)]
     title: &'a str,
+    /// The HTTP status.
     status: u16,
+    /// For people: what went wrong this time.
     detail: String,
+    /// On `validation-error` and `invalid-parameters` only: every bad field, query parameter
+    /// or header.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<FieldError>)]
     errors: Option<&'a [FieldError]>,
 }
 

@@ -262,13 +262,14 @@ pub fn current_kind(job: &Job) -> EventType {
 }
 
 /// An event as `GET /v1/events` serves it: the body a webhook carries, plus its cursor.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventResource {
     /// The event's cursor in the tenant's feed.
     pub id: String,
     #[serde(rename = "type")]
     pub kind: EventType,
     /// When the change happened (the job's `updated_at` after it).
+    #[schema(format = DateTime)]
     pub timestamp: String,
     /// The job resource as it was right after the change.
     pub data: JobView,
@@ -286,7 +287,7 @@ impl From<&FeedEntry> for EventResource {
 }
 
 /// A page of `GET /v1/events`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventPage {
     pub data: Vec<EventResource>,
     /// Where to continue: pass it back as `after`. Never null.

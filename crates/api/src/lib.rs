@@ -10,7 +10,8 @@
 //!
 //! # Layout
 //! - [`startup`]: [`server`] and `create_app`, which composes every route and middleware.
-//! - [`routes`]: one module per resource, each with its `configure`; handlers are thin.
+//! - [`routes`]: one module per resource, each with its `configure`; handlers are thin. Each
+//!   handler's `#[utoipa::path]` feeds the OpenAPI document served by [`routes::openapi`].
 //! - [`error`]: [`ApiError`], the one mapping of every failure to `application/problem+json`.
 //! - [`extract`]: extractors parsed at the edge (tenant, job id in the path, idempotency key).
 //! - [`body`]: a JSON body read into a request type, every bad field named.

@@ -12,23 +12,25 @@ use herald_core::{Job, JobView};
 use serde::Serialize;
 
 /// The job resource of the job endpoints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobResource<'a> {
     #[serde(flatten)]
     pub view: JobView,
-    /// Absent for a job without a webhook of its own.
+    /// The job's own webhook's latest delivery. Absent for a job without a webhook of its own.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = WebhookStatusView)]
     pub webhook: Option<WebhookStatusView<'a>>,
 }
 
 /// The job's own webhook, at a glance.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WebhookStatusView<'a> {
     #[serde(flatten)]
     pub status: HookStatus,
     /// The secret Herald generated for the webhook: only in the answer to the submission that
     /// created the job, never again.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub secret: Option<&'a str>,
 }
 

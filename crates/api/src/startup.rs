@@ -192,6 +192,7 @@ pub(crate) fn create_app(
                 routes::events::configure(cfg);
                 routes::webhooks::configure(cfg);
                 routes::workers::configure(cfg, max_complete_bytes);
+                routes::openapi::configure(cfg);
             }
         })
         .configure(routes::health::configure)

@@ -118,11 +118,12 @@ pub(crate) async fn maintain_until(
 
 /// The lease as a worker sees it: its token, when it runs out without a heartbeat, and when
 /// the attempt itself times out.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LeaseView {
     /// Names the lease in every later call about the job.
     pub token: String,
     /// When the lease runs out unless a heartbeat renews it.
+    #[schema(format = DateTime)]
     pub expires_at: String,
     /// How long a heartbeat keeps the lease (the store's lease timeout), in seconds.
     pub timeout_s: f64,
@@ -130,6 +131,7 @@ pub struct LeaseView {
     pub heartbeat_s: f64,
     /// When the attempt times out (`started_at` + the job's `timeout_s`): a heartbeat after it
     /// fails the attempt with code `timeout`.
+    #[schema(required = true, format = DateTime)]
     pub deadline: Option<String>,
 }
 
@@ -153,15 +155,16 @@ fn deadline(job: &Job) -> Option<DateTime<Utc>> {
 }
 
 /// A job handed to a worker.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClaimedJob {
     pub job: JobResource<'static>,
+    /// The job's payload, as submitted (any JSON value).
     pub payload: Value,
     pub lease: LeaseView,
 }
 
 /// What a heartbeat answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HeartbeatAnswer {
     /// A client asked for the job to be canceled: stop, then send any final call (the job
     /// ends canceled).
@@ -171,17 +174,23 @@ pub struct HeartbeatAnswer {
 }
 
 /// What a final call (complete, fail, release) answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Finished {
     pub job: JobResource<'static>,
 }
 
 /// `POST /v1/workers/claim`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ClaimRequest {
+pub(crate) struct ClaimRequest {
+    /// 1 to 32 job types, each run by external workers.
+    #[schema(value_type = Vec<JobType>, min_items = 1, max_items = 32)]
     types: Option<Vec<String>>,
+    /// How long to wait for a job when none is waiting (0 to 60 seconds, default 30).
+    #[schema(maximum = 60)]
     wait_s: Option<u64>,
+    /// The worker's name, for the server's logs (1 to 128 visible ASCII characters).
+    #[schema(min_length = 1, max_length = 128)]
     worker_id: Option<String>,
 }
 
@@ -297,10 +306,12 @@ fn parse_token(raw: Option<String>, errors: &mut Vec<FieldError>) -> String {
 }
 
 /// `{"percent": 0-100, "message": "..."}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ProgressRequest {
+pub(crate) struct ProgressRequest {
+    #[schema(value_type = u8, maximum = 100)]
     percent: Option<u64>,
+    /// Cut to 1 KiB.
     message: Option<String>,
 }
 
@@ -339,10 +350,14 @@ fn parse_progress(raw: &Value, errors: &mut Vec<FieldError>) -> Option<Progress>
 }
 
 /// `POST /v1/workers/jobs/{id}/heartbeat`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct HeartbeatRequest {
+pub(crate) struct HeartbeatRequest {
+    /// The lease's token.
+    #[schema(value_type = String)]
     lease: Option<String>,
+    /// Recorded like any job's progress; the same progress sent again is not recorded twice.
+    #[schema(value_type = Option<ProgressRequest>)]
     progress: Option<Value>,
 }
 
@@ -373,12 +388,18 @@ impl Heartbeat {
 }
 
 /// `POST /v1/workers/jobs/{id}/complete`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CompleteRequest {
+pub(crate) struct CompleteRequest {
+    /// The lease's token.
+    #[schema(value_type = String)]
     lease: Option<String>,
+    /// The result as any JSON value (served as `application/json`).
     result: Option<Value>,
+    /// Or the result as bytes, standard base64; not with `result`.
+    #[schema(format = Byte)]
     result_base64: Option<String>,
+    /// The media type of `result_base64` (default `application/octet-stream`).
     content_type: Option<String>,
 }
 
@@ -476,11 +497,16 @@ fn is_media_type(raw: &str) -> bool {
 }
 
 /// `POST /v1/workers/jobs/{id}/fail`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FailRequest {
+pub(crate) struct FailRequest {
+    /// The lease's token.
+    #[schema(value_type = String)]
     lease: Option<String>,
+    /// What went wrong (cut to 1 KiB).
+    #[schema(value_type = String)]
     message: Option<String>,
+    /// Retry per the type's policy while attempts remain (default `true`), or fail for good.
     retryable: Option<bool>,
 }
 
@@ -524,9 +550,11 @@ impl Failure {
 }
 
 /// `POST /v1/workers/jobs/{id}/release`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReleaseRequest {
+pub(crate) struct ReleaseRequest {
+    /// The lease's token.
+    #[schema(value_type = String)]
     lease: Option<String>,
 }
 

@@ -11,6 +11,7 @@ use crate::job::Job;
 
 /// The kind of change. The names are the contract's SSE event types and webhook `type`s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EventType {
     #[serde(rename = "job.pending")]
     Pending,

@@ -18,6 +18,7 @@ macro_rules! uuid_id {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = Uuid))]
         pub struct $name(Uuid);
 
         impl $name {
@@ -96,6 +97,7 @@ fn check_name(kind: &str, raw: &str, max: usize) -> Result<(), InvalidInput> {
 /// The tenant a job belongs to. Every read is scoped by it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
 pub struct TenantId(String);
 
 impl TenantId {
@@ -138,6 +140,7 @@ impl fmt::Display for TenantId {
 /// A job type such as `demo.report`: the name a handler or worker queue is registered under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "demo.report"))]
 pub struct JobType(String);
 
 impl JobType {

@@ -20,6 +20,7 @@ use crate::webhook::{HookStatus, JobHook};
 /// Where a job is in its life. `completed`, `failed` and `canceled` are terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobStatus {
     Pending,
     Processing,
@@ -76,6 +77,7 @@ impl FromStr for JobStatus {
 /// Stable codes of why a job did not complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ErrorCode {
     /// The attempt ran longer than the job's `timeout_s`.
     Timeout,
@@ -91,6 +93,7 @@ pub enum ErrorCode {
 
 /// Why a job failed or was canceled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobError {
     pub code: ErrorCode,
     pub message: String,
@@ -107,9 +110,12 @@ impl JobError {
 
 /// How far a processing job has come.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
+    #[cfg_attr(feature = "openapi", schema(maximum = 100))]
     pub percent: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub message: Option<String>,
 }
 
@@ -163,6 +169,7 @@ impl Default for JobLimits {
 
 /// A field-level complaint about a submission.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -180,19 +187,25 @@ impl FieldError {
 /// A submission as the client sent it, before validation.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = NewJobRequest))]
 pub struct JobRequest {
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "demo.report"))]
     pub job_type: Option<String>,
     #[serde(default)]
     pub payload: Option<serde_json::Value>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub timeout_s: Option<u64>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub max_attempts: Option<u32>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Value>,
     /// The job's own webhook, validated by [`JobHook::parse`].
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::webhook::JobHookRequest>))]
     pub webhook: Option<serde_json::Value>,
 }
 

@@ -9,32 +9,41 @@ use crate::job::{Job, JobError, JobStatus, Progress};
 /// The job as clients see it. Built from the stored [`Job`]; never carries the payload or any
 /// secret.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobView {
     pub id: JobId,
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(example = "demo.report"))]
     pub job_type: String,
     pub status: JobStatus,
     pub seq: u64,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub progress: Option<Progress>,
     pub attempt: u32,
     pub max_attempts: u32,
     pub timeout_s: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub error: Option<JobError>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub result_url: Option<String>,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "rfc3339_opt")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub started_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
     #[serde(serialize_with = "rfc3339_opt")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub finished_at: Option<DateTime<Utc>>,
     pub links: JobLinks,
 }
 
 /// Where the job's other representations live.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobLinks {
     #[serde(rename = "self")]
     pub self_: String,

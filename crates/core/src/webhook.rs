@@ -232,9 +232,12 @@ fn parse_field<T>(
 /// A job's own webhook as the client sent it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobHookRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uri"))]
     pub url: Option<String>,
     pub secret: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<EventType>>))]
     pub events: Option<Vec<String>>,
 }
 
@@ -315,8 +318,11 @@ pub struct Subscription {
 /// A subscription as the client sent it (`POST`) or the fields it changes (`PATCH`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = NewSubscription))]
 pub struct SubscriptionRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uri"))]
     pub url: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<EventType>>))]
     pub events: Option<Vec<String>>,
     pub job_types: Option<Vec<String>>,
     pub secret: Option<String>,
@@ -463,6 +469,7 @@ impl Subscription {
 /// Where a delivery is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DeliveryState {
     /// Not attempted yet (or asked to be retried by a client).
     Pending,
@@ -662,10 +669,12 @@ pub fn targets<'a>(
 
 /// The job resource's `webhook` field: its own webhook's latest delivery, at a glance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HookStatus {
     pub state: DeliveryState,
     pub attempts: u32,
     #[serde(serialize_with = "rfc3339_opt")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 

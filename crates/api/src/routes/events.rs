@@ -3,9 +3,9 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use herald_core::{FeedCursor, FieldError};
+use herald_core::{EventType, FeedCursor, FieldError, JobId};
 
-use crate::error::{ApiError, resource};
+use crate::error::{ApiError, Problem, resource};
 use crate::extract::{JobPath, Tenant};
 use crate::feed::{EventPage, EventQuery, FeedReader};
 use crate::sse::{self, FeedStream, JobOpening, JobStream, LAST_EVENT_ID};
@@ -23,6 +23,36 @@ fn bad_last_event_id(message: &str) -> ApiError {
     ApiError::InvalidParameters(vec![FieldError::new(LAST_EVENT_ID, message)])
 }
 
+/// Follow one job as Server-Sent Events.
+///
+/// A `retry:` line first, then each event as `id: <seq>`, `event: <type>` (`job.pending`,
+/// `job.processing`, `job.progress`, `job.completed`, `job.failed`, `job.canceled`) and
+/// `data: <the job resource, one line of JSON>` (a `JobView`). Without `Last-Event-ID`: the
+/// job's current state as one event, then every change; with it, every event after it from the
+/// job's history, then every change. The stream ends after the terminal event; a comment
+/// (`: keep-alive`) at least every 15 s.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/events",
+    tag = "events",
+    params(
+        ("id" = JobId, Path, description = "The job's id"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event (the job's `seq`)"),
+        ("last_event_id" = Option<u64>, Query, description = "As the header, for a first connection that cannot send it; the header wins"),
+    ),
+    responses(
+        (status = 200, description = "The event stream", body = String, content_type = "text/event-stream",
+            headers(
+                ("Cache-Control" = String, description = "`no-cache`"),
+                ("X-Accel-Buffering" = String, description = "`no`: proxies pass events on at once"),
+                ("Last-Event-ID" = String, description = "On a resumed stream: the id replay really starts after; larger than the client's when the history no longer reaches back that far"),
+            )),
+        (status = 204, description = "The job already finished and the client has its terminal event: stop reconnecting"),
+        (status = 400, description = "A `Last-Event-ID` that is not a number (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
 async fn job_events(
     state: web::Data<AppState>,
@@ -53,6 +83,35 @@ async fn job_events(
     }
 }
 
+/// Follow many jobs of the tenant (or all) as one Server-Sent Events stream.
+///
+/// Events look like a job stream's, but their `id` is the event's cursor in the tenant's
+/// feed. With `job=`, first the current state of each named job; then live events. With
+/// `Last-Event-ID`, every matching event of the feed after it, then live ones. The stream
+/// does not end by itself.
+#[utoipa::path(
+    get,
+    path = "/v1/events/stream",
+    tag = "events",
+    params(
+        ("job" = Option<Vec<JobId>>, Query, explode = true,
+            description = "Only these jobs (repeat it, or separate ids with commas; at most 100)"),
+        ("types" = Option<Vec<EventType>>, Query, style = Form, explode = false,
+            description = "Only these event types, comma-separated"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this cursor"),
+        ("last_event_id" = Option<String>, Query, description = "As the header; the header wins"),
+    ),
+    responses(
+        (status = 200, description = "The event stream", body = String, content_type = "text/event-stream",
+            headers(
+                ("Cache-Control" = String, description = "`no-cache`"),
+                ("X-Accel-Buffering" = String, description = "`no`: proxies pass events on at once"),
+                ("Last-Event-ID" = String, description = "On a resumed stream: the id replay really starts after; `earliest` when the feed no longer reaches back to the cursor"),
+            )),
+        (status = 400, description = "A malformed `job`, more than 100 jobs, an unknown type, or a `Last-Event-ID` that is not a cursor (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 async fn event_stream(
     state: web::Data<AppState>,
@@ -76,6 +135,29 @@ async fn event_stream(
     ))
 }
 
+/// Read the tenant's feed as JSON pages, optionally waiting for the next event (long poll).
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "events",
+    params(
+        ("after" = Option<String>, Query,
+            description = "A cursor: a previous page's `next_cursor`, or an event's `id`. Without it, from the oldest event kept"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many events (default 100)"),
+        ("wait" = Option<u64>, Query, minimum = 0, maximum = 60,
+            description = "Long poll: when nothing matching follows `after`, wait up to this many seconds for it"),
+        ("job" = Option<Vec<JobId>>, Query, explode = true,
+            description = "Only these jobs (repeat it, or separate ids with commas; at most 100)"),
+        ("types" = Option<Vec<EventType>>, Query, style = Form, explode = false,
+            description = "Only these event types, comma-separated"),
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = EventPage,
+            headers(("Cache-Control" = String, description = "`no-cache`"))),
+        (status = 400, description = "A bad `after`, `limit`, `wait`, `job` or `types`, each named in `errors` (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 async fn list_events(
     state: web::Data<AppState>,

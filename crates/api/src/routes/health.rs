@@ -2,9 +2,9 @@
 //! and `/metrics` (Prometheus).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
-use crate::error::{ApiError, resource};
+use crate::error::{ApiError, Problem, resource};
 use crate::startup::AppState;
 
 /// The media type `prometheus_client::encoding::text` produces.
@@ -17,15 +17,51 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics", "GET").route(web::get().to(metrics)));
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+/// The body of `/healthz` and `/readyz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// `ok` (`/healthz`) or `ready` (`/readyz`).
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Health)),
+)]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness: the process answers and so does its store backend.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = Health),
+        (status = 503, description = "The backend does not answer (`not-ready`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await.map_err(ApiError::NotReady)?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
+    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
 }
 
+/// Prometheus metrics of the process, in the OpenMetrics text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The metrics", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut body = String::new();
     prometheus_client::encoding::text::encode(&mut body, &state.registry)

@@ -6,11 +6,11 @@ use std::time::Duration;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use herald_core::store::{CancelOutcome, Created, ListQuery};
-use herald_core::{FieldError, Job, JobId, JobStatus, JobType};
+use herald_core::{FieldError, Job, JobId, JobRequest, JobStatus, JobType};
 use serde::{Deserialize, Serialize};
 
 use crate::conditional::{IfNoneMatch, etag};
-use crate::error::{ApiError, resource};
+use crate::error::{ApiError, Problem, resource};
 use crate::extract::{IdempotencyKeyHeader, JobPath, Tenant, query_field};
 use crate::poll::Polled;
 use crate::resource::JobResource;
@@ -33,6 +33,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/jobs/{id}/result", "GET").route(web::get().to(job_result)));
 }
 
+/// Submit a job.
+///
+/// A `202` means the job is durably stored. With an `Idempotency-Key`, the same key (per
+/// tenant, for 24 hours) with the same body answers the job it created first.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs",
+    tag = "jobs",
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "1 to 255 visible ASCII characters: a retried submission answers the job created first"),
+    ),
+    request_body(content = JobRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "The job, stored. When Herald generated its webhook's secret, `webhook.secret` shows it, this once.",
+            body = JobResource,
+            headers(
+                ("Location" = String, description = "`/v1/jobs/{id}`"),
+                ("ETag" = String, description = "`\"<seq>\"`"),
+                ("Retry-After" = u64, description = "Seconds before the first poll is worth it"),
+                ("Idempotent-Replayed" = String, description = "`true` when an earlier request with the same key created the job"),
+            )),
+        (status = 400, description = "Malformed JSON, or a bad `Idempotency-Key` (`malformed-json`, `invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, each named in `errors` (`validation-error`), or an `Idempotency-Key` used with another request (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The job type's queue is full (`queue-full`)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds before resubmitting"))),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(job_id))]
 async fn create_job(
     state: web::Data<AppState>,
@@ -65,8 +96,13 @@ async fn create_job(
 }
 
 /// The query of `GET /v1/jobs/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PollParams {
+    /// Long poll: wait up to this many seconds (0 to 60) for the job's `seq` to move past the
+    /// tag named in `If-None-Match`, then answer `304`. Without `If-None-Match` it answers at
+    /// once.
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 60)]
     wait: Option<String>,
 }
 
@@ -89,6 +125,34 @@ impl PollParams {
     }
 }
 
+/// Poll a job, optionally waiting for it to change (long poll).
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    params(
+        ("id" = JobId, Path, description = "The job's id"),
+        PollParams,
+        ("If-None-Match" = Option<String>, Header,
+            description = "The job's ETag as held (`\"4\"`, `W/\"4\"`, a list, or `*`): `304` while it is current"),
+    ),
+    responses(
+        (status = 200, description = "The job", body = JobResource,
+            headers(
+                ("ETag" = String, description = "`\"<seq>\"`"),
+                ("Cache-Control" = String, description = "`no-cache`"),
+                ("Retry-After" = u64, description = "Only while the job can still change: seconds before polling again"),
+            )),
+        (status = 304, description = "The job has not changed from the tag in `If-None-Match` (after `wait`, for a long poll)",
+            headers(
+                ("ETag" = String, description = "`\"<seq>\"`"),
+                ("Retry-After" = u64, description = "Only while the job can still change"),
+            )),
+        (status = 400, description = "`wait` is not a number of seconds from 0 to 60 (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job (also a malformed id) (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
 async fn get_job(
     state: web::Data<AppState>,
@@ -110,12 +174,21 @@ async fn get_job(
 }
 
 /// The query of `GET /v1/jobs`, kept as text so each bad value gets its own message.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Only jobs in this status.
+    #[param(value_type = Option<JobStatus>)]
     status: Option<String>,
+    /// Only jobs of this type.
     #[serde(rename = "type")]
+    #[param(value_type = Option<String>)]
     job_type: Option<String>,
+    /// At most this many jobs (1 to 100, default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The previous page's `next_cursor`.
+    #[param(value_type = Option<JobId>)]
     cursor: Option<String>,
 }
 
@@ -149,13 +222,27 @@ impl ListParams {
     }
 }
 
-/// A page of jobs.
-#[derive(Debug, Serialize)]
-struct JobList<'a> {
+/// A page of jobs, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct JobList<'a> {
     data: Vec<JobResource<'a>>,
+    /// Pass it back as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     next_cursor: Option<JobId>,
 }
 
+/// List jobs, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "jobs",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 400, description = "A bad parameter, each named in `errors` (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 async fn list_jobs(
     state: web::Data<AppState>,
@@ -172,6 +259,24 @@ async fn list_jobs(
         }))
 }
 
+/// Cancel a job: a pending one at once, a processing one is asked to stop.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/cancel",
+    tag = "jobs",
+    params(("id" = JobId, Path, description = "The job's id")),
+    responses(
+        (status = 202, description = "The job: `canceled`, or still `processing` while its worker is asked to stop",
+            body = JobResource,
+            headers(
+                ("ETag" = String, description = "`\"<seq>\"`"),
+                ("Retry-After" = u64, description = "Only while the job can still change"),
+            )),
+        (status = 404, description = "No such job (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job is already finished (`job-state-conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
 async fn cancel_job(
     state: web::Data<AppState>,
@@ -189,6 +294,19 @@ async fn cancel_job(
     }
 }
 
+/// Fetch a completed job's result.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/result",
+    tag = "jobs",
+    params(("id" = JobId, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The result bytes, with the content type they were stored with (`application/json`, `text/csv`, …)",
+            content(("*/*"))),
+        (status = 404, description = "No such job (`not-found`), or it has no result: not completed yet, or completed without one (`result-not-available`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
 async fn job_result(
     state: web::Data<AppState>,

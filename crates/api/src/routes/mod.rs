@@ -4,5 +4,6 @@
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod openapi;
 pub mod webhooks;
 pub mod workers;

@@ -5,16 +5,18 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
+use herald_core::webhook::SubscriptionRequest;
+use herald_core::{DeliveryId, EventType, SubscriptionId};
 use serde_json::Value;
 
-use crate::error::{ApiError, resource};
+use crate::error::{ApiError, Problem, resource};
 use crate::extract::{DeliveryPath, OptionalJson, Tenant, WebhookPath};
 use crate::startup::AppState;
-use crate::webhooks::DeliveryParams;
-use crate::webhooks::replay::ReplayWindow;
+use crate::webhooks::replay::{ReplayRequest, ReplayWindow, Replayed};
 use crate::webhooks::view::{
     DeliveryList, DeliveryView, RevealedSecret, SubscriptionList, SubscriptionView,
 };
+use crate::webhooks::{DeliveryParams, RotateRequest};
 
 /// Registers the `/v1/webhooks` and `/v1/deliveries` routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -38,12 +40,45 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/deliveries/{id}/retry", "POST").route(web::post().to(retry_delivery)));
 }
 
+/// The body of `PATCH /v1/webhooks/{id}`, for the OpenAPI document only: the handler reads a
+/// [`SubscriptionRequest`], whose `url` a patch may leave out and whose `secret` it refuses.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct SubscriptionChange {
+    /// A new target (the same checks as at creation).
+    #[schema(format = "uri")]
+    url: Option<String>,
+    events: Option<Vec<EventType>>,
+    /// Empty: every job type.
+    job_types: Option<Vec<String>>,
+    /// `false` pauses it; `true` resumes it, also after Herald disabled it.
+    enabled: Option<bool>,
+}
+
 /// Answers that describe a resource that may change at any time.
 fn no_cache(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     response.insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]));
     response
 }
 
+/// Subscribe an endpoint to the tenant's job events.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    request_body(content = SubscriptionRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The subscription and its secret (shown this once)", body = RevealedSecret,
+            headers(("Location" = String, description = "`/v1/webhooks/{id}`"))),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant already holds 256 subscriptions (`limit-reached`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad fields, each named in `errors`, including a private target (`validation-error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(webhook_id))]
 async fn create_webhook(
     state: web::Data<AppState>,
@@ -58,6 +93,16 @@ async fn create_webhook(
         .json(answer))
 }
 
+/// List the tenant's subscriptions, oldest first (always one page).
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    responses(
+        (status = 200, description = "Every subscription of the tenant", body = SubscriptionList),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 async fn list_webhooks(
     state: web::Data<AppState>,
@@ -70,6 +115,18 @@ async fn list_webhooks(
     }))
 }
 
+/// Read a subscription.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = SubscriptionId, Path, description = "The subscription's id")),
+    responses(
+        (status = 200, description = "The subscription", body = SubscriptionView),
+        (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
 async fn get_webhook(
     state: web::Data<AppState>,
@@ -80,6 +137,24 @@ async fn get_webhook(
     Ok(no_cache(HttpResponse::Ok()).json(SubscriptionView::from(&sub)))
 }
 
+/// Change a subscription: fields left out stay.
+#[utoipa::path(
+    patch,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = SubscriptionId, Path, description = "The subscription's id")),
+    request_body(content = SubscriptionChange, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The subscription, changed", body = SubscriptionView),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The change kept losing to concurrent ones; try again (`webhook-state-conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad fields, each named in `errors`; a `secret` (rotate it instead) (`validation-error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
 async fn update_webhook(
     state: web::Data<AppState>,
@@ -91,6 +166,18 @@ async fn update_webhook(
     Ok(no_cache(HttpResponse::Ok()).json(SubscriptionView::from(&sub)))
 }
 
+/// Delete a subscription; its scheduled deliveries die unsent, its history stays listed.
+#[utoipa::path(
+    delete,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = SubscriptionId, Path, description = "The subscription's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
 async fn delete_webhook(
     state: web::Data<AppState>,
@@ -101,6 +188,24 @@ async fn delete_webhook(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Rotate a subscription's secret; the previous one keeps signing too for 24 hours.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/rotate-secret",
+    tag = "webhooks",
+    params(("id" = SubscriptionId, Path, description = "The subscription's id")),
+    request_body(content = Option<RotateRequest>, description = "Optional: the new secret, else one is generated", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The subscription, its new secret and when the previous one stops signing", body = RevealedSecret),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The change kept losing to concurrent ones (`webhook-state-conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad `secret` or unknown fields (`validation-error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
 async fn rotate_secret(
     state: web::Data<AppState>,
@@ -115,6 +220,19 @@ async fn rotate_secret(
     Ok(no_cache(HttpResponse::Ok()).json(RevealedSecret::rotated(&sub)))
 }
 
+/// A subscription's deliveries, newest first, each with its attempts.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    params(("id" = SubscriptionId, Path, description = "The subscription's id"), DeliveryParams),
+    responses(
+        (status = 200, description = "A page of deliveries", body = DeliveryList),
+        (status = 400, description = "A bad `status`, `limit` or `cursor`, each named in `errors` (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
 async fn list_deliveries(
     state: web::Data<AppState>,
@@ -130,6 +248,24 @@ async fn list_deliveries(
     }))
 }
 
+/// Re-send past events of the tenant's feed to a subscription, as new deliveries.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/replay",
+    tag = "webhooks",
+    params(("id" = SubscriptionId, Path, description = "The subscription's id")),
+    request_body(content = ReplayRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "What was replayed; with `truncated`, send again from `next_since`", body = Replayed),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The subscription is disabled (`webhook-state-conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing or bad `since`, a bad `until`, unknown fields (`validation-error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
 async fn replay(
     state: web::Data<AppState>,
@@ -142,6 +278,18 @@ async fn replay(
     Ok(HttpResponse::Accepted().json(replayed))
 }
 
+/// Read a delivery (any of the tenant's, a job's own webhook's too).
+#[utoipa::path(
+    get,
+    path = "/v1/deliveries/{id}",
+    tag = "webhooks",
+    params(("id" = DeliveryId, Path, description = "The delivery's id (its `webhook-id`)")),
+    responses(
+        (status = 200, description = "The delivery", body = DeliveryView),
+        (status = 404, description = "No such delivery for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(delivery_id = %id))]
 async fn get_delivery(
     state: web::Data<AppState>,
@@ -152,6 +300,19 @@ async fn get_delivery(
     Ok(no_cache(HttpResponse::Ok()).json(DeliveryView::from(&delivery)))
 }
 
+/// Attempt a delivery again, now.
+#[utoipa::path(
+    post,
+    path = "/v1/deliveries/{id}/retry",
+    tag = "webhooks",
+    params(("id" = DeliveryId, Path, description = "The delivery's id (its `webhook-id`)")),
+    responses(
+        (status = 202, description = "The delivery, due at once", body = DeliveryView),
+        (status = 404, description = "No such delivery for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its subscription is disabled or was deleted (`webhook-state-conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(delivery_id = %id))]
 async fn retry_delivery(
     state: web::Data<AppState>,

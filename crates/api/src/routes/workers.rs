@@ -3,13 +3,17 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use herald_core::JobId;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{ApiError, json_error, resource};
+use crate::error::{ApiError, Problem, json_error, resource};
 use crate::extract::{JobPath, Tenant};
 use crate::startup::AppState;
-use crate::workers::{Claim, Completion, Failure, Heartbeat, parse_release};
+use crate::workers::{
+    Claim, ClaimRequest, ClaimedJob, CompleteRequest, Completion, FailRequest, Failure, Finished,
+    Heartbeat, HeartbeatAnswer, HeartbeatRequest, ReleaseRequest, parse_release,
+};
 
 /// Registers the `/v1/workers` routes. `max_complete_bytes` bounds the body of a completion,
 /// which carries the job's result (larger than other bodies may be).
@@ -37,6 +41,26 @@ fn ok(answer: &impl Serialize) -> HttpResponse {
         .json(answer)
 }
 
+/// Claim the tenant's oldest pending job of some types run by external workers, waiting
+/// up to `wait_s` for one (long poll).
+#[utoipa::path(
+    post,
+    path = "/v1/workers/claim",
+    tag = "workers",
+    request_body(content = ClaimRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A job, now `processing`, its payload and its lease", body = ClaimedJob,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 204, description = "No job came within `wait_s` (or the server is stopping): claim again"),
+        (status = 422, description = "A bad field, named in `errors` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The server holds as many claims as it allows (`too-many-claims`)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds before claiming again"))),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(job_id))]
 async fn claim(
     state: web::Data<AppState>,
@@ -53,6 +77,25 @@ async fn claim(
     }
 }
 
+/// Renew a claimed job's lease, optionally reporting progress.
+#[utoipa::path(
+    post,
+    path = "/v1/workers/jobs/{id}/heartbeat",
+    tag = "workers",
+    params(("id" = JobId, Path, description = "The claimed job's id")),
+    request_body(content = HeartbeatRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The renewed lease; `cancel_requested` says a client asked to cancel the job", body = HeartbeatAnswer,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 404, description = "No such job for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The token is not the job's current lease: drop the job (`lease-lost`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad field, named in `errors` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
 async fn heartbeat(
     state: web::Data<AppState>,
@@ -65,6 +108,25 @@ async fn heartbeat(
     Ok(ok(&answer))
 }
 
+/// Complete a claimed job, with its result (JSON, or bytes in base64) or none.
+#[utoipa::path(
+    post,
+    path = "/v1/workers/jobs/{id}/complete",
+    tag = "workers",
+    params(("id" = JobId, Path, description = "The claimed job's id")),
+    request_body(content = CompleteRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The job, `completed` (or `canceled` when a client asked)", body = Finished,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 404, description = "No such job for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The token is not the job's current lease: drop the job (`lease-lost`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad field, named in `errors` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (`payload-too-large`), or the result is larger than the store accepts (`result-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
 async fn complete(
     state: web::Data<AppState>,
@@ -77,6 +139,25 @@ async fn complete(
     Ok(ok(&answer))
 }
 
+/// Fail a claimed job's attempt: retried while attempts remain unless `retryable` is false.
+#[utoipa::path(
+    post,
+    path = "/v1/workers/jobs/{id}/fail",
+    tag = "workers",
+    params(("id" = JobId, Path, description = "The claimed job's id")),
+    request_body(content = FailRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The job: `pending` again for a retry, or `failed`", body = Finished,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 404, description = "No such job for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The token is not the job's current lease: drop the job (`lease-lost`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad field, named in `errors` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
 async fn fail(
     state: web::Data<AppState>,
@@ -89,6 +170,25 @@ async fn fail(
     Ok(ok(&answer))
 }
 
+/// Hand a claimed job back unfinished: `pending` again, the attempt not counted.
+#[utoipa::path(
+    post,
+    path = "/v1/workers/jobs/{id}/release",
+    tag = "workers",
+    params(("id" = JobId, Path, description = "The claimed job's id")),
+    request_body(content = ReleaseRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The job, `pending` again (or `canceled` when a client asked)", body = Finished,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 404, description = "No such job for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The token is not the job's current lease: drop the job (`lease-lost`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad field, named in `errors` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
 async fn release(
     state: web::Data<AppState>,

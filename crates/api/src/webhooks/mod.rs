@@ -57,9 +57,10 @@ pub struct Webhooks<'a> {
 }
 
 /// The body of `POST /v1/webhooks/{id}/rotate-secret`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RotateRequest {
+pub(crate) struct RotateRequest {
+    /// The new secret; generated (`whsec_` and 32 random bytes) when left out.
     secret: Option<String>,
 }
 
@@ -273,10 +274,17 @@ impl Webhooks<'_> {
 
 /// The query of `GET /v1/webhooks/{id}/deliveries`, kept as text so each bad value gets its
 /// own message.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryParams {
+    /// Only deliveries in this state.
+    #[param(value_type = Option<DeliveryState>)]
     status: Option<String>,
+    /// At most this many deliveries (1 to 100, default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The previous page's `next_cursor`.
+    #[param(value_type = Option<DeliveryId>)]
     cursor: Option<String>,
 }
 

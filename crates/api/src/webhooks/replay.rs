@@ -32,10 +32,14 @@ pub const MAX_REPLAY: usize = 10_000;
 const READ_BATCH: usize = 500;
 
 /// The body of a replay request, as sent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReplayRequest {
+pub(crate) struct ReplayRequest {
+    /// Replay the events appended from this time on.
+    #[schema(value_type = String, format = DateTime)]
     since: Option<String>,
+    /// Up to this time, included; defaults to now (a later time counts as now).
+    #[schema(format = DateTime)]
     until: Option<String>,
 }
 
@@ -106,15 +110,18 @@ impl ReplayWindow {
 }
 
 /// What a replay did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Replayed {
     /// New deliveries created.
     pub replayed: usize,
+    #[schema(format = DateTime)]
     pub since: String,
+    #[schema(format = DateTime)]
     pub until: String,
     /// True when the replay stopped at [`MAX_REPLAY`] before the end of the window.
     pub truncated: bool,
     /// When `truncated`: the `since` of the request that continues where this one stopped.
+    #[schema(required = true, format = DateTime)]
     pub next_since: Option<String>,
     /// True when the feed no longer holds the start of the window (it is capped): events
     /// older than its oldest were not replayed.

@@ -8,7 +8,7 @@ use herald_core::{DeliveryId, EventType, JobId, JobType, SubscriptionId};
 use serde::Serialize;
 
 /// A webhook subscription as clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionView {
     pub id: SubscriptionId,
     pub url: String,
@@ -17,14 +17,17 @@ pub struct SubscriptionView {
     pub job_types: Vec<JobType>,
     pub enabled: bool,
     /// Why it is disabled (by a client, `410 Gone`, or failing for days), while disabled.
+    #[schema(required = true)]
     pub disabled_reason: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     pub links: SubscriptionLinks,
 }
 
 /// Where the subscription's other resources live.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionLinks {
     #[serde(rename = "self")]
     pub self_: String,
@@ -59,13 +62,16 @@ impl From<&Subscription> for SubscriptionView {
 
 /// The answer of a request that set a subscription's secret (creation, rotation): the
 /// subscription and its secret, which no later answer shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RevealedSecret<'a> {
     #[serde(flatten)]
     pub subscription: SubscriptionView,
+    /// The secret that signs its deliveries: shown here only, keep it.
+    #[schema(value_type = String)]
     pub secret: &'a str,
     /// After a rotation: until when the previous secret keeps signing too.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, format = DateTime)]
     pub previous_secret_expires_at: Option<String>,
 }
 
@@ -92,17 +98,20 @@ impl<'a> RevealedSecret<'a> {
 }
 
 /// A list of subscriptions: all of the tenant's (they are bounded), so never a next page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionList {
     pub data: Vec<SubscriptionView>,
+    /// Always `null`: a tenant's subscriptions fit one page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
 /// One event on its way to one endpoint, with its attempts. Never carries a secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     pub id: DeliveryId,
     /// The subscription it goes to; `null` for a job's own webhook.
+    #[schema(required = true)]
     pub webhook_id: Option<SubscriptionId>,
     pub job_id: JobId,
     pub job_type: JobType,
@@ -113,15 +122,18 @@ pub struct DeliveryView {
     pub state: DeliveryState,
     /// Attempts made; `attempts` lists the newest of them.
     pub attempt_count: u32,
+    #[schema(required = true, format = DateTime)]
     pub next_attempt_at: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     pub attempts: Vec<AttemptView>,
     pub links: DeliveryLinks,
 }
 
 /// Where the delivery's related resources live.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryLinks {
     #[serde(rename = "self")]
     pub self_: String,
@@ -129,14 +141,18 @@ pub struct DeliveryLinks {
 }
 
 /// One try at sending a delivery.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptView {
+    #[schema(format = DateTime)]
     pub at: String,
     /// `null` when the endpoint did not answer (timeout, connection refused).
+    #[schema(required = true)]
     pub status_code: Option<u16>,
     pub duration_ms: u64,
+    #[schema(required = true)]
     pub error: Option<String>,
     /// The start of the endpoint's answer.
+    #[schema(required = true)]
     pub response: Option<String>,
 }
 
@@ -181,9 +197,10 @@ impl From<&Delivery> for DeliveryView {
 }
 
 /// A page of deliveries, newest first; `next_cursor` is set while older ones may remain.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryList {
     pub data: Vec<DeliveryView>,
+    #[schema(required = true)]
     pub next_cursor: Option<DeliveryId>,
 }
 

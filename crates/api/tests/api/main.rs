@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod job_stream;
 mod list;
+mod openapi;
 mod poll;
 mod result;
 mod shutdown;

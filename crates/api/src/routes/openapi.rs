@@ -1,0 +1,108 @@
+//! The OpenAPI 3.1 document of the API (`GET /v1/openapi.json`), generated from the code: each
+//! handler's `#[utoipa::path]` says its parameters, body and answers, and the wire types derive
+//! their schemas, so the document changes with the code. The api's integration tests check
+//! that every route served is in it (and nothing else), and that live answers match it.
+
+use std::sync::LazyLock;
+
+use actix_web::{HttpResponse, web};
+use utoipa::OpenApi;
+
+use crate::error::{ApiError, Problem, resource};
+use crate::routes::{events, health, jobs, webhooks, workers};
+
+/// The document's description, shown by any OpenAPI tool.
+const DESCRIPTION: &str = "Herald runs jobs asynchronously: submit one (`202 Accepted`), then \
+follow it by polling (plain, conditional or long poll), by Server-Sent Events (one job, or many \
+through the tenant's feed), through the feed as JSON pages, or by webhooks. External workers in \
+any language claim and run jobs over HTTP. Every error is an RFC 9457 problem document \
+(`application/problem+json`). The prose reference is `docs/api.md`.";
+
+/// Every route of the API. A route added without its handler listed here is caught by the
+/// api's `openapi` integration tests.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Herald", description = DESCRIPTION),
+    paths(
+        jobs::create_job,
+        jobs::list_jobs,
+        jobs::get_job,
+        jobs::cancel_job,
+        jobs::job_result,
+        events::job_events,
+        events::event_stream,
+        events::list_events,
+        webhooks::create_webhook,
+        webhooks::list_webhooks,
+        webhooks::get_webhook,
+        webhooks::update_webhook,
+        webhooks::delete_webhook,
+        webhooks::rotate_secret,
+        webhooks::list_deliveries,
+        webhooks::replay,
+        webhooks::get_delivery,
+        webhooks::retry_delivery,
+        workers::claim,
+        workers::heartbeat,
+        workers::complete,
+        workers::fail,
+        workers::release,
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        openapi_json,
+    ),
+    components(schemas(Problem)),
+    tags(
+        (name = "jobs", description = "Submit, poll, list and cancel jobs; fetch their results"),
+        (name = "events", description = "Job events as Server-Sent Events and as JSON pages"),
+        (name = "webhooks", description = "Webhook subscriptions, their deliveries, retries and replays"),
+        (name = "workers", description = "External workers: claim, heartbeat, complete, fail, release"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    ),
+)]
+pub(crate) struct ApiDoc;
+
+/// The document as served, serialized once.
+static DOCUMENT: LazyLock<Result<String, String>> = LazyLock::new(|| {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.to_json().map_err(|e| e.to_string())
+});
+
+/// Registers `/v1/openapi.json`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/v1/openapi.json", "GET").route(web::get().to(openapi_json)));
+}
+
+/// This document: the API's OpenAPI 3.1 description, generated from the code.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The OpenAPI document", body = Object, content_type = "application/json"),
+        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+async fn openapi_json() -> Result<HttpResponse, ApiError> {
+    match &*DOCUMENT {
+        Ok(json) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json.as_str())),
+        Err(e) => Err(ApiError::Internal(e.clone().into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_serializes_with_the_crate_version() {
+        let json = DOCUMENT.as_ref().unwrap();
+        let doc: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(doc["info"]["title"], "Herald");
+    }
+}
