@@ -9,6 +9,7 @@ mod crash_recovery;
 mod embedded;
 mod health;
 mod job_types;
+mod keys;
 mod polling;
 mod shutdown;
 mod sse;

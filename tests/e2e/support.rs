@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// The `herald` binary built next to this test binary (`cargo test --workspace` builds it).
-fn herald_binary() -> PathBuf {
+pub fn herald_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let dir = exe
         .parent()

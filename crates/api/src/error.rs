@@ -27,6 +27,9 @@ const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// claims as it allows.
 const CLAIMS_BUSY_RETRY_AFTER: Duration = Duration::from_secs(2);
 
+/// The challenge of every `401` (RFC 6750): the API takes bearer tokens.
+const WWW_AUTHENTICATE: &str = "Bearer realm=\"herald\"";
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -92,6 +95,13 @@ pub enum ApiError {
     /// The process holds as many waiting worker claims as it allows.
     #[error("this server holds {limit} waiting claims already; claim again after Retry-After")]
     ClaimsBusy { limit: usize },
+    /// The request carries no API key where one is needed, or one that is malformed, unknown
+    /// or revoked (answered with `WWW-Authenticate: Bearer`).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The key is valid but may not do this (a non-admin key on an admin route).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// The backend does not answer (`/readyz`).
     #[error("the store backend is not reachable: {0}")]
     NotReady(#[source] StoreError),
@@ -144,6 +154,8 @@ impl ApiError {
             Self::LeaseLost(_) => ("lease-lost", "The lease on this job was lost"),
             Self::ResultTooLarge(_) => ("result-too-large", "Result too large"),
             Self::ClaimsBusy { .. } => ("too-many-claims", "Too many waiting claims"),
+            Self::Unauthorized(_) => ("unauthorized", "Missing or invalid API key"),
+            Self::Forbidden(_) => ("forbidden", "Not allowed for this API key"),
             Self::NotReady(_) => ("not-ready", "Not ready"),
             Self::Internal(_) => ("internal-error", "Internal server error"),
         }
@@ -195,6 +207,8 @@ impl ResponseError for ApiError {
             | Self::RouteNotFound { .. }
             | Self::ResultNotAvailable(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_)
             | Self::WebhookConflict(_)
             | Self::LimitReached(_)
@@ -234,6 +248,9 @@ impl ResponseError for ApiError {
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, *allow));
+            }
+            Self::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, WWW_AUTHENTICATE));
             }
             _ => {}
         }

@@ -13,10 +13,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// The tenant the request acts for.
+/// The tenant the request acts for: the tenant of its API key, as [`crate::auth`]
+/// authenticated it (the default tenant on an open install).
 ///
-/// Every store call is scoped by it. Until authentication lands every request acts for
-/// [`TenantId::default_tenant`]; this extractor is the single place that will change.
+/// Every store call is scoped by it, so another tenant's resource answers like a missing one.
 #[derive(Debug, Clone)]
 pub struct Tenant(pub TenantId);
 
@@ -24,8 +24,8 @@ impl FromRequest for Tenant {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
-    fn from_request(_: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Self(TenantId::default_tenant())))
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(crate::auth::caller(req).map(|caller| Self(caller.tenant)))
     }
 }
 

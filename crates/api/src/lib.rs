@@ -12,6 +12,7 @@
 //! - [`startup`]: [`server`] and `create_app`, which composes every route and middleware.
 //! - [`routes`]: one module per resource, each with its `configure`; handlers are thin. Each
 //!   handler's `#[utoipa::path]` feeds the OpenAPI document served by [`routes::openapi`].
+//! - [`auth`]: API keys: the middleware that authenticates `/v1`, the caller it finds.
 //! - [`error`]: [`ApiError`], the one mapping of every failure to `application/problem+json`.
 //! - [`extract`]: extractors parsed at the edge (tenant, job id in the path, idempotency key).
 //! - [`body`]: a JSON body read into a request type, every bad field named.
@@ -30,6 +31,7 @@
 //!   through a lease named by its token, and the maintenance of their queues.
 //! - [`metrics`]: Prometheus metrics and the request telemetry middleware.
 
+pub mod auth;
 pub mod body;
 pub mod conditional;
 pub mod cors;
@@ -50,7 +52,7 @@ pub mod workers;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_core::store::SharedWebhookStore;
+use herald_core::store::{SharedKeyStore, SharedWebhookStore};
 use herald_core::{JobLimits, JobTypes, SharedStore};
 use prometheus_client::registry::Registry;
 
@@ -97,6 +99,10 @@ pub struct ApiConfig {
     /// How often this process maintains the queues of external workers: reclaims the jobs of
     /// workers that stopped heartbeating and moves due retries back into their queues.
     pub external_maintenance_interval: Duration,
+    /// Whether every `/v1` request needs an API key (production mode). Off (development
+    /// mode), a request without a key is let in as the default tenant while the store holds
+    /// no key at all; once one exists, keys are needed all the same. See [`auth`].
+    pub require_keys: bool,
 }
 
 /// The longest heartbeat interval allowed: the contract promises a comment at least every 15 s.
@@ -117,6 +123,7 @@ impl Default for ApiConfig {
             allow_private_targets: false,
             max_worker_claims: workers::DEFAULT_MAX_CLAIMS,
             external_maintenance_interval: Duration::from_secs(1),
+            require_keys: false,
         }
     }
 }
@@ -128,6 +135,7 @@ impl Default for ApiConfig {
 /// # fn build(
 /// #     store: herald_core::SharedStore,
 /// #     webhooks: herald_core::store::SharedWebhookStore,
+/// #     keys: herald_core::store::SharedKeyStore,
 /// # ) -> herald_api::ApiDeps {
 /// use prometheus_client::registry::Registry;
 ///
@@ -137,6 +145,7 @@ impl Default for ApiConfig {
 /// herald_api::ApiDeps {
 ///     store,
 ///     webhooks,
+///     keys,
 ///     config: herald_api::ApiConfig::default(),
 ///     registry: Arc::new(registry),
 ///     metrics,
@@ -149,6 +158,8 @@ pub struct ApiDeps {
     /// Webhook subscriptions and deliveries; the same backend as `store` (one `MemoryStore`
     /// or `RedisStore` cast to both traits).
     pub webhooks: SharedWebhookStore,
+    /// The API keys requests authenticate with; the same backend again.
+    pub keys: SharedKeyStore,
     pub config: ApiConfig,
     /// The process's registry, served at `/metrics`.
     pub registry: Arc<Registry>,

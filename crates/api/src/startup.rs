@@ -9,7 +9,7 @@ use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use herald_core::SharedStore;
-use herald_core::store::SharedWebhookStore;
+use herald_core::store::{SharedKeyStore, SharedWebhookStore};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -20,12 +20,13 @@ use crate::poll::Poller;
 use crate::sse::StreamContext;
 use crate::webhooks::Webhooks;
 use crate::workers::{ExternalWorkers, Workers, maintain_until};
-use crate::{ApiConfig, ApiDeps, cors, routes};
+use crate::{ApiConfig, ApiDeps, auth, cors, routes};
 
 /// What every handler shares.
 pub(crate) struct AppState {
     pub store: SharedStore,
     pub webhooks: SharedWebhookStore,
+    pub keys: SharedKeyStore,
     pub config: ApiConfig,
     pub hub: Hub,
     pub metrics: ApiMetrics,
@@ -135,6 +136,7 @@ fn serve(
     let state = web::Data::new(AppState {
         store: deps.store,
         webhooks: deps.webhooks,
+        keys: deps.keys,
         config: deps.config,
         hub,
         metrics: deps.metrics,
@@ -154,8 +156,8 @@ fn serve(
     Ok(server)
 }
 
-/// The app: every resource's routes, extractor error handlers that answer problem+json, CORS
-/// for the configured browser origins, the telemetry middleware (outermost, so it sees
+/// The app: every resource's routes, extractor error handlers that answer problem+json, API
+/// key authentication of `/v1` ([`auth`]), CORS for the configured browser origins, the telemetry middleware (outermost, so it sees
 /// preflights too), and a problem+json `404` for unknown routes.
 pub(crate) fn create_app(
     state: web::Data<AppState>,
@@ -183,6 +185,9 @@ pub(crate) fn create_app(
         .app_data(state)
         .app_data(json)
         .app_data(web::QueryConfig::default().error_handler(query_error))
+        // Innermost: CORS answers preflights before any key is asked for, and adds its
+        // headers to a `401` so a browser can read it.
+        .wrap(from_fn(auth::authenticate))
         .wrap(cors)
         .wrap(from_fn(cors::refusals_as_problems))
         .wrap(from_fn(telemetry))
@@ -192,6 +197,7 @@ pub(crate) fn create_app(
                 routes::events::configure(cfg);
                 routes::webhooks::configure(cfg);
                 routes::workers::configure(cfg, max_complete_bytes);
+                routes::admin::configure(cfg);
                 routes::openapi::configure(cfg);
             }
         })

@@ -2,6 +2,7 @@
 //! the store with its two backends. Nothing here knows about HTTP.
 //!
 //! # Layout
+//! - [`apikey`]: API keys as clients present them and as the store keeps them (digests).
 //! - [`catalog`]: the job types an install serves and how each runs (`JobTypes`).
 //! - [`ids`]: identifiers and names parsed at the edge (`JobId`, `JobType`, `TenantId`, …).
 //! - [`job`]: the stored job, its statuses, errors, progress and every allowed transition.
@@ -9,8 +10,9 @@
 //! - [`feed`]: a tenant's event feed and its cursors.
 //! - [`view`]: `JobView`, the job resource of the wire contract.
 //! - [`webhook`]: webhook targets (a job's own, subscriptions), secrets and deliveries.
-//! - [`store`]: the `Store` and `WebhookStore` traits, the memory backend and the Redis backend.
+//! - [`store`]: the `Store`, `WebhookStore` and `KeyStore` traits, the memory backend and the Redis backend.
 
+pub mod apikey;
 pub mod backoff;
 pub mod catalog;
 pub mod event;

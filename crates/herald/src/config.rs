@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use herald_api::{CorsOrigin, MAX_SSE_HEARTBEAT};
+use herald_core::TenantId;
+use herald_core::apikey::{ApiKeyId, PlainKey};
 use herald_notifier::schedule::RetrySchedule;
 
 use crate::file::{ConfigFile, FileError, flag_value};
@@ -32,20 +34,90 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// The serve settings of this command line, with or without the `serve` command.
+    /// The serve settings of this command line, with or without the `serve` command (the
+    /// defaults for `herald keys`, which does not serve).
     pub fn serve_args(self) -> ServeArgs {
         match self.command {
             Some(Command::Serve(args)) => args,
-            None => self.serve,
+            Some(Command::Keys(_)) | None => self.serve,
         }
     }
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only complicate clap's derive"
+)]
 pub enum Command {
     /// Runs the server: the api, worker and notifier roles (any of them), on Redis or the
     /// embedded backend.
     Serve(ServeArgs),
+    /// Manages API keys in Redis: create, list, revoke; or generates one for
+    /// `--bootstrap-admin-key`.
+    Keys(KeysArgs),
+}
+
+/// `herald keys …`: API keys in the Redis a deployment shares. (The embedded backend keeps
+/// its keys in the server process: see `--bootstrap-admin-key` and the admin API.)
+#[derive(Debug, Clone, Parser)]
+pub struct KeysArgs {
+    /// The Redis the servers use.
+    #[arg(long, env = "HERALD_REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+
+    /// The servers' key prefix.
+    #[arg(
+        long,
+        env = "HERALD_REDIS_PREFIX",
+        default_value = "herald",
+        global = true
+    )]
+    pub redis_prefix: String,
+
+    #[command(subcommand)]
+    pub action: KeysAction,
+}
+
+/// What `herald keys` does.
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysAction {
+    /// Creates a key and prints it, once: only a digest of it is stored.
+    Create {
+        /// The tenant every request made with the key acts for.
+        #[arg(long, value_parser = tenant)]
+        tenant: TenantId,
+        /// What the key is for, for people.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The key may manage keys (`/v1/admin/keys`).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Lists keys (never their secrets), oldest first.
+    List {
+        /// Only this tenant's keys.
+        #[arg(long, value_parser = tenant)]
+        tenant: Option<TenantId>,
+    },
+    /// Revokes a key at once, for every server.
+    Revoke {
+        /// The key's id (`hk_<id>_…`; `herald keys list` shows it).
+        #[arg(value_parser = key_id)]
+        id: ApiKeyId,
+    },
+    /// Prints a fresh key without storing it: for `--bootstrap-admin-key`.
+    Generate,
+}
+
+/// How strictly the API asks for keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Open while no API key exists (every request acts for the default tenant, with a loud
+    /// warning at start-up); as soon as one exists, every request needs one.
+    Development,
+    /// Every request needs an API key; refuses to start while none exists.
+    Production,
 }
 
 /// A role a process plays. Without `--roles`, a process plays all of them.
@@ -160,6 +232,17 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+
+    /// `development` runs open while no API key exists (and says so loudly); `production`
+    /// requires a key on every request and refuses to start without one.
+    #[arg(long, env = "HERALD_MODE", value_enum, default_value_t = Mode::Development)]
+    pub mode: Mode,
+
+    /// An admin API key for the default tenant, registered at start-up (make one with
+    /// `herald keys generate`). How the embedded backend, whose keys live in the server
+    /// process, gets its first key; works on Redis too.
+    #[arg(long, env = "HERALD_BOOTSTRAP_ADMIN_KEY", value_parser = PlainKeyParser, hide_env_values = true)]
+    pub bootstrap_admin_key: Option<PlainKey>,
 }
 
 impl ServeArgs {
@@ -219,6 +302,31 @@ impl Settings {
     }
 }
 
+/// What the command line asks for: serving, or managing keys.
+#[derive(Debug)]
+pub enum Invocation {
+    Serve(Box<Settings>),
+    Keys(KeysArgs),
+}
+
+impl Invocation {
+    /// What this process's command line asks for; like [`Settings::from_command_line`], a
+    /// usage error, `--help` or `--version` prints and exits.
+    ///
+    /// # Errors
+    /// As [`Settings::from_command_line`].
+    pub fn from_command_line() -> anyhow::Result<Self> {
+        match Cli::try_parse() {
+            Ok(Cli {
+                command: Some(Command::Keys(args)),
+                ..
+            }) => Ok(Self::Keys(args)),
+            Ok(_) => Settings::from_command_line().map(|s| Self::Serve(Box::new(s))),
+            Err(e) => e.exit(),
+        }
+    }
+}
+
 impl Settings {
     /// Settings from this process's command line and environment, as the `herald` binary
     /// reads them: a usage error, `--help` or `--version` prints as clap formats it and
@@ -269,6 +377,46 @@ fn with_file_defaults(
     Ok(command)
 }
 
+fn tenant(raw: &str) -> Result<TenantId, String> {
+    TenantId::parse(raw).map_err(|e| e.0)
+}
+
+fn key_id(raw: &str) -> Result<ApiKeyId, String> {
+    // Accept the whole key or its `hk_<id>_` start too: the id is what counts.
+    let id = raw
+        .strip_prefix(herald_core::apikey::KEY_PREFIX)
+        .map_or(raw, |rest| rest.split('_').next().unwrap_or(rest));
+    ApiKeyId::parse(id).map_err(|e| e.0)
+}
+
+/// Parses `--bootstrap-admin-key`. Not a plain function parser: clap would repeat the value
+/// in its error, and a mistyped key is still a secret.
+#[derive(Debug, Clone, Copy)]
+struct PlainKeyParser;
+
+impl clap::builder::TypedValueParser for PlainKeyParser {
+    type Value = PlainKey;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<PlainKey, clap::Error> {
+        value
+            .to_str()
+            .and_then(|raw| PlainKey::parse(raw).ok())
+            .ok_or_else(|| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    "the bootstrap admin key is not an API key (`hk_<key id>_<secret>`; make \
+                     one with `herald keys generate`)\n",
+                )
+                .with_cmd(cmd)
+            })
+    }
+}
+
 fn duration(raw: &str) -> Result<Duration, String> {
     let parsed = humantime::parse_duration(raw)
         .map_err(|e| format!("`{raw}` is not a duration like 30s, 5m or 48h: {e}"))?;
@@ -315,6 +463,62 @@ mod tests {
         assert_eq!(args.sse_heartbeat, Duration::from_secs(15));
         assert_eq!(args.sse_retry, Duration::from_secs(3));
         assert!(args.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn the_mode_is_development_unless_production_is_asked_for() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.mode, Mode::Development);
+        assert!(args.bootstrap_admin_key.is_none());
+        let args = parse(&["--mode", "production"]).unwrap();
+        assert_eq!(args.mode, Mode::Production);
+        assert!(parse(&["--mode", "staging"]).is_err());
+    }
+
+    #[test]
+    fn a_bootstrap_admin_key_is_parsed_and_a_bad_one_is_refused_without_echoing_it() {
+        let key = PlainKey::generate();
+        let args = parse(&["--bootstrap-admin-key", &key.reveal()]).unwrap();
+        assert_eq!(args.bootstrap_admin_key, Some(key.clone()));
+        assert!(!format!("{args:?}").contains(&key.reveal()));
+
+        let typo = format!("{}!", key.reveal());
+        let error = parse(&["--bootstrap-admin-key", &typo])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("herald keys generate"), "{error}");
+        assert!(!error.contains(&typo), "{error}");
+    }
+
+    #[test]
+    fn keys_commands_parse_with_their_redis_settings() {
+        let cli = Cli::try_parse_from([
+            "herald",
+            "keys",
+            "create",
+            "--tenant",
+            "acme",
+            "--admin",
+            "--redis-url",
+            "redis://127.0.0.1:1",
+        ])
+        .unwrap();
+        let Some(Command::Keys(args)) = cli.command else {
+            panic!("a keys command");
+        };
+        assert_eq!(args.redis_url.as_deref(), Some("redis://127.0.0.1:1"));
+        assert!(matches!(
+            args.action,
+            KeysAction::Create { admin: true, ref tenant, .. } if tenant.as_str() == "acme"
+        ));
+        let cli = Cli::try_parse_from(["herald", "keys", "revoke", "hk_0123456789abcdef_x"]);
+        let Some(Command::Keys(args)) = cli.unwrap().command else {
+            panic!("a keys command");
+        };
+        assert!(
+            matches!(args.action, KeysAction::Revoke { ref id } if id.as_str() == "0123456789abcdef")
+        );
+        assert!(Cli::try_parse_from(["herald", "keys", "create", "--tenant", "a b"]).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`file`] reads the configuration file (`--config herald.toml`).
 //! - [`job_types`] turns the built-in handlers and the file's job types into the worker's
 //!   handlers and the catalog every role reads.
+//! - [`keys`] runs `herald keys …` (API keys in Redis) and registers the bootstrap admin key.
 //! - [`telemetry`] sets up logging.
 //! - [`Application`] starts and supervises the api, worker and notifier roles.
 //! - [`raise_open_files_limit`] lifts the process's file descriptor limit for many streams.
@@ -15,15 +16,16 @@
 pub mod config;
 pub mod file;
 pub mod job_types;
+pub mod keys;
 pub mod telemetry;
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use anyhow::Context;
-use herald_core::store::SharedWebhookStore;
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
+use herald_core::store::{SharedKeyStore, SharedWebhookStore};
 use herald_core::{SharedStore, StoreConfig};
 use herald_notifier::{NotifierConfig, NotifierDeps, NotifierMetrics};
 use herald_worker::{Registry as Handlers, Worker, WorkerConfig, WorkerMetrics};
@@ -31,7 +33,7 @@ use prometheus_client::registry::Registry;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Role, Settings};
+use crate::config::{Mode, Role, Settings};
 
 /// Raises the soft limit on open files to the hard limit, and logs what it is now.
 ///
@@ -108,9 +110,10 @@ impl Application {
             job_types: job_types.clone(),
             ..StoreConfig::default()
         };
-        // One backend behind both traits: the webhook outbox is written by the job store's own
-        // atomic writes.
-        let (store, webhooks): (SharedStore, SharedWebhookStore) = match &args.redis_url {
+        // One backend behind the three traits: the webhook outbox is written by the job store's
+        // own atomic writes, and API keys live beside the jobs they guard.
+        type Backend = (SharedStore, SharedWebhookStore, SharedKeyStore);
+        let (store, webhooks, keys): Backend = match &args.redis_url {
             None => {
                 for (role, what) in [
                     (Role::Worker, "job will ever run"),
@@ -123,7 +126,7 @@ impl Application {
                     }
                 }
                 let store = Arc::new(MemoryStore::new(store_config));
-                (store.clone(), store)
+                (store.clone(), store.clone(), store)
             }
             Some(url) => {
                 let store = Arc::new(
@@ -131,9 +134,15 @@ impl Application {
                         .await
                         .context("failed to connect to Redis")?,
                 );
-                (store.clone(), store)
+                (store.clone(), store.clone(), store)
             }
         };
+        if let Some(key) = &args.bootstrap_admin_key {
+            keys::register_bootstrap(&*keys, key).await?;
+        }
+        if args.runs(Role::Api) {
+            keys::check_mode(&*keys, args.mode, args.redis_url.is_some(), args.bind).await?;
+        }
         let backend = if args.redis_url.is_some() {
             "redis"
         } else {
@@ -199,20 +208,18 @@ impl Application {
             sse_retry: args.sse_retry,
             cors_origins: args.cors_origins.clone(),
             allow_private_targets: args.webhook_allow_private_targets,
+            require_keys: args.mode == Mode::Production,
             ..herald_api::ApiConfig::default()
         };
         let deps = herald_api::ApiDeps {
             store: Arc::clone(&store),
             webhooks,
+            keys,
             config,
             metrics: api_metrics,
             registry: Arc::new(registry),
         };
         let (server, surface) = if args.runs(Role::Api) {
-            tracing::warn!(
-                "no API keys are configured: the API is open to anyone who can reach {}",
-                args.bind
-            );
             (herald_api::server(listener, deps, shutdown.clone()), "api")
         } else {
             let server = herald_api::operations_server(listener, deps, shutdown.clone());

@@ -1,14 +1,19 @@
 //! The `herald` binary: load config, init tracing (and lift the open files limit), bind,
-//! supervise the roles until a signal.
+//! supervise the roles until a signal. `herald keys …` manages API keys instead.
 
 use anyhow::Context;
 use herald::Application;
-use herald::config::Settings;
+use herald::config::Invocation;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = Settings::from_command_line()?;
+    let settings = match Invocation::from_command_line()? {
+        Invocation::Serve(settings) => *settings,
+        Invocation::Keys(args) => {
+            return herald::keys::run(args, &mut std::io::stdout(), &mut std::io::stderr()).await;
+        }
+    };
     herald::telemetry::init(settings.serve.log_format);
     herald::raise_open_files_limit();
     let shutdown = CancellationToken::new();

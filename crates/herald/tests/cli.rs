@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+
 fn herald(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(args)

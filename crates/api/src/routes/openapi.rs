@@ -6,10 +6,12 @@
 use std::sync::LazyLock;
 
 use actix_web::{HttpResponse, web};
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 use crate::error::{ApiError, Problem, resource};
-use crate::routes::{events, health, jobs, webhooks, workers};
+use crate::routes::{admin, events, health, jobs, webhooks, workers};
 
 /// The document's description, shown by any OpenAPI tool.
 const DESCRIPTION: &str = "Herald runs jobs asynchronously: submit one (`202 Accepted`), then \
@@ -47,21 +49,87 @@ any language claim and run jobs over HTTP. Every error is an RFC 9457 problem do
         workers::complete,
         workers::fail,
         workers::release,
+        admin::create_key,
+        admin::list_keys,
+        admin::revoke_key,
         health::healthz,
         health::readyz,
         health::metrics,
         openapi_json,
     ),
     components(schemas(Problem)),
+    modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Submit, poll, list and cancel jobs; fetch their results"),
         (name = "events", description = "Job events as Server-Sent Events and as JSON pages"),
         (name = "webhooks", description = "Webhook subscriptions, their deliveries, retries and replays"),
         (name = "workers", description = "External workers: claim, heartbeat, complete, fail, release"),
+        (name = "admin", description = "API keys: create, list, revoke (admin keys only)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]
 pub(crate) struct ApiDoc;
+
+/// The name of the security scheme in the document.
+const BEARER: &str = "bearer";
+
+/// Declares the API key scheme (`Authorization: Bearer hk_…`) and, on every operation the
+/// authentication middleware guards (see [`crate::auth`]), requires it and documents its `401`.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("hk_<key id>_<secret>")
+            .description(Some(
+                "An API key. In development mode, while no key exists, requests without one \
+                 act for the default tenant.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+        let unauthorized = ResponseBuilder::new()
+            .description(
+                "No API key where one is needed, or a malformed, unknown or revoked one \
+                 (`unauthorized`; with `WWW-Authenticate: Bearer`)",
+            )
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !crate::auth::guarded(path) {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation.security =
+                    Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+                operation
+                    .responses
+                    .responses
+                    .insert("401".to_owned(), unauthorized.clone().into());
+            }
+        }
+    }
+}
 
 /// The document as served, serialized once.
 static DOCUMENT: LazyLock<Result<String, String>> = LazyLock::new(|| {

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_api::{ApiConfig, ApiDeps, ApiMetrics, CorsOrigin};
+use herald_core::apikey::{ApiKey, PlainKey};
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
-use herald_core::store::{Lease, SharedWebhookStore, WebhookStore};
+use herald_core::store::{Lease, SharedKeyStore, SharedWebhookStore, WebhookStore};
 use herald_core::webhook::{Subscription, SubscriptionRequest};
 use herald_core::{
     ErrorCode, JobError, JobLimits, JobOutput, JobRequest, JobType, JobTypes, NewJob, Progress,
@@ -38,6 +39,8 @@ pub struct TestApp {
     pub store: Arc<MemoryStore>,
     /// The store the server runs on, whichever the backend: `store`, or the Redis one.
     pub backend: SharedStore,
+    /// The API keys of the server's backend.
+    pub keys: SharedKeyStore,
     pub client: reqwest::Client,
     pub worker: WorkerId,
     /// Cancelling it stops the server, as the binary's signal handling would.
@@ -143,6 +146,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Production mode: every `/v1` request needs an API key, even while none exists.
+    pub fn require_keys(mut self) -> Self {
+        self.config.require_keys = true;
+        self
+    }
+
     /// Runs the server on a private Redis (`backend`) instead of the memory store.
     pub fn redis(mut self) -> Self {
         self.redis = true;
@@ -154,22 +163,24 @@ impl TestAppBuilder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let store = Arc::new(MemoryStore::new(self.store.clone()));
-        let (backend, webhooks, redis): (SharedStore, SharedWebhookStore, _) = if self.redis {
-            let redis = RedisServer::start();
-            let on_redis = Arc::new(
-                RedisStore::connect(redis.url(), &RedisServer::fresh_prefix(), self.store)
-                    .await
-                    .expect("connect to the test redis-server"),
-            );
-            (on_redis.clone(), on_redis, Some(redis))
-        } else {
-            (store.clone(), store.clone(), None)
-        };
+        let (backend, webhooks, keys, redis): (SharedStore, SharedWebhookStore, SharedKeyStore, _) =
+            if self.redis {
+                let redis = RedisServer::start();
+                let on_redis = Arc::new(
+                    RedisStore::connect(redis.url(), &RedisServer::fresh_prefix(), self.store)
+                        .await
+                        .expect("connect to the test redis-server"),
+                );
+                (on_redis.clone(), on_redis.clone(), on_redis, Some(redis))
+            } else {
+                (store.clone(), store.clone(), store.clone(), None)
+            };
         let mut registry = Registry::with_prefix("herald");
         let metrics = ApiMetrics::register(&mut registry);
         let deps = ApiDeps {
             store: Arc::clone(&backend),
             webhooks,
+            keys: Arc::clone(&keys),
             config: self.config,
             registry: Arc::new(registry),
             metrics,
@@ -182,6 +193,7 @@ impl TestAppBuilder {
             address,
             store,
             backend,
+            keys,
             client: reqwest::Client::new(),
             worker: WorkerId::generate(),
             shutdown,
@@ -205,6 +217,28 @@ impl TestApp {
             store: StoreConfig::default(),
             redis: false,
         }
+    }
+
+    /// Stores a new API key of `tenant` straight through the store; returns the whole key.
+    pub async fn create_key(&self, tenant: &str, admin: bool) -> String {
+        let plain = PlainKey::generate();
+        let tenant = TenantId::parse(tenant).unwrap();
+        let key = ApiKey::new(&plain, tenant, "test".to_owned(), admin, chrono::Utc::now());
+        assert!(self.keys.create_key(&key).await.unwrap());
+        plain.reveal()
+    }
+
+    /// Sends `Authorization: Bearer <key>` with every request from now on (none with `None`).
+    pub fn use_key(&mut self, key: Option<&str>) {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = key {
+            let value = format!("Bearer {key}").parse().expect("a header value");
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        self.client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("a client");
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -17,5 +17,6 @@ mod result;
 mod shutdown;
 mod sse_client;
 mod submit;
+mod tenants;
 mod webhooks;
 mod workers;

@@ -134,10 +134,27 @@ async fn the_document_is_served_as_openapi_3_1_json() {
     assert_eq!(doc["info"]["title"], "Herald");
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
     assert!(doc["info"]["description"].is_string());
-    assert!(
-        doc.get("security").is_none() && doc["components"].get("securitySchemes").is_none(),
-        "no authentication is enforced yet"
-    );
+    let scheme = &doc["components"]["securitySchemes"]["bearer"];
+    assert_eq!(scheme["type"], "http", "{scheme}");
+    assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+    // Every `/v1` operation but this document needs the key and documents its `401`; the
+    // operations endpoints stay open.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let open = !path.starts_with("/v1/") || path == "/v1/openapi.json";
+            let security = operation.get("security");
+            let unauthorized = operation["responses"].get("401");
+            if open {
+                assert!(
+                    security.is_none() && unauthorized.is_none(),
+                    "{method} {path}"
+                );
+            } else {
+                assert_eq!(security, Some(&json!([{"bearer": []}])), "{method} {path}");
+                assert!(unauthorized.is_some(), "{method} {path}");
+            }
+        }
+    }
 }
 
 #[tokio::test]

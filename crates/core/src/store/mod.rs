@@ -19,6 +19,7 @@
 //! workers resumes their leases by job id with [`Store::lease`]: the lease's `entry` is the
 //! token the worker holds, and it changes every time the job is handed out again.
 
+pub mod keys;
 pub mod memory;
 pub mod redis;
 pub mod webhooks;
@@ -36,6 +37,7 @@ use crate::event::Event;
 use crate::feed::{FeedCursor, FeedEntry, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, TransitionError};
+pub use keys::{KeyStore, SharedKeyStore};
 pub use webhooks::{SharedWebhookStore, WebhookStore};
 
 /// A store shared by every role of a process.

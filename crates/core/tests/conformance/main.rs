@@ -1,5 +1,6 @@
-//! The store conformance suite: every behaviour of the `Store` and `WebhookStore` traits, run
-//! against the memory backend and against a real Redis (a private `redis-server` per test).
+//! The store conformance suite: every behaviour of the `Store`, `WebhookStore` and `KeyStore`
+//! traits, run against the memory backend and against a real Redis (a private `redis-server`
+//! per test).
 
 mod support;
 
@@ -8,6 +9,7 @@ mod claims;
 mod external;
 mod feed;
 mod jobs;
+mod keys;
 mod leases;
 mod listing;
 mod redis_specific;

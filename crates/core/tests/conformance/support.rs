@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
-use herald_core::store::{Claimed, Lease, SharedWebhookStore};
+use herald_core::store::{Claimed, Lease, SharedKeyStore, SharedWebhookStore};
 use herald_core::{
     IdempotencyKey, Job, JobLimits, JobRequest, JobType, JobTypes, NewJob, Runner, SharedStore,
     StoreConfig, TenantId, TypePolicy, WorkerId,
@@ -24,6 +24,7 @@ pub enum Backend {
 pub struct Harness {
     pub store: SharedStore,
     pub hooks: SharedWebhookStore,
+    pub keys: SharedKeyStore,
     pub worker: WorkerId,
     _redis: Option<RedisServer>,
 }
@@ -35,7 +36,8 @@ impl Backend {
                 let store = Arc::new(MemoryStore::new(config));
                 Harness {
                     store: Arc::clone(&store) as SharedStore,
-                    hooks: store,
+                    hooks: Arc::clone(&store) as SharedWebhookStore,
+                    keys: store,
                     worker: WorkerId::generate(),
                     _redis: None,
                 }
@@ -48,7 +50,8 @@ impl Backend {
                 let store = Arc::new(store);
                 Harness {
                     store: Arc::clone(&store) as SharedStore,
-                    hooks: store,
+                    hooks: Arc::clone(&store) as SharedWebhookStore,
+                    keys: store,
                     worker: WorkerId::generate(),
                     _redis: Some(redis),
                 }

@@ -7,11 +7,13 @@
 //! polling.
 //!
 //! The webhook side (subscriptions, the outbox and deliveries) lives in [`webhooks`], under the
-//! same mutex: a job change and its outbox entry are one write.
+//! same mutex: a job change and its outbox entry are one write. API keys live in [`keys`],
+//! under a mutex of their own.
 //!
 //! Queues are keyed by [`QueueKey`]: one per job type for Herald's own workers, one per tenant
 //! and type for the types run by external workers (see the store's `# Queues`).
 
+mod keys;
 mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -61,6 +63,8 @@ pub struct MemoryStore {
     reclaim_after: Duration,
     signals: broadcast::Sender<Signal>,
     config: StoreConfig,
+    /// The API keys by id (see [`keys`]).
+    api_keys: Mutex<BTreeMap<crate::apikey::ApiKeyId, crate::apikey::ApiKey>>,
 }
 
 struct Record {
@@ -202,7 +206,14 @@ impl MemoryStore {
             reclaim_after: webhooks::RECLAIM_AFTER,
             signals,
             config,
+            api_keys: Mutex::default(),
         }
+    }
+
+    fn api_keys(&self) -> MutexGuard<'_, BTreeMap<crate::apikey::ApiKeyId, crate::apikey::ApiKey>> {
+        // Every change to the map is a single insert or remove: a panic cannot leave it
+        // half-written.
+        self.api_keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

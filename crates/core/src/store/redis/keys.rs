@@ -46,6 +46,11 @@
 //! <p>:deliveries:{<subscription id>}      zset: the subscription's deliveries (scores 0, by id)
 //! <p>:due                                 zset: scheduled deliveries by due time (ms); a
 //!                                         claimed one by the end of its lease
+//! <p>:apikey:{<key id>}                   hash: doc (ApiKey JSON: id, tenant, name, admin,
+//!                                         created_at, last_four, SHA-256 digest of the
+//!                                         secret; never the key)
+//! <p>:apikeys                             set: the ids of every API key (listing, and whether
+//!                                         any key exists)
 //! ```
 //!
 //! A feed entry's id (`<ms>-<n>`, chosen by Redis) is the entry's `FeedCursor`. Besides the
@@ -71,6 +76,7 @@
 //! job types (neither name can hold a `/` or a space). The counters are kept exact by the
 //! subscription scripts, which know each subscription's previous fields from `:wanted`.
 
+use crate::apikey::ApiKeyId;
 use crate::event::EventType;
 use crate::ids::{DeliveryId, IdempotencyKey, JobId, JobType, SubscriptionId, TenantId};
 use crate::job::JobStatus;
@@ -223,6 +229,16 @@ impl Keys {
 
     pub(super) fn due(&self) -> String {
         format!("{}:due", self.prefix)
+    }
+
+    /// An API key's record.
+    pub(super) fn api_key(&self, id: &ApiKeyId) -> String {
+        format!("{}:apikey:{{{id}}}", self.prefix)
+    }
+
+    /// The ids of every API key.
+    pub(super) fn api_keys(&self) -> String {
+        format!("{}:apikeys", self.prefix)
     }
 }
 

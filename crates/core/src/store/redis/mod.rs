@@ -9,6 +9,7 @@
 //! - `outbox`: the notifier's side of the webhook outbox: its consumer group, reading and
 //!   reclaiming entries.
 //! - `webhooks`: [`WebhookStore`](super::WebhookStore): subscriptions and deliveries.
+//! - `api_keys`: [`KeyStore`](super::KeyStore): API keys (a hash per key and a set of ids).
 //!
 //! # How a change is written
 //! Rust reads the job, computes the next version and its event with the state machine in
@@ -53,6 +54,7 @@
 //! several hash slots, so Redis Cluster is not supported yet, although the keys already carry
 //! hash tags for it.
 
+mod api_keys;
 mod keys;
 mod outbox;
 mod queue;

@@ -1,0 +1,187 @@
+//! Authentication: who a request acts for.
+//!
+//! Every `/v1` route but the OpenAPI document (`/v1/openapi.json`) goes through
+//! [`authenticate`], a middleware that reads `Authorization: Bearer <key>`, looks the key up
+//! by its id in the store (one read per request, nothing cached: a revoked key is refused by
+//! every api process on its next request) and compares the digests of the secrets in
+//! constant time. The caller it finds travels in the request's extensions to the
+//! [`crate::extract::Tenant`] and [`Admin`] extractors. `/healthz`, `/readyz` and `/metrics`
+//! stay open for probes and scrapers.
+//!
+//! When no key is needed (development mode while the store holds no key) a request without
+//! a header acts for the default tenant with every right, admin included, so the first key can
+//! be created over the API; as soon as a key exists, or in production mode, a request needs
+//! one. A request that presents a key is always checked, even when none is needed: a wrong
+//! key is a mistake worth reporting.
+//!
+//! A key never reaches a log: the header is read here only, errors never repeat it, and the
+//! spans name the key by its public id.
+
+use std::future::{Ready, ready};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
+use herald_core::TenantId;
+use herald_core::apikey::{ApiKeyId, PlainKey};
+use herald_core::store::keys::verify;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Who a request acts for, once authenticated.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: TenantId,
+    /// May manage keys (`/v1/admin/…`).
+    pub admin: bool,
+    /// The key presented; `None` for a request of an open (development) install.
+    pub key: Option<ApiKeyId>,
+}
+
+impl Caller {
+    /// The caller of an install that needs no key: the default tenant, with every right.
+    fn open() -> Self {
+        Self {
+            tenant: TenantId::default_tenant(),
+            admin: true,
+            key: None,
+        }
+    }
+}
+
+/// Whether a path needs authentication: the API (`/v1/…`) but its OpenAPI document.
+pub(crate) fn guarded(path: &str) -> bool {
+    (path == "/v1" || path.starts_with("/v1/")) && path != "/v1/openapi.json"
+}
+
+const MISSING: &str = "this API needs a key: send `Authorization: Bearer <api key>`";
+const MALFORMED: &str =
+    "the Authorization header must be `Bearer hk_<key id>_<secret>` (an API key)";
+const INVALID: &str = "the API key is not valid: unknown or revoked";
+
+/// The bearer key of `Authorization`, if any (`Ok(None)` without the header).
+fn bearer(req: &ServiceRequest) -> Result<Option<PlainKey>, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized(MALFORMED))?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(ApiError::Unauthorized(MALFORMED))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::Unauthorized(MALFORMED));
+    }
+    PlainKey::parse(token.trim())
+        .map(Some)
+        .map_err(|_| ApiError::Unauthorized(MALFORMED))
+}
+
+/// Who the request acts for, or why it may not.
+async fn caller_of(state: &AppState, req: &ServiceRequest) -> Result<Caller, ApiError> {
+    match bearer(req)? {
+        Some(key) => {
+            let stored = verify(&*state.keys, &key)
+                .await?
+                .ok_or(ApiError::Unauthorized(INVALID))?;
+            Ok(Caller {
+                tenant: stored.tenant,
+                admin: stored.admin,
+                key: Some(stored.id),
+            })
+        }
+        None if state.config.require_keys || state.keys.has_keys().await? => {
+            Err(ApiError::Unauthorized(MISSING))
+        }
+        None => Ok(Caller::open()),
+    }
+}
+
+/// The middleware: authenticates every guarded request (see the module docs) before any
+/// extractor or handler runs.
+///
+/// # Errors
+/// `401` for a missing (where needed), malformed, unknown or revoked key; `500` when the
+/// store cannot be read.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if guarded(req.path()) {
+        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+            return Err(ApiError::Internal("the app state is missing".into()).into());
+        };
+        let caller = caller_of(&state, &req).await?;
+        if let Some(key) = &caller.key {
+            tracing::debug!(key_id = %key, tenant = %caller.tenant, "authenticated");
+        }
+        req.extensions_mut().insert(caller);
+    }
+    next.call(req).await
+}
+
+/// The caller found by [`authenticate`]. A route it did not guard has no caller: refused
+/// rather than defaulted, so a route can never act for a tenant by accident.
+pub(crate) fn caller(req: &HttpRequest) -> Result<Caller, ApiError> {
+    req.extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or(ApiError::Unauthorized(MISSING))
+}
+
+/// An admin caller: the key's `admin` flag is set (or the install is open).
+///
+/// A non-admin key answers `403`, not `404`: the admin routes are documented for everyone,
+/// so hiding them hides nothing, and `403` tells the operator which key lacks the flag. (The
+/// `404` rule is for resources of other tenants, whose existence must not leak.)
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(caller(req).and_then(|caller| {
+            if caller.admin {
+                Ok(Self(caller))
+            } else {
+                Err(ApiError::Forbidden(
+                    "this route needs an admin key (`herald keys create --admin`)",
+                ))
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_is_guarded_but_its_document_and_the_operations_endpoints_are_not() {
+        for path in [
+            "/v1/jobs",
+            "/v1/admin/keys",
+            "/v1/events/stream",
+            "/v1",
+            "/v1/x",
+        ] {
+            assert!(guarded(path), "{path}");
+        }
+        for path in [
+            "/v1/openapi.json",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/v10",
+        ] {
+            assert!(!guarded(path), "{path}");
+        }
+    }
+}
