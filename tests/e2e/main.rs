@@ -7,6 +7,7 @@ mod support;
 mod browser;
 mod crash_recovery;
 mod embedded;
+mod fuzz;
 mod health;
 mod job_types;
 mod keys;

@@ -3,6 +3,10 @@
 
 use std::process::Command;
 
+// A module file beside this one rather than a `tests/*.rs` file of its own, which would be a
+// second test binary to link.
+#[path = "cli/hostile.rs"]
+mod hostile;
 
 fn herald(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_herald"))

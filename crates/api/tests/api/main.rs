@@ -9,6 +9,7 @@ mod feed;
 mod feed_stream;
 mod health;
 mod helpers;
+mod hostile;
 mod job_stream;
 mod list;
 mod openapi;

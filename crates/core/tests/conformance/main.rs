@@ -8,6 +8,7 @@ mod cancel;
 mod claims;
 mod external;
 mod feed;
+mod hostile;
 mod jobs;
 mod keys;
 mod leases;
