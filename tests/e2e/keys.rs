@@ -23,6 +23,9 @@ fn keys(redis: &RedisServer, args: &[&str]) -> Output {
         .expect("run herald keys")
 }
 
+/// The read token secret production mode needs (`--token-secret`), shared by the tests.
+const TOKEN_SECRET: &str = "e2e-token-secret-of-at-least-32-bytes";
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -31,7 +34,11 @@ fn text(bytes: &[u8]) -> String {
 async fn production_mode_on_redis_starts_only_with_a_key_and_then_requires_it() {
     let redis = RedisServer::start();
     let bind = format!("127.0.0.1:{}", free_port());
-    let mut args = on_redis(&redis, "api,worker,notifier", &["--mode", "production"]);
+    let mut args = on_redis(
+        &redis,
+        "api,worker,notifier",
+        &["--mode", "production", "--token-secret", TOKEN_SECRET],
+    );
 
     // No key yet: it refuses to start, and says how to make one.
     let mut refused = Command::new(herald_binary())
@@ -142,7 +149,10 @@ async fn the_embedded_backend_in_production_mode_starts_with_a_bootstrap_admin_k
 
     let herald = Herald::start_with_env(
         &["--mode", "production"],
-        &[("HERALD_BOOTSTRAP_ADMIN_KEY", key.as_str())],
+        &[
+            ("HERALD_BOOTSTRAP_ADMIN_KEY", key.as_str()),
+            ("HERALD_TOKEN_SECRET", TOKEN_SECRET),
+        ],
     )
     .await;
     herald.wait_ready().await;

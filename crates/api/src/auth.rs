@@ -14,6 +14,11 @@
 //! one. A request that presents a key is always checked, even when none is needed: a wrong
 //! key is a mistake worth reporting.
 //!
+//! On the routes that read one job (`GET /v1/jobs/{id}`, its `/events` and `/result`), a
+//! browser read token (`?token=`, see [`crate::token`]) of that very job stands in for a key:
+//! the request acts for the token's tenant, read-only. A token anywhere else — another job,
+//! another route, a write — is refused like a bad key. A Bearer key, when sent, wins.
+//!
 //! A key never reaches a log: the header is read here only, errors never repeat it, and the
 //! spans name the key by its public id.
 
@@ -24,12 +29,13 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
-use herald_core::TenantId;
 use herald_core::apikey::{ApiKeyId, PlainKey};
 use herald_core::store::keys::verify;
+use herald_core::{JobId, TenantId};
 
 use crate::error::ApiError;
 use crate::startup::AppState;
+use crate::token::{ReadGrant, TokenError};
 
 /// Who a request acts for, once authenticated.
 #[derive(Debug, Clone)]
@@ -37,8 +43,11 @@ pub struct Caller {
     pub tenant: TenantId,
     /// May manage keys (`/v1/admin/…`).
     pub admin: bool,
-    /// The key presented; `None` for a request of an open (development) install.
+    /// The key presented; `None` for a request of an open (development) install or one made
+    /// with a read token.
     pub key: Option<ApiKeyId>,
+    /// The read token presented in place of a key: what it grants.
+    pub read_token: Option<ReadGrant>,
 }
 
 impl Caller {
@@ -48,7 +57,14 @@ impl Caller {
             tenant: TenantId::default_tenant(),
             admin: true,
             key: None,
+            read_token: None,
         }
+    }
+
+    /// Whether the request proved who it is (a key or a read token), rather than being let
+    /// in by an open install: the job links of its answers then carry read tokens.
+    pub fn authenticated(&self) -> bool {
+        self.key.is_some() || self.read_token.is_some()
     }
 }
 
@@ -61,6 +77,62 @@ const MISSING: &str = "this API needs a key: send `Authorization: Bearer <api ke
 const MALFORMED: &str =
     "the Authorization header must be `Bearer hk_<key id>_<secret>` (an API key)";
 const INVALID: &str = "the API key is not valid: unknown or revoked";
+const TOKEN_SCOPE: &str = "a read token opens only GET /v1/jobs/{id}, /v1/jobs/{id}/events and \
+     /v1/jobs/{id}/result of the job it was issued for; use an API key for anything else";
+const TOKEN_MALFORMED: &str = "the read token (`token=`) is malformed";
+const TOKEN_INVALID: &str = "the read token (`token=`) is not valid: tampered with, or signed \
+     with a secret this server no longer holds";
+const TOKEN_EXPIRED: &str = "the read token (`token=`) has expired: fetch the job again with \
+     the API key for a fresh link";
+
+/// The query's `token`, if any. A query that does not parse has none (the handler will say
+/// what is wrong with it).
+fn query_token(req: &ServiceRequest) -> Option<String> {
+    let query = req.query_string();
+    if !query.contains("token=") {
+        return None;
+    }
+    web::Query::<Vec<(String, String)>>::from_query(query)
+        .ok()?
+        .into_inner()
+        .into_iter()
+        .find(|(name, _)| name == "token")
+        .map(|(_, value)| value)
+}
+
+/// The job a read token may open this request for: a `GET` of `/v1/jobs/{id}`, its
+/// `/events` or its `/result`; `None` on any other route or method.
+fn readable_job(req: &ServiceRequest) -> Option<JobId> {
+    if req.method() != actix_web::http::Method::GET {
+        return None;
+    }
+    let rest = req.path().strip_prefix("/v1/jobs/")?;
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    matches!(tail, "" | "events" | "result")
+        .then(|| JobId::parse(id).ok())
+        .flatten()
+}
+
+/// The caller of a request made with read token `token`: its tenant, reading its job only.
+fn token_caller(state: &AppState, req: &ServiceRequest, token: &str) -> Result<Caller, ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    let grant = state.config.tokens.verify(token, now).map_err(|e| {
+        ApiError::Unauthorized(match e {
+            TokenError::Malformed => TOKEN_MALFORMED,
+            TokenError::BadSignature => TOKEN_INVALID,
+            TokenError::Expired => TOKEN_EXPIRED,
+        })
+    })?;
+    if readable_job(req) != Some(grant.job) {
+        return Err(ApiError::Unauthorized(TOKEN_SCOPE));
+    }
+    Ok(Caller {
+        tenant: grant.tenant.clone(),
+        admin: false,
+        key: None,
+        read_token: Some(grant),
+    })
+}
 
 /// The bearer key of `Authorization`, if any (`Ok(None)` without the header).
 fn bearer(req: &ServiceRequest) -> Result<Option<PlainKey>, ApiError> {
@@ -84,22 +156,26 @@ fn bearer(req: &ServiceRequest) -> Result<Option<PlainKey>, ApiError> {
 
 /// Who the request acts for, or why it may not.
 async fn caller_of(state: &AppState, req: &ServiceRequest) -> Result<Caller, ApiError> {
-    match bearer(req)? {
-        Some(key) => {
-            let stored = verify(&*state.keys, &key)
-                .await?
-                .ok_or(ApiError::Unauthorized(INVALID))?;
-            Ok(Caller {
-                tenant: stored.tenant,
-                admin: stored.admin,
-                key: Some(stored.id),
-            })
-        }
-        None if state.config.require_keys || state.keys.has_keys().await? => {
-            Err(ApiError::Unauthorized(MISSING))
-        }
-        None => Ok(Caller::open()),
+    if let Some(key) = bearer(req)? {
+        let stored = verify(&*state.keys, &key)
+            .await?
+            .ok_or(ApiError::Unauthorized(INVALID))?;
+        return Ok(Caller {
+            tenant: stored.tenant,
+            admin: stored.admin,
+            key: Some(stored.id),
+            read_token: None,
+        });
     }
+    if let Some(token) = query_token(req) {
+        // Checked even on an open install, like a key: a bad token is a mistake worth
+        // reporting, and a good one must not read more than its job.
+        return token_caller(state, req, &token);
+    }
+    if state.config.require_keys || state.keys.has_keys().await? {
+        return Err(ApiError::Unauthorized(MISSING));
+    }
+    Ok(Caller::open())
 }
 
 /// The middleware: authenticates every guarded request (see the module docs) before any
@@ -119,6 +195,8 @@ pub async fn authenticate(
         let caller = caller_of(&state, &req).await?;
         if let Some(key) = &caller.key {
             tracing::debug!(key_id = %key, tenant = %caller.tenant, "authenticated");
+        } else if let Some(grant) = &caller.read_token {
+            tracing::debug!(job_id = %grant.job, tenant = %caller.tenant, "read token");
         }
         req.extensions_mut().insert(caller);
     }

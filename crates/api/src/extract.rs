@@ -12,6 +12,8 @@ use herald_core::{DeliveryId, FieldError, IdempotencyKey, JobId, SubscriptionId,
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::resource::JobResource;
+use crate::startup::AppState;
 
 /// The tenant the request acts for: the tenant of its API key, as [`crate::auth`]
 /// authenticated it (the default tenant on an open install).
@@ -26,6 +28,49 @@ impl FromRequest for Tenant {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(crate::auth::caller(req).map(|caller| Self(caller.tenant)))
+    }
+}
+
+/// Signs the job links of an answer with browser read tokens ([`crate::token`]) when the
+/// request is authenticated (a key, or a token), so a browser can follow the links without
+/// the key; on an open install (no key needed) links stay plain.
+///
+/// A request made with a read token gets links carrying a token with the same expiry, never a
+/// later one: polling with a token does not keep it alive.
+pub struct LinkSigner {
+    /// The tenant to sign for, and the expiry to keep, if links are signed at all.
+    signing: Option<(TenantId, Option<i64>)>,
+    state: Option<web::Data<AppState>>,
+}
+
+impl LinkSigner {
+    /// `resource` with `?token=` on its links when this request's answers carry them.
+    pub fn sign<'a>(&self, resource: JobResource<'a>) -> JobResource<'a> {
+        let (Some((tenant, keep_expiry)), Some(state)) = (&self.signing, &self.state) else {
+            return resource;
+        };
+        let tokens = &state.config.tokens;
+        let job = resource.view.id;
+        let token = match keep_expiry {
+            Some(expires) => tokens.issue_until(tenant, &job, *expires),
+            None => tokens.issue(tenant, &job, chrono::Utc::now().timestamp()),
+        };
+        resource.with_token(&token)
+    }
+}
+
+impl FromRequest for LinkSigner {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(crate::auth::caller(req).map(|caller| Self {
+            signing: caller.authenticated().then(|| {
+                let expiry = caller.read_token.as_ref().map(|grant| grant.expires);
+                (caller.tenant, expiry)
+            }),
+            state: req.app_data::<web::Data<AppState>>().cloned(),
+        }))
     }
 }
 

@@ -12,7 +12,9 @@
 //! - [`startup`]: [`server`] and `create_app`, which composes every route and middleware.
 //! - [`routes`]: one module per resource, each with its `configure`; handlers are thin. Each
 //!   handler's `#[utoipa::path]` feeds the OpenAPI document served by [`routes::openapi`].
-//! - [`auth`]: API keys: the middleware that authenticates `/v1`, the caller it finds.
+//! - [`auth`]: API keys and read tokens: the middleware that authenticates `/v1`, the caller
+//!   it finds.
+//! - [`token`]: browser read tokens: short-lived, job-scoped, signed (`?token=` in job links).
 //! - [`error`]: [`ApiError`], the one mapping of every failure to `application/problem+json`.
 //! - [`extract`]: extractors parsed at the edge (tenant, job id in the path, idempotency key).
 //! - [`body`]: a JSON body read into a request type, every bad field named.
@@ -46,6 +48,7 @@ pub mod routes;
 pub mod sse;
 pub mod startup;
 pub mod submission;
+pub mod token;
 pub mod webhooks;
 pub mod workers;
 
@@ -61,6 +64,7 @@ pub use error::ApiError;
 pub use hub::Hub;
 pub use metrics::ApiMetrics;
 pub use startup::{operations_server, server};
+pub use token::{ReadTokens, TokenSecret};
 
 /// What the API accepts.
 #[derive(Debug, Clone)]
@@ -103,6 +107,9 @@ pub struct ApiConfig {
     /// mode), a request without a key is let in as the default tenant while the store holds
     /// no key at all; once one exists, keys are needed all the same. See [`auth`].
     pub require_keys: bool,
+    /// The secrets and lifetime of browser read tokens (see [`token`]). By default a random
+    /// secret of this process: tokens then work on this process only.
+    pub tokens: ReadTokens,
 }
 
 /// The longest heartbeat interval allowed: the contract promises a comment at least every 15 s.
@@ -124,6 +131,7 @@ impl Default for ApiConfig {
             max_worker_claims: workers::DEFAULT_MAX_CLAIMS,
             external_maintenance_interval: Duration::from_secs(1),
             require_keys: false,
+            tokens: ReadTokens::default(),
         }
     }
 }

@@ -3,6 +3,9 @@
 //! status — `"webhook": {"state", "attempts", "next_attempt_at"}` — so a poller can see that
 //! the webhook is retrying and when.
 //!
+//! When the request is authenticated, the answer's links carry a browser read token
+//! (`?token=`, see [`crate::token`] and [`crate::extract::LinkSigner`]).
+//!
 //! Events (SSE, the feed, webhook bodies) carry the plain [`JobView`] of their snapshot: the
 //! webhook status is not part of the job's versioned record (the notifier updates it without
 //! moving `seq`), so it is read with the job, never replayed with its history.
@@ -53,6 +56,25 @@ impl<'a> JobResource<'a> {
             hook.secret = Some(secret.expose());
         }
         resource
+    }
+}
+
+impl JobResource<'_> {
+    /// The resource with `?token=<token>` on `links.self`, `links.events`, `links.result` (and
+    /// `result_url`, the same link): a browser can follow them without the API key.
+    pub fn with_token(mut self, token: &str) -> Self {
+        let append = |link: &mut String| {
+            link.push_str("?token=");
+            link.push_str(token);
+        };
+        let links = &mut self.view.links;
+        append(&mut links.self_);
+        append(&mut links.events);
+        append(&mut links.result);
+        if let Some(url) = self.view.result_url.as_mut() {
+            append(url);
+        }
+        self
     }
 }
 

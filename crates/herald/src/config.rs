@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use herald_api::token::{MAX_TOKEN_TTL, TokenSecret};
 use herald_api::{CorsOrigin, MAX_SSE_HEARTBEAT};
 use herald_core::TenantId;
 use herald_core::apikey::{ApiKeyId, PlainKey};
@@ -243,6 +244,21 @@ pub struct ServeArgs {
     /// process, gets its first key; works on Redis too.
     #[arg(long, env = "HERALD_BOOTSTRAP_ADMIN_KEY", value_parser = PlainKeyParser, hide_env_values = true)]
     pub bootstrap_admin_key: Option<PlainKey>,
+
+    /// The secret (at least 32 bytes) that signs the browser read tokens in job links
+    /// (`?token=`). Every api process must share it. Without it, a development process makes
+    /// a random one (tokens then work on that process only); production mode refuses to start.
+    #[arg(long, env = "HERALD_TOKEN_SECRET", value_parser = TokenSecretParser, hide_env_values = true)]
+    pub token_secret: Option<TokenSecret>,
+
+    /// The signing secret before the last rotation: its tokens are still accepted (never
+    /// issued) until they expire. Drop it one `--token-ttl` after rotating.
+    #[arg(long, env = "HERALD_TOKEN_SECRET_PREVIOUS", value_parser = TokenSecretParser, hide_env_values = true)]
+    pub token_secret_previous: Option<TokenSecret>,
+
+    /// How long a read token is valid (at most 24h).
+    #[arg(long, env = "HERALD_TOKEN_TTL", default_value = "1h", value_parser = token_ttl)]
+    pub token_ttl: Duration,
 }
 
 impl ServeArgs {
@@ -417,6 +433,45 @@ impl clap::builder::TypedValueParser for PlainKeyParser {
     }
 }
 
+/// Parses `--token-secret` and `--token-secret-previous` without ever repeating the value.
+#[derive(Debug, Clone, Copy)]
+struct TokenSecretParser;
+
+impl clap::builder::TypedValueParser for TokenSecretParser {
+    type Value = TokenSecret;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<TokenSecret, clap::Error> {
+        value
+            .to_str()
+            .and_then(|raw| TokenSecret::new(raw.as_bytes()).ok())
+            .ok_or_else(|| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    "a token secret must be at least 32 bytes of UTF-8 (make one with \
+                     `openssl rand -base64 48`)\n",
+                )
+                .with_cmd(cmd)
+            })
+    }
+}
+
+/// A read token lifetime: a duration of at most [`MAX_TOKEN_TTL`].
+fn token_ttl(raw: &str) -> Result<Duration, String> {
+    let parsed = duration(raw)?;
+    if parsed > MAX_TOKEN_TTL {
+        return Err(format!(
+            "must be at most {}: a leaked link should not read a job for longer",
+            humantime::format_duration(MAX_TOKEN_TTL)
+        ));
+    }
+    Ok(parsed)
+}
+
 fn duration(raw: &str) -> Result<Duration, String> {
     let parsed = humantime::parse_duration(raw)
         .map_err(|e| format!("`{raw}` is not a duration like 30s, 5m or 48h: {e}"))?;
@@ -488,6 +543,38 @@ mod tests {
             .to_string();
         assert!(error.contains("herald keys generate"), "{error}");
         assert!(!error.contains(&typo), "{error}");
+    }
+
+    #[test]
+    fn token_settings_are_parsed_bounded_and_never_echoed() {
+        let args = parse(&[]).unwrap();
+        assert!(args.token_secret.is_none() && args.token_secret_previous.is_none());
+        assert_eq!(args.token_ttl, Duration::from_secs(3600));
+
+        let current = "c".repeat(32);
+        let previous = "p".repeat(40);
+        let args = parse(&[
+            "--token-secret",
+            &current,
+            "--token-secret-previous",
+            &previous,
+            "--token-ttl",
+            "10m",
+        ])
+        .unwrap();
+        assert!(args.token_secret.is_some() && args.token_secret_previous.is_some());
+        assert_eq!(args.token_ttl, Duration::from_secs(600));
+        let debug = format!("{args:?}");
+        assert!(
+            !debug.contains(&current) && !debug.contains(&previous),
+            "{debug}"
+        );
+
+        let short = "s".repeat(31);
+        let error = parse(&["--token-secret", &short]).unwrap_err().to_string();
+        assert!(error.contains("at least 32 bytes"), "{error}");
+        assert!(!error.contains(&short), "{error}");
+        assert!(parse(&["--token-ttl", "25h"]).is_err());
     }
 
     #[test]

@@ -69,6 +69,38 @@ pub fn raise_open_files_limit() {
     }
 }
 
+/// The read token settings: the configured secrets, or — in development only — a random
+/// secret of this process.
+///
+/// # Errors
+/// Production mode with the api role and no `--token-secret`: api processes behind one load
+/// balancer must share it, so a secret made up here would break their links.
+fn read_tokens(args: &config::ServeArgs) -> anyhow::Result<herald_api::ReadTokens> {
+    let current = match (&args.token_secret, args.mode) {
+        (Some(secret), _) => secret.clone(),
+        (None, Mode::Production) if args.runs(Role::Api) => anyhow::bail!(
+            "production mode needs --token-secret (or HERALD_TOKEN_SECRET), at least 32 bytes \
+             shared by every api process, to sign the read tokens of job links; make one with \
+             `openssl rand -base64 48`"
+        ),
+        (None, _) => {
+            if args.runs(Role::Api) {
+                tracing::info!(
+                    "no --token-secret: the read tokens of job links are signed with a random \
+                     secret of this process, so they work on this process only and not after a \
+                     restart; set --token-secret (shared by every api process) to keep them"
+                );
+            }
+            herald_api::TokenSecret::generate()
+        }
+    };
+    Ok(herald_api::ReadTokens {
+        current,
+        previous: args.token_secret_previous.clone(),
+        ttl: args.token_ttl,
+    })
+}
+
 /// A started Herald process: its roles running, its HTTP port bound.
 pub struct Application {
     port: u16,
@@ -143,6 +175,7 @@ impl Application {
         if args.runs(Role::Api) {
             keys::check_mode(&*keys, args.mode, args.redis_url.is_some(), args.bind).await?;
         }
+        let tokens = read_tokens(&args)?;
         let backend = if args.redis_url.is_some() {
             "redis"
         } else {
@@ -209,6 +242,7 @@ impl Application {
             cors_origins: args.cors_origins.clone(),
             allow_private_targets: args.webhook_allow_private_targets,
             require_keys: args.mode == Mode::Production,
+            tokens,
             ..herald_api::ApiConfig::default()
         };
         let deps = herald_api::ApiDeps {
@@ -266,5 +300,36 @@ impl Application {
             }
         }
         first_failure.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::config::Cli;
+
+    fn args(extra: &[&str]) -> config::ServeArgs {
+        let mut argv = vec!["herald", "serve"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).unwrap().serve_args()
+    }
+
+    #[test]
+    fn production_needs_a_token_secret_for_the_api_and_development_makes_one_up() {
+        let error = read_tokens(&args(&["--mode", "production"])).unwrap_err();
+        assert!(error.to_string().contains("--token-secret"), "{error}");
+        // Without the api role no token is ever issued or checked.
+        assert!(read_tokens(&args(&["--mode", "production", "--roles", "worker"])).is_ok());
+
+        let secret = "s".repeat(32);
+        let tokens = read_tokens(&args(&["--mode", "production", "--token-secret", &secret]));
+        let expected = herald_api::TokenSecret::new(secret.as_bytes()).unwrap();
+        assert_eq!(tokens.unwrap().current.id(), expected.id());
+
+        let first = read_tokens(&args(&[])).unwrap();
+        let second = read_tokens(&args(&[])).unwrap();
+        assert_ne!(first.current.id(), second.current.id());
     }
 }

@@ -39,6 +39,8 @@ fn bad_last_event_id(message: &str) -> ApiError {
         ("id" = JobId, Path, description = "The job's id"),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event (the job's `seq`)"),
         ("last_event_id" = Option<u64>, Query, description = "As the header, for a first connection that cannot send it; the header wins"),
+        ("token" = Option<String>, Query,
+            description = "A browser read token of this job (as in the job's `links.events`), for an EventSource, which cannot send headers: stands in for the API key, read-only"),
     ),
     responses(
         (status = 200, description = "The event stream", body = String, content_type = "text/event-stream",

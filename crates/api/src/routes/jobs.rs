@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::conditional::{IfNoneMatch, etag};
 use crate::error::{ApiError, Problem, resource};
-use crate::extract::{IdempotencyKeyHeader, JobPath, Tenant, query_field};
+use crate::extract::{IdempotencyKeyHeader, JobPath, LinkSigner, Tenant, query_field};
 use crate::poll::Polled;
 use crate::resource::JobResource;
 use crate::startup::AppState;
@@ -68,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn create_job(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
+    signer: LinkSigner,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
@@ -88,7 +89,9 @@ async fn create_job(
     let secret = generated_secret.filter(|_| !replayed);
     let resource = JobResource::revealing(&job, secret.as_ref());
     let mut response = job_response(StatusCode::ACCEPTED, &job);
+    // The plain link: `Location` is for the API's clients, which hold a key.
     response.insert_header((header::LOCATION, resource.view.links.self_.as_str()));
+    let resource = signer.sign(resource);
     if replayed {
         response.insert_header((IDEMPOTENT_REPLAYED, "true"));
     }
@@ -133,6 +136,8 @@ impl PollParams {
     params(
         ("id" = JobId, Path, description = "The job's id"),
         PollParams,
+        ("token" = Option<String>, Query,
+            description = "A browser read token of this job (as in the job's `links`): stands in for the API key, read-only"),
         ("If-None-Match" = Option<String>, Header,
             description = "The job's ETag as held (`\"4\"`, `W/\"4\"`, a list, or `*`): `304` while it is current"),
     ),
@@ -158,6 +163,7 @@ async fn get_job(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     JobPath(id): JobPath,
+    signer: LinkSigner,
     params: web::Query<PollParams>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -168,7 +174,9 @@ async fn get_job(
         .poll(&tenant, id, known.as_ref(), wait)
         .await?;
     Ok(match polled {
-        Polled::Changed(job) => job_response(StatusCode::OK, &job).json(JobResource::new(&job)),
+        Polled::Changed(job) => {
+            job_response(StatusCode::OK, &job).json(signer.sign(JobResource::new(&job)))
+        }
         Polled::NotModified(job) => job_response(StatusCode::NOT_MODIFIED, &job).finish(),
     })
 }
@@ -247,6 +255,7 @@ pub(crate) struct JobList<'a> {
 async fn list_jobs(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
+    signer: LinkSigner,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let query = params.parse()?;
@@ -254,7 +263,11 @@ async fn list_jobs(
     Ok(HttpResponse::Ok()
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]))
         .json(JobList {
-            data: page.jobs.iter().map(JobResource::new).collect(),
+            data: page
+                .jobs
+                .iter()
+                .map(|job| signer.sign(JobResource::new(job)))
+                .collect(),
             next_cursor: page.next_cursor,
         }))
 }
@@ -282,11 +295,12 @@ async fn cancel_job(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     JobPath(id): JobPath,
+    signer: LinkSigner,
 ) -> Result<HttpResponse, ApiError> {
     match state.store.cancel(&tenant, &id).await? {
         None => Err(ApiError::JobNotFound(id.to_string())),
         Some(CancelOutcome::Canceled(job) | CancelOutcome::Requested(job)) => {
-            Ok(job_response(StatusCode::ACCEPTED, &job).json(JobResource::new(&job)))
+            Ok(job_response(StatusCode::ACCEPTED, &job).json(signer.sign(JobResource::new(&job))))
         }
         Some(CancelOutcome::AlreadyFinished(job)) => {
             Err(ApiError::already_finished(id, job.status))
@@ -299,7 +313,11 @@ async fn cancel_job(
     get,
     path = "/v1/jobs/{id}/result",
     tag = "jobs",
-    params(("id" = JobId, Path, description = "The job's id")),
+    params(
+        ("id" = JobId, Path, description = "The job's id"),
+        ("token" = Option<String>, Query,
+            description = "A browser read token of this job (as in the job's `links`): stands in for the API key, read-only"),
+    ),
     responses(
         (status = 200, description = "The result bytes, with the content type they were stored with (`application/json`, `text/csv`, …)",
             content(("*/*"))),

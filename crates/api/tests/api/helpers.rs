@@ -1,13 +1,13 @@
 //! `spawn_app()` and the `TestApp` it returns: one helper per endpoint, plus the steps a worker
 //! would take, played through the store. Variants (a short heartbeat, a tiny subscriber
 //! buffer, CORS origins, short histories, private webhook targets, types run by external
-//! workers, short leases, a Redis backend) go through [`TestApp::builder`].
+//! workers, short leases, read token secrets, a Redis backend) go through [`TestApp::builder`].
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_api::{ApiConfig, ApiDeps, ApiMetrics, CorsOrigin};
+use herald_api::{ApiConfig, ApiDeps, ApiMetrics, CorsOrigin, ReadTokens};
 use herald_core::apikey::{ApiKey, PlainKey};
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
@@ -149,6 +149,12 @@ impl TestAppBuilder {
     /// Production mode: every `/v1` request needs an API key, even while none exists.
     pub fn require_keys(mut self) -> Self {
         self.config.require_keys = true;
+        self
+    }
+
+    /// The secrets and lifetime of browser read tokens.
+    pub fn read_tokens(mut self, tokens: ReadTokens) -> Self {
+        self.config.tokens = tokens;
         self
     }
 

@@ -19,5 +19,6 @@ mod shutdown;
 mod sse_client;
 mod submit;
 mod tenants;
+mod tokens;
 mod webhooks;
 mod workers;

@@ -1,0 +1,363 @@
+//! Browser read tokens: short-lived, job-scoped, signed credentials that a job resource's
+//! `links.self`, `links.events` and `links.result` carry as `?token=…`, so a browser's
+//! `EventSource` (which cannot send headers) and plain polling work without the API key.
+//!
+//! A token is `v1.<payload>.<signature>`, both parts base64url without padding. The payload
+//! is `<signing key id>.<expiry, Unix seconds>.<job id>.<tenant>` (the tenant last: it may
+//! itself hold dots); the signature is HMAC-SHA256 over `v1.<payload as sent>` with the
+//! signing secret. Nothing in it is secret — it names the job and tenant the holder may read
+//! — but nothing in it can be changed without the secret, so a token can neither be widened
+//! to another job or tenant nor kept past its expiry.
+//!
+//! Rotation: tokens are signed with the current secret only, and verified against it and the
+//! previous one. Deploy the new secret as current with the old one as previous; tokens issued
+//! under the old secret stay valid until they expire (at most one token lifetime), after which
+//! the previous secret can be dropped. The key id in the payload picks the secret, so a token
+//! is checked against one secret only.
+//!
+//! Which routes a token opens is [`crate::auth`]'s business; this module only makes and checks
+//! tokens, with no HTTP.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use herald_core::{JobId, TenantId};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The token format's version, its first field.
+const VERSION: &str = "v1";
+
+/// The shortest signing secret accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The longest token lifetime allowed: a leaked link should not read a job for days.
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The default token lifetime.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// A secret that signs read tokens. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct TokenSecret {
+    bytes: Vec<u8>,
+    /// A short public name of the secret (a prefix of its SHA-256), carried by each token so
+    /// verification knows which secret to use.
+    id: String,
+}
+
+impl fmt::Debug for TokenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSecret")
+            .field("id", &self.id)
+            .field("bytes", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A signing secret that is too short.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a token secret must be at least {MIN_SECRET_BYTES} bytes (make one with `openssl rand -base64 48`)"
+)]
+pub struct SecretTooShort;
+
+impl TokenSecret {
+    /// The secret of these bytes (the UTF-8 of the configured string).
+    ///
+    /// # Errors
+    /// [`SecretTooShort`] under [`MIN_SECRET_BYTES`]. The error never repeats the secret.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, SecretTooShort> {
+        let bytes = bytes.into();
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(SecretTooShort);
+        }
+        let digest = Sha256::digest(&bytes);
+        let id = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self { bytes, id })
+    }
+
+    /// A fresh random secret (48 bytes): for a development process started without one.
+    pub fn generate() -> Self {
+        let mut bytes = Vec::with_capacity(48);
+        for _ in 0..3 {
+            bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        }
+        let digest = Sha256::digest(&bytes);
+        let id = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        Self { bytes, id }
+    }
+
+    /// The secret's public id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The HMAC of `message` under this secret.
+    fn mac(&self, message: &[u8]) -> HmacSha256 {
+        // `Mac::new_from_slice` never fails for HMAC but is typed as fallible; RFC 2104's key
+        // preparation (hash a key longer than the block, zero-pad the rest) gives the same MAC
+        // through the infallible `KeyInit::new`.
+        let mut block = hmac::digest::Key::<HmacSha256>::default();
+        if self.bytes.len() > block.len() {
+            let digest = Sha256::digest(&self.bytes);
+            block[..digest.len()].copy_from_slice(&digest);
+        } else {
+            block[..self.bytes.len()].copy_from_slice(&self.bytes);
+        }
+        let mut mac = <HmacSha256 as KeyInit>::new(&block);
+        mac.update(message);
+        mac
+    }
+}
+
+/// What a valid token grants: reading one job of one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadGrant {
+    pub tenant: TenantId,
+    pub job: JobId,
+    /// When the token expires (Unix seconds).
+    pub expires: i64,
+}
+
+/// Why a token is refused. The messages are safe to show: they never repeat the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token's signature is not valid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+}
+
+/// The secrets and lifetime of read tokens: signs with `current`, verifies with `current`
+/// and `previous`.
+#[derive(Debug, Clone)]
+pub struct ReadTokens {
+    pub current: TokenSecret,
+    /// The secret before the last rotation: its tokens verify until they expire.
+    pub previous: Option<TokenSecret>,
+    /// How long a token is valid; at most [`MAX_TOKEN_TTL`].
+    pub ttl: Duration,
+}
+
+impl Default for ReadTokens {
+    /// A random secret of this process only, with the default lifetime.
+    fn default() -> Self {
+        Self {
+            current: TokenSecret::generate(),
+            previous: None,
+            ttl: DEFAULT_TOKEN_TTL,
+        }
+    }
+}
+
+impl ReadTokens {
+    /// A token letting its holder read `job` of `tenant` until `now + ttl` (Unix seconds).
+    pub fn issue(&self, tenant: &TenantId, job: &JobId, now: i64) -> String {
+        let ttl = i64::try_from(self.ttl.min(MAX_TOKEN_TTL).as_secs()).unwrap_or(0);
+        self.issue_until(tenant, job, now.saturating_add(ttl))
+    }
+
+    /// A token for `job` of `tenant` expiring at `expires` (Unix seconds): how an answer to a
+    /// request made with a token carries it on without extending its life.
+    pub fn issue_until(&self, tenant: &TenantId, job: &JobId, expires: i64) -> String {
+        sign(&self.current, tenant, job, expires)
+    }
+
+    /// What `token` grants at `now` (Unix seconds).
+    ///
+    /// # Errors
+    /// [`TokenError`]: malformed, signed with a secret neither current nor previous or
+    /// tampered with, or expired.
+    pub fn verify(&self, token: &str, now: i64) -> Result<ReadGrant, TokenError> {
+        let mut parts = token.split('.');
+        let (Some(VERSION), Some(payload_b64), Some(sig_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let payload = BASE64URL
+            .decode(payload_b64)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or(TokenError::Malformed)?;
+        let signature = BASE64URL
+            .decode(sig_b64)
+            .map_err(|_| TokenError::Malformed)?;
+        let mut fields = payload.splitn(4, '.');
+        let (Some(key_id), Some(expires), Some(job), Some(tenant)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let secret = [Some(&self.current), self.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|secret| secret.id() == key_id)
+            .ok_or(TokenError::BadSignature)?;
+        secret
+            .mac(signed_part(payload_b64).as_bytes())
+            .verify_slice(&signature)
+            .map_err(|_| TokenError::BadSignature)?;
+        // Signed by us: the fields are ours, but parse them all the same.
+        let expires: i64 = expires.parse().map_err(|_| TokenError::Malformed)?;
+        let job = JobId::parse(job).map_err(|_| TokenError::Malformed)?;
+        let tenant = TenantId::parse(tenant).map_err(|_| TokenError::Malformed)?;
+        if now >= expires {
+            return Err(TokenError::Expired);
+        }
+        Ok(ReadGrant {
+            tenant,
+            job,
+            expires,
+        })
+    }
+}
+
+/// What the signature covers: the version and the payload as sent.
+fn signed_part(payload_b64: &str) -> String {
+    format!("{VERSION}.{payload_b64}")
+}
+
+/// A token for `job` of `tenant` expiring at `expires`, signed with `secret`.
+fn sign(secret: &TokenSecret, tenant: &TenantId, job: &JobId, expires: i64) -> String {
+    let payload = format!("{}.{expires}.{job}.{}", secret.id(), tenant.as_str());
+    let payload_b64 = BASE64URL.encode(payload);
+    let signed = signed_part(&payload_b64);
+    let signature = BASE64URL.encode(secret.mac(signed.as_bytes()).finalize().into_bytes());
+    format!("{signed}.{signature}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn secret(fill: u8) -> TokenSecret {
+        TokenSecret::new(vec![fill; 40]).unwrap()
+    }
+
+    fn tokens(current: u8, previous: Option<u8>) -> ReadTokens {
+        ReadTokens {
+            current: secret(current),
+            previous: previous.map(secret),
+            ttl: Duration::from_secs(60),
+        }
+    }
+
+    fn acme() -> TenantId {
+        TenantId::parse("acme.eu:prod").unwrap()
+    }
+
+    #[test]
+    fn a_token_grants_reading_its_job_of_its_tenant_until_it_expires() {
+        let tokens = tokens(1, None);
+        let job = JobId::generate();
+        let token = tokens.issue(&acme(), &job, NOW);
+        assert!(token.starts_with("v1."), "{token}");
+        assert!(!token.contains('='), "no padding: {token}");
+        let grant = tokens.verify(&token, NOW + 59).unwrap();
+        assert_eq!(
+            grant,
+            ReadGrant {
+                tenant: acme(),
+                job,
+                expires: NOW + 60
+            }
+        );
+        assert_eq!(tokens.verify(&token, NOW + 60), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_changed_payload_or_signature_is_refused() {
+        let tokens = tokens(1, None);
+        let job = JobId::generate();
+        let token = tokens.issue(&acme(), &job, NOW);
+        let [version, payload, signature]: [&str; 3] =
+            token.split('.').collect::<Vec<_>>().try_into().unwrap();
+        // Another job, another tenant, a later expiry: re-encoded with the old signature.
+        let decoded = String::from_utf8(BASE64URL.decode(payload).unwrap()).unwrap();
+        let other = JobId::generate();
+        for forged in [
+            decoded.replace(&job.to_string(), &other.to_string()),
+            decoded.replace("acme.eu:prod", "beta"),
+            decoded.replace(&(NOW + 60).to_string(), &(NOW + 6000).to_string()),
+        ] {
+            assert_ne!(forged, decoded);
+            let forged = format!("{version}.{}.{signature}", BASE64URL.encode(forged));
+            assert_eq!(
+                tokens.verify(&forged, NOW),
+                Err(TokenError::BadSignature),
+                "{forged}"
+            );
+        }
+        let mut bad_sig = BASE64URL.decode(signature).unwrap();
+        bad_sig[0] ^= 1;
+        let tampered = format!("{version}.{payload}.{}", BASE64URL.encode(bad_sig));
+        assert_eq!(tokens.verify(&tampered, NOW), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        let tokens = tokens(1, None);
+        let token = tokens.issue(&acme(), &JobId::generate(), NOW);
+        for bad in [
+            "",
+            "v1",
+            "v1..",
+            "v2.a.b",
+            "v1.!!!.abc",
+            &format!("{token}.extra"),
+            &token.replacen("v1.", "v2.", 1),
+        ] {
+            assert_eq!(tokens.verify(bad, NOW), Err(TokenError::Malformed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn after_a_rotation_the_previous_secrets_tokens_verify_and_unknown_ones_do_not() {
+        let job = JobId::generate();
+        let before = tokens(1, None).issue(&acme(), &job, NOW);
+        let rotated = tokens(2, Some(1));
+        assert_eq!(rotated.verify(&before, NOW).unwrap().job, job);
+        let fresh = rotated.issue(&acme(), &job, NOW);
+        assert_eq!(tokens(2, None).verify(&fresh, NOW).unwrap().job, job);
+        let stranger = tokens(3, None).issue(&acme(), &job, NOW);
+        assert_eq!(
+            rotated.verify(&stranger, NOW),
+            Err(TokenError::BadSignature)
+        );
+        // Once the previous secret is dropped, its tokens stop working.
+        assert_eq!(
+            tokens(2, None).verify(&before, NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused_and_secrets_are_not_printed() {
+        assert_eq!(TokenSecret::new(vec![7u8; 31]).unwrap_err(), SecretTooShort);
+        let secret = TokenSecret::new("a-secret-of-at-least-32-bytes-long!!").unwrap();
+        assert!(!format!("{secret:?}").contains("a-secret"));
+        assert_ne!(TokenSecret::generate().id(), TokenSecret::generate().id());
+    }
+
+    #[test]
+    fn the_lifetime_is_capped() {
+        let mut tokens = tokens(1, None);
+        tokens.ttl = Duration::from_secs(10 * 24 * 3600);
+        let job = JobId::generate();
+        let grant = tokens
+            .verify(&tokens.issue(&acme(), &job, NOW), NOW)
+            .unwrap();
+        assert_eq!(grant.expires, NOW + 24 * 3600);
+    }
+}
