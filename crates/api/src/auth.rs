@@ -52,7 +52,7 @@ pub struct Caller {
 
 impl Caller {
     /// The caller of an install that needs no key: the default tenant, with every right.
-    fn open() -> Self {
+    pub(crate) fn open() -> Self {
         Self {
             tenant: TenantId::default_tenant(),
             admin: true,

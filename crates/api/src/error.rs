@@ -8,11 +8,13 @@
 
 use std::time::Duration;
 
-use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use herald_core::{FieldError, JobStatus, JobType, StoreError};
 use serde::Serialize;
+
+use crate::limits::TooDeep;
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -102,6 +104,16 @@ pub enum ApiError {
     /// The key is valid but may not do this (a non-admin key on an admin route).
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The caller sent too many requests, or holds as many event streams or long polls open as
+    /// it may (see [`crate::limits`]).
+    #[error("{detail}")]
+    RateLimited {
+        detail: String,
+        retry_after: Duration,
+    },
+    /// The request's header fields add up to more than `ApiConfig::max_header_bytes`.
+    #[error("the request's headers are {size} bytes, more than the limit of {limit} bytes")]
+    HeadersTooLarge { size: usize, limit: usize },
     /// The backend does not answer (`/readyz`).
     #[error("the store backend is not reachable: {0}")]
     NotReady(#[source] StoreError),
@@ -156,6 +168,10 @@ impl ApiError {
             Self::ClaimsBusy { .. } => ("too-many-claims", "Too many waiting claims"),
             Self::Unauthorized(_) => ("unauthorized", "Missing or invalid API key"),
             Self::Forbidden(_) => ("forbidden", "Not allowed for this API key"),
+            Self::RateLimited { .. } => ("rate-limited", "Too many requests"),
+            Self::HeadersTooLarge { .. } => {
+                ("headers-too-large", "Request header fields too large")
+            }
             Self::NotReady(_) => ("not-ready", "Not ready"),
             Self::Internal(_) => ("internal-error", "Internal server error"),
         }
@@ -219,6 +235,8 @@ impl ResponseError for ApiError {
             Self::QueueFull(_) | Self::NotReady(_) | Self::ClaimsBusy { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -245,6 +263,9 @@ impl ResponseError for ApiError {
             }
             Self::ClaimsBusy { .. } => {
                 response.insert_header((header::RETRY_AFTER, CLAIMS_BUSY_RETRY_AFTER.as_secs()));
+            }
+            Self::RateLimited { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1)));
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, *allow));
@@ -282,6 +303,12 @@ impl From<JsonPayloadError> for ApiError {
             | JsonPayloadError::Overflow { limit } => Self::PayloadTooLarge { limit },
             JsonPayloadError::ContentType => Self::UnsupportedMediaType,
             JsonPayloadError::Deserialize(e) => Self::MalformedJson(e.to_string()),
+            JsonPayloadError::Payload(PayloadError::Io(e))
+                if e.get_ref()
+                    .is_some_and(|inner| inner.downcast_ref::<TooDeep>().is_some()) =>
+            {
+                Self::Validation(vec![FieldError::new("body", e.to_string())])
+            }
             JsonPayloadError::Payload(e) => {
                 Self::MalformedJson(format!("the body could not be read: {e}"))
             }
@@ -380,6 +407,21 @@ mod tests {
         let response = ApiError::ClaimsBusy { limit: 1 }.error_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(response.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn too_many_requests_is_a_429_that_says_when_to_come_back() {
+        let err = ApiError::RateLimited {
+            detail: "slow down".into(),
+            retry_after: Duration::from_secs(3),
+        };
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "3");
+        assert_eq!(
+            body_of(&err)["type"],
+            "https://herald.dev/problems/rate-limited"
+        );
     }
 
     #[test]

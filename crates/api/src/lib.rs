@@ -31,6 +31,8 @@
 //! - [`cors`]: the browser origins allowed to call the API.
 //! - [`workers`]: the protocol of external workers: claims (bounded per process), writes
 //!   through a lease named by its token, and the maintenance of their queues.
+//! - [`limits`]: abuse limits per caller: the request rate, open event streams and long
+//!   polls, the nesting depth of JSON bodies.
 //! - [`metrics`]: Prometheus metrics and the request telemetry middleware.
 
 pub mod auth;
@@ -41,6 +43,7 @@ pub mod error;
 pub mod extract;
 pub mod feed;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod poll;
 pub mod resource;
@@ -62,6 +65,7 @@ use prometheus_client::registry::Registry;
 pub use cors::CorsOrigin;
 pub use error::ApiError;
 pub use hub::Hub;
+pub use limits::{MAX_JSON_DEPTH, RateLimit};
 pub use metrics::ApiMetrics;
 pub use startup::{operations_server, server};
 pub use token::{ReadTokens, TokenSecret};
@@ -110,6 +114,27 @@ pub struct ApiConfig {
     /// The secrets and lifetime of browser read tokens (see [`token`]). By default a random
     /// secret of this process: tokens then work on this process only.
     pub tokens: ReadTokens,
+    /// How fast one caller (an API key; a tenant for read tokens and open installs) may send
+    /// `/v1` requests to this process; faster answers `429` (see [`limits`]).
+    pub rate_limit: RateLimit,
+    /// How many event streams one caller may hold open on this process at once (`0`: no
+    /// limit); beyond, `429`.
+    pub max_streams_per_key: usize,
+    /// How many long polls (`?wait=`) one caller may hold waiting on this process at once
+    /// (`0`: no limit); beyond, `429`.
+    pub max_waiters_per_key: usize,
+    /// How deep arrays and objects may nest in a JSON body; deeper answers `422`. At most
+    /// [`MAX_JSON_DEPTH`].
+    pub max_json_depth: usize,
+    /// How many bytes a request's header fields (names and values) may add up to; more
+    /// answers `431`. actix-web itself refuses a request head over 128 KiB.
+    pub max_header_bytes: usize,
+    /// How long a client has to send a request's head once connected (slow clients are cut).
+    pub client_request_timeout: Duration,
+    /// How long a closing connection may take to shut down before it is dropped.
+    pub client_disconnect_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: Duration,
 }
 
 /// The longest heartbeat interval allowed: the contract promises a comment at least every 15 s.
@@ -132,6 +157,14 @@ impl Default for ApiConfig {
             external_maintenance_interval: Duration::from_secs(1),
             require_keys: false,
             tokens: ReadTokens::default(),
+            rate_limit: RateLimit::default(),
+            max_streams_per_key: 100,
+            max_waiters_per_key: 100,
+            max_json_depth: 64,
+            max_header_bytes: 32 * 1024,
+            client_request_timeout: Duration::from_secs(5),
+            client_disconnect_timeout: Duration::from_secs(1),
+            keep_alive: Duration::from_secs(5),
         }
     }
 }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{json_error, query_error, route_not_found};
 use crate::hub::Hub;
+use crate::limits::{self, RateLimiter, Slots};
 use crate::metrics::{ApiMetrics, telemetry};
 use crate::poll::Poller;
 use crate::sse::StreamContext;
@@ -33,6 +34,12 @@ pub(crate) struct AppState {
     pub registry: Arc<Registry>,
     /// The external workers' claims and this process's name in their queues.
     pub external: ExternalWorkers,
+    /// Per-caller request buckets ([`crate::limits`]).
+    pub rate_limiter: RateLimiter,
+    /// Open event streams per caller.
+    pub streams: Slots,
+    /// Waiting long polls per caller.
+    pub waiters: Slots,
 }
 
 impl AppState {
@@ -133,6 +140,12 @@ fn serve(
             shutdown.clone(),
         ));
     }
+    let rate_limiter = RateLimiter::new(deps.config.rate_limit);
+    let streams = Slots::new("event streams", deps.config.max_streams_per_key);
+    let waiters = Slots::new("long polls", deps.config.max_waiters_per_key);
+    let client_request_timeout = deps.config.client_request_timeout;
+    let client_disconnect_timeout = deps.config.client_disconnect_timeout;
+    let keep_alive = deps.config.keep_alive;
     let state = web::Data::new(AppState {
         store: deps.store,
         webhooks: deps.webhooks,
@@ -142,11 +155,17 @@ fn serve(
         metrics: deps.metrics,
         registry: deps.registry,
         external,
+        rate_limiter,
+        streams,
+        waiters,
     });
     let server = HttpServer::new(move || create_app(state.clone(), surface))
         .listen(listener)?
         .disable_signals()
         .shutdown_timeout(shutdown_timeout)
+        .client_request_timeout(client_request_timeout)
+        .client_disconnect_timeout(client_disconnect_timeout)
+        .keep_alive(keep_alive)
         .run();
     let handle = server.handle();
     tokio::spawn(async move {
@@ -157,7 +176,7 @@ fn serve(
 }
 
 /// The app: every resource's routes, extractor error handlers that answer problem+json, API
-/// key authentication of `/v1` ([`auth`]), CORS for the configured browser origins, the telemetry middleware (outermost, so it sees
+/// key authentication of `/v1` ([`auth`]), the per-caller limits ([`limits`]), CORS for the configured browser origins, the telemetry middleware (outermost, so it sees
 /// preflights too), and a problem+json `404` for unknown routes.
 pub(crate) fn create_app(
     state: web::Data<AppState>,
@@ -187,7 +206,13 @@ pub(crate) fn create_app(
         .app_data(web::QueryConfig::default().error_handler(query_error))
         // Innermost: CORS answers preflights before any key is asked for, and adds its
         // headers to a `401` so a browser can read it.
+        // Inside authentication, so they know the caller: the rate limit counts each request
+        // against its caller's bucket; the depth limit guards every JSON body.
+        .wrap(from_fn(limits::limit_json_depth))
+        .wrap(from_fn(limits::rate_limit))
         .wrap(from_fn(auth::authenticate))
+        // Before anything reads the headers, keys included.
+        .wrap(from_fn(limits::limit_header_bytes))
         .wrap(cors)
         .wrap(from_fn(cors::refusals_as_problems))
         .wrap(from_fn(telemetry))

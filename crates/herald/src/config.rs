@@ -259,6 +259,45 @@ pub struct ServeArgs {
     /// How long a read token is valid (at most 24h).
     #[arg(long, env = "HERALD_TOKEN_TTL", default_value = "1h", value_parser = token_ttl)]
     pub token_ttl: Duration,
+
+    /// Requests per second one caller (an API key; a tenant for read tokens and open installs)
+    /// may send to `/v1` on this process, on average; 0 turns the limit off. Per process: N
+    /// replicas allow N times as much.
+    #[arg(long, env = "HERALD_RATE_LIMIT", default_value_t = 100)]
+    pub rate_limit: u32,
+
+    /// How many requests one caller may send at once after a quiet spell (the bucket's size).
+    #[arg(long, env = "HERALD_RATE_LIMIT_BURST", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+
+    /// Event streams one caller may hold open on this process at once (0: no limit).
+    #[arg(long, env = "HERALD_MAX_STREAMS_PER_KEY", default_value_t = 100)]
+    pub max_streams_per_key: usize,
+
+    /// Long polls (`?wait=`) one caller may hold waiting on this process at once (0: no limit).
+    #[arg(long, env = "HERALD_MAX_WAITERS_PER_KEY", default_value_t = 100)]
+    pub max_waiters_per_key: usize,
+
+    /// How deep arrays and objects may nest in a JSON request body (1 to 128).
+    #[arg(long, env = "HERALD_MAX_JSON_DEPTH", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=128))]
+    pub max_json_depth: u16,
+
+    /// How many bytes a request's header fields may add up to; more answers 431 (actix-web
+    /// itself refuses a request head over 128 KiB).
+    #[arg(long, env = "HERALD_MAX_HEADER_BYTES", default_value_t = 32 * 1024, value_parser = clap::value_parser!(u32).range(1024..=131_072))]
+    pub max_header_bytes: u32,
+
+    /// How long a client has to send a request's head once connected; slower ones are cut.
+    #[arg(long, env = "HERALD_CLIENT_REQUEST_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub client_request_timeout: Duration,
+
+    /// How long a closing connection may take to shut down before it is dropped.
+    #[arg(long, env = "HERALD_CLIENT_DISCONNECT_TIMEOUT", default_value = "1s", value_parser = duration)]
+    pub client_disconnect_timeout: Duration,
+
+    /// How long an idle keep-alive connection stays open.
+    #[arg(long, env = "HERALD_KEEP_ALIVE", default_value = "5s", value_parser = duration)]
+    pub keep_alive: Duration,
 }
 
 impl ServeArgs {
@@ -654,6 +693,51 @@ mod tests {
         assert_eq!(args.webhook_timeout, Duration::from_secs(2));
         assert!(args.webhook_allow_private_targets);
         assert!(parse(&["--webhook-retry-schedule", "5s,soon"]).is_err());
+    }
+
+    #[test]
+    fn abuse_limits_have_flags_and_env_twins() {
+        let defaults = parse(&[]).unwrap();
+        assert_eq!((defaults.rate_limit, defaults.rate_limit_burst), (100, 200));
+        assert_eq!(defaults.max_streams_per_key, 100);
+        assert_eq!(defaults.max_waiters_per_key, 100);
+        assert_eq!(defaults.max_json_depth, 64);
+        assert_eq!(defaults.max_header_bytes, 32 * 1024);
+        assert_eq!(defaults.client_request_timeout, Duration::from_secs(5));
+        let args = parse(&[
+            "--rate-limit",
+            "0",
+            "--rate-limit-burst",
+            "7",
+            "--max-streams-per-key",
+            "3",
+            "--max-waiters-per-key",
+            "4",
+            "--max-json-depth",
+            "16",
+            "--client-request-timeout",
+            "2s",
+            "--client-disconnect-timeout",
+            "500ms",
+            "--keep-alive",
+            "10s",
+        ])
+        .unwrap();
+        assert_eq!((args.rate_limit, args.rate_limit_burst), (0, 7));
+        assert_eq!((args.max_streams_per_key, args.max_waiters_per_key), (3, 4));
+        assert_eq!(args.max_json_depth, 16);
+        assert_eq!(args.client_request_timeout, Duration::from_secs(2));
+        assert_eq!(args.client_disconnect_timeout, Duration::from_millis(500));
+        assert_eq!(args.keep_alive, Duration::from_secs(10));
+        assert!(parse(&["--max-json-depth", "129"]).is_err());
+        assert_eq!(
+            parse(&["--max-header-bytes", "4096"])
+                .unwrap()
+                .max_header_bytes,
+            4096
+        );
+        assert!(parse(&["--max-header-bytes", "200000"]).is_err());
+        assert!(parse(&["--rate-limit-burst", "0"]).is_err());
     }
 
     #[test]

@@ -243,6 +243,17 @@ impl Application {
             allow_private_targets: args.webhook_allow_private_targets,
             require_keys: args.mode == Mode::Production,
             tokens,
+            rate_limit: herald_api::RateLimit {
+                per_second: args.rate_limit,
+                burst: args.rate_limit_burst,
+            },
+            max_streams_per_key: args.max_streams_per_key,
+            max_waiters_per_key: args.max_waiters_per_key,
+            max_json_depth: usize::from(args.max_json_depth),
+            max_header_bytes: args.max_header_bytes as usize,
+            client_request_timeout: args.client_request_timeout,
+            client_disconnect_timeout: args.client_disconnect_timeout,
+            keep_alive: args.keep_alive,
             ..herald_api::ApiConfig::default()
         };
         let deps = herald_api::ApiDeps {

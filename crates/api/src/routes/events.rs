@@ -3,11 +3,13 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::{Stream, StreamExt as _};
 use herald_core::{EventType, FeedCursor, FieldError, JobId};
 
 use crate::error::{ApiError, Problem, resource};
 use crate::extract::{JobPath, Tenant};
 use crate::feed::{EventPage, EventQuery, FeedReader};
+use crate::limits::{self, Slot};
 use crate::sse::{self, FeedStream, JobOpening, JobStream, LAST_EVENT_ID};
 use crate::startup::AppState;
 
@@ -69,6 +71,7 @@ async fn job_events(
                 .map_err(|_| bad_last_event_id("must be the id of an event of this job (its seq)"))
         })
         .transpose()?;
+    let slot = limits::acquire(&state.streams, &req)?;
     match JobStream::open(state.stream_context(), tenant, id, last).await? {
         JobOpening::Finished => Ok(HttpResponse::NoContent()
             .insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]))
@@ -79,10 +82,22 @@ async fn job_events(
         } => Ok(sse::respond(
             &req,
             &state.config,
-            stream.into_events(),
+            holding(slot, stream.into_events()),
             resumed_after.map(|seq| seq.to_string()),
         )),
     }
+}
+
+/// `events`, holding `slot` for as long as they flow: the slot is given back when the stream
+/// is dropped (the client left, the job finished, the process stops).
+fn holding(
+    slot: Slot,
+    events: impl Stream<Item = actix_web_lab::sse::Event> + 'static,
+) -> impl Stream<Item = actix_web_lab::sse::Event> + 'static {
+    events.map(move |event| {
+        let _held = &slot;
+        event
+    })
 }
 
 /// Follow many jobs of the tenant (or all) as one Server-Sent Events stream.
@@ -128,11 +143,12 @@ async fn event_stream(
                 .map_err(|_| bad_last_event_id("must be the id of an event of this stream"))
         })
         .transpose()?;
+    let slot = limits::acquire(&state.streams, &req)?;
     let opening = FeedStream::open(state.stream_context(), tenant, filter, after).await?;
     Ok(sse::respond(
         &req,
         &state.config,
-        opening.stream.into_events(),
+        holding(slot, opening.stream.into_events()),
         opening.resumed_after,
     ))
 }
@@ -167,6 +183,11 @@ async fn list_events(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let params = EventQuery::parse(req.query_string())?.page_params(state.config.max_wait)?;
+    // Only a poll that may wait holds a slot.
+    let _slot = match params.wait {
+        Some(wait) if !wait.is_zero() => Some(limits::acquire(&state.waiters, &req)?),
+        _ => None,
+    };
     let reader = FeedReader {
         store: &state.store,
         hub: &state.hub,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::conditional::{IfNoneMatch, etag};
 use crate::error::{ApiError, Problem, resource};
 use crate::extract::{IdempotencyKeyHeader, JobPath, LinkSigner, Tenant, query_field};
+use crate::limits;
 use crate::poll::Polled;
 use crate::resource::JobResource;
 use crate::startup::AppState;
@@ -169,6 +170,11 @@ async fn get_job(
 ) -> Result<HttpResponse, ApiError> {
     let wait = params.wait(state.config.max_wait)?;
     let known = IfNoneMatch::from_request(&req);
+    // Only a poll that may wait holds a slot.
+    let _slot = match (&known, wait) {
+        (Some(_), Some(wait)) if !wait.is_zero() => Some(limits::acquire(&state.waiters, &req)?),
+        _ => None,
+    };
     let polled = state
         .poller()
         .poll(&tenant, id, known.as_ref(), wait)

@@ -6,6 +6,8 @@
 use std::sync::LazyLock;
 
 use actix_web::{HttpResponse, web};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -74,7 +76,8 @@ pub(crate) struct ApiDoc;
 const BEARER: &str = "bearer";
 
 /// Declares the API key scheme (`Authorization: Bearer hk_…`) and, on every operation the
-/// authentication middleware guards (see [`crate::auth`]), requires it and documents its `401`.
+/// authentication middleware guards (see [`crate::auth`]), requires it and documents its `401`
+/// and the `429` of the per-caller limits behind it (see [`crate::limits`]).
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -95,6 +98,25 @@ impl Modify for BearerAuth {
             .description(
                 "No API key where one is needed, or a malformed, unknown or revoked one \
                  (`unauthorized`; with `WWW-Authenticate: Bearer`)",
+            )
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        let too_many = ResponseBuilder::new()
+            .description(
+                "Too many requests from this API key, or as many event streams or long polls \
+                 open as it may hold (`rate-limited`; with `Retry-After`)",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                    .description(Some("Seconds to wait before trying again (at least 1)"))
+                    .build(),
             )
             .content(
                 "application/problem+json",
@@ -126,6 +148,10 @@ impl Modify for BearerAuth {
                     .responses
                     .responses
                     .insert("401".to_owned(), unauthorized.clone().into());
+                operation
+                    .responses
+                    .responses
+                    .insert("429".to_owned(), too_many.clone().into());
             }
         }
     }

@@ -146,6 +146,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Any other setting of the API's configuration (the abuse limits, for instance).
+    pub fn configure(mut self, change: impl FnOnce(&mut ApiConfig)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
     /// Production mode: every `/v1` request needs an API key, even while none exists.
     pub fn require_keys(mut self) -> Self {
         self.config.require_keys = true;

@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod job_stream;
+mod limits;
 mod list;
 mod openapi;
 mod poll;

@@ -1,0 +1,298 @@
+//! The abuse limits: the request rate per caller, open event streams and waiting long polls
+//! per caller, the nesting depth of JSON bodies, and slow clients.
+
+use std::time::Duration;
+
+use herald_api::RateLimit;
+use herald_testkit::eventually;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::helpers::TestApp;
+
+const GENEROUS: Duration = Duration::from_secs(20);
+
+async fn assert_too_many(response: Response) -> Value {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "https://herald.dev/problems/rate-limited");
+    assert_eq!(problem["status"], 429);
+    problem
+}
+
+#[tokio::test]
+async fn a_caller_past_its_burst_gets_429_while_other_keys_and_probes_do_not() {
+    let burst = 5;
+    let mut app = TestApp::builder()
+        .require_keys()
+        .configure(|config| {
+            config.rate_limit = RateLimit {
+                per_second: 1,
+                burst,
+            }
+        })
+        .spawn()
+        .await;
+    let first = app.create_key("acme", false).await;
+    let second = app.create_key("acme", false).await;
+    app.use_key(Some(&first));
+
+    // The bucket starts full: the whole burst goes through.
+    for _ in 0..burst {
+        assert_eq!(app.list_jobs("").await.status(), StatusCode::OK);
+    }
+    // At one request a second, a hundred more cannot all go through.
+    let mut refused = None;
+    for _ in 0..100 {
+        let response = app.list_jobs("").await;
+        if response.status() != StatusCode::OK {
+            refused = Some(response);
+            break;
+        }
+    }
+    let problem = assert_too_many(refused.expect("a refusal")).await;
+    assert!(problem["detail"].as_str().unwrap().contains("per second"));
+
+    assert_eq!(
+        app.request(Method::GET, "/healthz").await.status(),
+        StatusCode::OK
+    );
+    app.use_key(Some(&second));
+    assert_eq!(app.list_jobs("").await.status(), StatusCode::OK);
+
+    app.use_key(Some(&first));
+    eventually("the bucket to refill", GENEROUS, || async {
+        (app.list_jobs("").await.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_open_install_is_not_throttled_as_one_caller() {
+    let app = TestApp::builder()
+        .configure(|config| {
+            config.rate_limit = RateLimit {
+                per_second: 1,
+                burst: 2,
+            };
+            config.max_waiters_per_key = 1;
+        })
+        .spawn()
+        .await;
+    for _ in 0..20 {
+        assert_eq!(app.list_jobs("").await.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_rate_of_zero_limits_nothing() {
+    let mut app = TestApp::builder()
+        .require_keys()
+        .configure(|config| config.rate_limit = RateLimit::OFF)
+        .spawn()
+        .await;
+    let key = app.create_key("acme", false).await;
+    app.use_key(Some(&key));
+    for _ in 0..300 {
+        assert_eq!(app.list_jobs("").await.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_caller_holding_its_streams_gets_429_until_one_closes() {
+    let mut app = TestApp::builder()
+        .require_keys()
+        .sse_heartbeat(Duration::from_millis(100))
+        .configure(|config| {
+            config.rate_limit = RateLimit::OFF;
+            config.max_streams_per_key = 2;
+        })
+        .spawn()
+        .await;
+    let key = app.create_key("acme", false).await;
+    app.use_key(Some(&key));
+    let job = app.submit("demo.sleep").await;
+    let id = job["id"].as_str().unwrap();
+
+    let first = app.job_stream(id, None).await;
+    let _second = app.feed_stream("", None).await;
+    assert_too_many(app.job_events(id, None).await).await;
+    assert_too_many(app.events_request("/v1/events/stream", None).await).await;
+
+    // The server notices the departed client at its next heartbeat.
+    drop(first);
+    let third = eventually("a stream slot to free up", GENEROUS, || async {
+        let response = app.job_events(id, None).await;
+        (response.status() == StatusCode::OK).then_some(response)
+    })
+    .await;
+    drop(third);
+}
+
+#[tokio::test]
+async fn a_caller_holding_its_long_polls_gets_429_but_plain_polls_go_through() {
+    let mut app = TestApp::builder()
+        .require_keys()
+        .configure(|config| {
+            config.rate_limit = RateLimit::OFF;
+            config.max_waiters_per_key = 1;
+        })
+        .spawn()
+        .await;
+    let key = app.create_key("acme", false).await;
+    app.use_key(Some(&key));
+    let job = app.submit("demo.sleep").await;
+    let id = job["id"].as_str().unwrap();
+    let seq = job["seq"].as_u64().unwrap();
+
+    let waiting = app.waiting_poll(id, 30, seq).await;
+    let tag = format!("\"{seq}\"");
+    assert_too_many(app.poll_job(id, "wait=30", Some(&tag)).await).await;
+    assert_too_many(app.events_page("wait=30").await).await;
+    assert_eq!(app.get_job(id).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.poll_job(id, "wait=30", None).await.status(),
+        StatusCode::OK,
+        "without If-None-Match a poll does not wait"
+    );
+
+    // The waiting poll answers when the job changes, and gives its slot back.
+    assert!(app.cancel_job(id).await.status().is_success());
+    let answered = waiting.await.unwrap().unwrap();
+    assert_eq!(answered.status(), StatusCode::OK, "the job changed");
+    assert_eq!(
+        app.events_page("wait=1").await.status(),
+        StatusCode::OK,
+        "the slot is free again"
+    );
+}
+
+fn nested(depth: usize) -> String {
+    format!(
+        r#"{{"type": "demo.sleep", "payload": {}{}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    )
+}
+
+#[tokio::test]
+async fn a_body_nested_deeper_than_the_bound_is_a_422_naming_the_body() {
+    let app = TestApp::builder()
+        .configure(|config| config.max_json_depth = 8)
+        .spawn()
+        .await;
+    // The body object is one level, the payload seven more: just within the bound.
+    let within = app.post_job_raw(nested(7), "application/json").await;
+    assert_eq!(within.status(), StatusCode::ACCEPTED);
+
+    let response = app.post_job_raw(nested(8), "application/json").await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://herald.dev/problems/validation-error"
+    );
+    assert_eq!(problem["errors"][0]["field"], "body");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deeper than 8")
+    );
+}
+
+#[tokio::test]
+async fn a_body_deeper_than_serde_allows_is_our_problem_not_a_500() {
+    let app = TestApp::builder().spawn().await;
+    for depth in [200, 100_000] {
+        let response = app.post_job_raw(nested(depth), "application/json").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{depth}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], "body");
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_request_head_is_cut_off() {
+    let app = TestApp::builder()
+        .configure(|config| config.client_request_timeout = Duration::from_millis(300))
+        .spawn()
+        .await;
+    let address = app.address.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(GENEROUS, socket.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "cut by the configured 300 ms, not actix's default 5 s: {:?}",
+        started.elapsed()
+    );
+    // Closed, with at most a `408` said first (a reset is a close too).
+    if read.is_ok() && !answer.is_empty() {
+        assert!(
+            answer.starts_with(b"HTTP/1.1 408"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+}
+
+#[tokio::test]
+async fn headers_larger_than_the_bound_are_a_431_problem() {
+    let app = TestApp::builder()
+        .configure(|config| config.max_header_bytes = 4096)
+        .spawn()
+        .await;
+    let big = "x".repeat(5000);
+    let response = app
+        .client
+        .get(app.url("/v1/jobs"))
+        .header("X-Padding", &big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://herald.dev/problems/headers-too-large"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("4096"),
+        "{problem}"
+    );
+    // Within the bound, the same request goes through.
+    let fine = app
+        .client
+        .get(app.url("/v1/jobs"))
+        .header("X-Padding", "x".repeat(1000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), StatusCode::OK);
+}
