@@ -257,6 +257,42 @@ mod tests {
         TenantId::parse("acme.eu:prod").unwrap()
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever arrives as `?token=` is refused with an error, never a panic, unless it
+        /// is a token this server signed.
+        #[test]
+        fn any_string_is_refused_without_a_panic(raw in ".{0,200}") {
+            let tokens = tokens(1, None);
+            proptest::prop_assert!(tokens.verify(&raw, NOW).is_err());
+        }
+
+        /// Tokens made of the right parts but random bytes are refused too.
+        #[test]
+        fn random_parts_are_refused(
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            signature in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            let tokens = tokens(1, None);
+            let raw = format!("v1.{}.{}", BASE64URL.encode(payload), BASE64URL.encode(signature));
+            proptest::prop_assert!(tokens.verify(&raw, NOW).is_err());
+        }
+
+        /// Every issued token verifies for exactly its tenant and job until it expires.
+        #[test]
+        fn issued_tokens_round_trip(tenant in "[a-z0-9][a-z0-9._:-]{0,40}", lifetime in 1i64..86_400) {
+            let tenant = TenantId::parse(&tenant).unwrap();
+            let job = JobId::generate();
+            let tokens = tokens(1, None);
+            let token = tokens.issue_until(&tenant, &job, NOW + lifetime);
+            let grant = tokens.verify(&token, NOW).unwrap();
+            proptest::prop_assert_eq!(&grant.tenant, &tenant);
+            proptest::prop_assert_eq!(grant.job, job);
+            proptest::prop_assert_eq!(tokens.verify(&token, NOW + lifetime), Err(TokenError::Expired));
+        }
+    }
+
     #[test]
     fn a_token_grants_reading_its_job_of_its_tenant_until_it_expires() {
         let tokens = tokens(1, None);
