@@ -128,12 +128,8 @@ fn parse_request(body: &Value) -> Result<(TenantId, String, bool), ApiError> {
     request_body(content = KeyRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The key, with its secret (shown this once)", body = CreatedKey),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key is not an admin key (`forbidden`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad fields, each named in `errors` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(key_id, tenant))]
@@ -173,7 +169,6 @@ async fn create_key(
         (status = 200, description = "The keys", body = KeyList),
         (status = 400, description = "A bad parameter, named in `errors` (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key is not an admin key (`forbidden`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -205,7 +200,6 @@ async fn list_keys(
         (status = 204, description = "Revoked: the key is refused from now on"),
         (status = 403, description = "The key is not an admin key (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(key_id))]

@@ -54,7 +54,6 @@ fn bad_last_event_id(message: &str) -> ApiError {
         (status = 204, description = "The job already finished and the client has its terminal event: stop reconnecting"),
         (status = 400, description = "A `Last-Event-ID` that is not a number (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job (`not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
@@ -126,7 +125,6 @@ fn holding(
                 ("Last-Event-ID" = String, description = "On a resumed stream: the id replay really starts after; `earliest` when the feed no longer reaches back to the cursor"),
             )),
         (status = 400, description = "A malformed `job`, more than 100 jobs, an unknown type, or a `Last-Event-ID` that is not a cursor (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -173,7 +171,6 @@ async fn event_stream(
         (status = 200, description = "A page of events", body = EventPage,
             headers(("Cache-Control" = String, description = "`no-cache`"))),
         (status = 400, description = "A bad `after`, `limit`, `wait`, `job` or `types`, each named in `errors` (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all)]

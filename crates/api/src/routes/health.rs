@@ -59,7 +59,6 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     responses(
         (status = 200, description = "The metrics", body = String,
             content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -57,12 +57,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 ("Idempotent-Replayed" = String, description = "`true` when an earlier request with the same key created the job"),
             )),
         (status = 400, description = "Malformed JSON, or a bad `Idempotency-Key` (`malformed-json`, `invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, each named in `errors` (`validation-error`), or an `Idempotency-Key` used with another request (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The job type's queue is full (`queue-full`)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds before resubmitting"))),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(job_id))]
@@ -156,7 +153,6 @@ impl PollParams {
             )),
         (status = 400, description = "`wait` is not a number of seconds from 0 to 60 (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job (also a malformed id) (`not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
@@ -254,7 +250,6 @@ pub(crate) struct JobList<'a> {
     responses(
         (status = 200, description = "A page of jobs", body = JobList),
         (status = 400, description = "A bad parameter, each named in `errors` (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -293,7 +288,6 @@ async fn list_jobs(
             )),
         (status = 404, description = "No such job (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job is already finished (`job-state-conflict`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
@@ -328,7 +322,6 @@ async fn cancel_job(
         (status = 200, description = "The result bytes, with the content type they were stored with (`application/json`, `text/csv`, …)",
             content(("*/*"))),
         (status = 404, description = "No such job (`not-found`), or it has no result: not completed yet, or completed without one (`result-not-available`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(job_id = %id))]

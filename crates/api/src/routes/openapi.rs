@@ -60,7 +60,7 @@ any language claim and run jobs over HTTP. Every error is an RFC 9457 problem do
         openapi_json,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonProblems),
     tags(
         (name = "jobs", description = "Submit, poll, list and cancel jobs; fetch their results"),
         (name = "events", description = "Job events as Server-Sent Events and as JSON pages"),
@@ -157,6 +157,78 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Documents the problems any operation can answer, in one place rather than on each handler:
+/// `431` (the header bound wraps the whole app) and `500` everywhere, and for an operation
+/// with a JSON body, `400` malformed JSON, `413` over the body limit and `415` not JSON. An
+/// operation that documents one of these in its own words keeps its own.
+struct CommonProblems;
+
+impl CommonProblems {
+    fn problem(description: &str) -> utoipa::openapi::Response {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    }
+}
+
+impl Modify for CommonProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let everywhere = [
+            (
+                "431",
+                Self::problem(
+                    "The request's header names and values add up to more than \
+                     `--max-header-bytes` (`headers-too-large`)",
+                ),
+            ),
+            ("500", Self::problem("Unexpected (`internal-error`)")),
+        ];
+        let with_a_body = [
+            ("400", Self::problem("Malformed JSON (`malformed-json`)")),
+            (
+                "413",
+                Self::problem("The body is over the limit (`payload-too-large`)"),
+            ),
+            (
+                "415",
+                Self::problem("The body is not sent as JSON (`unsupported-media-type`)"),
+            ),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let has_body = operation.request_body.is_some();
+                let responses = &mut operation.responses.responses;
+                let common = everywhere
+                    .iter()
+                    .chain(with_a_body.iter().filter(|_| has_body));
+                for (status, problem) in common {
+                    responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| problem.clone().into());
+                }
+            }
+        }
+    }
+}
+
 /// The document as served, serialized once.
 static DOCUMENT: LazyLock<Result<String, String>> = LazyLock::new(|| {
     let mut doc = ApiDoc::openapi();
@@ -176,7 +248,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     tag = "operations",
     responses(
         (status = 200, description = "The OpenAPI document", body = Object, content_type = "application/json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn openapi_json() -> Result<HttpResponse, ApiError> {

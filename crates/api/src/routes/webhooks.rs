@@ -71,12 +71,8 @@ fn no_cache(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResp
     responses(
         (status = 201, description = "The subscription and its secret (shown this once)", body = RevealedSecret,
             headers(("Location" = String, description = "`/v1/webhooks/{id}`"))),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The tenant already holds 256 subscriptions (`limit-reached`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad fields, each named in `errors`, including a private target (`validation-error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(webhook_id))]
@@ -100,7 +96,6 @@ async fn create_webhook(
     tag = "webhooks",
     responses(
         (status = 200, description = "Every subscription of the tenant", body = SubscriptionList),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -124,7 +119,6 @@ async fn list_webhooks(
     responses(
         (status = 200, description = "The subscription", body = SubscriptionView),
         (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
@@ -146,13 +140,9 @@ async fn get_webhook(
     request_body(content = SubscriptionChange, content_type = "application/json"),
     responses(
         (status = 200, description = "The subscription, changed", body = SubscriptionView),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The change kept losing to concurrent ones; try again (`webhook-state-conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad fields, each named in `errors`; a `secret` (rotate it instead) (`validation-error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
@@ -175,7 +165,6 @@ async fn update_webhook(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
@@ -197,13 +186,9 @@ async fn delete_webhook(
     request_body(content = Option<RotateRequest>, description = "Optional: the new secret, else one is generated", content_type = "application/json"),
     responses(
         (status = 200, description = "The subscription, its new secret and when the previous one stops signing", body = RevealedSecret),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The change kept losing to concurrent ones (`webhook-state-conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad `secret` or unknown fields (`validation-error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
@@ -230,7 +215,6 @@ async fn rotate_secret(
         (status = 200, description = "A page of deliveries", body = DeliveryList),
         (status = 400, description = "A bad `status`, `limit` or `cursor`, each named in `errors` (`invalid-parameters`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
@@ -257,13 +241,9 @@ async fn list_deliveries(
     request_body(content = ReplayRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "What was replayed; with `truncated`, send again from `next_since`", body = Replayed),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subscription for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The subscription is disabled (`webhook-state-conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A missing or bad `since`, a bad `until`, unknown fields (`validation-error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(webhook_id = %id))]
@@ -287,7 +267,6 @@ async fn replay(
     responses(
         (status = 200, description = "The delivery", body = DeliveryView),
         (status = 404, description = "No such delivery for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(delivery_id = %id))]
@@ -310,7 +289,6 @@ async fn get_delivery(
         (status = 202, description = "The delivery, due at once", body = DeliveryView),
         (status = 404, description = "No such delivery for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Its subscription is disabled or was deleted (`webhook-state-conflict`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(delivery_id = %id))]

@@ -55,10 +55,6 @@ fn ok(answer: &impl Serialize) -> HttpResponse {
         (status = 422, description = "A bad field, named in `errors` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The server holds as many claims as it allows (`too-many-claims`)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds before claiming again"))),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(job_id))]
@@ -90,10 +86,6 @@ async fn claim(
         (status = 404, description = "No such job for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The token is not the job's current lease: drop the job (`lease-lost`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad field, named in `errors` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
@@ -121,10 +113,7 @@ async fn heartbeat(
         (status = 404, description = "No such job for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The token is not the job's current lease: drop the job (`lease-lost`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad field, named in `errors` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is over the limit (`payload-too-large`), or the result is larger than the store accepts (`result-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
@@ -152,10 +141,6 @@ async fn complete(
         (status = 404, description = "No such job for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The token is not the job's current lease: drop the job (`lease-lost`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad field, named in `errors` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(job_id = %id))]
@@ -183,10 +168,6 @@ async fn fail(
         (status = 404, description = "No such job for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The token is not the job's current lease: drop the job (`lease-lost`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad field, named in `errors` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as JSON (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected (`internal-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(job_id = %id))]

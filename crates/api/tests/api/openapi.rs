@@ -218,6 +218,44 @@ async fn every_route_served_is_documented_and_every_documented_route_is_served()
 }
 
 #[tokio::test]
+async fn problems_any_operation_can_answer_are_documented_on_every_operation() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let statuses = |path: &str, method: &str| -> BTreeSet<String> {
+        doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path} is documented"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    // Every operation: the header bound and the opaque 500.
+    for (path, method) in [("/healthz", "get"), ("/v1/jobs/{id}", "get")] {
+        let documented = statuses(path, method);
+        assert!(
+            documented.contains("431") && documented.contains("500"),
+            "{method} {path}: {documented:?}"
+        );
+    }
+    // An operation with a JSON body: malformed, too large, not JSON — while its own wording
+    // of one of them is kept.
+    for (path, method) in [("/v1/workers/jobs/{id}/fail", "post"), ("/v1/jobs", "post")] {
+        let documented = statuses(path, method);
+        for status in ["400", "413", "415", "431", "500"] {
+            assert!(
+                documented.contains(status),
+                "{method} {path}: {documented:?}"
+            );
+        }
+    }
+    let submit_400 = doc["paths"]["/v1/jobs"]["post"]["responses"]["400"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(submit_400.contains("Idempotency-Key"), "{submit_400}");
+    assert!(!statuses("/v1/jobs/{id}", "get").contains("415"));
+}
+
+#[tokio::test]
 async fn every_documented_error_is_a_problem_document() {
     let app = spawn_app().await;
     let doc = document(&app).await;
