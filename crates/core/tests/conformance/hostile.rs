@@ -357,8 +357,12 @@ proptest! {
     fn any_json_as_a_submission_is_accepted_consistently_or_refused_field_by_field(
         value in prop_oneof![1 => json_value(), 4 => request_shaped()],
     ) {
-        // What the api's JSON extractor would do first: a body of the wrong shape never
-        // reaches `NewJob::parse`.
+        // What the api does first: a body that is not a JSON object is refused (422 naming
+        // `body`), although serde's derive would read an array as the struct's fields in
+        // order; and a body of the wrong shape never reaches `NewJob::parse`.
+        if !value.is_object() {
+            return Ok(());
+        }
         let Ok(request) = serde_json::from_value::<JobRequest>(value.clone()) else {
             return Ok(());
         };
