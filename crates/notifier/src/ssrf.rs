@@ -85,8 +85,10 @@ pub enum ResolveError {
 /// IPv6: `::` and `::1`, `fe80::/10` (link-local), `fec0::/10` (deprecated site-local),
 /// `fc00::/7` (unique local), `ff00::/8` (multicast), `2001:db8::/32` (documentation),
 /// `100::/64` (discard), `64:ff9b:1::/48` (local-use NAT64); and an IPv4 address embedded in
-/// IPv6 is judged as that IPv4 address: mapped `::ffff:0:0/96`, compatible `::/96`, NAT64
-/// `64:ff9b::/96` and 6to4 `2002::/16`, so `::ffff:127.0.0.1` cannot slip through.
+/// IPv6 is judged as that IPv4 address: mapped `::ffff:0:0/96`, translated `::ffff:0:0:0/96`,
+/// compatible `::/96`, NAT64 `64:ff9b::/96` and 6to4 `2002::/16`, so `::ffff:127.0.0.1`
+/// cannot slip through. A Teredo address (`2001::/32`) carries two, its server's and its
+/// client's (bits inverted): it is forbidden when either is.
 #[must_use]
 pub fn is_forbidden(ip: IpAddr) -> bool {
     match ip {
@@ -110,10 +112,14 @@ fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    if let [0x2001, 0, server_hi, server_lo, _, _, client_hi, client_lo] = s {
+        return is_forbidden_v4(v4_of(server_hi, server_lo))
+            || is_forbidden_v4(v4_of(!client_hi, !client_lo));
+    }
     if let Some(v4) = embedded_v4(ip) {
         return is_forbidden_v4(v4);
     }
-    let s = ip.segments();
     ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
@@ -130,15 +136,20 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return Some(v4);
     }
-    let s = ip.segments();
-    match s {
-        // IPv4-compatible (deprecated; `::` and `::1` land here and stay forbidden), the
-        // well-known NAT64 prefix, and 6to4.
+    match ip.segments() {
+        // IPv4-compatible (deprecated; `::` and `::1` land here and stay forbidden),
+        // IPv4-translated (SIIT), the well-known NAT64 prefix, and 6to4.
         [0, 0, 0, 0, 0, 0, hi, lo]
+        | [0, 0, 0, 0, 0xffff, 0, hi, lo]
         | [0x0064, 0xff9b, 0, 0, 0, 0, hi, lo]
-        | [0x2002, hi, lo, ..] => Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))),
+        | [0x2002, hi, lo, ..] => Some(v4_of(hi, lo)),
         _ => None,
     }
+}
+
+/// The IPv4 address of two IPv6 segments, high first.
+fn v4_of(hi: u16, lo: u16) -> Ipv4Addr {
+    Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))
 }
 
 /// The URL's host if it is an IP literal, in either spelling the URL parser leaves
@@ -375,6 +386,15 @@ mod tests {
             ("64:ff9b::8.8.8.8", false),
             ("2002:7f00:1::", true),
             ("2002:0808:0808::", false),
+            // IPv4-translated: the form `::ffff:0:0/96` missed.
+            ("::ffff:0:127.0.0.1", true),
+            ("::ffff:0:169.254.169.254", true),
+            ("::ffff:0:8.8.8.8", false),
+            // Teredo: server 65.54.227.120, client (inverted) 127.0.0.1 / 8.8.8.8; then a
+            // private server with a public client.
+            ("2001:0:4136:e378:8000:63bf:80ff:fffe", true),
+            ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", false),
+            ("2001:0:a00:1:8000:63bf:f7f7:f7f7", true),
         ] {
             assert_eq!(is_forbidden(ip(text)), forbidden, "{text}");
         }
@@ -386,6 +406,8 @@ mod tests {
             "http://127.0.0.1:8080/hook",
             "http://[::1]/hook",
             "http://[::ffff:7f00:1]/hook",
+            "http://[::ffff:0:7f00:1]/hook",
+            "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",
             "https://10.1.2.3/",
             "http://0x7f.1/",
             "http://2130706433/",
