@@ -24,7 +24,7 @@
 
 use std::future::{Ready, ready};
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
@@ -33,7 +33,7 @@ use herald_core::apikey::{ApiKeyId, PlainKey};
 use herald_core::store::keys::verify;
 use herald_core::{JobId, TenantId};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, refuse};
 use crate::startup::AppState;
 use crate::token::{ReadGrant, TokenError};
 
@@ -181,18 +181,26 @@ async fn caller_of(state: &AppState, req: &ServiceRequest) -> Result<Caller, Api
 /// The middleware: authenticates every guarded request (see the module docs) before any
 /// extractor or handler runs.
 ///
+/// Answers `401` for a missing (where needed), malformed, unknown or revoked key, and the
+/// store's failure when it cannot be read.
+///
 /// # Errors
-/// `401` for a missing (where needed), malformed, unknown or revoked key; `500` when the
-/// store cannot be read.
+/// Only those of the services it wraps, passed through.
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if guarded(req.path()) {
         let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-            return Err(ApiError::Internal("the app state is missing".into()).into());
+            return Ok(refuse(
+                req,
+                ApiError::Internal("the app state is missing".into()),
+            ));
         };
-        let caller = caller_of(&state, &req).await?;
+        let caller = match caller_of(&state, &req).await {
+            Ok(caller) => caller,
+            Err(refusal) => return Ok(refuse(req, refusal)),
+        };
         if let Some(key) = &caller.key {
             tracing::debug!(key_id = %key, tenant = %caller.tenant, "authenticated");
         } else if let Some(grant) = &caller.read_token {
@@ -200,7 +208,7 @@ pub async fn authenticate(
         }
         req.extensions_mut().insert(caller);
     }
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// The caller found by [`authenticate`]. A route it did not guard has no caller: refused

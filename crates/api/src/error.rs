@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use actix_web::body::EitherBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -315,6 +317,16 @@ impl From<JsonPayloadError> for ApiError {
             other => Self::Internal(Box::new(other)),
         }
     }
+}
+
+/// A middleware's refusal of `req`, as its answer.
+///
+/// A middleware that refuses answers with a response rather than failing with an error: an
+/// error would travel out past the telemetry middleware, which records and logs responses
+/// (it cannot answer for the request itself, which the inner layers took). The response
+/// keeps `error`, so a `5xx` is logged with its cause.
+pub(crate) fn refuse<B>(req: ServiceRequest, error: ApiError) -> ServiceResponse<EitherBody<B>> {
+    req.error_response(error).map_into_right_body()
 }
 
 /// Routes actix's JSON extractor errors through [`ApiError`] (`JsonConfig::error_handler`).

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header;
@@ -33,7 +33,7 @@ use herald_core::{JobId, TenantId};
 use tokio::time::Instant;
 
 use crate::auth::{Caller, guarded};
-use crate::error::ApiError;
+use crate::error::{ApiError, refuse};
 use crate::startup::AppState;
 
 /// The most buckets (callers seen recently) a process keeps; beyond, idle ones are dropped.
@@ -220,29 +220,31 @@ fn whole_seconds(wait: Duration) -> Duration {
 
 /// The middleware: counts every authenticated `/v1` request against its caller's bucket.
 ///
+/// Answers `429 rate-limited` with `Retry-After` when the bucket is empty.
+///
 /// # Errors
-/// `429 rate-limited` with `Retry-After` when the bucket is empty.
+/// Only those of the services it wraps, passed through.
 pub async fn rate_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let subject = req.extensions().get::<Caller>().and_then(Subject::of);
     let state = req.app_data::<web::Data<AppState>>();
     if let (Some(subject), Some(state)) = (subject, state)
         && let Err(wait) = state.rate_limiter.check(&subject, Instant::now())
     {
         let rate = state.config.rate_limit;
-        return Err(ApiError::RateLimited {
+        let refusal = ApiError::RateLimited {
             detail: format!(
                 "more than {} requests per second (bursts of {}) from this caller; retry after \
                  Retry-After",
                 rate.per_second, rate.burst
             ),
             retry_after: whole_seconds(wait),
-        }
-        .into());
+        };
+        return Ok(refuse(req, refusal));
     }
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// Counts what callers hold open (event streams, long polls), each up to `cap`.
@@ -333,12 +335,14 @@ pub(crate) fn acquire(slots: &Slots, req: &HttpRequest) -> Result<Slot, ApiError
 /// The middleware refusing a request whose header fields (names and values) add up to more
 /// than `max_header_bytes`, before anything reads them.
 ///
+/// Answers `431 headers-too-large`.
+///
 /// # Errors
-/// `431 headers-too-large`.
+/// Only those of the services it wraps, passed through.
 pub async fn limit_header_bytes(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if let Some(state) = req.app_data::<web::Data<AppState>>() {
         let limit = state.config.max_header_bytes;
         let size: usize = req
@@ -347,10 +351,10 @@ pub async fn limit_header_bytes(
             .map(|(name, value)| name.as_str().len() + value.len())
             .sum();
         if size > limit {
-            return Err(ApiError::HeadersTooLarge { size, limit }.into());
+            return Ok(refuse(req, ApiError::HeadersTooLarge { size, limit }));
         }
     }
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// A body nested deeper than the bound: the payload error that carries it to the JSON

@@ -264,6 +264,11 @@ impl Drop for StreamGuard {
 
 /// Middleware: records the request in the metrics and logs it (with the cause of a `5xx`).
 ///
+/// It is the outermost layer, and the layers inside it answer their refusals (a `401`, a
+/// `429`, a `431`, a store that failed while a key was looked up) as responses
+/// ([`crate::error::refuse`]), so every answer is counted and every `5xx` logged here,
+/// whichever layer made it.
+///
 /// The route label is the matched pattern (`/v1/jobs/{id}`), never the raw path, so the label
 /// set stays bounded; unmatched paths share the label `unmatched`.
 ///
@@ -298,6 +303,9 @@ pub(crate) async fn telemetry(
         }
         Some(error) if status > 500 => {
             tracing::warn!(method, path, status, millis, error = %error, "request refused");
+        }
+        None if status >= 500 => {
+            tracing::warn!(method, path, status, millis, "request refused");
         }
         // An access log line per request would cost more than the request at full load:
         // `RUST_LOG=herald_api=debug` turns it on.
