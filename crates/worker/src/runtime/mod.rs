@@ -29,8 +29,10 @@ use signals::InFlight;
 
 /// The first pause after the store fails a claim; it doubles up to [`STORE_BACKOFF_MAX`].
 const STORE_BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// The longest pause between two claims while the store keeps failing.
-const STORE_BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// The longest pause between two claims while the store keeps failing: short, so that jobs run
+/// again within moments of the store's return (a failing claim costs little: the store bounds
+/// how long it waits for its backend).
+const STORE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Why the worker could not run.
 #[derive(Debug, thiserror::Error)]
