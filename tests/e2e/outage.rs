@@ -6,13 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use herald_testkit::{RedisServer, eventually};
+use herald_testkit::{Receiver, RedisServer, eventually};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{
-    Herald, client, follow, get_job, get_json, is_terminal, on_redis, redis_connection, sleep_job,
-    submit,
+    Herald, client, follow, get_job, get_json, is_terminal, on_redis, redis_connection,
+    signal_subscribers, sleep_job, submit,
 };
 
 /// Well under the ~9.5 s the client's reconnection rounds used to hold every request, and
@@ -66,6 +66,7 @@ async fn assert_refused_promptly(
 
 /// Every kind of request a client or an orchestrator makes, refused promptly, twice over: the
 /// first requests find the connection broken, the later ones find the client reconnecting.
+/// `worker` is the process without the api role, serving only the operations endpoints.
 async fn assert_outage_answered_promptly(api: &Herald, worker: &Herald, id: &str) {
     for _ in 0..2 {
         assert_refused_promptly(
@@ -83,11 +84,18 @@ async fn assert_outage_answered_promptly(api: &Herald, worker: &Herald, id: &str
     }
 }
 
-/// After Redis returns: both processes ready again, the job finished before the outage still
-/// there, nothing left behind by the refused submissions, and the worker running new jobs.
-async fn assert_recovered(api: &Herald, worker: &Herald, id: &str) {
+/// After Redis returns: both processes ready again and subscribed to the signals again, the
+/// job finished before the outage still there, nothing left behind by the refused submissions,
+/// and the worker and the notifier running a new job and its webhook.
+async fn assert_recovered(redis: &RedisServer, api: &Herald, worker: &Herald, id: &str) {
     api.wait_ready().await;
     worker.wait_ready().await;
+    eventually(
+        "both processes to subscribe to the signals again",
+        Duration::from_secs(60),
+        || async { (signal_subscribers(redis).await == 2).then_some(()) },
+    )
+    .await;
     assert_eq!(get_job(api, id).await["status"], "completed");
     let listed = get_json(api, "/v1/jobs").await;
     let ids: Vec<&str> = listed["data"]
@@ -97,16 +105,26 @@ async fn assert_recovered(api: &Herald, worker: &Herald, id: &str) {
         .filter_map(|job| job["id"].as_str())
         .collect();
     assert_eq!(ids, [id], "a refused submission left a job behind");
-    let again = submit(api, sleep_job(0.1, 1)).await;
+    let receiver = Receiver::start().await;
+    let mut with_webhook = sleep_job(0.1, 1);
+    with_webhook["webhook"] = json!({"url": receiver.url("/after-the-outage")});
+    let again = submit(api, with_webhook).await;
     let again = again["id"].as_str().expect("id");
     let seen = follow(api, again, Duration::from_secs(60), is_terminal).await;
     assert_eq!(seen.last().expect("a final version")["status"], "completed");
+    let delivered = receiver
+        .wait_for_to("/after-the-outage", 1, Duration::from_secs(60))
+        .await;
+    assert_eq!(delivered[0].json::<Value>()["data"]["id"], again);
 }
 
-/// An api process and a worker-only process on `redis`, and a job they completed.
+/// An api process and a process with the worker and notifier roles on `redis`, and a job they
+/// completed.
 async fn deployment_with_a_finished_job(redis: &RedisServer) -> (Herald, Herald, String) {
-    let api = Herald::start_ready(&on_redis(redis, "api", &[])).await;
-    let worker = Herald::start_ready(&on_redis(redis, "worker", &[])).await;
+    // The webhook receiver is on loopback.
+    let private = ["--webhook-allow-private-targets"];
+    let api = Herald::start_ready(&on_redis(redis, "api", &private)).await;
+    let worker = Herald::start_ready(&on_redis(redis, "worker,notifier", &private)).await;
     let job = submit(&api, sleep_job(0.1, 1)).await;
     let id = job["id"].as_str().expect("id").to_owned();
     let seen = follow(&api, &id, Duration::from_secs(60), is_terminal).await;
@@ -124,7 +142,7 @@ async fn while_redis_is_killed_requests_answer_503_at_once_and_work_again_after_
     assert_outage_answered_promptly(&api, &worker, &id).await;
 
     redis.restart();
-    assert_recovered(&api, &worker, &id).await;
+    assert_recovered(&redis, &api, &worker, &id).await;
 }
 
 /// A server that accepts connections and never answers, as a Redis host whose process hangs
@@ -166,7 +184,7 @@ async fn while_redis_accepts_connections_but_never_answers_requests_still_answer
 
     unresponsive.close().await;
     redis.restart();
-    assert_recovered(&api, &worker, &id).await;
+    assert_recovered(&redis, &api, &worker, &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,7 +196,7 @@ async fn while_redis_is_frozen_requests_answer_503_at_once_and_work_again_once_i
     assert_outage_answered_promptly(&api, &worker, &id).await;
 
     redis.thaw();
-    assert_recovered(&api, &worker, &id).await;
+    assert_recovered(&redis, &api, &worker, &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
