@@ -11,6 +11,7 @@ mod fuzz;
 mod health;
 mod job_types;
 mod keys;
+mod outage;
 mod polling;
 mod shutdown;
 mod sse;

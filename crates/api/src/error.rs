@@ -31,6 +31,10 @@ const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// claims as it allows.
 const CLAIMS_BUSY_RETRY_AFTER: Duration = Duration::from_secs(2);
 
+/// How long a client should wait before retrying while the store backend cannot be reached:
+/// an outage that ends within it costs the client one retry.
+const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// The challenge of every `401` (RFC 6750): the API takes bearer tokens.
 const WWW_AUTHENTICATE: &str = "Bearer realm=\"herald\"";
 
@@ -119,6 +123,10 @@ pub enum ApiError {
     /// The backend does not answer (`/readyz`).
     #[error("the store backend is not reachable: {0}")]
     NotReady(#[source] StoreError),
+    /// The store backend cannot be reached right now (down, not answering within its timeout,
+    /// or not ready to serve): the request may succeed when retried after `Retry-After`.
+    #[error("{0}")]
+    Unavailable(#[source] StoreError),
     /// Anything unexpected: answered opaquely, logged with its cause.
     #[error("unexpected error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -175,6 +183,7 @@ impl ApiError {
                 ("headers-too-large", "Request header fields too large")
             }
             Self::NotReady(_) => ("not-ready", "Not ready"),
+            Self::Unavailable(_) => ("backend-unavailable", "Backend unavailable"),
             Self::Internal(_) => ("internal-error", "Internal server error"),
         }
     }
@@ -184,6 +193,9 @@ impl ApiError {
         match self {
             Self::Internal(_) => "an unexpected error occurred; it has been logged".to_owned(),
             Self::NotReady(_) => "the store backend is not reachable".to_owned(),
+            Self::Unavailable(_) => {
+                "the store backend cannot be reached right now; retry after Retry-After".to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -234,9 +246,10 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } | Self::ResultTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::QueueFull(_) | Self::NotReady(_) | Self::ClaimsBusy { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::QueueFull(_)
+            | Self::NotReady(_)
+            | Self::Unavailable(_)
+            | Self::ClaimsBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -266,6 +279,9 @@ impl ResponseError for ApiError {
             Self::ClaimsBusy { .. } => {
                 response.insert_header((header::RETRY_AFTER, CLAIMS_BUSY_RETRY_AFTER.as_secs()));
             }
+            Self::NotReady(_) | Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.as_secs()));
+            }
             Self::RateLimited { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1)));
             }
@@ -293,6 +309,7 @@ impl From<StoreError> for ApiError {
             too_large @ StoreError::ResultTooLarge { .. } => {
                 Self::ResultTooLarge(too_large.to_string())
             }
+            unavailable @ StoreError::Unavailable(_) => Self::Unavailable(unavailable),
             other => Self::Internal(Box::new(other)),
         }
     }
@@ -434,6 +451,36 @@ mod tests {
             body_of(&err)["type"],
             "https://herald.dev/problems/rate-limited"
         );
+    }
+
+    #[test]
+    fn an_unreachable_backend_is_a_503_that_says_when_to_retry() {
+        let err = ApiError::from(StoreError::Unavailable(
+            "failed to read a job: connection refused to 10.0.0.7".into(),
+        ));
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            PROBLEM_JSON
+        );
+        let body = body_of(&err);
+        assert_eq!(
+            body["type"],
+            "https://herald.dev/problems/backend-unavailable"
+        );
+        assert!(!body["detail"].as_str().unwrap().contains("10.0.0.7"));
+        // Other backend failures stay opaque 500s.
+        let err = ApiError::from(StoreError::Backend("WRONGTYPE".into()));
+        assert_eq!(err.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn not_ready_says_when_to_ask_again() {
+        let response = ApiError::NotReady(StoreError::Unavailable("down".into())).error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[test]

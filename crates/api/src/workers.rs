@@ -96,22 +96,27 @@ pub(crate) async fn maintain_until(
 ) {
     let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    const WHAT: &str = "maintaining the external workers' queues";
+    let mut failures = herald_core::backoff::FailureLog::default();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match store.maintain_external(&worker).await {
+        let outcome = store.maintain_external(&worker).await;
+        if outcome.is_ok() {
+            failures.succeeded(WHAT);
+        }
+        match outcome {
             Ok(done) if done.reclaimed > 0 || done.promoted > 0 => tracing::info!(
                 reclaimed = done.reclaimed,
                 promoted = done.promoted,
                 "maintained the queues of external workers"
             ),
             Ok(_) => {}
-            Err(e) => tracing::warn!(
-                error = %e,
-                "maintenance of the external workers' queues failed; retrying at the next pass"
-            ),
+            Err(e) => {
+                failures.failed(WHAT, &e);
+            }
         }
     }
 }

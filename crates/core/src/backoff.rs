@@ -1,6 +1,7 @@
 //! Backoffs: [`RetryPolicy`], the delays between the attempts of a job that failed with a
 //! retryable error, and [`Backoff`], for the loops that retry a failing store (the worker's
-//! claims, the notifier's reads) so they slow down instead of spinning, and recover at once.
+//! claims, the notifier's reads) so they slow down instead of spinning, and recover at once;
+//! [`FailureLog`] has such loops say so once per outage rather than at every retry.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -91,9 +92,56 @@ impl Backoff {
     }
 }
 
+/// What a loop that keeps retrying a failing store logs: a warning when the failures start,
+/// a debug line for each one after, and a line when it works again. An outage of Redis is then
+/// a pair of lines per loop, not one every retry.
+#[derive(Debug, Default)]
+pub struct FailureLog {
+    failing: bool,
+}
+
+impl FailureLog {
+    /// Records a failure of `what` (a gerund: "claiming jobs"); `true` when it starts a streak
+    /// (and was logged as a warning).
+    pub fn failed(&mut self, what: &str, error: &dyn std::fmt::Display) -> bool {
+        let first = !self.failing;
+        self.failing = true;
+        if first {
+            tracing::warn!(
+                %error,
+                "{what} failed; retrying, and saying so again once it works"
+            );
+        } else {
+            tracing::debug!(%error, "{what} failed again");
+        }
+        first
+    }
+
+    /// Records a success of `what`; `true` when it ends a streak of failures (and was logged).
+    pub fn succeeded(&mut self, what: &str) -> bool {
+        let recovered = std::mem::take(&mut self.failing);
+        if recovered {
+            tracing::info!("{what} works again");
+        }
+        recovered
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_streak_of_failures_is_announced_once_and_its_end_once() {
+        let mut log = FailureLog::default();
+        assert!(!log.succeeded("claiming jobs"));
+        assert!(log.failed("claiming jobs", &"connection refused"));
+        assert!(!log.failed("claiming jobs", &"connection refused"));
+        assert!(!log.failed("claiming jobs", &"timed out"));
+        assert!(log.succeeded("claiming jobs"));
+        assert!(!log.succeeded("claiming jobs"));
+        assert!(log.failed("claiming jobs", &"connection refused"));
+    }
 
     #[test]
     fn store_backoff_doubles_to_its_cap_and_resets() {

@@ -160,6 +160,16 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_REDIS_PREFIX", default_value = "herald")]
     pub redis_prefix: String,
 
+    /// How long opening a connection to Redis may take (TCP, TLS and the handshake).
+    #[arg(long, env = "HERALD_REDIS_CONNECT_TIMEOUT", default_value = "1s", value_parser = duration)]
+    pub redis_connect_timeout: Duration,
+
+    /// How long one Redis command may take, waiting for a lost connection to come back included;
+    /// past it the request answers 503 (`backend-unavailable`). Blocking reads (workers waiting
+    /// for jobs) wait as long as they ask for, whatever this says.
+    #[arg(long, env = "HERALD_REDIS_COMMAND_TIMEOUT", default_value = "1s", value_parser = duration)]
+    pub redis_command_timeout: Duration,
+
     /// Roles of this process, comma-separated (default: all).
     #[arg(
         long,
@@ -553,6 +563,8 @@ mod tests {
         assert!(!args.webhook_allow_private_targets);
         assert_eq!(args.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(args.lease_timeout, Duration::from_secs(30));
+        assert_eq!(args.redis_connect_timeout, Duration::from_secs(1));
+        assert_eq!(args.redis_command_timeout, Duration::from_secs(1));
         assert_eq!(args.retention, Duration::from_secs(48 * 3600));
         assert_eq!(args.sse_heartbeat, Duration::from_secs(15));
         assert_eq!(args.sse_retry, Duration::from_secs(3));
@@ -748,6 +760,16 @@ mod tests {
         );
         assert!(parse(&["--lease-timeout", "soon"]).is_err());
         assert!(parse(&["--lease-timeout", "0s"]).is_err());
+        let redis = parse(&[
+            "--redis-connect-timeout",
+            "250ms",
+            "--redis-command-timeout",
+            "3s",
+        ])
+        .unwrap();
+        assert_eq!(redis.redis_connect_timeout, Duration::from_millis(250));
+        assert_eq!(redis.redis_command_timeout, Duration::from_secs(3));
+        assert!(parse(&["--redis-command-timeout", "0s"]).is_err());
         assert!(parse(&["--concurrency", "0"]).is_err());
     }
 

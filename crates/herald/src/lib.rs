@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use herald_core::store::memory::MemoryStore;
-use herald_core::store::redis::RedisStore;
+use herald_core::store::redis::{RedisStore, RedisTimeouts};
 use herald_core::store::{SharedKeyStore, SharedWebhookStore};
 use herald_core::{SharedStore, StoreConfig};
 use herald_notifier::{NotifierConfig, NotifierDeps, NotifierMetrics};
@@ -161,8 +161,12 @@ impl Application {
                 (store.clone(), store.clone(), store)
             }
             Some(url) => {
+                let timeouts = RedisTimeouts {
+                    connect: args.redis_connect_timeout,
+                    command: args.redis_command_timeout,
+                };
                 let store = Arc::new(
-                    RedisStore::connect(url, &args.redis_prefix, store_config)
+                    RedisStore::connect_with(url, &args.redis_prefix, store_config, timeouts)
                         .await
                         .context("failed to connect to Redis")?,
                 );

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use herald_core::backoff::Backoff;
+use herald_core::backoff::{Backoff, FailureLog};
 use herald_core::store::webhooks::DueDelivery;
 use herald_core::webhook::{Attempt, AttemptResult, Delivery, Subscription, WebhookUrl};
 use herald_core::{SubscriptionId, TenantId};
@@ -33,6 +33,7 @@ pub(crate) async fn deliver_until(ctx: Arc<Context>, shutdown: CancellationToken
     let slots = Arc::new(Semaphore::new(ctx.config.concurrency.max(1)));
     let mut attempts = JoinSet::new();
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut failures = FailureLog::default();
     // When the soonest delivery put back for a busy endpoint is due again.
     let mut put_back_until = None;
     loop {
@@ -54,11 +55,12 @@ pub(crate) async fn deliver_until(ctx: Arc<Context>, shutdown: CancellationToken
         let due = match ctx.store.claim_due(permits.len(), ctx.config.lease()).await {
             Ok(due) => {
                 backoff.reset();
+                failures.succeeded("claiming webhook deliveries");
                 due
             }
             Err(e) => {
                 let delay = backoff.next_delay();
-                warn!(error = %e, retry_in = ?delay, "claiming webhook deliveries failed");
+                failures.failed("claiming webhook deliveries", &e);
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(delay) => continue,

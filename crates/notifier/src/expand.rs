@@ -10,12 +10,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
-use herald_core::backoff::Backoff;
+use herald_core::backoff::{Backoff, FailureLog};
 use herald_core::store::webhooks::OutboxEntry;
 use herald_core::webhook::{Delivery, Subscription, render_body, targets};
 use herald_core::{StoreError, TenantId};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use crate::Context;
 
@@ -27,6 +26,7 @@ const EXPANSIONS_IN_FLIGHT: usize = 32;
 /// Expands outbox entries until `shutdown`, waking the sender after each batch.
 pub(crate) async fn expand_until(ctx: Arc<Context>, shutdown: CancellationToken) {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut failures = FailureLog::default();
     loop {
         let read = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -38,10 +38,13 @@ pub(crate) async fn expand_until(ctx: Arc<Context>, shutdown: CancellationToken)
             Err(e) => Err(e),
         };
         match result {
-            Ok(()) => backoff.reset(),
+            Ok(()) => {
+                backoff.reset();
+                failures.succeeded("expanding webhook events");
+            }
             Err(e) => {
                 let delay = backoff.next_delay();
-                warn!(error = %e, retry_in = ?delay, "expanding webhook events failed");
+                failures.failed("expanding webhook events", &e);
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     () = tokio::time::sleep(delay) => {}

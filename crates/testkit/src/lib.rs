@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! - [`RedisServer`]: a private `redis-server` on a free loopback port, stopped on drop (or the
-//!   server named by `HERALD_TEST_REDIS_URL`, with a fresh key prefix per test).
+//!   server named by `HERALD_TEST_REDIS_URL`, with a fresh key prefix per test); a private one
+//!   can be killed, frozen, thawed and restarted on its port ([`RedisServer::start_durable`]
+//!   keeps its data across a restart).
 //! - [`eventually`]: poll a condition with a generous deadline instead of sleeping.
 //! - [`free_port`]: a loopback port nobody listens on right now.
 //! - [`Receiver`] (`receiver`): a real HTTP server standing in for a webhook endpoint, recording
@@ -34,7 +36,10 @@ pub struct RedisServer {
     prefix: String,
     port: Option<u16>,
     child: Option<Child>,
-    _dir: Option<TempDir>,
+    /// The private server's directory (its append-only file, when durable).
+    dir: Option<TempDir>,
+    /// Whether the private server writes every change to its append-only file before answering.
+    durable: bool,
 }
 
 static PREFIX_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -52,10 +57,21 @@ impl RedisServer {
                 prefix: Self::fresh_prefix(),
                 port: None,
                 child: None,
-                _dir: None,
+                dir: None,
+                durable: false,
             };
         }
         Self::start_private()
+    }
+
+    /// [`RedisServer::start_private`] with every write in an append-only file, synced before
+    /// Redis answers: a [`RedisServer::restart`] after a [`RedisServer::kill`] finds every
+    /// acknowledged write, as a Redis run with `appendfsync always` would.
+    ///
+    /// # Panics
+    /// When `redis-server` cannot be started.
+    pub fn start_durable() -> Self {
+        Self::launch(free_port(), TempDir::new("redis"), true)
     }
 
     /// Starts a `redis-server` of this test's own even when `HERALD_TEST_REDIS_URL` is set: for
@@ -64,11 +80,32 @@ impl RedisServer {
     /// # Panics
     /// When `redis-server` cannot be started.
     pub fn start_private() -> Self {
-        let port = free_port();
-        let dir = TempDir::new("redis");
+        Self::launch(free_port(), TempDir::new("redis"), false)
+    }
+
+    fn launch(port: u16, dir: TempDir, durable: bool) -> Self {
+        let child = Self::spawn(port, &dir, durable);
+        Self {
+            url: format!("redis://127.0.0.1:{port}"),
+            prefix: Self::fresh_prefix(),
+            port: Some(port),
+            child: Some(child),
+            dir: Some(dir),
+            durable,
+        }
+    }
+
+    /// Starts `redis-server` on `port` in `dir` and waits until it accepts connections.
+    fn spawn(port: u16, dir: &TempDir, durable: bool) -> Child {
+        let persistence: &[&str] = if durable {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        };
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(["--save", "", "--protected-mode", "no"])
+            .args(persistence)
             .arg("--dir")
             .arg(&dir.0)
             .stdout(Stdio::null())
@@ -83,13 +120,63 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self {
-            url: format!("redis://127.0.0.1:{port}"),
-            prefix: Self::fresh_prefix(),
-            port: Some(port),
-            child: Some(child),
-            _dir: Some(dir),
-        }
+        child
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child
+            .as_mut()
+            .expect("a server this harness started (start_private or start_durable)")
+    }
+
+    /// Kills the server at once (`SIGKILL`): connections drop, the port refuses.
+    ///
+    /// # Panics
+    /// On a server this harness did not start.
+    pub fn kill(&mut self) {
+        let child = self.child();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts the server again on its port, in its directory: a durable server comes back with
+    /// its data; the others come back empty.
+    ///
+    /// # Panics
+    /// On a server this harness did not start, or one that is still running.
+    pub fn restart(&mut self) {
+        let running = self.child().try_wait().expect("try_wait").is_none();
+        assert!(!running, "restart() needs the server killed first");
+        let (Some(port), Some(dir)) = (self.port, self.dir.as_ref()) else {
+            unreachable!("a private server has a port and a directory");
+        };
+        self.child = Some(Self::spawn(port, dir, self.durable));
+    }
+
+    /// Freezes the server (`SIGSTOP`): connections stay open and nothing answers, as with a
+    /// Redis stuck or paused by its host.
+    ///
+    /// # Panics
+    /// On a server this harness did not start.
+    pub fn freeze(&mut self) {
+        self.signal("STOP");
+    }
+
+    /// Thaws a frozen server (`SIGCONT`).
+    ///
+    /// # Panics
+    /// On a server this harness did not start.
+    pub fn thaw(&mut self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&mut self, name: &str) {
+        let pid = self.child().id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid} failed");
     }
 
     /// The server's URL.
@@ -117,6 +204,10 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         if let Some(child) = &mut self.child {
+            // A frozen server must be thawed before it can die.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }

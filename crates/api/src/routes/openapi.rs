@@ -158,12 +158,17 @@ impl Modify for BearerAuth {
 }
 
 /// Documents the problems any operation can answer, in one place rather than on each handler:
-/// `431` (the header bound wraps the whole app) and `500` everywhere, and for an operation
-/// with a JSON body, `400` malformed JSON, `413` over the body limit and `415` not JSON. An
-/// operation that documents one of these in its own words keeps its own.
+/// `431` (the header bound wraps the whole app) and `500` everywhere, `503` with `Retry-After`
+/// on every `/v1` operation (each reads the store, if only to check the API key), and for an
+/// operation with a JSON body, `400` malformed JSON, `413` over the body limit and `415` not
+/// JSON. An operation that documents one of these in its own words keeps its own; its own
+/// `503` is told that the backend may be unavailable too.
 struct CommonProblems;
 
 impl CommonProblems {
+    const UNAVAILABLE: &str = "The store backend cannot be reached right now \
+                               (`backend-unavailable`); retry after `Retry-After` seconds";
+
     fn problem(description: &str) -> utoipa::openapi::Response {
         ResponseBuilder::new()
             .description(description)
@@ -200,7 +205,16 @@ impl Modify for CommonProblems {
                 Self::problem("The body is not sent as JSON (`unsupported-media-type`)"),
             ),
         ];
-        for item in openapi.paths.paths.values_mut() {
+        let mut unavailable = Self::problem(Self::UNAVAILABLE);
+        unavailable.headers.insert(
+            "Retry-After".to_owned(),
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                .description(Some("Seconds before retrying"))
+                .build(),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let reads_the_store = crate::auth::guarded(path);
             for operation in [
                 &mut item.get,
                 &mut item.put,
@@ -223,6 +237,22 @@ impl Modify for CommonProblems {
                     responses
                         .entry((*status).to_owned())
                         .or_insert_with(|| problem.clone().into());
+                }
+                if reads_the_store {
+                    match responses.entry("503".to_owned()) {
+                        std::collections::btree_map::Entry::Vacant(entry) => {
+                            entry.insert(unavailable.clone().into());
+                        }
+                        std::collections::btree_map::Entry::Occupied(mut entry) => {
+                            if let utoipa::openapi::RefOr::T(own) = entry.get_mut() {
+                                own.description = format!(
+                                    "{}; or the store backend cannot be reached right now \
+                                     (`backend-unavailable`)",
+                                    own.description
+                                );
+                            }
+                        }
+                    }
                 }
             }
         }

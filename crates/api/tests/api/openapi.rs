@@ -253,6 +253,27 @@ async fn problems_any_operation_can_answer_are_documented_on_every_operation() {
         .unwrap();
     assert!(submit_400.contains("Idempotency-Key"), "{submit_400}");
     assert!(!statuses("/v1/jobs/{id}", "get").contains("415"));
+    // Every operation that reads the store: the backend unavailable, with `Retry-After`; an
+    // operation's own 503 says so too. Not the operations endpoints, which answer without it.
+    let get_job_503 = &doc["paths"]["/v1/jobs/{id}"]["get"]["responses"]["503"];
+    assert!(
+        get_job_503["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("backend-unavailable")),
+        "{get_job_503}"
+    );
+    assert!(
+        get_job_503["headers"]["Retry-After"].is_object(),
+        "{get_job_503}"
+    );
+    let submit_503 = doc["paths"]["/v1/jobs"]["post"]["responses"]["503"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        submit_503.contains("queue-full") && submit_503.contains("backend-unavailable"),
+        "{submit_503}"
+    );
+    assert!(!statuses("/healthz", "get").contains("503"));
 }
 
 #[tokio::test]

@@ -137,7 +137,12 @@ pub enum StoreError {
     /// A bounded collection is full (e.g. a tenant's subscriptions).
     #[error("{0}")]
     LimitReached(String),
-    /// The backend could not be reached or answered with an error.
+    /// The backend cannot be reached right now: the connection is down or being re-established,
+    /// it did not answer within its timeout, or it says it cannot serve yet (loading its data,
+    /// no primary). Passing: the same request may succeed once the backend is back.
+    #[error("the store backend is unavailable: {0}")]
+    Unavailable(String),
+    /// The backend answered with an error.
     #[error("the store backend failed: {0}")]
     Backend(String),
     /// A stored record could not be read back.
@@ -242,8 +247,8 @@ pub enum Signal {
 /// Jobs, queues, leases, histories and results.
 ///
 /// # Errors
-/// Every method answers [`StoreError::Backend`] when the backend fails; the others are
-/// named on each method.
+/// Every method answers [`StoreError::Unavailable`] when the backend cannot be reached and
+/// [`StoreError::Backend`] when it fails otherwise; the others are named on each method.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores a new job, appends its `job.pending` event and enqueues it, atomically. With an

@@ -378,7 +378,9 @@ impl Inner {
         let mut retries = 0;
         loop {
             match write().await {
-                Err(StoreError::Backend(e)) if retries < FINAL_WRITE_RETRIES => {
+                Err(e @ (StoreError::Backend(_) | StoreError::Unavailable(_)))
+                    if retries < FINAL_WRITE_RETRIES =>
+                {
                     retries += 1;
                     let delay = backoff.next_delay();
                     warn!(error = %e, retry_in = ?delay, "could not {what} the job; retrying");

@@ -24,13 +24,15 @@ use tracing::{Instrument, debug, error, info, warn};
 use crate::config::WorkerConfig;
 use crate::metrics::{Finished, WorkerMetrics};
 use crate::registry::Registry;
-use herald_core::backoff::Backoff;
+use herald_core::backoff::{Backoff, FailureLog};
 use signals::InFlight;
 
 /// The first pause after the store fails a claim; it doubles up to [`STORE_BACKOFF_MAX`].
 const STORE_BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// The longest pause between two claims while the store keeps failing.
-const STORE_BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// The longest pause between two claims while the store keeps failing: short, so that jobs run
+/// again within moments of the store's return (a failing claim costs little: the store bounds
+/// how long it waits for its backend).
+const STORE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Why the worker could not run.
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +188,7 @@ impl Worker {
             return Outcome::Empty;
         }
         let signals = inner.store.signals();
-        inner.maintain_once().await;
+        inner.maintain_once(&mut FailureLog::default()).await;
         let claimed = match inner
             .store
             .claim(&inner.id, &inner.types, 1, inner.config.claim_wait)
@@ -226,6 +228,7 @@ impl Inner {
     async fn claim_until(self: Arc<Self>, shutdown: &CancellationToken, jobs: &mut JoinSet<()>) {
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         let mut backoff = Backoff::new(STORE_BACKOFF_MIN, STORE_BACKOFF_MAX);
+        let mut failures = FailureLog::default();
         loop {
             let first = tokio::select! {
                 biased;
@@ -261,11 +264,12 @@ impl Inner {
             {
                 Ok(claimed) => {
                     backoff.reset();
+                    failures.succeeded("claiming jobs");
                     claimed
                 }
                 Err(e) => {
                     let delay = backoff.next_delay();
-                    warn!(error = %e, retry_in = ?delay, "claiming jobs failed");
+                    failures.failed("claiming jobs", &e);
                     tokio::select! {
                         () = shutdown.cancelled() => return,
                         () = tokio::time::sleep(delay) => continue,
@@ -349,17 +353,22 @@ impl Inner {
     async fn maintain_until(self: Arc<Self>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(self.config.maintenance_interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut failures = FailureLog::default();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                _ = tick.tick() => self.maintain_once().await,
+                _ = tick.tick() => self.maintain_once(&mut failures).await,
             }
         }
     }
 
     /// Reclaims dead workers' jobs and queues due retries; a failure waits for the next pass.
-    async fn maintain_once(&self) {
-        match self.store.maintain(&self.id, &self.types).await {
+    async fn maintain_once(&self, failures: &mut FailureLog) {
+        let outcome = self.store.maintain(&self.id, &self.types).await;
+        if outcome.is_ok() {
+            failures.succeeded("maintenance");
+        }
+        match outcome {
             Ok(done) if done.reclaimed > 0 || done.promoted > 0 => {
                 debug!(
                     reclaimed = done.reclaimed,
@@ -368,7 +377,9 @@ impl Inner {
                 );
             }
             Ok(_) => {}
-            Err(e) => warn!(error = %e, "maintenance failed; retrying at the next pass"),
+            Err(e) => {
+                failures.failed("maintenance", &e);
+            }
         }
     }
 }

@@ -48,6 +48,15 @@
 //! score to the end of the lease. A job's webhook status (`Job::webhook`) lives beside its
 //! record, in fields the notifier writes without moving `seq`.
 //!
+//! # When Redis is unreachable
+//! Every command on the shared connection is bounded by the command timeout, and that bound
+//! covers waiting for a reconnection too ([`RedisTimeouts`]): while Redis is down, frozen or
+//! still loading its data, a command fails within about that long with
+//! [`StoreError::Unavailable`] instead of waiting through the client's reconnection attempts.
+//! The client keeps reconnecting in the background, a few attempts at a time with short pauses,
+//! and starts again at the next command, so the first command after Redis returns finds it.
+//! Blocking reads keep their own, longer timeouts (see `queue`).
+//!
 //! # Requirements
 //! Redis 6.2 or later (`XAUTOCLAIM`, `ZRANGE … BYLEX REV`, exclusive `XRANGE` starts);
 //! tested on 7.0. One Redis server (with replicas if wanted): a script touches keys of
@@ -67,9 +76,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use ::redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use ::redis::streams::{StreamId, StreamRangeReply};
-use ::redis::{Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisError, Value};
+use ::redis::{
+    Client, Cmd, ConnectionInfo, ErrorKind, IntoConnectionInfo, Pipeline, ProtocolVersion,
+    RedisError, RedisFuture, ServerErrorKind, Value,
+};
 use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::broadcast;
@@ -87,21 +101,112 @@ use crate::webhook::HookStatus;
 
 /// The consumer group of every queue stream.
 const GROUP: &str = "workers";
-/// How long a command may take before the client gives up on it. Well above any script's
-/// run time; blocking reads use their own connections and timeouts (see `queue`).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long establishing a connection may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many times in a row the client retries a lost connection before the command waiting
+/// for it fails; the next command starts another round. Few and short, so that a Redis that
+/// comes back is found within about [`MAX_RECONNECT_DELAY`].
+const RECONNECT_RETRIES: usize = 3;
 /// The longest pause between two reconnection attempts.
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// How many signals a slow listener may fall behind before it is told to resync.
 const SIGNAL_CAPACITY: usize = 4096;
+
+/// How long talking to Redis may take before the store gives up and answers
+/// [`StoreError::Unavailable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedisTimeouts {
+    /// Opening a connection: TCP (and TLS) and the handshake.
+    pub connect: Duration,
+    /// One command (or pipeline, or script) on the shared connection, from the moment it is
+    /// issued: waiting for a lost connection to come back is included. Blocking reads are not
+    /// bounded by it: they wait as long as asked, plus a margin.
+    pub command: Duration,
+}
+
+impl Default for RedisTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(1),
+            command: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The shared connection with every command bounded by the command timeout. The manager's own
+/// response timeout only bounds a command sent on a live connection: a command issued while
+/// the manager reconnects waits for the whole round of reconnection attempts.
+#[derive(Clone)]
+struct Bounded {
+    conn: ConnectionManager,
+    timeout: Duration,
+}
+
+impl Bounded {
+    async fn bound<T>(
+        timeout: Duration,
+        command: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, RedisError> {
+        tokio::time::timeout(timeout, command)
+            .await
+            .unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("Redis did not answer within {timeout:?}"),
+                )
+                .into())
+            })
+    }
+}
+
+impl ConnectionLike for Bounded {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(Self::bound(self.timeout, self.conn.req_packed_command(cmd)))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(Self::bound(
+            self.timeout,
+            self.conn.req_packed_commands(pipeline, offset, count),
+        ))
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
+    }
+}
+
+/// Whether a Redis error means Redis cannot serve right now, rather than that the request
+/// failed: the connection is down or timed out, or the server is loading its data, has no
+/// primary to follow, is a replica refusing writes (a failover under way) or is busy running a
+/// script.
+fn is_unavailable(e: &RedisError) -> bool {
+    match e.kind() {
+        ErrorKind::Io
+        | ErrorKind::ClusterConnectionNotFound
+        | ErrorKind::MasterNameNotFoundBySentinel
+        | ErrorKind::NoValidReplicasFoundBySentinel
+        | ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::ReadOnly,
+        ) => true,
+        ErrorKind::Extension => matches!(e.code(), Some("BUSY")),
+        _ => false,
+    }
+}
 
 /// A store on Redis, shared by every role of a process (and by every process of a
 /// deployment through Redis itself).
 pub struct RedisStore {
     /// The shared multiplexed connection for every command that does not block.
     conn: ConnectionManager,
+    timeouts: RedisTimeouts,
     /// Opens the dedicated connections of blocking reads.
     client: Client,
     keys: Keys,
@@ -132,9 +237,17 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-/// Maps a Redis error to the store's, saying what was being done.
+/// Maps a Redis error to the store's, saying what was being done: [`StoreError::Unavailable`]
+/// when Redis cannot serve right now ([`is_unavailable`]), else [`StoreError::Backend`].
 fn backend(context: &'static str) -> impl Fn(RedisError) -> StoreError {
-    move |e| StoreError::Backend(format!("failed to {context}: {e}"))
+    move |e| {
+        let message = format!("failed to {context}: {e}");
+        if is_unavailable(&e) {
+            StoreError::Unavailable(message)
+        } else {
+            StoreError::Backend(message)
+        }
+    }
 }
 
 fn corrupt(what: &str, id: &JobId, e: serde_json::Error) -> StoreError {
@@ -237,11 +350,25 @@ fn hook_status(
 
 impl RedisStore {
     /// Connects to the Redis at `url` and keeps every key under `prefix` (production uses
-    /// `herald`; tests take a fresh prefix each).
+    /// `herald`; tests take a fresh prefix each), with the default [`RedisTimeouts`].
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when the URL is invalid or Redis cannot be reached.
+    /// [`StoreError::Backend`] when the URL is invalid, [`StoreError::Unavailable`] when Redis
+    /// cannot be reached.
     pub async fn connect(url: &str, prefix: &str, config: StoreConfig) -> Result<Self, StoreError> {
+        Self::connect_with(url, prefix, config, RedisTimeouts::default()).await
+    }
+
+    /// [`RedisStore::connect`] with the given timeouts.
+    ///
+    /// # Errors
+    /// As [`RedisStore::connect`].
+    pub async fn connect_with(
+        url: &str,
+        prefix: &str,
+        config: StoreConfig,
+        timeouts: RedisTimeouts,
+    ) -> Result<Self, StoreError> {
         let info = url
             .into_connection_info()
             .map_err(backend("read the Redis URL"))?;
@@ -249,18 +376,17 @@ impl RedisStore {
         // subscription sets RESP3 for itself.
         let client = Client::open(with_protocol(&info, ProtocolVersion::RESP2))
             .map_err(backend("open the Redis client"))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_max_delay(MAX_RECONNECT_DELAY);
+        let manager_config = manager_config(timeouts);
         let conn = ConnectionManager::new_with_config(client.clone(), manager_config)
             .await
             .map_err(backend("connect to Redis"))?;
         let keys = Keys::new(prefix);
         let (signals, _) = broadcast::channel(SIGNAL_CAPACITY);
-        let subscription = signals::subscribe(info, keys.signals(), signals.clone()).await?;
+        let subscription =
+            signals::subscribe(info, keys.signals(), signals.clone(), timeouts).await?;
         Ok(Self {
             conn,
+            timeouts,
             client,
             keys,
             config,
@@ -295,9 +421,13 @@ impl RedisStore {
         }
     }
 
-    /// A handle on the shared connection (cheap: it is multiplexed).
-    fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+    /// A handle on the shared connection (cheap: it is multiplexed), every command on it
+    /// bounded by the command timeout.
+    fn conn(&self) -> Bounded {
+        Bounded {
+            conn: self.conn.clone(),
+            timeout: self.timeouts.command,
+        }
     }
 
     /// The job's record (with its webhook status) and queue entry, whoever its tenant.
@@ -448,6 +578,16 @@ impl RedisStore {
             .await
             .map_err(backend(context))
     }
+}
+
+/// How a connection manager connects, times out and reconnects (see the module's `# When Redis
+/// is unreachable`).
+fn manager_config(timeouts: RedisTimeouts) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeouts.connect))
+        .set_response_timeout(Some(timeouts.command))
+        .set_number_of_retries(RECONNECT_RETRIES)
+        .set_max_delay(MAX_RECONNECT_DELAY)
 }
 
 /// The same server, speaking `protocol`.
@@ -993,5 +1133,81 @@ impl Store for RedisStore {
             .query_async::<()>(&mut self.conn())
             .await
             .map_err(backend("ping Redis"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    /// The error a Redis server's answer `-<line>` becomes.
+    fn server_error(line: &str) -> RedisError {
+        ::redis::parse_redis_value(format!("-{line}\r\n").as_bytes())
+            .and_then(Value::extract_error)
+            .expect_err("an error answer")
+    }
+
+    fn io_error(kind: io::ErrorKind) -> RedisError {
+        io::Error::new(kind, "test").into()
+    }
+
+    #[test]
+    fn a_redis_that_cannot_serve_right_now_is_unavailable() {
+        for e in [
+            io_error(io::ErrorKind::ConnectionRefused),
+            io_error(io::ErrorKind::ConnectionReset),
+            io_error(io::ErrorKind::BrokenPipe),
+            io_error(io::ErrorKind::UnexpectedEof),
+            io_error(io::ErrorKind::TimedOut),
+            RedisError::from((
+                ErrorKind::Io,
+                "Multiplexed connection driver unexpectedly terminated",
+            )),
+            server_error("LOADING Redis is loading the dataset in memory"),
+            server_error(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ),
+            server_error("READONLY You can't write against a read only replica."),
+            server_error("TRYAGAIN Multiple keys request during rehashing of slot"),
+            server_error("CLUSTERDOWN The cluster is down"),
+            server_error("BUSY Redis is busy running a script."),
+        ] {
+            assert!(is_unavailable(&e), "{e} should be unavailable");
+            assert!(
+                matches!(backend("test")(e), StoreError::Unavailable(_)),
+                "mapped to Unavailable"
+            );
+        }
+    }
+
+    #[test]
+    fn a_redis_that_answers_with_an_error_is_a_backend_failure() {
+        for e in [
+            server_error("ERR unknown command 'NOPE'"),
+            server_error("WRONGTYPE Operation against a key holding the wrong kind of value"),
+            server_error("NOSCRIPT No matching script."),
+            server_error("NOPERM this user has no permissions to run the 'eval' command"),
+            server_error("OOM command not allowed when used memory > 'maxmemory'."),
+            RedisError::from((ErrorKind::AuthenticationFailed, "invalid password")),
+            RedisError::from((ErrorKind::UnexpectedReturnType, "not an integer")),
+        ] {
+            assert!(!is_unavailable(&e), "{e} should not be unavailable");
+            assert!(
+                matches!(backend("test")(e), StoreError::Backend(_)),
+                "mapped to Backend"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_command_that_outlasts_its_timeout_fails_as_unavailable() {
+        let stuck = std::future::pending::<Result<(), RedisError>>();
+        let e = Bounded::bound(Duration::from_millis(10), stuck)
+            .await
+            .expect_err("timed out");
+        assert!(e.is_timeout(), "{e}");
+        assert!(matches!(backend("test")(e), StoreError::Unavailable(_)));
     }
 }

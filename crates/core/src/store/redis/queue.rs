@@ -21,8 +21,7 @@ use ::redis::{AsyncConnectionConfig, RedisError, Value};
 use chrono::Utc;
 
 use super::{
-    CONNECT_TIMEOUT, Change, GROUP, QueueAction, Queues, RedisStore, Stored, backend, corrupt,
-    keys, millis, scripts,
+    Change, GROUP, QueueAction, Queues, RedisStore, Stored, backend, corrupt, keys, millis, scripts,
 };
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::JobStatus;
@@ -301,7 +300,7 @@ impl RedisStore {
         }
         // No response timeout here: each read sets its own, from its block time.
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(None);
         self.client
             .get_multiplexed_async_connection_with_config(&config)

@@ -10,13 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::ConnectionManager;
 use ::redis::{Client, ConnectionInfo, Msg, ProtocolVersion, PushInfo, PushKind};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-use super::{COMMAND_TIMEOUT, CONNECT_TIMEOUT, backend};
+use super::{Bounded, RedisTimeouts, backend, manager_config};
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedEntry};
 use crate::ids::JobId;
@@ -84,7 +84,7 @@ impl Drop for Subscription {
 
 /// The first wait before checking on a dropped subscription, and the longest.
 const RESTORE_MIN_DELAY: Duration = Duration::from_millis(100);
-const RESTORE_MAX_DELAY: Duration = Duration::from_secs(5);
+const RESTORE_MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// Subscribes to `channel` and forwards what arrives to `signals` until dropped.
 ///
@@ -95,6 +95,7 @@ pub(super) async fn subscribe(
     info: ConnectionInfo,
     channel: String,
     signals: broadcast::Sender<Signal>,
+    timeouts: RedisTimeouts,
 ) -> Result<Subscription, StoreError> {
     // Push messages (RESP3) are what lets a ConnectionManager carry a subscription.
     let settings = info
@@ -104,19 +105,16 @@ pub(super) async fn subscribe(
     let client = Client::open(info.set_redis_settings(settings))
         .map_err(backend("open the Redis client for signals"))?;
     let (pushes_tx, pushes) = mpsc::unbounded_channel();
-    let config = ConnectionManagerConfig::new()
+    let config = manager_config(timeouts)
         .set_push_sender(pushes_tx)
-        .set_automatic_resubscription()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(COMMAND_TIMEOUT))
-        .set_max_delay(RESTORE_MAX_DELAY);
+        .set_automatic_resubscription();
     let mut conn = ConnectionManager::new_with_config(client, config)
         .await
         .map_err(backend("connect to Redis for signals"))?;
     conn.subscribe(&channel)
         .await
         .map_err(backend("subscribe to the signals channel"))?;
-    let task = tokio::spawn(listen(conn, channel, pushes, signals));
+    let task = tokio::spawn(listen(conn, channel, pushes, signals, timeouts.command));
     Ok(Subscription { task })
 }
 
@@ -126,6 +124,7 @@ async fn listen(
     channel: String,
     mut pushes: mpsc::UnboundedReceiver<PushInfo>,
     signals: broadcast::Sender<Signal>,
+    command_timeout: Duration,
 ) {
     let mut connected = true;
     let mut delay = RESTORE_MIN_DELAY;
@@ -139,7 +138,7 @@ async fn listen(
                     // The manager reconnects (and resubscribes) by itself after a drop, but
                     // gives up after a few attempts and only tries again when used: this
                     // keeps using it, with backoff, until the subscription is confirmed.
-                    match restore(&mut conn, &channel).await {
+                    match Bounded::bound(command_timeout, restore(&mut conn, &channel)).await {
                         Ok(()) => {
                             tracing::info!("the signals subscription is back; listeners resync");
                             connected = true;
@@ -147,7 +146,8 @@ async fn listen(
                             let _ = signals.send(Signal::Resync);
                         }
                         Err(e) => {
-                            tracing::warn!(error = %e, "the signals subscription is still down");
+                            // Said once when it dropped; every attempt is only a debug line.
+                            tracing::debug!(error = %e, "the signals subscription is still down");
                             delay = (delay * 2).min(RESTORE_MAX_DELAY);
                         }
                     }
