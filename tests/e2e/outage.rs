@@ -140,9 +140,34 @@ async fn while_redis_is_killed_requests_answer_503_at_once_and_work_again_after_
 
     redis.kill();
     assert_outage_answered_promptly(&api, &worker, &id).await;
+    // The refusals came from the authentication layer (it asks the store whether any key
+    // exists) before any handler ran: counted all the same.
+    assert_refusals_counted(&api).await;
 
     redis.restart();
     assert_recovered(&redis, &api, &worker, &id).await;
+}
+
+/// The api's `/metrics` counts the `503`s of [`assert_outage_answered_promptly`].
+async fn assert_refusals_counted(api: &Herald) {
+    let metrics = client()
+        .get(api.url("/metrics"))
+        .send()
+        .await
+        .expect("/metrics answers without Redis")
+        .text()
+        .await
+        .expect("the metrics");
+    for series in [
+        "herald_http_requests_total{method=\"POST\",route=\"/v1/jobs\",status=\"503\"} 2",
+        "herald_http_requests_total{method=\"GET\",route=\"/v1/jobs/{id}\",status=\"503\"} 2",
+        "herald_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"503\"} 2",
+    ] {
+        assert!(
+            metrics.contains(series),
+            "{series} missing from:\n{metrics}"
+        );
+    }
 }
 
 /// A server that accepts connections and never answers, as a Redis host whose process hangs
