@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::{Stream, StreamExt as _};
 use herald_core::{EventType, FeedCursor, FieldError, JobId};
 
+use crate::auth;
 use crate::error::{ApiError, Problem, resource};
 use crate::extract::{JobPath, Tenant};
 use crate::feed::{EventPage, EventQuery, FeedReader};
@@ -71,7 +72,8 @@ async fn job_events(
         })
         .transpose()?;
     let slot = limits::acquire(&state.streams, &req)?;
-    match JobStream::open(state.stream_context(), tenant, id, last).await? {
+    let key = auth::caller(&req)?.acting_key();
+    match JobStream::open(state.stream_context(), tenant, id, last, key).await? {
         JobOpening::Finished => Ok(HttpResponse::NoContent()
             .insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]))
             .finish()),
@@ -142,7 +144,8 @@ async fn event_stream(
         })
         .transpose()?;
     let slot = limits::acquire(&state.streams, &req)?;
-    let opening = FeedStream::open(state.stream_context(), tenant, filter, after).await?;
+    let key = auth::caller(&req)?.acting_key();
+    let opening = FeedStream::open(state.stream_context(), tenant, filter, after, key).await?;
     Ok(sse::respond(
         &req,
         &state.config,
@@ -190,7 +193,8 @@ async fn list_events(
         hub: &state.hub,
         metrics: &state.metrics,
     };
-    let read = reader.page(&tenant, &params).await?;
+    let key = auth::caller(&req)?.acting_key();
+    let read = reader.page(&tenant, &params, key).await?;
     Ok(HttpResponse::Ok()
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]))
         .json(EventPage::from(read)))
