@@ -32,7 +32,8 @@ fn bad_last_event_id(message: &str) -> ApiError {
 /// `job.processing`, `job.progress`, `job.completed`, `job.failed`, `job.canceled`) and
 /// `data: <the job resource, one line of JSON>` (a `JobView`). Without `Last-Event-ID`: the
 /// job's current state as one event, then every change; with it, every event after it from the
-/// job's history, then every change. The stream ends after the terminal event; a comment
+/// job's history, then every change. The stream ends after the terminal event, or when the
+/// key it was opened with (directly or through its read token) is revoked; a comment
 /// (`: keep-alive`) at least every 15 s.
 #[utoipa::path(
     get,
@@ -106,7 +107,8 @@ fn holding(
 /// Events look like a job stream's, but their `id` is the event's cursor in the tenant's
 /// feed. With `job=`, first the current state of each named job; then live events. With
 /// `Last-Event-ID`, every matching event of the feed after it, then live ones. The stream
-/// does not end by itself.
+/// does not end by itself, only when the key it was opened with is revoked (or the server
+/// stops).
 #[utoipa::path(
     get,
     path = "/v1/events/stream",
