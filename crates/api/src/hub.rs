@@ -485,7 +485,6 @@ mod tests {
     use std::time::Duration;
 
     use chrono::Utc;
-    use herald_core::apikey::{ApiKey, PlainKey};
     use herald_core::store::memory::MemoryStore;
     use herald_core::{
         Event, EventType, FeedCursor, Job, JobLimits, JobRequest, NewJob, StoreConfig, TenantId,
@@ -493,7 +492,7 @@ mod tests {
     use prometheus_client::registry::Registry;
 
     use super::*;
-    use crate::revocation::ActingKey;
+    use crate::revocation::tests::stored_key;
 
     fn revocations() -> (Revocations, SharedKeyStore) {
         let keys: SharedKeyStore = Arc::new(MemoryStore::new(StoreConfig::default()));
@@ -514,23 +513,6 @@ mod tests {
         let (signals, receiver) = broadcast::channel(8);
         hub.spawn(receiver);
         (hub, signals, keys)
-    }
-
-    /// A key stored in `keys`, as a request acting with it names it.
-    async fn stored_key(keys: &SharedKeyStore) -> ActingKey {
-        let plain = PlainKey::generate();
-        let key = ApiKey::new(
-            &plain,
-            TenantId::default_tenant(),
-            "k".into(),
-            false,
-            Utc::now(),
-        );
-        assert!(keys.create_key(&key).await.unwrap());
-        ActingKey {
-            id: plain.id().clone(),
-            refusal: "revoked",
-        }
     }
 
     fn entry_for(tenant: &str, n: u64) -> Arc<FeedEntry> {

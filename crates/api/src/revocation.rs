@@ -212,7 +212,7 @@ impl Drop for Held {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use chrono::Utc;
@@ -223,7 +223,7 @@ mod tests {
     use super::*;
 
     /// A key stored in `keys`, as a request acting with it names it.
-    async fn stored_key(keys: &SharedKeyStore) -> ActingKey {
+    pub(crate) async fn stored_key(keys: &SharedKeyStore) -> ActingKey {
         let plain = PlainKey::generate();
         let tenant = herald_core::TenantId::default_tenant();
         let key = ApiKey::new(&plain, tenant, "test".into(), false, Utc::now());
