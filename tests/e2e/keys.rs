@@ -206,13 +206,32 @@ async fn two_apis(redis: &RedisServer) -> (Herald, Herald) {
     (a, b)
 }
 
+/// `GET path` of `api`, with `key` (none: a token in the path).
+fn get(api: &Herald, path: &str, key: Option<&str>) -> reqwest::RequestBuilder {
+    let request = client().get(api.url(path));
+    match key {
+        Some(key) => request.bearer_auth(key),
+        None => request,
+    }
+}
+
+/// Submits a `demo.sleep` job to `api` with `key`: its resource.
+async fn submit_as(api: &Herald, key: &str) -> Value {
+    let submitted = client()
+        .post(api.url("/v1/jobs"))
+        .bearer_auth(key)
+        .json(&json!({"type": "demo.sleep", "payload": {"seconds": 0}}))
+        .send()
+        .await
+        .expect("POST /v1/jobs");
+    assert_eq!(submitted.status(), StatusCode::ACCEPTED);
+    submitted.json().await.expect("job JSON")
+}
+
 /// Opens the event stream at `path` of `api`, with `key` (none: a token in the path).
 async fn open_stream(api: &Herald, path: &str, key: Option<&str>) -> SseStream {
     let url = api.url(path);
-    let mut request = client().get(&url).header("Accept", "text/event-stream");
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
+    let request = get(api, path, key).header("Accept", "text/event-stream");
     let response = request.send().await.expect("the stream is answered");
     assert_eq!(response.status(), StatusCode::OK, "{url}");
     SseStream::from_response(&url, response)
@@ -225,10 +244,7 @@ fn long_poll(
     key: Option<&str>,
     headers: &[(&str, &str)],
 ) -> JoinHandle<reqwest::Response> {
-    let mut request = client().get(api.url(path));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
+    let mut request = get(api, path, key);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -262,11 +278,11 @@ async fn refused_in_time(poll: JoinHandle<reqwest::Response>) {
 
 /// `GET path` of `api` with `key`: its status.
 async fn status_of(api: &Herald, path: &str, key: Option<&str>) -> StatusCode {
-    let mut request = client().get(api.url(path));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    request.send().await.expect("an answer").status()
+    get(api, path, key)
+        .send()
+        .await
+        .expect("an answer")
+        .status()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,15 +291,7 @@ async fn a_revoked_key_ends_its_streams_long_polls_and_tokens_on_every_api_proce
     let (key, id) = create_key(&redis, "acme");
     let (kept, _) = create_key(&redis, "acme");
     let (a, b) = two_apis(&redis).await;
-    let submitted = client()
-        .post(a.url("/v1/jobs"))
-        .bearer_auth(&key)
-        .json(&json!({"type": "demo.sleep", "payload": {"seconds": 0}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(submitted.status(), StatusCode::ACCEPTED);
-    let job: Value = submitted.json().await.unwrap();
+    let job = submit_as(&a, &key).await;
     let job_id = job["id"].as_str().unwrap().to_owned();
     let etag = format!("\"{}\"", job["seq"]);
     let self_link = job["links"]["self"].as_str().unwrap().to_owned();
@@ -307,9 +315,7 @@ async fn a_revoked_key_ends_its_streams_long_polls_and_tokens_on_every_api_proce
         Some(&key),
         &[("If-None-Match", &etag)],
     );
-    let page: Value = client()
-        .get(b.url("/v1/events?limit=1000"))
-        .bearer_auth(&key)
+    let page: Value = get(&b, "/v1/events?limit=1000", Some(&key))
         .send()
         .await
         .unwrap()
@@ -356,15 +362,7 @@ async fn a_revoked_key_ends_its_streams_long_polls_and_tokens_on_every_api_proce
         );
     }
     // The tenant's other key was not touched: its stream goes on.
-    let other = client()
-        .post(a.url("/v1/jobs"))
-        .bearer_auth(&kept)
-        .json(&json!({"type": "demo.sleep", "payload": {"seconds": 0}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(other.status(), StatusCode::ACCEPTED);
-    let other: Value = other.json().await.unwrap();
+    let other = submit_as(&a, &kept).await;
     let seen = kept_feed.next_event(Duration::from_secs(30)).await;
     assert_eq!(
         seen.expect("the other key's feed goes on").json()["id"],
