@@ -17,7 +17,13 @@
 //! On the routes that read one job (`GET /v1/jobs/{id}`, its `/events` and `/result`), a
 //! browser read token (`?token=`, see [`crate::token`]) of that very job stands in for a key:
 //! the request acts for the token's tenant, read-only. A token anywhere else — another job,
-//! another route, a write — is refused like a bad key. A Bearer key, when sent, wins.
+//! another route, a write — is refused like a bad key. A Bearer key, when sent, wins. A token
+//! minted by a key lives no longer than the key: verifying it reads the key (one lookup by id)
+//! and refuses the token once the key is revoked.
+//!
+//! What a request opens that outlives its authentication — an event stream, a waiting long
+//! poll — watches the key it acts with ([`Caller::acting_key`]) and ends when the key is
+//! revoked ([`crate::revocation`]).
 //!
 //! A key never reaches a log: the header is read here only, errors never repeat it, and the
 //! spans name the key by its public id.
@@ -34,6 +40,7 @@ use herald_core::store::keys::verify;
 use herald_core::{JobId, TenantId};
 
 use crate::error::{ApiError, refuse};
+use crate::revocation::ActingKey;
 use crate::startup::AppState;
 use crate::token::{ReadGrant, TokenError};
 
@@ -66,6 +73,22 @@ impl Caller {
     pub fn authenticated(&self) -> bool {
         self.key.is_some() || self.read_token.is_some()
     }
+
+    /// The key this caller acts with — the one it presented, or the one that minted its read
+    /// token — with the refusal it gets once that key is revoked; `None` on an open install.
+    pub fn acting_key(&self) -> Option<ActingKey> {
+        if let Some(id) = &self.key {
+            return Some(ActingKey {
+                id: id.clone(),
+                refusal: INVALID,
+            });
+        }
+        let id = self.read_token.as_ref()?.key.clone()?;
+        Some(ActingKey {
+            id,
+            refusal: TOKEN_REVOKED,
+        })
+    }
 }
 
 /// Whether a path needs authentication: the API (`/v1/…`) but its OpenAPI document.
@@ -76,7 +99,7 @@ pub(crate) fn guarded(path: &str) -> bool {
 const MISSING: &str = "this API needs a key: send `Authorization: Bearer <api key>`";
 const MALFORMED: &str =
     "the Authorization header must be `Bearer hk_<key id>_<secret>` (an API key)";
-const INVALID: &str = "the API key is not valid: unknown or revoked";
+pub(crate) const INVALID: &str = "the API key is not valid: unknown or revoked";
 const TOKEN_SCOPE: &str = "a read token opens only GET /v1/jobs/{id}, /v1/jobs/{id}/events and \
      /v1/jobs/{id}/result of the job it was issued for; use an API key for anything else";
 const TOKEN_MALFORMED: &str = "the read token (`token=`) is malformed";
@@ -84,6 +107,10 @@ const TOKEN_INVALID: &str = "the read token (`token=`) is not valid: tampered wi
      with a secret this server no longer holds";
 const TOKEN_EXPIRED: &str = "the read token (`token=`) has expired: fetch the job again with \
      the API key for a fresh link";
+const TOKEN_OUTDATED: &str = "the read token (`token=`) is of a format this server no longer \
+     accepts: fetch the job again with the API key for a fresh link";
+const TOKEN_REVOKED: &str = "the read token (`token=`) is not valid: the API key it was issued \
+     to has been revoked";
 
 /// The query's `token`, if any. A query that does not parse has none (the handler will say
 /// what is wrong with it).
@@ -113,18 +140,29 @@ fn readable_job(req: &ServiceRequest) -> Option<JobId> {
         .flatten()
 }
 
-/// The caller of a request made with read token `token`: its tenant, reading its job only.
-fn token_caller(state: &AppState, req: &ServiceRequest, token: &str) -> Result<Caller, ApiError> {
+/// The caller of a request made with read token `token`: its tenant, reading its job only, as
+/// long as the key that minted the token exists.
+async fn token_caller(
+    state: &AppState,
+    req: &ServiceRequest,
+    token: &str,
+) -> Result<Caller, ApiError> {
     let now = chrono::Utc::now().timestamp();
     let grant = state.config.tokens.verify(token, now).map_err(|e| {
         ApiError::Unauthorized(match e {
             TokenError::Malformed => TOKEN_MALFORMED,
             TokenError::BadSignature => TOKEN_INVALID,
             TokenError::Expired => TOKEN_EXPIRED,
+            TokenError::Outdated => TOKEN_OUTDATED,
         })
     })?;
     if readable_job(req) != Some(grant.job) {
         return Err(ApiError::Unauthorized(TOKEN_SCOPE));
+    }
+    if let Some(key) = &grant.key
+        && state.keys.key(key).await?.is_none()
+    {
+        return Err(ApiError::Unauthorized(TOKEN_REVOKED));
     }
     Ok(Caller {
         tenant: grant.tenant.clone(),
@@ -170,7 +208,7 @@ async fn caller_of(state: &AppState, req: &ServiceRequest) -> Result<Caller, Api
     if let Some(token) = query_token(req) {
         // Checked even on an open install, like a key: a bad token is a mistake worth
         // reporting, and a good one must not read more than its job.
-        return token_caller(state, req, &token);
+        return token_caller(state, req, &token).await;
     }
     if state.config.require_keys || state.keys.has_keys().await? {
         return Err(ApiError::Unauthorized(MISSING));

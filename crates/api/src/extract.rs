@@ -8,6 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::{FutureExt as _, LocalBoxFuture};
+use herald_core::apikey::ApiKeyId;
 use herald_core::{DeliveryId, FieldError, IdempotencyKey, JobId, SubscriptionId, TenantId};
 use serde::de::DeserializeOwned;
 
@@ -36,24 +37,39 @@ impl FromRequest for Tenant {
 /// the key; on an open install (no key needed) links stay plain.
 ///
 /// A request made with a read token gets links carrying a token with the same expiry, never a
-/// later one: polling with a token does not keep it alive.
+/// later one: polling with a token does not keep it alive. Every token names the key that
+/// minted it (the one presented, or the one behind the request's own token), so it dies with
+/// that key.
 pub struct LinkSigner {
-    /// The tenant to sign for, and the expiry to keep, if links are signed at all.
-    signing: Option<(TenantId, Option<i64>)>,
+    /// What to sign for, if links are signed at all.
+    signing: Option<Signing>,
     state: Option<web::Data<AppState>>,
+}
+
+/// The tenant, the key and the expiry to keep of the tokens a [`LinkSigner`] issues.
+struct Signing {
+    tenant: TenantId,
+    key: Option<ApiKeyId>,
+    keep_expiry: Option<i64>,
 }
 
 impl LinkSigner {
     /// `resource` with `?token=` on its links when this request's answers carry them.
     pub fn sign<'a>(&self, resource: JobResource<'a>) -> JobResource<'a> {
-        let (Some((tenant, keep_expiry)), Some(state)) = (&self.signing, &self.state) else {
+        let (Some(signing), Some(state)) = (&self.signing, &self.state) else {
             return resource;
         };
+        let Signing {
+            tenant,
+            key,
+            keep_expiry,
+        } = signing;
         let tokens = &state.config.tokens;
         let job = resource.view.id;
+        let key = key.as_ref();
         let token = match keep_expiry {
-            Some(expires) => tokens.issue_until(tenant, &job, *expires),
-            None => tokens.issue(tenant, &job, chrono::Utc::now().timestamp()),
+            Some(expires) => tokens.issue_until(tenant, &job, key, *expires),
+            None => tokens.issue(tenant, &job, key, chrono::Utc::now().timestamp()),
         };
         resource.with_token(&token)
     }
@@ -65,9 +81,10 @@ impl FromRequest for LinkSigner {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(crate::auth::caller(req).map(|caller| Self {
-            signing: caller.authenticated().then(|| {
-                let expiry = caller.read_token.as_ref().map(|grant| grant.expires);
-                (caller.tenant, expiry)
+            signing: caller.authenticated().then(|| Signing {
+                key: caller.acting_key().map(|key| key.id),
+                keep_expiry: caller.read_token.as_ref().map(|grant| grant.expires),
+                tenant: caller.tenant,
             }),
             state: req.app_data::<web::Data<AppState>>().cloned(),
         }))

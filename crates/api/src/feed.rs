@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::error::ApiError;
 use crate::hub::{Hub, Listener, Notice};
 use crate::metrics::ApiMetrics;
+use crate::revocation::ActingKey;
 
 /// The most jobs one stream or poll may name with `job=`.
 pub const MAX_JOB_FILTERS: usize = 100;
@@ -378,11 +379,17 @@ pub struct FeedReader<'a> {
 
 impl FeedReader<'_> {
     /// A page of `GET /v1/events`; with `wait`, waits up to that long for a matching event when
-    /// there is none yet (the tenant's subscription on the hub wakes it; nothing polls).
+    /// there is none yet (the tenant's subscription on the hub wakes it; nothing polls), for as
+    /// long as `key` is not revoked.
     ///
     /// # Errors
-    /// Store failures.
-    pub async fn page(&self, tenant: &TenantId, params: &PageParams) -> Result<FeedRead, ApiError> {
+    /// `401` when `key` is revoked before or while the poll waits; store failures.
+    pub async fn page(
+        &self,
+        tenant: &TenantId,
+        params: &PageParams,
+        key: Option<ActingKey>,
+    ) -> Result<FeedRead, ApiError> {
         let PageParams {
             after,
             wait,
@@ -393,10 +400,12 @@ impl FeedReader<'_> {
             return Ok(read_matching(self.store, tenant, *after, filter, *limit).await?);
         };
         let deadline = tokio::time::Instant::now() + wait;
+        let watch = self.hub.revocations().watch(key).await?;
         // Subscribe first, then read: an event appended after the read still wakes the wait.
         let mut subscription = self
             .hub
-            .subscribe_tenant(tenant.clone(), Listener::LongPoll);
+            .subscribe_tenant(tenant.clone(), Listener::LongPoll)
+            .until_revoked(&watch);
         let mut read = read_matching(self.store, tenant, *after, filter, *limit).await?;
         // Found something, or stopped short of the end: the client has a page to take.
         if !read.entries.is_empty() || !read.at_end {
@@ -411,6 +420,7 @@ impl FeedReader<'_> {
             match notice {
                 // Shutting down: answer what there is; the client continues elsewhere.
                 None => return Ok(read),
+                Some(Notice::Revoked) => return Err(watch.refusal()),
                 Some(Notice::Event(entry))
                     if entry.cursor <= read.next || !filter.matches(&entry.event) =>
                 {
@@ -420,7 +430,8 @@ impl FeedReader<'_> {
                 Some(Notice::Lagged) => {
                     subscription = self
                         .hub
-                        .subscribe_tenant(tenant.clone(), Listener::LongPoll);
+                        .subscribe_tenant(tenant.clone(), Listener::LongPoll)
+                        .until_revoked(&watch);
                 }
             }
             // The notice is a hint; the page comes from the store, in feed order.

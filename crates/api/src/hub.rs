@@ -23,6 +23,13 @@
 //! The hub does not check tenants for job subscriptions (job ids are unique, and a subscriber
 //! reads the job through the tenant-scoped store before it trusts anything); tenant
 //! subscriptions only ever see their own tenant's events.
+//!
+//! # Revoked keys
+//! The hub also hears revocations ([`Signal::KeyRevoked`]) and hands them to the process's
+//! [`Revocations`], which ends what the key opened: a subscription opened for a key
+//! ([`Subscription::until_revoked`]) then yields [`Notice::Revoked`]. On a resync the watched
+//! keys are read back from the store, in a task of their own so that fanning out never waits
+//! for the store, and those gone are revoked the same way.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -30,13 +37,15 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use bytestring::ByteString;
 
-use herald_core::store::Signal;
+use herald_core::store::{SharedKeyStore, Signal};
 use herald_core::{FeedEntry, Job, JobId, JobView, SharedStore, TenantId};
+use tokio::sync::Notify;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{ApiMetrics, StreamKind};
+use crate::revocation::{KeyWatch, Revocations};
 
 /// How many notices a subscriber may hold unread before it is dropped, unless configured.
 pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 128;
@@ -95,6 +104,9 @@ pub enum Notice {
     Resync,
     /// This subscriber fell behind and was dropped: nothing more will come.
     Lagged,
+    /// The key the subscription was opened with was revoked: it must end (a stream) or answer
+    /// `401` (a long poll).
+    Revoked,
 }
 
 /// Who listens: what a dropped subscriber is counted as.
@@ -131,6 +143,9 @@ struct Inner {
     buffer: usize,
     metrics: ApiMetrics,
     shutdown: CancellationToken,
+    revocations: Revocations,
+    /// Asks for a re-check of the watched keys; many requests before it runs make one.
+    recheck: Notify,
 }
 
 /// Every subscriber's sending half, by key and then by subscription number.
@@ -155,29 +170,48 @@ enum Key {
 }
 
 impl Hub {
-    /// Subscribes to `store`'s signals and spawns the task that fans them out until
-    /// `shutdown` is cancelled. Each subscriber may hold `buffer` notices (at least one) before
-    /// it is dropped for lagging. Must be called within a Tokio runtime.
+    /// Subscribes to `store`'s signals and spawns the tasks that fan them out and re-check
+    /// watched keys (read from `keys`) until `shutdown` is cancelled. Each subscriber may hold
+    /// `buffer` notices (at least one) before it is dropped for lagging. Must be called within
+    /// a Tokio runtime.
     pub fn start(
         store: &SharedStore,
+        keys: SharedKeyStore,
         buffer: usize,
         metrics: ApiMetrics,
         shutdown: CancellationToken,
     ) -> Self {
-        let hub = Self::new(buffer, metrics, shutdown);
-        tokio::spawn(hub.clone().run(store.signals()));
+        let hub = Self::new(Revocations::new(keys), buffer, metrics, shutdown);
+        hub.spawn(store.signals());
         hub
     }
 
-    fn new(buffer: usize, metrics: ApiMetrics, shutdown: CancellationToken) -> Self {
+    fn new(
+        revocations: Revocations,
+        buffer: usize,
+        metrics: ApiMetrics,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 subscribers: Mutex::new(Subscribers::default()),
                 buffer: buffer.max(1),
                 metrics,
                 shutdown,
+                revocations,
+                recheck: Notify::new(),
             }),
         }
+    }
+
+    fn spawn(&self, signals: broadcast::Receiver<Signal>) {
+        tokio::spawn(self.clone().run(signals));
+        tokio::spawn(self.clone().recheck_keys());
+    }
+
+    /// The keys watched by this process's streams and long polls.
+    pub fn revocations(&self) -> &Revocations {
+        &self.inner.revocations
     }
 
     /// Starts listening for changes of job `id`. Subscribe first, then read the job: nothing
@@ -208,6 +242,7 @@ impl Hub {
             number,
             receiver,
             inner: Arc::clone(&self.inner),
+            watch: KeyWatch::default(),
         }
     }
 
@@ -226,6 +261,7 @@ impl Hub {
                 Ok(Signal::Event(entry)) => self.dispatch(&entry),
                 // The worker's business: a cancel request does not change the job.
                 Ok(Signal::CancelRequested(_)) => {}
+                Ok(Signal::KeyRevoked(key)) => self.inner.revocations.revoke(&key),
                 Ok(Signal::Resync) => self.resync(),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "the hub fell behind the store's signals; resyncing");
@@ -260,8 +296,24 @@ impl Hub {
         self.after_offers(&subscribers, dropped);
     }
 
-    /// Tells every subscriber to catch up from the store.
+    /// Re-checks the watched keys whenever asked ([`Hub::resync`]), one pass at a time.
+    async fn recheck_keys(self) {
+        loop {
+            tokio::select! {
+                () = self.inner.shutdown.cancelled() => return,
+                () = self.inner.recheck.notified() => {}
+            }
+            tokio::select! {
+                () = self.inner.shutdown.cancelled() => return,
+                () = self.inner.revocations.recheck() => {}
+            }
+        }
+    }
+
+    /// Tells every subscriber to catch up from the store, and has the watched keys re-checked
+    /// (a revocation may have been missed too).
     fn resync(&self) {
+        self.inner.recheck.notify_one();
         let metrics = &self.inner.metrics;
         let mut subscribers = self.inner.subscribers();
         let mut dropped = 0;
@@ -345,15 +397,29 @@ pub struct Subscription {
     number: u64,
     receiver: mpsc::Receiver<Notice>,
     inner: Arc<Inner>,
+    /// The key the subscription was opened with (none by default).
+    watch: KeyWatch,
 }
 
 impl Subscription {
+    /// This subscription, ending with the key `watch` watches: once it is revoked, [`recv`]
+    /// answers [`Notice::Revoked`].
+    ///
+    /// [`recv`]: Subscription::recv
+    #[must_use]
+    pub fn until_revoked(mut self, watch: &KeyWatch) -> Self {
+        self.watch = watch.clone();
+        self
+    }
+
     /// The next notice; `None` once the process is shutting down. After [`Notice::Lagged`]
-    /// nothing more comes: the hub has let this subscription go.
+    /// nothing more comes: the hub has let this subscription go. After [`Notice::Revoked`]
+    /// (and for good) the key it was opened with is revoked.
     pub async fn recv(&mut self) -> Option<Notice> {
         tokio::select! {
             biased;
             () = self.inner.shutdown.cancelled() => None,
+            () = self.watch.revoked() => Some(Notice::Revoked),
             // The hub drops a subscriber's sender only when its queue overflowed (the receiver,
             // and so this subscription, is alive): the end of the queue means "lagged".
             notice = self.receiver.recv() => Some(notice.unwrap_or(Notice::Lagged)),
@@ -361,7 +427,8 @@ impl Subscription {
     }
 
     /// A notice that is already waiting, without waiting for one; `None` when there is none.
-    /// [`Notice::Lagged`] once the hub let this subscription go and its queue is drained.
+    /// [`Notice::Lagged`] once the hub let this subscription go and its queue is drained. (A
+    /// revocation is not a notice here: see [`Subscription::is_revoked`].)
     pub fn try_recv(&mut self) -> Option<Notice> {
         use tokio::sync::mpsc::error::TryRecvError;
         match self.receiver.try_recv() {
@@ -371,14 +438,23 @@ impl Subscription {
         }
     }
 
-    /// Completes when the process starts shutting down.
-    pub async fn shutdown(&self) {
-        self.inner.shutdown.cancelled().await;
-    }
-
     /// Whether the process is shutting down (streams end, long polls answer).
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutdown.is_cancelled()
+    }
+
+    /// Whether the key the subscription was opened with has been revoked.
+    pub fn is_revoked(&self) -> bool {
+        self.watch.is_revoked()
+    }
+
+    /// Completes when the process starts shutting down or the key the subscription was opened
+    /// with is revoked: when waiting is pointless.
+    pub async fn ended(&self) {
+        tokio::select! {
+            () = self.inner.shutdown.cancelled() => {}
+            () = self.watch.revoked() => {}
+        }
     }
 }
 
@@ -409,14 +485,34 @@ mod tests {
     use std::time::Duration;
 
     use chrono::Utc;
-    use herald_core::{Event, EventType, FeedCursor, Job, JobLimits, JobRequest, NewJob, TenantId};
+    use herald_core::store::memory::MemoryStore;
+    use herald_core::{
+        Event, EventType, FeedCursor, Job, JobLimits, JobRequest, NewJob, StoreConfig, TenantId,
+    };
     use prometheus_client::registry::Registry;
 
     use super::*;
+    use crate::revocation::tests::stored_key;
+
+    fn revocations() -> (Revocations, SharedKeyStore) {
+        let keys: SharedKeyStore = Arc::new(MemoryStore::new(StoreConfig::default()));
+        (Revocations::new(Arc::clone(&keys)), keys)
+    }
 
     fn hub(buffer: usize) -> Hub {
         let metrics = ApiMetrics::register(&mut Registry::default());
-        Hub::new(buffer, metrics, CancellationToken::new())
+        Hub::new(revocations().0, buffer, metrics, CancellationToken::new())
+    }
+
+    /// A running hub that hears the signals sent on the returned sender (not its store's), and
+    /// the key store it re-checks keys against.
+    fn running_hub() -> (Hub, broadcast::Sender<Signal>, SharedKeyStore) {
+        let metrics = ApiMetrics::register(&mut Registry::default());
+        let (revocations, keys) = revocations();
+        let hub = Hub::new(revocations, 8, metrics, CancellationToken::new());
+        let (signals, receiver) = broadcast::channel(8);
+        hub.spawn(receiver);
+        (hub, signals, keys)
     }
 
     fn entry_for(tenant: &str, n: u64) -> Arc<FeedEntry> {
@@ -552,10 +648,68 @@ mod tests {
     async fn subscriptions_end_when_the_process_shuts_down() {
         let metrics = ApiMetrics::register(&mut Registry::default());
         let shutdown = CancellationToken::new();
-        let hub = Hub::new(8, metrics, shutdown.clone());
+        let hub = Hub::new(revocations().0, 8, metrics, shutdown.clone());
         let mut sub = hub.subscribe_job(JobId::generate(), Listener::LongPoll);
         shutdown.cancel();
         assert!(next(&mut sub).await.is_none());
         assert!(sub.is_shutting_down());
+    }
+
+    #[tokio::test]
+    async fn a_revoked_key_ends_the_subscriptions_opened_with_it_only() {
+        let (hub, signals, keys) = running_hub();
+        let key = stored_key(&keys).await;
+        let watch = hub.revocations().watch(Some(key.clone())).await.unwrap();
+        let mut with_key = hub
+            .subscribe_tenant(TenantId::default_tenant(), Listener::LongPoll)
+            .until_revoked(&watch);
+        let mut without = hub.subscribe_tenant(TenantId::default_tenant(), Listener::LongPoll);
+
+        signals.send(Signal::KeyRevoked(key.id)).unwrap();
+
+        assert!(matches!(next(&mut with_key).await, Some(Notice::Revoked)));
+        assert!(with_key.is_revoked());
+        assert!(!without.is_revoked());
+        assert!(without.try_recv().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_resync_revokes_the_watched_keys_gone_from_the_store() {
+        let (hub, signals, keys) = running_hub();
+        let gone = stored_key(&keys).await;
+        let kept = stored_key(&keys).await;
+        let revocations = hub.revocations();
+        let gone_watch = revocations.watch(Some(gone.clone())).await.unwrap();
+        let kept_watch = revocations.watch(Some(kept)).await.unwrap();
+        let mut sub = hub
+            .subscribe_job(JobId::generate(), Listener::LongPoll)
+            .until_revoked(&gone_watch);
+        // Revoked while this hub heard nothing: its signal went to the store's own channel.
+        assert!(keys.revoke_key(&gone.id).await.unwrap());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), gone_watch.revoked())
+                .await
+                .is_err(),
+            "nothing tells the hub yet"
+        );
+
+        signals.send(Signal::Resync).unwrap();
+
+        tokio::time::timeout(Duration::from_secs(5), gone_watch.revoked())
+            .await
+            .expect("the re-check revokes the key in time");
+        let mut notices = Vec::new();
+        while let Some(notice) = next(&mut sub).await {
+            let revoked = matches!(notice, Notice::Revoked);
+            notices.push(notice);
+            if revoked {
+                break;
+            }
+        }
+        assert!(
+            matches!(notices.last(), Some(Notice::Revoked)),
+            "{notices:?}"
+        );
+        assert!(!kept_watch.is_revoked());
     }
 }

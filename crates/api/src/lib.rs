@@ -28,6 +28,8 @@
 //! - [`sse`]: the event streams (one job, many jobs) and their `text/event-stream` answer.
 //! - [`hub`]: the one per-process subscription to the store's signals, fanned out in memory
 //!   to streams and long polls by job and by tenant, through bounded queues.
+//! - [`revocation`]: the keys that open streams and long polls are watched, so that a
+//!   revoked key ends what it opened.
 //! - [`cors`]: the browser origins allowed to call the API.
 //! - [`workers`]: the protocol of external workers: claims (bounded per process), writes
 //!   through a lease named by its token, and the maintenance of their queues.
@@ -47,6 +49,7 @@ pub mod limits;
 pub mod metrics;
 pub mod poll;
 pub mod resource;
+pub mod revocation;
 pub mod routes;
 pub mod sse;
 pub mod startup;

@@ -4,7 +4,8 @@
 //! The long poll registers with the [`Hub`] first, then reads the job, so a change landing
 //! between the read and the wait still wakes it. A resync is only a hint to re-read the store
 //! (the source of truth); the wait ends when the re-read shows a newer `seq`, when the
-//! client's `wait` runs out, or when the process shuts down. An event newer than the client's
+//! client's `wait` runs out, when the process shuts down, or — answering `401` — when the key
+//! the poll acts with is revoked. An event newer than the client's
 //! version is answered from its own snapshot, without a read — unless the job has a webhook of
 //! its own, whose status only a read shows.
 
@@ -16,6 +17,7 @@ use crate::conditional::IfNoneMatch;
 use crate::error::ApiError;
 use crate::hub::{Hub, Listener, Notice};
 use crate::metrics::ApiMetrics;
+use crate::revocation::ActingKey;
 
 /// What a poll found.
 #[derive(Debug)]
@@ -35,16 +37,19 @@ pub struct Poller<'a> {
 
 impl Poller<'_> {
     /// Reads job `id`; with `known` (the client's `If-None-Match`) and `wait`, waits up to
-    /// `wait` for the job to move past the version the client holds.
+    /// `wait` for the job to move past the version the client holds, for as long as `key`
+    /// is not revoked.
     ///
     /// # Errors
-    /// [`ApiError::JobNotFound`] when the tenant has no such job; store failures.
+    /// [`ApiError::JobNotFound`] when the tenant has no such job; `401` when `key` is revoked
+    /// before or while the poll waits; store failures.
     pub async fn poll(
         &self,
         tenant: &TenantId,
         id: JobId,
         known: Option<&IfNoneMatch>,
         wait: Option<Duration>,
+        key: Option<ActingKey>,
     ) -> Result<Polled, ApiError> {
         let Some(known) = known else {
             return Ok(Polled::Changed(self.read(tenant, id).await?));
@@ -59,7 +64,11 @@ impl Poller<'_> {
         };
 
         let deadline = tokio::time::Instant::now() + wait;
-        let mut subscription = self.hub.subscribe_job(id, Listener::LongPoll);
+        let watch = self.hub.revocations().watch(key).await?;
+        let mut subscription = self
+            .hub
+            .subscribe_job(id, Listener::LongPoll)
+            .until_revoked(&watch);
         let job = self.read(tenant, id).await?;
         if !known.matches(job.seq) {
             return Ok(Polled::Changed(job));
@@ -74,6 +83,7 @@ impl Poller<'_> {
             match notice {
                 // Shutting down: answer now so the client retries elsewhere.
                 None => return Ok(Polled::NotModified(job)),
+                Some(Notice::Revoked) => return Err(watch.refusal()),
                 // An old event (the store is already past it for us): nothing new to read.
                 Some(Notice::Event(entry)) if entry.event.seq() <= held => continue,
                 // The event carries the whole job as of that change: no need to read it back.
@@ -88,7 +98,10 @@ impl Poller<'_> {
                 // The hub let this subscription go (its queue was full): subscribe again,
                 // then re-read, so nothing in between is missed.
                 Some(Notice::Lagged) => {
-                    subscription = self.hub.subscribe_job(id, Listener::LongPoll)
+                    subscription = self
+                        .hub
+                        .subscribe_job(id, Listener::LongPoll)
+                        .until_revoked(&watch);
                 }
             }
             let now = self.read(tenant, id).await?;

@@ -15,7 +15,9 @@
 //!
 //! A stream ends when its job reaches a terminal state (job streams), when its subscriber falls
 //! behind and the hub lets it go ([`Notice::Lagged`]: the client resumes with
-//! `Last-Event-ID`), when the process shuts down, or when actix drops it because the client
+//! `Last-Event-ID`), when the process shuts down, when the key it was opened with (directly or
+//! through a read token) is revoked ([`Notice::Revoked`]: at once, even with events queued;
+//! the client's reconnection gets `401`), or when actix drops it because the client
 //! left — which actix notices only when a write fails, so the heartbeat comments are also what
 //! reaps departed clients. Dropping a stream drops its hub subscription.
 
@@ -36,6 +38,7 @@ use crate::error::ApiError;
 use crate::feed::{EventQuery, FeedFilter, READ_BATCH, current_kind};
 use crate::hub::{Hub, Listener, Notice, Published, Subscription, render};
 use crate::metrics::{ApiMetrics, StreamGuard, StreamKind};
+use crate::revocation::ActingKey;
 
 /// The header (request and answer) naming where a stream resumes.
 pub const LAST_EVENT_ID: &str = "Last-Event-ID";
@@ -97,8 +100,8 @@ const READ_ATTEMPTS: u32 = 5;
 /// The pause after the first failed read; it doubles after each further one (3 s in all).
 const FIRST_RETRY: Duration = Duration::from_millis(200);
 
-/// Runs `read` until it succeeds, a few times with backoff; `None` when it kept failing or the
-/// process is shutting down.
+/// Runs `read` until it succeeds, a few times with backoff; `None` when it kept failing, the
+/// process is shutting down or the stream's key was revoked.
 ///
 /// A running stream catches up after the backend came back (that is when a resync arrives),
 /// so a failure is likely brief: retrying keeps the stream, whereas ending it would send the
@@ -118,7 +121,7 @@ where
             Err(error) if attempt < READ_ATTEMPTS => {
                 tracing::debug!(%error, attempt, "a stream could not read the store; retrying");
                 tokio::select! {
-                    () = subscription.shutdown() => return None,
+                    () = subscription.ended() => return None,
                     () = tokio::time::sleep(delay) => {}
                 }
                 delay *= 2;
@@ -202,22 +205,28 @@ pub enum JobOpening {
 
 impl JobStream {
     /// Opens the stream of job `id` for a client that has seen everything up to `seq`
-    /// `last_event_id` (nothing, without it).
+    /// `last_event_id` (nothing, without it), ending when `key` is revoked.
     ///
     /// Without `last_event_id` the stream starts with the job's current state. With it, with
     /// every event after it the history still holds — `resumed_after` then says where that
     /// really starts — or with the current state when the job never reached that id.
     ///
     /// # Errors
-    /// [`ApiError::JobNotFound`] when the tenant has no such job; store failures.
+    /// [`ApiError::JobNotFound`] when the tenant has no such job; `401` when `key` is revoked
+    /// already; store failures.
     pub async fn open(
         ctx: StreamContext,
         tenant: TenantId,
         id: JobId,
         last_event_id: Option<u64>,
+        key: Option<ActingKey>,
     ) -> Result<JobOpening, ApiError> {
+        let watch = ctx.hub.revocations().watch(key).await?;
         // Subscribe first, then read: whatever changes after the read is in the subscription.
-        let subscription = ctx.hub.subscribe_job(id, Listener::Stream(StreamKind::Job));
+        let subscription = ctx
+            .hub
+            .subscribe_job(id, Listener::Stream(StreamKind::Job))
+            .until_revoked(&watch);
         let job = ctx
             .store
             .get(&tenant, &id)
@@ -289,7 +298,7 @@ impl JobStream {
     /// The next event to send; `None` ends the stream.
     async fn next_event(&mut self) -> Option<sse::Event> {
         loop {
-            if self.subscription.is_shutting_down() {
+            if self.subscription.is_shutting_down() || self.subscription.is_revoked() {
                 return None;
             }
             if let Some(queued) = self.queue.pop_front() {
@@ -315,6 +324,7 @@ impl JobStream {
                     tracing::debug!(job_id = %self.id, "a job stream fell behind and ends");
                     return None;
                 }
+                Some(Notice::Revoked) => return None,
                 Some(Notice::Resync) => self.catch_up().await,
                 Some(Notice::Event(entry)) => self.take(entry).await,
             }
@@ -394,7 +404,7 @@ pub struct FeedOpening {
 
 impl FeedStream {
     /// Opens the feed stream of `tenant` for a client that has read up to `after` (nothing,
-    /// without it).
+    /// without it), ending when `key` is revoked.
     ///
     /// With `after`, the stream replays the feed after it, then goes on live. Without it, it
     /// starts with the current state of each job named in the filter (all with the id of the
@@ -402,18 +412,21 @@ impl FeedStream {
     /// without named jobs, it is live from now on.
     ///
     /// # Errors
-    /// Store failures.
+    /// `401` when `key` is revoked already; store failures.
     pub async fn open(
         ctx: StreamContext,
         tenant: TenantId,
         filter: FeedFilter,
         after: Option<FeedCursor>,
+        key: Option<ActingKey>,
     ) -> Result<FeedOpening, ApiError> {
+        let watch = ctx.hub.revocations().watch(key).await?;
         // Subscribe first, then read: whatever is appended after the read is in the
         // subscription.
         let subscription = ctx
             .hub
-            .subscribe_tenant(tenant.clone(), Listener::Stream(StreamKind::Feed));
+            .subscribe_tenant(tenant.clone(), Listener::Stream(StreamKind::Feed))
+            .until_revoked(&watch);
         let mut stream = Self {
             _open: ctx.metrics.stream_opened(StreamKind::Feed),
             ctx,
@@ -486,7 +499,7 @@ impl FeedStream {
     /// The next event to send; `None` ends the stream.
     async fn next_event(&mut self) -> Option<sse::Event> {
         loop {
-            if self.subscription.is_shutting_down() {
+            if self.subscription.is_shutting_down() || self.subscription.is_revoked() {
                 return None;
             }
             if let Some((cursor, queued)) = self.queue.pop_front() {
@@ -508,6 +521,7 @@ impl FeedStream {
                     tracing::debug!(tenant = %self.tenant, "a feed stream fell behind and ends");
                     return None;
                 }
+                Some(Notice::Revoked) => return None,
                 Some(Notice::Resync) => self.catching_up = true,
                 Some(Notice::Event(entry)) => {
                     if entry.cursor > self.read_through {
@@ -586,7 +600,8 @@ mod tests {
     fn subscription(shutdown: &CancellationToken) -> Subscription {
         let store: SharedStore = Arc::new(MemoryStore::new(StoreConfig::default()));
         let metrics = ApiMetrics::register(&mut Registry::default());
-        let hub = Hub::start(&store, 8, metrics, shutdown.clone());
+        let keys = Arc::new(MemoryStore::new(StoreConfig::default()));
+        let hub = Hub::start(&store, keys, 8, metrics, shutdown.clone());
         hub.subscribe_job(JobId::generate(), Listener::Stream(StreamKind::Job))
     }
 

@@ -65,6 +65,7 @@ impl AppState {
             job_types: &self.config.job_types,
             metrics: &self.metrics,
             gate: &self.external,
+            revocations: self.hub.revocations(),
         }
     }
 
@@ -126,6 +127,7 @@ fn serve(
 ) -> std::io::Result<Server> {
     let hub = Hub::start(
         &deps.store,
+        SharedKeyStore::clone(&deps.keys),
         deps.config.subscriber_buffer,
         deps.metrics.clone(),
         shutdown.clone(),

@@ -2,12 +2,19 @@
 //! `links.self`, `links.events` and `links.result` carry as `?token=…`, so a browser's
 //! `EventSource` (which cannot send headers) and plain polling work without the API key.
 //!
-//! A token is `v1.<payload>.<signature>`, both parts base64url without padding. The payload
-//! is `<signing key id>.<expiry, Unix seconds>.<job id>.<tenant>` (the tenant last: it may
-//! itself hold dots); the signature is HMAC-SHA256 over `v1.<payload as sent>` with the
-//! signing secret. Nothing in it is secret — it names the job and tenant the holder may read
-//! — but nothing in it can be changed without the secret, so a token can neither be widened
-//! to another job or tenant nor kept past its expiry.
+//! A token is `v2.<payload>.<signature>`, both parts base64url without padding. The payload
+//! is `<signing key id>.<expiry, Unix seconds>.<job id>.<API key id>.<tenant>` (the tenant
+//! last: it may itself hold dots); the signature is HMAC-SHA256 over `v2.<payload as sent>`
+//! with the signing secret. Nothing in it is secret — it names the job and tenant the holder
+//! may read, and the API key whose answer carried it — but nothing in it can be changed
+//! without the secret, so a token can neither be widened to another job or tenant nor kept
+//! past its expiry.
+//!
+//! The API key id ties the token to the key that minted it: [`crate::auth`] refuses the token
+//! once that key is revoked, and the streams and long polls it opened end with the key. A
+//! token minted on an open install (no key) names none (the field is empty). Tokens of the
+//! first format (`v1.`, which named no key) are refused as outdated: honouring them would let
+//! a token outlive the revocation of its key; they expired within a token lifetime anyway.
 //!
 //! Rotation: tokens are signed with the current secret only, and verified against it and the
 //! previous one. Deploy the new secret as current with the old one as previous; tokens issued
@@ -23,6 +30,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use herald_core::apikey::ApiKeyId;
 use herald_core::{JobId, TenantId};
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
@@ -31,7 +39,9 @@ use sha2::{Digest, Sha256};
 type HmacSha256 = Hmac<Sha256>;
 
 /// The token format's version, its first field.
-const VERSION: &str = "v1";
+const VERSION: &str = "v2";
+/// The version of tokens that named no API key, refused since.
+const OUTDATED_VERSION: &str = "v1";
 
 /// The shortest signing secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -116,11 +126,14 @@ impl TokenSecret {
     }
 }
 
-/// What a valid token grants: reading one job of one tenant.
+/// What a valid token grants: reading one job of one tenant, for as long as the key that
+/// minted it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadGrant {
     pub tenant: TenantId,
     pub job: JobId,
+    /// The API key whose answer carried the token; `None` for one minted on an open install.
+    pub key: Option<ApiKeyId>,
     /// When the token expires (Unix seconds).
     pub expires: i64,
 }
@@ -134,6 +147,8 @@ pub enum TokenError {
     BadSignature,
     #[error("the token has expired")]
     Expired,
+    #[error("the token is of an outdated format")]
+    Outdated,
 }
 
 /// The secrets and lifetime of read tokens: signs with `current`, verifies with `current`
@@ -159,30 +174,49 @@ impl Default for ReadTokens {
 }
 
 impl ReadTokens {
-    /// A token letting its holder read `job` of `tenant` until `now + ttl` (Unix seconds).
-    pub fn issue(&self, tenant: &TenantId, job: &JobId, now: i64) -> String {
+    /// A token letting its holder read `job` of `tenant` until `now + ttl` (Unix seconds), or
+    /// until `key` (the API key of the request it answers) is revoked.
+    pub fn issue(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        key: Option<&ApiKeyId>,
+        now: i64,
+    ) -> String {
         let ttl = i64::try_from(self.ttl.min(MAX_TOKEN_TTL).as_secs()).unwrap_or(0);
-        self.issue_until(tenant, job, now.saturating_add(ttl))
+        self.issue_until(tenant, job, key, now.saturating_add(ttl))
     }
 
-    /// A token for `job` of `tenant` expiring at `expires` (Unix seconds): how an answer to a
-    /// request made with a token carries it on without extending its life.
-    pub fn issue_until(&self, tenant: &TenantId, job: &JobId, expires: i64) -> String {
-        sign(&self.current, tenant, job, expires)
+    /// A token for `job` of `tenant`, minted by `key`, expiring at `expires` (Unix seconds):
+    /// how an answer to a request made with a token carries it on without extending its life.
+    pub fn issue_until(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        key: Option<&ApiKeyId>,
+        expires: i64,
+    ) -> String {
+        sign(&self.current, tenant, job, key, expires)
     }
 
     /// What `token` grants at `now` (Unix seconds).
     ///
     /// # Errors
-    /// [`TokenError`]: malformed, signed with a secret neither current nor previous or
-    /// tampered with, or expired.
+    /// [`TokenError`]: malformed, of the outdated format, signed with a secret neither
+    /// current nor previous or tampered with, or expired. (Whether its key still exists is
+    /// the caller's to check.)
     pub fn verify(&self, token: &str, now: i64) -> Result<ReadGrant, TokenError> {
         let mut parts = token.split('.');
-        let (Some(VERSION), Some(payload_b64), Some(sig_b64), None) =
+        let (Some(version), Some(payload_b64), Some(sig_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenError::Malformed);
         };
+        match version {
+            VERSION => {}
+            OUTDATED_VERSION => return Err(TokenError::Outdated),
+            _ => return Err(TokenError::Malformed),
+        }
         let payload = BASE64URL
             .decode(payload_b64)
             .ok()
@@ -191,10 +225,14 @@ impl ReadTokens {
         let signature = BASE64URL
             .decode(sig_b64)
             .map_err(|_| TokenError::Malformed)?;
-        let mut fields = payload.splitn(4, '.');
-        let (Some(key_id), Some(expires), Some(job), Some(tenant)) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
+        let mut fields = payload.splitn(5, '.');
+        let (Some(key_id), Some(expires), Some(job), Some(api_key), Some(tenant)) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
             return Err(TokenError::Malformed);
         };
         let secret = [Some(&self.current), self.previous.as_ref()]
@@ -210,12 +248,17 @@ impl ReadTokens {
         let expires: i64 = expires.parse().map_err(|_| TokenError::Malformed)?;
         let job = JobId::parse(job).map_err(|_| TokenError::Malformed)?;
         let tenant = TenantId::parse(tenant).map_err(|_| TokenError::Malformed)?;
+        let key = match api_key {
+            "" => None,
+            id => Some(ApiKeyId::parse(id).map_err(|_| TokenError::Malformed)?),
+        };
         if now >= expires {
             return Err(TokenError::Expired);
         }
         Ok(ReadGrant {
             tenant,
             job,
+            key,
             expires,
         })
     }
@@ -226,9 +269,16 @@ fn signed_part(payload_b64: &str) -> String {
     format!("{VERSION}.{payload_b64}")
 }
 
-/// A token for `job` of `tenant` expiring at `expires`, signed with `secret`.
-fn sign(secret: &TokenSecret, tenant: &TenantId, job: &JobId, expires: i64) -> String {
-    let payload = format!("{}.{expires}.{job}.{}", secret.id(), tenant.as_str());
+/// A token for `job` of `tenant`, minted by `key`, expiring at `expires`, signed with `secret`.
+fn sign(
+    secret: &TokenSecret,
+    tenant: &TenantId,
+    job: &JobId,
+    key: Option<&ApiKeyId>,
+    expires: i64,
+) -> String {
+    let key = key.map_or("", ApiKeyId::as_str);
+    let payload = format!("{}.{expires}.{job}.{key}.{}", secret.id(), tenant.as_str());
     let payload_b64 = BASE64URL.encode(payload);
     let signed = signed_part(&payload_b64);
     let signature = BASE64URL.encode(secret.mac(signed.as_bytes()).finalize().into_bytes());
@@ -275,20 +325,26 @@ mod tests {
             signature in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
         ) {
             let tokens = tokens(1, None);
-            let raw = format!("v1.{}.{}", BASE64URL.encode(payload), BASE64URL.encode(signature));
+            let raw = format!("v2.{}.{}", BASE64URL.encode(payload), BASE64URL.encode(signature));
             proptest::prop_assert!(tokens.verify(&raw, NOW).is_err());
         }
 
-        /// Every issued token verifies for exactly its tenant and job until it expires.
+        /// Every issued token verifies for exactly its tenant, job and key until it expires.
         #[test]
-        fn issued_tokens_round_trip(tenant in "[a-z0-9][a-z0-9._:-]{0,40}", lifetime in 1i64..86_400) {
+        fn issued_tokens_round_trip(
+            tenant in "[a-z0-9][a-z0-9._:-]{0,40}",
+            lifetime in 1i64..86_400,
+            with_key in proptest::prelude::any::<bool>(),
+        ) {
             let tenant = TenantId::parse(&tenant).unwrap();
             let job = JobId::generate();
+            let key = with_key.then(ApiKeyId::generate);
             let tokens = tokens(1, None);
-            let token = tokens.issue_until(&tenant, &job, NOW + lifetime);
+            let token = tokens.issue_until(&tenant, &job, key.as_ref(), NOW + lifetime);
             let grant = tokens.verify(&token, NOW).unwrap();
             proptest::prop_assert_eq!(&grant.tenant, &tenant);
             proptest::prop_assert_eq!(grant.job, job);
+            proptest::prop_assert_eq!(grant.key, key);
             proptest::prop_assert_eq!(tokens.verify(&token, NOW + lifetime), Err(TokenError::Expired));
         }
     }
@@ -297,8 +353,9 @@ mod tests {
     fn a_token_grants_reading_its_job_of_its_tenant_until_it_expires() {
         let tokens = tokens(1, None);
         let job = JobId::generate();
-        let token = tokens.issue(&acme(), &job, NOW);
-        assert!(token.starts_with("v1."), "{token}");
+        let key = ApiKeyId::generate();
+        let token = tokens.issue(&acme(), &job, Some(&key), NOW);
+        assert!(token.starts_with("v2."), "{token}");
         assert!(!token.contains('='), "no padding: {token}");
         let grant = tokens.verify(&token, NOW + 59).unwrap();
         assert_eq!(
@@ -306,6 +363,7 @@ mod tests {
             ReadGrant {
                 tenant: acme(),
                 job,
+                key: Some(key),
                 expires: NOW + 60
             }
         );
@@ -316,7 +374,8 @@ mod tests {
     fn a_changed_payload_or_signature_is_refused() {
         let tokens = tokens(1, None);
         let job = JobId::generate();
-        let token = tokens.issue(&acme(), &job, NOW);
+        let key = ApiKeyId::generate();
+        let token = tokens.issue(&acme(), &job, Some(&key), NOW);
         let [version, payload, signature]: [&str; 3] =
             token.split('.').collect::<Vec<_>>().try_into().unwrap();
         // Another job, another tenant, a later expiry: re-encoded with the old signature.
@@ -326,6 +385,9 @@ mod tests {
             decoded.replace(&job.to_string(), &other.to_string()),
             decoded.replace("acme.eu:prod", "beta"),
             decoded.replace(&(NOW + 60).to_string(), &(NOW + 6000).to_string()),
+            // Another key, or none: a token cannot be moved off the key that minted it.
+            decoded.replace(key.as_str(), ApiKeyId::generate().as_str()),
+            decoded.replace(key.as_str(), ""),
         ] {
             assert_ne!(forged, decoded);
             let forged = format!("{version}.{}.{signature}", BASE64URL.encode(forged));
@@ -344,29 +406,48 @@ mod tests {
     #[test]
     fn malformed_tokens_are_refused() {
         let tokens = tokens(1, None);
-        let token = tokens.issue(&acme(), &JobId::generate(), NOW);
+        let token = tokens.issue(&acme(), &JobId::generate(), None, NOW);
         for bad in [
             "",
-            "v1",
-            "v1..",
-            "v2.a.b",
-            "v1.!!!.abc",
+            "v2",
+            "v2..",
+            "v3.a.b",
+            "v2.!!!.abc",
             &format!("{token}.extra"),
-            &token.replacen("v1.", "v2.", 1),
+            &token.replacen("v2.", "v3.", 1),
         ] {
             assert_eq!(tokens.verify(bad, NOW), Err(TokenError::Malformed), "{bad}");
         }
     }
 
     #[test]
+    fn tokens_of_the_format_that_named_no_key_are_refused_as_outdated() {
+        let tokens = tokens(1, None);
+        let job = JobId::generate();
+        // A first-format token, correctly signed: `v1.` and no key id in the payload.
+        let payload = format!("{}.{}.{job}.acme", tokens.current.id(), NOW + 60);
+        let payload_b64 = BASE64URL.encode(payload);
+        let signed = format!("v1.{payload_b64}");
+        let signature = BASE64URL.encode(
+            tokens
+                .current
+                .mac(signed.as_bytes())
+                .finalize()
+                .into_bytes(),
+        );
+        let old = format!("{signed}.{signature}");
+        assert_eq!(tokens.verify(&old, NOW), Err(TokenError::Outdated));
+    }
+
+    #[test]
     fn after_a_rotation_the_previous_secrets_tokens_verify_and_unknown_ones_do_not() {
         let job = JobId::generate();
-        let before = tokens(1, None).issue(&acme(), &job, NOW);
+        let before = tokens(1, None).issue(&acme(), &job, None, NOW);
         let rotated = tokens(2, Some(1));
         assert_eq!(rotated.verify(&before, NOW).unwrap().job, job);
-        let fresh = rotated.issue(&acme(), &job, NOW);
+        let fresh = rotated.issue(&acme(), &job, None, NOW);
         assert_eq!(tokens(2, None).verify(&fresh, NOW).unwrap().job, job);
-        let stranger = tokens(3, None).issue(&acme(), &job, NOW);
+        let stranger = tokens(3, None).issue(&acme(), &job, None, NOW);
         assert_eq!(
             rotated.verify(&stranger, NOW),
             Err(TokenError::BadSignature)
@@ -392,7 +473,7 @@ mod tests {
         tokens.ttl = Duration::from_secs(10 * 24 * 3600);
         let job = JobId::generate();
         let grant = tokens
-            .verify(&tokens.issue(&acme(), &job, NOW), NOW)
+            .verify(&tokens.issue(&acme(), &job, None, NOW), NOW)
             .unwrap();
         assert_eq!(grant.expires, NOW + 24 * 3600);
     }

@@ -13,7 +13,8 @@
 //!
 //! Claims long-poll the store (a blocking read on Redis, a wake-up on the memory backend), so
 //! each holds resources while it waits: a semaphore bounds them per process
-//! (`ApiConfig::max_worker_claims`), and a claim beyond answers `503` with `Retry-After`.
+//! (`ApiConfig::max_worker_claims`), and a claim beyond answers `503` with `Retry-After`. A
+//! waiting claim answers `401` as soon as the key it was made with is revoked.
 //!
 //! Leases of remote workers that go silent must be reclaimed even when nobody claims: every
 //! process with the api role runs [`maintain_until`], a pass of
@@ -43,6 +44,7 @@ use crate::body::from_body;
 use crate::error::ApiError;
 use crate::metrics::ApiMetrics;
 use crate::resource::JobResource;
+use crate::revocation::{ActingKey, KeyWatch, Revocations};
 
 /// How many claims may be in progress at once in one process, by default.
 pub const DEFAULT_MAX_CLAIMS: usize = 128;
@@ -591,6 +593,7 @@ pub(crate) struct Workers<'a> {
     pub job_types: &'a JobTypes,
     pub metrics: &'a ApiMetrics,
     pub gate: &'a ExternalWorkers,
+    pub revocations: &'a Revocations,
 }
 
 impl Workers<'_> {
@@ -599,26 +602,38 @@ impl Workers<'_> {
     }
 
     /// Hands the tenant's oldest pending job of the claimed types to the caller, waiting up
-    /// to the claim's `wait` for one; `None` when none came (or the process is stopping).
+    /// to the claim's `wait` for one, for as long as `key` is not revoked; `None` when none
+    /// came (or the process is stopping).
     ///
     /// # Errors
-    /// [`ApiError::ClaimsBusy`] when the process holds as many claims as it allows; store
-    /// failures.
+    /// [`ApiError::ClaimsBusy`] when the process holds as many claims as it allows; `401`
+    /// when `key` is revoked before or while the claim waits; store failures.
     pub async fn claim(
         &self,
         tenant: &TenantId,
         claim: &Claim,
+        key: Option<ActingKey>,
     ) -> Result<Option<ClaimedJob>, ApiError> {
         let _permit = Arc::clone(&self.gate.claims)
             .try_acquire_owned()
             .map_err(|_| ApiError::ClaimsBusy {
                 limit: self.gate.max_claims,
             })?;
-        let _waiting = (!claim.wait.is_zero()).then(|| self.metrics.long_poll_waiting());
+        let waits = !claim.wait.is_zero();
+        // Only a claim that may wait watches its key: one that does not is over at once.
+        let watch = if waits {
+            self.revocations.watch(key).await?
+        } else {
+            KeyWatch::default()
+        };
+        let _waiting = waits.then(|| self.metrics.long_poll_waiting());
         let claimed = tokio::select! {
             biased;
             // Stopping: answer now, so the worker claims again elsewhere.
             () = self.gate.shutdown.cancelled() => return Ok(None),
+            // A revoked key claims nothing more: the claim is dropped as when the process
+            // stops.
+            () = watch.revoked() => return Err(watch.refusal()),
             claimed = self.store.claim_external(
                 &self.gate.id,
                 tenant,

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::{Stream, StreamExt as _};
 use herald_core::{EventType, FeedCursor, FieldError, JobId};
 
+use crate::auth;
 use crate::error::{ApiError, Problem, resource};
 use crate::extract::{JobPath, Tenant};
 use crate::feed::{EventPage, EventQuery, FeedReader};
@@ -31,7 +32,8 @@ fn bad_last_event_id(message: &str) -> ApiError {
 /// `job.processing`, `job.progress`, `job.completed`, `job.failed`, `job.canceled`) and
 /// `data: <the job resource, one line of JSON>` (a `JobView`). Without `Last-Event-ID`: the
 /// job's current state as one event, then every change; with it, every event after it from the
-/// job's history, then every change. The stream ends after the terminal event; a comment
+/// job's history, then every change. The stream ends after the terminal event, or when the
+/// key it was opened with (directly or through its read token) is revoked; a comment
 /// (`: keep-alive`) at least every 15 s.
 #[utoipa::path(
     get,
@@ -71,7 +73,8 @@ async fn job_events(
         })
         .transpose()?;
     let slot = limits::acquire(&state.streams, &req)?;
-    match JobStream::open(state.stream_context(), tenant, id, last).await? {
+    let key = auth::caller(&req)?.acting_key();
+    match JobStream::open(state.stream_context(), tenant, id, last, key).await? {
         JobOpening::Finished => Ok(HttpResponse::NoContent()
             .insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]))
             .finish()),
@@ -104,7 +107,8 @@ fn holding(
 /// Events look like a job stream's, but their `id` is the event's cursor in the tenant's
 /// feed. With `job=`, first the current state of each named job; then live events. With
 /// `Last-Event-ID`, every matching event of the feed after it, then live ones. The stream
-/// does not end by itself.
+/// does not end by itself, only when the key it was opened with is revoked (or the server
+/// stops).
 #[utoipa::path(
     get,
     path = "/v1/events/stream",
@@ -142,7 +146,8 @@ async fn event_stream(
         })
         .transpose()?;
     let slot = limits::acquire(&state.streams, &req)?;
-    let opening = FeedStream::open(state.stream_context(), tenant, filter, after).await?;
+    let key = auth::caller(&req)?.acting_key();
+    let opening = FeedStream::open(state.stream_context(), tenant, filter, after, key).await?;
     Ok(sse::respond(
         &req,
         &state.config,
@@ -190,7 +195,8 @@ async fn list_events(
         hub: &state.hub,
         metrics: &state.metrics,
     };
-    let read = reader.page(&tenant, &params).await?;
+    let key = auth::caller(&req)?.acting_key();
+    let read = reader.page(&tenant, &params, key).await?;
     Ok(HttpResponse::Ok()
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]))
         .json(EventPage::from(read)))

@@ -9,6 +9,7 @@ use herald_core::store::{CancelOutcome, Created, ListQuery};
 use herald_core::{FieldError, Job, JobId, JobRequest, JobStatus, JobType};
 use serde::{Deserialize, Serialize};
 
+use crate::auth;
 use crate::conditional::{IfNoneMatch, etag};
 use crate::error::{ApiError, Problem, resource};
 use crate::extract::{IdempotencyKeyHeader, JobPath, LinkSigner, Tenant, query_field};
@@ -171,9 +172,10 @@ async fn get_job(
         (Some(_), Some(wait)) if !wait.is_zero() => Some(limits::acquire(&state.waiters, &req)?),
         _ => None,
     };
+    let key = auth::caller(&req)?.acting_key();
     let polled = state
         .poller()
-        .poll(&tenant, id, known.as_ref(), wait)
+        .poll(&tenant, id, known.as_ref(), wait, key)
         .await?;
     Ok(match polled {
         Polled::Changed(job) => {

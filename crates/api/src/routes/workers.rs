@@ -2,11 +2,12 @@
 //! fail or release it. The protocol itself lives in [`crate::workers`].
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use herald_core::JobId;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::auth;
 use crate::error::{ApiError, Problem, json_error, resource};
 use crate::extract::{JobPath, Tenant};
 use crate::startup::AppState;
@@ -62,9 +63,11 @@ async fn claim(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     body: web::Json<Value>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let claim = Claim::parse(&body, &state.config.job_types, state.config.max_wait)?;
-    match state.workers().claim(&tenant, &claim).await? {
+    let key = auth::caller(&req)?.acting_key();
+    match state.workers().claim(&tenant, &claim, key).await? {
         Some(claimed) => {
             tracing::Span::current().record("job_id", tracing::field::display(claimed.job.view.id));
             Ok(ok(&claimed))

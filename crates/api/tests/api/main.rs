@@ -16,6 +16,7 @@ mod list;
 mod openapi;
 mod poll;
 mod result;
+mod revocation;
 mod shutdown;
 mod sse_client;
 mod submit;

@@ -70,7 +70,7 @@ async fn with_keys_in_force_a_created_jobs_links_carry_a_read_token() {
     let id = id_of(&job);
     assert_eq!(location, format!("/v1/jobs/{id}"), "Location stays plain");
     let token = token_of(&job["links"]["self"]);
-    assert!(token.starts_with("v1."), "{token}");
+    assert!(token.starts_with("v2."), "{token}");
     assert_eq!(job["links"]["self"], format!("/v1/jobs/{id}?token={token}"));
     assert_eq!(
         job["links"]["events"],
@@ -83,9 +83,9 @@ async fn with_keys_in_force_a_created_jobs_links_carry_a_read_token() {
 
     // The key's own GET and list answers carry tokens too.
     let polled: Value = app.get_job(id).await.json().await.unwrap();
-    assert!(token_of(&polled["links"]["self"]).starts_with("v1."));
+    assert!(token_of(&polled["links"]["self"]).starts_with("v2."));
     let listed: Value = app.list_jobs("").await.json().await.unwrap();
-    assert!(token_of(&listed["data"][0]["links"]["events"]).starts_with("v1."));
+    assert!(token_of(&listed["data"][0]["links"]["events"]).starts_with("v2."));
 }
 
 #[tokio::test]
@@ -205,7 +205,7 @@ async fn a_tampered_token_is_refused() {
     let changed = if &link[at..=at] == "A" { "B" } else { "A" };
     let tampered = format!("{}{changed}{}", &link[..at], &link[at + 1..]);
     assert_unauthorized(browser_get(&app, &tampered).await).await;
-    let garbage = format!("/v1/jobs/{}?token=v1.nope", id_of(&job));
+    let garbage = format!("/v1/jobs/{}?token=v2.nope", id_of(&job));
     assert_unauthorized(browser_get(&app, &garbage).await).await;
 }
 
@@ -218,7 +218,7 @@ async fn after_a_rotation_tokens_of_the_previous_secret_verify_and_unknown_ones_
     let alpha = TenantId::parse("alpha").unwrap();
     let now = chrono::Utc::now().timestamp();
 
-    let before_rotation = read_tokens('o', None, ttl).issue(&alpha, &id, now);
+    let before_rotation = read_tokens('o', None, ttl).issue(&alpha, &id, None, now);
     let response = browser_get(&app, &format!("/v1/jobs/{id}?token={before_rotation}")).await;
     assert_eq!(response.status(), StatusCode::OK);
     let polled: Value = response.json().await.unwrap();
@@ -228,6 +228,6 @@ async fn after_a_rotation_tokens_of_the_previous_secret_verify_and_unknown_ones_
     let current = read_tokens('n', None, ttl).verify(&carried, now).unwrap();
     assert_eq!(current.expires, now + 600);
 
-    let unknown = read_tokens('x', None, ttl).issue(&alpha, &id, now);
+    let unknown = read_tokens('x', None, ttl).issue(&alpha, &id, None, now);
     assert_unauthorized(browser_get(&app, &format!("/v1/jobs/{id}?token={unknown}")).await).await;
 }

@@ -3,7 +3,8 @@
 //! A key is stored by its public id with its tenant, name, admin flag and the digest of its
 //! secret (see [`crate::apikey`]); never the key. Revoking deletes the record, so the very
 //! next request that presents the key, on any api process, is refused: the api reads the
-//! store on every request (one lookup by id) and caches nothing.
+//! store on every request (one lookup by id). Revoking also announces the key on the store's
+//! signals, so every process ends the streams and long polls the key opened.
 
 use std::sync::Arc;
 
@@ -31,7 +32,9 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Every key, or only the tenant's, oldest first.
     async fn keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>, StoreError>;
 
-    /// Revokes (deletes) the key; `false` when there was none.
+    /// Revokes (deletes) the key and, when there was one, announces it to every process
+    /// ([`Signal::KeyRevoked`](crate::store::Signal::KeyRevoked), in the same atomic write)
+    /// so that what it opened ends; `false` when there was none.
     async fn revoke_key(&self, id: &ApiKeyId) -> Result<bool, StoreError>;
 
     /// Whether any key exists.

@@ -32,6 +32,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
+use crate::apikey::ApiKeyId;
 use crate::catalog::JobTypes;
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedEntry, FeedPage};
@@ -234,13 +235,15 @@ pub struct Maintenance {
 }
 
 /// What the store announces to every process: job events with their place in the tenant's
-/// feed (fast, best effort) and cancel requests. `Resync` says notifications may have been
-/// missed (the subscription dropped, or the listener fell behind): listeners re-read what they
-/// care about from the histories and feeds.
+/// feed (fast, best effort), cancel requests and revoked API keys. `Resync` says notifications
+/// may have been missed (the subscription dropped, or the listener fell behind): listeners
+/// re-read what they care about from the histories, feeds and keys.
 #[derive(Debug, Clone)]
 pub enum Signal {
     Event(Arc<FeedEntry>),
     CancelRequested(JobId),
+    /// The key was revoked ([`KeyStore::revoke_key`]): whatever it opened ends.
+    KeyRevoked(ApiKeyId),
     Resync,
 }
 

@@ -1,11 +1,16 @@
 //! API keys: created once per id, read back by id (and verified against their secret),
-//! listed oldest first (all, or one tenant's), revoked at once; the store never holds a key.
+//! listed oldest first (all, or one tenant's), revoked at once and announced on the signals;
+//! the store never holds a key.
+
+use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use herald_core::apikey::{ApiKey, PlainKey};
+use herald_core::store::Signal;
 use herald_core::store::keys::verify;
+use serde_json::json;
 
-use crate::support::{Backend, other_tenant, tenant};
+use crate::support::{Backend, new_job, other_tenant, tenant};
 
 crate::conformance!(
     a_store_without_keys_says_so_and_lists_nothing,
@@ -14,6 +19,7 @@ crate::conformance!(
     keys_are_listed_oldest_first_for_everyone_or_for_one_tenant,
     a_revoked_key_is_gone_at_once,
     the_store_never_holds_the_secret,
+    a_revocation_is_announced_on_the_signals_once_and_only_for_a_key_that_existed,
 );
 
 fn key_for(plain: &PlainKey, tenant: herald_core::TenantId, admin: bool, age_s: i64) -> ApiKey {
@@ -120,4 +126,37 @@ async fn the_store_never_holds_the_secret(backend: Backend) {
     let json = serde_json::to_string(&stored).unwrap();
     assert!(!json.contains(secret), "{json}");
     assert!(stored.display_hint().ends_with(&secret[secret.len() - 4..]));
+}
+
+async fn a_revocation_is_announced_on_the_signals_once_and_only_for_a_key_that_existed(
+    backend: Backend,
+) {
+    let h = backend.open_default().await;
+    let plain = PlainKey::generate();
+    h.keys
+        .create_key(&key_for(&plain, tenant(), false, 0))
+        .await
+        .unwrap();
+    // The store subscribes when it is opened: nothing published from now on is missed.
+    let mut signals = h.store.signals();
+
+    assert!(!h.keys.revoke_key(PlainKey::generate().id()).await.unwrap());
+    assert!(h.keys.revoke_key(plain.id()).await.unwrap());
+    assert!(!h.keys.revoke_key(plain.id()).await.unwrap());
+
+    let mut revoked = Vec::new();
+    // A job to mark the end: its event comes after any announcement made above.
+    let job = h.create(new_job("demo.sleep", json!({}))).await;
+    loop {
+        let signal = tokio::time::timeout(Duration::from_secs(10), signals.recv())
+            .await
+            .expect("a signal within 10 s")
+            .expect("the signal channel is open");
+        match signal {
+            Signal::KeyRevoked(id) => revoked.push(id),
+            Signal::Event(entry) if entry.event.job.id == job.id => break,
+            _ => {}
+        }
+    }
+    assert_eq!(revoked, [plain.id().clone()]);
 }

@@ -82,14 +82,14 @@ impl Drop for Registration<'_> {
 }
 
 /// Routes the store's signals to the running jobs until the store's feed closes. Job events
-/// are not for the worker and are skipped.
+/// and revoked keys are not for the worker and are skipped.
 pub(crate) async fn listen(mut signals: broadcast::Receiver<Signal>, in_flight: &InFlight) {
     use broadcast::error::RecvError;
     loop {
         match signals.recv().await {
             Ok(Signal::CancelRequested(id)) => in_flight.cancel(&id),
             Ok(Signal::Resync) => in_flight.resync_all(),
-            Ok(Signal::Event(_)) => {}
+            Ok(Signal::Event(_) | Signal::KeyRevoked(_)) => {}
             Err(RecvError::Lagged(missed)) => {
                 tracing::debug!(missed, "the signal listener fell behind; resyncing");
                 in_flight.resync_all();

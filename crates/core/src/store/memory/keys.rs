@@ -1,13 +1,14 @@
 //! The memory backend's API keys: a map by id under a mutex of its own (keys are read on
-//! every request and never written together with a job).
+//! every request and never written together with a job). A revocation is announced on the
+//! store's own signals, the ones every listener of the process shares.
 
 use async_trait::async_trait;
 
 use super::MemoryStore;
 use crate::apikey::{ApiKey, ApiKeyId};
 use crate::ids::TenantId;
-use crate::store::StoreError;
 use crate::store::keys::{KeyStore, sort_oldest_first};
+use crate::store::{Signal, StoreError};
 
 #[async_trait]
 impl KeyStore for MemoryStore {
@@ -36,7 +37,12 @@ impl KeyStore for MemoryStore {
     }
 
     async fn revoke_key(&self, id: &ApiKeyId) -> Result<bool, StoreError> {
-        Ok(self.api_keys().remove(id).is_some())
+        let revoked = self.api_keys().remove(id).is_some();
+        if revoked {
+            // Nobody listening is fine: the key is gone from the map either way.
+            let _ = self.signals.send(Signal::KeyRevoked(id.clone()));
+        }
+        Ok(revoked)
     }
 
     async fn has_keys(&self) -> Result<bool, StoreError> {

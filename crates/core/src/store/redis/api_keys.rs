@@ -1,10 +1,11 @@
 //! [`KeyStore`] on Redis: one hash per key (`apikey:{<id>}`, field `doc`) and the set of
-//! every key's id (`apikeys`). Authenticating a request is one `HGET`; creating and revoking
-//! write both keys in one `MULTI`.
+//! every key's id (`apikeys`). Authenticating a request is one `HGET`; creating writes both
+//! keys in one `MULTI`; revoking deletes both and announces the revocation on the signals
+//! channel in one script (`revoke_key.lua`).
 
 use async_trait::async_trait;
 
-use super::{RedisStore, backend, to_json};
+use super::{RedisStore, backend, scripts, signals, to_json};
 use crate::apikey::{ApiKey, ApiKeyId};
 use crate::ids::TenantId;
 use crate::store::StoreError;
@@ -78,17 +79,16 @@ impl KeyStore for RedisStore {
     }
 
     async fn revoke_key(&self, id: &ApiKeyId) -> Result<bool, StoreError> {
-        let (deleted, _): (i64, i64) = ::redis::pipe()
-            .atomic()
-            .cmd("DEL")
-            .arg(self.keys.api_key(id))
-            .cmd("SREM")
-            .arg(self.keys.api_keys())
+        let revoked: i64 = scripts::REVOKE_KEY
+            .key(self.keys.api_key(id))
+            .key(self.keys.api_keys())
             .arg(id.as_str())
-            .query_async(&mut self.conn())
+            .arg(self.keys.signals())
+            .arg(signals::revoked_envelope(id)?)
+            .invoke_async(&mut self.conn())
             .await
             .map_err(backend("revoke an API key"))?;
-        Ok(deleted == 1)
+        Ok(revoked == 1)
     }
 
     async fn has_keys(&self) -> Result<bool, StoreError> {

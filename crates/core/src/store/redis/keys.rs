@@ -17,7 +17,7 @@
 //! <p>:job:{<id>}:events                   stream: the job's history, entry id = <seq>-0
 //! <p>:job:{<id>}:cancel                   string: set while a cancel request is pending
 //! <p>:feed:{<tenant>}                     stream: the tenant's feed (event, prev); id = cursor
-//! <p>:signals                             pub/sub channel: events and cancel requests
+//! <p>:signals                             pub/sub channel: events, cancel requests, revoked keys
 //! <p>:queue:{<type>}                      stream + consumer group `workers`: the job queue
 //! <p>:delayed:{<type>}                    zset: retries waiting for their delay, by due time
 //! <p>:external-queue:{<tenant>}:<type>    stream + consumer group `workers`: one tenant's

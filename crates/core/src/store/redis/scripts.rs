@@ -34,3 +34,4 @@ script!(DELETE_SUBSCRIPTION, "scripts/delete_subscription.lua");
 script!(STORE_DELIVERIES, "scripts/store_deliveries.lua");
 script!(CLAIM_DUE, "scripts/claim_due.lua");
 script!(RECORD_DELIVERY, "scripts/record_delivery.lua");
+script!(REVOKE_KEY, "scripts/revoke_key.lua");

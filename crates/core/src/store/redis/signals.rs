@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use super::{Bounded, RedisTimeouts, backend, manager_config};
+use crate::apikey::ApiKeyId;
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedEntry};
 use crate::ids::JobId;
@@ -28,11 +29,13 @@ use crate::store::{Signal, StoreError};
 ///   they know the cursor, once the event is appended; they splice it from the cursor and
 ///   the event JSON they stored, without encoding anything.
 /// - `{"cancel": "<job id>"}`: a cancel request for a processing job.
+/// - `{"revoked": "<key id>"}`: an API key was revoked (`revoke_key.lua`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Envelope {
     Entry(Box<PublishedEntry>),
     Cancel(JobId),
+    Revoked(ApiKeyId),
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +55,17 @@ pub(super) fn cancel_envelope(id: &JobId) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Backend(format!("failed to encode a cancel request: {e}")))
 }
 
+/// The envelope of a revoked key.
+pub(super) fn revoked_envelope(id: &ApiKeyId) -> Result<String, StoreError> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum RevokedOnly<'a> {
+        Revoked(&'a ApiKeyId),
+    }
+    serde_json::to_string(&RevokedOnly::Revoked(id))
+        .map_err(|e| StoreError::Backend(format!("failed to encode a key revocation: {e}")))
+}
+
 fn decode(payload: &[u8]) -> Option<Signal> {
     // Another version of Herald, or a stranger publishing on our channel: not fatal.
     let unreadable = |error: &dyn std::fmt::Display| {
@@ -67,6 +81,7 @@ fn decode(payload: &[u8]) -> Option<Signal> {
             Err(e) => unreadable(&e),
         },
         Ok(Envelope::Cancel(id)) => Some(Signal::CancelRequested(id)),
+        Ok(Envelope::Revoked(id)) => Some(Signal::KeyRevoked(id)),
         Err(e) => unreadable(&e),
     }
 }
@@ -232,6 +247,12 @@ mod tests {
             Some(Signal::CancelRequested(decoded)) => assert_eq!(decoded, id),
             other => panic!("expected a cancel request, got {other:?}"),
         }
+        let key = ApiKeyId::generate();
+        match decode(revoked_envelope(&key).unwrap().as_bytes()) {
+            Some(Signal::KeyRevoked(decoded)) => assert_eq!(decoded, key),
+            other => panic!("expected a revoked key, got {other:?}"),
+        }
+        assert!(decode(br#"{"revoked":"not-a-key-id"}"#).is_none());
         assert!(decode(b"{\"other\":1}").is_none());
     }
 }
