@@ -907,3 +907,80 @@ async fn a_types_retention_sets_the_expiry_of_its_finished_jobs() {
     let default = ttl_of("demo.report").await;
     assert!((590_000..=600_000).contains(&default), "{default} ms");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_is_trimmed_by_age_and_expires_when_its_tenant_goes_quiet() {
+    let retention = Duration::from_secs(2);
+    let mut f = Fixture::open(StoreConfig {
+        retention,
+        ..StoreConfig::default()
+    })
+    .await;
+    let feed = f.key("feed:{default}");
+    let last = f.key("feed:{default}:last");
+    // More than a stream node holds (100 entries), so `MINID ~` has a whole node to drop.
+    for _ in 0..150 {
+        f.store
+            .create(new_job("demo.sleep", json!({})))
+            .await
+            .unwrap();
+    }
+    let ttl: i64 = f.raw.pttl(&feed).await.unwrap();
+    assert!((0..=2000).contains(&ttl), "the feed expires: {ttl} ms");
+    let newest: String = f.raw.get(&last).await.unwrap();
+    let no_expiry: i64 = f.raw.pttl(&last).await.unwrap();
+    assert_eq!(no_expiry, -1, "the newest cursor outlives the feed");
+
+    tokio::time::sleep(retention + Duration::from_millis(100)).await;
+    let fresh = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let len: usize = f.raw.xlen(&feed).await.unwrap();
+    assert!(
+        len < 100,
+        "the aged-out node was trimmed: {len} entries left"
+    );
+    let entries: redis::streams::StreamRangeReply = f.raw.xrange_all(&feed).await.unwrap();
+    let appended = entries.ids.last().unwrap();
+    assert_eq!(appended.get::<String>("prev"), Some(newest.clone()));
+
+    // Quiet for the retention: the stream is gone, its newest cursor is not.
+    eventually(
+        "the quiet feed to expire",
+        Duration::from_secs(10),
+        || async {
+            let exists: bool = f.raw.clone().exists(&feed).await.unwrap();
+            (!exists).then_some(())
+        },
+    )
+    .await;
+    let head = f.store.feed_head(&tenant()).await.unwrap();
+    assert_eq!(Some(head.to_string()), Some(appended.id.clone()));
+    let next = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let page = f.store.feed(&tenant(), head, 100).await.unwrap();
+    assert!(!page.missed);
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].event.job.id, next.id);
+    assert_ne!(next.id, fresh.id);
+    let newest: String = f.raw.get(&last).await.unwrap();
+    let behind = f
+        .store
+        .feed(&tenant(), newest.parse().unwrap(), 100)
+        .await
+        .unwrap();
+    assert!(behind.entries.is_empty() && !behind.missed);
+    let older = f
+        .store
+        .feed(&tenant(), herald_core::FeedCursor::START, 100)
+        .await
+        .unwrap();
+    assert!(older.missed, "the expired feed's events were missed");
+}

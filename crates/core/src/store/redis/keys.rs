@@ -16,7 +16,9 @@
 //! <p>:job:{<id>}:result                   hash: content_type, body
 //! <p>:job:{<id>}:events                   stream: the job's history, entry id = <seq>-0
 //! <p>:job:{<id>}:cancel                   string: set while a cancel request is pending
-//! <p>:feed:{<tenant>}                     stream: the tenant's feed (event, prev); id = cursor
+//! <p>:feed:{<tenant>}                     stream: the tenant's feed (event, prev); id = cursor;
+//!                                         expires when the tenant is quiet for the retention
+//! <p>:feed:{<tenant>}:last                string: the id of the tenant's newest feed entry
 //! <p>:signals                             pub/sub channel: events and cancel requests
 //! <p>:queue:{<type>}                      stream + consumer group `workers`: the job queue
 //! <p>:delayed:{<type>}                    zset: retries waiting for their delay, by due time
@@ -54,9 +56,11 @@
 //! ```
 //!
 //! A feed entry's id (`<ms>-<n>`, chosen by Redis) is the entry's `FeedCursor`. Besides the
-//! event it holds `prev`, the id of the entry appended just before it (absent on the first
-//! one): once `MAXLEN ~` has trimmed the oldest entries, the oldest kept entry's `prev` is the
-//! newest trimmed one, which tells a reader exactly whether it missed anything.
+//! event it holds `prev`, the id of the entry appended just before it (absent on the tenant's
+//! first one), which `:last` keeps: once `MAXLEN ~` or `MINID ~` has trimmed the oldest entries,
+//! or the whole stream expired, the oldest kept entry's `prev` is the newest one gone, which
+//! tells a reader exactly whether it missed anything. `:last` holds a cursor and nothing of any
+//! job, so it does not expire.
 //!
 //! A job type is either run by Herald's workers (its jobs wait in `queue:{<type>}`, whatever
 //! their tenant) or by external workers (in `external-queue:{<tenant>}:<type>`), as the
@@ -124,6 +128,12 @@ impl Keys {
     /// The tenant's feed: every event of its jobs, the entry id being the feed cursor.
     pub(super) fn feed(&self, tenant: &TenantId) -> String {
         format!("{}:feed:{{{tenant}}}", self.prefix)
+    }
+
+    /// The id of the tenant's newest feed entry: the `prev` of the next one, and the feed's
+    /// head, also once the stream has expired.
+    pub(super) fn feed_last(&self, tenant: &TenantId) -> String {
+        format!("{}:last", self.feed(tenant))
     }
 
     pub(super) fn signals(&self) -> String {
