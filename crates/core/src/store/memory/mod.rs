@@ -73,8 +73,10 @@ struct Record {
     output: Option<JobOutput>,
     history: VecDeque<Event>,
     cancel_requested: bool,
-    /// The job's own webhook, kept apart from the job (it holds a secret).
+    /// The job's own webhook, kept apart from the job (it holds a secret, kept here only).
     hook: Option<JobHook>,
+    /// The bodies of its webhook deliveries, by event `seq`: kept with the job, gone with it.
+    bodies: HashMap<u64, Vec<u8>>,
     /// The delivery state of that webhook shown on the job, written by the notifier's writes,
     /// with the `seq` of the event it delivers: a delivery of an older event does not
     /// overwrite what a newer one showed.
@@ -493,6 +495,7 @@ impl Store for MemoryStore {
                 history: VecDeque::new(),
                 cancel_requested: false,
                 hook: new.webhook,
+                bodies: HashMap::new(),
                 hook_status: None,
             },
         );

@@ -450,7 +450,8 @@ impl RedisStore {
             .key(keys.outbox())
             .key(keys.wants(tenant))
             .key(keys.external_active())
-            .key(keys.feed_last(tenant));
+            .key(keys.feed_last(tenant))
+            .key(keys.bodies(id));
         call.arg(before.seq)
             .arg(after.seq)
             .arg(to_json(after)?)
@@ -601,7 +602,12 @@ impl Store for RedisStore {
             .key(keys.outbox())
             .key(keys.wants(tenant))
             .key(keys.feed_last(tenant));
-        let hook = new.webhook.as_ref().map(to_json).transpose()?;
+        // The webhook without its secret, which is kept apart, once: what the outbox copies.
+        let hook = new
+            .webhook
+            .as_ref()
+            .map(|hook| to_json(&hook.endpoint()))
+            .transpose()?;
         call.arg(id.to_string())
             .arg(if idempotency.is_some() { "1" } else { "0" })
             .arg(format!("{id} {fingerprint}"))
@@ -623,13 +629,19 @@ impl Store for RedisStore {
             .arg(
                 new.webhook
                     .as_ref()
-                    .map(keys::hook_events)
+                    .map(|hook| keys::hook_events(&hook.endpoint()))
                     .unwrap_or_default(),
             )
             .arg(event.kind.as_str())
             .arg(job_type.as_str())
             .arg(self.outbox_max())
-            .arg(self.feed_keep());
+            .arg(self.feed_keep())
+            .arg(
+                new.webhook
+                    .as_ref()
+                    .map(|hook| hook.secret.expose())
+                    .unwrap_or_default(),
+            );
         let reply: Vec<String> = call
             .invoke_async(&mut self.conn())
             .await

@@ -9,7 +9,8 @@
 --       6 result hash, 7 queue stream, 8 delayed retries zset, 9 expiring zset,
 --       10 old status index, 11 new status index, 12 old status+type index,
 --       13 new status+type index, 14 webhook outbox stream, 15 tenant's wants counters,
---       16 the set of active external queues, 17 the id of the tenant's newest feed entry
+--       16 the set of active external queues, 17 the id of the tenant's newest feed entry,
+--       18 the bodies of the job's webhook deliveries
 -- ARGV: 1 expected seq, 2 new seq, 3 new doc, 4 new status, 5 event json, 6 job id,
 --       7 history max, 8 feed max (>= 1), 9 signal channel, 10 consumer group,
 --       11 queue entry the job must hold ('' = any), 12 queue action: keep | drop | requeue |
@@ -79,17 +80,18 @@ if result_type ~= '' then
 end
 
 if retention_ms > 0 then
-  -- A finished job keeps its record, history, payload and result for the retention period;
-  -- the expiring set lets maintenance drop it from the listing indexes at the same time.
+  -- A finished job keeps its record (with its webhook's secret), history, payload, result and
+  -- webhook bodies for the retention period; the expiring set lets maintenance drop it from
+  -- the listing indexes at the same time.
   redis.call('DEL', cancel_flag)
-  for _, key in ipairs({job, hist, payload, result}) do
+  for _, key in ipairs({job, hist, payload, result, KEYS[18]}) do
     redis.call('PEXPIRE', key, retention_ms)
   end
   redis.call('ZADD', expiring, now_ms() + retention_ms, expiring_member)
 end
 
 if hook_wants(hook_events, event_type) or subscribed(KEYS[15], event_type, job_type) then
-  -- The webhook itself only when the job has one: most jobs do not.
+  -- The webhook itself (without its secret) only when the job has one: most jobs do not.
   local hook = hook_events and redis.call('HGET', job, 'hook')
   append_to_outbox(KEYS[14], outbox_max, tenant, event, hook)
 end
