@@ -24,9 +24,11 @@ use crate::schedule::jitter;
 use crate::send::{AttemptOutcome, Outgoing, Verdict};
 use crate::sign::signature_header;
 
-/// Why a delivery whose job has expired is given up unsent.
-const JOB_EXPIRED: &str =
-    "its job has expired, and with it the event it carries and the secret that signs it";
+/// Why a delivery whose event is no longer kept is given up unsent.
+const EVENT_GONE: &str = "the event it carries is no longer kept: its job has expired, or has \
+     moved on by more events than its history keeps";
+/// Why a job's own webhook's delivery without a secret is given up unsent.
+const JOB_EXPIRED: &str = "its job has expired, and with it the secret that signs it";
 
 /// How many times a subscription write is retried against concurrent writers.
 const DISABLE_ATTEMPTS: usize = 5;
@@ -165,7 +167,7 @@ async fn attempt(ctx: &Context, due: DueDelivery) {
     // The body and a job's own webhook's secret are kept with the job and expire with it:
     // once it has expired, nothing of it may be sent.
     let Some(body) = body else {
-        return abandon(ctx, &delivery, JOB_EXPIRED).await;
+        return abandon(ctx, &delivery, EVENT_GONE).await;
     };
     let keys = match (&delivery.subscription, &subscription, &job_secret) {
         (Some(_), Some(sub), _) if sub.enabled => sub

@@ -12,8 +12,8 @@
 //!
 //! Nothing of a job outlives its retention here either: a delivery record names its job and
 //! event (ids, types, `seq`) but holds no copy of them and no secret. The body it sends is kept
-//! with its job, once per event, and a job's own webhook's secret is kept once, in the job's
-//! record; both expire with the job. A delivery claimed after its job expired comes without a
+//! with its job, once per event (for the events the job's history keeps), and a job's own
+//! webhook's secret is kept once, in the job's record; both expire with the job. A delivery claimed after its job expired comes without a
 //! body ([`DueDelivery::body`]): it cannot be sent any more.
 
 use std::sync::Arc;
@@ -45,8 +45,9 @@ pub struct OutboxEntry {
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
     pub delivery: Delivery,
-    /// The request body, the same on every attempt. It is kept with the delivery's job and
-    /// expires with it: `None` once the job has expired, when nothing of it may be sent.
+    /// The request body, the same on every attempt. It is kept with the delivery's job, while
+    /// the job's history keeps the event, and expires with it: `None` once the job has expired
+    /// (nothing of it may be sent) or has moved on by more events than its history keeps.
     pub body: Option<Vec<u8>>,
     /// The delivery's subscription as it is now (`None` for a job's own webhook, or when the
     /// subscription was deleted).

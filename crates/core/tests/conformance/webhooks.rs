@@ -13,8 +13,8 @@ use herald_core::webhook::{
     Subscription, SubscriptionRequest, Target, render_body, targets,
 };
 use herald_core::{
-    DeliveryId, ErrorCode, Event, EventType, Job, JobError, JobId, JobTypes, NewJob, TenantId,
-    TypePolicy,
+    DeliveryId, ErrorCode, Event, EventType, Job, JobError, JobId, JobTypes, NewJob, Progress,
+    TenantId, TypePolicy,
 };
 use herald_testkit::eventually;
 use serde_json::json;
@@ -48,6 +48,7 @@ crate::conformance!(
     endpoint_health_reports_the_first_failure_until_a_success,
     delivery_stats_count_scheduled_deliveries_and_the_oldest_due,
     a_delivery_claimed_after_its_job_expired_comes_without_its_body_or_secret,
+    a_job_keeps_the_bodies_of_its_deliveries_for_the_events_its_history_keeps,
 );
 
 const CONSUMER: &str = "conformance";
@@ -1163,4 +1164,55 @@ async fn a_delivery_claimed_after_its_job_expired_comes_without_its_body_or_secr
         .find(|d| d.delivery.subscription.is_some())
         .unwrap();
     assert_eq!(to_sub.subscription.as_ref(), Some(&sub));
+}
+
+async fn a_job_keeps_the_bodies_of_its_deliveries_for_the_events_its_history_keeps(
+    backend: Backend,
+) {
+    let h = backend
+        .open(StoreConfig {
+            history_max: 3,
+            ..StoreConfig::default()
+        })
+        .await;
+    subscribe(
+        &h,
+        tenant(),
+        Some(&["job.pending", "job.processing", "job.progress"]),
+    )
+    .await;
+    h.create(new_job("demo.sleep", json!({}))).await;
+    let mut expanded = expand_all(&h, &read_entries(&h, 1).await).await;
+    let mut lease = h.claim_one("demo.sleep").await.lease;
+    expanded.extend(expand_all(&h, &read_entries(&h, 1).await).await);
+    for percent in [10, 20] {
+        h.store
+            .progress(&mut lease, Progress::new(percent, None))
+            .await
+            .unwrap();
+        expanded.extend(expand_all(&h, &read_entries(&h, 1).await).await);
+    }
+    // Four more events before the notifier catches up: the oldest of them has already left
+    // the history when it is expanded.
+    for percent in [30, 40, 50, 60] {
+        h.store
+            .progress(&mut lease, Progress::new(percent, None))
+            .await
+            .unwrap();
+    }
+    expanded.extend(expand_all(&h, &read_entries(&h, 4).await).await);
+    assert_eq!(lease.job.seq, 8);
+    assert_eq!(expanded.len(), 8);
+
+    let due = claim_due(&h, Duration::from_secs(30)).await;
+    let mut kept: Vec<(u64, bool)> = due
+        .iter()
+        .map(|d| (d.delivery.seq, d.body.is_some()))
+        .collect();
+    kept.sort();
+    let expected: Vec<(u64, bool)> = (1..=8).map(|seq| (seq, seq > 5)).collect();
+    assert_eq!(
+        kept, expected,
+        "bodies for the three events the history keeps"
+    );
 }

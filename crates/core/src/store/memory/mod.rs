@@ -75,7 +75,8 @@ struct Record {
     cancel_requested: bool,
     /// The job's own webhook, kept apart from the job (it holds a secret, kept here only).
     hook: Option<JobHook>,
-    /// The bodies of its webhook deliveries, by event `seq`: kept with the job, gone with it.
+    /// The bodies of its webhook deliveries, by event `seq`, for the events its history keeps:
+    /// kept with the job, gone with it.
     bodies: HashMap<u64, Vec<u8>>,
     /// The delivery state of that webhook shown on the job, written by the notifier's writes,
     /// with the `seq` of the event it delivers: a delivery of an older event does not
@@ -265,6 +266,11 @@ impl MemoryStore {
             record.history.push_back(event.clone());
             while record.history.len() > self.config.history_max {
                 record.history.pop_front();
+            }
+            // Webhook bodies are kept for the events the history keeps.
+            let history_max = u64::try_from(self.config.history_max).unwrap_or(u64::MAX);
+            if let Some(left) = job.seq.checked_sub(history_max) {
+                record.bodies.remove(&left);
             }
             job.webhook = record.hook_status();
             if state

@@ -218,11 +218,12 @@ impl Hooks {
                 due: None,
             },
         );
-        // The body goes with the job: none for a job that has expired already.
-        if let Some(record) = jobs
-            .get_mut(&delivery.job_id)
-            .filter(|r| r.job.tenant == delivery.tenant)
-        {
+        // The body goes with the job, and with the event out of its history: none for a job
+        // that has expired already, or an event its history no longer keeps.
+        let history_max = u64::try_from(config.history_max).unwrap_or(u64::MAX);
+        if let Some(record) = jobs.get_mut(&delivery.job_id).filter(|r| {
+            r.job.tenant == delivery.tenant && delivery.seq > r.job.seq.saturating_sub(history_max)
+        }) {
             record.bodies.insert(delivery.seq, body.to_vec());
         }
         self.reschedule(id, Some(now.1));

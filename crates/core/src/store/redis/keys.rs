@@ -18,7 +18,8 @@
 //! <p>:job:{<id>}:events                   stream: the job's history, entry id = <seq>-0
 //! <p>:job:{<id>}:cancel                   string: set while a cancel request is pending
 //! <p>:job:{<id>}:bodies                   hash: seq → the body every delivery of that event
-//!                                         sends (expires with the job)
+//!                                         sends, for the events the history keeps (expires
+//!                                         with the job)
 //! <p>:feed:{<tenant>}                     stream: the tenant's feed (event, prev); id = cursor;
 //!                                         expires when the tenant is quiet for the retention
 //! <p>:feed:{<tenant>}:last                string: the id of the tenant's newest feed entry

@@ -104,7 +104,8 @@ impl RedisStore {
         call.arg(entry.unwrap_or(""))
             .arg(NOTIFIER_GROUP)
             .arg(ttl_millis(self.config.delivery_retention))
-            .arg(self.config.deliveries_listed_max);
+            .arg(self.config.deliveries_listed_max)
+            .arg(self.config.history_max);
         for (delivery, body) in deliveries {
             let job = keys.job(&delivery.job_id);
             call.key(keys.delivery(&delivery.id))

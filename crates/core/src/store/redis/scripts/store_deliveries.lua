@@ -1,8 +1,8 @@
 -- Stores deliveries, due at once: each record with its retention, its place on the schedule,
 -- and in its subscription's index (trimmed to the newest) or, for a job's own webhook, as
 -- the job's webhook status. The body a delivery sends is kept with its job, once per event,
--- and expires with it (not at all when the job has expired already: such a delivery cannot be
--- sent). With an outbox entry, first acknowledges and deletes it, and stores nothing when it
+-- while the job's history keeps that event, and expires with it (not at all when the job has
+-- expired already, or its history has moved past the event: such a delivery cannot be sent). With an outbox entry, first acknowledges and deletes it, and stores nothing when it
 -- was acknowledged already (another notifier expanded it after reclaiming it): each entry is
 -- expanded exactly once.
 --
@@ -10,7 +10,8 @@
 --       job's bodies hash, and its subscription's index (the job hash again for a job's own
 --       webhook)
 -- ARGV: 1 outbox entry id ('' = none: a replay), 2 consumer group, 3 retention (ms),
---       4 most deliveries listed per subscription, then eleven per delivery: id, doc, body,
+--       4 most deliveries listed per subscription, 5 how many events a job's history keeps,
+--       then eleven per delivery: id, doc, body,
 --       tenant, subscription id ('' = the job's own webhook), state, attempt count,
 --       '1' to schedule it ('' not), job webhook status JSON ('' for a subscription's),
 --       event seq, job id
@@ -18,6 +19,7 @@
 
 local outbox, due = KEYS[1], KEYS[2]
 local entry, group, retention, listed_max = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local history_max = tonumber(ARGV[5])
 local per = 11
 
 if entry ~= '' then
@@ -31,8 +33,8 @@ if entry ~= '' then
 end
 
 local now = now_ms()
-for i = 0, (#ARGV - 4) / per - 1 do
-  local a = 5 + i * per
+for i = 0, (#ARGV - 5) / per - 1 do
+  local a = 6 + i * per
   local k = 3 + i * 4
   local delivery, job, bodies, index = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local id, doc, body, tenant, sub, state, n, scheduled, status, seq, job_id = ARGV[a],
@@ -47,7 +49,8 @@ for i = 0, (#ARGV - 4) / per - 1 do
   -- -2: the job has expired; -1: it has not finished (its transition to a final state sets
   -- the expiry of its bodies with its own); else its time left.
   local job_ttl = redis.call('PTTL', job)
-  if job_ttl ~= -2 then
+  local job_seq = tonumber(redis.call('HGET', job, 'seq') or '0') or 0
+  if job_ttl ~= -2 and tonumber(seq) > job_seq - history_max then
     redis.call('HSET', bodies, seq, body)
     if job_ttl > 0 then
       redis.call('PEXPIRE', bodies, job_ttl)

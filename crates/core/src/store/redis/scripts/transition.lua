@@ -47,6 +47,12 @@ end
 -- nothing else has been written.
 redis.call('XADD', hist, 'MAXLEN', '=', history_max, seq .. '-0', 'event', event)
 redis.call('HSET', job, 'doc', doc, 'seq', seq, 'status', status)
+-- Webhook bodies are kept for the events the history keeps: the one that just left it goes.
+-- Only a job with that many events pays for it.
+local left_history = tonumber(seq) - tonumber(history_max)
+if left_history > 0 then
+  redis.call('HDEL', KEYS[18], string.format('%d', left_history))
+end
 local cursor = append_to_feed(feed, KEYS[17], feed_max, ARGV[24], event)
 
 if action ~= 'keep' then
