@@ -826,6 +826,7 @@ impl Store for MemoryStore {
             promoted: self.promote(&mut state, now, QueueKey::is_external),
         };
         Self::sweep(&mut state, now);
+        self.trim_feeds(&mut state);
         Ok(report)
     }
 

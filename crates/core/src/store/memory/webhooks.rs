@@ -4,9 +4,9 @@
 //! It mirrors the Redis layout. The outbox is a bounded queue of unread entries plus the
 //! entries read but not yet expanded (a consumer group's pending list): an entry idle with a
 //! reader for [`RECLAIM_AFTER`] goes to the next read, as `XAUTOCLAIM` hands it on. Deliveries
-//! are records (their document; the body they send is kept with their job, by event, and goes
-//! with it) with a schedule ordered by due time, a per-subscription
-//! index for listing (newest first, capped) and an expiry queue for their retention.
+//! are records (their document: the body they send is kept with their job, by event, and goes
+//! with it) with a schedule ordered by due time, a per-subscription index for listing (newest
+//! first, capped) and an expiry queue for their retention.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
