@@ -241,12 +241,29 @@ pub struct JobHookRequest {
     pub events: Option<Vec<String>>,
 }
 
-/// A job's own webhook: where its events go, signed with its secret.
+/// A job's own webhook: where its events go, signed with its secret. The store keeps the
+/// secret once, with the job, and it expires with the job; everything else sees the webhook
+/// as its [`JobHookEndpoint`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobHook {
     pub url: WebhookUrl,
     pub secret: WebhookSecret,
     pub events: Vec<EventType>,
+}
+
+/// A job's own webhook without its secret: where its events go and which ones. What the
+/// outbox and the deliveries carry; the secret is read from the job when a delivery is
+/// signed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobHookEndpoint {
+    pub url: WebhookUrl,
+    pub events: Vec<EventType>,
+}
+
+impl JobHookEndpoint {
+    pub fn wants(&self, kind: EventType) -> bool {
+        self.events.contains(&kind)
+    }
 }
 
 impl JobHook {
@@ -285,6 +302,14 @@ impl JobHook {
 
     pub fn wants(&self, kind: EventType) -> bool {
         self.events.contains(&kind)
+    }
+
+    /// The webhook without its secret.
+    pub fn endpoint(&self) -> JobHookEndpoint {
+        JobHookEndpoint {
+            url: self.url.clone(),
+            events: self.events.clone(),
+        }
     }
 }
 
@@ -545,10 +570,9 @@ pub struct Delivery {
     pub event: EventType,
     pub seq: u64,
     pub url: WebhookUrl,
-    /// The job's own webhook's secret; a subscription's secrets are read at send time, so a
-    /// rotation applies to deliveries already scheduled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<WebhookSecret>,
+    // No secret, and no copy of the job: a subscription's secrets are read at send time (so a
+    // rotation applies to deliveries already scheduled), a job's own webhook's secret and the
+    // body are read from the job, and go with it.
     pub state: DeliveryState,
     /// How many attempts were made (the record keeps the newest [`MAX_KEPT_ATTEMPTS`]).
     pub attempt_count: u32,
@@ -561,9 +585,9 @@ pub struct Delivery {
 impl Delivery {
     /// A pending delivery of `event`, due at once, and the body every attempt will send.
     pub fn new(target: Target<'_>, tenant: &TenantId, event: &Event, now: DateTime<Utc>) -> Self {
-        let (subscription, url, secret) = match target {
-            Target::Job(hook) => (None, hook.url.clone(), Some(hook.secret.clone())),
-            Target::Subscription(sub) => (Some(sub.id), sub.url.clone(), None),
+        let (subscription, url) = match target {
+            Target::Job(hook) => (None, hook.url.clone()),
+            Target::Subscription(sub) => (Some(sub.id), sub.url.clone()),
         };
         Self {
             id: DeliveryId::generate(),
@@ -574,7 +598,6 @@ impl Delivery {
             event: event.kind,
             seq: event.seq(),
             url,
-            secret,
             state: DeliveryState::Pending,
             attempt_count: 0,
             attempts: Vec::new(),
@@ -649,14 +672,14 @@ pub enum AttemptResult {
 /// A delivery's target.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
-    Job(&'a JobHook),
+    Job(&'a JobHookEndpoint),
     Subscription(&'a Subscription),
 }
 
 /// The targets that want `event`: the job's own webhook, then the tenant's subscriptions.
 pub fn targets<'a>(
     event: &Event,
-    hook: Option<&'a JobHook>,
+    hook: Option<&'a JobHookEndpoint>,
     subscriptions: &'a [Subscription],
 ) -> Vec<Target<'a>> {
     let own = hook.filter(|h| h.wants(event.kind)).map(Target::Job);
@@ -843,7 +866,7 @@ mod tests {
             webhook: None,
         };
         let (_, event) = crate::job::Job::create(JobId::generate(), &new, now);
-        let delivery = Delivery::new(Target::Job(&hook), &new.tenant, &event, now);
+        let delivery = Delivery::new(Target::Job(&hook.endpoint()), &new.tenant, &event, now);
         assert_eq!(delivery.state, DeliveryState::Pending);
         assert_eq!(delivery.next_attempt_at, Some(now));
         let failed = Attempt {

@@ -24,6 +24,12 @@ use crate::schedule::jitter;
 use crate::send::{AttemptOutcome, Outgoing, Verdict};
 use crate::sign::signature_header;
 
+/// Why a delivery whose event is no longer kept is given up unsent.
+const EVENT_GONE: &str = "the event it carries is no longer kept: its job has expired, or has \
+     moved on by more events than its history keeps";
+/// Why a job's own webhook's delivery without a secret is given up unsent.
+const JOB_EXPIRED: &str = "its job has expired, and with it the secret that signs it";
+
 /// How many times a subscription write is retried against concurrent writers.
 const DISABLE_ATTEMPTS: usize = 5;
 
@@ -158,8 +164,14 @@ async fn attempt(ctx: &Context, due: DueDelivery) {
         delivery,
         body,
         subscription,
+        job_secret,
     } = due;
-    let keys = match (&delivery.subscription, &subscription, &delivery.secret) {
+    // The body and a job's own webhook's secret are kept with the job and expire with it:
+    // once it has expired, nothing of it may be sent.
+    let Some(body) = body else {
+        return abandon(ctx, &delivery, EVENT_GONE).await;
+    };
+    let keys = match (&delivery.subscription, &subscription, &job_secret) {
         (Some(_), Some(sub), _) if sub.enabled => sub
             .signing_secrets(now)
             .into_iter()
@@ -168,7 +180,7 @@ async fn attempt(ctx: &Context, due: DueDelivery) {
         (Some(_), Some(_), _) => return abandon(ctx, &delivery, "its webhook is disabled").await,
         (Some(_), None, _) => return abandon(ctx, &delivery, "its webhook was deleted").await,
         (None, _, Some(secret)) => vec![secret.key()],
-        (None, _, None) => return abandon(ctx, &delivery, "it has no signing secret").await,
+        (None, _, None) => return abandon(ctx, &delivery, JOB_EXPIRED).await,
     };
     let url = subscription
         .as_ref()
@@ -236,7 +248,7 @@ fn attempt_of(outcome: &AttemptOutcome, at: DateTime<Utc>) -> Attempt {
     }
 }
 
-/// Gives a delivery up unsent: its subscription is gone or disabled.
+/// Gives a delivery up unsent: its subscription is gone or disabled, or its job expired.
 async fn abandon(ctx: &Context, delivery: &Delivery, reason: &str) {
     ctx.metrics.attempted(Outcome::Abandoned, Duration::ZERO);
     let next = delivery.abandoned(reason, Utc::now());

@@ -288,7 +288,7 @@ async fn get_delivery(
     responses(
         (status = 202, description = "The delivery, due at once", body = DeliveryView),
         (status = 404, description = "No such delivery for this tenant (`not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Its subscription is disabled or was deleted (`webhook-state-conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its subscription is disabled or was deleted, or its job has expired (`webhook-state-conflict`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(delivery_id = %id))]

@@ -227,9 +227,18 @@ impl Webhooks<'_> {
     ///
     /// # Errors
     /// [`ApiError::NotFound`]; [`ApiError::WebhookConflict`] when the delivery's subscription
-    /// was deleted or is disabled (the notifier would give the attempt up unsent).
+    /// was deleted or is disabled, or its job has expired (the notifier would give the attempt
+    /// up unsent).
     pub async fn retry(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Delivery, ApiError> {
         let delivery = self.delivery(tenant, id).await?;
+        // The body and a job's own webhook's secret are kept with the job, and went with it.
+        if self.store.get(tenant, &delivery.job_id).await?.is_none() {
+            return Err(ApiError::WebhookConflict(format!(
+                "job {} has expired, and with it the event this delivery carries and the secret \
+                 that signs it: the delivery cannot be sent again",
+                delivery.job_id
+            )));
+        }
         if let Some(subscription) = delivery.subscription {
             match self.webhooks.subscription(tenant, &subscription).await? {
                 None => {

@@ -95,6 +95,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// How long finished jobs are kept (and how long the feed keeps events).
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.store.retention = retention;
+        self
+    }
+
     /// How many events each tenant's feed keeps.
     pub fn feed_max(mut self, events: usize) -> Self {
         self.store.event_log_max = events;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use herald_core::store::WebhookStore;
+use herald_core::store::{Store, WebhookStore};
 use herald_core::webhook::{Attempt, AttemptResult, Delivery, DeliveryState};
 use herald_core::{DeliveryId, SubscriptionId, TenantId};
 use reqwest::StatusCode;
@@ -799,27 +799,7 @@ async fn a_job_shows_when_its_webhook_is_retrying() {
     app.run_to_completion("demo.sleep").await;
 
     // Plays the notifier: expand the completion into the job's delivery, fail it once.
-    let entries = app
-        .store
-        .read_outbox("test", 10, Duration::from_secs(1))
-        .await
-        .unwrap();
-    let entry = entries
-        .iter()
-        .find(|e| e.event.job.id.to_string() == id)
-        .expect("the job's terminal event in the outbox");
-    let hook = entry.hook.as_ref().expect("the job's own webhook");
-    let delivery = Delivery::new(
-        herald_core::webhook::Target::Job(hook),
-        &entry.tenant,
-        &entry.event,
-        Utc::now(),
-    );
-    let body = herald_core::webhook::render_body(&entry.event);
-    app.store
-        .expand(entry, &[(delivery.clone(), body)])
-        .await
-        .unwrap();
+    let delivery = expand_own_delivery(&app, &id).await;
     let retry_at = Utc::now() + chrono::Duration::seconds(5);
     let attempt = Attempt {
         at: Utc::now(),
@@ -851,4 +831,61 @@ async fn a_long_poll_woken_by_a_change_still_shows_the_jobs_webhook() {
     let job = json_of(poll.await.unwrap().unwrap(), StatusCode::OK).await;
     assert_eq!(job["status"], "processing");
     assert_eq!(job["webhook"]["state"], "pending", "{job}");
+}
+
+/// Plays the notifier: expands the terminal event of job `id` into its own webhook's delivery.
+async fn expand_own_delivery(app: &TestApp, id: &str) -> Delivery {
+    let entries = app
+        .store
+        .read_outbox("test", 10, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let entry = entries
+        .iter()
+        .find(|e| e.event.job.id.to_string() == id)
+        .expect("the job's terminal event in the outbox");
+    let hook = entry.hook.as_ref().expect("the job's own webhook");
+    let delivery = Delivery::new(
+        herald_core::webhook::Target::Job(hook),
+        &entry.tenant,
+        &entry.event,
+        Utc::now(),
+    );
+    let body = herald_core::webhook::render_body(&entry.event);
+    app.store
+        .expand(entry, &[(delivery.clone(), body)])
+        .await
+        .unwrap();
+    delivery
+}
+
+#[tokio::test]
+async fn a_delivery_whose_job_has_expired_cannot_be_retried() {
+    let app = TestApp::builder()
+        .retention(Duration::from_millis(300))
+        .spawn()
+        .await;
+    let body = json!({"type": "demo.sleep", "webhook": {"url": PUBLIC_TARGET}});
+    let id = id_of(&app.post_job(&body).await.json::<Value>().await.unwrap()).to_owned();
+    app.run_to_completion("demo.sleep").await;
+    let delivery = expand_own_delivery(&app, &id).await;
+    let delivery_id = delivery.id.to_string();
+    json_of(app.get_delivery(&delivery_id).await, StatusCode::OK).await;
+
+    herald_testkit::eventually("the job to expire", Duration::from_secs(10), || async {
+        // Maintenance is what sweeps the memory backend.
+        app.store
+            .maintain(&herald_core::WorkerId::generate(), &[])
+            .await
+            .unwrap();
+        (app.get_job(&id).await.status() == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await;
+    let problem =
+        assert_problem(app.retry_delivery(&delivery_id).await, StatusCode::CONFLICT).await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("expired"), "{detail}");
+    // The record stays readable, as a delivery; nothing of the job is in it.
+    let read = json_of(app.get_delivery(&delivery_id).await, StatusCode::OK).await;
+    assert_eq!(read["state"], "pending");
 }

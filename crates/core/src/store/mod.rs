@@ -99,6 +99,22 @@ impl StoreConfig {
         self.job_types.retention(job_type, self.retention)
     }
 
+    /// How long a tenant's feed serves an event of a job of `job_type`, counted from the
+    /// event: the install's retention, or the type's own when it is shorter. A job finishes
+    /// after all of its events, so an event older than its type's retention may belong to a
+    /// job that has expired, and is no longer served; the feed keeps nothing older than the
+    /// install's retention.
+    pub fn feed_keep_of(&self, job_type: &JobType) -> Duration {
+        self.retention.min(self.retention_of(job_type))
+    }
+
+    /// Whether the feed still serves `entry` at `now_ms` (Unix milliseconds, the clock the
+    /// cursors were taken from); see [`StoreConfig::feed_keep_of`].
+    pub fn feed_serves(&self, entry: &FeedEntry, now_ms: u64) -> bool {
+        let keep = self.feed_keep_of(&entry.event.job.job_type);
+        u128::from(now_ms.saturating_sub(entry.cursor.ms)) < keep.as_millis()
+    }
+
     /// Refuses a result larger than `max_result_bytes`, before anything is written.
     ///
     /// # Errors

@@ -9,6 +9,12 @@
 //! write ([`WebhookStore::expand`]), then sends what is due ([`WebhookStore::claim_due`]),
 //! recording each attempt ([`WebhookStore::record`]). A claimed delivery is leased: a
 //! notifier killed mid-send leaves it to be claimed again when the lease runs out.
+//!
+//! Nothing of a job outlives its retention here either: a delivery record names its job and
+//! event (ids, types, `seq`) but holds no copy of them and no secret. The body it sends is kept
+//! with its job, once per event (for the events the job's history keeps), and a job's own
+//! webhook's secret is kept once, in the job's record; both expire with the job. A delivery claimed after its job expired comes without a
+//! body ([`DueDelivery::body`]): it cannot be sent any more.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +25,7 @@ use chrono::{DateTime, Utc};
 use crate::event::Event;
 use crate::ids::{DeliveryId, SubscriptionId, TenantId};
 use crate::store::StoreError;
-use crate::webhook::{Delivery, DeliveryState, JobHook, Subscription};
+use crate::webhook::{Delivery, DeliveryState, JobHookEndpoint, Subscription, WebhookSecret};
 
 /// A webhook store shared by every role of a process.
 pub type SharedWebhookStore = Arc<dyn WebhookStore>;
@@ -31,19 +37,24 @@ pub struct OutboxEntry {
     pub id: String,
     pub tenant: crate::ids::TenantId,
     pub event: Event,
-    /// The job's own webhook, if it has one.
-    pub hook: Option<JobHook>,
+    /// The job's own webhook, if it has one (its secret stays with the job).
+    pub hook: Option<JobHookEndpoint>,
 }
 
 /// A delivery handed to a notifier to send now.
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
     pub delivery: Delivery,
-    /// The request body, the same on every attempt.
-    pub body: Vec<u8>,
+    /// The request body, the same on every attempt. It is kept with the delivery's job, while
+    /// the job's history keeps the event, and expires with it: `None` once the job has expired
+    /// (nothing of it may be sent) or has moved on by more events than its history keeps.
+    pub body: Option<Vec<u8>>,
     /// The delivery's subscription as it is now (`None` for a job's own webhook, or when the
     /// subscription was deleted).
     pub subscription: Option<Subscription>,
+    /// The secret of the job's own webhook, read from the job (where it is kept once, and
+    /// expires with it): `None` for a subscription's delivery, or once the job has expired.
+    pub job_secret: Option<WebhookSecret>,
 }
 
 /// Filters and paging of a subscription's deliveries (newest first).
@@ -127,7 +138,8 @@ pub trait WebhookStore: Send + Sync + 'static {
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// Stores the deliveries of an outbox entry, due at once, and acknowledges the entry, in
-    /// one write. Does nothing when the entry was acknowledged already (by another notifier
+    /// one write. Each body is kept with the delivery's job (once per event) and expires
+    /// with it; the delivery record itself holds no secret and no copy of the job. Does nothing when the entry was acknowledged already (by another notifier
     /// that reclaimed it), so an entry is expanded exactly once.
     async fn expand(
         &self,

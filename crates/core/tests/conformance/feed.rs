@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use herald_core::store::{Signal, StoreConfig, StoreError};
 use herald_core::{
-    ErrorCode, EventType, FeedCursor, FeedEntry, FeedPage, JobError, JobId, Progress, TenantId,
+    ErrorCode, EventType, FeedCursor, FeedEntry, FeedPage, JobError, JobId, JobTypes, Progress,
+    TenantId, TypePolicy,
 };
+use herald_testkit::eventually;
 use serde_json::json;
 
-use crate::support::{Backend, Harness, new_job, other_tenant, tenant};
+use crate::support::{Backend, Harness, job_type, new_job, other_tenant, tenant};
 
 crate::conformance!(
     every_change_of_every_job_of_a_tenant_is_in_its_feed_in_order,
@@ -21,6 +23,9 @@ crate::conformance!(
     a_reader_behind_a_trimmed_feed_is_told_it_missed_events_and_no_one_else,
     signals_carry_the_cursor_of_their_feed_entry,
     the_feed_head_is_the_newest_entry_and_nothing_follows_it,
+    an_expired_jobs_events_are_no_longer_served_by_its_tenants_feed,
+    the_feed_serves_no_event_older_than_the_retention_and_says_so,
+    a_quiet_tenants_feed_still_ends_where_it_did_and_tells_who_missed_what,
 );
 
 /// Far more than any test writes: one read returns the whole feed.
@@ -316,4 +321,139 @@ async fn the_feed_head_is_the_newest_entry_and_nothing_follows_it(backend: Backe
         h.store.feed_head(&other_tenant()).await.expect("feed head"),
         FeedCursor::START
     );
+}
+
+/// A store keeping finished jobs for an hour, but `demo.sleep` jobs for 300 ms only.
+fn short_lived_sleep() -> StoreConfig {
+    let mut job_types = JobTypes::new();
+    job_types.insert(
+        job_type("demo.sleep"),
+        TypePolicy {
+            retention: Some(Duration::from_millis(300)),
+            ..TypePolicy::default()
+        },
+    );
+    job_types.insert(job_type("demo.report"), TypePolicy::default());
+    StoreConfig {
+        retention: Duration::from_secs(3600),
+        job_types,
+        ..StoreConfig::default()
+    }
+}
+
+async fn an_expired_jobs_events_are_no_longer_served_by_its_tenants_feed(backend: Backend) {
+    let h = backend.open(short_lived_sleep()).await;
+    let kept = h.create(new_job("demo.report", json!({}))).await;
+    let gone = h.create(new_job("demo.sleep", json!({}))).await;
+    let lease = h.claim_one("demo.sleep").await.lease;
+    h.store.complete(lease, None).await.unwrap();
+    let before = h.whole_feed(&tenant()).await;
+    assert_eq!(
+        before.len(),
+        4,
+        "both jobs' events, while the short-lived one lives"
+    );
+    let types = [job_type("demo.sleep"), job_type("demo.report")];
+    eventually(
+        "the short-lived job to expire",
+        Duration::from_secs(10),
+        || async {
+            h.store.maintain(&h.worker, &types).await.unwrap();
+            let expired = h.store.get(&tenant(), &gone.id).await.unwrap().is_none();
+            expired.then_some(())
+        },
+    )
+    .await;
+
+    // From the start, after any of its events, with or without a limit: never its events.
+    let from_start = h.feed(&tenant(), FeedCursor::START, ALL).await;
+    let ids: Vec<JobId> = from_start.entries.iter().map(|e| e.event.job.id).collect();
+    assert_eq!(ids, [kept.id], "only the job still kept");
+    assert!(
+        from_start.missed,
+        "events after the start are no longer served"
+    );
+    for entry in &before {
+        for limit in [0, 1, ALL] {
+            let page = h.feed(&tenant(), entry.cursor, limit).await;
+            assert!(page.entries.iter().all(|e| e.event.job.id != gone.id));
+        }
+    }
+    // A reader past the expired job's last event missed nothing.
+    let last = before.last().unwrap().cursor;
+    let caught_up = h.feed(&tenant(), last, ALL).await;
+    assert!(caught_up.entries.is_empty() && !caught_up.missed);
+    // The job kept for an hour keeps its events in the feed.
+    let later = h.create(new_job("demo.report", json!({}))).await;
+    let page = h.feed(&tenant(), last, ALL).await;
+    assert_eq!(summary(&page.entries), [(later.id, 1, EventType::Pending)]);
+}
+
+async fn the_feed_serves_no_event_older_than_the_retention_and_says_so(backend: Backend) {
+    let h = backend
+        .open(StoreConfig {
+            retention: Duration::from_secs(2),
+            ..StoreConfig::default()
+        })
+        .await;
+    let old = h.create(new_job("demo.report", json!({}))).await;
+    let first = h.whole_feed(&tenant()).await;
+    assert_eq!(first.len(), 1);
+    eventually("the event to age out", Duration::from_secs(10), || async {
+        let page = h.feed(&tenant(), FeedCursor::START, ALL).await;
+        page.entries.is_empty().then_some(page)
+    })
+    .await;
+    // The job has not finished: it is kept, but its old event is not served any more.
+    assert!(h.store.get(&tenant(), &old.id).await.unwrap().is_some());
+    let fresh = h.create(new_job("demo.report", json!({}))).await;
+    let page = h.feed(&tenant(), FeedCursor::START, ALL).await;
+    assert_eq!(summary(&page.entries), [(fresh.id, 1, EventType::Pending)]);
+    assert!(
+        page.missed,
+        "a reader from the start missed the aged-out event"
+    );
+    let after_it = h.feed(&tenant(), first[0].cursor, ALL).await;
+    assert!(!after_it.missed, "nothing after its cursor is gone");
+    assert_eq!(after_it.entries, page.entries);
+}
+
+async fn a_quiet_tenants_feed_still_ends_where_it_did_and_tells_who_missed_what(backend: Backend) {
+    let h = backend
+        .open(StoreConfig {
+            retention: Duration::from_millis(500),
+            ..StoreConfig::default()
+        })
+        .await;
+    let types = [job_type("demo.report")];
+    h.create(new_job("demo.report", json!({}))).await;
+    h.create(new_job("demo.report", json!({}))).await;
+    let head = h.store.feed_head(&tenant()).await.unwrap();
+    let entries = h.whole_feed(&tenant()).await;
+    assert_eq!(Some(head), entries.last().map(|e| e.cursor));
+    eventually(
+        "the quiet feed to age out",
+        Duration::from_secs(10),
+        || async {
+            h.store.maintain(&h.worker, &types).await.unwrap();
+            let page = h.feed(&tenant(), FeedCursor::START, ALL).await;
+            page.entries.is_empty().then_some(())
+        },
+    )
+    .await;
+    assert_eq!(h.store.feed_head(&tenant()).await.unwrap(), head);
+
+    let next = h.create(new_job("demo.report", json!({}))).await;
+    let caught_up = h.feed(&tenant(), head, ALL).await;
+    assert!(!caught_up.missed, "a reader at the head missed nothing");
+    assert_eq!(
+        summary(&caught_up.entries),
+        [(next.id, 1, EventType::Pending)]
+    );
+    let behind = h.feed(&tenant(), entries[0].cursor, ALL).await;
+    assert!(
+        behind.missed,
+        "a reader before the last aged-out event missed it"
+    );
+    assert_eq!(behind.entries, caught_up.entries);
 }

@@ -907,3 +907,223 @@ async fn a_types_retention_sets_the_expiry_of_its_finished_jobs() {
     let default = ttl_of("demo.report").await;
     assert!((590_000..=600_000).contains(&default), "{default} ms");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_is_trimmed_by_age_and_expires_when_its_tenant_goes_quiet() {
+    let retention = Duration::from_secs(2);
+    let mut f = Fixture::open(StoreConfig {
+        retention,
+        ..StoreConfig::default()
+    })
+    .await;
+    let feed = f.key("feed:{default}");
+    let last = f.key("feed:{default}:last");
+    // More than a stream node holds (100 entries), so `MINID ~` has a whole node to drop.
+    for _ in 0..150 {
+        f.store
+            .create(new_job("demo.sleep", json!({})))
+            .await
+            .unwrap();
+    }
+    let ttl: i64 = f.raw.pttl(&feed).await.unwrap();
+    assert!((0..=2000).contains(&ttl), "the feed expires: {ttl} ms");
+    let newest: String = f.raw.get(&last).await.unwrap();
+    let no_expiry: i64 = f.raw.pttl(&last).await.unwrap();
+    assert_eq!(no_expiry, -1, "the newest cursor outlives the feed");
+
+    tokio::time::sleep(retention + Duration::from_millis(100)).await;
+    let fresh = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let len: usize = f.raw.xlen(&feed).await.unwrap();
+    assert!(
+        len < 100,
+        "the aged-out node was trimmed: {len} entries left"
+    );
+    let entries: redis::streams::StreamRangeReply = f.raw.xrange_all(&feed).await.unwrap();
+    let appended = entries.ids.last().unwrap();
+    assert_eq!(appended.get::<String>("prev"), Some(newest.clone()));
+
+    // Quiet for the retention: the stream is gone, its newest cursor is not.
+    eventually(
+        "the quiet feed to expire",
+        Duration::from_secs(10),
+        || async {
+            let exists: bool = f.raw.clone().exists(&feed).await.unwrap();
+            (!exists).then_some(())
+        },
+    )
+    .await;
+    let head = f.store.feed_head(&tenant()).await.unwrap();
+    assert_eq!(Some(head.to_string()), Some(appended.id.clone()));
+    let next = f
+        .store
+        .create(new_job("demo.sleep", json!({})))
+        .await
+        .unwrap()
+        .job;
+    let page = f.store.feed(&tenant(), head, 100).await.unwrap();
+    assert!(!page.missed);
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].event.job.id, next.id);
+    assert_ne!(next.id, fresh.id);
+    let newest: String = f.raw.get(&last).await.unwrap();
+    let behind = f
+        .store
+        .feed(&tenant(), newest.parse().unwrap(), 100)
+        .await
+        .unwrap();
+    assert!(behind.entries.is_empty() && !behind.missed);
+    let older = f
+        .store
+        .feed(&tenant(), herald_core::FeedCursor::START, 100)
+        .await
+        .unwrap();
+    assert!(older.missed, "the expired feed's events were missed");
+}
+
+/// Every value stored under the fixture's prefix, by key, as text.
+async fn dump(f: &Fixture) -> Vec<(String, String)> {
+    let mut raw = f.raw.clone();
+    let names: Vec<String> = raw.keys(format!("{}:*", f.prefix)).await.unwrap();
+    let mut dumped = Vec::new();
+    for name in names {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&name)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let value: redis::Value = match kind.as_str() {
+            "string" => raw.get(&name).await.unwrap(),
+            "hash" => raw.hgetall(&name).await.unwrap(),
+            "stream" => raw.xrange_all(&name).await.unwrap(),
+            "zset" => raw.zrange(&name, 0, -1).await.unwrap(),
+            "set" => raw.smembers(&name).await.unwrap(),
+            "list" => raw.lrange(&name, 0, -1).await.unwrap(),
+            _ => continue,
+        };
+        dumped.push((name, format!("{value:?}")));
+    }
+    dumped
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_webhook_secret_is_kept_once_with_the_job_and_goes_with_it() {
+    use herald_core::store::WebhookStore;
+    use herald_core::webhook::{
+        Attempt, AttemptResult, Delivery, JobHook, Subscription, SubscriptionRequest, render_body,
+        targets,
+    };
+
+    let retention = Duration::from_secs(3);
+    let f = Fixture::open(StoreConfig {
+        retention,
+        ..StoreConfig::default()
+    })
+    .await;
+    let subscription = Subscription::create(
+        tenant(),
+        SubscriptionRequest {
+            url: Some("https://subscriber.example/events".to_owned()),
+            ..Default::default()
+        },
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    assert!(f.store.put_subscription(&subscription, None).await.unwrap());
+    let secret = format!("per-job-secret-{}", herald_core::JobId::generate());
+    let marker = format!("metadata-{}", herald_core::JobId::generate());
+    let mut new = crate::support::new_job_with("demo.sleep", json!({}), |request| {
+        request.metadata = Some(json!({"marker": marker}));
+    });
+    new.webhook = Some(
+        JobHook::parse(json!({"url": "https://client.example/hook", "secret": secret})).unwrap(),
+    );
+    let job = f.store.create(new).await.unwrap().job;
+    let worker = WorkerId::generate();
+    let mut claimed = f
+        .store
+        .claim(&worker, &[job_type("demo.sleep")], 1, Duration::ZERO)
+        .await
+        .unwrap();
+    f.store
+        .complete(claimed.remove(0).lease, None)
+        .await
+        .unwrap();
+
+    // The notifier's side: expand every entry, send, record an attempt.
+    let entries = f
+        .store
+        .read_outbox("n", 100, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(!entries.is_empty());
+    let subs = [subscription];
+    let mut made = Vec::new();
+    for entry in &entries {
+        let body = render_body(&entry.event);
+        let deliveries: Vec<_> = targets(&entry.event, entry.hook.as_ref(), &subs)
+            .into_iter()
+            .map(|target| {
+                let d = Delivery::new(target, &entry.tenant, &entry.event, chrono::Utc::now());
+                (d, body.clone())
+            })
+            .collect();
+        f.store.expand(entry, &deliveries).await.unwrap();
+        made.extend(deliveries.into_iter().map(|(d, _)| d));
+    }
+    assert!(made.iter().any(|d| d.subscription.is_none()));
+    let due = f
+        .store
+        .claim_due(100, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(due.len(), made.len());
+    for due in &due {
+        let failed = Attempt {
+            at: chrono::Utc::now(),
+            status_code: Some(500),
+            duration_ms: 1,
+            error: Some("HTTP 500".to_owned()),
+            response: None,
+        };
+        let next = due.delivery.attempted(
+            failed,
+            AttemptResult::RetryAt(chrono::Utc::now() + chrono::Duration::hours(1)),
+        );
+        assert!(f.store.record(&next, 0).await.unwrap());
+    }
+
+    // The secret is in the job's own record, and nowhere else: not in the outbox, not in a
+    // delivery record.
+    let job_key = f.key(&format!("job:{{{}}}", job.id));
+    let holding: Vec<String> = dump(&f)
+        .await
+        .into_iter()
+        .filter(|(_, value)| value.contains(&secret))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(holding, [job_key]);
+
+    // Once the job has expired, neither the secret nor anything of the job is left.
+    eventually(
+        "the job and everything of it to expire",
+        Duration::from_secs(20),
+        || async {
+            let left: Vec<(String, String)> = dump(&f)
+                .await
+                .into_iter()
+                .filter(|(_, value)| value.contains(&secret) || value.contains(&marker))
+                .collect();
+            left.is_empty().then_some(())
+        },
+    )
+    .await;
+    for delivery in &made {
+        let kept = f.store.delivery(&tenant(), &delivery.id).await.unwrap();
+        assert!(kept.is_some(), "the delivery record itself stays listed");
+    }
+}

@@ -9,16 +9,17 @@ use chrono::{DateTime, TimeDelta, Utc};
 use herald_core::store::webhooks::{DeliveryQuery, DeliveryQueueStats, DueDelivery, OutboxEntry};
 use herald_core::store::{StoreConfig, StoreError};
 use herald_core::webhook::{
-    Attempt, AttemptResult, Delivery, DeliveryState, HookStatus, MAX_SUBSCRIPTIONS, Subscription,
-    SubscriptionRequest, Target, render_body, targets,
+    Attempt, AttemptResult, Delivery, DeliveryState, HookStatus, JobHook, MAX_SUBSCRIPTIONS,
+    Subscription, SubscriptionRequest, Target, render_body, targets,
 };
 use herald_core::{
-    DeliveryId, ErrorCode, Event, EventType, Job, JobError, JobId, NewJob, TenantId,
+    DeliveryId, ErrorCode, Event, EventType, Job, JobError, JobId, JobTypes, NewJob, Progress,
+    TenantId, TypePolicy,
 };
 use herald_testkit::eventually;
 use serde_json::json;
 
-use crate::support::{Backend, Harness, new_job, new_job_with, other_tenant, tenant};
+use crate::support::{Backend, Harness, job_type, new_job, new_job_with, other_tenant, tenant};
 
 crate::conformance!(
     a_job_with_a_webhook_writes_an_outbox_entry_for_each_event_its_hook_wants_and_no_other,
@@ -46,6 +47,8 @@ crate::conformance!(
     a_tenant_holds_at_most_the_maximum_number_of_subscriptions,
     endpoint_health_reports_the_first_failure_until_a_success,
     delivery_stats_count_scheduled_deliveries_and_the_oldest_due,
+    a_delivery_claimed_after_its_job_expired_comes_without_its_body_or_secret,
+    a_job_keeps_the_bodies_of_its_deliveries_for_the_events_its_history_keeps,
 );
 
 const CONSUMER: &str = "conformance";
@@ -222,7 +225,11 @@ async fn a_job_with_a_webhook_writes_an_outbox_entry_for_each_event_its_hook_wan
     assert_eq!(kinds(&entries), [EventType::Completed]);
     assert_eq!(entries[0].tenant, tenant());
     assert_eq!(entries[0].event.job.id, job.id);
-    assert_eq!(entries[0].hook, hook);
+    assert_eq!(
+        entries[0].hook,
+        hook.as_ref().map(JobHook::endpoint),
+        "its URL and events, not its secret"
+    );
     assert!(
         entries[0].event.job.webhook.is_none(),
         "an event's snapshot carries no webhook status"
@@ -310,7 +317,9 @@ async fn expand_stores_the_deliveries_due_at_once_with_their_body_and_acknowledg
 ) {
     let h = backend.open_default().await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
-    let job = h.create(hooked_job(None)).await;
+    let new = hooked_job(None);
+    let secret = new.webhook.as_ref().map(|hook| hook.secret.clone());
+    let job = h.create(new).await;
     complete_one(&h).await;
     let entries = read_entries(&h, 1).await;
     let stored = expand_all(&h, &entries).await;
@@ -328,23 +337,26 @@ async fn expand_stores_the_deliveries_due_at_once_with_their_body_and_acknowledg
             .find(|d| d.delivery.id == delivery.id)
             .expect("every stored delivery is due at once");
         assert_eq!(&claimed.delivery, delivery);
-        assert_eq!(&claimed.body, body);
+        assert_eq!(claimed.body.as_ref(), Some(body));
         assert_eq!(claimed.delivery.job_id, job.id);
         assert_eq!(claimed.delivery.event, EventType::Completed);
         match delivery.subscription {
             None => {
                 assert!(claimed.subscription.is_none());
                 assert_eq!(claimed.delivery.url.as_str(), HOOK_URL);
+                assert_eq!(claimed.job_secret, secret, "read from its job");
             }
             Some(id) => {
                 assert_eq!(id, sub.id);
                 assert_eq!(claimed.subscription.as_ref(), Some(&sub));
+                assert_eq!(claimed.job_secret, None);
             }
         }
         let read = h.hooks.delivery(&tenant(), &delivery.id).await.unwrap();
         assert_eq!(read.as_ref(), Some(delivery));
     }
-    let body: serde_json::Value = serde_json::from_slice(&due[0].body).unwrap();
+    let body: serde_json::Value =
+        serde_json::from_slice(due[0].body.as_deref().unwrap_or_default()).unwrap();
     assert_eq!(body["type"], "job.completed");
     assert_eq!(body["data"]["id"], job.id.to_string());
     // Acknowledged: no read hands the entry out again.
@@ -1106,4 +1118,101 @@ async fn delivery_stats_count_scheduled_deliveries_and_the_oldest_due(backend: B
     // The third is leased for 30 s, the second due in 5 min: the lease ends first.
     let oldest = stats.oldest_due.expect("an oldest due delivery");
     assert!(oldest > Utc::now() && oldest < later, "{oldest}");
+}
+
+async fn a_delivery_claimed_after_its_job_expired_comes_without_its_body_or_secret(
+    backend: Backend,
+) {
+    let mut job_types = JobTypes::new();
+    job_types.insert(
+        job_type("demo.sleep"),
+        TypePolicy {
+            retention: Some(Duration::from_millis(300)),
+            ..TypePolicy::default()
+        },
+    );
+    let h = backend
+        .open(StoreConfig {
+            job_types,
+            ..StoreConfig::default()
+        })
+        .await;
+    let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
+    let job = h.create(hooked_job(None)).await;
+    complete_one(&h).await;
+    let entries = read_entries(&h, 1).await;
+    let stored = expand_all(&h, &entries).await;
+    assert_eq!(stored.len(), 2);
+    eventually("the job to expire", Duration::from_secs(10), || async {
+        h.store
+            .maintain(&h.worker, &[job_type("demo.sleep")])
+            .await
+            .unwrap();
+        let gone = h.store.get(&tenant(), &job.id).await.unwrap().is_none();
+        gone.then_some(())
+    })
+    .await;
+
+    let due = claim_due(&h, Duration::from_secs(30)).await;
+    assert_eq!(due.len(), 2, "still due, to be given up with a reason");
+    for claimed in &due {
+        assert_eq!(claimed.body, None, "nothing of the expired job is sent");
+        assert_eq!(claimed.job_secret, None, "its secret went with it");
+    }
+    let to_sub = due
+        .iter()
+        .find(|d| d.delivery.subscription.is_some())
+        .unwrap();
+    assert_eq!(to_sub.subscription.as_ref(), Some(&sub));
+}
+
+async fn a_job_keeps_the_bodies_of_its_deliveries_for_the_events_its_history_keeps(
+    backend: Backend,
+) {
+    let h = backend
+        .open(StoreConfig {
+            history_max: 3,
+            ..StoreConfig::default()
+        })
+        .await;
+    subscribe(
+        &h,
+        tenant(),
+        Some(&["job.pending", "job.processing", "job.progress"]),
+    )
+    .await;
+    h.create(new_job("demo.sleep", json!({}))).await;
+    let mut expanded = expand_all(&h, &read_entries(&h, 1).await).await;
+    let mut lease = h.claim_one("demo.sleep").await.lease;
+    expanded.extend(expand_all(&h, &read_entries(&h, 1).await).await);
+    for percent in [10, 20] {
+        h.store
+            .progress(&mut lease, Progress::new(percent, None))
+            .await
+            .unwrap();
+        expanded.extend(expand_all(&h, &read_entries(&h, 1).await).await);
+    }
+    // Four more events before the notifier catches up: the oldest of them has already left
+    // the history when it is expanded.
+    for percent in [30, 40, 50, 60] {
+        h.store
+            .progress(&mut lease, Progress::new(percent, None))
+            .await
+            .unwrap();
+    }
+    expanded.extend(expand_all(&h, &read_entries(&h, 4).await).await);
+    assert_eq!(lease.job.seq, 8);
+    assert_eq!(expanded.len(), 8);
+
+    let due = claim_due(&h, Duration::from_secs(30)).await;
+    let mut kept: Vec<(u64, bool)> = due
+        .iter()
+        .map(|d| (d.delivery.seq, d.body.is_some()))
+        .collect();
+    kept.sort();
+    let expected: Vec<(u64, bool)> = (1..=8).map(|seq| (seq, seq > 5)).collect();
+    assert_eq!(
+        kept, expected,
+        "bodies for the three events the history keeps"
+    );
 }

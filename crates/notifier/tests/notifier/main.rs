@@ -10,8 +10,11 @@ use chrono::Utc;
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
 use herald_core::store::{SharedWebhookStore, WebhookStore};
-use herald_core::webhook::{Subscription, SubscriptionRequest};
-use herald_core::{JobType, NewJob, SharedStore, StoreConfig, SubscriptionId, TenantId};
+use herald_core::webhook::{DeliveryState, JobHook, Subscription, SubscriptionRequest};
+use herald_core::{
+    DeliveryId, JobType, JobTypes, NewJob, SharedStore, StoreConfig, SubscriptionId, TenantId,
+    TypePolicy, WorkerId,
+};
 use herald_notifier::{NotifierConfig, NotifierDeps, NotifierMetrics};
 use herald_testkit::{Receiver, RedisServer, Script, eventually};
 use prometheus_client::encoding::text::encode;
@@ -28,7 +31,11 @@ struct Harness {
 }
 
 async fn memory() -> Harness {
-    let store = Arc::new(MemoryStore::new(StoreConfig::default()));
+    memory_with(StoreConfig::default()).await
+}
+
+async fn memory_with(config: StoreConfig) -> Harness {
+    let store = Arc::new(MemoryStore::new(config));
     Harness {
         store: store.clone(),
         hooks: store,
@@ -38,9 +45,13 @@ async fn memory() -> Harness {
 }
 
 async fn redis() -> Harness {
+    redis_with(StoreConfig::default()).await
+}
+
+async fn redis_with(config: StoreConfig) -> Harness {
     let redis = RedisServer::start();
     let store = Arc::new(
-        RedisStore::connect(redis.url(), redis.prefix(), StoreConfig::default())
+        RedisStore::connect(redis.url(), redis.prefix(), config)
             .await
             .expect("connect to the test's Redis"),
     );
@@ -145,4 +156,121 @@ async fn on_memory_a_subscription_failing_for_longer_than_the_limit_is_disabled(
 #[tokio::test]
 async fn on_redis_a_subscription_failing_for_longer_than_the_limit_is_disabled() {
     a_subscription_failing_for_longer_than_the_limit_is_disabled(redis().await).await;
+}
+
+/// Finished `demo.sleep` jobs kept for 300 ms only.
+fn short_lived_jobs() -> StoreConfig {
+    let mut job_types = JobTypes::new();
+    job_types.insert(
+        JobType::parse("demo.sleep").unwrap(),
+        TypePolicy {
+            retention: Some(Duration::from_millis(300)),
+            ..TypePolicy::default()
+        },
+    );
+    StoreConfig {
+        job_types,
+        ..StoreConfig::default()
+    }
+}
+
+async fn a_jobs_webhook_is_signed_with_its_secret_while_the_job_lives_and_dies_with_it(
+    mut h: Harness,
+) {
+    let receiver = Receiver::start().await;
+    receiver.respond("/hook", Script::status(500));
+    let metrics = NotifierMetrics::register(&mut h.registry);
+    let shutdown = CancellationToken::new();
+    let config = NotifierConfig {
+        // Long enough for the job to expire before the second attempt.
+        retry_schedule: "2s,2s".parse().unwrap(),
+        timeout: Duration::from_secs(5),
+        allow_private_targets: true,
+        ..NotifierConfig::default()
+    };
+    let notifier = tokio::spawn(herald_notifier::run(
+        NotifierDeps {
+            store: Arc::clone(&h.hooks),
+            config,
+            metrics,
+        },
+        shutdown.clone(),
+    ));
+    let tenant = TenantId::default_tenant();
+    let mut new = new_job(&tenant);
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    new.webhook = Some(
+        JobHook::parse(serde_json::json!({"url": receiver.url("/hook"), "secret": secret}))
+            .unwrap(),
+    );
+    let kind = new.job_type.clone();
+    let job = h.store.create(new).await.unwrap().job;
+    let worker = WorkerId::generate();
+    let mut claimed = h
+        .store
+        .claim(&worker, std::slice::from_ref(&kind), 1, PATIENCE)
+        .await
+        .unwrap();
+    h.store
+        .complete(claimed.remove(0).lease, None)
+        .await
+        .unwrap();
+
+    // Signed with the secret read from the job.
+    let first = receiver.wait_for_to("/hook", 1, PATIENCE).await.remove(0);
+    let id = first.header("webhook-id").unwrap().to_owned();
+    let timestamp: i64 = first.header("webhook-timestamp").unwrap().parse().unwrap();
+    let key = herald_notifier::sign::decode_secret(secret);
+    let signature = first.header("webhook-signature").unwrap();
+    assert!(herald_notifier::sign::verify(
+        &key,
+        &id,
+        timestamp,
+        &first.body,
+        signature
+    ));
+    let body: serde_json::Value = first.json();
+    assert_eq!(body["data"]["id"], job.id.to_string());
+
+    // The job expires before the next attempt: the delivery dies, saying why, unsent.
+    let delivery_id = DeliveryId::parse(&id).unwrap();
+    let dead = eventually("the delivery to die", PATIENCE, || async {
+        // Maintenance is what sweeps the memory backend's expired jobs.
+        h.store
+            .maintain(&worker, std::slice::from_ref(&kind))
+            .await
+            .unwrap();
+        let delivery = h.hooks.delivery(&tenant, &delivery_id).await.unwrap()?;
+        (delivery.state == DeliveryState::Dead).then_some(delivery)
+    })
+    .await;
+    let reason = dead.attempts.last().and_then(|a| a.error.clone());
+    assert!(
+        reason.as_deref().unwrap_or_default().contains("expired"),
+        "{reason:?}"
+    );
+    assert_eq!(receiver.requests_to("/hook").len(), 1, "never sent again");
+
+    shutdown.cancel();
+    tokio::time::timeout(PATIENCE, notifier)
+        .await
+        .expect("the notifier stops when told")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn on_memory_a_jobs_webhook_is_signed_with_its_secret_while_the_job_lives_and_dies_with_it() {
+    a_jobs_webhook_is_signed_with_its_secret_while_the_job_lives_and_dies_with_it(
+        memory_with(short_lived_jobs()).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn on_redis_a_jobs_webhook_is_signed_with_its_secret_while_the_job_lives_and_dies_with_it() {
+    a_jobs_webhook_is_signed_with_its_secret_while_the_job_lives_and_dies_with_it(
+        redis_with(short_lived_jobs()).await,
+    )
+    .await;
 }

@@ -73,8 +73,11 @@ struct Record {
     output: Option<JobOutput>,
     history: VecDeque<Event>,
     cancel_requested: bool,
-    /// The job's own webhook, kept apart from the job (it holds a secret).
+    /// The job's own webhook, kept apart from the job (it holds a secret, kept here only).
     hook: Option<JobHook>,
+    /// The bodies of its webhook deliveries, by event `seq`, for the events its history keeps:
+    /// kept with the job, gone with it.
+    bodies: HashMap<u64, Vec<u8>>,
     /// The delivery state of that webhook shown on the job, written by the notifier's writes,
     /// with the `seq` of the event it delivers: a delivery of an older event does not
     /// overwrite what a newer one showed.
@@ -170,15 +173,22 @@ impl State {
 #[derive(Default)]
 struct Feed {
     entries: VecDeque<FeedEntry>,
+    /// The newest cursor: kept when every entry is gone, like Redis's `:last`.
     last: FeedCursor,
     /// The newest cursor trimmed away, to tell a reader it missed events.
     trimmed_through: Option<FeedCursor>,
 }
 
+/// The clock feed cursors are taken from, in Unix milliseconds.
+fn now_ms() -> u64 {
+    u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default()
+}
+
 impl Feed {
-    /// Appends `event` at a cursor above every earlier one, trimming the oldest beyond `max`.
-    fn append(&mut self, event: Event, max: usize) -> FeedEntry {
-        let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
+    /// Appends `event` at a cursor above every earlier one, trimming the oldest beyond `max`
+    /// and those older than `keep`.
+    fn append(&mut self, event: Event, max: usize, keep: Duration) -> FeedEntry {
+        let now_ms = now_ms();
         self.last = if now_ms > self.last.ms {
             FeedCursor { ms: now_ms, n: 0 }
         } else {
@@ -192,7 +202,20 @@ impl Feed {
         while self.entries.len() > max {
             self.trimmed_through = self.entries.pop_front().map(|e| e.cursor);
         }
+        self.trim_older_than(keep, now_ms);
         entry
+    }
+
+    /// Drops the entries older than `keep` at `now_ms`.
+    fn trim_older_than(&mut self, keep: Duration, now_ms: u64) {
+        let keep = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
+        while self
+            .entries
+            .front()
+            .is_some_and(|e| now_ms.saturating_sub(e.cursor.ms) >= keep)
+        {
+            self.trimmed_through = self.entries.pop_front().map(|e| e.cursor);
+        }
     }
 }
 
@@ -244,6 +267,11 @@ impl MemoryStore {
             while record.history.len() > self.config.history_max {
                 record.history.pop_front();
             }
+            // Webhook bodies are kept for the events the history keeps.
+            let history_max = u64::try_from(self.config.history_max).unwrap_or(u64::MAX);
+            if let Some(left) = job.seq.checked_sub(history_max) {
+                record.bodies.remove(&left);
+            }
             job.webhook = record.hook_status();
             if state
                 .hooks
@@ -252,11 +280,11 @@ impl MemoryStore {
                 self.outbox_ready.notify_waiters();
             }
         }
-        let entry = state
-            .feeds
-            .entry(job.tenant.clone())
-            .or_default()
-            .append(event, self.config.event_log_max);
+        let entry = state.feeds.entry(job.tenant.clone()).or_default().append(
+            event,
+            self.config.event_log_max,
+            self.config.retention,
+        );
         // Nobody listening is fine: signals are best effort.
         let _ = self.signals.send(Signal::Event(Arc::new(entry)));
         job
@@ -291,6 +319,14 @@ impl MemoryStore {
         }
         let transition = change(&lease.job)?;
         Ok(self.apply(state, transition))
+    }
+
+    /// Drops every feed's events older than the retention, also a quiet tenant's.
+    fn trim_feeds(&self, state: &mut State) {
+        let now_ms = now_ms();
+        for feed in state.feeds.values_mut() {
+            feed.trim_older_than(self.config.retention, now_ms);
+        }
     }
 
     /// Removes what has outlived its retention.
@@ -465,6 +501,7 @@ impl Store for MemoryStore {
                 history: VecDeque::new(),
                 cancel_requested: false,
                 hook: new.webhook,
+                bodies: HashMap::new(),
                 hook_status: None,
             },
         );
@@ -605,11 +642,24 @@ impl Store for MemoryStore {
                 missed: false,
             });
         };
+        let now_ms = now_ms();
         let start = feed.entries.partition_point(|e| e.cursor <= after);
-        Ok(FeedPage {
-            entries: feed.entries.range(start..).take(limit).cloned().collect(),
+        let mut page = FeedPage {
+            entries: Vec::new(),
             missed: feed.trimmed_through.is_some_and(|t| t > after),
-        })
+        };
+        // As on Redis: an event older than its type's retention is no longer served, and a
+        // reader with such an event after its cursor missed it.
+        for entry in feed.entries.range(start..) {
+            if !self.config.feed_serves(entry, now_ms) {
+                page.missed = true;
+            } else if page.entries.len() < limit {
+                page.entries.push(entry.clone());
+            } else {
+                break;
+            }
+        }
+        Ok(page)
     }
 
     async fn feed_head(&self, tenant: &TenantId) -> Result<FeedCursor, StoreError> {
@@ -764,6 +814,7 @@ impl Store for MemoryStore {
             promoted: self.promote(&mut state, now, |queue| !queue.is_external()),
         };
         Self::sweep(&mut state, now);
+        self.trim_feeds(&mut state);
         Ok(report)
     }
 
@@ -775,6 +826,7 @@ impl Store for MemoryStore {
             promoted: self.promote(&mut state, now, QueueKey::is_external),
         };
         Self::sweep(&mut state, now);
+        self.trim_feeds(&mut state);
         Ok(report)
     }
 

@@ -4,8 +4,9 @@
 //! It mirrors the Redis layout. The outbox is a bounded queue of unread entries plus the
 //! entries read but not yet expanded (a consumer group's pending list): an entry idle with a
 //! reader for [`RECLAIM_AFTER`] goes to the next read, as `XAUTOCLAIM` hands it on. Deliveries
-//! are records (document and body) with a schedule ordered by due time, a per-subscription
-//! index for listing (newest first, capped) and an expiry queue for their retention.
+//! are records (their document: the body they send is kept with their job, by event, and goes
+//! with it) with a schedule ordered by due time, a per-subscription index for listing (newest
+//! first, capped) and an expiry queue for their retention.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
@@ -35,11 +36,10 @@ struct Pending {
     read_at: Instant,
 }
 
-/// A stored delivery: its document, the body every attempt sends, and where it sits on the
-/// schedule (`None` once delivered or dead).
+/// A stored delivery: its document and where it sits on the schedule (`None` once delivered
+/// or dead). The body it sends is kept with its job ([`Record`]'s `bodies`).
 struct Stored {
     delivery: Delivery,
-    body: Vec<u8>,
     due: Option<DateTime<Utc>>,
 }
 
@@ -102,7 +102,7 @@ impl Hooks {
                 id: n.to_string(),
                 tenant: tenant.clone(),
                 event: event.clone(),
-                hook: hook.cloned(),
+                hook: hook.map(JobHook::endpoint),
             },
         ));
         true
@@ -215,10 +215,17 @@ impl Hooks {
             id,
             Stored {
                 delivery: delivery.clone(),
-                body: body.to_vec(),
                 due: None,
             },
         );
+        // The body goes with the job, and with the event out of its history: none for a job
+        // that has expired already, or an event its history no longer keeps.
+        let history_max = u64::try_from(config.history_max).unwrap_or(u64::MAX);
+        if let Some(record) = jobs.get_mut(&delivery.job_id).filter(|r| {
+            r.job.tenant == delivery.tenant && delivery.seq > r.job.seq.saturating_sub(history_max)
+        }) {
+            record.bodies.insert(delivery.seq, body.to_vec());
+        }
         self.reschedule(id, Some(now.1));
         note_hook_status(jobs, delivery);
         if fresh {
@@ -434,6 +441,7 @@ impl WebhookStore for MemoryStore {
 
     async fn claim_due(&self, max: usize, lease: Duration) -> Result<Vec<DueDelivery>, StoreError> {
         let mut state = self.lock_swept();
+        let state = &mut *state;
         let hooks = &mut state.hooks;
         let now = Utc::now();
         let due: Vec<DeliveryId> = hooks
@@ -450,15 +458,24 @@ impl WebhookStore for MemoryStore {
             let Some(stored) = hooks.deliveries.get(&id) else {
                 continue;
             };
-            let subscription = stored
-                .delivery
+            let delivery = &stored.delivery;
+            let subscription = delivery
                 .subscription
-                .and_then(|sub| hooks.subscription(&stored.delivery.tenant, &sub))
+                .and_then(|sub| hooks.subscription(&delivery.tenant, &sub))
                 .cloned();
+            // What is kept with the job: nothing once it has expired.
+            let job = state
+                .jobs
+                .get(&delivery.job_id)
+                .filter(|r| r.job.tenant == delivery.tenant);
             claimed.push(DueDelivery {
-                delivery: stored.delivery.clone(),
-                body: stored.body.clone(),
+                delivery: delivery.clone(),
+                body: job.and_then(|r| r.bodies.get(&delivery.seq).cloned()),
                 subscription,
+                job_secret: job
+                    .filter(|_| delivery.subscription.is_none())
+                    .and_then(|r| r.hook.as_ref())
+                    .map(|hook| hook.secret.clone()),
             });
         }
         Ok(claimed)

@@ -9,14 +9,20 @@
 //!
 //! ```text
 //! <p>:job:{<id>}                          hash: doc (job JSON), seq, tenant, status, entry;
-//!                                         with its own webhook also hook (JobHook JSON),
-//!                                         hook_events (',job.completed,job.failed,'), and
+//!                                         with its own webhook also hook (JobHookEndpoint
+//!                                         JSON: url, events), hook_secret (its secret, kept
+//!                                         here only), hook_events (',job.completed,'), and
 //!                                         once a delivery exists hook_state, hook_seq
 //! <p>:job:{<id>}:payload                  string: the payload JSON
 //! <p>:job:{<id>}:result                   hash: content_type, body
 //! <p>:job:{<id>}:events                   stream: the job's history, entry id = <seq>-0
 //! <p>:job:{<id>}:cancel                   string: set while a cancel request is pending
-//! <p>:feed:{<tenant>}                     stream: the tenant's feed (event, prev); id = cursor
+//! <p>:job:{<id>}:bodies                   hash: seq → the body every delivery of that event
+//!                                         sends, for the events the history keeps (expires
+//!                                         with the job)
+//! <p>:feed:{<tenant>}                     stream: the tenant's feed (event, prev); id = cursor;
+//!                                         expires when the tenant is quiet for the retention
+//! <p>:feed:{<tenant>}:last                string: the id of the tenant's newest feed entry
 //! <p>:signals                             pub/sub channel: events, cancel requests, revoked keys
 //! <p>:queue:{<type>}                      stream + consumer group `workers`: the job queue
 //! <p>:delayed:{<type>}                    zset: retries waiting for their delay, by due time
@@ -41,8 +47,9 @@
 //! <p>:subs:{<tenant>}:wants               hash: wants field → how many enabled subscriptions
 //!                                         want it
 //! <p>:webhooks:failing                    hash: subscription id → failing since (ms)
-//! <p>:delivery:{<id>}                     hash: doc (Delivery JSON), body, tenant, sub ('' for
-//!                                         a job's own webhook), state, n (attempt count)
+//! <p>:delivery:{<id>}                     hash: doc (Delivery JSON, no secret), tenant, sub
+//!                                         ('' for a job's own webhook), job (its id), seq,
+//!                                         state, n (attempt count)
 //! <p>:deliveries:{<subscription id>}      zset: the subscription's deliveries (scores 0, by id)
 //! <p>:due                                 zset: scheduled deliveries by due time (ms); a
 //!                                         claimed one by the end of its lease
@@ -54,9 +61,11 @@
 //! ```
 //!
 //! A feed entry's id (`<ms>-<n>`, chosen by Redis) is the entry's `FeedCursor`. Besides the
-//! event it holds `prev`, the id of the entry appended just before it (absent on the first
-//! one): once `MAXLEN ~` has trimmed the oldest entries, the oldest kept entry's `prev` is the
-//! newest trimmed one, which tells a reader exactly whether it missed anything.
+//! event it holds `prev`, the id of the entry appended just before it (absent on the tenant's
+//! first one), which `:last` keeps: once `MAXLEN ~` or `MINID ~` has trimmed the oldest entries,
+//! or the whole stream expired, the oldest kept entry's `prev` is the newest one gone, which
+//! tells a reader exactly whether it missed anything. `:last` holds a cursor and nothing of any
+//! job, so it does not expire.
 //!
 //! A job type is either run by Herald's workers (its jobs wait in `queue:{<type>}`, whatever
 //! their tenant) or by external workers (in `external-queue:{<tenant>}:<type>`), as the
@@ -80,7 +89,7 @@ use crate::apikey::ApiKeyId;
 use crate::event::EventType;
 use crate::ids::{DeliveryId, IdempotencyKey, JobId, JobType, SubscriptionId, TenantId};
 use crate::job::JobStatus;
-use crate::webhook::{JobHook, Subscription};
+use crate::webhook::{JobHookEndpoint, Subscription};
 
 /// Names every key under one prefix.
 #[derive(Debug, Clone)]
@@ -121,9 +130,21 @@ impl Keys {
         format!("{}:cancel", self.job(id))
     }
 
+    /// The bodies of the job's webhook deliveries, by event `seq` (the claim script builds
+    /// the same name from the job's).
+    pub(super) fn bodies(&self, id: &JobId) -> String {
+        format!("{}:bodies", self.job(id))
+    }
+
     /// The tenant's feed: every event of its jobs, the entry id being the feed cursor.
     pub(super) fn feed(&self, tenant: &TenantId) -> String {
         format!("{}:feed:{{{tenant}}}", self.prefix)
+    }
+
+    /// The id of the tenant's newest feed entry: the `prev` of the next one, and the feed's
+    /// head, also once the stream has expired.
+    pub(super) fn feed_last(&self, tenant: &TenantId) -> String {
+        format!("{}:last", self.feed(tenant))
     }
 
     pub(super) fn signals(&self) -> String {
@@ -268,7 +289,7 @@ pub(super) fn wants_field(kind: EventType, job_type: &JobType) -> String {
 
 /// The event types a job's own webhook wants, as the job hash's `hook_events` holds them:
 /// comma-delimited on both ends, so a script finds `,<type>,` without parsing anything.
-pub(super) fn hook_events(hook: &JobHook) -> String {
+pub(super) fn hook_events(hook: &JobHookEndpoint) -> String {
     let mut list = String::from(",");
     for kind in &hook.events {
         list.push_str(kind.as_str());
@@ -331,6 +352,7 @@ mod tests {
             keys.result(&id),
             keys.history(&id),
             keys.cancel(&id),
+            keys.bodies(&id),
         ] {
             assert!(key.starts_with("herald:job:"), "{key}");
             assert_eq!(key.matches(&tag).count(), 1, "{key}");
@@ -395,9 +417,11 @@ mod tests {
 
     #[test]
     fn hook_events_are_comma_delimited_on_both_ends() {
-        let hook = JobHook::parse(serde_json::json!({"url": "https://client.example/h"})).unwrap();
+        let hook =
+            crate::webhook::JobHook::parse(serde_json::json!({"url": "https://client.example/h"}))
+                .unwrap();
         assert_eq!(
-            hook_events(&hook),
+            hook_events(&hook.endpoint()),
             ",job.completed,job.failed,job.canceled,"
         );
     }

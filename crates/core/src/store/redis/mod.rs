@@ -22,10 +22,16 @@
 //!
 //! # Feeds
 //! Each tenant's feed is a stream capped with `MAXLEN ~` (at least `event_log_max` entries
-//! are kept); an entry's id is its [`FeedCursor`]. Each entry names the entry before it
-//! (`prev`), so the oldest entry kept names the newest one trimmed: a reader after cursor `c`
-//! missed events exactly when that one is newer than `c`. (`XINFO STREAM`'s
-//! `max-deleted-entry-id` cannot tell: trimming does not move it, only `XDEL` does.)
+//! are kept) and trimmed by age with `MINID ~` (nothing older than the retention is kept, give
+//! or take one stream node), and it expires once the tenant has been quiet for the retention;
+//! an entry's id is its [`FeedCursor`]. A read serves an event only while it is younger than
+//! its job type's retention (or the install's, when shorter: see
+//! [`StoreConfig::feed_keep_of`]), by the server's clock, so nothing of an expired job is read
+//! from a feed. Each entry names the entry before it (`prev`, kept across an expiry by the
+//! feed's `:last` key), so the oldest entry kept names the newest one gone: a reader after
+//! cursor `c` missed events exactly when that one is newer than `c`, or when an entry after
+//! `c` is no longer served. (`XINFO STREAM`'s `max-deleted-entry-id` cannot tell: trimming
+//! does not move it, only `XDEL` does.)
 //!
 //! # Queues and leases
 //! Each job type run by Herald's workers has a stream with the consumer group `workers`; each
@@ -324,6 +330,15 @@ impl Stored {
     }
 }
 
+/// What one read of a feed found.
+struct FeedBatch {
+    /// The server's clock, in Unix milliseconds: the clock the cursors are taken from.
+    now_ms: u64,
+    /// The newest entry trimmed, or expired with the whole stream, if any.
+    newest_gone: Option<FeedCursor>,
+    entries: Vec<FeedEntry>,
+}
+
 /// The fields of a job hash that say what became of its own webhook, read with its record.
 const HOOK_FIELDS: [&str; 2] = ["hook_events", "hook_state"];
 
@@ -457,9 +472,62 @@ impl RedisStore {
         self.config.event_log_max.max(1)
     }
 
+    /// How long a feed keeps events, in milliseconds (`MINID ~`, and the stream's expiry).
+    fn feed_keep(&self) -> u64 {
+        ttl_millis(self.config.retention)
+    }
+
     /// How many entries the outbox keeps at least (`MAXLEN ~`).
     fn outbox_max(&self) -> usize {
         self.config.outbox_max.max(1)
+    }
+
+    /// One read of a tenant's feed, in one transaction: the server's clock, the newest entry
+    /// gone (the oldest entry's `prev`, see `# Feeds`) and up to `count` entries after `from`.
+    async fn read_feed(
+        &self,
+        tenant: &TenantId,
+        from: FeedCursor,
+        count: usize,
+    ) -> Result<FeedBatch, StoreError> {
+        let feed = self.keys.feed(tenant);
+        // One transaction: the oldest entry, the clock and the page must come from the same
+        // moment, or a trim in between could report as missed an entry the page holds.
+        let ((secs, micros), oldest, page): ((u64, u64), StreamRangeReply, StreamRangeReply) =
+            ::redis::pipe()
+                .atomic()
+                .cmd("TIME")
+                .cmd("XRANGE")
+                .arg(&feed)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .cmd("XRANGE")
+                .arg(&feed)
+                .arg(format!("({from}"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(count.min(i64::MAX as usize))
+                .query_async(&mut self.conn())
+                .await
+                .map_err(backend("read a tenant's feed"))?;
+        let newest_gone = oldest
+            .ids
+            .first()
+            .map(|entry| prev_of(tenant, entry))
+            .transpose()?
+            .flatten();
+        let entries = page
+            .ids
+            .iter()
+            .map(|entry| feed_entry(tenant, entry))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(FeedBatch {
+            now_ms: secs.saturating_mul(1000).saturating_add(micros / 1000),
+            newest_gone,
+            entries,
+        })
     }
 
     /// Applies a transition; `false` when the job moved on since `before` was read.
@@ -511,7 +579,9 @@ impl RedisStore {
             .key(keys.index(tenant, Some(after.status), Some(job_type)))
             .key(keys.outbox())
             .key(keys.wants(tenant))
-            .key(keys.external_active());
+            .key(keys.external_active())
+            .key(keys.feed_last(tenant))
+            .key(keys.bodies(id));
         call.arg(before.seq)
             .arg(after.seq)
             .arg(to_json(after)?)
@@ -538,7 +608,8 @@ impl RedisStore {
             .arg(job_type.as_str())
             .arg(tenant.as_str())
             .arg(self.outbox_max())
-            .arg(queues.active.as_deref().unwrap_or(""));
+            .arg(queues.active.as_deref().unwrap_or(""))
+            .arg(self.feed_keep());
         let applied: i64 = call
             .invoke_async(&mut self.conn())
             .await
@@ -669,8 +740,14 @@ impl Store for RedisStore {
             .key(keys.index(tenant, None, Some(job_type)))
             .key(keys.index(tenant, Some(JobStatus::Pending), Some(job_type)))
             .key(keys.outbox())
-            .key(keys.wants(tenant));
-        let hook = new.webhook.as_ref().map(to_json).transpose()?;
+            .key(keys.wants(tenant))
+            .key(keys.feed_last(tenant));
+        // The webhook without its secret, which is kept apart, once: what the outbox copies.
+        let hook = new
+            .webhook
+            .as_ref()
+            .map(|hook| to_json(&hook.endpoint()))
+            .transpose()?;
         call.arg(id.to_string())
             .arg(if idempotency.is_some() { "1" } else { "0" })
             .arg(format!("{id} {fingerprint}"))
@@ -692,12 +769,19 @@ impl Store for RedisStore {
             .arg(
                 new.webhook
                     .as_ref()
-                    .map(keys::hook_events)
+                    .map(|hook| keys::hook_events(&hook.endpoint()))
                     .unwrap_or_default(),
             )
             .arg(event.kind.as_str())
             .arg(job_type.as_str())
-            .arg(self.outbox_max());
+            .arg(self.outbox_max())
+            .arg(self.feed_keep())
+            .arg(
+                new.webhook
+                    .as_ref()
+                    .map(|hook| hook.secret.expose())
+                    .unwrap_or_default(),
+            );
         let reply: Vec<String> = call
             .invoke_async(&mut self.conn())
             .await
@@ -916,75 +1000,83 @@ impl Store for RedisStore {
         after: FeedCursor,
         limit: usize,
     ) -> Result<FeedPage, StoreError> {
-        let feed = self.keys.feed(tenant);
+        let mut page = FeedPage {
+            entries: Vec::new(),
+            missed: false,
+        };
         // Nothing follows the largest cursor (and Redis refuses it as an exclusive start).
         let last_possible = FeedCursor {
             ms: u64::MAX,
             n: u64::MAX,
         };
-        let read_entries = limit > 0 && after != last_possible;
-        // One transaction: the oldest entry and the page must come from the same moment, or a
-        // trim in between could report as missed an entry the page holds.
-        let mut pipe = ::redis::pipe();
-        pipe.atomic();
-        pipe.cmd("XRANGE")
-            .arg(&feed)
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(1);
-        if read_entries {
-            pipe.cmd("XRANGE")
-                .arg(&feed)
-                .arg(format!("({after}"))
-                .arg("+")
-                .arg("COUNT")
-                .arg(limit.min(i64::MAX as usize));
+        let mut from = after;
+        let mut first = true;
+        while from != last_possible {
+            // One entry at least, even for a limit of 0: whether the first one after `after`
+            // is still served says whether the reader missed something.
+            let count = limit.saturating_sub(page.entries.len()).max(1);
+            let batch = self.read_feed(tenant, from, count).await?;
+            if first {
+                page.missed |= batch.newest_gone.is_some_and(|gone| gone > after);
+                first = false;
+            }
+            let full = batch.entries.len() == count;
+            let oldest_kept = FeedCursor {
+                ms: batch.now_ms.saturating_sub(self.feed_keep()),
+                n: 0,
+            };
+            let mut jumped = false;
+            for entry in batch.entries {
+                if entry.cursor <= oldest_kept {
+                    // Older than the feed keeps anything (`MINID ~` trims whole nodes): the
+                    // rest of the window lies past these, where the read goes on.
+                    page.missed = true;
+                    from = from.max(oldest_kept);
+                    jumped = true;
+                    break;
+                }
+                from = entry.cursor;
+                if !self.config.feed_serves(&entry, batch.now_ms) {
+                    page.missed = true;
+                } else if page.entries.len() < limit {
+                    page.entries.push(entry);
+                }
+            }
+            if !jumped && (!full || page.entries.len() >= limit) {
+                break;
+            }
         }
-        let mut replies: Vec<StreamRangeReply> = pipe
-            .query_async(&mut self.conn())
-            .await
-            .map_err(backend("read a tenant's feed"))?;
-        let page = if read_entries { replies.pop() } else { None };
-        let oldest = replies.pop().and_then(|reply| reply.ids.into_iter().next());
-        // The oldest entry kept names the newest one trimmed (see the module's `# Feeds`).
-        let newest_trimmed = oldest
-            .as_ref()
-            .map(|entry| prev_of(tenant, entry))
-            .transpose()?
-            .flatten();
-        let entries = page
-            .map(|reply| {
-                reply
-                    .ids
-                    .iter()
-                    .map(|entry| feed_entry(tenant, entry))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
-        Ok(FeedPage {
-            entries,
-            missed: newest_trimmed.is_some_and(|trimmed| trimmed > after),
-        })
+        Ok(page)
     }
 
     async fn feed_head(&self, tenant: &TenantId) -> Result<FeedCursor, StoreError> {
-        let reply: StreamRangeReply = ::redis::cmd("XREVRANGE")
-            .arg(self.keys.feed(tenant))
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
+        // `:last` outlives the stream: a feed that expired still ends where it did.
+        let last: Option<String> = ::redis::cmd("GET")
+            .arg(self.keys.feed_last(tenant))
             .query_async(&mut self.conn())
             .await
             .map_err(backend("read the end of a tenant's feed"))?;
-        match reply.ids.first() {
+        let last = match last {
+            Some(last) => Some(last),
+            None => {
+                // A feed written before `:last` existed.
+                let reply: StreamRangeReply = ::redis::cmd("XREVRANGE")
+                    .arg(self.keys.feed(tenant))
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut self.conn())
+                    .await
+                    .map_err(backend("read the end of a tenant's feed"))?;
+                reply.ids.into_iter().next().map(|entry| entry.id)
+            }
+        };
+        match last {
             None => Ok(FeedCursor::START),
-            Some(entry) => entry.id.parse().map_err(|_| {
+            Some(id) => id.parse().map_err(|_| {
                 StoreError::Corrupt(format!(
-                    "the feed of tenant {tenant} holds an entry id `{}` that is not a cursor",
-                    entry.id
+                    "the feed of tenant {tenant} ends at an id `{id}` that is not a cursor"
                 ))
             }),
         }

@@ -2,7 +2,7 @@
 //! reclaiming entries a notifier read but never expanded.
 //!
 //! The job scripts append an entry (`tenant`, `event`, and `hook` when the job has its own
-//! webhook) whenever some target wants the event. Notifiers read the stream as the consumer
+//! webhook: its URL and events, never its secret) whenever some target wants the event. Notifiers read the stream as the consumer
 //! group `notifier`; an entry stays in the group's pending list until `expand` acknowledges
 //! and deletes it in the same script that stores its deliveries. Entries idle in the pending
 //! list for longer than the lease timeout belong to a notifier that died: every process
@@ -25,7 +25,7 @@ use crate::event::Event;
 use crate::ids::TenantId;
 use crate::store::StoreError;
 use crate::store::webhooks::OutboxEntry;
-use crate::webhook::JobHook;
+use crate::webhook::JobHookEndpoint;
 
 /// The outbox's consumer group.
 pub(super) const NOTIFIER_GROUP: &str = "notifier";
@@ -48,7 +48,7 @@ fn parse_entry(raw: &StreamId) -> Result<OutboxEntry, String> {
     let event: Event =
         serde_json::from_slice(event).map_err(|e| format!("its event is unreadable: {e}"))?;
     let hook = field("hook")?
-        .map(serde_json::from_slice::<JobHook>)
+        .map(serde_json::from_slice::<JobHookEndpoint>)
         .transpose()
         .map_err(|e| format!("its webhook is unreadable: {e}"))?;
     Ok(OutboxEntry {
@@ -296,7 +296,10 @@ mod tests {
         let (_, event) =
             crate::job::Job::create(crate::ids::JobId::generate(), &new, chrono::Utc::now());
         let event = serde_json::to_string(&event).unwrap();
-        let hook = JobHook::parse(serde_json::json!({"url": "https://client.example/h"})).unwrap();
+        let hook =
+            crate::webhook::JobHook::parse(serde_json::json!({"url": "https://client.example/h"}))
+                .unwrap()
+                .endpoint();
         let hook_json = serde_json::to_string(&hook).unwrap();
 
         let entry = parse_entry(&raw(&[("tenant", "default"), ("event", &event)])).unwrap();

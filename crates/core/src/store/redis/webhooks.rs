@@ -20,7 +20,9 @@ use crate::store::StoreError;
 use crate::store::webhooks::{
     DeliveryPage, DeliveryQuery, DeliveryQueueStats, DueDelivery, OutboxEntry, WebhookStore,
 };
-use crate::webhook::{Delivery, DeliveryState, HookStatus, MAX_SUBSCRIPTIONS, Subscription};
+use crate::webhook::{
+    Delivery, DeliveryState, HookStatus, MAX_SUBSCRIPTIONS, Subscription, WebhookSecret,
+};
 
 /// How many deliveries one page of a listing examines at least, and per delivery asked for:
 /// with a state filter a page may hold fewer than asked (see [`DeliveryPage`]).
@@ -102,12 +104,16 @@ impl RedisStore {
         call.arg(entry.unwrap_or(""))
             .arg(NOTIFIER_GROUP)
             .arg(ttl_millis(self.config.delivery_retention))
-            .arg(self.config.deliveries_listed_max);
+            .arg(self.config.deliveries_listed_max)
+            .arg(self.config.history_max);
         for (delivery, body) in deliveries {
-            call.key(keys.delivery(&delivery.id));
+            let job = keys.job(&delivery.job_id);
+            call.key(keys.delivery(&delivery.id))
+                .key(&job)
+                .key(keys.bodies(&delivery.job_id));
             match &delivery.subscription {
                 Some(sub) => call.key(keys.deliveries(sub)),
-                None => call.key(keys.job(&delivery.job_id)),
+                None => call.key(&job),
             };
             call.arg(delivery.id.to_string())
                 .arg(to_json(delivery)?)
@@ -127,7 +133,8 @@ impl RedisStore {
                     ""
                 })
                 .arg(hook_status_arg(delivery)?)
-                .arg(delivery.seq);
+                .arg(delivery.seq)
+                .arg(delivery.job_id.to_string());
         }
         let stored: i64 = call
             .invoke_async(&mut self.conn())
@@ -285,14 +292,16 @@ impl WebhookStore for RedisStore {
             .arg(millis(lease).max(1))
             .arg(self.keys.delivery_prefix())
             .arg(self.keys.subscriptions_prefix())
+            .arg(self.keys.job_prefix())
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend("claim due webhook deliveries"))?;
         let mut due = Vec::new();
-        for row in reply.chunks(4) {
-            let [Some(id), Some(doc), body, sub] = row else {
+        for row in reply.chunks(5) {
+            let [Some(id), Some(doc), body, sub, secret] = row else {
                 return Err(StoreError::Backend(format!(
-                    "failed to claim due webhook deliveries: unexpected script reply {row:?}"
+                    "failed to claim due webhook deliveries: unexpected script reply {} values",
+                    row.len()
                 )));
             };
             let id = String::from_utf8_lossy(id);
@@ -301,13 +310,27 @@ impl WebhookStore for RedisStore {
                     .as_deref()
                     .map(|doc| parse_subscription(&id, doc))
                     .transpose()?;
-                Ok((delivery, subscription))
+                let job_secret = secret
+                    .as_deref()
+                    .map(|raw| {
+                        std::str::from_utf8(raw)
+                            .ok()
+                            .and_then(|raw| WebhookSecret::parse(raw).ok())
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!(
+                                    "the webhook secret of the job of delivery {id}"
+                                ))
+                            })
+                    })
+                    .transpose()?;
+                Ok((delivery, subscription, job_secret))
             });
             match parsed {
-                Ok((delivery, subscription)) => due.push(DueDelivery {
+                Ok((delivery, subscription, job_secret)) => due.push(DueDelivery {
                     delivery,
-                    body: body.clone().unwrap_or_default(),
+                    body: body.clone(),
                     subscription,
+                    job_secret,
                 }),
                 // One unreadable record must not hold up the others; it stays leased and
                 // comes back when the lease runs out, its error logged each time.
@@ -896,7 +919,7 @@ mod tests {
             .find(|d| d.delivery.id == subscribed.id)
             .unwrap();
         assert_eq!(claimed_sub.subscription.as_ref(), Some(&sub));
-        assert_eq!(claimed_sub.body, body);
+        assert_eq!(claimed_sub.body.as_ref(), Some(&body));
         assert!(store.claim_due(10, lease).await.unwrap().is_empty());
         tokio::time::sleep(lease + Duration::from_millis(50)).await;
         assert_eq!(store.claim_due(10, lease).await.unwrap().len(), 2);

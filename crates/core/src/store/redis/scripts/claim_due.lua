@@ -1,35 +1,52 @@
 -- Takes up to `max` deliveries that are due, leasing each: its due time moves to the end of
 -- the lease, so no other claim returns it until the lease runs out (or an attempt is
--- recorded). A delivery whose record expired leaves the schedule.
+-- recorded). A delivery whose record expired leaves the schedule. Each comes with what is
+-- kept with its job: the body it sends and, for a job's own webhook, the secret that signs
+-- it; neither once the job has expired.
 --
 -- KEYS: 1 due zset
 -- ARGV: 1 how many at most, 2 lease (ms), 3 delivery key prefix ('<prefix>:delivery:{'),
---       4 subscriptions key prefix ('<prefix>:subs:{')
--- Returns a flat list, four per delivery: id, doc, body, the subscription's doc (nil for a
--- job's own webhook, or when the subscription is gone).
+--       4 subscriptions key prefix ('<prefix>:subs:{'), 5 job key prefix ('<prefix>:job:{')
+-- Returns a flat list, five per delivery: id, doc, body (nil once its job has expired), the
+-- subscription's doc (nil for a job's own webhook, or when the subscription is gone), the job's
+-- webhook secret (nil for a subscription's delivery, or once the job has expired).
 --
--- The delivery and subscription hashes are addressed by names built here: which deliveries
--- are due is only known inside the script (as in promote.lua).
+-- The delivery, job and subscription hashes are addressed by names built here: which
+-- deliveries are due is only known inside the script (as in promote.lua).
 
 local due = KEYS[1]
-local max, lease, delivery_prefix, subs_prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local max, lease, delivery_prefix, subs_prefix, job_prefix = ARGV[1], tonumber(ARGV[2]),
+  ARGV[3], ARGV[4], ARGV[5]
 
 local now = now_ms()
 local claimed = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, max)) do
-  local record = redis.call('HMGET', delivery_prefix .. id .. '}', 'doc', 'body', 'tenant', 'sub')
+  local record = redis.call('HMGET', delivery_prefix .. id .. '}', 'doc', 'tenant', 'sub', 'job',
+    'seq')
   if not record[1] then
     redis.call('ZREM', due, id)
   else
     redis.call('ZADD', due, 'XX', now + lease, id)
     local subscription = false
-    if record[4] and record[4] ~= '' and record[3] then
-      subscription = redis.call('HGET', subs_prefix .. record[3] .. '}', record[4])
+    if record[3] and record[3] ~= '' and record[2] then
+      subscription = redis.call('HGET', subs_prefix .. record[2] .. '}', record[3])
+    end
+    local body, secret = false, false
+    if record[4] and record[5] then
+      local job = job_prefix .. record[4] .. '}'
+      local kept = redis.call('HMGET', job, 'tenant', 'hook_secret')
+      if kept[1] and kept[1] == record[2] then
+        body = redis.call('HGET', job .. ':bodies', record[5])
+        if record[3] == '' then
+          secret = kept[2]
+        end
+      end
     end
     table.insert(claimed, id)
     table.insert(claimed, record[1])
-    table.insert(claimed, record[2] or '')
+    table.insert(claimed, body)
     table.insert(claimed, subscription)
+    table.insert(claimed, secret)
   end
 end
 return claimed

@@ -5,13 +5,14 @@
 -- KEYS: 1 idempotency key (ignored unless ARGV[2] == '1'), 2 job hash, 3 payload,
 --       4 history stream, 5 tenant's feed stream, 6 queue stream, 7 tenant's index of all
 --       jobs, 8 pending index, 9 type index, 10 pending+type index, 11 webhook outbox stream,
---       12 tenant's wants counters
+--       12 tenant's wants counters, 13 the id of the tenant's newest feed entry
 -- ARGV: 1 job id, 2 '1' with an idempotency key, 3 idempotency value ('<id> <fingerprint>'),
 --       4 fingerprint, 5 idempotency ttl (ms), 6 job key prefix ('<prefix>:job:{'),
 --       7 doc, 8 seq, 9 payload, 10 event json, 11 tenant, 12 history max, 13 feed max (>= 1),
 --       14 max queue length, 15 consumer group, 16 signal channel, 17 status,
---       18 the job's own webhook as JSON ('' = none), 19 the event types it wants
---       (',<type>,<type>,'), 20 event type, 21 job type, 22 outbox max (>= 1)
+--       18 the job's own webhook without its secret, as JSON ('' = none), 19 the event types it wants
+--       (',<type>,<type>,'), 20 event type, 21 job type, 22 outbox max (>= 1),
+--       23 how long the feed keeps events (ms), 24 the secret of the job's own webhook
 -- Returns {'created'} | {'replayed', doc, hook_events, hook_state} ('' when absent) |
 -- {'mismatch'} | {'full'}.
 
@@ -65,11 +66,11 @@ ensure_group(queue, group)
 local entry = redis.call('XADD', queue, '*', 'job', id)
 redis.call('HSET', job, 'doc', doc, 'seq', seq, 'tenant', tenant, 'status', status, 'entry', entry)
 if hook ~= '' then
-  redis.call('HSET', job, 'hook', hook, 'hook_events', hook_events)
+  redis.call('HSET', job, 'hook', hook, 'hook_secret', ARGV[24], 'hook_events', hook_events)
 end
 redis.call('SET', payload, body)
 redis.call('XADD', hist, 'MAXLEN', '=', history_max, seq .. '-0', 'event', event)
-local cursor = append_to_feed(feed, feed_max, event)
+local cursor = append_to_feed(feed, KEYS[13], feed_max, ARGV[23], event)
 for i = 7, 10 do
   redis.call('ZADD', KEYS[i], 0, id)
 end

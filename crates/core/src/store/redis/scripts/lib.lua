@@ -27,16 +27,32 @@ local function drop_entry(queue, group, entry)
 end
 
 -- Appends an event to its tenant's feed and returns the new entry's id: the event's cursor.
--- The entry records `prev`, the id of the entry before it, so that once `MAXLEN ~` has
--- trimmed the oldest entries, the oldest kept one names the newest trimmed one and a reader
--- can tell exactly whether it missed events (see `RedisStore::feed`). `max` is at least 1,
--- so the stream is never trimmed empty and `prev` never skips an entry.
-local function append_to_feed(feed, max, event)
-  local last = redis.call('XREVRANGE', feed, '+', '-', 'COUNT', 1)[1]
-  if last then
-    return redis.call('XADD', feed, 'MAXLEN', '~', max, '*', 'event', event, 'prev', last[1])
+-- The entry records `prev`, the id of the entry appended before it, which `last` keeps (a
+-- small key that outlives the feed). The feed keeps at most `max` entries (`MAXLEN ~`, at
+-- least 1: never trimmed empty by a write) and none older than `keep_ms` (`MINID ~`), and
+-- the whole stream expires once the tenant has been quiet for `keep_ms`. Whatever went, the
+-- oldest entry kept names the newest one gone, and so does the first entry of a feed that
+-- had expired: a reader can tell exactly whether it missed events (see `RedisStore::feed`).
+local function append_to_feed(feed, last_key, max, keep_ms, event)
+  local last = redis.call('GET', last_key)
+  if not last then
+    -- A feed written before `last` existed, or a tenant's first event.
+    local newest = redis.call('XREVRANGE', feed, '+', '-', 'COUNT', 1)[1]
+    last = newest and newest[1]
   end
-  return redis.call('XADD', feed, 'MAXLEN', '~', max, '*', 'event', event)
+  local id
+  if last then
+    id = redis.call('XADD', feed, 'MAXLEN', '~', max, '*', 'event', event, 'prev', last)
+  else
+    id = redis.call('XADD', feed, 'MAXLEN', '~', max, '*', 'event', event)
+  end
+  local oldest_kept = now_ms() - tonumber(keep_ms)
+  if oldest_kept > 0 then
+    redis.call('XTRIM', feed, 'MINID', '~', string.format('%d', oldest_kept))
+  end
+  redis.call('PEXPIRE', feed, keep_ms)
+  redis.call('SET', last_key, id)
+  return id
 end
 
 -- Publishes an event with its feed cursor: `{"entry":{"cursor":"<ms>-<n>","event":<event>}}`

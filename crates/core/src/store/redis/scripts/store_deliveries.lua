@@ -1,21 +1,26 @@
 -- Stores deliveries, due at once: each record with its retention, its place on the schedule,
 -- and in its subscription's index (trimmed to the newest) or, for a job's own webhook, as
--- the job's webhook status. With an outbox entry, first acknowledges and deletes it, and
--- stores nothing when it was acknowledged already (another notifier expanded it after
--- reclaiming it): each entry is expanded exactly once.
+-- the job's webhook status. The body a delivery sends is kept with its job, once per event,
+-- while the job's history keeps that event, and expires with it (not at all when the job has
+-- expired already, or its history has moved past the event: such a delivery cannot be sent). With an outbox entry, first acknowledges and deletes it, and stores nothing when it
+-- was acknowledged already (another notifier expanded it after reclaiming it): each entry is
+-- expanded exactly once.
 --
--- KEYS: 1 outbox stream, 2 due zset, then two per delivery: its hash, and its subscription's
---       index or (a job's own webhook) the job hash
+-- KEYS: 1 outbox stream, 2 due zset, then four per delivery: its hash, its job's hash, the
+--       job's bodies hash, and its subscription's index (the job hash again for a job's own
+--       webhook)
 -- ARGV: 1 outbox entry id ('' = none: a replay), 2 consumer group, 3 retention (ms),
---       4 most deliveries listed per subscription, then ten per delivery: id, doc, body,
+--       4 most deliveries listed per subscription, 5 how many events a job's history keeps,
+--       then eleven per delivery: id, doc, body,
 --       tenant, subscription id ('' = the job's own webhook), state, attempt count,
 --       '1' to schedule it ('' not), job webhook status JSON ('' for a subscription's),
---       event seq
+--       event seq, job id
 -- Returns 1, or 0 when the entry was acknowledged already.
 
 local outbox, due = KEYS[1], KEYS[2]
 local entry, group, retention, listed_max = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local per = 10
+local history_max = tonumber(ARGV[5])
+local per = 11
 
 if entry ~= '' then
   -- pcall: a group lost with Redis's data (NOGROUP) no longer holds the entry either; a
@@ -28,24 +33,35 @@ if entry ~= '' then
 end
 
 local now = now_ms()
-for i = 0, (#ARGV - 4) / per - 1 do
-  local a = 5 + i * per
-  local delivery, target = KEYS[3 + i * 2], KEYS[4 + i * 2]
-  local id, doc, body, tenant, sub, state, n, scheduled, status, seq = ARGV[a], ARGV[a + 1],
-    ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8],
-    ARGV[a + 9]
-  redis.call('HSET', delivery, 'doc', doc, 'body', body, 'tenant', tenant, 'sub', sub,
-    'state', state, 'n', n)
+for i = 0, (#ARGV - 5) / per - 1 do
+  local a = 6 + i * per
+  local k = 3 + i * 4
+  local delivery, job, bodies, index = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  local id, doc, body, tenant, sub, state, n, scheduled, status, seq, job_id = ARGV[a],
+    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7],
+    ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
+  redis.call('HSET', delivery, 'doc', doc, 'tenant', tenant, 'sub', sub, 'job', job_id,
+    'seq', seq, 'state', state, 'n', n)
   redis.call('PEXPIRE', delivery, retention)
   if scheduled == '1' then
     redis.call('ZADD', due, now, id)
   end
+  -- -2: the job has expired; -1: it has not finished (its transition to a final state sets
+  -- the expiry of its bodies with its own); else its time left.
+  local job_ttl = redis.call('PTTL', job)
+  local job_seq = tonumber(redis.call('HGET', job, 'seq') or '0') or 0
+  if job_ttl ~= -2 and tonumber(seq) > job_seq - history_max then
+    redis.call('HSET', bodies, seq, body)
+    if job_ttl > 0 then
+      redis.call('PEXPIRE', bodies, job_ttl)
+    end
+  end
   if sub ~= '' then
-    redis.call('ZADD', target, 0, id)
-    redis.call('ZREMRANGEBYRANK', target, 0, -(listed_max + 1))
-    redis.call('PEXPIRE', target, retention)
+    redis.call('ZADD', index, 0, id)
+    redis.call('ZREMRANGEBYRANK', index, 0, -(listed_max + 1))
+    redis.call('PEXPIRE', index, retention)
   else
-    set_hook_state(target, status, seq)
+    set_hook_state(job, status, seq)
   end
 end
 return 1

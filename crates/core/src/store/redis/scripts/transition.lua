@@ -9,7 +9,8 @@
 --       6 result hash, 7 queue stream, 8 delayed retries zset, 9 expiring zset,
 --       10 old status index, 11 new status index, 12 old status+type index,
 --       13 new status+type index, 14 webhook outbox stream, 15 tenant's wants counters,
---       16 the set of active external queues
+--       16 the set of active external queues, 17 the id of the tenant's newest feed entry,
+--       18 the bodies of the job's webhook deliveries
 -- ARGV: 1 expected seq, 2 new seq, 3 new doc, 4 new status, 5 event json, 6 job id,
 --       7 history max, 8 feed max (>= 1), 9 signal channel, 10 consumer group,
 --       11 queue entry the job must hold ('' = any), 12 queue action: keep | drop | requeue |
@@ -17,7 +18,7 @@
 --       15 expiring member, 16 result content type ('' = no result), 17 result body,
 --       18 '1' if the status changes, 19 event type, 20 job type, 21 tenant,
 --       22 outbox max (>= 1), 23 the queue's member of the active external queues ('' for
---       a shared queue)
+--       a shared queue), 24 how long the feed keeps events (ms)
 -- Returns 1, or 0 when the job moved on (or vanished) since the change was computed.
 
 local job, hist, feed, cancel_flag, payload, result, queue, delayed, expiring = KEYS[1],
@@ -46,7 +47,13 @@ end
 -- nothing else has been written.
 redis.call('XADD', hist, 'MAXLEN', '=', history_max, seq .. '-0', 'event', event)
 redis.call('HSET', job, 'doc', doc, 'seq', seq, 'status', status)
-local cursor = append_to_feed(feed, feed_max, event)
+-- Webhook bodies are kept for the events the history keeps: the one that just left it goes.
+-- Only a job with that many events pays for it.
+local left_history = tonumber(seq) - tonumber(history_max)
+if left_history > 0 then
+  redis.call('HDEL', KEYS[18], string.format('%d', left_history))
+end
+local cursor = append_to_feed(feed, KEYS[17], feed_max, ARGV[24], event)
 
 if action ~= 'keep' then
   drop_entry(queue, group, entry)
@@ -79,17 +86,18 @@ if result_type ~= '' then
 end
 
 if retention_ms > 0 then
-  -- A finished job keeps its record, history, payload and result for the retention period;
-  -- the expiring set lets maintenance drop it from the listing indexes at the same time.
+  -- A finished job keeps its record (with its webhook's secret), history, payload, result and
+  -- webhook bodies for the retention period; the expiring set lets maintenance drop it from
+  -- the listing indexes at the same time.
   redis.call('DEL', cancel_flag)
-  for _, key in ipairs({job, hist, payload, result}) do
+  for _, key in ipairs({job, hist, payload, result, KEYS[18]}) do
     redis.call('PEXPIRE', key, retention_ms)
   end
   redis.call('ZADD', expiring, now_ms() + retention_ms, expiring_member)
 end
 
 if hook_wants(hook_events, event_type) or subscribed(KEYS[15], event_type, job_type) then
-  -- The webhook itself only when the job has one: most jobs do not.
+  -- The webhook itself (without its secret) only when the job has one: most jobs do not.
   local hook = hook_events and redis.call('HGET', job, 'hook')
   append_to_outbox(KEYS[14], outbox_max, tenant, event, hook)
 end
