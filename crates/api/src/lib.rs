@@ -86,8 +86,8 @@ pub struct ApiConfig {
     /// streams end at once).
     pub shutdown_timeout: Duration,
     /// The longest silence on an event stream: a comment is sent at least this often, which
-    /// keeps proxies from cutting the stream and is how a departed client is noticed. At most
-    /// [`MAX_SSE_HEARTBEAT`].
+    /// keeps proxies from cutting the stream. At most [`MAX_SSE_HEARTBEAT`]. (A client that
+    /// closes its connection is noticed at once, not at the next heartbeat.)
     pub sse_heartbeat: Duration,
     /// How long an `EventSource` should wait before reconnecting (the stream's first `retry:`).
     pub sse_retry: Duration,

@@ -16,8 +16,9 @@
 //! A stream ends when its job reaches a terminal state (job streams), when its subscriber falls
 //! behind and the hub lets it go ([`Notice::Lagged`]: the client resumes with
 //! `Last-Event-ID`), when the process shuts down, or when actix drops it because the client
-//! left — which actix notices only when a write fails, so the heartbeat comments are also what
-//! reaps departed clients. Dropping a stream drops its hub subscription.
+//! left — noticed as soon as the client closes its connection (the server refuses half-closed
+//! connections, see [`crate::startup`]), or else when a heartbeat fails to write. Dropping a
+//! stream drops its hub subscription.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

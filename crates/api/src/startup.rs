@@ -160,6 +160,13 @@ fn serve(
         waiters,
     });
     let server = HttpServer::new(move || create_app(state.clone(), surface))
+        // A peer that closes its side of the connection is gone: actix then drops the
+        // connection and the answer in progress at once, so an event stream (its slot, its
+        // gauge, its hub subscription) or a long poll ends when its client leaves, not when a
+        // later heartbeat fails to write. Only a client that shuts down its sending side and
+        // still expects an answer would lose it, and HTTP/1.1 clients (browsers, EventSource,
+        // curl, proxies) do not do that.
+        .h1_allow_half_closed(false)
         .listen(listener)?
         .disable_signals()
         .shutdown_timeout(shutdown_timeout)

@@ -13,6 +13,9 @@ use crate::helpers::TestApp;
 
 const GENEROUS: Duration = Duration::from_secs(20);
 
+/// Well within one heartbeat (15 s by default), yet generous for a loaded machine.
+const PROMPTLY: Duration = Duration::from_secs(5);
+
 async fn assert_too_many(response: Response) -> Value {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = response.headers()["retry-after"]
@@ -126,7 +129,7 @@ async fn a_caller_holding_its_streams_gets_429_until_one_closes() {
     assert_too_many(app.job_events(id, None).await).await;
     assert_too_many(app.events_request("/v1/events/stream", None).await).await;
 
-    // The server notices the departed client at its next heartbeat.
+    // The server notices the departed client (at once: its connection closes).
     drop(first);
     let third = eventually("a stream slot to free up", GENEROUS, || async {
         let response = app.job_events(id, None).await;
@@ -134,6 +137,52 @@ async fn a_caller_holding_its_streams_gets_429_until_one_closes() {
     })
     .await;
     drop(third);
+}
+
+#[tokio::test]
+async fn a_stream_whose_client_leaves_gives_its_slot_back_at_once() {
+    // The default heartbeat (15 s): only noticing the closed connection itself frees the slot
+    // within the few seconds allowed here.
+    let mut app = TestApp::builder()
+        .require_keys()
+        .configure(|config| {
+            assert_eq!(config.sse_heartbeat, Duration::from_secs(15));
+            config.rate_limit = RateLimit::OFF;
+            config.max_streams_per_key = 2;
+        })
+        .spawn()
+        .await;
+    let key = app.create_key("acme", false).await;
+    app.use_key(Some(&key));
+    let job = app.submit("demo.sleep").await;
+    let id = job["id"].as_str().unwrap();
+    let open = "herald_sse_streams_open{kind=\"job\"}";
+    let subscribed = "herald_hub_subscribers{key=\"job\"}";
+
+    let mut first = app.job_stream(id, None).await;
+    first.next_event().await.expect("the job's current state");
+    let _second = app.job_stream(id, None).await;
+    assert_too_many(app.job_events(id, None).await).await;
+    assert_eq!(app.metric(open).await, Some(2.0));
+
+    // The client closes the connection, as an EventSource does before reconnecting.
+    let left = std::time::Instant::now();
+    drop(first);
+    eventually("the stream to be dropped", PROMPTLY, || async {
+        (app.metric(open).await == Some(1.0) && app.metric(subscribed).await == Some(1.0))
+            .then_some(())
+    })
+    .await;
+    let mut reconnected = app.job_stream(id, None).await;
+    reconnected
+        .next_event()
+        .await
+        .expect("the job's current state");
+    assert!(
+        left.elapsed() < PROMPTLY,
+        "the slot came back after {:?}",
+        left.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -167,6 +216,37 @@ async fn a_caller_holding_its_long_polls_gets_429_but_plain_polls_go_through() {
     assert!(app.cancel_job(id).await.status().is_success());
     let answered = waiting.await.unwrap().unwrap();
     assert_eq!(answered.status(), StatusCode::OK, "the job changed");
+    assert_eq!(
+        app.events_page("wait=1").await.status(),
+        StatusCode::OK,
+        "the slot is free again"
+    );
+}
+
+#[tokio::test]
+async fn a_long_poll_whose_client_leaves_gives_its_slot_back_at_once() {
+    let mut app = TestApp::builder()
+        .require_keys()
+        .configure(|config| {
+            config.rate_limit = RateLimit::OFF;
+            config.max_waiters_per_key = 1;
+        })
+        .spawn()
+        .await;
+    let key = app.create_key("acme", false).await;
+    app.use_key(Some(&key));
+    let job = app.submit("demo.sleep").await;
+    let id = job["id"].as_str().unwrap();
+    let seq = job["seq"].as_u64().unwrap();
+
+    let waiting = app.waiting_poll(id, 60, seq).await;
+    assert_too_many(app.events_page("wait=30").await).await;
+    // The client gives up: its connection closes long before the 60 s wait is over.
+    waiting.abort();
+    eventually("the long poll to be dropped", PROMPTLY, || async {
+        (app.metric("herald_long_polls_waiting").await == Some(0.0)).then_some(())
+    })
+    .await;
     assert_eq!(
         app.events_page("wait=1").await.status(),
         StatusCode::OK,
