@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{json_error, query_error, route_not_found};
 use crate::hub::Hub;
-use crate::limits::{self, RateLimiter, Slots};
+use crate::limits::{self, FailureLimiter, RateLimiter, Slots, UnknownKeys};
 use crate::metrics::{ApiMetrics, telemetry};
 use crate::poll::Poller;
 use crate::sse::StreamContext;
@@ -36,6 +36,10 @@ pub(crate) struct AppState {
     pub external: ExternalWorkers,
     /// Per-caller request buckets ([`crate::limits`]).
     pub rate_limiter: RateLimiter,
+    /// Failed authentications per client address.
+    pub auth_failures: FailureLimiter,
+    /// Key ids recently found unknown, not looked up again for a while.
+    pub unknown_keys: UnknownKeys,
     /// Open event streams per caller.
     pub streams: Slots,
     /// Waiting long polls per caller.
@@ -141,6 +145,7 @@ fn serve(
         ));
     }
     let rate_limiter = RateLimiter::new(deps.config.rate_limit);
+    let auth_failures = FailureLimiter::new(deps.config.auth_failure_rate_limit);
     let streams = Slots::new("event streams", deps.config.max_streams_per_key);
     let waiters = Slots::new("long polls", deps.config.max_waiters_per_key);
     let client_request_timeout = deps.config.client_request_timeout;
@@ -156,6 +161,8 @@ fn serve(
         registry: deps.registry,
         external,
         rate_limiter,
+        auth_failures,
+        unknown_keys: UnknownKeys::default(),
         streams,
         waiters,
     });

@@ -65,7 +65,11 @@ pub struct TestAppBuilder {
     config: ApiConfig,
     store: StoreConfig,
     redis: bool,
+    wrap_keys: Option<KeysWrapper>,
 }
+
+/// What [`TestAppBuilder::wrap_keys`] puts around the server's key store.
+type KeysWrapper = Box<dyn FnOnce(SharedKeyStore) -> SharedKeyStore>;
 
 impl TestAppBuilder {
     /// The longest silence on an event stream.
@@ -164,6 +168,16 @@ impl TestAppBuilder {
         self
     }
 
+    /// Serves the API over `wrap(keys)` instead of the key store itself (to count lookups,
+    /// for instance); `TestApp::keys` stays the store itself.
+    pub fn wrap_keys(
+        mut self,
+        wrap: impl FnOnce(SharedKeyStore) -> SharedKeyStore + 'static,
+    ) -> Self {
+        self.wrap_keys = Some(Box::new(wrap));
+        self
+    }
+
     /// Runs the server on a private Redis (`backend`) instead of the memory store.
     pub fn redis(mut self) -> Self {
         self.redis = true;
@@ -192,7 +206,10 @@ impl TestAppBuilder {
         let deps = ApiDeps {
             store: Arc::clone(&backend),
             webhooks,
-            keys: Arc::clone(&keys),
+            keys: match self.wrap_keys {
+                Some(wrap) => wrap(Arc::clone(&keys)),
+                None => Arc::clone(&keys),
+            },
             config: self.config,
             registry: Arc::new(registry),
             metrics,
@@ -228,6 +245,7 @@ impl TestApp {
             },
             store: StoreConfig::default(),
             redis: false,
+            wrap_keys: None,
         }
     }
 

@@ -3,7 +3,8 @@
 //! A key is stored by its public id with its tenant, name, admin flag and the digest of its
 //! secret (see [`crate::apikey`]); never the key. Revoking deletes the record, so the very
 //! next request that presents the key, on any api process, is refused: the api reads the
-//! store on every request (one lookup by id) and caches nothing.
+//! store on every request (one lookup by id) and never caches a key it found (only, for a few
+//! seconds, that an id was not there).
 
 use std::sync::Arc;
 
