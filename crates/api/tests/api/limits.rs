@@ -164,21 +164,30 @@ async fn a_stream_whose_client_leaves_gives_its_slot_back_at_once() {
     app.use_key(Some(&key));
     let job = app.submit("demo.sleep").await;
     let id = job["id"].as_str().unwrap();
-    let open = "herald_sse_streams_open{kind=\"job\"}";
-    let subscribed = "herald_hub_subscribers{key=\"job\"}";
+    let bookkeeping = |kind: &'static str, key: &'static str| {
+        let app = &app;
+        async move {
+            [
+                app.metric(&format!("herald_sse_streams_open{{kind=\"{kind}\"}}"))
+                    .await,
+                app.metric(&format!("herald_hub_subscribers{{key=\"{key}\"}}"))
+                    .await,
+            ]
+        }
+    };
 
     let mut first = app.job_stream(id, None).await;
     first.next_event().await.expect("the job's current state");
-    let _second = app.job_stream(id, None).await;
+    let mut feed = app.feed_stream("", None).await;
+    feed.next_frame().await.expect("the stream's retry hint");
     assert_too_many(app.job_events(id, None).await).await;
-    assert_eq!(app.metric(open).await, Some(2.0));
+    assert_eq!(bookkeeping("job", "job").await, [Some(1.0); 2]);
 
     // The client closes the connection, as an EventSource does before reconnecting.
     let left = std::time::Instant::now();
     drop(first);
-    eventually("the stream to be dropped", PROMPTLY, || async {
-        (app.metric(open).await == Some(1.0) && app.metric(subscribed).await == Some(1.0))
-            .then_some(())
+    eventually("the job stream to be dropped", PROMPTLY, || async {
+        (bookkeeping("job", "job").await == [Some(0.0); 2]).then_some(())
     })
     .await;
     let mut reconnected = app.job_stream(id, None).await;
@@ -191,6 +200,15 @@ async fn a_stream_whose_client_leaves_gives_its_slot_back_at_once() {
         "the slot came back after {:?}",
         left.elapsed()
     );
+
+    // A feed stream alike.
+    assert_eq!(bookkeeping("feed", "tenant").await, [Some(1.0); 2]);
+    drop(feed);
+    eventually("the feed stream to be dropped", PROMPTLY, || async {
+        (bookkeeping("feed", "tenant").await == [Some(0.0); 2]).then_some(())
+    })
+    .await;
+    assert_eq!(app.job_events(id, None).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
