@@ -13,7 +13,8 @@
 //! When no key is needed (development mode while the store holds no key) a request without
 //! a header acts for the default tenant with every right, admin included, so the first key can
 //! be created over the API; as soon as a key exists, or in production mode, a request needs
-//! one. A request that presents a key is always checked, even when none is needed: a wrong
+//! one. (That keys exist is remembered a few seconds: revoking the last key opens the install
+//! again after that delay.) A request that presents a key is always checked, even when none is needed: a wrong
 //! key is a mistake worth reporting.
 //!
 //! On the routes that read one job (`GET /v1/jobs/{id}`, its `/events` and `/result`), a
@@ -42,7 +43,7 @@ use tokio::time::Instant;
 use crate::address::ClientAddress;
 use crate::error::{ApiError, refuse};
 #[cfg(doc)]
-use crate::limits::{FailureLimiter, UnknownKeys};
+use crate::limits::{FailureLimiter, KeysExist, UnknownKeys};
 use crate::startup::AppState;
 use crate::token::{ReadGrant, TokenError};
 
@@ -176,6 +177,20 @@ async fn stored_key(state: &AppState, key: &PlainKey) -> Result<Option<ApiKey>, 
     Ok(Some(stored).filter(|stored| stored.verifies(key)))
 }
 
+/// Whether requests need a key: in production mode always, in development mode once any key
+/// exists. That keys exist is remembered for a few seconds ([`KeysExist`]), so requests without
+/// a key cost no store read each.
+async fn keys_needed(state: &AppState) -> Result<bool, ApiError> {
+    if state.config.require_keys || state.keys_exist.known(Instant::now()) {
+        return Ok(true);
+    }
+    let exist = state.keys.has_keys().await?;
+    if exist {
+        state.keys_exist.remember(Instant::now());
+    }
+    Ok(exist)
+}
+
 /// Who the request acts for, or why it may not.
 async fn caller_of(state: &AppState, req: &ServiceRequest) -> Result<Caller, ApiError> {
     if let Some(key) = bearer(req)? {
@@ -194,7 +209,7 @@ async fn caller_of(state: &AppState, req: &ServiceRequest) -> Result<Caller, Api
         // reporting, and a good one must not read more than its job.
         return token_caller(state, req, &token);
     }
-    if state.config.require_keys || state.keys.has_keys().await? {
+    if keys_needed(state).await? {
         return Err(ApiError::Unauthorized(MISSING));
     }
     Ok(Caller::open())

@@ -17,7 +17,8 @@
 //!   valid key works from any address, and an open install is not throttled.
 //! - A short memory of **unknown key ids** ([`UnknownKeys`]): an id the store did not hold is
 //!   not looked up again for a few seconds, so a client repeating a wrong or revoked key costs
-//!   no store read per request.
+//!   no store read per request; likewise that keys exist ([`KeysExist`]), so requests without
+//!   a key on a development install that has keys cost none either.
 //!
 //! Everything is in memory and per process: behind a balancer, N replicas allow N times the
 //! rate. Size the limits per process (`docs/security.md`).
@@ -353,6 +354,27 @@ impl UnknownKeys {
     #[cfg(test)]
     fn len(&self) -> usize {
         lock(&self.seen).len()
+    }
+}
+
+/// That the store held keys, remembered for [`UNKNOWN_KEY_TTL`]: while it is, a request
+/// without a key on a development install (open only while no key exists) is refused without
+/// counting the keys each time. Only the closed state is remembered: the first key closes the
+/// install at once; revoking the last one opens it again within that delay.
+#[derive(Debug, Default)]
+pub(crate) struct KeysExist {
+    seen: Mutex<Option<Instant>>,
+}
+
+impl KeysExist {
+    /// Whether keys were seen less than the memory's lifetime before `now`.
+    pub(crate) fn known(&self, now: Instant) -> bool {
+        lock(&self.seen).is_some_and(|since| now.saturating_duration_since(since) < UNKNOWN_KEY_TTL)
+    }
+
+    /// Remembers that the store held keys at `now`.
+    pub(crate) fn remember(&self, now: Instant) {
+        *lock(&self.seen) = Some(now);
     }
 }
 
@@ -711,6 +733,16 @@ mod tests {
         assert_eq!(unknown.len(), MAX_UNKNOWN_KEYS);
         unknown.insert(&ApiKeyId::generate(), Instant::now());
         assert_eq!(unknown.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn that_keys_exist_is_remembered_for_a_while() {
+        let keys = KeysExist::default();
+        assert!(!keys.known(Instant::now()));
+        keys.remember(Instant::now());
+        assert!(keys.known(Instant::now()));
+        tokio::time::advance(UNKNOWN_KEY_TTL).await;
+        assert!(!keys.known(Instant::now()));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{json_error, query_error, route_not_found};
 use crate::hub::Hub;
-use crate::limits::{self, FailureLimiter, RateLimiter, Slots, UnknownKeys};
+use crate::limits::{self, FailureLimiter, KeysExist, RateLimiter, Slots, UnknownKeys};
 use crate::metrics::{ApiMetrics, telemetry};
 use crate::poll::Poller;
 use crate::sse::StreamContext;
@@ -40,6 +40,8 @@ pub(crate) struct AppState {
     pub auth_failures: FailureLimiter,
     /// Key ids recently found unknown, not looked up again for a while.
     pub unknown_keys: UnknownKeys,
+    /// Whether keys were found to exist recently, not counted again for a while.
+    pub keys_exist: KeysExist,
     /// Open event streams per caller.
     pub streams: Slots,
     /// Waiting long polls per caller.
@@ -163,6 +165,7 @@ fn serve(
         rate_limiter,
         auth_failures,
         unknown_keys: UnknownKeys::default(),
+        keys_exist: KeysExist::default(),
         streams,
         waiters,
     });

@@ -415,10 +415,33 @@ async fn behind_a_trusted_proxy_failures_count_against_the_forwarded_client_only
     );
 }
 
-/// A key store that counts the lookups of keys by id.
+/// How often the server read the key store: keys by id, and whether any exists.
+#[derive(Default)]
+struct Lookups {
+    by_id: AtomicUsize,
+    any: AtomicUsize,
+}
+
+impl Lookups {
+    fn by_id(&self) -> usize {
+        self.by_id.load(Ordering::SeqCst)
+    }
+
+    fn any(&self) -> usize {
+        self.any.load(Ordering::SeqCst)
+    }
+
+    /// Wraps the server's key store to count in `self`.
+    fn counting(self: &Arc<Self>) -> impl FnOnce(SharedKeyStore) -> SharedKeyStore + 'static {
+        let lookups = Arc::clone(self);
+        move |inner| Arc::new(CountingKeys { inner, lookups })
+    }
+}
+
+/// A key store that counts its reads in [`Lookups`].
 struct CountingKeys {
     inner: SharedKeyStore,
-    lookups: Arc<AtomicUsize>,
+    lookups: Arc<Lookups>,
 }
 
 #[async_trait]
@@ -428,7 +451,7 @@ impl KeyStore for CountingKeys {
     }
 
     async fn key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.lookups.by_id.fetch_add(1, Ordering::SeqCst);
         self.inner.key(id).await
     }
 
@@ -441,23 +464,18 @@ impl KeyStore for CountingKeys {
     }
 
     async fn has_keys(&self) -> Result<bool, StoreError> {
+        self.lookups.any.fetch_add(1, Ordering::SeqCst);
         self.inner.has_keys().await
     }
 }
 
 #[tokio::test]
 async fn unknown_and_revoked_keys_are_not_looked_up_on_every_request_but_valid_keys_are() {
-    let lookups = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&lookups);
+    let lookups = Arc::new(Lookups::default());
     let mut app = TestApp::builder()
         .require_keys()
         .configure(|config| config.auth_failure_rate_limit = RateLimit::OFF)
-        .wrap_keys(move |keys| {
-            Arc::new(CountingKeys {
-                inner: keys,
-                lookups: counter,
-            })
-        })
+        .wrap_keys(lookups.counting())
         .spawn()
         .await;
     let revoked = app.create_key("acme", false).await;
@@ -467,11 +485,11 @@ async fn unknown_and_revoked_keys_are_not_looked_up_on_every_request_but_valid_k
 
     for key in [PlainKey::generate().reveal(), revoked] {
         app.use_key(Some(&key));
-        let before = lookups.load(Ordering::SeqCst);
+        let before = lookups.by_id();
         for _ in 0..requests {
             assert_eq!(app.list_jobs("").await.status(), StatusCode::UNAUTHORIZED);
         }
-        let looked_up = lookups.load(Ordering::SeqCst) - before;
+        let looked_up = lookups.by_id() - before;
         // Once, and once more for every few seconds the requests took.
         assert!(
             (1..=5).contains(&looked_up),
@@ -482,14 +500,46 @@ async fn unknown_and_revoked_keys_are_not_looked_up_on_every_request_but_valid_k
     // A valid key is read on every request, so its revocation takes effect at once.
     let valid = app.create_key("acme", false).await;
     app.use_key(Some(&valid));
-    let before = lookups.load(Ordering::SeqCst);
+    let before = lookups.by_id();
     for _ in 0..10 {
         assert_eq!(app.list_jobs("").await.status(), StatusCode::OK);
     }
-    assert_eq!(lookups.load(Ordering::SeqCst) - before, 10);
+    assert_eq!(lookups.by_id() - before, 10);
     let valid_id = PlainKey::parse(&valid).unwrap().id().clone();
     assert!(app.keys.revoke_key(&valid_id).await.unwrap());
     assert_eq!(app.list_jobs("").await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_development_install_with_keys_refuses_requests_without_one_without_counting_keys_each_time()
+ {
+    let lookups = Arc::new(Lookups::default());
+    let mut app = TestApp::builder()
+        .configure(|config| config.auth_failure_rate_limit = RateLimit::OFF)
+        .wrap_keys(lookups.counting())
+        .spawn()
+        .await;
+    assert_eq!(app.list_jobs("").await.status(), StatusCode::OK, "open");
+    let key = app.create_key("acme", false).await;
+    // The first key closes the install at once.
+    let before = lookups.any();
+    let requests = 100;
+    for _ in 0..requests {
+        assert_eq!(app.list_jobs("").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let counted = lookups.any() - before;
+    assert!(
+        (1..=5).contains(&counted),
+        "{requests} requests without a key: keys counted {counted} times"
+    );
+    // Revoking the last key opens the install again, a few seconds later at most.
+    let id = PlainKey::parse(&key).unwrap().id().clone();
+    assert!(app.keys.revoke_key(&id).await.unwrap());
+    app.use_key(None);
+    eventually("the install to be open again", GENEROUS, || async {
+        (app.list_jobs("").await.status() == StatusCode::OK).then_some(())
+    })
+    .await;
 }
 
 fn nested(depth: usize) -> String {
