@@ -35,7 +35,7 @@
 //!   through a lease named by its token, and the maintenance of their queues.
 //! - [`limits`]: abuse limits per caller: the request rate, open event streams and long
 //!   polls, the nesting depth of JSON bodies; failed authentications per client address, and
-//!   the memory of unknown key ids.
+//!   the short memory of unknown key ids and of keys existing.
 //! - [`metrics`]: Prometheus metrics and the request telemetry middleware.
 
 pub mod address;

@@ -1,7 +1,8 @@
 //! `spawn_app()` and the `TestApp` it returns: one helper per endpoint, plus the steps a worker
 //! would take, played through the store. Variants (a short heartbeat, a tiny subscriber
 //! buffer, CORS origins, short histories, private webhook targets, types run by external
-//! workers, short leases, read token secrets, a Redis backend) go through [`TestApp::builder`].
+//! workers, short leases, read token secrets, a Redis backend, a key store wrapped to count its
+//! reads) go through [`TestApp::builder`].
 
 use std::net::TcpListener;
 use std::sync::Arc;
