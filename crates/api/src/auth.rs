@@ -2,16 +2,19 @@
 //!
 //! Every `/v1` route but the OpenAPI document (`/v1/openapi.json`) goes through
 //! [`authenticate`], a middleware that reads `Authorization: Bearer <key>`, looks the key up
-//! by its id in the store (one read per request, nothing cached: a revoked key is refused by
-//! every api process on its next request) and compares the digests of the secrets in
-//! constant time. The caller it finds travels in the request's extensions to the
-//! [`crate::extract::Tenant`] and [`Admin`] extractors. `/healthz`, `/readyz` and `/metrics`
+//! by its id in the store (one read per request, no key found is cached: a revoked key is
+//! refused by every api process on its next request) and compares the digests of the secrets
+//! in constant time. An id the store did not hold is remembered as unknown for a few seconds
+//! ([`UnknownKeys`]): a client repeating it is refused without a read each time. The caller
+//! it finds travels in the request's extensions to the [`crate::extract::Tenant`] and
+//! [`Admin`] extractors. `/healthz`, `/readyz` and `/metrics`
 //! stay open for probes and scrapers.
 //!
 //! When no key is needed (development mode while the store holds no key) a request without
 //! a header acts for the default tenant with every right, admin included, so the first key can
 //! be created over the API; as soon as a key exists, or in production mode, a request needs
-//! one. A request that presents a key is always checked, even when none is needed: a wrong
+//! one. (That keys exist is remembered a few seconds: revoking the last key opens the install
+//! again after that delay.) A request that presents a key is always checked, even when none is needed: a wrong
 //! key is a mistake worth reporting.
 //!
 //! On the routes that read one job (`GET /v1/jobs/{id}`, its `/events` and `/result`), a
@@ -25,6 +28,10 @@
 //! poll — watches the key it acts with ([`Caller::acting_key`]) and ends when the key is
 //! revoked ([`crate::revocation`]).
 //!
+//! Every refusal draws from the client address's bucket of failed authentications
+//! ([`FailureLimiter`]): once it is empty, the address's failures answer `429` with
+//! `Retry-After` instead of `401`. A request that authenticates is never counted there.
+//!
 //! A key never reaches a log: the header is read here only, errors never repeat it, and the
 //! spans name the key by its public id.
 
@@ -35,11 +42,14 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
-use herald_core::apikey::{ApiKeyId, PlainKey};
-use herald_core::store::keys::verify;
+use herald_core::apikey::{ApiKey, ApiKeyId, PlainKey};
 use herald_core::{JobId, TenantId};
+use tokio::time::Instant;
 
+use crate::address::ClientAddress;
 use crate::error::{ApiError, refuse};
+#[cfg(doc)]
+use crate::limits::{FailureLimiter, KeysExist, UnknownKeys};
 use crate::revocation::ActingKey;
 use crate::startup::AppState;
 use crate::token::{ReadGrant, TokenError};
@@ -192,10 +202,37 @@ fn bearer(req: &ServiceRequest) -> Result<Option<PlainKey>, ApiError> {
         .map_err(|_| ApiError::Unauthorized(MALFORMED))
 }
 
+/// The stored key that `key` is, or `None` when no key has its id (recently found unknown,
+/// or not in the store) or its secret is not the stored one's.
+async fn stored_key(state: &AppState, key: &PlainKey) -> Result<Option<ApiKey>, ApiError> {
+    if state.unknown_keys.contains(key.id(), Instant::now()) {
+        return Ok(None);
+    }
+    let Some(stored) = state.keys.key(key.id()).await? else {
+        state.unknown_keys.insert(key.id(), Instant::now());
+        return Ok(None);
+    };
+    Ok(Some(stored).filter(|stored| stored.verifies(key)))
+}
+
+/// Whether requests need a key: in production mode always, in development mode once any key
+/// exists. That keys exist is remembered for a few seconds ([`KeysExist`]), so requests without
+/// a key cost no store read each.
+async fn keys_needed(state: &AppState) -> Result<bool, ApiError> {
+    if state.config.require_keys || state.keys_exist.known(Instant::now()) {
+        return Ok(true);
+    }
+    let exist = state.keys.has_keys().await?;
+    if exist {
+        state.keys_exist.remember(Instant::now());
+    }
+    Ok(exist)
+}
+
 /// Who the request acts for, or why it may not.
 async fn caller_of(state: &AppState, req: &ServiceRequest) -> Result<Caller, ApiError> {
     if let Some(key) = bearer(req)? {
-        let stored = verify(&*state.keys, &key)
+        let stored = stored_key(state, &key)
             .await?
             .ok_or(ApiError::Unauthorized(INVALID))?;
         return Ok(Caller {
@@ -210,7 +247,7 @@ async fn caller_of(state: &AppState, req: &ServiceRequest) -> Result<Caller, Api
         // reporting, and a good one must not read more than its job.
         return token_caller(state, req, &token).await;
     }
-    if state.config.require_keys || state.keys.has_keys().await? {
+    if keys_needed(state).await? {
         return Err(ApiError::Unauthorized(MISSING));
     }
     Ok(Caller::open())
@@ -219,8 +256,9 @@ async fn caller_of(state: &AppState, req: &ServiceRequest) -> Result<Caller, Api
 /// The middleware: authenticates every guarded request (see the module docs) before any
 /// extractor or handler runs.
 ///
-/// Answers `401` for a missing (where needed), malformed, unknown or revoked key, and the
-/// store's failure when it cannot be read.
+/// Answers `401` for a missing (where needed), malformed, unknown or revoked key (`429`
+/// instead once the client's address has failed too often), and the store's failure when it
+/// cannot be read.
 ///
 /// # Errors
 /// Only those of the services it wraps, passed through.
@@ -237,6 +275,10 @@ pub async fn authenticate(
         };
         let caller = match caller_of(&state, &req).await {
             Ok(caller) => caller,
+            Err(refusal @ ApiError::Unauthorized(_)) => {
+                let address = ClientAddress::of_request(&req, &state.config.trusted_proxies);
+                return Ok(refuse(req, state.auth_failures.charge(address, refusal)));
+            }
             Err(refusal) => return Ok(refuse(req, refusal)),
         };
         if let Some(key) = &caller.key {

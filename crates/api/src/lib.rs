@@ -12,6 +12,8 @@
 //! - [`startup`]: [`server`] and `create_app`, which composes every route and middleware.
 //! - [`routes`]: one module per resource, each with its `configure`; handlers are thin. Each
 //!   handler's `#[utoipa::path]` feeds the OpenAPI document served by [`routes::openapi`].
+//! - [`address`]: where a request comes from (the TCP peer, or behind trusted proxies the
+//!   client they name).
 //! - [`auth`]: API keys and read tokens: the middleware that authenticates `/v1`, the caller
 //!   it finds.
 //! - [`token`]: browser read tokens: short-lived, job-scoped, signed (`?token=` in job links).
@@ -34,9 +36,11 @@
 //! - [`workers`]: the protocol of external workers: claims (bounded per process), writes
 //!   through a lease named by its token, and the maintenance of their queues.
 //! - [`limits`]: abuse limits per caller: the request rate, open event streams and long
-//!   polls, the nesting depth of JSON bodies.
+//!   polls, the nesting depth of JSON bodies; failed authentications per client address, and
+//!   the short memory of unknown key ids and of keys existing.
 //! - [`metrics`]: Prometheus metrics and the request telemetry middleware.
 
+pub mod address;
 pub mod auth;
 pub mod body;
 pub mod conditional;
@@ -65,6 +69,7 @@ use herald_core::store::{SharedKeyStore, SharedWebhookStore};
 use herald_core::{JobLimits, JobTypes, SharedStore};
 use prometheus_client::registry::Registry;
 
+pub use address::TrustedProxy;
 pub use cors::CorsOrigin;
 pub use error::ApiError;
 pub use hub::Hub;
@@ -89,8 +94,8 @@ pub struct ApiConfig {
     /// streams end at once).
     pub shutdown_timeout: Duration,
     /// The longest silence on an event stream: a comment is sent at least this often, which
-    /// keeps proxies from cutting the stream and is how a departed client is noticed. At most
-    /// [`MAX_SSE_HEARTBEAT`].
+    /// keeps proxies from cutting the stream. At most [`MAX_SSE_HEARTBEAT`]. (A client that
+    /// closes its connection is noticed at once, not at the next heartbeat.)
     pub sse_heartbeat: Duration,
     /// How long an `EventSource` should wait before reconnecting (the stream's first `retry:`).
     pub sse_retry: Duration,
@@ -120,6 +125,13 @@ pub struct ApiConfig {
     /// How fast one caller (an API key; a tenant for read tokens and open installs) may send
     /// `/v1` requests to this process; faster answers `429` (see [`limits`]).
     pub rate_limit: RateLimit,
+    /// How fast requests that fail authentication (no key where one is needed; a malformed,
+    /// unknown or revoked key; a bad read token) may come from one client address to this
+    /// process; beyond, they answer `429` instead of `401` (see [`limits`]).
+    pub auth_failure_rate_limit: RateLimit,
+    /// The reverse proxies whose `X-Forwarded-For` names the client address (see
+    /// [`address`]); none by default: the client is the TCP peer.
+    pub trusted_proxies: Vec<TrustedProxy>,
     /// How many event streams one caller may hold open on this process at once (`0`: no
     /// limit); beyond, `429`.
     pub max_streams_per_key: usize,
@@ -161,6 +173,8 @@ impl Default for ApiConfig {
             require_keys: false,
             tokens: ReadTokens::default(),
             rate_limit: RateLimit::default(),
+            auth_failure_rate_limit: RateLimit::AUTH_FAILURES,
+            trusted_proxies: Vec::new(),
             max_streams_per_key: 100,
             max_waiters_per_key: 100,
             max_json_depth: 64,

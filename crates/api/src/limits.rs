@@ -10,11 +10,21 @@
 //!   whatever reason) gives it back.
 //! - A bound on the **nesting depth** of JSON bodies ([`limit_json_depth`]), checked on the
 //!   bytes as they arrive, before any parser sees them.
+//! - A rate limit of **failed authentications** per client address ([`FailureLimiter`], used
+//!   by [`crate::auth`]): requests with no key where one is needed, or a malformed, unknown or
+//!   revoked key, or a bad read token, draw from their address's bucket; an empty bucket turns
+//!   their `401` into `429` with `Retry-After`. Requests that authenticate draw nothing, so a
+//!   valid key works from any address, and an open install is not throttled.
+//! - A short memory of **unknown key ids** ([`UnknownKeys`]): an id the store did not hold is
+//!   not looked up again for a few seconds, so a client repeating a wrong or revoked key costs
+//!   no store read per request; likewise that keys exist ([`KeysExist`]), so requests without
+//!   a key on a development install that has keys cost none either.
 //!
 //! Everything is in memory and per process: behind a balancer, N replicas allow N times the
 //! rate. Size the limits per process (`docs/security.md`).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
@@ -32,6 +42,7 @@ use herald_core::apikey::ApiKeyId;
 use herald_core::{JobId, TenantId};
 use tokio::time::Instant;
 
+use crate::address::ClientAddress;
 use crate::auth::{Caller, guarded};
 use crate::error::{ApiError, refuse};
 use crate::startup::AppState;
@@ -41,6 +52,12 @@ const MAX_BUCKETS: usize = 100_000;
 
 /// How often buckets that have refilled (idle callers) are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// How long a key id the store did not hold is remembered as unknown.
+const UNKNOWN_KEY_TTL: Duration = Duration::from_secs(5);
+
+/// The most unknown key ids remembered at once.
+const MAX_UNKNOWN_KEYS: usize = 10_000;
 
 /// How long a caller holding all its slots should wait before trying again.
 const SLOTS_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -62,6 +79,13 @@ impl RateLimit {
     pub const OFF: Self = Self {
         per_second: 0,
         burst: 0,
+    };
+
+    /// The default limit of failed authentications per client address: a client that keeps
+    /// failing is slowed down soon, while one that mistyped its key a few times is not.
+    pub const AUTH_FAILURES: Self = Self {
+        per_second: 5,
+        burst: 20,
     };
 
     fn is_off(&self) -> bool {
@@ -154,20 +178,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The buckets of one process.
+/// The buckets of one process, one per subject (a caller, or a client address).
 #[derive(Debug)]
-pub(crate) struct RateLimiter {
+pub(crate) struct RateLimiter<K = Subject> {
     rate: RateLimit,
-    state: Mutex<Buckets>,
+    state: Mutex<Buckets<K>>,
 }
 
 #[derive(Debug)]
-struct Buckets {
-    by_subject: HashMap<Subject, Bucket>,
+struct Buckets<K> {
+    by_subject: HashMap<K, Bucket>,
     swept: Instant,
 }
 
-impl RateLimiter {
+impl<K: Clone + Eq + Hash> RateLimiter<K> {
     pub(crate) fn new(rate: RateLimit) -> Self {
         Self {
             rate,
@@ -182,7 +206,7 @@ impl RateLimiter {
     ///
     /// # Errors
     /// How long until the subject may send again, when its bucket is empty.
-    fn check(&self, subject: &Subject, now: Instant) -> Result<(), Duration> {
+    fn check(&self, subject: &K, now: Instant) -> Result<(), Duration> {
         if self.rate.is_off() {
             return Ok(());
         }
@@ -245,6 +269,113 @@ pub async fn rate_limit(
         return Ok(refuse(req, refusal));
     }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Requests that failed authentication, counted per client address.
+#[derive(Debug)]
+pub(crate) struct FailureLimiter {
+    rate: RateLimit,
+    buckets: RateLimiter<ClientAddress>,
+}
+
+impl FailureLimiter {
+    pub(crate) fn new(rate: RateLimit) -> Self {
+        Self {
+            rate,
+            buckets: RateLimiter::new(rate),
+        }
+    }
+
+    /// The answer to a request from `address` that failed authentication with `refusal`:
+    /// `refusal` itself while the address's bucket holds a token (it takes one), else a `429`.
+    /// A request with no known address (not over TCP) is not counted.
+    pub(crate) fn charge(&self, address: Option<ClientAddress>, refusal: ApiError) -> ApiError {
+        let Some(address) = address else {
+            return refusal;
+        };
+        match self.buckets.check(&address, Instant::now()) {
+            Ok(()) => refusal,
+            Err(wait) => {
+                tracing::debug!(%address, "too many failed authentications");
+                ApiError::RateLimited {
+                    detail: format!(
+                        "more than {} requests that failed authentication came from this \
+                         address (refilling at {} per second); retry after Retry-After, with a \
+                         valid key",
+                        self.rate.burst, self.rate.per_second
+                    ),
+                    retry_after: whole_seconds(wait),
+                }
+            }
+        }
+    }
+}
+
+/// Key ids the store did not hold (never created, or revoked), each remembered for
+/// [`UNKNOWN_KEY_TTL`]: a client that repeats one is refused without a store read each time.
+///
+/// Only absence is remembered, never a key found, so a revocation still takes effect on the
+/// very next request. The one cost: a key tried before it was created (only possible for an
+/// id known in advance, like a bootstrap key registered by another process) is refused for up
+/// to [`UNKNOWN_KEY_TTL`] after it appears. At most [`MAX_UNKNOWN_KEYS`] ids: when full, the
+/// expired ones go, and if none has expired, all of them (a flood of distinct ids then costs
+/// what it would without this memory, and the memory stays bounded).
+#[derive(Debug, Default)]
+pub(crate) struct UnknownKeys {
+    seen: Mutex<HashMap<ApiKeyId, Instant>>,
+}
+
+impl UnknownKeys {
+    /// Whether `id` was found unknown less than the memory's lifetime before `now`.
+    pub(crate) fn contains(&self, id: &ApiKeyId, now: Instant) -> bool {
+        let mut seen = lock(&self.seen);
+        match seen.get(id) {
+            Some(&since) if now.saturating_duration_since(since) < UNKNOWN_KEY_TTL => true,
+            Some(_) => {
+                seen.remove(id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers that the store did not hold `id` at `now`.
+    pub(crate) fn insert(&self, id: &ApiKeyId, now: Instant) {
+        let mut seen = lock(&self.seen);
+        if seen.len() >= MAX_UNKNOWN_KEYS && !seen.contains_key(id) {
+            seen.retain(|_, since| now.saturating_duration_since(*since) < UNKNOWN_KEY_TTL);
+            if seen.len() >= MAX_UNKNOWN_KEYS {
+                seen.clear();
+            }
+        }
+        seen.insert(id.clone(), now);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.seen).len()
+    }
+}
+
+/// That the store held keys, remembered for [`UNKNOWN_KEY_TTL`]: while it is, a request
+/// without a key on a development install (open only while no key exists) is refused without
+/// counting the keys each time. Only the closed state is remembered: the first key closes the
+/// install at once; revoking the last one opens it again within that delay.
+#[derive(Debug, Default)]
+pub(crate) struct KeysExist {
+    seen: Mutex<Option<Instant>>,
+}
+
+impl KeysExist {
+    /// Whether keys were seen less than the memory's lifetime before `now`.
+    pub(crate) fn known(&self, now: Instant) -> bool {
+        lock(&self.seen).is_some_and(|since| now.saturating_duration_since(since) < UNKNOWN_KEY_TTL)
+    }
+
+    /// Remembers that the store held keys at `now`.
+    pub(crate) fn remember(&self, now: Instant) {
+        *lock(&self.seen) = Some(now);
+    }
 }
 
 /// Counts what callers hold open (event streams, long polls), each up to `cap`.
@@ -535,6 +666,83 @@ mod tests {
             assert!(limiter.check(&subject("acme"), Instant::now()).is_ok());
         }
         assert_eq!(limiter.len(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_authentications_turn_into_429_once_an_address_has_used_its_burst() {
+        let limiter = FailureLimiter::new(RateLimit {
+            per_second: 1,
+            burst: 2,
+        });
+        let here = Some(ClientAddress::of([192, 0, 2, 1].into()));
+        let there = Some(ClientAddress::of([192, 0, 2, 2].into()));
+        let refused = || ApiError::Unauthorized("no");
+        for _ in 0..2 {
+            assert!(matches!(
+                limiter.charge(here, refused()),
+                ApiError::Unauthorized(_)
+            ));
+        }
+        let ApiError::RateLimited { retry_after, .. } = limiter.charge(here, refused()) else {
+            panic!("a 429 after the burst");
+        };
+        assert_eq!(retry_after, Duration::from_secs(1));
+        assert!(matches!(
+            limiter.charge(there, refused()),
+            ApiError::Unauthorized(_)
+        ));
+        assert!(matches!(
+            limiter.charge(None, refused()),
+            ApiError::Unauthorized(_)
+        ));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(matches!(
+            limiter.charge(here, refused()),
+            ApiError::Unauthorized(_)
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unknown_key_ids_are_remembered_for_a_while_and_the_memory_is_bounded() {
+        let unknown = UnknownKeys::default();
+        let id = ApiKeyId::generate();
+        assert!(!unknown.contains(&id, Instant::now()));
+        unknown.insert(&id, Instant::now());
+        assert!(unknown.contains(&id, Instant::now()));
+        assert!(!unknown.contains(&ApiKeyId::generate(), Instant::now()));
+        tokio::time::advance(UNKNOWN_KEY_TTL).await;
+        assert!(!unknown.contains(&id, Instant::now()), "forgotten in time");
+        assert_eq!(unknown.len(), 0);
+
+        // Full, with expired ids among them: those go.
+        for _ in 0..MAX_UNKNOWN_KEYS - 1 {
+            unknown.insert(&ApiKeyId::generate(), Instant::now());
+        }
+        tokio::time::advance(UNKNOWN_KEY_TTL).await;
+        let recent = ApiKeyId::generate();
+        unknown.insert(&recent, Instant::now());
+        assert_eq!(unknown.len(), MAX_UNKNOWN_KEYS);
+        let fresh = ApiKeyId::generate();
+        unknown.insert(&fresh, Instant::now());
+        assert_eq!(unknown.len(), 2);
+        assert!(unknown.contains(&recent, Instant::now()));
+        // Full of ids all still remembered: they all go, rather than the memory growing.
+        for _ in 0..MAX_UNKNOWN_KEYS - 2 {
+            unknown.insert(&ApiKeyId::generate(), Instant::now());
+        }
+        assert_eq!(unknown.len(), MAX_UNKNOWN_KEYS);
+        unknown.insert(&ApiKeyId::generate(), Instant::now());
+        assert_eq!(unknown.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn that_keys_exist_is_remembered_for_a_while() {
+        let keys = KeysExist::default();
+        assert!(!keys.known(Instant::now()));
+        keys.remember(Instant::now());
+        assert!(keys.known(Instant::now()));
+        tokio::time::advance(UNKNOWN_KEY_TTL).await;
+        assert!(!keys.known(Instant::now()));
     }
 
     #[test]

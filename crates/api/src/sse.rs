@@ -17,9 +17,10 @@
 //! behind and the hub lets it go ([`Notice::Lagged`]: the client resumes with
 //! `Last-Event-ID`), when the process shuts down, when the key it was opened with (directly or
 //! through a read token) is revoked ([`Notice::Revoked`]: at once, even with events queued;
-//! the client's reconnection gets `401`), or when actix drops it because the client
-//! left — which actix notices only when a write fails, so the heartbeat comments are also what
-//! reaps departed clients. Dropping a stream drops its hub subscription.
+//! the client's reconnection gets `401`), or when actix drops it because the client left —
+//! noticed as soon as the client closes its connection (the server refuses half-closed
+//! connections, see [`crate::startup`]), or else when a heartbeat fails to write. Dropping a
+//! stream drops its hub subscription.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

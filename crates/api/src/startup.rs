@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{json_error, query_error, route_not_found};
 use crate::hub::Hub;
-use crate::limits::{self, RateLimiter, Slots};
+use crate::limits::{self, FailureLimiter, KeysExist, RateLimiter, Slots, UnknownKeys};
 use crate::metrics::{ApiMetrics, telemetry};
 use crate::poll::Poller;
 use crate::sse::StreamContext;
@@ -36,6 +36,12 @@ pub(crate) struct AppState {
     pub external: ExternalWorkers,
     /// Per-caller request buckets ([`crate::limits`]).
     pub rate_limiter: RateLimiter,
+    /// Failed authentications per client address.
+    pub auth_failures: FailureLimiter,
+    /// Key ids recently found unknown, not looked up again for a while.
+    pub unknown_keys: UnknownKeys,
+    /// Whether keys were found to exist recently, not counted again for a while.
+    pub keys_exist: KeysExist,
     /// Open event streams per caller.
     pub streams: Slots,
     /// Waiting long polls per caller.
@@ -143,6 +149,7 @@ fn serve(
         ));
     }
     let rate_limiter = RateLimiter::new(deps.config.rate_limit);
+    let auth_failures = FailureLimiter::new(deps.config.auth_failure_rate_limit);
     let streams = Slots::new("event streams", deps.config.max_streams_per_key);
     let waiters = Slots::new("long polls", deps.config.max_waiters_per_key);
     let client_request_timeout = deps.config.client_request_timeout;
@@ -158,10 +165,20 @@ fn serve(
         registry: deps.registry,
         external,
         rate_limiter,
+        auth_failures,
+        unknown_keys: UnknownKeys::default(),
+        keys_exist: KeysExist::default(),
         streams,
         waiters,
     });
     let server = HttpServer::new(move || create_app(state.clone(), surface))
+        // A peer that closes its side of the connection is gone: actix then drops the
+        // connection and the answer in progress at once, so an event stream (its slot, its
+        // gauge, its hub subscription) or a long poll ends when its client leaves, not when a
+        // later heartbeat fails to write. Only a client that shuts down its sending side and
+        // still expects an answer would lose it, and HTTP/1.1 clients (browsers, EventSource,
+        // curl, proxies) do not do that.
+        .h1_allow_half_closed(false)
         .listen(listener)?
         .disable_signals()
         .shutdown_timeout(shutdown_timeout)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use herald_api::token::{MAX_TOKEN_TTL, TokenSecret};
-use herald_api::{CorsOrigin, MAX_SSE_HEARTBEAT};
+use herald_api::{CorsOrigin, MAX_SSE_HEARTBEAT, TrustedProxy};
 use herald_core::TenantId;
 use herald_core::apikey::{ApiKeyId, PlainKey};
 use herald_notifier::schedule::RetrySchedule;
@@ -279,6 +279,22 @@ pub struct ServeArgs {
     /// How many requests one caller may send at once after a quiet spell (the bucket's size).
     #[arg(long, env = "HERALD_RATE_LIMIT_BURST", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
+
+    /// Requests failing authentication (no key where one is needed; a malformed, unknown or
+    /// revoked key; a bad read token) one client address may send per second to this process,
+    /// on average; beyond, they answer 429 instead of 401. 0 turns the limit off.
+    #[arg(long, env = "HERALD_AUTH_FAILURE_RATE_LIMIT", default_value_t = 5)]
+    pub auth_failure_rate_limit: u32,
+
+    /// How many failing requests one client address may send at once before that limit bites.
+    #[arg(long, env = "HERALD_AUTH_FAILURE_RATE_LIMIT_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_failure_rate_limit_burst: u32,
+
+    /// Reverse proxies whose `X-Forwarded-For` names the client address, comma-separated
+    /// addresses or networks (like `10.0.0.0/8,fd00::/8`). None by default: the client address
+    /// is the TCP peer, and the header is ignored.
+    #[arg(long, env = "HERALD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = TrustedProxy::parse)]
+    pub trusted_proxies: Vec<TrustedProxy>,
 
     /// Event streams one caller may hold open on this process at once (0: no limit).
     #[arg(long, env = "HERALD_MAX_STREAMS_PER_KEY", default_value_t = 100)]
@@ -750,6 +766,47 @@ mod tests {
         );
         assert!(parse(&["--max-header-bytes", "200000"]).is_err());
         assert!(parse(&["--rate-limit-burst", "0"]).is_err());
+    }
+
+    #[test]
+    fn failed_authentications_are_limited_per_address_by_flags_with_env_twins() {
+        let defaults = parse(&[]).unwrap();
+        assert_eq!(
+            (
+                defaults.auth_failure_rate_limit,
+                defaults.auth_failure_rate_limit_burst
+            ),
+            (5, 20)
+        );
+        assert!(defaults.trusted_proxies.is_empty());
+        let args = parse(&[
+            "--auth-failure-rate-limit",
+            "0",
+            "--auth-failure-rate-limit-burst",
+            "3",
+            "--trusted-proxies",
+            "10.0.0.0/8,192.168.1.7",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                args.auth_failure_rate_limit,
+                args.auth_failure_rate_limit_burst
+            ),
+            (0, 3)
+        );
+        assert_eq!(
+            args.trusted_proxies,
+            [
+                TrustedProxy::parse("10.0.0.0/8").unwrap(),
+                TrustedProxy::parse("192.168.1.7").unwrap()
+            ]
+        );
+        assert!(parse(&["--auth-failure-rate-limit-burst", "0"]).is_err());
+        let error = parse(&["--trusted-proxies", "10.0.0.0/40"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not an IP address or network"), "{error}");
     }
 
     #[test]

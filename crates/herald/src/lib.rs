@@ -251,6 +251,11 @@ impl Application {
                 per_second: args.rate_limit,
                 burst: args.rate_limit_burst,
             },
+            auth_failure_rate_limit: herald_api::RateLimit {
+                per_second: args.auth_failure_rate_limit,
+                burst: args.auth_failure_rate_limit_burst,
+            },
+            trusted_proxies: args.trusted_proxies.clone(),
             max_streams_per_key: args.max_streams_per_key,
             max_waiters_per_key: args.max_waiters_per_key,
             max_json_depth: usize::from(args.max_json_depth),

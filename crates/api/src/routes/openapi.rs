@@ -108,8 +108,9 @@ impl Modify for BearerAuth {
             .build();
         let too_many = ResponseBuilder::new()
             .description(
-                "Too many requests from this API key, or as many event streams or long polls \
-                 open as it may hold (`rate-limited`; with `Retry-After`)",
+                "Too many requests from this API key, too many failed authentications from this \
+                 client address, or as many event streams or long polls open as the key may \
+                 hold (`rate-limited`; with `Retry-After`)",
             )
             .header(
                 "Retry-After",

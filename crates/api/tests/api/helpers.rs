@@ -1,7 +1,8 @@
 //! `spawn_app()` and the `TestApp` it returns: one helper per endpoint, plus the steps a worker
 //! would take, played through the store. Variants (a short heartbeat, a tiny subscriber
 //! buffer, CORS origins, short histories, private webhook targets, types run by external
-//! workers, short leases, read token secrets, a Redis backend) go through [`TestApp::builder`].
+//! workers, short leases, read token secrets, a Redis backend, a key store wrapped to count its
+//! reads) go through [`TestApp::builder`].
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -65,7 +66,11 @@ pub struct TestAppBuilder {
     config: ApiConfig,
     store: StoreConfig,
     redis: bool,
+    wrap_keys: Option<KeysWrapper>,
 }
+
+/// What [`TestAppBuilder::wrap_keys`] puts around the server's key store.
+type KeysWrapper = Box<dyn FnOnce(SharedKeyStore) -> SharedKeyStore>;
 
 impl TestAppBuilder {
     /// The longest silence on an event stream.
@@ -170,6 +175,16 @@ impl TestAppBuilder {
         self
     }
 
+    /// Serves the API over `wrap(keys)` instead of the key store itself (to count lookups,
+    /// for instance); `TestApp::keys` stays the store itself.
+    pub fn wrap_keys(
+        mut self,
+        wrap: impl FnOnce(SharedKeyStore) -> SharedKeyStore + 'static,
+    ) -> Self {
+        self.wrap_keys = Some(Box::new(wrap));
+        self
+    }
+
     /// Runs the server on a private Redis (`backend`) instead of the memory store.
     pub fn redis(mut self) -> Self {
         self.redis = true;
@@ -198,7 +213,10 @@ impl TestAppBuilder {
         let deps = ApiDeps {
             store: Arc::clone(&backend),
             webhooks,
-            keys: Arc::clone(&keys),
+            keys: match self.wrap_keys {
+                Some(wrap) => wrap(Arc::clone(&keys)),
+                None => Arc::clone(&keys),
+            },
             config: self.config,
             registry: Arc::new(registry),
             metrics,
@@ -234,6 +252,7 @@ impl TestApp {
             },
             store: StoreConfig::default(),
             redis: false,
+            wrap_keys: None,
         }
     }
 

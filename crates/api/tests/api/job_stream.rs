@@ -353,7 +353,7 @@ async fn the_hub_forgets_streams_and_long_polls_once_their_clients_leave() {
     let answer = poll.await.unwrap().unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     drop(streams);
-    // Heartbeats make the server notice the departed clients.
+    // The server notices the departed clients as their connections close.
     eventually(
         "the hub to be empty again",
         Duration::from_secs(10),

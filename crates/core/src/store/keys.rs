@@ -3,8 +3,9 @@
 //! A key is stored by its public id with its tenant, name, admin flag and the digest of its
 //! secret (see [`crate::apikey`]); never the key. Revoking deletes the record, so the very
 //! next request that presents the key, on any api process, is refused: the api reads the
-//! store on every request (one lookup by id). Revoking also announces the key on the store's
-//! signals, so every process ends the streams and long polls the key opened.
+//! store on every request (one lookup by id) and never caches a key it found (only, for a few
+//! seconds, that an id was not there). Revoking also announces the key on the store's signals,
+//! so every process ends the streams and long polls the key opened.
 
 use std::sync::Arc;
 
