@@ -211,8 +211,8 @@ async fn a_stream_whose_client_leaves_gives_its_slot_back_at_once() {
     assert_eq!(app.job_events(id, None).await.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn a_caller_holding_its_long_polls_gets_429_but_plain_polls_go_through() {
+/// An app where a key may hold one long poll, used by its requests, and a pending job.
+async fn one_long_poll_per_key() -> (TestApp, Value) {
     let mut app = TestApp::builder()
         .require_keys()
         .configure(|config| {
@@ -224,6 +224,12 @@ async fn a_caller_holding_its_long_polls_gets_429_but_plain_polls_go_through() {
     let key = app.create_key("acme", false).await;
     app.use_key(Some(&key));
     let job = app.submit("demo.sleep").await;
+    (app, job)
+}
+
+#[tokio::test]
+async fn a_caller_holding_its_long_polls_gets_429_but_plain_polls_go_through() {
+    let (app, job) = one_long_poll_per_key().await;
     let id = job["id"].as_str().unwrap();
     let seq = job["seq"].as_u64().unwrap();
 
@@ -251,17 +257,7 @@ async fn a_caller_holding_its_long_polls_gets_429_but_plain_polls_go_through() {
 
 #[tokio::test]
 async fn a_long_poll_whose_client_leaves_gives_its_slot_back_at_once() {
-    let mut app = TestApp::builder()
-        .require_keys()
-        .configure(|config| {
-            config.rate_limit = RateLimit::OFF;
-            config.max_waiters_per_key = 1;
-        })
-        .spawn()
-        .await;
-    let key = app.create_key("acme", false).await;
-    app.use_key(Some(&key));
-    let job = app.submit("demo.sleep").await;
+    let (app, job) = one_long_poll_per_key().await;
     let id = job["id"].as_str().unwrap();
     let seq = job["seq"].as_u64().unwrap();
 

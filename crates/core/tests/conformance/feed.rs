@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use herald_core::store::{Signal, StoreConfig, StoreError};
 use herald_core::{
-    ErrorCode, EventType, FeedCursor, FeedEntry, FeedPage, JobError, JobId, JobTypes, Progress,
-    TenantId, TypePolicy,
+    ErrorCode, EventType, FeedCursor, FeedEntry, FeedPage, JobError, JobId, Progress, TenantId,
 };
 use herald_testkit::eventually;
 use serde_json::json;
@@ -323,26 +322,8 @@ async fn the_feed_head_is_the_newest_entry_and_nothing_follows_it(backend: Backe
     );
 }
 
-/// A store keeping finished jobs for an hour, but `demo.sleep` jobs for 300 ms only.
-fn short_lived_sleep() -> StoreConfig {
-    let mut job_types = JobTypes::new();
-    job_types.insert(
-        job_type("demo.sleep"),
-        TypePolicy {
-            retention: Some(Duration::from_millis(300)),
-            ..TypePolicy::default()
-        },
-    );
-    job_types.insert(job_type("demo.report"), TypePolicy::default());
-    StoreConfig {
-        retention: Duration::from_secs(3600),
-        job_types,
-        ..StoreConfig::default()
-    }
-}
-
 async fn an_expired_jobs_events_are_no_longer_served_by_its_tenants_feed(backend: Backend) {
-    let h = backend.open(short_lived_sleep()).await;
+    let h = backend.open(crate::retention::config()).await;
     let kept = h.create(new_job("demo.report", json!({}))).await;
     let gone = h.create(new_job("demo.sleep", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;

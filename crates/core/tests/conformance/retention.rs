@@ -15,7 +15,7 @@ crate::conformance!(
 );
 
 /// `demo.sleep` kept for 300 ms, `demo.report` for the install's hour.
-fn config() -> StoreConfig {
+pub(crate) fn config() -> StoreConfig {
     let mut job_types = JobTypes::new();
     job_types.insert(
         job_type("demo.sleep"),
