@@ -34,6 +34,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
 
 use bytestring::ByteString;
 
@@ -46,6 +47,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{ApiMetrics, StreamKind};
 use crate::revocation::{KeyWatch, Revocations};
+
+/// How often the watched keys are read back from the store even without a resync: the
+/// backstop for a revocation signal lost without the subscription noticing it.
+const RECHECK_EVERY: Duration = Duration::from_secs(60);
+/// The first and the longest pause before re-checking keys that could not all be read.
+const RECHECK_RETRY_MIN: Duration = Duration::from_secs(1);
+const RECHECK_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// How many notices a subscriber may hold unread before it is dropped, unless configured.
 pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 128;
@@ -296,17 +304,27 @@ impl Hub {
         self.after_offers(&subscribers, dropped);
     }
 
-    /// Re-checks the watched keys whenever asked ([`Hub::resync`]), one pass at a time.
+    /// Re-checks the watched keys, one pass at a time: whenever asked ([`Hub::resync`]), every
+    /// [`RECHECK_EVERY`] in any case, and again after a growing pause while a pass could not
+    /// read every key (the store was still unreachable when the subscription came back). A
+    /// revocation whose signal was lost therefore always ends what the key opened, in the end.
     async fn recheck_keys(self) {
+        let mut retry: Option<Duration> = None;
         loop {
             tokio::select! {
                 () = self.inner.shutdown.cancelled() => return,
                 () = self.inner.recheck.notified() => {}
+                () = tokio::time::sleep(retry.unwrap_or(RECHECK_EVERY)) => {}
             }
-            tokio::select! {
+            let complete = tokio::select! {
                 () = self.inner.shutdown.cancelled() => return,
-                () = self.inner.revocations.recheck() => {}
-            }
+                complete = self.inner.revocations.recheck() => complete,
+            };
+            retry = (!complete).then(|| {
+                retry.map_or(RECHECK_RETRY_MIN, |pause| {
+                    (pause * 2).min(RECHECK_RETRY_MAX)
+                })
+            });
         }
     }
 
@@ -482,9 +500,13 @@ fn remove<K: Eq + Hash>(map: &mut HashMap<K, HashMap<u64, Entry>>, key: &K, numb
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
+    use async_trait::async_trait;
     use chrono::Utc;
+    use herald_core::StoreError;
+    use herald_core::apikey::{ApiKey, ApiKeyId};
+    use herald_core::store::KeyStore;
     use herald_core::store::memory::MemoryStore;
     use herald_core::{
         Event, EventType, FeedCursor, Job, JobLimits, JobRequest, NewJob, StoreConfig, TenantId,
@@ -504,11 +526,47 @@ mod tests {
         Hub::new(revocations().0, buffer, metrics, CancellationToken::new())
     }
 
+    /// A key store whose reads of one key fail while `down` is set, as an unreachable Redis's
+    /// would.
+    struct Flaky {
+        keys: MemoryStore,
+        down: AtomicBool,
+    }
+
+    #[async_trait]
+    impl KeyStore for Flaky {
+        async fn create_key(&self, key: &ApiKey) -> Result<bool, StoreError> {
+            self.keys.create_key(key).await
+        }
+        async fn key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("down".into()));
+            }
+            self.keys.key(id).await
+        }
+        async fn keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>, StoreError> {
+            self.keys.keys(tenant).await
+        }
+        async fn revoke_key(&self, id: &ApiKeyId) -> Result<bool, StoreError> {
+            self.keys.revoke_key(id).await
+        }
+        async fn has_keys(&self) -> Result<bool, StoreError> {
+            self.keys.has_keys().await
+        }
+    }
+
     /// A running hub that hears the signals sent on the returned sender (not its store's), and
     /// the key store it re-checks keys against.
     fn running_hub() -> (Hub, broadcast::Sender<Signal>, SharedKeyStore) {
-        let metrics = ApiMetrics::register(&mut Registry::default());
         let (revocations, keys) = revocations();
+        running_hub_on(revocations, keys)
+    }
+
+    fn running_hub_on(
+        revocations: Revocations,
+        keys: SharedKeyStore,
+    ) -> (Hub, broadcast::Sender<Signal>, SharedKeyStore) {
+        let metrics = ApiMetrics::register(&mut Registry::default());
         let hub = Hub::new(revocations, 8, metrics, CancellationToken::new());
         let (signals, receiver) = broadcast::channel(8);
         hub.spawn(receiver);
@@ -711,5 +769,48 @@ mod tests {
             "{notices:?}"
         );
         assert!(!kept_watch.is_revoked());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_revocation_whose_signal_was_lost_ends_its_watches_at_the_periodic_recheck() {
+        let (hub, _signals, keys) = running_hub();
+        let key = stored_key(&keys).await;
+        let watch = hub.revocations().watch(Some(key.clone())).await.unwrap();
+        // Revoked, and no signal and no resync reach the hub.
+        assert!(keys.revoke_key(&key.id).await.unwrap());
+        assert!(
+            tokio::time::timeout(RECHECK_EVERY / 2, watch.revoked())
+                .await
+                .is_err()
+        );
+        tokio::time::timeout(RECHECK_EVERY, watch.revoked())
+            .await
+            .expect("the periodic re-check revokes the key");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recheck_that_could_not_read_the_store_tries_again_soon() {
+        let flaky = Arc::new(Flaky {
+            keys: MemoryStore::new(StoreConfig::default()),
+            down: AtomicBool::new(false),
+        });
+        let keys: SharedKeyStore = flaky.clone();
+        let (hub, signals, keys) = running_hub_on(Revocations::new(Arc::clone(&keys)), keys);
+        let key = stored_key(&keys).await;
+        let watch = hub.revocations().watch(Some(key.clone())).await.unwrap();
+        assert!(keys.revoke_key(&key.id).await.unwrap());
+        // The subscription comes back while the store does not answer yet.
+        flaky.down.store(true, Ordering::SeqCst);
+        signals.send(Signal::Resync).unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(3), watch.revoked())
+                .await
+                .is_err(),
+            "the store cannot say the key is gone"
+        );
+        flaky.down.store(false, Ordering::SeqCst);
+        tokio::time::timeout(RECHECK_RETRY_MAX, watch.revoked())
+            .await
+            .expect("a re-check soon after the store answers again");
     }
 }

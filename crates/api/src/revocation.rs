@@ -119,8 +119,8 @@ impl Revocations {
 
     /// Reads every watched key back from the store and fires the watches of those that are
     /// gone: what a lost revocation signal would have done. A key that cannot be read is left
-    /// alone (logged); the next re-check tries it again.
-    pub async fn recheck(&self) {
+    /// alone; answers whether every key was read, so the caller tries again soon when not.
+    pub async fn recheck(&self) -> bool {
         let ids: Vec<ApiKeyId> = self.watched().by_key.keys().cloned().collect();
         let reads = futures_util::stream::iter(ids)
             .map(|id| async move {
@@ -129,15 +129,24 @@ impl Revocations {
             })
             .buffer_unordered(RECHECK_CONCURRENCY);
         futures_util::pin_mut!(reads);
+        let mut unread = 0;
         while let Some((id, exists)) = reads.next().await {
             match exists {
                 Ok(true) => {}
                 Ok(false) => self.revoke(&id),
                 Err(error) => {
-                    tracing::warn!(key_id = %id, %error, "a watched key could not be re-checked");
+                    tracing::debug!(key_id = %id, %error, "a watched key could not be re-checked");
+                    unread += 1;
                 }
             }
         }
+        if unread > 0 {
+            tracing::warn!(
+                unread,
+                "watched keys could not be re-checked; trying again soon"
+            );
+        }
+        unread == 0
     }
 
     /// How many keys are watched right now.

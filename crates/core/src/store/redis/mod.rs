@@ -59,8 +59,11 @@
 //! covers waiting for a reconnection too ([`RedisTimeouts`]): while Redis is down, frozen or
 //! still loading its data, a command fails within about that long with
 //! [`StoreError::Unavailable`] instead of waiting through the client's reconnection attempts.
-//! The client keeps reconnecting in the background, a few attempts at a time with short pauses,
-//! and starts again at the next command, so the first command after Redis returns finds it.
+//! The client reconnects in rounds of a few attempts with short pauses: a Redis that returns
+//! during a round is found by its next attempt. A round that failed is only followed by another
+//! when a command comes, and that command fails at once (the round's error) while starting it:
+//! with traffic (or `/readyz` probes) the first commands after Redis returns may still fail,
+//! for about a second, never more.
 //! Blocking reads keep their own, longer timeouts (see `queue`).
 //!
 //! # Requirements
@@ -113,6 +116,9 @@ const GROUP: &str = "workers";
 const RECONNECT_RETRIES: usize = 3;
 /// The longest pause between two reconnection attempts.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
+/// How many feed entries a read asks for at once after it had to pass over entries the feed no
+/// longer serves (see `feed`).
+const FEED_SKIP_BATCH: usize = 256;
 /// How many signals a slow listener may fall behind before it is told to resync.
 const SIGNAL_CAPACITY: usize = 4096;
 
@@ -1013,8 +1019,15 @@ impl Store for RedisStore {
         let mut first = true;
         while from != last_possible {
             // One entry at least, even for a limit of 0: whether the first one after `after`
-            // is still served says whether the reader missed something.
-            let count = limit.saturating_sub(page.entries.len()).max(1);
+            // is still served says whether the reader missed something. Once entries were
+            // passed over (no longer served), more may follow: read on in batches of at least
+            // `FEED_SKIP_BATCH`, so a page among many of them costs few round trips.
+            let wanted = limit.saturating_sub(page.entries.len()).max(1);
+            let count = if page.missed {
+                wanted.max(FEED_SKIP_BATCH)
+            } else {
+                wanted
+            };
             let batch = self.read_feed(tenant, from, count).await?;
             if first {
                 page.missed |= batch.newest_gone.is_some_and(|gone| gone > after);
