@@ -21,7 +21,8 @@ pub type SharedKeyStore = Arc<dyn KeyStore>;
 /// API keys by id.
 ///
 /// # Errors
-/// Every method answers [`StoreError::Backend`] when the backend fails.
+/// Every method answers [`StoreError::Unavailable`] when the backend cannot be reached and
+/// [`StoreError::Backend`] when it fails otherwise.
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
     /// Stores a new key; `false` (writing nothing) when a key with its id exists already.
@@ -46,7 +47,7 @@ pub trait KeyStore: Send + Sync + 'static {
 /// stored one's (both answer alike, so a caller learns nothing about which ids exist).
 ///
 /// # Errors
-/// [`StoreError::Backend`].
+/// [`StoreError::Unavailable`], [`StoreError::Backend`].
 pub async fn verify(store: &dyn KeyStore, key: &PlainKey) -> Result<Option<ApiKey>, StoreError> {
     Ok(store
         .key(key.id())

@@ -92,8 +92,8 @@ pub struct DeliveryQueueStats {
 /// Subscriptions, the outbox and deliveries.
 ///
 /// # Errors
-/// Every method answers [`StoreError::Backend`] when the backend fails; the others are
-/// named on each method.
+/// Every method answers [`StoreError::Unavailable`] when the backend cannot be reached and
+/// [`StoreError::Backend`] when it fails otherwise; the others are named on each method.
 #[async_trait]
 pub trait WebhookStore: Send + Sync + 'static {
     /// Stores a subscription: a new one when `expected_version` is `None`, else a replacement
