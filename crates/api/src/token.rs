@@ -12,7 +12,8 @@
 //!
 //! The API key id ties the token to the key that minted it: [`crate::auth`] refuses the token
 //! once that key is revoked, and the streams and long polls it opened end with the key. A
-//! token minted on an open install (no key) names none (the field is empty). Tokens of the
+//! token without a key (the field empty) verifies as one that no revocation ends, so none is
+//! minted: only answers to a key, or to a token of one, carry tokens. Tokens of the
 //! first format (`v1.`, which named no key) are refused as outdated: honouring them would let
 //! a token outlive the revocation of its key; they expired within a token lifetime anyway.
 //!
@@ -132,7 +133,8 @@ impl TokenSecret {
 pub struct ReadGrant {
     pub tenant: TenantId,
     pub job: JobId,
-    /// The API key whose answer carried the token; `None` for one minted on an open install.
+    /// The API key whose answer carried the token; `None` only for a token signed without one,
+    /// which Herald never mints.
     pub key: Option<ApiKeyId>,
     /// When the token expires (Unix seconds).
     pub expires: i64,
