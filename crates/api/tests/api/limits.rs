@@ -17,7 +17,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, TestAppBuilder};
 
 const GENEROUS: Duration = Duration::from_secs(20);
 
@@ -116,11 +116,11 @@ async fn a_rate_of_zero_limits_nothing() {
     }
 }
 
-#[tokio::test]
-async fn a_caller_holding_its_streams_gets_429_until_one_closes() {
-    let mut app = TestApp::builder()
+/// An app built from `builder` where a key may hold two event streams, used by its requests,
+/// and a pending job.
+async fn two_streams_per_key(builder: TestAppBuilder) -> (TestApp, Value) {
+    let mut app = builder
         .require_keys()
-        .sse_heartbeat(Duration::from_millis(100))
         .configure(|config| {
             config.rate_limit = RateLimit::OFF;
             config.max_streams_per_key = 2;
@@ -130,6 +130,13 @@ async fn a_caller_holding_its_streams_gets_429_until_one_closes() {
     let key = app.create_key("acme", false).await;
     app.use_key(Some(&key));
     let job = app.submit("demo.sleep").await;
+    (app, job)
+}
+
+#[tokio::test]
+async fn a_caller_holding_its_streams_gets_429_until_one_closes() {
+    let (app, job) =
+        two_streams_per_key(TestApp::builder().sse_heartbeat(Duration::from_millis(100))).await;
     let id = job["id"].as_str().unwrap();
 
     let first = app.job_stream(id, None).await;
@@ -151,18 +158,9 @@ async fn a_caller_holding_its_streams_gets_429_until_one_closes() {
 async fn a_stream_whose_client_leaves_gives_its_slot_back_at_once() {
     // The default heartbeat (15 s): only noticing the closed connection itself frees the slot
     // within the few seconds allowed here.
-    let mut app = TestApp::builder()
-        .require_keys()
-        .configure(|config| {
-            assert_eq!(config.sse_heartbeat, Duration::from_secs(15));
-            config.rate_limit = RateLimit::OFF;
-            config.max_streams_per_key = 2;
-        })
-        .spawn()
-        .await;
-    let key = app.create_key("acme", false).await;
-    app.use_key(Some(&key));
-    let job = app.submit("demo.sleep").await;
+    let builder = TestApp::builder()
+        .configure(|config| assert_eq!(config.sse_heartbeat, Duration::from_secs(15)));
+    let (app, job) = two_streams_per_key(builder).await;
     let id = job["id"].as_str().unwrap();
     let bookkeeping = |kind: &'static str, key: &'static str| {
         let app = &app;

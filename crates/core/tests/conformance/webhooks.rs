@@ -13,8 +13,7 @@ use herald_core::webhook::{
     Subscription, SubscriptionRequest, Target, render_body, targets,
 };
 use herald_core::{
-    DeliveryId, ErrorCode, Event, EventType, Job, JobError, JobId, JobTypes, NewJob, Progress,
-    TenantId, TypePolicy,
+    DeliveryId, ErrorCode, Event, EventType, Job, JobError, JobId, NewJob, Progress, TenantId,
 };
 use herald_testkit::eventually;
 use serde_json::json;
@@ -1123,20 +1122,8 @@ async fn delivery_stats_count_scheduled_deliveries_and_the_oldest_due(backend: B
 async fn a_delivery_claimed_after_its_job_expired_comes_without_its_body_or_secret(
     backend: Backend,
 ) {
-    let mut job_types = JobTypes::new();
-    job_types.insert(
-        job_type("demo.sleep"),
-        TypePolicy {
-            retention: Some(Duration::from_millis(300)),
-            ..TypePolicy::default()
-        },
-    );
-    let h = backend
-        .open(StoreConfig {
-            job_types,
-            ..StoreConfig::default()
-        })
-        .await;
+    // `demo.sleep` jobs kept for 300 ms.
+    let h = backend.open(crate::retention::config()).await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
     let job = h.create(hooked_job(None)).await;
     complete_one(&h).await;
