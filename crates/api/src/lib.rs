@@ -2,65 +2,41 @@
 //! Server-Sent Events (one job, or many through the tenant's feed), read the feed as JSON pages,
 //! cancel jobs, fetch their results, manage webhook subscriptions and their deliveries, serve
 //! external workers (claim, heartbeat, complete, fail, release over HTTP), and the health and
-//! metrics endpoints. The wire contract is
-//! `CONTRACT.md`; `docs/api.md` is its reference.
+//! metrics endpoints. `docs/api.md` is the reference of its wire contract.
 //!
 //! The crate is a library: the `herald` binary binds the socket, builds [`ApiDeps`] and calls
 //! [`server`], handing it the process's shutdown token.
 //!
 //! # Layout
-//! - [`startup`]: [`server`] and `create_app`, which composes every route and middleware.
+//! - [`startup`]: [`server`] and `create_app`, which composes every route and middleware;
+//!   `state`: the `AppState` every handler shares, built once per server.
 //! - [`routes`]: one module per resource, each with its `configure`; handlers are thin. Each
 //!   handler's `#[utoipa::path]` feeds the OpenAPI document served by [`routes::openapi`].
-//! - [`address`]: where a request comes from (the TCP peer, or behind trusted proxies the
-//!   client they name).
-//! - [`auth`]: API keys and read tokens: the middleware that authenticates `/v1`, the caller
-//!   it finds.
-//! - [`token`]: browser read tokens: short-lived, job-scoped, signed (`?token=` in job links).
-//! - [`error`]: [`ApiError`], the one mapping of every failure to `application/problem+json`.
-//! - [`extract`]: extractors parsed at the edge (tenant, job id in the path, idempotency key).
-//! - [`body`]: a JSON body read into a request type, every bad field named.
+//! - [`http`]: what every request goes through, whatever it asks for: problem+json errors
+//!   ([`ApiError`]), extractors, JSON bodies with every bad field named, API keys and browser
+//!   read tokens, client addresses, entity tags, abuse limits, CORS, metrics and request
+//!   telemetry.
+//! - [`transport`]: how a job's changes reach clients that wait for them: polling (plain and
+//!   long), Server-Sent Events (one job, or many through the tenant's feed), the per-process
+//!   [`Hub`] fanning the store's signals out to them, and the watch on the keys that opened
+//!   them ([`transport::revocation`]).
+//! - [`external`]: the protocol of external workers (processes outside Herald that claim jobs
+//!   over HTTP): its wire types, the calls it serves, the maintenance of their queues, and its
+//!   routes.
 //! - [`submission`]: a request body becomes a validated `NewJob` (and its webhook's target is
 //!   checked).
 //! - [`resource`]: the job resource as the API answers it (the job's own webhook status).
 //! - [`webhooks`]: subscriptions, their deliveries, retries and replays; their views.
-//! - [`conditional`]: entity tags and `If-None-Match`.
-//! - [`poll`]: reading a job, optionally waiting (long poll) for it to change.
-//! - [`feed`]: the tenant's feed as served: filters, pages of events, their long poll.
-//! - [`sse`]: the event streams (one job, many jobs) and their `text/event-stream` answer.
-//! - [`hub`]: the one per-process subscription to the store's signals, fanned out in memory
-//!   to streams and long polls by job and by tenant, through bounded queues.
-//! - [`revocation`]: the keys that open streams and long polls are watched, so that a
-//!   revoked key ends what it opened.
-//! - [`cors`]: the browser origins allowed to call the API.
-//! - [`workers`]: the protocol of external workers: claims (bounded per process), writes
-//!   through a lease named by its token, and the maintenance of their queues.
-//! - [`limits`]: abuse limits per caller: the request rate, open event streams and long
-//!   polls, the nesting depth of JSON bodies; failed authentications per client address, and
-//!   the short memory of unknown key ids and of keys existing.
-//! - [`metrics`]: Prometheus metrics and the request telemetry middleware.
 
-pub mod address;
-pub mod auth;
-pub mod body;
-pub mod conditional;
-pub mod cors;
-pub mod error;
-pub mod extract;
-pub mod feed;
-pub mod hub;
-pub mod limits;
-pub mod metrics;
-pub mod poll;
+pub mod external;
+pub mod http;
 pub mod resource;
-pub mod revocation;
 pub mod routes;
-pub mod sse;
 pub mod startup;
+pub(crate) mod state;
 pub mod submission;
-pub mod token;
+pub mod transport;
 pub mod webhooks;
-pub mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,14 +45,14 @@ use herald_core::store::{SharedKeyStore, SharedWebhookStore};
 use herald_core::{JobLimits, JobTypes, SharedStore};
 use prometheus_client::registry::Registry;
 
-pub use address::TrustedProxy;
-pub use cors::CorsOrigin;
-pub use error::ApiError;
-pub use hub::Hub;
-pub use limits::{MAX_JSON_DEPTH, RateLimit};
-pub use metrics::ApiMetrics;
+pub use http::address::TrustedProxy;
+pub use http::cors::CorsOrigin;
+pub use http::error::ApiError;
+pub use http::limits::{MAX_JSON_DEPTH, RateLimit};
+pub use http::metrics::ApiMetrics;
+pub use http::token::{MAX_TOKEN_TTL, ReadTokens, TokenSecret};
 pub use startup::{operations_server, server};
-pub use token::{ReadTokens, TokenSecret};
+pub use transport::hub::Hub;
 
 /// What the API accepts.
 #[derive(Debug, Clone)]
@@ -117,20 +93,20 @@ pub struct ApiConfig {
     pub external_maintenance_interval: Duration,
     /// Whether every `/v1` request needs an API key (production mode). Off (development
     /// mode), a request without a key is let in as the default tenant while the store holds
-    /// no key at all; once one exists, keys are needed all the same. See [`auth`].
+    /// no key at all; once one exists, keys are needed all the same. See [`http::auth`].
     pub require_keys: bool,
-    /// The secrets and lifetime of browser read tokens (see [`token`]). By default a random
+    /// The secrets and lifetime of browser read tokens (see [`http::token`]). By default a random
     /// secret of this process: tokens then work on this process only.
     pub tokens: ReadTokens,
     /// How fast one caller (an API key; a tenant for read tokens and open installs) may send
-    /// `/v1` requests to this process; faster answers `429` (see [`limits`]).
+    /// `/v1` requests to this process; faster answers `429` (see [`http::limits`]).
     pub rate_limit: RateLimit,
     /// How fast requests that fail authentication (no key where one is needed; a malformed,
     /// unknown or revoked key; a bad read token) may come from one client address to this
-    /// process; beyond, they answer `429` instead of `401` (see [`limits`]).
+    /// process; beyond, they answer `429` instead of `401` (see [`http::limits`]).
     pub auth_failure_rate_limit: RateLimit,
     /// The reverse proxies whose `X-Forwarded-For` names the client address (see
-    /// [`address`]); none by default: the client is the TCP peer.
+    /// [`http::address`]); none by default: the client is the TCP peer.
     pub trusted_proxies: Vec<TrustedProxy>,
     /// How many event streams one caller may hold open on this process at once (`0`: no
     /// limit); beyond, `429`.
@@ -165,10 +141,10 @@ impl Default for ApiConfig {
             shutdown_timeout: Duration::from_secs(30),
             sse_heartbeat: MAX_SSE_HEARTBEAT,
             sse_retry: Duration::from_secs(3),
-            subscriber_buffer: hub::DEFAULT_SUBSCRIBER_BUFFER,
+            subscriber_buffer: transport::hub::DEFAULT_SUBSCRIBER_BUFFER,
             cors_origins: Vec::new(),
             allow_private_targets: false,
-            max_worker_claims: workers::DEFAULT_MAX_CLAIMS,
+            max_worker_claims: external::DEFAULT_MAX_CLAIMS,
             external_maintenance_interval: Duration::from_secs(1),
             require_keys: false,
             tokens: ReadTokens::default(),

@@ -4,7 +4,7 @@
 //! the webhook is retrying and when.
 //!
 //! When the request is authenticated, the answer's links carry a browser read token
-//! (`?token=`, see [`crate::token`] and [`crate::extract::LinkSigner`]).
+//! (`?token=`, see [`crate::http::token`] and [`crate::http::extract::LinkSigner`]).
 //!
 //! Events (SSE, the feed, webhook bodies) carry the plain [`JobView`] of their snapshot: the
 //! webhook status is not part of the job's versioned record (the notifier updates it without

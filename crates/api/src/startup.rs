@@ -2,87 +2,23 @@
 //! every route, extractor configuration and middleware.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use herald_core::SharedStore;
-use herald_core::store::{SharedKeyStore, SharedWebhookStore};
-use prometheus_client::registry::Registry;
+use herald_core::store::SharedKeyStore;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{json_error, query_error, route_not_found};
-use crate::hub::Hub;
-use crate::limits::{self, FailureLimiter, KeysExist, RateLimiter, Slots, UnknownKeys};
-use crate::metrics::{ApiMetrics, telemetry};
-use crate::poll::Poller;
-use crate::sse::StreamContext;
-use crate::webhooks::Webhooks;
-use crate::workers::{ExternalWorkers, Workers, maintain_until};
-use crate::{ApiConfig, ApiDeps, auth, cors, routes};
-
-/// What every handler shares.
-pub(crate) struct AppState {
-    pub store: SharedStore,
-    pub webhooks: SharedWebhookStore,
-    pub keys: SharedKeyStore,
-    pub config: ApiConfig,
-    pub hub: Hub,
-    pub metrics: ApiMetrics,
-    pub registry: Arc<Registry>,
-    /// The external workers' claims and this process's name in their queues.
-    pub external: ExternalWorkers,
-    /// Per-caller request buckets ([`crate::limits`]).
-    pub rate_limiter: RateLimiter,
-    /// Failed authentications per client address.
-    pub auth_failures: FailureLimiter,
-    /// Key ids recently found unknown, not looked up again for a while.
-    pub unknown_keys: UnknownKeys,
-    /// Whether keys were found to exist recently, not counted again for a while.
-    pub keys_exist: KeysExist,
-    /// Open event streams per caller.
-    pub streams: Slots,
-    /// Waiting long polls per caller.
-    pub waiters: Slots,
-}
-
-impl AppState {
-    pub fn poller(&self) -> Poller<'_> {
-        Poller {
-            store: &self.store,
-            hub: &self.hub,
-            metrics: &self.metrics,
-        }
-    }
-
-    pub fn webhooks(&self) -> Webhooks<'_> {
-        Webhooks {
-            store: &self.store,
-            webhooks: &self.webhooks,
-            allow_private_targets: self.config.allow_private_targets,
-        }
-    }
-
-    pub fn workers(&self) -> Workers<'_> {
-        Workers {
-            store: &self.store,
-            job_types: &self.config.job_types,
-            metrics: &self.metrics,
-            gate: &self.external,
-            revocations: self.hub.revocations(),
-        }
-    }
-
-    pub fn stream_context(&self) -> StreamContext {
-        StreamContext {
-            store: SharedStore::clone(&self.store),
-            hub: self.hub.clone(),
-            metrics: self.metrics.clone(),
-        }
-    }
-}
+use crate::external::{self, ExternalWorkers, maintain_until};
+use crate::http::error::{json_error, query_error, route_not_found};
+use crate::http::limits::{self, FailureLimiter, KeysExist, RateLimiter, Slots, UnknownKeys};
+use crate::http::metrics::telemetry;
+use crate::http::{auth, cors};
+use crate::state::AppState;
+use crate::transport::hub::Hub;
+use crate::{ApiDeps, routes};
 
 /// Which routes a server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +33,7 @@ pub(crate) enum Surface {
 /// in flight get up to `config.shutdown_timeout`, long polls answer and event streams end at
 /// once. Starts the process's [`Hub`] too, tied to the same token, and — when the catalog has
 /// types run by external workers — the maintenance of their queues (leases of workers gone
-/// silent reclaimed, due retries queued; see [`crate::workers`]). Leaves signal handling to
+/// silent reclaimed, due retries queued; see [`crate::external`]). Leaves signal handling to
 /// the caller. The returned server must be awaited (or spawned) to run; call this within a
 /// Tokio runtime.
 ///
@@ -240,7 +176,7 @@ pub(crate) fn create_app(
                 routes::jobs::configure(cfg);
                 routes::events::configure(cfg);
                 routes::webhooks::configure(cfg);
-                routes::workers::configure(cfg, max_complete_bytes);
+                external::routes::configure(cfg, max_complete_bytes);
                 routes::admin::configure(cfg);
                 routes::openapi::configure(cfg);
             }

@@ -7,8 +7,8 @@ use herald_core::{
 };
 use serde_json::Value;
 
-use crate::body::from_body;
-use crate::error::ApiError;
+use crate::http::body::from_body;
+use crate::http::error::ApiError;
 use crate::webhooks::check_target;
 
 /// A validated submission.

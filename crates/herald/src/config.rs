@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use herald_api::token::{MAX_TOKEN_TTL, TokenSecret};
 use herald_api::{CorsOrigin, MAX_SSE_HEARTBEAT, TrustedProxy};
+use herald_api::{MAX_TOKEN_TTL, TokenSecret};
 use herald_core::TenantId;
 use herald_core::apikey::{ApiKeyId, PlainKey};
 use herald_notifier::schedule::RetrySchedule;

@@ -12,11 +12,11 @@ use herald_core::{FieldError, TenantId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::Admin;
-use crate::body::from_body;
-use crate::error::{ApiError, Problem, resource};
-use crate::extract::query_field;
-use crate::startup::AppState;
+use crate::http::auth::Admin;
+use crate::http::body::from_body;
+use crate::http::error::{ApiError, Problem, resource};
+use crate::http::extract::query_field;
+use crate::state::AppState;
 
 /// Registers the `/v1/admin/keys` routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -6,13 +6,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::{Stream, StreamExt as _};
 use herald_core::{EventType, FeedCursor, FieldError, JobId};
 
-use crate::auth;
-use crate::error::{ApiError, Problem, resource};
-use crate::extract::{JobPath, Tenant};
-use crate::feed::{EventPage, EventQuery, FeedReader};
-use crate::limits::{self, Slot};
-use crate::sse::{self, FeedStream, JobOpening, JobStream, LAST_EVENT_ID};
-use crate::startup::AppState;
+use crate::http::auth;
+use crate::http::error::{ApiError, Problem, resource};
+use crate::http::extract::{JobPath, Tenant};
+use crate::http::limits::{self, Slot};
+use crate::state::AppState;
+use crate::transport::feed::{EventPage, EventQuery, FeedReader};
+use crate::transport::sse::{self, FeedStream, JobOpening, JobStream, LAST_EVENT_ID};
 
 /// Registers the event routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -4,8 +4,8 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use crate::error::{ApiError, Problem, resource};
-use crate::startup::AppState;
+use crate::http::error::{ApiError, Problem, resource};
+use crate::state::AppState;
 
 /// The media type `prometheus_client::encoding::text` produces.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -9,15 +9,15 @@ use herald_core::store::{CancelOutcome, Created, ListQuery};
 use herald_core::{FieldError, Job, JobId, JobRequest, JobStatus, JobType};
 use serde::{Deserialize, Serialize};
 
-use crate::auth;
-use crate::conditional::{IfNoneMatch, etag};
-use crate::error::{ApiError, Problem, resource};
-use crate::extract::{IdempotencyKeyHeader, JobPath, LinkSigner, Tenant, query_field};
-use crate::limits;
-use crate::poll::Polled;
+use crate::http::auth;
+use crate::http::conditional::{IfNoneMatch, etag};
+use crate::http::error::{ApiError, Problem, resource};
+use crate::http::extract::{IdempotencyKeyHeader, JobPath, LinkSigner, Tenant, query_field};
+use crate::http::limits;
 use crate::resource::JobResource;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::submission::{Submission, parse_submission};
+use crate::transport::poll::Polled;
 
 /// Set on the answer to a submission that an earlier one with the same `Idempotency-Key`
 /// created.

@@ -7,4 +7,3 @@ pub mod health;
 pub mod jobs;
 pub mod openapi;
 pub mod webhooks;
-pub mod workers;

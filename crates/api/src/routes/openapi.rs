@@ -12,8 +12,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{ApiError, Problem, resource};
-use crate::routes::{admin, events, health, jobs, webhooks, workers};
+use crate::http::error::{ApiError, Problem, resource};
+use crate::routes::{admin, events, health, jobs, webhooks};
 
 /// The document's description, shown by any OpenAPI tool.
 const DESCRIPTION: &str = "Herald runs jobs asynchronously: submit one (`202 Accepted`), then \
@@ -46,11 +46,11 @@ any language claim and run jobs over HTTP. Every error is an RFC 9457 problem do
         webhooks::replay,
         webhooks::get_delivery,
         webhooks::retry_delivery,
-        workers::claim,
-        workers::heartbeat,
-        workers::complete,
-        workers::fail,
-        workers::release,
+        crate::external::routes::claim,
+        crate::external::routes::heartbeat,
+        crate::external::routes::complete,
+        crate::external::routes::fail,
+        crate::external::routes::release,
         admin::create_key,
         admin::list_keys,
         admin::revoke_key,
@@ -76,8 +76,8 @@ pub(crate) struct ApiDoc;
 const BEARER: &str = "bearer";
 
 /// Declares the API key scheme (`Authorization: Bearer hk_…`) and, on every operation the
-/// authentication middleware guards (see [`crate::auth`]), requires it and documents its `401`
-/// and the `429` of the per-caller limits behind it (see [`crate::limits`]).
+/// authentication middleware guards (see [`crate::http::auth`]), requires it and documents its `401`
+/// and the `429` of the per-caller limits behind it (see [`crate::http::limits`]).
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -127,7 +127,7 @@ impl Modify for BearerAuth {
             )
             .build();
         for (path, item) in openapi.paths.paths.iter_mut() {
-            if !crate::auth::guarded(path) {
+            if !crate::http::auth::guarded(path) {
                 continue;
             }
             for operation in [
@@ -215,7 +215,7 @@ impl Modify for CommonProblems {
                 .build(),
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let reads_the_store = crate::auth::guarded(path);
+            let reads_the_store = crate::http::auth::guarded(path);
             for operation in [
                 &mut item.get,
                 &mut item.put,

@@ -9,9 +9,9 @@ use herald_core::webhook::SubscriptionRequest;
 use herald_core::{DeliveryId, EventType, SubscriptionId};
 use serde_json::Value;
 
-use crate::error::{ApiError, Problem, resource};
-use crate::extract::{DeliveryPath, OptionalJson, Tenant, WebhookPath};
-use crate::startup::AppState;
+use crate::http::error::{ApiError, Problem, resource};
+use crate::http::extract::{DeliveryPath, OptionalJson, Tenant, WebhookPath};
+use crate::state::AppState;
 use crate::webhooks::replay::{ReplayRequest, ReplayWindow, Replayed};
 use crate::webhooks::view::{
     DeliveryList, DeliveryView, RevealedSecret, SubscriptionList, SubscriptionView,

@@ -24,9 +24,9 @@ use herald_core::{DeliveryId, FieldError, SharedStore, SubscriptionId, TenantId}
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::body::from_body;
-use crate::error::ApiError;
-use crate::extract::query_field;
+use crate::http::body::from_body;
+use crate::http::error::ApiError;
+use crate::http::extract::query_field;
 
 /// How many times a change re-reads the subscription and tries again when a concurrent
 /// writer (another client, or the notifier disabling it) moved its version first.

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Webhooks, disabled};
-use crate::body::from_body;
-use crate::error::ApiError;
+use crate::http::body::from_body;
+use crate::http::error::ApiError;
 
 /// The most deliveries one replay request creates.
 pub const MAX_REPLAY: usize = 10_000;

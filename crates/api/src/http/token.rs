@@ -10,7 +10,7 @@
 //! without the secret, so a token can neither be widened to another job or tenant nor kept
 //! past its expiry.
 //!
-//! The API key id ties the token to the key that minted it: [`crate::auth`] refuses the token
+//! The API key id ties the token to the key that minted it: [`crate::http::auth`] refuses the token
 //! once that key is revoked, and the streams and long polls it opened end with the key. A
 //! token without a key (the field empty) verifies as one that no revocation ends, so none is
 //! minted: only answers to a key, or to a token of one, carry tokens. Tokens of the
@@ -23,7 +23,7 @@
 //! the previous secret can be dropped. The key id in the payload picks the secret, so a token
 //! is checked against one secret only.
 //!
-//! Which routes a token opens is [`crate::auth`]'s business; this module only makes and checks
+//! Which routes a token opens is [`crate::http::auth`]'s business; this module only makes and checks
 //! tokens, with no HTTP.
 
 use std::fmt;

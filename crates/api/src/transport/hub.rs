@@ -45,8 +45,8 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{ApiMetrics, StreamKind};
-use crate::revocation::{KeyWatch, Revocations};
+use crate::http::metrics::{ApiMetrics, StreamKind};
+use crate::transport::revocation::{KeyWatch, Revocations};
 
 /// How often the watched keys are read back from the store even without a resync: the
 /// backstop for a revocation signal lost without the subscription noticing it.
@@ -514,7 +514,7 @@ mod tests {
     use prometheus_client::registry::Registry;
 
     use super::*;
-    use crate::revocation::tests::stored_key;
+    use crate::transport::revocation::tests::stored_key;
 
     fn revocations() -> (Revocations, SharedKeyStore) {
         let keys: SharedKeyStore = Arc::new(MemoryStore::new(StoreConfig::default()));

@@ -18,8 +18,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::hub::HubCounts;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::transport::hub::HubCounts;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
@@ -266,7 +266,7 @@ impl Drop for StreamGuard {
 ///
 /// It is the outermost layer, and the layers inside it answer their refusals (a `401`, a
 /// `429`, a `431`, a store that failed while a key was looked up) as responses
-/// ([`crate::error::refuse`]), so every answer is counted and every `5xx` logged here,
+/// ([`crate::http::error::refuse`]), so every answer is counted and every `5xx` logged here,
 /// whichever layer made it.
 ///
 /// The route label is the matched pattern (`/v1/jobs/{id}`), never the raw path, so the label

@@ -12,11 +12,11 @@ use herald_core::apikey::ApiKeyId;
 use herald_core::{DeliveryId, FieldError, IdempotencyKey, JobId, SubscriptionId, TenantId};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::resource::JobResource;
-use crate::startup::AppState;
+use crate::state::AppState;
 
-/// The tenant the request acts for: the tenant of its API key, as [`crate::auth`]
+/// The tenant the request acts for: the tenant of its API key, as [`crate::http::auth`]
 /// authenticated it (the default tenant on an open install).
 ///
 /// Every store call is scoped by it, so another tenant's resource answers like a missing one.
@@ -28,11 +28,11 @@ impl FromRequest for Tenant {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(crate::auth::caller(req).map(|caller| Self(caller.tenant)))
+        ready(crate::http::auth::caller(req).map(|caller| Self(caller.tenant)))
     }
 }
 
-/// Signs the job links of an answer with browser read tokens ([`crate::token`]) when the
+/// Signs the job links of an answer with browser read tokens ([`crate::http::token`]) when the
 /// request is authenticated (a key, or a token), so a browser can follow the links without
 /// the key; on an open install (no key needed) links stay plain.
 ///
@@ -80,7 +80,7 @@ impl FromRequest for LinkSigner {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(crate::auth::caller(req).map(|caller| Self {
+        ready(crate::http::auth::caller(req).map(|caller| Self {
             signing: caller.authenticated().then(|| Signing {
                 key: caller.acting_key().map(|key| key.id),
                 keep_expiry: caller.read_token.as_ref().map(|grant| grant.expires),

@@ -24,7 +24,7 @@ use herald_core::apikey::ApiKeyId;
 use herald_core::store::SharedKeyStore;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// How many keys a re-check reads from the store at once.
 const RECHECK_CONCURRENCY: usize = 16;
@@ -201,7 +201,7 @@ impl KeyWatch {
         ApiError::Unauthorized(
             self.held
                 .as_ref()
-                .map_or(crate::auth::INVALID, |held| held.key.refusal),
+                .map_or(crate::http::auth::INVALID, |held| held.key.refusal),
         )
     }
 }

@@ -16,7 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use herald_core::{FieldError, JobStatus, JobType, StoreError};
 use serde::Serialize;
 
-use crate::limits::TooDeep;
+use crate::http::limits::TooDeep;
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -111,7 +111,7 @@ pub enum ApiError {
     #[error("{0}")]
     Forbidden(&'static str),
     /// The caller sent too many requests, or holds as many event streams or long polls open as
-    /// it may (see [`crate::limits`]).
+    /// it may (see [`crate::http::limits`]).
     #[error("{detail}")]
     RateLimited {
         detail: String,

@@ -17,7 +17,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// How long a browser may cache a preflight's answer, in seconds.
 const PREFLIGHT_MAX_AGE: usize = 3600;
@@ -131,9 +131,9 @@ pub(crate) async fn refusals_as_problems(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extract::IDEMPOTENCY_KEY;
+    use crate::http::extract::IDEMPOTENCY_KEY;
     use crate::routes::jobs::IDEMPOTENT_REPLAYED;
-    use crate::sse::LAST_EVENT_ID;
+    use crate::transport::sse::LAST_EVENT_ID;
 
     /// `HeaderName::from_static` wants lowercase names; these must stay the handlers' headers.
     #[test]

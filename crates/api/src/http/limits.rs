@@ -1,6 +1,6 @@
 //! Abuse limits: how much one caller may ask of one api process.
 //!
-//! - A **rate limit** per caller ([`rate_limit`], a middleware inside [`crate::auth`], so the
+//! - A **rate limit** per caller ([`rate_limit`], a middleware inside [`crate::http::auth`], so the
 //!   caller is known): a token bucket per API key (per tenant for a read token or an open
 //!   install), refilled at `rate.per_second`, holding at most `rate.burst`. An empty bucket
 //!   answers `429 rate-limited` with `Retry-After`. Only `/v1` is limited; the probes and the
@@ -11,7 +11,7 @@
 //! - A bound on the **nesting depth** of JSON bodies ([`limit_json_depth`]), checked on the
 //!   bytes as they arrive, before any parser sees them.
 //! - A rate limit of **failed authentications** per client address ([`FailureLimiter`], used
-//!   by [`crate::auth`]): requests with no key where one is needed, or a malformed, unknown or
+//!   by [`crate::http::auth`]): requests with no key where one is needed, or a malformed, unknown or
 //!   revoked key, or a bad read token, draw from their address's bucket; an empty bucket turns
 //!   their `401` into `429` with `Retry-After`. Requests that authenticate draw nothing, so a
 //!   valid key works from any address, and an open install is not throttled.
@@ -42,10 +42,10 @@ use herald_core::apikey::ApiKeyId;
 use herald_core::{JobId, TenantId};
 use tokio::time::Instant;
 
-use crate::address::ClientAddress;
-use crate::auth::{Caller, guarded};
-use crate::error::{ApiError, refuse};
-use crate::startup::AppState;
+use crate::http::address::ClientAddress;
+use crate::http::auth::{Caller, guarded};
+use crate::http::error::{ApiError, refuse};
+use crate::state::AppState;
 
 /// The most buckets (callers seen recently) a process keeps; beyond, idle ones are dropped.
 const MAX_BUCKETS: usize = 100_000;
@@ -458,9 +458,9 @@ impl Drop for Slot {
 }
 
 /// The slot a request holds, for the handlers that take one: the caller found by
-/// [`crate::auth`].
+/// [`crate::http::auth`].
 pub(crate) fn acquire(slots: &Slots, req: &HttpRequest) -> Result<Slot, ApiError> {
-    slots.acquire(&crate::auth::caller(req)?)
+    slots.acquire(&crate::http::auth::caller(req)?)
 }
 
 /// The middleware refusing a request whose header fields (names and values) add up to more

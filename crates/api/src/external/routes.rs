@@ -1,5 +1,5 @@
 //! The external workers' routes (`/v1/workers/...`): claim a job, heartbeat it, then complete,
-//! fail or release it. The protocol itself lives in [`crate::workers`].
+//! fail or release it. The protocol itself lives in [`crate::external`].
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -7,14 +7,14 @@ use herald_core::JobId;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth;
-use crate::error::{ApiError, Problem, json_error, resource};
-use crate::extract::{JobPath, Tenant};
-use crate::startup::AppState;
-use crate::workers::{
+use crate::external::{
     Claim, ClaimRequest, ClaimedJob, CompleteRequest, Completion, FailRequest, Failure, Finished,
     Heartbeat, HeartbeatAnswer, HeartbeatRequest, ReleaseRequest, parse_release,
 };
+use crate::http::auth;
+use crate::http::error::{ApiError, Problem, json_error, resource};
+use crate::http::extract::{JobPath, Tenant};
+use crate::state::AppState;
 
 /// Registers the `/v1/workers` routes. `max_complete_bytes` bounds the body of a completion,
 /// which carries the job's result (larger than other bodies may be).

@@ -6,7 +6,7 @@
 //! refused by every api process on its next request) and compares the digests of the secrets
 //! in constant time. An id the store did not hold is remembered as unknown for a few seconds
 //! ([`UnknownKeys`]): a client repeating it is refused without a read each time. The caller
-//! it finds travels in the request's extensions to the [`crate::extract::Tenant`] and
+//! it finds travels in the request's extensions to the [`crate::http::extract::Tenant`] and
 //! [`Admin`] extractors. `/healthz`, `/readyz` and `/metrics`
 //! stay open for probes and scrapers.
 //!
@@ -18,7 +18,7 @@
 //! key is a mistake worth reporting.
 //!
 //! On the routes that read one job (`GET /v1/jobs/{id}`, its `/events` and `/result`), a
-//! browser read token (`?token=`, see [`crate::token`]) of that very job stands in for a key:
+//! browser read token (`?token=`, see [`crate::http::token`]) of that very job stands in for a key:
 //! the request acts for the token's tenant, read-only. A token anywhere else — another job,
 //! another route, a write — is refused like a bad key. A Bearer key, when sent, wins. A token
 //! minted by a key lives no longer than the key: verifying it reads the key (one lookup by id)
@@ -26,7 +26,7 @@
 //!
 //! What a request opens that outlives its authentication — an event stream, a waiting long
 //! poll — watches the key it acts with ([`Caller::acting_key`]) and ends when the key is
-//! revoked ([`crate::revocation`]).
+//! revoked ([`crate::transport::revocation`]).
 //!
 //! Every refusal draws from the client address's bucket of failed authentications
 //! ([`FailureLimiter`]): once it is empty, the address's failures answer `429` with
@@ -46,13 +46,13 @@ use herald_core::apikey::{ApiKey, ApiKeyId, PlainKey};
 use herald_core::{JobId, TenantId};
 use tokio::time::Instant;
 
-use crate::address::ClientAddress;
-use crate::error::{ApiError, refuse};
+use crate::http::address::ClientAddress;
+use crate::http::error::{ApiError, refuse};
 #[cfg(doc)]
-use crate::limits::{FailureLimiter, KeysExist, UnknownKeys};
-use crate::revocation::ActingKey;
-use crate::startup::AppState;
-use crate::token::{ReadGrant, TokenError};
+use crate::http::limits::{FailureLimiter, KeysExist, UnknownKeys};
+use crate::http::token::{ReadGrant, TokenError};
+use crate::state::AppState;
+use crate::transport::revocation::ActingKey;
 
 /// Who a request acts for, once authenticated.
 #[derive(Debug, Clone)]

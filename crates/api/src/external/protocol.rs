@@ -1,53 +1,22 @@
-//! External workers: processes outside Herald, in any language, that run the jobs of the types
-//! the catalog marks as external, speaking plain HTTP (`/v1/workers/...`, the routes in
-//! `routes::workers`). The protocol is the one Faktory and Temporal activities use: claim a job
-//! (long poll), heartbeat while it runs (with progress), then complete, fail or release it.
-//!
-//! A claimed job's lease lives in the store like any worker's; the remote worker holds only its
-//! **token** ([`Lease::token`], new on every hand-out of the job). Each call names the job and
-//! the token; this process looks the lease up by id ([`Store::lease`]), checks the token is
-//! still the job's current one, and writes through it — so every write stays a compare-and-set
-//! on the job's `seq`, and any api process can serve any call. A token that no longer names
-//! the job's lease (the job was reclaimed and handed out again, finished, canceled, timed out)
-//! answers `409 lease-lost`; the worker then drops the job.
-//!
-//! Claims long-poll the store (a blocking read on Redis, a wake-up on the memory backend), so
-//! each holds resources while it waits: a semaphore bounds them per process
-//! (`ApiConfig::max_worker_claims`), and a claim beyond answers `503` with `Retry-After`. A
-//! waiting claim answers `401` as soon as the key it was made with is revoked.
-//!
-//! Leases of remote workers that go silent must be reclaimed even when nobody claims: every
-//! process with the api role runs [`maintain_until`], a pass of
-//! [`Store::maintain_external`] every `ApiConfig::external_maintenance_interval`, over every
-//! tenant's external queues that hold leases or waiting retries. (The workers' own maintenance
-//! covers only the shared queues.)
+//! The external workers' protocol on the wire: what a claim, a heartbeat, a completion, a
+//! failure and a release carry, each request body parsed into a checked value with every bad
+//! field named, and the answers a worker reads.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, TimeDelta, Utc};
-use herald_core::backoff::RetryPolicy;
-use herald_core::store::{Claimed, Lease, LeaseState};
+use herald_core::store::Lease;
 use herald_core::view::format_time;
-use herald_core::{
-    ErrorCode, FieldError, Job, JobError, JobId, JobOutput, JobType, JobTypes, Progress,
-    SharedStore, StoreError, TenantId, WorkerId,
-};
+use herald_core::{FieldError, Job, JobOutput, JobType, JobTypes, Progress};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 
-use crate::body::from_body;
-use crate::error::ApiError;
-use crate::metrics::ApiMetrics;
+use crate::http::body::from_body;
+use crate::http::error::ApiError;
 use crate::resource::JobResource;
-use crate::revocation::{ActingKey, KeyWatch, Revocations};
 
-/// How many claims may be in progress at once in one process, by default.
-pub const DEFAULT_MAX_CLAIMS: usize = 128;
 /// How long a claim waits for a job when it names no `wait_s`.
 pub const DEFAULT_CLAIM_WAIT: Duration = Duration::from_secs(30);
 /// How many job types one claim may name.
@@ -55,74 +24,6 @@ const MAX_CLAIM_TYPES: usize = 32;
 /// The longest lease token and worker name accepted.
 const MAX_TOKEN_LEN: usize = 256;
 const MAX_WORKER_NAME_LEN: usize = 128;
-/// How often a write through a lease is tried again after it lost a race with another write
-/// through the same lease (the worker's heartbeat and its final call crossing, say).
-const LEASE_WRITE_ATTEMPTS: usize = 5;
-
-/// What the external-worker routes share: the name this process claims under and the bound
-/// on claims in progress.
-pub(crate) struct ExternalWorkers {
-    /// This process's consumer name in the queues. Heartbeats go through it too: on Redis a
-    /// heartbeat takes the lease over for the process that served it, so any api process can
-    /// serve any call.
-    id: WorkerId,
-    claims: Arc<Semaphore>,
-    max_claims: usize,
-    shutdown: CancellationToken,
-}
-
-impl ExternalWorkers {
-    pub(crate) fn new(max_claims: usize, shutdown: CancellationToken) -> Self {
-        // More permits than a semaphore holds would panic; nobody means that many anyway.
-        let max_claims = max_claims.min(Semaphore::MAX_PERMITS);
-        Self {
-            id: WorkerId::generate(),
-            claims: Arc::new(Semaphore::new(max_claims)),
-            max_claims,
-            shutdown,
-        }
-    }
-
-    pub(crate) fn id(&self) -> &WorkerId {
-        &self.id
-    }
-}
-
-/// Runs a maintenance pass of the external workers' queues every `interval` until `shutdown`.
-/// A failed pass is logged and the next one tries again.
-pub(crate) async fn maintain_until(
-    store: SharedStore,
-    worker: WorkerId,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    const WHAT: &str = "maintaining the external workers' queues";
-    let mut failures = herald_core::backoff::FailureLog::default();
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let outcome = store.maintain_external(&worker).await;
-        if outcome.is_ok() {
-            failures.succeeded(WHAT);
-        }
-        match outcome {
-            Ok(done) if done.reclaimed > 0 || done.promoted > 0 => tracing::info!(
-                reclaimed = done.reclaimed,
-                promoted = done.promoted,
-                "maintained the queues of external workers"
-            ),
-            Ok(_) => {}
-            Err(e) => {
-                failures.failed(WHAT, &e);
-            }
-        }
-    }
-}
-
 /// The lease as a worker sees it: its token, when it runs out without a heartbeat, and when
 /// the attempt itself times out.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -143,7 +44,7 @@ pub struct LeaseView {
 }
 
 impl LeaseView {
-    fn new(lease: &Lease, timeout: Duration, now: DateTime<Utc>) -> Self {
+    pub(super) fn new(lease: &Lease, timeout: Duration, now: DateTime<Utc>) -> Self {
         let expires = TimeDelta::from_std(timeout).unwrap_or(TimeDelta::MAX);
         Self {
             token: lease.token().to_owned(),
@@ -156,7 +57,7 @@ impl LeaseView {
 }
 
 /// When the attempt of a processing job times out.
-fn deadline(job: &Job) -> Option<DateTime<Utc>> {
+pub(super) fn deadline(job: &Job) -> Option<DateTime<Utc>> {
     let timeout = TimeDelta::try_seconds(i64::try_from(job.timeout_s).ok()?)?;
     job.started_at?.checked_add_signed(timeout)
 }
@@ -579,288 +480,6 @@ pub fn parse_release(body: &Value) -> Result<String, ApiError> {
         Err(ApiError::Validation(errors))
     }
 }
-
-/// How a heartbeat went.
-enum Beat {
-    Alive(LeaseState, Lease),
-    /// The attempt ran past its timeout and was failed.
-    TimedOut(Job),
-}
-
-/// The external-worker protocol over one store: each method is one call of a worker.
-pub(crate) struct Workers<'a> {
-    pub store: &'a SharedStore,
-    pub job_types: &'a JobTypes,
-    pub metrics: &'a ApiMetrics,
-    pub gate: &'a ExternalWorkers,
-    pub revocations: &'a Revocations,
-}
-
-impl Workers<'_> {
-    fn lease_timeout(&self) -> Duration {
-        self.store.config().lease_timeout
-    }
-
-    /// Hands the tenant's oldest pending job of the claimed types to the caller, waiting up
-    /// to the claim's `wait` for one, for as long as `key` is not revoked; `None` when none
-    /// came (or the process is stopping).
-    ///
-    /// # Errors
-    /// [`ApiError::ClaimsBusy`] when the process holds as many claims as it allows; `401`
-    /// when `key` is revoked before or while the claim waits; store failures.
-    pub async fn claim(
-        &self,
-        tenant: &TenantId,
-        claim: &Claim,
-        key: Option<ActingKey>,
-    ) -> Result<Option<ClaimedJob>, ApiError> {
-        let _permit = Arc::clone(&self.gate.claims)
-            .try_acquire_owned()
-            .map_err(|_| ApiError::ClaimsBusy {
-                limit: self.gate.max_claims,
-            })?;
-        let waits = !claim.wait.is_zero();
-        // Only a claim that may wait watches its key: one that does not is over at once.
-        let watch = if waits {
-            self.revocations.watch(key).await?
-        } else {
-            KeyWatch::default()
-        };
-        let _waiting = waits.then(|| self.metrics.long_poll_waiting());
-        let claimed = tokio::select! {
-            biased;
-            // Stopping: answer now, so the worker claims again elsewhere.
-            () = self.gate.shutdown.cancelled() => return Ok(None),
-            // A revoked key claims nothing more: the claim is dropped as when the process
-            // stops.
-            () = watch.revoked() => return Err(watch.refusal()),
-            claimed = self.store.claim_external(
-                &self.gate.id,
-                tenant,
-                &claim.types,
-                1,
-                claim.wait,
-            ) => claimed?,
-        };
-        let Some(Claimed { lease, payload }) = claimed.into_iter().next() else {
-            return Ok(None);
-        };
-        tracing::info!(
-            job_id = %lease.job.id,
-            job_type = %lease.job.job_type,
-            attempt = lease.job.attempt,
-            worker = claim.worker_name.as_deref().unwrap_or("-"),
-            "an external worker claimed a job"
-        );
-        Ok(Some(ClaimedJob {
-            job: JobResource::new(&lease.job),
-            payload,
-            lease: LeaseView::new(&lease, self.lease_timeout(), Utc::now()),
-        }))
-    }
-
-    /// Renews the lease and records the progress, if any (unless it repeats the job's current
-    /// progress). A heartbeat past the attempt's deadline fails the attempt with code
-    /// `timeout` (retried per the type's policy) and answers `409`.
-    ///
-    /// # Errors
-    /// [`ApiError::JobNotFound`], [`ApiError::LeaseLost`]; store failures.
-    pub async fn heartbeat(
-        &self,
-        tenant: &TenantId,
-        id: JobId,
-        heartbeat: &Heartbeat,
-    ) -> Result<HeartbeatAnswer, ApiError> {
-        let beat = self
-            .through_lease(tenant, id, &heartbeat.token, async |mut lease: Lease| {
-                let now = Utc::now();
-                if deadline(&lease.job).is_some_and(|at| now > at) {
-                    return self.time_out(lease).await.map(Beat::TimedOut);
-                }
-                let state = self.store.heartbeat(&self.gate.id, &lease).await?;
-                if let Some(progress) = &heartbeat.progress
-                    && lease.job.progress.as_ref() != Some(progress)
-                {
-                    self.store.progress(&mut lease, progress.clone()).await?;
-                }
-                Ok(Beat::Alive(state, lease))
-            })
-            .await?;
-        match beat {
-            Beat::Alive(state, lease) => Ok(HeartbeatAnswer {
-                cancel_requested: state.cancel_requested,
-                lease: LeaseView::new(&lease, self.lease_timeout(), Utc::now()),
-                job: JobResource::new(&lease.job),
-            }),
-            Beat::TimedOut(job) => Err(ApiError::LeaseLost(format!(
-                "the attempt ran longer than the job's timeout of {} s: it failed with code \
-                 `timeout` and is {}",
-                job.timeout_s,
-                if job.status.is_terminal() {
-                    "failed for good (no attempt left)".to_owned()
-                } else {
-                    format!("{} for another attempt", job.status)
-                }
-            ))),
-        }
-    }
-
-    /// Completes the job with the worker's result — or, when a client asked for it to be
-    /// canceled meanwhile, cancels it (as Herald's own workers do).
-    ///
-    /// # Errors
-    /// [`ApiError::JobNotFound`], [`ApiError::LeaseLost`], [`ApiError::ResultTooLarge`];
-    /// store failures.
-    pub async fn complete(
-        &self,
-        tenant: &TenantId,
-        id: JobId,
-        completion: &Completion,
-    ) -> Result<Finished, ApiError> {
-        // Before anything is written: a result too large leaves the job with its worker.
-        self.store
-            .config()
-            .check_result(completion.output.as_ref())?;
-        self.finish(tenant, id, &completion.token, async |lease: Lease| {
-            self.store.complete(lease, completion.output.clone()).await
-        })
-        .await
-    }
-
-    /// Fails the attempt: retried after the type's retry delay while attempts remain (unless
-    /// not `retryable`), else failed for good with code `handler_error`.
-    ///
-    /// # Errors
-    /// [`ApiError::JobNotFound`], [`ApiError::LeaseLost`]; store failures.
-    pub async fn fail(
-        &self,
-        tenant: &TenantId,
-        id: JobId,
-        failure: &Failure,
-    ) -> Result<Finished, ApiError> {
-        self.finish(tenant, id, &failure.token, async |lease: Lease| {
-            let error = JobError::new(ErrorCode::HandlerError, failure.message.clone());
-            let delay = failure.retryable.then(|| self.retry_delay(&lease.job));
-            self.store.fail(lease, error, delay).await
-        })
-        .await
-    }
-
-    /// Hands the job back unstarted (the worker is stopping): pending again at the end of its
-    /// queue, the attempt not counted.
-    ///
-    /// # Errors
-    /// [`ApiError::JobNotFound`], [`ApiError::LeaseLost`]; store failures.
-    pub async fn release(
-        &self,
-        tenant: &TenantId,
-        id: JobId,
-        token: &str,
-    ) -> Result<Finished, ApiError> {
-        self.finish(tenant, id, token, async |lease: Lease| {
-            self.store.release(lease).await
-        })
-        .await
-    }
-
-    /// A final call: renews the lease to learn of a cancel request, then cancels the job if
-    /// one is pending, else writes `end`.
-    async fn finish(
-        &self,
-        tenant: &TenantId,
-        id: JobId,
-        token: &str,
-        end: impl AsyncFn(Lease) -> Result<Job, StoreError>,
-    ) -> Result<Finished, ApiError> {
-        let job = self
-            .through_lease(tenant, id, token, async |lease: Lease| {
-                let state = self.store.heartbeat(&self.gate.id, &lease).await?;
-                if state.cancel_requested {
-                    self.store.cancel_claimed(lease).await
-                } else {
-                    end(lease).await
-                }
-            })
-            .await?;
-        Ok(Finished {
-            job: JobResource::new(&job),
-        })
-    }
-
-    /// Fails an attempt that ran past its timeout, to be retried after the type's delay.
-    async fn time_out(&self, lease: Lease) -> Result<Job, StoreError> {
-        let timeout_s = lease.job.timeout_s;
-        tracing::warn!(job_id = %lease.job.id, timeout_s, "an external worker's attempt timed out");
-        let error = JobError::new(
-            ErrorCode::Timeout,
-            format!("the attempt ran longer than the job's timeout of {timeout_s} s"),
-        );
-        let delay = self.retry_delay(&lease.job);
-        self.store.fail(lease, error, Some(delay)).await
-    }
-
-    /// The delay before the next attempt: the type's retry policy, else the default one.
-    fn retry_delay(&self, job: &Job) -> Duration {
-        self.job_types
-            .retry(&job.job_type, RetryPolicy::default())
-            .delay(job.attempt)
-    }
-
-    /// Runs `write` through the current lease of the tenant's job `id`, provided `token` names
-    /// it. A write refused because the job moved meanwhile is tried again on the job's new
-    /// version while `token` still names its lease: two calls through one lease (a heartbeat
-    /// crossing the final call) must not cost the worker its job.
-    async fn through_lease<T>(
-        &self,
-        tenant: &TenantId,
-        id: JobId,
-        token: &str,
-        write: impl AsyncFn(Lease) -> Result<T, StoreError>,
-    ) -> Result<T, ApiError> {
-        for _ in 0..LEASE_WRITE_ATTEMPTS {
-            let lease = self.current_lease(tenant, id, token).await?;
-            match write(lease).await {
-                Err(StoreError::LeaseLost) => {}
-                done => return done.map_err(ApiError::from),
-            }
-        }
-        Err(ApiError::LeaseLost(format!(
-            "job {id} kept changing under this lease during {LEASE_WRITE_ATTEMPTS} attempts; \
-             heartbeat again"
-        )))
-    }
-
-    /// The job's current lease if `token` names it.
-    async fn current_lease(
-        &self,
-        tenant: &TenantId,
-        id: JobId,
-        token: &str,
-    ) -> Result<Lease, ApiError> {
-        match self.store.lease(tenant, &id).await? {
-            Some(lease) if !self.job_types.is_external(&lease.job.job_type) => {
-                Err(ApiError::LeaseLost(format!(
-                    "job {id} is of type `{}`, which Herald's own workers run: it has no lease an \
-                     external worker can hold",
-                    lease.job.job_type
-                )))
-            }
-            Some(lease) if lease.token() == token => Ok(lease),
-            Some(_) => Err(ApiError::LeaseLost(format!(
-                "this lease on job {id} was lost: the job was handed out again (its worker went \
-                 silent for longer than the lease timeout, or it was retried); drop it"
-            ))),
-            None => match self.store.get(tenant, &id).await? {
-                None => Err(ApiError::JobNotFound(id.to_string())),
-                Some(job) => Err(ApiError::LeaseLost(format!(
-                    "this lease on job {id} was lost: the job is {} now; drop it",
-                    job.status
-                ))),
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use herald_core::{Runner, TypePolicy};
