@@ -10,11 +10,12 @@ use actix_web::{App, HttpServer, web};
 use herald_core::SharedStore;
 use herald_core::store::SharedKeyStore;
 use tokio_util::sync::CancellationToken;
+use tracing_actix_web::TracingLogger;
 
 use crate::external::{self, ExternalWorkers, maintain_until};
 use crate::http::error::{json_error, query_error, route_not_found};
 use crate::http::limits::{self, FailureLimiter, KeysExist, RateLimiter, Slots, UnknownKeys};
-use crate::http::metrics::telemetry;
+use crate::http::telemetry::{RequestSpan, telemetry};
 use crate::http::{auth, cors};
 use crate::state::AppState;
 use crate::transport::hub::Hub;
@@ -171,6 +172,8 @@ pub(crate) fn create_app(
         .wrap(cors)
         .wrap(from_fn(cors::refusals_as_problems))
         .wrap(from_fn(telemetry))
+        // Outermost: the request's span and id exist before anything else runs.
+        .wrap(TracingLogger::<RequestSpan>::new())
         .configure(|cfg| {
             if surface == Surface::Api {
                 routes::jobs::configure(cfg);

@@ -100,6 +100,7 @@ pub(crate) fn middleware(origins: &[CorsOrigin]) -> Cors {
         header::RETRY_AFTER,
         header::HeaderName::from_static("last-event-id"),
         header::HeaderName::from_static("idempotent-replayed"),
+        crate::http::telemetry::X_REQUEST_ID,
     ])
     .max_age(PREFLIGHT_MAX_AGE)
 }

@@ -1,14 +1,9 @@
-//! The API's Prometheus metrics and the middleware that records every request: a counter by
-//! method, route pattern and status, a latency histogram, and one log line per request (with
-//! the cause of any `5xx`, logged here and only here). Also the gauges and counters of the
-//! event streams and of the hub that feeds them.
+//! The API's Prometheus metrics: requests by method, route pattern and status with their
+//! latency (recorded by [`crate::http::telemetry`]), the gauges and counters of the event
+//! streams and of the hub that feeds them; and the exposition of a whole registry in the
+//! format the scraper asks for ([`exposition`]).
 
-use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::web;
 use std::fmt::Write as _;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
@@ -18,7 +13,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::state::AppState;
 use crate::transport::hub::HubCounts;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -224,7 +218,7 @@ impl ApiMetrics {
         WaitingGuard(self.long_polls_waiting.clone())
     }
 
-    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub(crate) fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let (method, route) = (method.to_owned(), route.to_owned());
         self.latency
             .get_or_create(&RouteLabels {
@@ -262,54 +256,168 @@ impl Drop for StreamGuard {
     }
 }
 
-/// Middleware: records the request in the metrics and logs it (with the cause of a `5xx`).
-///
-/// It is the outermost layer, and the layers inside it answer their refusals (a `401`, a
-/// `429`, a `431`, a store that failed while a key was looked up) as responses
-/// ([`crate::http::error::refuse`]), so every answer is counted and every `5xx` logged here,
-/// whichever layer made it.
-///
-/// The route label is the matched pattern (`/v1/jobs/{id}`), never the raw path, so the label
-/// set stays bounded; unmatched paths share the label `unmatched`.
-///
-/// # Errors
-/// Only those of the services it wraps, passed through.
-pub(crate) async fn telemetry(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.metrics.clone());
-    let response = next.call(req).await?;
-    let elapsed = started.elapsed();
+/// How a registry is written out for a scraper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposition {
+    /// OpenMetrics 1.0 text, what `prometheus_client` writes: the default.
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4, for scrapers that ask for `text/plain`.
+    PrometheusText,
+}
 
-    let request = response.request();
-    let method = request.method().as_str();
-    let path = request.path();
-    let route = request.match_pattern();
-    let route = route.as_deref().unwrap_or("unmatched");
-    let status = response.status().as_u16();
-    if let Some(metrics) = metrics {
-        metrics.observe(method, route, status, elapsed.as_secs_f64());
+impl Exposition {
+    /// The format a scraper asks for in its `Accept` header: the Prometheus text format when
+    /// it ranks `text/plain` (or `text/*`) above every OpenMetrics type, OpenMetrics otherwise
+    /// (no header, `*/*`, OpenMetrics first, or nothing either format answers).
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        let mut best: Option<(f32, Self)> = None;
+        for range in accept.unwrap_or_default().split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|param| param.split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+                .and_then(|(_, q)| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let format = match media.as_str() {
+                "application/openmetrics-text" | "application/*" | "*/*" => Self::OpenMetrics,
+                "text/plain" | "text/*" => Self::PrometheusText,
+                _ => continue,
+            };
+            // The first of equal rank wins: the scraper listed it first.
+            if quality > 0.0 && best.is_none_or(|(q, _)| quality > q) {
+                best = Some((quality, format));
+            }
+        }
+        best.map_or(Self::OpenMetrics, |(_, format)| format)
     }
-    let millis = elapsed.as_millis();
-    match response.response().error() {
-        // Only an unexpected failure is an error; a full queue or an unreachable backend
-        // (503) is the system working as designed under strain.
-        Some(error) if status == 500 => {
-            tracing::error!(method, path, status, millis, error = %error, "request failed");
+
+    /// The `Content-Type` of the answer.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Self::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
         }
-        Some(error) if status > 500 => {
-            tracing::warn!(method, path, status, millis, error = %error, "request refused");
-        }
-        None if status >= 500 => {
-            tracing::warn!(method, path, status, millis, "request refused");
-        }
-        // An access log line per request would cost more than the request at full load:
-        // `RUST_LOG=herald_api=debug` turns it on.
-        _ => tracing::debug!(method, path, status, millis, "request"),
     }
-    Ok(response)
+
+    /// Writes out every metric of `registry`.
+    ///
+    /// # Errors
+    /// When a metric cannot be encoded.
+    pub fn encode(self, registry: &Registry) -> Result<String, std::fmt::Error> {
+        let mut body = String::new();
+        prometheus_client::encoding::text::encode(&mut body, registry)?;
+        Ok(match self {
+            Self::OpenMetrics => body,
+            Self::PrometheusText => to_prometheus_text(&body),
+        })
+    }
+}
+
+/// The same samples in the Prometheus text format: a counter's `# HELP` and `# TYPE` name its
+/// samples (`…_total`), `unknown` is `untyped`, and the `# UNIT` and `# EOF` lines, which that
+/// format does not have, go.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let descriptor = ["# HELP ", "# TYPE "].into_iter().find_map(|prefix| {
+            let (name, rest) = line.strip_prefix(prefix)?.split_once(' ')?;
+            let rest = if prefix == "# TYPE " && rest == "unknown" {
+                "untyped"
+            } else {
+                rest
+            };
+            let name = if counters.contains(name) {
+                format!("{name}_total")
+            } else {
+                name.to_owned()
+            };
+            Some(format!("{prefix}{name} {rest}"))
+        });
+        match descriptor {
+            Some(line) => text.push_str(&line),
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrapers_get_the_prometheus_text_format_only_when_they_prefer_it() {
+        use Exposition::{OpenMetrics, PrometheusText};
+        assert_eq!(Exposition::negotiate(None), OpenMetrics);
+        assert_eq!(Exposition::negotiate(Some("*/*")), OpenMetrics);
+        assert_eq!(Exposition::negotiate(Some("text/plain")), PrometheusText);
+        assert_eq!(
+            Exposition::negotiate(Some("text/plain;version=0.0.4;q=1,*/*;q=0.1")),
+            PrometheusText
+        );
+        // What Prometheus sends by default: OpenMetrics first.
+        assert_eq!(
+            Exposition::negotiate(Some(
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                 version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            )),
+            OpenMetrics
+        );
+        // Prometheus told to scrape the classic format.
+        assert_eq!(
+            Exposition::negotiate(Some("text/plain;version=0.0.4;q=0.9,*/*;q=0.1")),
+            PrometheusText
+        );
+        assert_eq!(
+            Exposition::negotiate(Some("text/plain;q=0, application/json")),
+            OpenMetrics
+        );
+    }
+
+    #[test]
+    fn the_prometheus_text_names_counters_by_their_samples_and_has_no_eof() {
+        let mut registry = Registry::with_prefix("herald");
+        let metrics = ApiMetrics::register(&mut registry);
+        metrics.job_accepted("demo.sleep");
+        let open = Exposition::OpenMetrics.encode(&registry).unwrap();
+        assert!(
+            open.contains("# TYPE herald_jobs_accepted counter\n"),
+            "{open}"
+        );
+        assert!(open.ends_with("# EOF\n"));
+        let text = Exposition::PrometheusText.encode(&registry).unwrap();
+        assert!(
+            text.contains("# TYPE herald_jobs_accepted_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP herald_jobs_accepted_total "),
+            "{text}"
+        );
+        assert!(
+            text.contains("herald_jobs_accepted_total{job_type=\"demo.sleep\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        // Every sample line is the same in both formats.
+        let samples = |body: &str| -> Vec<String> {
+            body.lines()
+                .filter(|line| !line.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(samples(&open), samples(&text));
+    }
 }

@@ -16,7 +16,10 @@
 //!   polls, the size of headers and the nesting depth of JSON bodies; failed authentications
 //!   per client address, and the short memory of unknown key ids and of keys existing.
 //! - [`cors`]: the browser origins allowed to call the API.
-//! - [`metrics`]: Prometheus metrics and the request telemetry middleware.
+//! - [`metrics`]: Prometheus metrics and their exposition (OpenMetrics, or the Prometheus text
+//!   format for a scraper that asks for it).
+//! - [`telemetry`]: a span per request with its request id (echoed as `X-Request-Id`), and the
+//!   middleware that counts and logs every answer.
 
 pub mod address;
 pub mod auth;
@@ -27,4 +30,5 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod metrics;
+pub mod telemetry;
 pub mod token;

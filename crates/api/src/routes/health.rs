@@ -1,14 +1,13 @@
 //! Operations endpoints: `/healthz` (the process answers), `/readyz` (the backend answers too)
 //! and `/metrics` (Prometheus).
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::http::error::{ApiError, Problem, resource};
+use crate::http::metrics::Exposition;
 use crate::state::AppState;
-
-/// The media type `prometheus_client::encoding::text` produces.
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Registers `/healthz`, `/readyz` and `/metrics`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -51,19 +50,24 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(Health { status: "ready" }))
 }
 
-/// Prometheus metrics of the process, in the OpenMetrics text format.
+/// Prometheus metrics of the process, in the OpenMetrics text format, or the Prometheus text
+/// format (0.0.4) for a scraper whose `Accept` prefers `text/plain`.
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "operations",
     responses(
-        (status = 200, description = "The metrics", body = String,
+        (status = 200, description = "The metrics (`text/plain; version=0.0.4` instead when the scraper's `Accept` prefers it)", body = String,
             content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
     ),
 )]
-async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut body = String::new();
-    prometheus_client::encoding::text::encode(&mut body, &state.registry)
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let accept = req.headers().get(header::ACCEPT);
+    let format = Exposition::negotiate(accept.and_then(|value| value.to_str().ok()));
+    let body = format
+        .encode(&state.registry)
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    Ok(HttpResponse::Ok().content_type(OPENMETRICS).body(body))
+    Ok(HttpResponse::Ok()
+        .content_type(format.media_type())
+        .body(body))
 }

@@ -1,19 +1,19 @@
 //! Abuse limits: how much one caller may ask of one api process.
 //!
-//! - A **rate limit** per caller ([`rate_limit`](middleware::rate_limit), a middleware inside [`crate::http::auth`], so the
-//!   caller is known): a token bucket per API key (per tenant for a read token or an open
+//! - A **rate limit** per caller ([`rate_limit`], a middleware inside [`crate::http::auth`], so
+//!   the caller is known): a token bucket per API key (per tenant for a read token or an open
 //!   install), refilled at `rate.per_second`, holding at most `rate.burst`. An empty bucket
 //!   answers `429 rate-limited` with `Retry-After`. Only `/v1` is limited; the probes and the
 //!   scrapers (`/healthz`, `/readyz`, `/metrics`) are not.
 //! - **Slots** ([`Slots`]): how many event streams, and how many long polls, one caller may hold
 //!   open at once. A slot is a guard: dropping it (the stream ends or the poll answers, for
 //!   whatever reason) gives it back.
-//! - A bound on the **nesting depth** of JSON bodies ([`limit_json_depth`](middleware::limit_json_depth)), checked on the
+//! - A bound on the **nesting depth** of JSON bodies ([`limit_json_depth`]), checked on the
 //!   bytes as they arrive, before any parser sees them.
 //! - A rate limit of **failed authentications** per client address ([`FailureLimiter`], used
-//!   by [`crate::http::auth`]): requests with no key where one is needed, or a malformed, unknown or
-//!   revoked key, or a bad read token, draw from their address's bucket; an empty bucket turns
-//!   their `401` into `429` with `Retry-After`. Requests that authenticate draw nothing, so a
+//!   by [`crate::http::auth`]): requests with no key where one is needed, or a malformed,
+//!   unknown or revoked key, or a bad read token, draw from their address's bucket; an empty
+//!   bucket turns their `401` into `429` with `Retry-After`. Requests that authenticate draw nothing, so a
 //!   valid key works from any address, and an open install is not throttled.
 //! - A short memory of **unknown key ids** ([`UnknownKeys`]): an id the store did not hold is
 //!   not looked up again for a few seconds, so a client repeating a wrong or revoked key costs
