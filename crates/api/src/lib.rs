@@ -9,7 +9,8 @@
 //!
 //! # Layout
 //! - [`startup`]: [`server`] and `create_app`, which composes every route and middleware;
-//!   `state`: the `AppState` every handler shares, built once per server.
+//!   `state`: the `AppState` every handler shares, built once per server; `tasks`: the
+//!   server's background tasks, supervised (one that fails ends the server with an error).
 //! - [`routes`]: one module per resource, each with its `configure`; handlers are thin. Each
 //!   handler's `#[utoipa::path]` feeds the OpenAPI document served by [`routes::openapi`].
 //! - [`http`]: what every request goes through, whatever it asks for: problem+json errors
@@ -35,6 +36,7 @@ pub mod routes;
 pub mod startup;
 pub(crate) mod state;
 pub mod submission;
+pub(crate) mod tasks;
 pub mod transport;
 pub mod webhooks;
 
@@ -51,7 +53,7 @@ pub use http::error::ApiError;
 pub use http::limits::{MAX_JSON_DEPTH, RateLimit};
 pub use http::metrics::ApiMetrics;
 pub use http::token::{MAX_TOKEN_TTL, ReadTokens, TokenSecret};
-pub use startup::{operations_server, server};
+pub use startup::{Serving, operations_server, server};
 pub use transport::hub::Hub;
 
 /// What the API accepts.

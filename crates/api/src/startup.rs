@@ -1,7 +1,10 @@
 //! Building the app and running the server: [`server`] for the binary, `create_app` composing
 //! every route, extractor configuration and middleware.
 
+use std::future::Future;
 use std::net::TcpListener;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
@@ -18,6 +21,7 @@ use crate::http::limits::{self, FailureLimiter, KeysExist, RateLimiter, Slots, U
 use crate::http::telemetry::{RequestSpan, telemetry};
 use crate::http::{auth, cors};
 use crate::state::AppState;
+use crate::tasks::Tasks;
 use crate::transport::hub::Hub;
 use crate::{ApiDeps, routes};
 
@@ -34,7 +38,8 @@ pub(crate) enum Surface {
 /// in flight get up to `config.shutdown_timeout`, long polls answer and event streams end at
 /// once. Starts the process's [`Hub`] too, tied to the same token, and — when the catalog has
 /// types run by external workers — the maintenance of their queues (leases of workers gone
-/// silent reclaimed, due retries queued; see [`crate::external`]). Leaves signal handling to
+/// silent reclaimed, due retries queued; see [`crate::external`]), all supervised: the
+/// returned [`Serving`] fails if one of them panics or stops early. Leaves signal handling to
 /// the caller. The returned server must be awaited (or spawned) to run; call this within a
 /// Tokio runtime.
 ///
@@ -44,7 +49,7 @@ pub fn server(
     listener: TcpListener,
     deps: ApiDeps,
     shutdown: CancellationToken,
-) -> std::io::Result<Server> {
+) -> std::io::Result<Serving> {
     serve(listener, deps, shutdown, Surface::Api)
 }
 
@@ -58,7 +63,7 @@ pub fn operations_server(
     listener: TcpListener,
     deps: ApiDeps,
     shutdown: CancellationToken,
-) -> std::io::Result<Server> {
+) -> std::io::Result<Serving> {
     serve(listener, deps, shutdown, Surface::Operations)
 }
 
@@ -67,23 +72,26 @@ fn serve(
     deps: ApiDeps,
     shutdown: CancellationToken,
     surface: Surface,
-) -> std::io::Result<Server> {
+) -> std::io::Result<Serving> {
+    let mut tasks = Tasks::new(shutdown.clone());
     let hub = Hub::start(
         &deps.store,
         SharedKeyStore::clone(&deps.keys),
         deps.config.subscriber_buffer,
         deps.metrics.clone(),
+        &mut tasks,
         shutdown.clone(),
     );
     let shutdown_timeout = deps.config.shutdown_timeout.as_secs();
     let external = ExternalWorkers::new(deps.config.max_worker_claims, shutdown.clone());
     if surface == Surface::Api && !deps.config.job_types.external().is_empty() {
-        tokio::spawn(maintain_until(
+        let maintenance = maintain_until(
             SharedStore::clone(&deps.store),
             external.id().clone(),
             deps.config.external_maintenance_interval,
             shutdown.clone(),
-        ));
+        );
+        tasks.spawn("maintenance of the external workers' queues", maintenance);
     }
     let rate_limiter = RateLimiter::new(deps.config.rate_limit);
     let auth_failures = FailureLimiter::new(deps.config.auth_failure_rate_limit);
@@ -124,11 +132,35 @@ fn serve(
         .keep_alive(keep_alive)
         .run();
     let handle = server.handle();
-    tokio::spawn(async move {
+    tasks.spawn("stop on shutdown", async move {
         shutdown.cancelled().await;
         handle.stop(true).await;
     });
-    Ok(server)
+    Ok(Serving::new(server, tasks))
+}
+
+/// A running server and its background tasks: awaiting it runs the server until it stops
+/// (after shutdown), or until a background task fails ([`crate::tasks`]), whichever first.
+#[must_use = "a server does nothing unless awaited or spawned"]
+pub struct Serving(Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>);
+
+impl Serving {
+    fn new(server: Server, mut tasks: Tasks) -> Self {
+        Self(Box::pin(async move {
+            tokio::select! {
+                stopped = server => stopped,
+                failure = tasks.failure() => Err(failure),
+            }
+        }))
+    }
+}
+
+impl Future for Serving {
+    type Output = std::io::Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
 }
 
 /// The app: every resource's routes, extractor error handlers that answer problem+json, API

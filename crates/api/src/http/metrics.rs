@@ -3,7 +3,6 @@
 //! streams and of the hub that feeds them; and the exposition of a whole registry in the
 //! format the scraper asks for ([`exposition`]).
 
-
 use std::fmt::Write as _;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};

@@ -1,8 +1,7 @@
 //! The hub: this process's one reader of the store's signals, fanning them out in memory to
 //! everything that waits for a change — SSE streams and long polls — keyed by job and by tenant.
 //!
-//! Ten thousand open streams must not mean ten thousand backend subscriptions (DESIGN.md,
-//! principle 3). One task reads [`Store::signals`](herald_core::Store::signals) and hands each
+//! Ten thousand open streams must not mean ten thousand backend subscriptions. One task reads [`Store::signals`](herald_core::Store::signals) and hands each
 //! event to the subscribers of its job and to those of its tenant (the many-job stream and the
 //! feed's long poll). Signals are best effort, so subscribers treat the store as the truth:
 //! when notices may have been lost ([`Signal::Resync`], or this task fell behind the store) every
@@ -46,6 +45,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
 use crate::http::metrics::{ApiMetrics, StreamKind};
+use crate::tasks::Tasks;
 use crate::transport::revocation::{KeyWatch, Revocations};
 
 /// How often the watched keys are read back from the store even without a resync: the
@@ -178,19 +178,20 @@ enum Key {
 }
 
 impl Hub {
-    /// Subscribes to `store`'s signals and spawns the tasks that fan them out and re-check
-    /// watched keys (read from `keys`) until `shutdown` is cancelled. Each subscriber may hold
-    /// `buffer` notices (at least one) before it is dropped for lagging. Must be called within
-    /// a Tokio runtime.
-    pub fn start(
+    /// Subscribes to `store`'s signals and starts, among `tasks`, the tasks that fan them out
+    /// and re-check watched keys (read from `keys`) until `shutdown` is cancelled. Each
+    /// subscriber may hold `buffer` notices (at least one) before it is dropped for lagging.
+    /// Must be called within a Tokio runtime.
+    pub(crate) fn start(
         store: &SharedStore,
         keys: SharedKeyStore,
         buffer: usize,
         metrics: ApiMetrics,
+        tasks: &mut Tasks,
         shutdown: CancellationToken,
     ) -> Self {
         let hub = Self::new(Revocations::new(keys), buffer, metrics, shutdown);
-        hub.spawn(store.signals());
+        hub.spawn(store.signals(), tasks);
         hub
     }
 
@@ -212,9 +213,12 @@ impl Hub {
         }
     }
 
-    fn spawn(&self, signals: broadcast::Receiver<Signal>) {
-        tokio::spawn(self.clone().run(signals));
-        tokio::spawn(self.clone().recheck_keys());
+    fn spawn(&self, signals: broadcast::Receiver<Signal>, tasks: &mut Tasks) {
+        tasks.spawn("hub", self.clone().run(signals));
+        tasks.spawn(
+            "hub's re-check of watched keys",
+            self.clone().recheck_keys(),
+        );
     }
 
     /// The keys watched by this process's streams and long polls.
@@ -569,7 +573,9 @@ mod tests {
         let metrics = ApiMetrics::register(&mut Registry::default());
         let hub = Hub::new(revocations, 8, metrics, CancellationToken::new());
         let (signals, receiver) = broadcast::channel(8);
-        hub.spawn(receiver);
+        // Detached: a test's hub lives as long as its runtime.
+        tokio::spawn(hub.clone().run(receiver));
+        tokio::spawn(hub.clone().recheck_keys());
         (hub, signals, keys)
     }
 

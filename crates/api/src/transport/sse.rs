@@ -1,12 +1,12 @@
 //! The event streams: one job (`GET /v1/jobs/{id}/events`) or many jobs of a tenant
 //! (`GET /v1/events/stream`), and their `text/event-stream` answer.
 //!
-//! Every stream follows DESIGN.md's principle 4: it **subscribes to the hub first**, then reads
-//! the store (the job and its history, or the tenant's feed), then sends each event at most
-//! once — a job stream drops anything with a `seq` it has sent, a feed stream anything at or
-//! before the last cursor it read. A job stream also notices a `seq` that skips ahead (a notice
-//! lost on the way) and fills the gap from the job's history; on [`Notice::Resync`] both
-//! catch up from the store. No gaps, no duplicates, whichever process the client lands on.
+//! Every stream **subscribes to the hub first** (so nothing that happens while it starts is
+//! missed), then reads the store (the job and its history, or the tenant's feed), then sends
+//! each event at most once — a job stream drops anything with a `seq` it has sent, a feed
+//! stream anything at or before the last cursor it read. A job stream also notices a `seq` that
+//! skips ahead (a notice lost on the way) and fills the gap from the job's history; on
+//! [`Notice::Resync`] both catch up from the store. No gaps, no duplicates, whichever process the client lands on.
 //!
 //! When the store no longer holds what a stream would need (a history or feed trimmed past the
 //! client's position), the stream says so rather than skip silently: a resumed stream answers
@@ -71,8 +71,15 @@ pub fn last_event_id(req: &HttpRequest, query: &EventQuery) -> Result<Option<Str
     Ok(header.or_else(|| query.last_event_id()).map(str::to_owned))
 }
 
+/// How often a silent stream sends a comment: four fifths of the longest silence allowed
+/// (12 s for the 15 s bound), so that a timer that fires late, a busy process or a slow
+/// network does not let a silence reach the bound that proxies and clients count on.
+pub fn heartbeat_interval(longest_silence: Duration) -> Duration {
+    longest_silence * 4 / 5
+}
+
 /// The `text/event-stream` answer for `events`: a `retry:` hint first, then the events, with a
-/// comment at least every `sse_heartbeat` of silence; `Cache-Control: no-cache` and
+/// comment after [`heartbeat_interval`] of silence, so no silence reaches `sse_heartbeat`; `Cache-Control: no-cache` and
 /// `X-Accel-Buffering: no` so neither caches nor proxies such as nginx hold events back; and,
 /// for a resumed stream, `Last-Event-ID` naming the event replay starts after.
 pub fn respond(
@@ -82,7 +89,7 @@ pub fn respond(
     resumed_after: Option<String>,
 ) -> HttpResponse {
     let mut response = sse::Sse::from_infallible_stream(events)
-        .with_keep_alive(config.sse_heartbeat)
+        .with_keep_alive(heartbeat_interval(config.sse_heartbeat))
         .with_retry_duration(config.sse_retry)
         .respond_to(req);
     let headers = response.headers_mut();
@@ -597,19 +604,35 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
+    use crate::tasks::Tasks;
 
-    fn subscription(shutdown: &CancellationToken) -> Subscription {
+    /// A subscription to a running hub, and the hub's tasks (dropping them stops the hub).
+    fn subscription(shutdown: &CancellationToken) -> (Subscription, Tasks) {
         let store: SharedStore = Arc::new(MemoryStore::new(StoreConfig::default()));
         let metrics = ApiMetrics::register(&mut Registry::default());
         let keys = Arc::new(MemoryStore::new(StoreConfig::default()));
-        let hub = Hub::start(&store, keys, 8, metrics, shutdown.clone());
-        hub.subscribe_job(JobId::generate(), Listener::Stream(StreamKind::Job))
+        let mut tasks = Tasks::new(shutdown.clone());
+        let hub = Hub::start(&store, keys, 8, metrics, &mut tasks, shutdown.clone());
+        let subscription = hub.subscribe_job(JobId::generate(), Listener::Stream(StreamKind::Job));
+        (subscription, tasks)
+    }
+
+    #[test]
+    fn heartbeats_come_with_a_margin_under_the_longest_silence() {
+        assert_eq!(
+            heartbeat_interval(crate::MAX_SSE_HEARTBEAT),
+            Duration::from_secs(12)
+        );
+        assert_eq!(
+            heartbeat_interval(Duration::from_millis(500)),
+            Duration::from_millis(400)
+        );
     }
 
     #[tokio::test]
     async fn a_failed_read_of_the_store_is_retried_before_a_stream_gives_up() {
         let shutdown = CancellationToken::new();
-        let subscription = subscription(&shutdown);
+        let (subscription, _tasks) = subscription(&shutdown);
         let calls = Cell::new(0);
         let read = || {
             calls.set(calls.get() + 1);
@@ -626,7 +649,7 @@ mod tests {
     #[tokio::test]
     async fn retries_stop_when_the_process_shuts_down() {
         let shutdown = CancellationToken::new();
-        let subscription = subscription(&shutdown);
+        let (subscription, _tasks) = subscription(&shutdown);
         shutdown.cancel();
         let read = || async { Err::<(), _>(StoreError::Backend("down".into())) };
         let outcome = tokio::time::timeout(
