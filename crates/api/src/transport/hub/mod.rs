@@ -32,21 +32,23 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use bytestring::ByteString;
-
 use herald_core::store::{SharedKeyStore, Signal};
-use herald_core::{FeedEntry, Job, JobId, JobView, SharedStore, TenantId};
+use herald_core::{FeedEntry, JobId, SharedStore, TenantId};
 use tokio::sync::Notify;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
-use crate::http::metrics::{ApiMetrics, StreamKind};
+use crate::http::metrics::ApiMetrics;
 use crate::tasks::Tasks;
 use crate::transport::revocation::{KeyWatch, Revocations};
+
+mod notice;
+
+pub use notice::{HubCounts, Listener, Notice, Published, render};
 
 /// How often the watched keys are read back from the store even without a resync: the
 /// backstop for a revocation signal lost without the subscription noticing it.
@@ -57,87 +59,6 @@ const RECHECK_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// How many notices a subscriber may hold unread before it is dropped, unless configured.
 pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 128;
-
-/// An event as the hub hands it out: the feed entry, and its job resource rendered once as
-/// JSON for every stream that sends it (ten thousand streams on one tenant must not serialize
-/// the same snapshot ten thousand times).
-#[derive(Debug)]
-pub struct Published {
-    entry: Arc<FeedEntry>,
-    data: OnceLock<Option<ByteString>>,
-}
-
-impl Published {
-    pub fn new(entry: Arc<FeedEntry>) -> Self {
-        Self {
-            entry,
-            data: OnceLock::new(),
-        }
-    }
-
-    /// The job resource as one line of JSON, rendered by the first caller; `None` only if it
-    /// cannot be serialized.
-    pub fn data(&self) -> Option<ByteString> {
-        self.data
-            .get_or_init(|| render(&self.entry.event.job))
-            .clone()
-    }
-}
-
-impl std::ops::Deref for Published {
-    type Target = FeedEntry;
-    fn deref(&self) -> &FeedEntry {
-        &self.entry
-    }
-}
-
-/// The job resource of `job` as one line of JSON; `None` (logged) if it cannot be serialized.
-pub fn render(job: &Job) -> Option<ByteString> {
-    match serde_json::to_string(&JobView::from(job)) {
-        Ok(json) => Some(ByteString::from(json)),
-        Err(error) => {
-            tracing::error!(job_id = %job.id, %error, "a job resource could not be serialized");
-            None
-        }
-    }
-}
-
-/// What a subscriber is told.
-#[derive(Debug, Clone)]
-pub enum Notice {
-    /// A change of a watched job (or of one of the watched tenant's jobs): the job's snapshot
-    /// after the change, at its place in the tenant's feed.
-    Event(Arc<Published>),
-    /// Notices may have been lost before they reached the hub: catch up from the store.
-    Resync,
-    /// This subscriber fell behind and was dropped: nothing more will come.
-    Lagged,
-    /// The key the subscription was opened with was revoked: it must end (a stream) or answer
-    /// `401` (a long poll).
-    Revoked,
-}
-
-/// Who listens: what a dropped subscriber is counted as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
-    /// An event stream: dropping it counts in `herald_sse_streams_lagged_total`.
-    Stream(StreamKind),
-    /// A long poll (it subscribes again when dropped).
-    LongPoll,
-}
-
-/// How many subscriptions the hub holds right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct HubCounts {
-    /// Jobs with at least one subscriber.
-    pub jobs: usize,
-    /// Tenants with at least one subscriber.
-    pub tenants: usize,
-    /// Subscriptions to a job.
-    pub job_subscribers: usize,
-    /// Subscriptions to a tenant.
-    pub tenant_subscribers: usize,
-}
 
 /// The fan-out of store signals to subscribers of jobs and tenants. Cheap to clone; every clone
 /// is the same hub.
@@ -518,6 +439,7 @@ mod tests {
     use prometheus_client::registry::Registry;
 
     use super::*;
+    use crate::http::metrics::StreamKind;
     use crate::transport::revocation::tests::stored_key;
 
     fn revocations() -> (Revocations, SharedKeyStore) {
