@@ -100,6 +100,9 @@ pub enum KeysAction {
     Generate,
 }
 
+/// Every setting of `herald serve` as a flag: its help, its `HERALD_…` twin, its default and
+/// its check. The values are not read from here: [`crate::settings`] takes each one's text with
+/// where it came from (default, variable, flag) and layers them over the configuration file.
 #[derive(Debug, Clone, Parser)]
 pub struct ServeArgs {
     /// A TOML configuration file: `[server]` settings (any flag, by its long name) and the job

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
-use herald_core::store::{SharedKeyStore, SharedWebhookStore};
+use herald_core::store::{KeyStore, SharedKeyStore, SharedWebhookStore, Store, WebhookStore};
 use herald_core::{JobLimits, SharedStore, StoreConfig};
 use herald_notifier::{NotifierDeps, NotifierMetrics};
 use herald_worker::{Registry as Handlers, Worker, WorkerMetrics};
@@ -134,29 +134,24 @@ impl Stores {
                         );
                     }
                 }
-                let store = Arc::new(MemoryStore::new(config));
-                Ok(Self {
-                    jobs: store.clone(),
-                    webhooks: store.clone(),
-                    keys: store,
-                })
+                Ok(Self::behind(Arc::new(MemoryStore::new(config))))
             }
             Backend::Redis(redis) => {
-                let store = RedisStore::connect_with(
-                    redis.url.expose(),
-                    &redis.prefix,
-                    config,
-                    redis.timeouts,
-                )
-                .await
-                .context("failed to connect to Redis")?;
-                let store = Arc::new(store);
-                Ok(Self {
-                    jobs: store.clone(),
-                    webhooks: store.clone(),
-                    keys: store,
-                })
+                let url = redis.url.expose();
+                let store = RedisStore::connect_with(url, &redis.prefix, config, redis.timeouts)
+                    .await
+                    .context("failed to connect to Redis")?;
+                Ok(Self::behind(Arc::new(store)))
             }
+        }
+    }
+
+    /// One backend as the three stores.
+    fn behind<B: Store + WebhookStore + KeyStore + 'static>(backend: Arc<B>) -> Self {
+        Self {
+            jobs: backend.clone(),
+            webhooks: backend.clone(),
+            keys: backend,
         }
     }
 }
@@ -217,13 +212,16 @@ impl Application {
         let mut registry = Registry::with_prefix("herald");
         let mut roles = JoinSet::new();
         if server.runs(Role::Worker) {
-            let config = settings.worker_config(job_types.clone());
-            let metrics = WorkerMetrics::register(&mut registry);
-            let worker = Worker::new(stores.jobs.clone(), Arc::new(handlers), config, metrics);
+            let worker = Worker::new(
+                stores.jobs.clone(),
+                Arc::new(handlers),
+                settings.worker_config(job_types.clone()),
+                WorkerMetrics::register(&mut registry),
+            );
             let token = shutdown.clone();
             roles.spawn(async move {
-                let outcome = worker.run(token).await.context("the worker role failed");
-                ("worker", outcome)
+                let outcome = worker.run(token).await;
+                ("worker", outcome.context("the worker role failed"))
             });
         }
         if server.runs(Role::Notifier) {
@@ -234,10 +232,8 @@ impl Application {
             };
             let token = shutdown.clone();
             roles.spawn(async move {
-                let outcome = herald_notifier::run(deps, token)
-                    .await
-                    .context("the notifier role failed");
-                ("notifier", outcome)
+                let outcome = herald_notifier::run(deps, token).await;
+                ("notifier", outcome.context("the notifier role failed"))
             });
         }
         let config = settings.api_config(job_types, limits, tokens);

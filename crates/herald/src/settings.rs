@@ -1,7 +1,12 @@
 //! What a process is configured with: one [`Settings`] tree, a section per concern, every
 //! value checked at start-up into its type. The tree is read from defaults < the
-//! configuration file's `[server]` table < `HERALD_…` variables < flags ([`layers`]), and each
-//! role's runtime configuration is built from its section here.
+//! configuration file's `[server]` table < `HERALD_…` variables < flags, and each role's
+//! runtime configuration is built from its section here.
+//!
+//! Every setting is one `herald serve` flag ([`crate::cli::ServeArgs`]), with a `HERALD_…`
+//! twin and a `[server]` key of the same name; one table in the `layers` module says where in
+//! the tree each one goes. [`values`] parses what people write, for clap and for the tree
+//! alike.
 
 mod layers;
 #[cfg(test)]
@@ -60,8 +65,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything a process is configured with. Each field's flag, variable and file key are
-/// listed in [`layers`]; their help is the command line's (`herald --help`).
+/// Everything a process is configured with. What each setting means is its flag's help
+/// (`herald --help`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub server: ServerSettings,

@@ -8,6 +8,7 @@
 //! was made.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
@@ -122,11 +123,7 @@ impl Invocation {
     /// # Errors
     /// A configuration file that cannot be read or holds a bad setting.
     pub fn from_command_line() -> anyhow::Result<Self> {
-        match Self::parse(std::env::args_os()) {
-            Ok(invocation) => Ok(invocation),
-            Err(SettingsError::Cli(e)) => e.exit(),
-            Err(e) => Err(anyhow::Error::new(e).context("failed to read the configuration")),
-        }
+        exit_on_usage(Self::parse(std::env::args_os()))
     }
 }
 
@@ -154,11 +151,7 @@ impl Settings {
     /// # Errors
     /// As [`Invocation::from_command_line`].
     pub fn from_command_line() -> anyhow::Result<Self> {
-        match Self::load(std::env::args_os()) {
-            Ok(settings) => Ok(settings),
-            Err(SettingsError::Cli(e)) => e.exit(),
-            Err(e) => Err(anyhow::Error::new(e).context("failed to read the configuration")),
-        }
+        exit_on_usage(Self::load(std::env::args_os()))
     }
 
     /// The layers under the flags of `matches` (clap has checked them and their variables),
@@ -179,7 +172,7 @@ impl Settings {
             };
             layer.insert(place, raw.join(","));
         }
-        let file = match matches.get_one::<std::path::PathBuf>("config") {
+        let file = match matches.get_one::<PathBuf>("config") {
             Some(path) => Some(ConfigFile::load(path)?),
             None => None,
         };
@@ -194,6 +187,17 @@ impl Settings {
             .map_err(|error| explain(&error, file.as_ref()))?;
         settings.file = file;
         Ok(settings)
+    }
+}
+
+/// What a process does with its command line's outcome: a usage error, `--help` or
+/// `--version` prints as clap formats it and exits (with clap's code); a bad configuration
+/// file is an error to report.
+fn exit_on_usage<T>(loaded: Result<T, SettingsError>) -> anyhow::Result<T> {
+    match loaded {
+        Ok(loaded) => Ok(loaded),
+        Err(SettingsError::Cli(e)) => e.exit(),
+        Err(e) => Err(anyhow::Error::new(e).context("failed to read the configuration")),
     }
 }
 
