@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use herald::Application;
-use herald::config::Settings;
+use herald::settings::Settings;
 use herald_core::{JobOutput, JobType};
 use herald_worker::{Handler, HandlerError, JobContext, Registry};
 use serde::Deserialize;
@@ -66,7 +66,7 @@ impl Handler for Shout {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_command_line()?;
-    herald::telemetry::init(settings.serve.log_format);
+    herald::telemetry::init(settings.log.format);
 
     let mut handlers = Registry::with_builtins();
     handlers.register(JobType::parse("text.shout")?, Arc::new(Shout));

@@ -1,8 +1,9 @@
 //! The configuration file (`--config herald.toml` / `HERALD_CONFIG`): server settings under
 //! `[server]` and the job types under `[job_types."name"]`, with `HERALD_JOB_TYPES__…`
 //! environment overrides. This module only reads and checks the file's shape; the server
-//! settings become defaults of the command line ([`crate::config`]) and the job types become
-//! handlers and policies ([`crate::job_types`]).
+//! settings become a layer of the settings, under the environment and the flags
+//! ([`crate::settings`]), and the job types become handlers and policies
+//! ([`crate::job_types`]).
 //!
 //! ```toml
 //! [server]

@@ -17,7 +17,8 @@ use herald_core::store::KeyStore;
 use herald_core::store::redis::RedisStore;
 use herald_core::{StoreConfig, TenantId};
 
-use crate::config::{KeysAction, KeysArgs, Mode};
+use crate::cli::{KeysAction, KeysArgs};
+use crate::settings::Mode;
 
 /// The name the bootstrap admin key is stored under.
 const BOOTSTRAP_NAME: &str = "bootstrap";
@@ -47,7 +48,7 @@ pub async fn run(args: KeysArgs, out: &mut impl Write, err: &mut impl Write) -> 
              POST /v1/admin/keys."
         );
     };
-    let store = RedisStore::connect(url, &args.redis_prefix, StoreConfig::default())
+    let store = RedisStore::connect(url.expose(), &args.redis_prefix, StoreConfig::default())
         .await
         .context("failed to connect to Redis")?;
     match args.action {

@@ -1,10 +1,13 @@
-//! The `herald` process: builds the store and the roles from the configuration and
-//! supervises them until shutdown. `main` and the tests start Herald the same way, through
+//! The `herald` process: builds the store and the roles from the settings and supervises
+//! them until shutdown. `main` and the tests start Herald the same way, through
 //! [`Application::build`].
 //!
 //! # Layout
-//! - [`config`] reads the command line, its `HERALD_…` environment twins and the
-//!   configuration file's `[server]` settings.
+//! - [`cli`] defines the command line: every setting as a flag with its `HERALD_…` twin, and
+//!   `herald keys …`.
+//! - [`settings`] is the settings tree (a section per role, the backend, the server), layered
+//!   from defaults, the configuration file, the environment and the flags, and the roles'
+//!   configurations built from it.
 //! - [`file`] reads the configuration file (`--config herald.toml`).
 //! - [`job_types`] turns the built-in handlers and the file's job types into the worker's
 //!   handlers and the catalog every role reads.
@@ -13,10 +16,13 @@
 //! - [`Application`] starts and supervises the api, worker and notifier roles.
 //! - [`raise_open_files_limit`] lifts the process's file descriptor limit for many streams.
 
-pub mod config;
+#![forbid(unsafe_code)]
+
+pub mod cli;
 pub mod file;
 pub mod job_types;
 pub mod keys;
+pub mod settings;
 pub mod telemetry;
 
 use std::net::TcpListener;
@@ -24,17 +30,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use herald_core::store::memory::MemoryStore;
-use herald_core::store::redis::{RedisStore, RedisTimeouts};
-use herald_core::store::{SharedKeyStore, SharedWebhookStore};
-use herald_core::{SharedStore, StoreConfig};
-use herald_notifier::{NotifierConfig, NotifierDeps, NotifierMetrics};
-use herald_worker::{Registry as Handlers, Worker, WorkerConfig, WorkerMetrics};
+use herald_core::store::redis::RedisStore;
+use herald_core::store::{KeyStore, SharedKeyStore, SharedWebhookStore, Store, WebhookStore};
+use herald_core::{JobLimits, SharedStore, StoreConfig};
+use herald_notifier::{NotifierDeps, NotifierMetrics};
+use herald_worker::{Registry as Handlers, Worker, WorkerMetrics};
 use prometheus_client::registry::Registry;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Mode, Role, Settings};
-
+use crate::settings::{Backend, Mode, Role, Settings};
 /// Raises the soft limit on open files to the hard limit, and logs what it is now.
 ///
 /// Every open event stream holds a socket: ten thousand browsers following their jobs need ten
@@ -75,16 +80,18 @@ pub fn raise_open_files_limit() {
 /// # Errors
 /// Production mode with the api role and no `--token-secret`: api processes behind one load
 /// balancer must share it, so a secret made up here would break their links.
-fn read_tokens(args: &config::ServeArgs) -> anyhow::Result<herald_api::ReadTokens> {
-    let current = match (&args.token_secret, args.mode) {
+fn read_tokens(settings: &Settings) -> anyhow::Result<herald_api::ReadTokens> {
+    let server = &settings.server;
+    let tokens = &settings.api.tokens;
+    let current = match (&tokens.secret, server.mode) {
         (Some(secret), _) => secret.clone(),
-        (None, Mode::Production) if args.runs(Role::Api) => anyhow::bail!(
+        (None, Mode::Production) if server.runs(Role::Api) => anyhow::bail!(
             "production mode needs --token-secret (or HERALD_TOKEN_SECRET), at least 32 bytes \
              shared by every api process, to sign the read tokens of job links; make one with \
              `openssl rand -base64 48`"
         ),
         (None, _) => {
-            if args.runs(Role::Api) {
+            if server.runs(Role::Api) {
                 tracing::info!(
                     "no --token-secret: the read tokens of job links are signed with a random \
                      secret of this process, so they work on this process only and not after a \
@@ -96,15 +103,66 @@ fn read_tokens(args: &config::ServeArgs) -> anyhow::Result<herald_api::ReadToken
     };
     Ok(herald_api::ReadTokens {
         current,
-        previous: args.token_secret_previous.clone(),
-        ttl: args.token_ttl,
+        previous: tokens.previous.clone(),
+        ttl: tokens.ttl,
     })
 }
+
+/// The backend opened behind its three traits: the webhook outbox is written by the job
+/// store's own atomic writes, and API keys live beside the jobs they guard.
+struct Stores {
+    jobs: SharedStore,
+    webhooks: SharedWebhookStore,
+    keys: SharedKeyStore,
+}
+
+impl Stores {
+    /// Opens the configured backend.
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    async fn open(settings: &Settings, config: StoreConfig) -> anyhow::Result<Self> {
+        match &settings.backend {
+            Backend::Memory => {
+                for (role, what) in [
+                    (Role::Worker, "job will ever run"),
+                    (Role::Notifier, "webhook will ever be sent"),
+                ] {
+                    if !settings.server.runs(role) {
+                        tracing::warn!(
+                            "the embedded backend lives in this process only: without the {role:?} role no {what}"
+                        );
+                    }
+                }
+                Ok(Self::behind(Arc::new(MemoryStore::new(config))))
+            }
+            Backend::Redis(redis) => {
+                let url = redis.url.expose();
+                let store = RedisStore::connect_with(url, &redis.prefix, config, redis.timeouts)
+                    .await
+                    .context("failed to connect to Redis")?;
+                Ok(Self::behind(Arc::new(store)))
+            }
+        }
+    }
+
+    /// One backend as the three stores.
+    fn behind<B: Store + WebhookStore + KeyStore + 'static>(backend: Arc<B>) -> Self {
+        Self {
+            jobs: backend.clone(),
+            webhooks: backend.clone(),
+            keys: backend,
+        }
+    }
+}
+
+/// What a process runs until shutdown: its roles and its HTTP server.
+type Roles = JoinSet<(&'static str, anyhow::Result<()>)>;
 
 /// A started Herald process: its roles running, its HTTP port bound.
 pub struct Application {
     port: u16,
-    roles: JoinSet<(&'static str, anyhow::Result<()>)>,
+    roles: Roles,
     shutdown: CancellationToken,
 }
 
@@ -130,162 +188,59 @@ impl Application {
         handlers: Handlers,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let Settings { serve: args, file } = settings;
-        let limits = herald_core::JobLimits::default();
+        let server = &settings.server;
+        let limits = JobLimits::default();
         let job_types::Assembled {
             handlers,
             job_types,
-        } = job_types::assemble(handlers, file.as_ref(), &limits, args.max_body_bytes)?;
-        let store_config = StoreConfig {
-            retention: args.retention,
-            lease_timeout: args.lease_timeout,
-            job_types: job_types.clone(),
-            ..StoreConfig::default()
-        };
-        // One backend behind the three traits: the webhook outbox is written by the job store's
-        // own atomic writes, and API keys live beside the jobs they guard.
-        type Backend = (SharedStore, SharedWebhookStore, SharedKeyStore);
-        let (store, webhooks, keys): Backend = match &args.redis_url {
-            None => {
-                for (role, what) in [
-                    (Role::Worker, "job will ever run"),
-                    (Role::Notifier, "webhook will ever be sent"),
-                ] {
-                    if !args.runs(role) {
-                        tracing::warn!(
-                            "the embedded backend lives in this process only: without the {role:?} role no {what}"
-                        );
-                    }
-                }
-                let store = Arc::new(MemoryStore::new(store_config));
-                (store.clone(), store.clone(), store)
-            }
-            Some(url) => {
-                let timeouts = RedisTimeouts {
-                    connect: args.redis_connect_timeout,
-                    command: args.redis_command_timeout,
-                };
-                let store = Arc::new(
-                    RedisStore::connect_with(url, &args.redis_prefix, store_config, timeouts)
-                        .await
-                        .context("failed to connect to Redis")?,
-                );
-                (store.clone(), store.clone(), store)
-            }
-        };
-        if let Some(key) = &args.bootstrap_admin_key {
-            keys::register_bootstrap(&*keys, key).await?;
+        } = job_types::assemble(
+            handlers,
+            settings.file.as_ref(),
+            &limits,
+            settings.api.max_body_bytes,
+        )?;
+        let stores = Stores::open(&settings, settings.jobs.store_config(job_types.clone())).await?;
+        let on_redis = matches!(settings.backend, Backend::Redis(_));
+        if let Some(key) = &server.bootstrap_admin_key {
+            keys::register_bootstrap(&*stores.keys, key).await?;
         }
-        if args.runs(Role::Api) {
-            keys::check_mode(&*keys, args.mode, args.redis_url.is_some(), args.bind).await?;
+        if server.runs(Role::Api) {
+            keys::check_mode(&*stores.keys, server.mode, on_redis, server.bind).await?;
         }
-        let tokens = read_tokens(&args)?;
-        let backend = if args.redis_url.is_some() {
-            "redis"
-        } else {
-            "embedded memory"
-        };
+        let tokens = read_tokens(&settings)?;
 
-        let handlers = Arc::new(handlers);
         let mut registry = Registry::with_prefix("herald");
         let mut roles = JoinSet::new();
-
-        if args.runs(Role::Worker) {
-            let config = WorkerConfig {
-                concurrency: args.concurrency as usize,
-                heartbeat_interval: args.lease_timeout / 3,
-                drain_timeout: args.shutdown_timeout,
-                job_types: job_types.clone(),
-                ..WorkerConfig::default()
-            };
-            let metrics = WorkerMetrics::register(&mut registry);
-            let worker = Worker::new(Arc::clone(&store), Arc::clone(&handlers), config, metrics);
+        if server.runs(Role::Worker) {
+            let worker = Worker::new(
+                stores.jobs.clone(),
+                Arc::new(handlers),
+                settings.worker_config(job_types.clone()),
+                WorkerMetrics::register(&mut registry),
+            );
             let token = shutdown.clone();
             roles.spawn(async move {
-                let outcome = worker.run(token).await.context("the worker role failed");
-                ("worker", outcome)
+                let outcome = worker.run(token).await;
+                ("worker", outcome.context("the worker role failed"))
             });
         }
-
-        if args.runs(Role::Notifier) {
-            let config = NotifierConfig {
-                retry_schedule: args.webhook_retry_schedule.clone(),
-                timeout: args.webhook_timeout,
-                allow_private_targets: args.webhook_allow_private_targets,
-                concurrency: args.webhook_concurrency as usize,
-                endpoint_concurrency: args.webhook_endpoint_concurrency as usize,
-                ..NotifierConfig::default()
-            };
+        if server.runs(Role::Notifier) {
             let deps = NotifierDeps {
-                store: Arc::clone(&webhooks),
-                config,
+                store: stores.webhooks.clone(),
+                config: (&settings.notifier).into(),
                 metrics: NotifierMetrics::register(&mut registry),
             };
             let token = shutdown.clone();
             roles.spawn(async move {
-                let outcome = herald_notifier::run(deps, token)
-                    .await
-                    .context("the notifier role failed");
-                ("notifier", outcome)
+                let outcome = herald_notifier::run(deps, token).await;
+                ("notifier", outcome.context("the notifier role failed"))
             });
         }
+        let config = settings.api_config(job_types, limits, tokens);
+        let port = serve(&settings, stores, config, registry, &mut roles, &shutdown)?;
 
-        // Every process listens on `--bind`: the whole API with the api role, otherwise only
-        // the operations endpoints, so workers are probed and scraped like api processes.
-        let api_metrics = herald_api::ApiMetrics::register(&mut registry);
-        let listener = TcpListener::bind(args.bind)
-            .with_context(|| format!("failed to bind {}", args.bind))?;
-        let port = listener.local_addr()?.port();
-        let config = herald_api::ApiConfig {
-            job_types,
-            limits,
-            max_body_bytes: args.max_body_bytes,
-            shutdown_timeout: args.shutdown_timeout,
-            sse_heartbeat: args.sse_heartbeat,
-            sse_retry: args.sse_retry,
-            cors_origins: args.cors_origins.clone(),
-            allow_private_targets: args.webhook_allow_private_targets,
-            require_keys: args.mode == Mode::Production,
-            tokens,
-            rate_limit: herald_api::RateLimit {
-                per_second: args.rate_limit,
-                burst: args.rate_limit_burst,
-            },
-            auth_failure_rate_limit: herald_api::RateLimit {
-                per_second: args.auth_failure_rate_limit,
-                burst: args.auth_failure_rate_limit_burst,
-            },
-            trusted_proxies: args.trusted_proxies.clone(),
-            max_streams_per_key: args.max_streams_per_key,
-            max_waiters_per_key: args.max_waiters_per_key,
-            max_json_depth: usize::from(args.max_json_depth),
-            max_header_bytes: args.max_header_bytes as usize,
-            client_request_timeout: args.client_request_timeout,
-            client_disconnect_timeout: args.client_disconnect_timeout,
-            keep_alive: args.keep_alive,
-            ..herald_api::ApiConfig::default()
-        };
-        let deps = herald_api::ApiDeps {
-            store: Arc::clone(&store),
-            webhooks,
-            keys,
-            config,
-            metrics: api_metrics,
-            registry: Arc::new(registry),
-        };
-        let (server, surface) = if args.runs(Role::Api) {
-            (herald_api::server(listener, deps, shutdown.clone()), "api")
-        } else {
-            let server = herald_api::operations_server(listener, deps, shutdown.clone());
-            (server, "operations endpoints")
-        };
-        let server = server.context("failed to start the HTTP server")?;
-        roles.spawn(async move {
-            let outcome = server.await.context("the HTTP server failed");
-            (surface, outcome)
-        });
-
-        tracing::info!(roles = ?args.roles, backend, bind = %args.bind, "herald started");
+        let backend = if on_redis { "redis" } else { "embedded memory" };
+        tracing::info!(roles = ?server.roles, backend, bind = %server.bind, "herald started");
         Ok(Self {
             port,
             roles,
@@ -323,33 +278,75 @@ impl Application {
     }
 }
 
+/// Binds `--bind` and starts the HTTP server among the `roles`: the whole API with the api
+/// role, otherwise only the operations endpoints, so workers are probed and scraped like api
+/// processes. Returns the bound port.
+///
+/// # Errors
+/// When the address cannot be bound or the server cannot start.
+fn serve(
+    settings: &Settings,
+    stores: Stores,
+    config: herald_api::ApiConfig,
+    mut registry: Registry,
+    roles: &mut Roles,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<u16> {
+    let bind = settings.server.bind;
+    let metrics = herald_api::ApiMetrics::register(&mut registry);
+    let listener = TcpListener::bind(bind).with_context(|| format!("failed to bind {bind}"))?;
+    let port = listener.local_addr()?.port();
+    let deps = herald_api::ApiDeps {
+        store: stores.jobs,
+        webhooks: stores.webhooks,
+        keys: stores.keys,
+        config,
+        metrics,
+        registry: Arc::new(registry),
+    };
+    let (server, surface) = if settings.server.runs(Role::Api) {
+        (herald_api::server(listener, deps, shutdown.clone()), "api")
+    } else {
+        let server = herald_api::operations_server(listener, deps, shutdown.clone());
+        (server, "operations endpoints")
+    };
+    let server = server.context("failed to start the HTTP server")?;
+    roles.spawn(async move {
+        let outcome = server.await.context("the HTTP server failed");
+        (surface, outcome)
+    });
+    Ok(port)
+}
+
 #[cfg(test)]
 mod tests {
-    use clap::Parser as _;
-
     use super::*;
-    use crate::config::Cli;
 
-    fn args(extra: &[&str]) -> config::ServeArgs {
+    fn settings(extra: &[&str]) -> Settings {
         let mut argv = vec!["herald", "serve"];
         argv.extend_from_slice(extra);
-        Cli::try_parse_from(argv).unwrap().serve_args()
+        Settings::load(argv).unwrap()
     }
 
     #[test]
     fn production_needs_a_token_secret_for_the_api_and_development_makes_one_up() {
-        let error = read_tokens(&args(&["--mode", "production"])).unwrap_err();
+        let error = read_tokens(&settings(&["--mode", "production"])).unwrap_err();
         assert!(error.to_string().contains("--token-secret"), "{error}");
         // Without the api role no token is ever issued or checked.
-        assert!(read_tokens(&args(&["--mode", "production", "--roles", "worker"])).is_ok());
+        assert!(read_tokens(&settings(&["--mode", "production", "--roles", "worker"])).is_ok());
 
         let secret = "s".repeat(32);
-        let tokens = read_tokens(&args(&["--mode", "production", "--token-secret", &secret]));
+        let tokens = read_tokens(&settings(&[
+            "--mode",
+            "production",
+            "--token-secret",
+            &secret,
+        ]));
         let expected = herald_api::TokenSecret::new(secret.as_bytes()).unwrap();
         assert_eq!(tokens.unwrap().current.id(), expected.id());
 
-        let first = read_tokens(&args(&[])).unwrap();
-        let second = read_tokens(&args(&[])).unwrap();
+        let first = read_tokens(&settings(&[])).unwrap();
+        let second = read_tokens(&settings(&[])).unwrap();
         assert_ne!(first.current.id(), second.current.id());
     }
 }

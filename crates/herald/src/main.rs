@@ -1,9 +1,11 @@
 //! The `herald` binary: load config, init tracing (and lift the open files limit), bind,
 //! supervise the roles until a signal. `herald keys …` manages API keys instead.
 
+#![forbid(unsafe_code)]
+
 use anyhow::Context;
 use herald::Application;
-use herald::config::Invocation;
+use herald::settings::Invocation;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -14,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
             return herald::keys::run(args, &mut std::io::stdout(), &mut std::io::stderr()).await;
         }
     };
-    herald::telemetry::init(settings.serve.log_format);
+    herald::telemetry::init(settings.log.format);
     herald::raise_open_files_limit();
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
