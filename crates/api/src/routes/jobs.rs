@@ -10,6 +10,7 @@ use herald_core::{FieldError, Job, JobId, JobRequest, JobStatus, JobType};
 use serde::{Deserialize, Serialize};
 
 use crate::http::auth;
+use crate::http::body::Body;
 use crate::http::conditional::{IfNoneMatch, etag};
 use crate::http::error::{ApiError, Problem, resource};
 use crate::http::extract::{IdempotencyKeyHeader, JobPath, LinkSigner, Tenant, query_field};
@@ -69,13 +70,13 @@ async fn create_job(
     Tenant(tenant): Tenant,
     signer: LinkSigner,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
-    body: web::Json<serde_json::Value>,
+    Body(request): Body<JobRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let config = &state.config;
     let Submission {
         new,
         generated_secret,
-    } = parse_submission(tenant, &body, key, &config.limits, &config.job_types)?
+    } = parse_submission(tenant, request, key, &config.limits, &config.job_types)?
         .checked(config.allow_private_targets)
         .await?;
     let Created { job, replayed } = state.store.create(new).await?;

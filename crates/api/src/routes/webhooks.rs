@@ -6,9 +6,9 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use herald_core::webhook::SubscriptionRequest;
-use herald_core::{DeliveryId, EventType, SubscriptionId};
-use serde_json::Value;
+use herald_core::{DeliveryId, SubscriptionId};
 
+use crate::http::body::Body;
 use crate::http::error::{ApiError, Problem, resource};
 use crate::http::extract::{DeliveryPath, OptionalJson, Tenant, WebhookPath};
 use crate::state::AppState;
@@ -16,7 +16,7 @@ use crate::webhooks::replay::{ReplayRequest, ReplayWindow, Replayed};
 use crate::webhooks::view::{
     DeliveryList, DeliveryView, RevealedSecret, SubscriptionList, SubscriptionView,
 };
-use crate::webhooks::{DeliveryParams, RotateRequest};
+use crate::webhooks::{DeliveryParams, RotateRequest, SubscriptionChange};
 
 /// Registers the `/v1/webhooks` and `/v1/deliveries` routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -38,22 +38,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/webhooks/{id}/replay", "POST").route(web::post().to(replay)))
     .service(resource("/v1/deliveries/{id}", "GET").route(web::get().to(get_delivery)))
     .service(resource("/v1/deliveries/{id}/retry", "POST").route(web::post().to(retry_delivery)));
-}
-
-/// The body of `PATCH /v1/webhooks/{id}`, for the OpenAPI document only: the handler reads a
-/// [`SubscriptionRequest`], whose `url` a patch may leave out and whose `secret` it refuses.
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct SubscriptionChange {
-    /// A new target (the same checks as at creation).
-    #[schema(format = "uri")]
-    url: Option<String>,
-    events: Option<Vec<EventType>>,
-    /// Empty: every job type.
-    job_types: Option<Vec<String>>,
-    /// `false` pauses it; `true` resumes it, also after Herald disabled it.
-    enabled: Option<bool>,
 }
 
 /// Answers that describe a resource that may change at any time.
@@ -79,9 +63,9 @@ fn no_cache(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResp
 async fn create_webhook(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
-    body: web::Json<Value>,
+    Body(request): Body<SubscriptionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = state.webhooks().create(tenant, &body).await?;
+    let sub = state.webhooks().create(tenant, request).await?;
     tracing::Span::current().record("webhook_id", tracing::field::display(sub.id));
     let answer = RevealedSecret::created(&sub);
     Ok(no_cache(HttpResponse::Created())
@@ -150,9 +134,9 @@ async fn update_webhook(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     WebhookPath(id): WebhookPath,
-    body: web::Json<Value>,
+    Body(change): Body<SubscriptionChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = state.webhooks().update(&tenant, &id, &body).await?;
+    let sub = state.webhooks().update(&tenant, &id, change).await?;
     Ok(no_cache(HttpResponse::Ok()).json(SubscriptionView::from(&sub)))
 }
 
@@ -196,11 +180,11 @@ async fn rotate_secret(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     WebhookPath(id): WebhookPath,
-    OptionalJson(body): OptionalJson<Value>,
+    OptionalJson(request): OptionalJson<RotateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let sub = state
         .webhooks()
-        .rotate_secret(&tenant, &id, body.as_ref())
+        .rotate_secret(&tenant, &id, request.unwrap_or_default())
         .await?;
     Ok(no_cache(HttpResponse::Ok()).json(RevealedSecret::rotated(&sub)))
 }
@@ -251,9 +235,9 @@ async fn replay(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     WebhookPath(id): WebhookPath,
-    body: web::Json<Value>,
+    Body(request): Body<ReplayRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let window = ReplayWindow::parse(&body, Utc::now())?;
+    let window = ReplayWindow::parse(request, Utc::now())?;
     let replayed = state.webhooks().replay(&tenant, &id, window).await?;
     Ok(HttpResponse::Accepted().json(replayed))
 }
