@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use herald_core::JobId;
 use serde::Serialize;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::external::{
     Claim, ClaimRequest, ClaimedJob, CompleteRequest, Completion, FailRequest, Failure, Finished,
@@ -12,27 +13,28 @@ use crate::external::{
 };
 use crate::http::auth;
 use crate::http::body::Body;
-use crate::http::error::{ApiError, Problem, json_error, resource};
+use crate::http::error::{ApiError, Problem, json_error};
 use crate::http::extract::{JobPath, Tenant};
+use crate::routes::resource;
 use crate::state::AppState;
 
 /// Registers the `/v1/workers` routes. `max_complete_bytes` bounds the body of a completion,
 /// which carries the job's result (larger than other bodies may be).
-pub fn configure(cfg: &mut web::ServiceConfig, max_complete_bytes: usize) {
+pub fn configure(cfg: &mut ServiceConfig, max_complete_bytes: usize) {
     let results = web::JsonConfig::default()
         .limit(max_complete_bytes)
         .error_handler(json_error);
-    cfg.service(resource("/v1/workers/claim", "POST").route(web::post().to(claim)))
+    cfg.service(resource("/v1/workers/claim", "POST").to(__path_claim, claim))
         .service(
-            resource("/v1/workers/jobs/{id}/heartbeat", "POST").route(web::post().to(heartbeat)),
+            resource("/v1/workers/jobs/{id}/heartbeat", "POST").to(__path_heartbeat, heartbeat),
         )
         .service(
             resource("/v1/workers/jobs/{id}/complete", "POST")
                 .app_data(results)
-                .route(web::post().to(complete)),
+                .to(__path_complete, complete),
         )
-        .service(resource("/v1/workers/jobs/{id}/fail", "POST").route(web::post().to(fail)))
-        .service(resource("/v1/workers/jobs/{id}/release", "POST").route(web::post().to(release)));
+        .service(resource("/v1/workers/jobs/{id}/fail", "POST").to(__path_fail, fail))
+        .service(resource("/v1/workers/jobs/{id}/release", "POST").to(__path_release, release));
 }
 
 /// `200` with `answer`, never cached.

@@ -10,21 +10,23 @@ use chrono::{DateTime, Utc};
 use herald_core::apikey::{self, ApiKey, ApiKeyId, PlainKey};
 use herald_core::{FieldError, TenantId};
 use serde::{Deserialize, Serialize};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::http::auth::Admin;
 use crate::http::body::Body;
-use crate::http::error::{ApiError, Problem, resource};
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::query_field;
+use crate::routes::resource;
 use crate::state::AppState;
 
 /// Registers the `/v1/admin/keys` routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
         resource("/v1/admin/keys", "GET, POST")
-            .route(web::post().to(create_key))
-            .route(web::get().to(list_keys)),
+            .to(__path_create_key, create_key)
+            .to(__path_list_keys, list_keys),
     )
-    .service(resource("/v1/admin/keys/{id}", "DELETE").route(web::delete().to(revoke_key)));
+    .service(resource("/v1/admin/keys/{id}", "DELETE").to(__path_revoke_key, revoke_key));
 }
 
 /// The body of `POST /v1/admin/keys`.

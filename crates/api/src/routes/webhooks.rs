@@ -7,10 +7,12 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use herald_core::webhook::SubscriptionRequest;
 use herald_core::{DeliveryId, SubscriptionId};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::http::body::Body;
-use crate::http::error::{ApiError, Problem, resource};
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{DeliveryPath, OptionalJson, Tenant, WebhookPath};
+use crate::routes::resource;
 use crate::state::AppState;
 use crate::webhooks::replay::{ReplayRequest, ReplayWindow, Replayed};
 use crate::webhooks::view::{
@@ -19,25 +21,29 @@ use crate::webhooks::view::{
 use crate::webhooks::{DeliveryParams, RotateRequest, SubscriptionChange};
 
 /// Registers the `/v1/webhooks` and `/v1/deliveries` routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
         resource("/v1/webhooks", "GET, POST")
-            .route(web::post().to(create_webhook))
-            .route(web::get().to(list_webhooks)),
+            .to(__path_create_webhook, create_webhook)
+            .to(__path_list_webhooks, list_webhooks),
     )
     .service(
         resource("/v1/webhooks/{id}", "GET, PATCH, DELETE")
-            .route(web::get().to(get_webhook))
-            .route(web::patch().to(update_webhook))
-            .route(web::delete().to(delete_webhook)),
+            .to(__path_get_webhook, get_webhook)
+            .to(__path_update_webhook, update_webhook)
+            .to(__path_delete_webhook, delete_webhook),
     )
     .service(
-        resource("/v1/webhooks/{id}/rotate-secret", "POST").route(web::post().to(rotate_secret)),
+        resource("/v1/webhooks/{id}/rotate-secret", "POST").to(__path_rotate_secret, rotate_secret),
     )
-    .service(resource("/v1/webhooks/{id}/deliveries", "GET").route(web::get().to(list_deliveries)))
-    .service(resource("/v1/webhooks/{id}/replay", "POST").route(web::post().to(replay)))
-    .service(resource("/v1/deliveries/{id}", "GET").route(web::get().to(get_delivery)))
-    .service(resource("/v1/deliveries/{id}/retry", "POST").route(web::post().to(retry_delivery)));
+    .service(
+        resource("/v1/webhooks/{id}/deliveries", "GET").to(__path_list_deliveries, list_deliveries),
+    )
+    .service(resource("/v1/webhooks/{id}/replay", "POST").to(__path_replay, replay))
+    .service(resource("/v1/deliveries/{id}", "GET").to(__path_get_delivery, get_delivery))
+    .service(
+        resource("/v1/deliveries/{id}/retry", "POST").to(__path_retry_delivery, retry_delivery),
+    );
 }
 
 /// Answers that describe a resource that may change at any time.

@@ -54,8 +54,8 @@ pub struct Webhooks<'a> {
     pub allow_private_targets: bool,
 }
 
-/// The body of `PATCH /v1/webhooks/{id}`: the fields to change. A `secret` is read only to
-/// be refused with a pointer to rotation.
+/// The body of `PATCH /v1/webhooks/{id}`: the fields to change; those left out stay. A
+/// `secret` is refused: rotate it with `POST /v1/webhooks/{id}/rotate-secret`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionChange {
