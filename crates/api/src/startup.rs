@@ -14,12 +14,15 @@ use herald_core::SharedStore;
 use herald_core::store::SharedKeyStore;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi as _;
+use utoipa_actix_web::AppExt as _;
 
 use crate::external::{self, ExternalWorkers, maintain_until};
 use crate::http::error::{json_error, query_error, route_not_found};
 use crate::http::limits::{self, FailureLimiter, KeysExist, RateLimiter, Slots, UnknownKeys};
 use crate::http::telemetry::{RequestSpan, telemetry};
 use crate::http::{auth, cors};
+use crate::routes::openapi::{ApiDoc, Document};
 use crate::state::AppState;
 use crate::tasks::Tasks;
 use crate::transport::hub::Hub;
@@ -188,8 +191,23 @@ pub(crate) fn create_app(
         .config
         .max_body_bytes
         .max(state.store.config().max_result_bytes / 3 * 4 + 64 * 1024);
-    App::new()
-        .app_data(state)
+    let (app, operations) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(|cfg| {
+            if surface == Surface::Api {
+                routes::jobs::configure(cfg);
+                routes::events::configure(cfg);
+                routes::webhooks::configure(cfg);
+                external::routes::configure(cfg, max_complete_bytes);
+                routes::admin::configure(cfg);
+                routes::openapi::configure(cfg);
+            }
+        })
+        .configure(routes::health::configure)
+        .split_for_parts();
+    app.app_data(state)
+        .app_data(Document::new(operations))
         .app_data(json)
         .app_data(web::QueryConfig::default().error_handler(query_error))
         // Innermost: CORS answers preflights before any key is asked for, and adds its
@@ -206,16 +224,5 @@ pub(crate) fn create_app(
         .wrap(from_fn(telemetry))
         // Outermost: the request's span and id exist before anything else runs.
         .wrap(TracingLogger::<RequestSpan>::new())
-        .configure(|cfg| {
-            if surface == Surface::Api {
-                routes::jobs::configure(cfg);
-                routes::events::configure(cfg);
-                routes::webhooks::configure(cfg);
-                external::routes::configure(cfg, max_complete_bytes);
-                routes::admin::configure(cfg);
-                routes::openapi::configure(cfg);
-            }
-        })
-        .configure(routes::health::configure)
         .default_service(web::to(route_not_found))
 }

@@ -1,13 +1,11 @@
-//! A `POST /v1/jobs` body becomes a validated [`NewJob`], or a list of every field that is
+//! A `POST /v1/jobs` request becomes a validated [`NewJob`], or a list of every field that is
 //! wrong with it; then the target of the job's own webhook, if any, is checked.
 
 use herald_core::webhook::WebhookSecret;
 use herald_core::{
     FieldError, IdempotencyKey, JobLimits, JobRequest, JobType, JobTypes, NewJob, TenantId,
 };
-use serde_json::Value;
 
-use crate::http::body::from_body;
 use crate::http::error::ApiError;
 use crate::webhooks::check_target;
 
@@ -34,19 +32,25 @@ impl Submission {
     }
 }
 
-/// Validates a submission: its shape, that the install serves its type, and its fields against
+/// Validates a submission: that the install serves its type, and its fields against
 /// `limits` with the type's own defaults and payload bound in place.
 ///
 /// # Errors
 /// [`ApiError::Validation`] naming every bad field.
 pub fn parse_submission(
     tenant: TenantId,
-    body: &Value,
+    request: JobRequest,
     idempotency_key: Option<IdempotencyKey>,
     limits: &JobLimits,
     job_types: &JobTypes,
 ) -> Result<Submission, ApiError> {
-    let request: JobRequest = from_body(body).map_err(ApiError::Validation)?;
+    // `JobHook::parse` generates a secret when the request names none; only the request can
+    // tell a generated secret from a given one.
+    let named_secret = request
+        .webhook
+        .as_ref()
+        .and_then(|hook| hook.get("secret"))
+        .is_some_and(|secret| !secret.is_null());
     let job_type = request
         .job_type
         .as_deref()
@@ -68,12 +72,6 @@ pub fn parse_submission(
         unknown_type,
     ) {
         (Ok(new), None) => {
-            // `JobHook::parse` generates a secret when the request names none; only the raw
-            // request can tell a generated secret from a given one.
-            let named_secret = body
-                .get("webhook")
-                .and_then(|hook| hook.get("secret"))
-                .is_some_and(|secret| !secret.is_null());
             let generated_secret = new
                 .webhook
                 .as_ref()
@@ -95,9 +93,21 @@ pub fn parse_submission(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
+    use crate::http::body::from_body;
+
+    /// Reads `body` as the handler does: into a request, then into a submission.
+    fn parse(
+        tenant: TenantId,
+        body: &Value,
+        limits: &JobLimits,
+        types: &JobTypes,
+    ) -> Result<Submission, ApiError> {
+        let request = from_body(body).map_err(ApiError::Validation)?;
+        parse_submission(tenant, request, None, limits, types)
+    }
 
     fn known() -> JobTypes {
         let mut types = JobTypes::new();
@@ -116,7 +126,7 @@ mod tests {
 
     fn fields(body: Value) -> Vec<String> {
         let tenant = TenantId::default_tenant();
-        match parse_submission(tenant, &body, None, &JobLimits::default(), &known()) {
+        match parse(tenant, &body, &JobLimits::default(), &known()) {
             Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
             other => panic!("expected a validation error, got {other:?}"),
         }
@@ -126,8 +136,7 @@ mod tests {
     fn a_minimal_submission_of_a_known_type_is_accepted() {
         let tenant = TenantId::default_tenant();
         let body = json!({"type": "demo.sleep"});
-        let submission =
-            parse_submission(tenant, &body, None, &JobLimits::default(), &known()).unwrap();
+        let submission = parse(tenant, &body, &JobLimits::default(), &known()).unwrap();
         assert_eq!(submission.new.job_type.as_str(), "demo.sleep");
         assert!(submission.new.webhook.is_none());
         assert!(submission.generated_secret.is_none());
@@ -137,7 +146,7 @@ mod tests {
     fn a_types_own_limits_and_defaults_apply_to_its_jobs() {
         let tenant = TenantId::default_tenant();
         let body = json!({"type": "tiny.payload"});
-        let new = parse_submission(tenant, &body, None, &JobLimits::default(), &known())
+        let new = parse(tenant, &body, &JobLimits::default(), &known())
             .unwrap()
             .new;
         assert_eq!(new.timeout.as_secs(), 7);
@@ -152,10 +161,9 @@ mod tests {
         let roomy =
             json!({"type": "demo.sleep", "payload": {"text": "far more than sixteen bytes"}});
         assert!(
-            parse_submission(
+            parse(
                 TenantId::default_tenant(),
                 &roomy,
-                None,
                 &JobLimits::default(),
                 &known()
             )
@@ -168,7 +176,7 @@ mod tests {
         let parse = |hook: Value| {
             let body = json!({"type": "demo.sleep", "webhook": hook});
             let tenant = TenantId::default_tenant();
-            parse_submission(tenant, &body, None, &JobLimits::default(), &known()).unwrap()
+            parse(tenant, &body, &JobLimits::default(), &known()).unwrap()
         };
         let generated = parse(json!({"url": "https://client.example/h"}));
         let hook = generated.new.webhook.as_ref().unwrap();

@@ -1,6 +1,6 @@
 //! The external workers' protocol on the wire: what a claim, a heartbeat, a completion, a
-//! failure and a release carry, each request body parsed into a checked value with every bad
-//! field named, and the answers a worker reads.
+//! failure and a release carry, each request checked into a value with every bad field named,
+//! and the answers a worker reads.
 
 use std::time::Duration;
 
@@ -13,7 +13,6 @@ use herald_core::{FieldError, Job, JobOutput, JobType, JobTypes, Progress};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::body::from_body;
 use crate::http::error::ApiError;
 use crate::resource::JobResource;
 
@@ -90,7 +89,7 @@ pub struct Finished {
 /// `POST /v1/workers/claim`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ClaimRequest {
+pub struct ClaimRequest {
     /// 1 to 32 job types, each run by external workers.
     #[schema(value_type = Vec<JobType>, min_items = 1, max_items = 32)]
     types: Option<Vec<String>>,
@@ -117,8 +116,11 @@ impl Claim {
     ///
     /// # Errors
     /// [`ApiError::Validation`] naming every bad field.
-    pub fn parse(body: &Value, job_types: &JobTypes, max_wait: Duration) -> Result<Self, ApiError> {
-        let request: ClaimRequest = from_body(body).map_err(ApiError::Validation)?;
+    pub fn parse(
+        request: ClaimRequest,
+        job_types: &JobTypes,
+        max_wait: Duration,
+    ) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
         let types = match request.types {
             None => {
@@ -216,31 +218,14 @@ fn parse_token(raw: Option<String>, errors: &mut Vec<FieldError>) -> String {
 /// `{"percent": 0-100, "message": "..."}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ProgressRequest {
+pub struct ProgressRequest {
     #[schema(value_type = u8, maximum = 100)]
     percent: Option<u64>,
     /// Cut to 1 KiB.
     message: Option<String>,
 }
 
-fn parse_progress(raw: &Value, errors: &mut Vec<FieldError>) -> Option<Progress> {
-    let request: ProgressRequest = match from_body(raw) {
-        Ok(request) => request,
-        Err(bad) => {
-            errors.extend(bad.into_iter().map(|e| {
-                let field = if e.field == "body" {
-                    "progress".to_owned()
-                } else {
-                    format!("progress.{}", e.field)
-                };
-                FieldError {
-                    field,
-                    message: e.message,
-                }
-            }));
-            return None;
-        }
-    };
+fn parse_progress(request: ProgressRequest, errors: &mut Vec<FieldError>) -> Option<Progress> {
     match request.percent.map(u8::try_from) {
         Some(Ok(percent)) if percent <= 100 => Some(Progress::new(percent, request.message)),
         None => {
@@ -260,13 +245,12 @@ fn parse_progress(raw: &Value, errors: &mut Vec<FieldError>) -> Option<Progress>
 /// `POST /v1/workers/jobs/{id}/heartbeat`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct HeartbeatRequest {
+pub struct HeartbeatRequest {
     /// The lease's token.
     #[schema(value_type = String)]
     lease: Option<String>,
     /// Recorded like any job's progress; the same progress sent again is not recorded twice.
-    #[schema(value_type = Option<ProgressRequest>)]
-    progress: Option<Value>,
+    progress: Option<ProgressRequest>,
 }
 
 /// A valid heartbeat.
@@ -279,14 +263,12 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// # Errors
     /// [`ApiError::Validation`] naming every bad field.
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let request: HeartbeatRequest = from_body(body).map_err(ApiError::Validation)?;
+    pub fn parse(request: HeartbeatRequest) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
         let token = parse_token(request.lease, &mut errors);
         let progress = request
             .progress
-            .filter(|p| !p.is_null())
-            .and_then(|p| parse_progress(&p, &mut errors));
+            .and_then(|p| parse_progress(p, &mut errors));
         if errors.is_empty() {
             Ok(Self { token, progress })
         } else {
@@ -298,7 +280,7 @@ impl Heartbeat {
 /// `POST /v1/workers/jobs/{id}/complete`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CompleteRequest {
+pub struct CompleteRequest {
     /// The lease's token.
     #[schema(value_type = String)]
     lease: Option<String>,
@@ -325,8 +307,7 @@ impl Completion {
     ///
     /// # Errors
     /// [`ApiError::Validation`] naming every bad field.
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let request: CompleteRequest = from_body(body).map_err(ApiError::Validation)?;
+    pub fn parse(request: CompleteRequest) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
         let token = parse_token(request.lease, &mut errors);
         let json = request.result.filter(|r| !r.is_null());
@@ -407,7 +388,7 @@ fn is_media_type(raw: &str) -> bool {
 /// `POST /v1/workers/jobs/{id}/fail`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct FailRequest {
+pub struct FailRequest {
     /// The lease's token.
     #[schema(value_type = String)]
     lease: Option<String>,
@@ -430,8 +411,7 @@ pub struct Failure {
 impl Failure {
     /// # Errors
     /// [`ApiError::Validation`] naming every bad field.
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let request: FailRequest = from_body(body).map_err(ApiError::Validation)?;
+    pub fn parse(request: FailRequest) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
         let token = parse_token(request.lease, &mut errors);
         let message = match request.message {
@@ -460,7 +440,7 @@ impl Failure {
 /// `POST /v1/workers/jobs/{id}/release`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ReleaseRequest {
+pub struct ReleaseRequest {
     /// The lease's token.
     #[schema(value_type = String)]
     lease: Option<String>,
@@ -470,8 +450,7 @@ pub(crate) struct ReleaseRequest {
 ///
 /// # Errors
 /// [`ApiError::Validation`] naming every bad field.
-pub fn parse_release(body: &Value) -> Result<String, ApiError> {
-    let request: ReleaseRequest = from_body(body).map_err(ApiError::Validation)?;
+pub fn parse_release(request: ReleaseRequest) -> Result<String, ApiError> {
     let mut errors = Vec::new();
     let token = parse_token(request.lease, &mut errors);
     if errors.is_empty() {
@@ -483,9 +462,16 @@ pub fn parse_release(body: &Value) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use herald_core::{Runner, TypePolicy};
+    use serde::de::DeserializeOwned;
     use serde_json::json;
 
     use super::*;
+    use crate::http::body::from_body;
+
+    /// `body` read as a request, as the handlers' extractor reads it.
+    fn read<T: DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
+        from_body(body).map_err(ApiError::Validation)
+    }
 
     fn catalog() -> JobTypes {
         let mut types = JobTypes::new();
@@ -510,12 +496,9 @@ mod tests {
     #[test]
     fn a_claim_names_external_types_and_waits_thirty_seconds_by_default() {
         let max = Duration::from_secs(60);
-        let claim = Claim::parse(
-            &json!({"types": ["video.transcode", "video.transcode"]}),
-            &catalog(),
-            max,
-        )
-        .unwrap();
+        let claim = read(&json!({"types": ["video.transcode", "video.transcode"]}))
+            .and_then(|r| Claim::parse(r, &catalog(), max))
+            .unwrap();
         assert_eq!(claim.types, [JobType::parse("video.transcode").unwrap()]);
         assert_eq!(claim.wait, DEFAULT_CLAIM_WAIT);
         for body in [
@@ -525,28 +508,30 @@ mod tests {
             json!({"types": ["bad name"]}),
             json!({}),
         ] {
-            let err = Claim::parse(&body, &catalog(), max).unwrap_err();
+            let err = read(&body)
+                .and_then(|r| Claim::parse(r, &catalog(), max))
+                .unwrap_err();
             assert_eq!(fields(err), ["types"], "{body}");
         }
-        let err = Claim::parse(
-            &json!({"types": ["video.transcode"], "wait_s": 61, "worker_id": ""}),
-            &catalog(),
-            max,
-        )
-        .unwrap_err();
+        let err = read(&json!({"types": ["video.transcode"], "wait_s": 61, "worker_id": ""}))
+            .and_then(|r| Claim::parse(r, &catalog(), max))
+            .unwrap_err();
         assert_eq!(fields(err), ["wait_s", "worker_id"]);
     }
 
     #[test]
     fn a_completion_carries_json_or_bytes_with_their_media_type() {
-        let json_result = Completion::parse(&json!({"lease": "t", "result": {"ok": 1}})).unwrap();
+        let json_result = read(&json!({"lease": "t", "result": {"ok": 1}}))
+            .and_then(Completion::parse)
+            .unwrap();
         let output = json_result.output.unwrap();
         assert_eq!(output.content_type, "application/json");
         assert_eq!(output.body, br#"{"ok":1}"#);
 
-        let bytes = Completion::parse(
+        let bytes = read(
             &json!({"lease": "t", "result_base64": "YSxiCjEsMgo=", "content_type": "text/csv"}),
         )
+        .and_then(Completion::parse)
         .unwrap()
         .output
         .unwrap();
@@ -555,7 +540,9 @@ mod tests {
             ("text/csv", &b"a,b\n1,2\n"[..])
         );
 
-        let none = Completion::parse(&json!({"lease": "t"})).unwrap();
+        let none = read(&json!({"lease": "t"}))
+            .and_then(Completion::parse)
+            .unwrap();
         assert!(none.output.is_none());
 
         for (body, bad) in [
@@ -578,15 +565,19 @@ mod tests {
             ),
             (json!({"lease": "t", "colour": "red"}), vec!["colour"]),
         ] {
-            assert_eq!(fields(Completion::parse(&body).unwrap_err()), bad, "{body}");
+            assert_eq!(
+                fields(read(&body).and_then(Completion::parse).unwrap_err()),
+                bad,
+                "{body}"
+            );
         }
     }
 
     #[test]
     fn progress_is_a_percentage_with_an_optional_message() {
-        let beat =
-            Heartbeat::parse(&json!({"lease": "t", "progress": {"percent": 40, "message": "m"}}))
-                .unwrap();
+        let beat = read(&json!({"lease": "t", "progress": {"percent": 40, "message": "m"}}))
+            .and_then(Heartbeat::parse)
+            .unwrap();
         assert_eq!(beat.progress, Some(Progress::new(40, Some("m".to_owned()))));
         for (progress, field) in [
             (json!({"percent": 101}), "progress.percent"),
@@ -595,16 +586,22 @@ mod tests {
             (json!({"percent": 1, "eta": 3}), "progress.eta"),
             (json!(7), "progress"),
         ] {
-            let err = Heartbeat::parse(&json!({"lease": "t", "progress": progress})).unwrap_err();
+            let err = read(&json!({"lease": "t", "progress": progress}))
+                .and_then(Heartbeat::parse)
+                .unwrap_err();
             assert_eq!(fields(err), [field], "{progress}");
         }
     }
 
     #[test]
     fn a_failure_says_what_went_wrong_and_is_retryable_by_default() {
-        let failure = Failure::parse(&json!({"lease": "t", "message": "disk full"})).unwrap();
+        let failure = read(&json!({"lease": "t", "message": "disk full"}))
+            .and_then(Failure::parse)
+            .unwrap();
         assert!(failure.retryable);
-        let err = Failure::parse(&json!({"lease": "t", "message": " "})).unwrap_err();
+        let err = read(&json!({"lease": "t", "message": " "}))
+            .and_then(Failure::parse)
+            .unwrap_err();
         assert_eq!(fields(err), ["message"]);
     }
 

@@ -5,34 +5,36 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use herald_core::JobId;
 use serde::Serialize;
-use serde_json::Value;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::external::{
     Claim, ClaimRequest, ClaimedJob, CompleteRequest, Completion, FailRequest, Failure, Finished,
     Heartbeat, HeartbeatAnswer, HeartbeatRequest, ReleaseRequest, parse_release,
 };
 use crate::http::auth;
-use crate::http::error::{ApiError, Problem, json_error, resource};
+use crate::http::body::Body;
+use crate::http::error::{ApiError, Problem, json_error};
 use crate::http::extract::{JobPath, Tenant};
+use crate::routes::resource;
 use crate::state::AppState;
 
 /// Registers the `/v1/workers` routes. `max_complete_bytes` bounds the body of a completion,
 /// which carries the job's result (larger than other bodies may be).
-pub fn configure(cfg: &mut web::ServiceConfig, max_complete_bytes: usize) {
+pub fn configure(cfg: &mut ServiceConfig, max_complete_bytes: usize) {
     let results = web::JsonConfig::default()
         .limit(max_complete_bytes)
         .error_handler(json_error);
-    cfg.service(resource("/v1/workers/claim", "POST").route(web::post().to(claim)))
+    cfg.service(resource("/v1/workers/claim", "POST").to(__path_claim, claim))
         .service(
-            resource("/v1/workers/jobs/{id}/heartbeat", "POST").route(web::post().to(heartbeat)),
+            resource("/v1/workers/jobs/{id}/heartbeat", "POST").to(__path_heartbeat, heartbeat),
         )
         .service(
             resource("/v1/workers/jobs/{id}/complete", "POST")
                 .app_data(results)
-                .route(web::post().to(complete)),
+                .to(__path_complete, complete),
         )
-        .service(resource("/v1/workers/jobs/{id}/fail", "POST").route(web::post().to(fail)))
-        .service(resource("/v1/workers/jobs/{id}/release", "POST").route(web::post().to(release)));
+        .service(resource("/v1/workers/jobs/{id}/fail", "POST").to(__path_fail, fail))
+        .service(resource("/v1/workers/jobs/{id}/release", "POST").to(__path_release, release));
 }
 
 /// `200` with `answer`, never cached.
@@ -62,10 +64,10 @@ fn ok(answer: &impl Serialize) -> HttpResponse {
 async fn claim(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
-    body: web::Json<Value>,
+    Body(request): Body<ClaimRequest>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let claim = Claim::parse(&body, &state.config.job_types, state.config.max_wait)?;
+    let claim = Claim::parse(request, &state.config.job_types, state.config.max_wait)?;
     let key = auth::caller(&req)?.acting_key();
     match state.workers().claim(&tenant, &claim, key).await? {
         Some(claimed) => {
@@ -96,9 +98,9 @@ async fn heartbeat(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     JobPath(id): JobPath,
-    body: web::Json<Value>,
+    Body(request): Body<HeartbeatRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let heartbeat = Heartbeat::parse(&body)?;
+    let heartbeat = Heartbeat::parse(request)?;
     let answer = state.workers().heartbeat(&tenant, id, &heartbeat).await?;
     Ok(ok(&answer))
 }
@@ -124,9 +126,9 @@ async fn complete(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     JobPath(id): JobPath,
-    body: web::Json<Value>,
+    Body(request): Body<CompleteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let completion = Completion::parse(&body)?;
+    let completion = Completion::parse(request)?;
     let answer = state.workers().complete(&tenant, id, &completion).await?;
     Ok(ok(&answer))
 }
@@ -151,9 +153,9 @@ async fn fail(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     JobPath(id): JobPath,
-    body: web::Json<Value>,
+    Body(request): Body<FailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let failure = Failure::parse(&body)?;
+    let failure = Failure::parse(request)?;
     let answer = state.workers().fail(&tenant, id, &failure).await?;
     Ok(ok(&answer))
 }
@@ -178,9 +180,9 @@ async fn release(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     JobPath(id): JobPath,
-    body: web::Json<Value>,
+    Body(request): Body<ReleaseRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = parse_release(&body)?;
+    let token = parse_release(request)?;
     let answer = state.workers().release(&tenant, id, &token).await?;
     Ok(ok(&answer))
 }

@@ -1,40 +1,91 @@
 //! Reading a JSON request body into a request type, naming every field that is wrong with it.
 //!
-//! Handlers take the body as a [`serde_json::Value`] (so malformed JSON is a `400` from the
-//! JSON extractor) and read it here into their typed request, so a well-formed body with bad
-//! fields is a `422` whose `errors` say which fields, like every other validation error.
+//! Handlers take their typed request as a [`Body`]: the body is read as JSON first (so
+//! malformed JSON, a body over the limit or one not sent as JSON get the JSON extractor's
+//! problems), then into the request type here, so a well-formed body with bad fields is a
+//! `422` whose `errors` name each field by its path (`progress.percent`), like every other
+//! validation error.
 
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::{FutureExt as _, LocalBoxFuture};
 use herald_core::FieldError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_path_to_error::Segment;
 
-/// Reads `body` as a `T` (an object type, typically `deny_unknown_fields`).
+use crate::http::error::ApiError;
+
+/// A request body read as a `T` (an object type, typically `deny_unknown_fields`).
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        web::Json::<Value>::from_request(req, payload)
+            .map(|json| {
+                let body = json?.into_inner();
+                from_body(&body)
+                    .map(Self)
+                    .map_err(|errors| ApiError::Validation(errors).into())
+            })
+            .boxed_local()
+    }
+}
+
+/// Reads `body` as a `T`.
 ///
 /// # Errors
-/// One [`FieldError`] per field that is of the wrong type or unknown; `body` itself when it
-/// is not a JSON object, or when serde's complaint cannot be pinned on one field.
+/// One [`FieldError`] per field that is of the wrong type or unknown, named by its path;
+/// `body` itself when it is not a JSON object, or when serde's complaint cannot be pinned on
+/// one field.
 pub fn from_body<T: DeserializeOwned>(body: &Value) -> Result<T, Vec<FieldError>> {
     let Value::Object(fields) = body else {
         return Err(vec![FieldError::new("body", "must be a JSON object")]);
     };
-    T::deserialize(body).map_err(|whole| {
-        // serde names the bad field only in prose; trying each field alone attributes every
-        // complaint to its field. This runs only for bodies already known to be bad.
+    serde_path_to_error::deserialize(body).map_err(|whole| {
+        // serde stops at the first bad field; reading each field alone names every one. This
+        // runs only for bodies already known to be bad.
         let errors: Vec<_> = fields
             .iter()
             .filter_map(|(name, value)| {
                 let alone = Value::Object([(name.clone(), value.clone())].into_iter().collect());
-                T::deserialize(&alone)
+                serde_path_to_error::deserialize::<_, T>(&alone)
                     .err()
-                    .map(|e| FieldError::new(name, e.to_string()))
+                    .map(|e| field_error(e, name))
             })
             .collect();
         if errors.is_empty() {
-            vec![FieldError::new("body", whole.to_string())]
+            vec![field_error(whole, "body")]
         } else {
             errors
         }
     })
+}
+
+/// `error` named by the object keys on its path (`progress.percent`; an array's items are
+/// named by their array), or `otherwise` when it is about no key (a missing field).
+fn field_error(
+    error: serde_path_to_error::Error<serde_json::Error>,
+    otherwise: &str,
+) -> FieldError {
+    let keys: Vec<_> = error
+        .path()
+        .iter()
+        .map_while(|segment| match segment {
+            Segment::Map { key } => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    let field = if keys.is_empty() {
+        otherwise.to_owned()
+    } else {
+        keys.join(".")
+    };
+    FieldError::new(&field, error.into_inner().to_string())
 }
 
 #[cfg(test)]
@@ -50,6 +101,15 @@ mod tests {
     struct Request {
         name: Option<String>,
         count: Option<u32>,
+        inner: Option<Inner>,
+        tags: Option<Vec<String>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        percent: Option<u8>,
     }
 
     fn fields(body: Value) -> Vec<String> {
@@ -69,6 +129,16 @@ mod tests {
             ["colour", "count", "name"]
         );
         assert!(from_body::<Request>(&json!({"name": "a", "count": 2})).is_ok());
+    }
+
+    #[test]
+    fn a_nested_field_is_named_by_its_path_and_an_item_by_its_array() {
+        assert_eq!(
+            fields(json!({"inner": {"percent": 300}, "tags": ["a", 1]})),
+            ["inner.percent", "tags"]
+        );
+        assert_eq!(fields(json!({"inner": {"eta": 1}})), ["inner.eta"]);
+        assert_eq!(fields(json!({"inner": 7})), ["inner"]);
     }
 
     #[test]

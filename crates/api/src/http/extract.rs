@@ -12,6 +12,7 @@ use herald_core::apikey::ApiKeyId;
 use herald_core::{DeliveryId, FieldError, IdempotencyKey, JobId, SubscriptionId, TenantId};
 use serde::de::DeserializeOwned;
 
+use crate::http::body::Body;
 use crate::http::error::ApiError;
 use crate::resource::JobResource;
 use crate::state::AppState;
@@ -156,8 +157,9 @@ impl FromRequest for DeliveryPath {
 }
 
 /// A JSON body that may be left out: `None` for a request without a body (no
-/// `Content-Length`, or `0`, and no chunked body); otherwise read like `web::Json`, so a
-/// malformed, oversized or non-JSON body gets the same problem as anywhere else.
+/// `Content-Length`, or `0`, and no chunked body); otherwise read like a [`Body`], so a
+/// malformed, oversized or non-JSON body, or one with bad fields, gets the same problem as
+/// anywhere else.
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub Option<T>);
 
@@ -175,8 +177,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
         if length == Some(0) || (length.is_none() && !chunked) {
             return ready(Ok(Self(None))).boxed_local();
         }
-        web::Json::<T>::from_request(req, payload)
-            .map(|json| json.map(|json| Self(Some(json.into_inner()))))
+        Body::<T>::from_request(req, payload)
+            .map(|body| body.map(|Body(body)| Self(Some(body))))
             .boxed_local()
     }
 }

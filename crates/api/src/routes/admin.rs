@@ -10,22 +10,23 @@ use chrono::{DateTime, Utc};
 use herald_core::apikey::{self, ApiKey, ApiKeyId, PlainKey};
 use herald_core::{FieldError, TenantId};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::http::auth::Admin;
-use crate::http::body::from_body;
-use crate::http::error::{ApiError, Problem, resource};
+use crate::http::body::Body;
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::query_field;
+use crate::routes::resource;
 use crate::state::AppState;
 
 /// Registers the `/v1/admin/keys` routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
         resource("/v1/admin/keys", "GET, POST")
-            .route(web::post().to(create_key))
-            .route(web::get().to(list_keys)),
+            .to(__path_create_key, create_key)
+            .to(__path_list_keys, list_keys),
     )
-    .service(resource("/v1/admin/keys/{id}", "DELETE").route(web::delete().to(revoke_key)));
+    .service(resource("/v1/admin/keys/{id}", "DELETE").to(__path_revoke_key, revoke_key));
 }
 
 /// The body of `POST /v1/admin/keys`.
@@ -103,8 +104,7 @@ fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResp
 }
 
 /// Reads a key request into its tenant, name and admin flag, naming every bad field.
-fn parse_request(body: &Value) -> Result<(TenantId, String, bool), ApiError> {
-    let request: KeyRequest = from_body(body).map_err(ApiError::Validation)?;
+fn parse_request(request: KeyRequest) -> Result<(TenantId, String, bool), ApiError> {
     let mut errors = Vec::new();
     let tenant = TenantId::parse(&request.tenant)
         .map_err(|e| errors.push(FieldError::new("tenant", e.0)))
@@ -136,9 +136,9 @@ fn parse_request(body: &Value) -> Result<(TenantId, String, bool), ApiError> {
 async fn create_key(
     state: web::Data<AppState>,
     _admin: Admin,
-    body: web::Json<Value>,
+    Body(request): Body<KeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, name, admin) = parse_request(&body)?;
+    let (tenant, name, admin) = parse_request(request)?;
     // Ids are 64 random bits: a collision is all but impossible, and harmless (try again).
     for _ in 0..3 {
         let plain = PlainKey::generate();

@@ -5,20 +5,22 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::{Stream, StreamExt as _};
 use herald_core::{EventType, FeedCursor, FieldError, JobId};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::http::auth;
-use crate::http::error::{ApiError, Problem, resource};
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{JobPath, Tenant};
 use crate::http::limits::{self, Slot};
+use crate::routes::resource;
 use crate::state::AppState;
 use crate::transport::feed::{EventPage, EventQuery, FeedReader};
 use crate::transport::sse::{self, FeedStream, JobOpening, JobStream, LAST_EVENT_ID};
 
 /// Registers the event routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/v1/jobs/{id}/events", "GET").route(web::get().to(job_events)))
-        .service(resource("/v1/events/stream", "GET").route(web::get().to(event_stream)))
-        .service(resource("/v1/events", "GET").route(web::get().to(list_events)));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(resource("/v1/jobs/{id}/events", "GET").to(__path_job_events, job_events))
+        .service(resource("/v1/events/stream", "GET").to(__path_event_stream, event_stream))
+        .service(resource("/v1/events", "GET").to(__path_list_events, list_events));
 }
 
 /// A `Last-Event-ID` that is not one of ours.

@@ -4,16 +4,18 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::http::error::{ApiError, Problem, resource};
+use crate::http::error::{ApiError, Problem};
 use crate::http::metrics::Exposition;
+use crate::routes::resource;
 use crate::state::AppState;
 
 /// Registers `/healthz`, `/readyz` and `/metrics`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz", "GET").route(web::get().to(healthz)))
-        .service(resource("/readyz", "GET").route(web::get().to(readyz)))
-        .service(resource("/metrics", "GET").route(web::get().to(metrics)));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(resource("/healthz", "GET").to(__path_healthz, healthz))
+        .service(resource("/readyz", "GET").to(__path_readyz, readyz))
+        .service(resource("/metrics", "GET").to(__path_metrics, metrics));
 }
 
 /// The body of `/healthz` and `/readyz`.

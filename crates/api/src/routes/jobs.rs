@@ -8,13 +8,16 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use herald_core::store::{CancelOutcome, Created, ListQuery};
 use herald_core::{FieldError, Job, JobId, JobRequest, JobStatus, JobType};
 use serde::{Deserialize, Serialize};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::http::auth;
+use crate::http::body::Body;
 use crate::http::conditional::{IfNoneMatch, etag};
-use crate::http::error::{ApiError, Problem, resource};
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{IdempotencyKeyHeader, JobPath, LinkSigner, Tenant, query_field};
 use crate::http::limits;
 use crate::resource::JobResource;
+use crate::routes::resource;
 use crate::state::AppState;
 use crate::submission::{Submission, parse_submission};
 use crate::transport::poll::Polled;
@@ -24,15 +27,15 @@ use crate::transport::poll::Polled;
 pub const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
 
 /// Registers the `/v1/jobs` routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
         resource("/v1/jobs", "GET, POST")
-            .route(web::post().to(create_job))
-            .route(web::get().to(list_jobs)),
+            .to(__path_create_job, create_job)
+            .to(__path_list_jobs, list_jobs),
     )
-    .service(resource("/v1/jobs/{id}", "GET").route(web::get().to(get_job)))
-    .service(resource("/v1/jobs/{id}/cancel", "POST").route(web::post().to(cancel_job)))
-    .service(resource("/v1/jobs/{id}/result", "GET").route(web::get().to(job_result)));
+    .service(resource("/v1/jobs/{id}", "GET").to(__path_get_job, get_job))
+    .service(resource("/v1/jobs/{id}/cancel", "POST").to(__path_cancel_job, cancel_job))
+    .service(resource("/v1/jobs/{id}/result", "GET").to(__path_job_result, job_result));
 }
 
 /// Submit a job.
@@ -69,13 +72,13 @@ async fn create_job(
     Tenant(tenant): Tenant,
     signer: LinkSigner,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
-    body: web::Json<serde_json::Value>,
+    Body(request): Body<JobRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let config = &state.config;
     let Submission {
         new,
         generated_secret,
-    } = parse_submission(tenant, &body, key, &config.limits, &config.job_types)?
+    } = parse_submission(tenant, request, key, &config.limits, &config.job_types)?
         .checked(config.allow_private_targets)
         .await?;
     let Created { job, replayed } = state.store.create(new).await?;

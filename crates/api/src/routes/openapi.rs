@@ -1,9 +1,8 @@
 //! The OpenAPI 3.1 document of the API (`GET /v1/openapi.json`), generated from the code: each
-//! handler's `#[utoipa::path]` says its parameters, body and answers, and the wire types derive
-//! their schemas, so the document changes with the code. The api's integration tests check
-//! that every route served is in it (and nothing else), and that live answers match it.
-
-use std::sync::LazyLock;
+//! handler's `#[utoipa::path]` says its parameters, body and answers, the wire types derive
+//! their schemas, and registering a route puts its operation in the document
+//! ([`super::resource`]), so the document changes with the code. The api's integration tests
+//! check that live answers match it.
 
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::header::HeaderBuilder;
@@ -11,9 +10,10 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::http::error::{ApiError, Problem, resource};
-use crate::routes::{admin, events, health, jobs, webhooks};
+use crate::http::error::{ApiError, Problem};
+use crate::routes::resource;
 
 /// The document's description, shown by any OpenAPI tool.
 const DESCRIPTION: &str = "Herald runs jobs asynchronously: submit one (`202 Accepted`), then \
@@ -22,45 +22,11 @@ through the tenant's feed), through the feed as JSON pages, or by webhooks. Exte
 any language claim and run jobs over HTTP. Every error is an RFC 9457 problem document \
 (`application/problem+json`). The prose reference is `docs/api.md`.";
 
-/// Every route of the API. A route added without its handler listed here is caught by the
-/// api's `openapi` integration tests.
+/// The document but its operations, which the routes bring as they are registered.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Herald", description = DESCRIPTION),
-    paths(
-        jobs::create_job,
-        jobs::list_jobs,
-        jobs::get_job,
-        jobs::cancel_job,
-        jobs::job_result,
-        events::job_events,
-        events::event_stream,
-        events::list_events,
-        webhooks::create_webhook,
-        webhooks::list_webhooks,
-        webhooks::get_webhook,
-        webhooks::update_webhook,
-        webhooks::delete_webhook,
-        webhooks::rotate_secret,
-        webhooks::list_deliveries,
-        webhooks::replay,
-        webhooks::get_delivery,
-        webhooks::retry_delivery,
-        crate::external::routes::claim,
-        crate::external::routes::heartbeat,
-        crate::external::routes::complete,
-        crate::external::routes::fail,
-        crate::external::routes::release,
-        admin::create_key,
-        admin::list_keys,
-        admin::revoke_key,
-        health::healthz,
-        health::readyz,
-        health::metrics,
-        openapi_json,
-    ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth, &CommonProblems),
     tags(
         (name = "jobs", description = "Submit, poll, list and cancel jobs; fetch their results"),
         (name = "events", description = "Job events as Server-Sent Events and as JSON pages"),
@@ -260,16 +226,28 @@ impl Modify for CommonProblems {
     }
 }
 
-/// The document as served, serialized once.
-static DOCUMENT: LazyLock<Result<String, String>> = LazyLock::new(|| {
-    let mut doc = ApiDoc::openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    doc.to_json().map_err(|e| e.to_string())
-});
+/// The document as served, serialized once per app.
+pub(crate) struct Document(Result<web::Bytes, String>);
+
+impl Document {
+    /// The document of the routes in `operations` (what registering them collected), with the
+    /// security and the problems every operation shares, and the crate's version.
+    pub(crate) fn new(operations: utoipa::openapi::OpenApi) -> web::Data<Self> {
+        let mut doc = operations;
+        BearerAuth.modify(&mut doc);
+        CommonProblems.modify(&mut doc);
+        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        web::Data::new(Self(
+            doc.to_json()
+                .map(web::Bytes::from)
+                .map_err(|e| e.to_string()),
+        ))
+    }
+}
 
 /// Registers `/v1/openapi.json`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/v1/openapi.json", "GET").route(web::get().to(openapi_json)));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(resource("/v1/openapi.json", "GET").to(__path_openapi_json, openapi_json));
 }
 
 /// This document: the API's OpenAPI 3.1 description, generated from the code.
@@ -281,11 +259,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 200, description = "The OpenAPI document", body = Object, content_type = "application/json"),
     ),
 )]
-async fn openapi_json() -> Result<HttpResponse, ApiError> {
-    match &*DOCUMENT {
+async fn openapi_json(document: web::Data<Document>) -> Result<HttpResponse, ApiError> {
+    match &document.0 {
         Ok(json) => Ok(HttpResponse::Ok()
             .content_type("application/json")
-            .body(json.as_str())),
+            .body(json.clone())),
         Err(e) => Err(ApiError::Internal(e.clone().into())),
     }
 }
@@ -296,8 +274,9 @@ mod tests {
 
     #[test]
     fn the_document_serializes_with_the_crate_version() {
-        let json = DOCUMENT.as_ref().unwrap();
-        let doc: serde_json::Value = serde_json::from_str(json).unwrap();
+        let document = Document::new(ApiDoc::openapi());
+        let json = document.0.as_ref().unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(json).unwrap();
         assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(doc["info"]["title"], "Herald");
     }

@@ -6,54 +6,44 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use herald_core::webhook::SubscriptionRequest;
-use herald_core::{DeliveryId, EventType, SubscriptionId};
-use serde_json::Value;
+use herald_core::{DeliveryId, SubscriptionId};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::http::error::{ApiError, Problem, resource};
+use crate::http::body::Body;
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{DeliveryPath, OptionalJson, Tenant, WebhookPath};
+use crate::routes::resource;
 use crate::state::AppState;
 use crate::webhooks::replay::{ReplayRequest, ReplayWindow, Replayed};
 use crate::webhooks::view::{
     DeliveryList, DeliveryView, RevealedSecret, SubscriptionList, SubscriptionView,
 };
-use crate::webhooks::{DeliveryParams, RotateRequest};
+use crate::webhooks::{DeliveryParams, RotateRequest, SubscriptionChange};
 
 /// Registers the `/v1/webhooks` and `/v1/deliveries` routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
         resource("/v1/webhooks", "GET, POST")
-            .route(web::post().to(create_webhook))
-            .route(web::get().to(list_webhooks)),
+            .to(__path_create_webhook, create_webhook)
+            .to(__path_list_webhooks, list_webhooks),
     )
     .service(
         resource("/v1/webhooks/{id}", "GET, PATCH, DELETE")
-            .route(web::get().to(get_webhook))
-            .route(web::patch().to(update_webhook))
-            .route(web::delete().to(delete_webhook)),
+            .to(__path_get_webhook, get_webhook)
+            .to(__path_update_webhook, update_webhook)
+            .to(__path_delete_webhook, delete_webhook),
     )
     .service(
-        resource("/v1/webhooks/{id}/rotate-secret", "POST").route(web::post().to(rotate_secret)),
+        resource("/v1/webhooks/{id}/rotate-secret", "POST").to(__path_rotate_secret, rotate_secret),
     )
-    .service(resource("/v1/webhooks/{id}/deliveries", "GET").route(web::get().to(list_deliveries)))
-    .service(resource("/v1/webhooks/{id}/replay", "POST").route(web::post().to(replay)))
-    .service(resource("/v1/deliveries/{id}", "GET").route(web::get().to(get_delivery)))
-    .service(resource("/v1/deliveries/{id}/retry", "POST").route(web::post().to(retry_delivery)));
-}
-
-/// The body of `PATCH /v1/webhooks/{id}`, for the OpenAPI document only: the handler reads a
-/// [`SubscriptionRequest`], whose `url` a patch may leave out and whose `secret` it refuses.
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct SubscriptionChange {
-    /// A new target (the same checks as at creation).
-    #[schema(format = "uri")]
-    url: Option<String>,
-    events: Option<Vec<EventType>>,
-    /// Empty: every job type.
-    job_types: Option<Vec<String>>,
-    /// `false` pauses it; `true` resumes it, also after Herald disabled it.
-    enabled: Option<bool>,
+    .service(
+        resource("/v1/webhooks/{id}/deliveries", "GET").to(__path_list_deliveries, list_deliveries),
+    )
+    .service(resource("/v1/webhooks/{id}/replay", "POST").to(__path_replay, replay))
+    .service(resource("/v1/deliveries/{id}", "GET").to(__path_get_delivery, get_delivery))
+    .service(
+        resource("/v1/deliveries/{id}/retry", "POST").to(__path_retry_delivery, retry_delivery),
+    );
 }
 
 /// Answers that describe a resource that may change at any time.
@@ -79,9 +69,9 @@ fn no_cache(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResp
 async fn create_webhook(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
-    body: web::Json<Value>,
+    Body(request): Body<SubscriptionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = state.webhooks().create(tenant, &body).await?;
+    let sub = state.webhooks().create(tenant, request).await?;
     tracing::Span::current().record("webhook_id", tracing::field::display(sub.id));
     let answer = RevealedSecret::created(&sub);
     Ok(no_cache(HttpResponse::Created())
@@ -150,9 +140,9 @@ async fn update_webhook(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     WebhookPath(id): WebhookPath,
-    body: web::Json<Value>,
+    Body(change): Body<SubscriptionChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = state.webhooks().update(&tenant, &id, &body).await?;
+    let sub = state.webhooks().update(&tenant, &id, change).await?;
     Ok(no_cache(HttpResponse::Ok()).json(SubscriptionView::from(&sub)))
 }
 
@@ -196,11 +186,11 @@ async fn rotate_secret(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     WebhookPath(id): WebhookPath,
-    OptionalJson(body): OptionalJson<Value>,
+    OptionalJson(request): OptionalJson<RotateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let sub = state
         .webhooks()
-        .rotate_secret(&tenant, &id, body.as_ref())
+        .rotate_secret(&tenant, &id, request.unwrap_or_default())
         .await?;
     Ok(no_cache(HttpResponse::Ok()).json(RevealedSecret::rotated(&sub)))
 }
@@ -251,9 +241,9 @@ async fn replay(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     WebhookPath(id): WebhookPath,
-    body: web::Json<Value>,
+    Body(request): Body<ReplayRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let window = ReplayWindow::parse(&body, Utc::now())?;
+    let window = ReplayWindow::parse(request, Utc::now())?;
     let replayed = state.webhooks().replay(&tenant, &id, window).await?;
     Ok(HttpResponse::Accepted().json(replayed))
 }

@@ -20,11 +20,9 @@ use herald_core::webhook::{
     Delivery, DeliveryState, ROTATION_GRACE, Subscription, SubscriptionRequest, WebhookSecret,
     WebhookUrl,
 };
-use herald_core::{DeliveryId, FieldError, SharedStore, SubscriptionId, TenantId};
+use herald_core::{DeliveryId, EventType, FieldError, SharedStore, SubscriptionId, TenantId};
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::http::body::from_body;
 use crate::http::error::ApiError;
 use crate::http::extract::query_field;
 
@@ -56,22 +54,62 @@ pub struct Webhooks<'a> {
     pub allow_private_targets: bool,
 }
 
+/// The body of `PATCH /v1/webhooks/{id}`: the fields to change; those left out stay. A
+/// `secret` is refused: rotate it with `POST /v1/webhooks/{id}/rotate-secret`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionChange {
+    /// A new target (the same checks as at creation).
+    #[schema(format = "uri")]
+    url: Option<String>,
+    #[schema(value_type = Option<Vec<EventType>>)]
+    events: Option<Vec<String>>,
+    /// Empty: every job type.
+    job_types: Option<Vec<String>>,
+    #[schema(ignore)]
+    secret: Option<String>,
+    /// `false` pauses it; `true` resumes it, also after Herald disabled it.
+    enabled: Option<bool>,
+}
+
+impl From<SubscriptionChange> for SubscriptionRequest {
+    fn from(change: SubscriptionChange) -> Self {
+        let SubscriptionChange {
+            url,
+            events,
+            job_types,
+            secret,
+            enabled,
+        } = change;
+        Self {
+            url,
+            events,
+            job_types,
+            secret,
+            enabled,
+        }
+    }
+}
+
 /// The body of `POST /v1/webhooks/{id}/rotate-secret`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RotateRequest {
+pub struct RotateRequest {
     /// The new secret; generated (`whsec_` and 32 random bytes) when left out.
     secret: Option<String>,
 }
 
 impl Webhooks<'_> {
-    /// Creates a subscription from a `POST /v1/webhooks` body.
+    /// Creates a subscription from a `POST /v1/webhooks` request.
     ///
     /// # Errors
     /// [`ApiError::Validation`] naming every bad field, or a refused target;
     /// [`ApiError::LimitReached`] when the tenant holds the most subscriptions allowed.
-    pub async fn create(&self, tenant: TenantId, body: &Value) -> Result<Subscription, ApiError> {
-        let request: SubscriptionRequest = from_body(body).map_err(ApiError::Validation)?;
+    pub async fn create(
+        &self,
+        tenant: TenantId,
+        request: SubscriptionRequest,
+    ) -> Result<Subscription, ApiError> {
         let subscription =
             Subscription::create(tenant, request, Utc::now()).map_err(ApiError::Validation)?;
         check_target(&subscription.url, "url", self.allow_private_targets).await?;
@@ -109,7 +147,7 @@ impl Webhooks<'_> {
             .ok_or_else(|| not_found("webhook", id))
     }
 
-    /// Changes the fields a `PATCH /v1/webhooks/{id}` body names (`url`, `events`,
+    /// Changes the fields a `PATCH /v1/webhooks/{id}` request names (`url`, `events`,
     /// `job_types`, `enabled`).
     ///
     /// # Errors
@@ -120,9 +158,9 @@ impl Webhooks<'_> {
         &self,
         tenant: &TenantId,
         id: &SubscriptionId,
-        body: &Value,
+        change: SubscriptionChange,
     ) -> Result<Subscription, ApiError> {
-        let request: SubscriptionRequest = from_body(body).map_err(ApiError::Validation)?;
+        let request = SubscriptionRequest::from(change);
         // Checked once, before the loop: the target does not depend on the stored version.
         // An unparseable URL is left to `patched`, which names it with the other bad fields.
         if let Some(url) = request
@@ -149,23 +187,18 @@ impl Webhooks<'_> {
         Ok(updated)
     }
 
-    /// Gives the subscription a new secret (`secret` from the optional body, else a generated
-    /// one); the old secret keeps signing, next to the new one, for
-    /// [`ROTATION_GRACE`].
+    /// Gives the subscription a new secret (the request's `secret`, else a generated one); the
+    /// old secret keeps signing, next to the new one, for [`ROTATION_GRACE`].
     ///
     /// # Errors
-    /// [`ApiError::Validation`] for a bad body or secret; [`ApiError::NotFound`];
+    /// [`ApiError::Validation`] for a bad secret; [`ApiError::NotFound`];
     /// [`ApiError::WebhookConflict`] when concurrent writers kept winning.
     pub async fn rotate_secret(
         &self,
         tenant: &TenantId,
         id: &SubscriptionId,
-        body: Option<&Value>,
+        request: RotateRequest,
     ) -> Result<Subscription, ApiError> {
-        let request: RotateRequest = match body {
-            Some(body) => from_body(body).map_err(ApiError::Validation)?,
-            None => RotateRequest::default(),
-        };
         let secret = match request.secret {
             Some(raw) => WebhookSecret::parse(&raw)
                 .map_err(|e| ApiError::Validation(vec![FieldError::new("secret", e.0)]))?,

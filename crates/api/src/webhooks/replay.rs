@@ -19,10 +19,8 @@ use herald_core::view::format_time;
 use herald_core::webhook::{Delivery, Target, render_body};
 use herald_core::{FeedCursor, FieldError, SubscriptionId, TenantId};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{Webhooks, disabled};
-use crate::http::body::from_body;
 use crate::http::error::ApiError;
 
 /// The most deliveries one replay request creates.
@@ -34,7 +32,7 @@ const READ_BATCH: usize = 500;
 /// The body of a replay request, as sent.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ReplayRequest {
+pub struct ReplayRequest {
     /// Replay the events appended from this time on.
     #[schema(value_type = String, format = DateTime)]
     since: Option<String>,
@@ -51,13 +49,12 @@ pub struct ReplayWindow {
 }
 
 impl ReplayWindow {
-    /// Reads a replay body. `until` defaults to `now`, and a later one is cut to `now`:
+    /// Reads a replay request. `until` defaults to `now`, and a later one is cut to `now`:
     /// events after the request are delivered as they happen, not replayed too.
     ///
     /// # Errors
     /// [`ApiError::Validation`] naming a missing `since` and every bad or unknown field.
-    pub fn parse(body: &Value, now: DateTime<Utc>) -> Result<Self, ApiError> {
-        let request: ReplayRequest = from_body(body).map_err(ApiError::Validation)?;
+    pub fn parse(request: ReplayRequest, now: DateTime<Utc>) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
         let mut time = |field: &str, raw: Option<String>| {
             raw.and_then(|raw| {
@@ -204,9 +201,15 @@ impl Webhooks<'_> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
+    use crate::http::body::from_body;
+
+    /// Reads `body` as the handler does: into a request, then into a window.
+    fn parse(body: &Value, now: DateTime<Utc>) -> Result<ReplayWindow, ApiError> {
+        ReplayWindow::parse(from_body(body).map_err(ApiError::Validation)?, now)
+    }
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2025-01-01T12:00:00Z")
@@ -215,7 +218,7 @@ mod tests {
     }
 
     fn fields(body: Value) -> Vec<String> {
-        match ReplayWindow::parse(&body, now()) {
+        match parse(&body, now()) {
             Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
             other => panic!("expected a validation error, got {other:?}"),
         }
@@ -223,10 +226,10 @@ mod tests {
 
     #[test]
     fn a_window_needs_since_and_ends_now_at_the_latest() {
-        let window = ReplayWindow::parse(&json!({"since": "2025-01-01T11:00:00Z"}), now()).unwrap();
+        let window = parse(&json!({"since": "2025-01-01T11:00:00Z"}), now()).unwrap();
         assert_eq!(window.until, now());
         let later = json!({"since": "2025-01-01T11:00:00+01:00", "until": "2030-01-01T00:00:00Z"});
-        let window = ReplayWindow::parse(&later, now()).unwrap();
+        let window = parse(&later, now()).unwrap();
         assert_eq!(format_time(&window.since), "2025-01-01T10:00:00.000Z");
         assert_eq!(window.until, now());
 
@@ -241,11 +244,10 @@ mod tests {
 
     #[test]
     fn a_window_starts_reading_just_before_its_first_millisecond() {
-        let window =
-            ReplayWindow::parse(&json!({"since": "1970-01-01T00:00:00.005Z"}), now()).unwrap();
+        let window = parse(&json!({"since": "1970-01-01T00:00:00.005Z"}), now()).unwrap();
         let start = window.start();
         assert_eq!(start.next(), FeedCursor { ms: 5, n: 0 });
-        let epoch = ReplayWindow::parse(&json!({"since": "1960-01-01T00:00:00Z"}), now()).unwrap();
+        let epoch = parse(&json!({"since": "1960-01-01T00:00:00Z"}), now()).unwrap();
         assert_eq!(epoch.start(), FeedCursor::START);
     }
 }
