@@ -29,6 +29,8 @@
 //! - [`resource`]: the job resource as the API answers it (the job's own webhook status).
 //! - [`webhooks`]: subscriptions, their deliveries, retries and replays; their views.
 
+#![forbid(unsafe_code)]
+
 pub mod external;
 pub mod http;
 pub mod resource;

@@ -143,7 +143,7 @@ fn serve(
 }
 
 /// A running server and its background tasks: awaiting it runs the server until it stops
-/// (after shutdown), or until a background task fails ([`crate::tasks`]), whichever first.
+/// (after shutdown), or until a background task fails (see the `tasks` module), whichever first.
 #[must_use = "a server does nothing unless awaited or spawned"]
 pub struct Serving(Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>);
 

@@ -11,8 +11,8 @@ use crate::external::{
     Claim, ClaimRequest, ClaimedJob, CompleteRequest, Completion, FailRequest, Failure, Finished,
     Heartbeat, HeartbeatAnswer, HeartbeatRequest, ReleaseRequest, parse_release,
 };
-use crate::http::auth;
 use crate::http::body::Body;
+use crate::http::caller;
 use crate::http::error::{ApiError, Problem, json_error};
 use crate::http::extract::{JobPath, Tenant};
 use crate::routes::resource;
@@ -68,7 +68,7 @@ async fn claim(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let claim = Claim::parse(request, &state.config.job_types, state.config.max_wait)?;
-    let key = auth::caller(&req)?.acting_key();
+    let key = caller::caller(&req)?.acting_key();
     match state.workers().claim(&tenant, &claim, key).await? {
         Some(claimed) => {
             tracing::Span::current().record("job_id", tracing::field::display(claimed.job.view.id));

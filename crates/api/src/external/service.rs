@@ -13,10 +13,11 @@ use herald_core::{
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::caller::ActingKey;
 use crate::http::error::ApiError;
 use crate::http::metrics::ApiMetrics;
 use crate::resource::JobResource;
-use crate::transport::revocation::{ActingKey, KeyWatch, Revocations};
+use crate::transport::revocation::{KeyWatch, Revocations};
 
 use super::protocol::{
     Claim, ClaimedJob, Completion, Failure, Finished, Heartbeat, HeartbeatAnswer, LeaseView,

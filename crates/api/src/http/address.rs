@@ -1,5 +1,5 @@
 //! Where a request comes from: the client address the limits count failed authentications
-//! against ([`crate::http::limits::FailureLimiter`]).
+//! against (`FailureLimiter`, in [`crate::http::limits`]).
 //!
 //! By default it is the TCP peer. Behind a reverse proxy every request's peer is the proxy,
 //! so the operator may name the proxies it trusts (`trusted_proxies`): for a request whose

@@ -5,9 +5,9 @@
 //! by its id in the store (one read per request, no key found is cached: a revoked key is
 //! refused by every api process on its next request) and compares the digests of the secrets
 //! in constant time. An id the store did not hold is remembered as unknown for a few seconds
-//! ([`UnknownKeys`]): a client repeating it is refused without a read each time. The caller
+//! (`UnknownKeys`): a client repeating it is refused without a read each time. The caller
 //! it finds travels in the request's extensions to the [`crate::http::extract::Tenant`] and
-//! [`Admin`] extractors. `/healthz`, `/readyz` and `/metrics`
+//! [`Admin`](crate::http::caller::Admin) extractors. `/healthz`, `/readyz` and `/metrics`
 //! stay open for probes and scrapers.
 //!
 //! When no key is needed (development mode while the store holds no key) a request without
@@ -25,91 +25,35 @@
 //! and refuses the token once the key is revoked.
 //!
 //! What a request opens that outlives its authentication — an event stream, a waiting long
-//! poll — watches the key it acts with ([`Caller::acting_key`]) and ends when the key is
+//! poll — watches the key it acts with ([`Caller::acting_key`](crate::http::caller::Caller::acting_key)) and ends when the key is
 //! revoked ([`crate::transport::revocation`]).
 //!
 //! Every refusal draws from the client address's bucket of failed authentications
-//! ([`FailureLimiter`]): once it is empty, the address's failures answer `429` with
+//! (`FailureLimiter`): once it is empty, the address's failures answer `429` with
 //! `Retry-After` instead of `401`. A request that authenticates is never counted there.
 //!
 //! A key never reaches a log: the header is read here only, errors never repeat it, and the
 //! spans name the key by its public id.
 
-use std::future::{Ready, ready};
-
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
-use herald_core::apikey::{ApiKey, ApiKeyId, PlainKey};
-use herald_core::{JobId, TenantId};
+use actix_web::{HttpMessage as _, web};
+use herald_core::JobId;
+use herald_core::apikey::{ApiKey, PlainKey};
 use tokio::time::Instant;
 
 use crate::http::address::ClientAddress;
+use crate::http::caller::{Caller, INVALID, MISSING, TOKEN_REVOKED, guarded};
 use crate::http::error::{ApiError, refuse};
 #[cfg(doc)]
 use crate::http::limits::{FailureLimiter, KeysExist, UnknownKeys};
-use crate::http::token::{ReadGrant, TokenError};
+use crate::http::token::TokenError;
 use crate::state::AppState;
-use crate::transport::revocation::ActingKey;
 
-/// Who a request acts for, once authenticated.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub tenant: TenantId,
-    /// May manage keys (`/v1/admin/…`).
-    pub admin: bool,
-    /// The key presented; `None` for a request of an open (development) install or one made
-    /// with a read token.
-    pub key: Option<ApiKeyId>,
-    /// The read token presented in place of a key: what it grants.
-    pub read_token: Option<ReadGrant>,
-}
-
-impl Caller {
-    /// The caller of an install that needs no key: the default tenant, with every right.
-    pub(crate) fn open() -> Self {
-        Self {
-            tenant: TenantId::default_tenant(),
-            admin: true,
-            key: None,
-            read_token: None,
-        }
-    }
-
-    /// Whether the request proved who it is (a key or a read token), rather than being let
-    /// in by an open install: the job links of its answers then carry read tokens.
-    pub fn authenticated(&self) -> bool {
-        self.key.is_some() || self.read_token.is_some()
-    }
-
-    /// The key this caller acts with — the one it presented, or the one that minted its read
-    /// token — with the refusal it gets once that key is revoked; `None` on an open install.
-    pub fn acting_key(&self) -> Option<ActingKey> {
-        if let Some(id) = &self.key {
-            return Some(ActingKey {
-                id: id.clone(),
-                refusal: INVALID,
-            });
-        }
-        let id = self.read_token.as_ref()?.key.clone()?;
-        Some(ActingKey {
-            id,
-            refusal: TOKEN_REVOKED,
-        })
-    }
-}
-
-/// Whether a path needs authentication: the API (`/v1/…`) but its OpenAPI document.
-pub(crate) fn guarded(path: &str) -> bool {
-    (path == "/v1" || path.starts_with("/v1/")) && path != "/v1/openapi.json"
-}
-
-const MISSING: &str = "this API needs a key: send `Authorization: Bearer <api key>`";
 const MALFORMED: &str =
     "the Authorization header must be `Bearer hk_<key id>_<secret>` (an API key)";
-pub(crate) const INVALID: &str = "the API key is not valid: unknown or revoked";
 const TOKEN_SCOPE: &str = "a read token opens only GET /v1/jobs/{id}, /v1/jobs/{id}/events and \
      /v1/jobs/{id}/result of the job it was issued for; use an API key for anything else";
 const TOKEN_MALFORMED: &str = "the read token (`token=`) is malformed";
@@ -119,8 +63,6 @@ const TOKEN_EXPIRED: &str = "the read token (`token=`) has expired: fetch the jo
      the API key for a fresh link";
 const TOKEN_OUTDATED: &str = "the read token (`token=`) is of a format this server no longer \
      accepts: fetch the job again with the API key for a fresh link";
-const TOKEN_REVOKED: &str = "the read token (`token=`) is not valid: the API key it was issued \
-     to has been revoked";
 
 /// The query's `token`, if any. A query that does not parse has none (the handler will say
 /// what is wrong with it).
@@ -289,65 +231,4 @@ pub async fn authenticate(
         req.extensions_mut().insert(caller);
     }
     Ok(next.call(req).await?.map_into_left_body())
-}
-
-/// The caller found by [`authenticate`]. A route it did not guard has no caller: refused
-/// rather than defaulted, so a route can never act for a tenant by accident.
-pub(crate) fn caller(req: &HttpRequest) -> Result<Caller, ApiError> {
-    req.extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or(ApiError::Unauthorized(MISSING))
-}
-
-/// An admin caller: the key's `admin` flag is set (or the install is open).
-///
-/// A non-admin key answers `403`, not `404`: the admin routes are documented for everyone,
-/// so hiding them hides nothing, and `403` tells the operator which key lacks the flag. (The
-/// `404` rule is for resources of other tenants, whose existence must not leak.)
-#[derive(Debug, Clone)]
-pub struct Admin(pub Caller);
-
-impl FromRequest for Admin {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(caller(req).and_then(|caller| {
-            if caller.admin {
-                Ok(Self(caller))
-            } else {
-                Err(ApiError::Forbidden(
-                    "this route needs an admin key (`herald keys create --admin`)",
-                ))
-            }
-        }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_api_is_guarded_but_its_document_and_the_operations_endpoints_are_not() {
-        for path in [
-            "/v1/jobs",
-            "/v1/admin/keys",
-            "/v1/events/stream",
-            "/v1",
-            "/v1/x",
-        ] {
-            assert!(guarded(path), "{path}");
-        }
-        for path in [
-            "/v1/openapi.json",
-            "/healthz",
-            "/readyz",
-            "/metrics",
-            "/v10",
-        ] {
-            assert!(!guarded(path), "{path}");
-        }
-    }
 }

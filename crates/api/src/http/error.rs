@@ -16,7 +16,13 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use herald_core::{FieldError, JobStatus, JobType, StoreError};
 use serde::Serialize;
 
-use crate::http::limits::TooDeep;
+/// A body nested deeper than the bound: the payload error that carries it to the JSON
+/// extractor, whose error handler turns it into a `422` naming the body.
+#[derive(Debug, thiserror::Error)]
+#[error("the body nests arrays and objects deeper than {max} levels")]
+pub(crate) struct TooDeep {
+    pub max: usize,
+}
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";

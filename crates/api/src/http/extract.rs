@@ -29,7 +29,7 @@ impl FromRequest for Tenant {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(crate::http::auth::caller(req).map(|caller| Self(caller.tenant)))
+        ready(crate::http::caller::caller(req).map(|caller| Self(caller.tenant)))
     }
 }
 
@@ -81,7 +81,7 @@ impl FromRequest for LinkSigner {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(crate::http::auth::caller(req).map(|caller| Self {
+        ready(crate::http::caller::caller(req).map(|caller| Self {
             signing: caller.authenticated().then(|| Signing {
                 key: caller.acting_key().map(|key| key.id),
                 keep_expiry: caller.read_token.as_ref().map(|grant| grant.expires),
@@ -206,17 +206,4 @@ impl FromRequest for IdempotencyKeyHeader {
         });
         ready(key.transpose().map(Self))
     }
-}
-
-/// Parses an optional query parameter (empty counts as absent), noting a bad value in `errors`.
-pub(crate) fn query_field<T>(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    raw: &Option<String>,
-    parse: impl FnOnce(&str) -> Result<T, String>,
-) -> Option<T> {
-    let raw = raw.as_deref().filter(|raw| !raw.is_empty())?;
-    parse(raw)
-        .map_err(|message| errors.push(FieldError::new(field, message)))
-        .ok()
 }

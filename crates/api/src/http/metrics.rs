@@ -1,7 +1,7 @@
 //! The API's Prometheus metrics: requests by method, route pattern and status with their
 //! latency (recorded by [`crate::http::telemetry`]), the gauges and counters of the event
 //! streams and of the hub that feeds them; and the exposition of a whole registry in the
-//! format the scraper asks for ([`exposition`]).
+//! format the scraper asks for ([`Exposition`]).
 
 use std::fmt::Write as _;
 
@@ -11,8 +11,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-
-use crate::transport::hub::HubCounts;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
@@ -253,6 +251,19 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.0.dec();
     }
+}
+
+/// How many subscriptions the hub holds right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HubCounts {
+    /// Jobs with at least one subscriber.
+    pub jobs: usize,
+    /// Tenants with at least one subscriber.
+    pub tenants: usize,
+    /// Subscriptions to a job.
+    pub job_subscribers: usize,
+    /// Subscriptions to a tenant.
+    pub tenant_subscribers: usize,
 }
 
 /// How a registry is written out for a scraper.

@@ -12,10 +12,10 @@ use herald_core::{FieldError, TenantId};
 use serde::{Deserialize, Serialize};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::http::auth::Admin;
 use crate::http::body::Body;
+use crate::http::caller::Admin;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::query_field;
+use crate::http::query::query_field;
 use crate::routes::resource;
 use crate::state::AppState;
 

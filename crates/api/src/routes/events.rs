@@ -7,7 +7,7 @@ use futures_util::{Stream, StreamExt as _};
 use herald_core::{EventType, FeedCursor, FieldError, JobId};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::http::auth;
+use crate::http::caller;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{JobPath, Tenant};
 use crate::http::limits::{self, Slot};
@@ -75,7 +75,7 @@ async fn job_events(
         })
         .transpose()?;
     let slot = limits::acquire(&state.streams, &req)?;
-    let key = auth::caller(&req)?.acting_key();
+    let key = caller::caller(&req)?.acting_key();
     match JobStream::open(state.stream_context(), tenant, id, last, key).await? {
         JobOpening::Finished => Ok(HttpResponse::NoContent()
             .insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]))
@@ -148,7 +148,7 @@ async fn event_stream(
         })
         .transpose()?;
     let slot = limits::acquire(&state.streams, &req)?;
-    let key = auth::caller(&req)?.acting_key();
+    let key = caller::caller(&req)?.acting_key();
     let opening = FeedStream::open(state.stream_context(), tenant, filter, after, key).await?;
     Ok(sse::respond(
         &req,
@@ -197,7 +197,7 @@ async fn list_events(
         hub: &state.hub,
         metrics: &state.metrics,
     };
-    let key = auth::caller(&req)?.acting_key();
+    let key = caller::caller(&req)?.acting_key();
     let read = reader.page(&tenant, &params, key).await?;
     Ok(HttpResponse::Ok()
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]))

@@ -10,12 +10,13 @@ use herald_core::{FieldError, Job, JobId, JobRequest, JobStatus, JobType};
 use serde::{Deserialize, Serialize};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::http::auth;
 use crate::http::body::Body;
+use crate::http::caller;
 use crate::http::conditional::{IfNoneMatch, etag};
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{IdempotencyKeyHeader, JobPath, LinkSigner, Tenant, query_field};
+use crate::http::extract::{IdempotencyKeyHeader, JobPath, LinkSigner, Tenant};
 use crate::http::limits;
+use crate::http::query::query_field;
 use crate::resource::JobResource;
 use crate::routes::resource;
 use crate::state::AppState;
@@ -175,7 +176,7 @@ async fn get_job(
         (Some(_), Some(wait)) if !wait.is_zero() => Some(limits::acquire(&state.waiters, &req)?),
         _ => None,
     };
-    let key = auth::caller(&req)?.acting_key();
+    let key = caller::caller(&req)?.acting_key();
     let polled = state
         .poller()
         .poll(&tenant, id, known.as_ref(), wait, key)

@@ -93,7 +93,7 @@ impl Modify for BearerAuth {
             )
             .build();
         for (path, item) in openapi.paths.paths.iter_mut() {
-            if !crate::http::auth::guarded(path) {
+            if !crate::http::caller::guarded(path) {
                 continue;
             }
             for operation in [
@@ -181,7 +181,7 @@ impl Modify for CommonProblems {
                 .build(),
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let reads_the_store = crate::http::auth::guarded(path);
+            let reads_the_store = crate::http::caller::guarded(path);
             for operation in [
                 &mut item.get,
                 &mut item.put,

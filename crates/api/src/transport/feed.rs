@@ -19,10 +19,10 @@ use herald_core::{
 };
 use serde::Serialize;
 
+use crate::http::caller::ActingKey;
 use crate::http::error::ApiError;
 use crate::http::metrics::ApiMetrics;
 use crate::transport::hub::{Hub, Listener, Notice};
-use crate::transport::revocation::ActingKey;
 
 /// The most jobs one stream or poll may name with `job=`.
 pub const MAX_JOB_FILTERS: usize = 100;

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use herald_core::{Job, JobId, SharedStore, TenantId};
 
+use crate::http::caller::ActingKey;
 use crate::http::conditional::IfNoneMatch;
 use crate::http::error::ApiError;
 use crate::http::metrics::ApiMetrics;
 use crate::transport::hub::{Hub, Listener, Notice};
-use crate::transport::revocation::ActingKey;
 
 /// What a poll found.
 #[derive(Debug)]

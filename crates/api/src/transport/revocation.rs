@@ -8,7 +8,7 @@
 //! after it reaches the watch), and ends when the watch fires ([`KeyWatch::revoked`]).
 //!
 //! Watches fire on [`Signal::KeyRevoked`](herald_core::store::Signal::KeyRevoked), which
-//! [`KeyStore::revoke_key`] publishes on the signals every process already hears; the hub hands
+//! [`KeyStore::revoke_key`](herald_core::store::KeyStore::revoke_key) publishes on the signals every process already hears; the hub hands
 //! it to [`Revocations::revoke`]. Signals are best effort, so when some may have been lost (the
 //! hub resyncs) [`Revocations::recheck`] reads every watched key back from the store and fires
 //! the watches of those gone.
@@ -24,18 +24,11 @@ use herald_core::apikey::ApiKeyId;
 use herald_core::store::SharedKeyStore;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::caller::ActingKey;
 use crate::http::error::ApiError;
 
 /// How many keys a re-check reads from the store at once.
 const RECHECK_CONCURRENCY: usize = 16;
-
-/// The key a request acts with — the one it presented, or the one that minted its read token —
-/// and the `401` detail a request waiting on it gets once the key is revoked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActingKey {
-    pub id: ApiKeyId,
-    pub refusal: &'static str,
-}
 
 /// The watched keys of this process. Cheap to clone; every clone is the same registry.
 #[derive(Clone)]
@@ -201,7 +194,7 @@ impl KeyWatch {
         ApiError::Unauthorized(
             self.held
                 .as_ref()
-                .map_or(crate::http::auth::INVALID, |held| held.key.refusal),
+                .map_or(crate::http::caller::INVALID, |held| held.key.refusal),
         )
     }
 }

@@ -35,11 +35,11 @@ use herald_core::{
 };
 
 use crate::ApiConfig;
+use crate::http::caller::ActingKey;
 use crate::http::error::ApiError;
 use crate::http::metrics::{ApiMetrics, StreamGuard, StreamKind};
 use crate::transport::feed::{EventQuery, FeedFilter, READ_BATCH, current_kind};
 use crate::transport::hub::{Hub, Listener, Notice, Published, Subscription, render};
-use crate::transport::revocation::ActingKey;
 
 /// The header (request and answer) naming where a stream resumes.
 pub const LAST_EVENT_ID: &str = "Last-Event-ID";

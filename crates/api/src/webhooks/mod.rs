@@ -24,7 +24,7 @@ use herald_core::{DeliveryId, EventType, FieldError, SharedStore, SubscriptionId
 use serde::Deserialize;
 
 use crate::http::error::ApiError;
-use crate::http::extract::query_field;
+use crate::http::query::query_field;
 
 /// How many times a change re-reads the subscription and tries again when a concurrent
 /// writer (another client, or the notifier disabling it) moved its version first.

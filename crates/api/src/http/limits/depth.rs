@@ -9,13 +9,7 @@ use actix_web::error::PayloadError;
 use actix_web::web::Bytes;
 use futures_util::Stream;
 
-/// A body nested deeper than the bound: the payload error that carries it to the JSON
-/// extractor, whose error handler turns it into a `422` naming the body.
-#[derive(Debug, thiserror::Error)]
-#[error("the body nests arrays and objects deeper than {max} levels")]
-pub(crate) struct TooDeep {
-    pub max: usize,
-}
+use crate::http::error::TooDeep;
 
 /// Reads JSON bytes as they arrive, tracking how deep arrays and objects nest (strings and
 /// their escapes skipped), without parsing anything else.

@@ -10,7 +10,7 @@ use actix_web::web;
 
 use super::depth::{DepthLimited, DepthScan};
 use super::{Subject, whole_seconds};
-use crate::http::auth::{Caller, guarded};
+use crate::http::caller::{Caller, guarded};
 use crate::http::error::{ApiError, refuse};
 use crate::state::AppState;
 

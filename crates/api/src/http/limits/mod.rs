@@ -5,19 +5,19 @@
 //!   install), refilled at `rate.per_second`, holding at most `rate.burst`. An empty bucket
 //!   answers `429 rate-limited` with `Retry-After`. Only `/v1` is limited; the probes and the
 //!   scrapers (`/healthz`, `/readyz`, `/metrics`) are not.
-//! - **Slots** ([`Slots`]): how many event streams, and how many long polls, one caller may hold
+//! - **Slots** (`Slots`): how many event streams, and how many long polls, one caller may hold
 //!   open at once. A slot is a guard: dropping it (the stream ends or the poll answers, for
 //!   whatever reason) gives it back.
 //! - A bound on the **nesting depth** of JSON bodies ([`limit_json_depth`]), checked on the
 //!   bytes as they arrive, before any parser sees them.
-//! - A rate limit of **failed authentications** per client address ([`FailureLimiter`], used
+//! - A rate limit of **failed authentications** per client address (`FailureLimiter`, used
 //!   by [`crate::http::auth`]): requests with no key where one is needed, or a malformed,
 //!   unknown or revoked key, or a bad read token, draw from their address's bucket; an empty
 //!   bucket turns their `401` into `429` with `Retry-After`. Requests that authenticate draw nothing, so a
 //!   valid key works from any address, and an open install is not throttled.
-//! - A short memory of **unknown key ids** ([`UnknownKeys`]): an id the store did not hold is
+//! - A short memory of **unknown key ids** (`UnknownKeys`): an id the store did not hold is
 //!   not looked up again for a few seconds, so a client repeating a wrong or revoked key costs
-//!   no store read per request; likewise that keys exist ([`KeysExist`]), so requests without
+//!   no store read per request; likewise that keys exist (`KeysExist`), so requests without
 //!   a key on a development install that has keys cost none either.
 //!
 //! The token buckets are `governor`'s (its GCRA is a token bucket kept as one timestamp per
@@ -38,9 +38,8 @@ use std::time::Duration;
 use herald_core::apikey::ApiKeyId;
 use herald_core::{JobId, TenantId};
 
-use crate::http::auth::Caller;
+use crate::http::caller::Caller;
 
-pub(crate) use depth::TooDeep;
 pub(crate) use memory::{KeysExist, UnknownKeys};
 pub use middleware::{limit_header_bytes, limit_json_depth, rate_limit};
 pub(crate) use rate::{FailureLimiter, RateLimiter};

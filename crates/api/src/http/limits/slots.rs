@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::HttpRequest;
 
 use super::{Subject, lock};
-use crate::http::auth::Caller;
+use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 
 /// How long a caller holding all its slots should wait before trying again.
@@ -95,7 +95,7 @@ impl Drop for Slot {
 /// The slot a request holds, for the handlers that take one: the caller found by
 /// [`crate::http::auth`].
 pub(crate) fn acquire(slots: &Slots, req: &HttpRequest) -> Result<Slot, ApiError> {
-    slots.acquire(&crate::http::auth::caller(req)?)
+    slots.acquire(&crate::http::caller::caller(req)?)
 }
 
 #[cfg(test)]

@@ -42,13 +42,13 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
-use crate::http::metrics::ApiMetrics;
+use crate::http::metrics::{ApiMetrics, HubCounts};
 use crate::tasks::Tasks;
 use crate::transport::revocation::{KeyWatch, Revocations};
 
 mod notice;
 
-pub use notice::{HubCounts, Listener, Notice, Published, render};
+pub use notice::{Listener, Notice, Published, render};
 
 /// How often the watched keys are read back from the store even without a resync: the
 /// backstop for a revocation signal lost without the subscription noticing it.

@@ -76,16 +76,3 @@ pub enum Listener {
     /// A long poll (it subscribes again when dropped).
     LongPoll,
 }
-
-/// How many subscriptions the hub holds right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct HubCounts {
-    /// Jobs with at least one subscriber.
-    pub jobs: usize,
-    /// Tenants with at least one subscriber.
-    pub tenants: usize,
-    /// Subscriptions to a job.
-    pub job_subscribers: usize,
-    /// Subscriptions to a tenant.
-    pub tenant_subscribers: usize,
-}
