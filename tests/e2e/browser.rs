@@ -11,13 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald_testkit::sse::header;
 use herald_testkit::{RedisServer, TempDir};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::sse_client::header;
 use crate::support::{Herald, get_job, on_redis, submit};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -53,7 +53,7 @@ async fn a_browser_on_another_origin_follows_a_job_with_event_source_to_complete
 
     // Herald allows the page's origin, and only it.
     for (origin, allowed) in [(page_origin.as_str(), true), ("http://127.0.0.1:9", false)] {
-        let answer = crate::sse_client::stream_client()
+        let answer = herald_testkit::sse::stream_client()
             .get(&events_url)
             .header("Origin", origin)
             .send()

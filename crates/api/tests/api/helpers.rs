@@ -25,7 +25,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::sse_client::EventStream;
+use herald_testkit::sse::SseStream;
 
 /// The job types the test app accepts.
 pub const KNOWN_TYPES: [&str; 3] = ["demo.sleep", "demo.report", "demo.fail"];
@@ -400,14 +400,14 @@ impl TestApp {
     }
 
     /// `GET /v1/jobs/{id}/events`, checked to be a stream.
-    pub async fn job_stream(&self, id: &str, last_event_id: Option<&str>) -> EventStream {
-        EventStream::new(self.job_events(id, last_event_id).await)
+    pub async fn job_stream(&self, id: &str, last_event_id: Option<&str>) -> SseStream {
+        SseStream::new(self.job_events(id, last_event_id).await)
     }
 
     /// `GET /v1/events/stream?{query}`, checked to be a stream.
-    pub async fn feed_stream(&self, query: &str, last_event_id: Option<&str>) -> EventStream {
+    pub async fn feed_stream(&self, query: &str, last_event_id: Option<&str>) -> SseStream {
         let path = format!("/v1/events/stream?{query}");
-        EventStream::new(self.events_request(&path, last_event_id).await)
+        SseStream::new(self.events_request(&path, last_event_id).await)
     }
 
     /// `GET {path}` as an `EventSource` asks for it.

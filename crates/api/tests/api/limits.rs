@@ -177,7 +177,7 @@ async fn a_stream_whose_client_leaves_gives_its_slot_back_at_once() {
     let mut first = app.job_stream(id, None).await;
     first.next_event().await.expect("the job's current state");
     let mut feed = app.feed_stream("", None).await;
-    feed.next_frame().await.expect("the stream's retry hint");
+    feed.next().await.expect("the stream's retry hint");
     assert_too_many(app.job_events(id, None).await).await;
     assert_eq!(bookkeeping("job", "job").await, [Some(1.0); 2]);
 

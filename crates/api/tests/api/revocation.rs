@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::helpers::{TestApp, assert_problem, id_of};
-use crate::sse_client::EventStream;
+use herald_testkit::sse::SseStream;
 
 /// The type external workers run in these tests.
 const VIDEO: &str = "video.transcode";
@@ -105,7 +105,7 @@ async fn assert_unauthorized(response: Response) -> Value {
 }
 
 /// Reads `stream` to its end, which must come within [`WITHIN`]; the events it still sent.
-async fn end_of(stream: &mut EventStream) -> Vec<Value> {
+async fn end_of(stream: &mut SseStream) -> Vec<Value> {
     tokio::time::timeout(WITHIN, stream.events_to_end())
         .await
         .expect("the stream ended soon after the revocation")
@@ -133,7 +133,7 @@ async fn a_revoked_key_ends_its_streams_and_answers_its_waiting_long_polls_with_
         let mut job_stream = app.job_stream(&id, None).await;
         assert_eq!(job_stream.events(1).await[0].id(), seq);
         let mut feed = app.feed_stream("", None).await;
-        let mut kept_feed = EventStream::new(
+        let mut kept_feed = SseStream::new(
             get(
                 &app,
                 "/v1/events/stream",
@@ -213,7 +213,7 @@ async fn the_read_tokens_a_key_minted_die_with_it_and_end_what_they_opened() {
             .await
             .unwrap();
 
-        let mut stream = EventStream::new(
+        let mut stream = SseStream::new(
             get(
                 &app,
                 &link(&job, "events"),
