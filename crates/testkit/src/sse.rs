@@ -487,7 +487,10 @@ impl SseStream {
             match self.next_within(left).await {
                 None => return,
                 Some(Item::Event(event)) => {
-                    panic!("{}: expected the end of the stream, got {event:?}", self.url)
+                    panic!(
+                        "{}: expected the end of the stream, got {event:?}",
+                        self.url
+                    )
                 }
                 Some(_) => {}
             }
@@ -535,7 +538,6 @@ impl SseStream {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,7 +583,8 @@ mod tests {
 
     #[test]
     fn every_line_end_counts_and_a_chunk_may_cut_anywhere() {
-        let body: &[u8] = b"\xEF\xBB\xBFid: 1\r\ndata: a\rdata: b\n\r\n: ping\r\rid: 2\ndata: c\r\n\r\n";
+        let body: &[u8] =
+            b"\xEF\xBB\xBFid: 1\r\ndata: a\rdata: b\n\r\n: ping\r\rid: 2\ndata: c\r\n\r\n";
         let whole = parse(&[body]);
         assert_eq!(
             whole,
@@ -639,13 +642,17 @@ mod tests {
     fn the_last_event_id_outlives_its_block_and_a_stream_can_stop_mid_event() {
         let mut parser = Parser::new();
         let mut items = Vec::new();
-        parser.feed(b"id: 7\ndata: a\n\ndata: b\n\n", |f| items.push(f.to_item()));
+        parser.feed(b"id: 7\ndata: a\n\ndata: b\n\n", |f| {
+            items.push(f.to_item())
+        });
         assert_eq!(items[1], event(None, "message", "b"));
         assert_eq!(parser.last_event_id(), "7");
         assert!(!parser.is_mid_event());
         parser.feed(b"data: c\n", |_| panic!("nothing is complete"));
         assert!(parser.is_mid_event());
-        parser.feed(b"\n", |f| assert_eq!(f.to_item(), event(None, "message", "c")));
+        parser.feed(b"\n", |f| {
+            assert_eq!(f.to_item(), event(None, "message", "c"))
+        });
         parser.feed(b"da", |_| panic!("nothing is complete"));
         assert!(parser.is_mid_event());
     }
