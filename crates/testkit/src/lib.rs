@@ -16,7 +16,7 @@
 mod receiver;
 pub mod sse;
 
-pub use receiver::{Answer, Receiver, Request, Script};
+pub use receiver::{Answer, Receiver, ReceiverBuilder, Request, Script};
 
 use std::future::Future;
 use std::net::TcpListener;
