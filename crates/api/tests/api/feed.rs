@@ -7,7 +7,7 @@ use herald_testkit::eventually;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_problem, error_fields, id_of, spawn_app};
+use crate::helpers::{TestApp, assert_problem, error_fields, id_of, pairs, spawn_app};
 
 async fn page(app: &TestApp, query: &str) -> Value {
     let response = app.events_page(query).await;
@@ -25,13 +25,6 @@ fn summary(page: &Value) -> Vec<(String, String)> {
             let job = e["data"]["id"].as_str().unwrap().to_owned();
             (job, e["type"].as_str().unwrap().to_owned())
         })
-        .collect()
-}
-
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(job, kind)| ((*job).to_owned(), (*kind).to_owned()))
         .collect()
 }
 

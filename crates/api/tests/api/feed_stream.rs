@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use herald_testkit::sse::{Event, Item, SseStream};
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, assert_problem, error_fields, id_of, spawn_app};
-use herald_testkit::sse::{Event, Item, SseStream};
+use crate::helpers::{TestApp, assert_problem, error_fields, id_of, pairs, spawn_app};
 
 /// `(job id, event type)` of each event.
 fn summary(events: &[Event]) -> Vec<(String, String)> {
@@ -16,13 +16,6 @@ fn summary(events: &[Event]) -> Vec<(String, String)> {
             let job = e.json()["id"].as_str().unwrap().to_owned();
             (job, e.name().to_owned())
         })
-        .collect()
-}
-
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(job, kind)| ((*job).to_owned(), (*kind).to_owned()))
         .collect()
 }
 

@@ -627,3 +627,11 @@ pub fn error_fields(problem: &Value) -> Vec<&str> {
 pub fn id_of(job: &Value) -> &str {
     job["id"].as_str().unwrap()
 }
+
+/// `(job id, event type)` pairs, as the feed tests summarise what they read.
+pub fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(job, kind)| ((*job).to_owned(), (*kind).to_owned()))
+        .collect()
+}

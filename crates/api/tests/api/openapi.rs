@@ -417,23 +417,20 @@ async fn live_answers_match_their_documented_schemas() {
             app.rotate_secret(&sub_id, None).await,
         )
         .await;
-    check
-        .answer(
-            "POST",
-            "/v1/webhooks/{id}/replay",
-            app.replay(&sub_id, &json!({"since": "2020-01-01T00:00:00Z"}))
-                .await,
-        )
-        .await;
-    app.patch_webhook(&sub_id, &json!({"enabled": true})).await;
-    check
-        .answer(
-            "POST",
-            "/v1/webhooks/{id}/replay",
-            app.replay(&sub_id, &json!({"since": "2020-01-01T00:00:00Z"}))
-                .await,
-        )
-        .await;
+    // A replay while the subscription is disabled, and once it is enabled again.
+    for enabled in [false, true] {
+        if enabled {
+            app.patch_webhook(&sub_id, &json!({"enabled": true})).await;
+        }
+        check
+            .answer(
+                "POST",
+                "/v1/webhooks/{id}/replay",
+                app.replay(&sub_id, &json!({"since": "2020-01-01T00:00:00Z"}))
+                    .await,
+            )
+            .await;
+    }
     let page = check
         .answer(
             "GET",

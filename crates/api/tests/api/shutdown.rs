@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use herald_testkit::eventually;
 use reqwest::StatusCode;
 
-use crate::helpers::{id_of, spawn_app};
+use crate::helpers::{TestApp, id_of, spawn_app};
 use herald_testkit::sse::Item;
 
 #[tokio::test]
@@ -23,15 +23,7 @@ async fn a_waiting_long_poll_answers_at_once_when_the_server_shuts_down() {
         "it did not wait out its 60 s"
     );
 
-    eventually("the server to stop", Duration::from_secs(20), || async {
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .is_err()
-            .then_some(())
-    })
-    .await;
+    stopped(&app).await;
 }
 
 #[tokio::test]
@@ -55,15 +47,7 @@ async fn open_event_streams_end_at_once_when_the_server_shuts_down() {
         started.elapsed() < Duration::from_secs(10),
         "graceful shutdown does not wait for streams"
     );
-    eventually("the server to stop", Duration::from_secs(20), || async {
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .is_err()
-            .then_some(())
-    })
-    .await;
+    stopped(&app).await;
 }
 
 #[tokio::test]
@@ -82,4 +66,17 @@ async fn a_waiting_feed_long_poll_answers_at_once_when_the_server_shuts_down() {
     let response = poll.await.unwrap().unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// Waits until the server no longer answers.
+async fn stopped(app: &TestApp) {
+    eventually("the server to stop", Duration::from_secs(20), || async {
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
 }
