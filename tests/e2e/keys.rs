@@ -7,6 +7,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use herald_testkit::http_jobs::{answer_json, wait_for_long_polls};
 use herald_testkit::sse::SseStream;
 use herald_testkit::{RedisServer, eventually, free_port};
 use reqwest::StatusCode;
@@ -251,20 +252,6 @@ fn long_poll(
     tokio::spawn(async move { request.send().await.expect("the long poll is answered") })
 }
 
-/// Waits until `api` counts `n` long polls waiting.
-async fn polls_waiting(api: &Herald, n: usize) {
-    let line = format!("herald_long_polls_waiting {n}");
-    eventually(
-        "the long polls to wait",
-        Duration::from_secs(30),
-        || async {
-            let metrics = client().get(api.url("/metrics")).send().await.ok()?;
-            metrics.text().await.ok()?.contains(&line).then_some(())
-        },
-    )
-    .await;
-}
-
 /// The answer of a long poll that was waiting: `401` within [`REVOCATION_BOUND`].
 async fn refused_in_time(poll: JoinHandle<reqwest::Response>) {
     let answer = tokio::time::timeout(REVOCATION_BOUND, poll)
@@ -315,13 +302,7 @@ async fn a_revoked_key_ends_its_streams_long_polls_and_tokens_on_every_api_proce
         Some(&key),
         &[("If-None-Match", &etag)],
     );
-    let page: Value = get(&b, "/v1/events?limit=1000", Some(&key))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = answer_json(get(&b, "/v1/events?limit=1000", Some(&key))).await;
     let head = page["next_cursor"].as_str().unwrap().to_owned();
     let feed_poll = long_poll(
         &b,
@@ -335,7 +316,7 @@ async fn a_revoked_key_ends_its_streams_long_polls_and_tokens_on_every_api_proce
         None,
         &[("If-None-Match", &etag)],
     );
-    polls_waiting(&b, 3).await;
+    wait_for_long_polls(&client(), &b.base, 3, Duration::from_secs(30)).await;
 
     let revoked = keys(&redis, &["revoke", &id]);
     assert!(revoked.status.success(), "{}", text(&revoked.stderr));

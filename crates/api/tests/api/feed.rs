@@ -3,7 +3,6 @@
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
-use herald_testkit::eventually;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -118,10 +117,7 @@ async fn a_feed_long_poll_answers_as_soon_as_a_matching_event_arrives() {
         );
         tokio::spawn(async move { client.get(url).send().await })
     };
-    eventually("the long poll to wait", Duration::from_secs(10), || async {
-        (app.metric("herald_long_polls_waiting").await == Some(1.0)).then_some(())
-    })
-    .await;
+    app.wait_for_long_polls(1).await;
 
     let lease = app.claim("demo.sleep").await;
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use herald_core::TypePolicy;
 use herald_core::apikey::PlainKey;
-use herald_testkit::eventually;
+use herald_testkit::http_jobs::answer_json;
+use herald_testkit::sse::SseStream;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::helpers::{TestApp, assert_problem, id_of};
-use herald_testkit::sse::SseStream;
 
 /// The type external workers run in these tests.
 const VIDEO: &str = "video.transcode";
@@ -78,16 +78,6 @@ fn get(
 /// Sends `request` in a task: a long poll that waits.
 fn spawn_poll(request: reqwest::RequestBuilder) -> JoinHandle<Response> {
     tokio::spawn(async move { request.send().await.expect("the poll is answered") })
-}
-
-async fn wait_for_waiting_polls(app: &TestApp, n: usize) {
-    let line = format!("herald_long_polls_waiting {n}");
-    eventually(
-        "the long polls to wait",
-        Duration::from_secs(10),
-        || async { app.metrics().await.contains(&line).then_some(()) },
-    )
-    .await;
 }
 
 /// The answer of a long poll that was waiting, which must come within [`WITHIN`].
@@ -163,7 +153,7 @@ async fn a_revoked_key_ends_its_streams_and_answers_its_waiting_long_polls_with_
                 .bearer_auth(&keys.doomed)
                 .json(&json!({"types": [VIDEO], "wait_s": 30})),
         );
-        wait_for_waiting_polls(&app, 3).await;
+        app.wait_for_long_polls(3).await;
 
         revoke(&app, &keys.admin, &keys.doomed).await;
 
@@ -205,13 +195,8 @@ async fn the_read_tokens_a_key_minted_die_with_it_and_end_what_they_opened() {
         let id = id_of(&job).to_owned();
         let seq = job["seq"].as_u64().unwrap().to_string();
         // The same job as the other key of the tenant sees it: its links carry its own tokens.
-        let kept_view: Value = get(&app, &format!("/v1/jobs/{id}"), Some(&keys.kept), &[])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let kept_view =
+            answer_json(get(&app, &format!("/v1/jobs/{id}"), Some(&keys.kept), &[])).await;
 
         let mut stream = SseStream::new(
             get(
@@ -232,7 +217,7 @@ async fn the_read_tokens_a_key_minted_die_with_it_and_end_what_they_opened() {
             None,
             &[("If-None-Match", &etag)],
         ));
-        wait_for_waiting_polls(&app, 1).await;
+        app.wait_for_long_polls(1).await;
 
         revoke(&app, &keys.admin, &keys.doomed).await;
 

@@ -57,10 +57,7 @@ async fn a_waiting_feed_long_poll_answers_at_once_when_the_server_shuts_down() {
         let (client, url) = (app.client.clone(), app.url("/v1/events?wait=60"));
         tokio::spawn(async move { client.get(url).send().await })
     };
-    eventually("the long poll to wait", Duration::from_secs(10), || async {
-        (app.metric("herald_long_polls_waiting").await == Some(1.0)).then_some(())
-    })
-    .await;
+    app.wait_for_long_polls(1).await;
     let started = Instant::now();
     app.shutdown.cancel();
     let response = poll.await.unwrap().unwrap();

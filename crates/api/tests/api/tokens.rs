@@ -9,12 +9,12 @@ use std::time::Duration;
 use herald_api::{ReadTokens, TokenSecret};
 use herald_core::{JobId, JobOutput, TenantId};
 use herald_testkit::eventually;
+use herald_testkit::sse::SseStream;
 use reqwest::header::{AUTHORIZATION, LOCATION};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::{TestApp, assert_problem, id_of, spawn_app};
-use herald_testkit::sse::SseStream;
 
 fn secret(fill: char) -> TokenSecret {
     TokenSecret::new(fill.to_string().repeat(40)).unwrap()

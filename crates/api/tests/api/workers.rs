@@ -68,13 +68,7 @@ async fn waiting_claim(
             .json(&json!({"types": [VIDEO], "wait_s": wait_s}))
             .send(),
     );
-    eventually("the claim to wait", Duration::from_secs(10), || async {
-        app.metrics()
-            .await
-            .contains("herald_long_polls_waiting 1")
-            .then_some(())
-    })
-    .await;
+    app.wait_for_long_polls(1).await;
     waiting
 }
 
