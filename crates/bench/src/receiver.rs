@@ -80,7 +80,9 @@ impl Shared {
             return;
         }
         let latency = if self.recording.load(Ordering::Relaxed) {
-            let wall = chrono::Utc::now();
+            // The wall clock when the request's head was read.
+            let wall = chrono::Utc::now()
+                - chrono::TimeDelta::from_std(request.received_at.elapsed()).unwrap_or_default();
             match crate::sse::updated_at(&request.body) {
                 Some(changed) => {
                     let micros = (wall - changed).num_microseconds().unwrap_or(i64::MAX);

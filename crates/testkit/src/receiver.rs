@@ -40,6 +40,7 @@ pub struct Request {
     /// Header names are lower-case (HTTP/1.1 names are case-insensitive; hyper keeps them so).
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When its head was read (the body follows).
     pub received_at: Instant,
     /// The status the receiver answered (or will, after a scripted delay); `None` for a
     /// request it leaves hanging.
@@ -431,6 +432,7 @@ async fn answer(
     state: Arc<State>,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let received_at = Instant::now();
     let (parts, body) = request.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -457,7 +459,7 @@ async fn answer(
             path,
             headers: parts.headers,
             body,
-            received_at: Instant::now(),
+            received_at,
             answered,
         };
         if let Some(on_request) = &state.on_request {
