@@ -181,14 +181,8 @@ async fn a_claimed_job_is_heartbeaten_with_progress_and_completed_with_a_json_re
     );
     let token = token(&claimed);
 
-    let beat = call_ok(
-        &app,
-        &id,
-        "heartbeat",
-        &token,
-        json!({"progress": {"percent": 40, "message": "frame 40 of 100"}}),
-    )
-    .await;
+    let progress = json!({"progress": {"percent": 40, "message": "frame 40 of 100"}});
+    let beat = call_ok(&app, &id, "heartbeat", &token, progress.clone()).await;
     assert_eq!(beat["cancel_requested"], false);
     assert_eq!(
         beat["lease"]["token"],
@@ -205,14 +199,7 @@ async fn a_claimed_job_is_heartbeaten_with_progress_and_completed_with_a_json_re
     // A heartbeat without progress, or repeating it, changes nothing a client sees.
     let seq = polled["seq"].clone();
     call_ok(&app, &id, "heartbeat", &token, json!({})).await;
-    call_ok(
-        &app,
-        &id,
-        "heartbeat",
-        &token,
-        json!({"progress": {"percent": 40, "message": "frame 40 of 100"}}),
-    )
-    .await;
+    call_ok(&app, &id, "heartbeat", &token, progress).await;
     assert_eq!(job(&app, &id).await["seq"], seq);
 
     let done = call_ok(
