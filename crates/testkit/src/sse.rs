@@ -75,6 +75,7 @@ pub struct Parser {
 const BOM: &[u8] = "\u{feff}".as_bytes();
 
 impl Parser {
+    /// A parser at the start of a stream.
     pub fn new() -> Self {
         Self::default()
     }
