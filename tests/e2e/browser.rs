@@ -1,7 +1,7 @@
 //! A real browser follows a job: headless Chromium loads a page from another origin (the test
-//! kit's receiver, on its own loopback port, serving the page), and the page's `EventSource` streams
-//! the job from Herald across origins (so Herald's CORS allow-list is exercised), then posts
-//! what it saw back to the page server.
+//! kit's receiver, on its own loopback port, serving the page), and the page's `EventSource`
+//! streams the job from Herald across origins (so Herald's CORS allow-list is exercised), then
+//! posts what it saw back to the page server.
 //!
 //! Needs Debian's `chromium` package (`/usr/bin/chromium`); `.ci/run` installs it. Without it
 //! the test fails: a browser test that silently skips proves nothing.
