@@ -1,23 +1,20 @@
-//! A real browser follows a job: headless Chromium loads a page from another origin (a tiny
-//! HTTP server in this test, on its own loopback port), and the page's `EventSource` streams
-//! the job from Herald across origins (so Herald's CORS allow-list is exercised), then posts
-//! what it saw back to the page server.
+//! A real browser follows a job: headless Chromium loads a page from another origin (the test
+//! kit's receiver, on its own loopback port, serving the page), and the page's `EventSource`
+//! streams the job from Herald across origins (so Herald's CORS allow-list is exercised), then
+//! posts what it saw back to the page server.
 //!
 //! Needs Debian's `chromium` package (`/usr/bin/chromium`); `.ci/run` installs it. Without it
 //! the test fails: a browser test that silently skips proves nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use herald_testkit::{RedisServer, TempDir};
+use herald_testkit::sse::header;
+use herald_testkit::{Answer, Receiver, RedisServer, Script, TempDir};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::sse_client::header;
 use crate::support::{Herald, get_job, on_redis, submit};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -32,13 +29,20 @@ async fn a_browser_on_another_origin_follows_a_job_with_event_source_to_complete
         "{CHROMIUM} is missing: the browser test needs Debian's chromium package \
          (`apt-get install -y --no-install-recommends chromium`; .ci/run installs it)"
     );
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the page server");
-    let page_origin = format!(
-        "http://127.0.0.1:{}",
-        listener.local_addr().expect("address").port()
-    );
+    // The page server: the page at `/`, and every POST from it handed to `received`.
+    let (reports, mut received) = mpsc::unbounded_channel();
+    let server = Receiver::builder()
+        .on_request(move |request| {
+            if request.method == "POST" {
+                let json = serde_json::from_slice(&request.body).unwrap_or_else(
+                    |e| json!({"error": format!("the page posted something not JSON: {e}")}),
+                );
+                let _ = reports.send((request.path.clone(), json));
+            }
+        })
+        .start()
+        .await;
+    let page_origin = format!("http://{}", server.addr());
 
     let redis = RedisServer::start();
     let api =
@@ -53,7 +57,7 @@ async fn a_browser_on_another_origin_follows_a_job_with_event_source_to_complete
 
     // Herald allows the page's origin, and only it.
     for (origin, allowed) in [(page_origin.as_str(), true), ("http://127.0.0.1:9", false)] {
-        let answer = crate::sse_client::stream_client()
+        let answer = herald_testkit::sse::stream_client()
             .get(&events_url)
             .header("Origin", origin)
             .send()
@@ -73,9 +77,14 @@ async fn a_browser_on_another_origin_follows_a_job_with_event_source_to_complete
         }
     }
 
-    let (reports, mut received) = mpsc::unbounded_channel();
-    let page: Arc<str> = page_html(&api.base, &id).into();
-    let server = tokio::spawn(serve_page(listener, page, reports));
+    let page = Answer::status(200)
+        .header("Content-Type", "text/html; charset=utf-8")
+        .header("Cache-Control", "no-store")
+        .body(page_html(&api.base, &id));
+    server.respond("/", Script::Always(page));
+    for path in ["/hello", "/report"] {
+        server.respond(path, Script::status(204));
+    }
     let browser = Browser::launch(&format!("{page_origin}/"));
 
     // The page connects while the job waits for a worker, so its first event is known.
@@ -118,7 +127,6 @@ async fn a_browser_on_another_origin_follows_a_job_with_event_source_to_complete
     );
 
     drop(browser);
-    server.abort();
 }
 
 /// The page: subscribes with `EventSource`, says hello on its first event, records every event
@@ -174,82 +182,6 @@ window.onerror = (message) => report({error: String(message)});
 <p>Following a Herald job.</p>
 "#;
     PAGE.replace("HERALD", herald).replace("JOB", id)
-}
-
-/// Serves `page` at `/` and hands every POST's path and JSON body to `reports`, until
-/// aborted.
-async fn serve_page(
-    listener: TcpListener,
-    page: Arc<str>,
-    reports: mpsc::UnboundedSender<(String, Value)>,
-) {
-    loop {
-        let Ok((socket, _)) = listener.accept().await else {
-            continue;
-        };
-        let (page, reports) = (Arc::clone(&page), reports.clone());
-        tokio::spawn(async move {
-            // A browser that hangs up halfway is no concern of the test's.
-            let _ = answer(socket, &page, &reports).await;
-        });
-    }
-}
-
-/// Reads one HTTP/1.1 request and answers it, then closes the connection.
-async fn answer(
-    mut socket: TcpStream,
-    page: &str,
-    reports: &mpsc::UnboundedSender<(String, Value)>,
-) -> std::io::Result<()> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0_u8; 4096];
-    let head_end = loop {
-        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        let n = socket.read(&mut chunk).await?;
-        if n == 0 || buffer.len() > 64 * 1024 {
-            return Ok(());
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let mut lines = head.lines();
-    let mut request_line = lines.next().unwrap_or_default().split_whitespace();
-    let method = request_line.next().unwrap_or_default().to_owned();
-    let path = request_line.next().unwrap_or_default().to_owned();
-    let length: usize = lines
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = buffer[head_end..].to_vec();
-    while body.len() < length {
-        let n = socket.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-
-    let (status, content_type, content) = match (method.as_str(), path.as_str()) {
-        ("GET", "/") => ("200 OK", "text/html; charset=utf-8", page),
-        ("POST", _) => {
-            let json = serde_json::from_slice(&body).unwrap_or_else(
-                |e| json!({"error": format!("the page posted something not JSON: {e}")}),
-            );
-            let _ = reports.send((path, json));
-            ("204 No Content", "text/plain", "")
-        }
-        _ => ("404 Not Found", "text/plain", "not found"),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\n\r\n{content}",
-        content.len()
-    );
-    socket.write_all(response.as_bytes()).await?;
-    socket.shutdown().await
 }
 
 /// Headless Chromium showing one page, in a process group of its own with a fresh profile;

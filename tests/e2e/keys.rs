@@ -7,12 +7,13 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use herald_testkit::http_jobs::{answer_json, wait_for_long_polls};
+use herald_testkit::sse::SseStream;
 use herald_testkit::{RedisServer, eventually, free_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::sse_client::SseStream;
 use crate::support::{Herald, client, herald_binary, kill_pubsub_of, on_redis, pubsub_clients_of};
 
 /// Runs `herald keys …` against `redis` and waits for it.
@@ -234,7 +235,7 @@ async fn open_stream(api: &Herald, path: &str, key: Option<&str>) -> SseStream {
     let request = get(api, path, key).header("Accept", "text/event-stream");
     let response = request.send().await.expect("the stream is answered");
     assert_eq!(response.status(), StatusCode::OK, "{url}");
-    SseStream::from_response(&url, response)
+    SseStream::new(response).patience(Duration::from_secs(30))
 }
 
 /// Starts a long poll (`GET path` with `key` and `headers`) in a task.
@@ -249,20 +250,6 @@ fn long_poll(
         request = request.header(*name, *value);
     }
     tokio::spawn(async move { request.send().await.expect("the long poll is answered") })
-}
-
-/// Waits until `api` counts `n` long polls waiting.
-async fn polls_waiting(api: &Herald, n: usize) {
-    let line = format!("herald_long_polls_waiting {n}");
-    eventually(
-        "the long polls to wait",
-        Duration::from_secs(30),
-        || async {
-            let metrics = client().get(api.url("/metrics")).send().await.ok()?;
-            metrics.text().await.ok()?.contains(&line).then_some(())
-        },
-    )
-    .await;
 }
 
 /// The answer of a long poll that was waiting: `401` within [`REVOCATION_BOUND`].
@@ -302,7 +289,7 @@ async fn a_revoked_key_ends_its_streams_long_polls_and_tokens_on_every_api_proce
     let mut job_stream = open_stream(&b, &format!("/v1/jobs/{job_id}/events"), Some(&key)).await;
     let mut token_stream = open_stream(&b, &events_link, None).await;
     for stream in [&mut job_stream, &mut token_stream] {
-        let first = stream.next_event(Duration::from_secs(30)).await;
+        let first = stream.next_event().await;
         assert_eq!(
             first.expect("the job's state").json()["id"],
             job_id.as_str()
@@ -315,13 +302,7 @@ async fn a_revoked_key_ends_its_streams_long_polls_and_tokens_on_every_api_proce
         Some(&key),
         &[("If-None-Match", &etag)],
     );
-    let page: Value = get(&b, "/v1/events?limit=1000", Some(&key))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = answer_json(get(&b, "/v1/events?limit=1000", Some(&key))).await;
     let head = page["next_cursor"].as_str().unwrap().to_owned();
     let feed_poll = long_poll(
         &b,
@@ -335,7 +316,7 @@ async fn a_revoked_key_ends_its_streams_long_polls_and_tokens_on_every_api_proce
         None,
         &[("If-None-Match", &etag)],
     );
-    polls_waiting(&b, 3).await;
+    wait_for_long_polls(&client(), &b.base, 3, Duration::from_secs(30)).await;
 
     let revoked = keys(&redis, &["revoke", &id]);
     assert!(revoked.status.success(), "{}", text(&revoked.stderr));
@@ -344,7 +325,7 @@ async fn a_revoked_key_ends_its_streams_long_polls_and_tokens_on_every_api_proce
         refused_in_time(poll).await;
     }
     for stream in [&mut feed, &mut job_stream, &mut token_stream] {
-        stream.expect_end(REVOCATION_BOUND).await;
+        stream.expect_end_within(REVOCATION_BOUND).await;
     }
     // Refused everywhere from now on: the key, its token, on either process.
     for api in [&a, &b] {
@@ -363,7 +344,7 @@ async fn a_revoked_key_ends_its_streams_long_polls_and_tokens_on_every_api_proce
     }
     // The tenant's other key was not touched: its stream goes on.
     let other = submit_as(&a, &kept).await;
-    let seen = kept_feed.next_event(Duration::from_secs(30)).await;
+    let seen = kept_feed.next_event().await;
     assert_eq!(
         seen.expect("the other key's feed goes on").json()["id"],
         other["id"]
@@ -387,7 +368,7 @@ async fn a_revocation_missed_while_a_process_was_cut_off_from_redis_still_ends_i
     assert_eq!(cut, 1, "B held one subscription");
     assert!(revoked.status.success(), "{}", text(&revoked.stderr));
 
-    feed.expect_end(REVOCATION_BOUND).await;
+    feed.expect_end_within(REVOCATION_BOUND).await;
     eventually("B to subscribe again", Duration::from_secs(30), || async {
         (pubsub_clients_of(&redis, &b).await.len() == 1).then_some(())
     })

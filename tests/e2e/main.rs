@@ -1,7 +1,6 @@
 //! End-to-end tests: real `herald` processes, talking plain HTTP on loopback, sharing a private
 //! `redis-server` (or running alone on the embedded backend).
 
-mod sse_client;
 mod support;
 
 mod browser;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use herald_testkit::RedisServer;
+use herald_testkit::http_jobs::answer_json;
 use serde_json::json;
 
 use crate::support::{Herald, client, follow, is_terminal, on_redis, submit};
@@ -65,13 +66,6 @@ async fn jobs_submitted_to_one_api_are_run_by_two_workers_and_long_polled_on_ano
     let no_api = client().get(w1.url("/v1/jobs")).send().await.unwrap();
     assert_eq!(no_api.status(), reqwest::StatusCode::NOT_FOUND);
 
-    let listed: serde_json::Value = client()
-        .get(back.url("/v1/jobs?status=completed&limit=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = answer_json(client().get(back.url("/v1/jobs?status=completed&limit=100"))).await;
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(ids.len()));
 }

@@ -7,11 +7,11 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use herald_testkit::sse::{Event, Item, SseStream};
 use herald_testkit::{RedisServer, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::sse_client::{self, Item, SseEvent, SseStream, assert_consecutive, summary};
 use crate::support::{
     Herald, client, follow, get_job, is_terminal, kill_pubsub_of, on_redis, pubsub_clients_of,
     signal_subscribers, sleep_job, submit,
@@ -19,6 +19,11 @@ use crate::support::{
 
 /// How long any one event may take to arrive: generous, the tests assert order, not speed.
 const EACH: Duration = Duration::from_secs(60);
+
+/// Opens the event stream at `url`, each read waiting up to [`EACH`].
+async fn open(url: &str, last_event_id: Option<&str>) -> SseStream {
+    SseStream::open(url, last_event_id).await.patience(EACH)
+}
 
 /// Two api processes (A takes submissions, B serves streams) on `redis`, ready.
 async fn two_apis(redis: &RedisServer, extra: &[&str]) -> (Herald, Herald) {
@@ -58,7 +63,7 @@ async fn a_stream_on_another_api_shows_the_current_state_then_every_change_to_co
     assert_eq!(current["status"], "pending");
 
     let url = job_events_url(&b, &id);
-    let mut stream = SseStream::open(&url, None).await;
+    let mut stream = open(&url, None).await;
     let headers = stream.headers().clone();
     let header = |name: &str| {
         headers
@@ -73,19 +78,19 @@ async fn a_stream_on_another_api_shows_the_current_state_then_every_change_to_co
         header("cache-control")
     );
     assert_eq!(header("x-accel-buffering"), "no");
-    let first = stream.next(EACH).await.expect("a first line");
+    let first = stream.next().await.expect("a first line");
     assert!(
         matches!(first, Item::Retry(millis) if millis > 0),
         "the stream must open with a retry: hint, got {first:?}"
     );
-    let first = stream.next_event(EACH).await.expect("the current state");
+    let first = stream.next_event().await.expect("the current state");
     assert_eq!(first.event, "job.pending", "{first:?}");
     assert_eq!(first.seq(), current["seq"].as_u64().expect("seq"));
     assert_eq!(first.json()["id"], id.as_str());
 
     let _workers = two_workers(&redis).await;
     let mut events = vec![first];
-    events.extend(stream.events_to_end(EACH).await);
+    events.extend(stream.events_to_end().await);
     assert_consecutive(&events, "job.completed");
     let types: HashSet<&str> = events.iter().map(|e| e.event.as_str()).collect();
     assert!(
@@ -107,7 +112,8 @@ async fn a_stream_on_another_api_shows_the_current_state_then_every_change_to_co
     for api in [&a, &b] {
         for after in [last.seq(), last.seq() + 5] {
             let answer =
-                sse_client::request(&job_events_url(api, &id), Some(&after.to_string())).await;
+                herald_testkit::sse::request(&job_events_url(api, &id), Some(&after.to_string()))
+                    .await;
             assert_eq!(
                 answer.status(),
                 StatusCode::NO_CONTENT,
@@ -128,7 +134,7 @@ async fn a_stream_cut_mid_job_resumes_on_the_other_api_without_gap_or_duplicate(
 
     // Take a few events from one process, hang up, resume from the last id on the other one,
     // and again, until the job is done.
-    let mut seen: Vec<SseEvent> = Vec::new();
+    let mut seen: Vec<Event> = Vec::new();
     let mut connections = 0;
     let mut resumed_mid_job = 0;
     'connections: for api in [&a, &b].into_iter().cycle() {
@@ -143,13 +149,13 @@ async fn a_stream_cut_mid_job_resumes_on_the_other_api_without_gap_or_duplicate(
             })
             .await;
         }
-        let mut stream = SseStream::open(&job_events_url(api, &id), last_id.as_deref()).await;
+        let mut stream = open(&job_events_url(api, &id), last_id.as_deref()).await;
         connections += 1;
         if last_id.is_some() {
             resumed_mid_job += 1;
         }
         for _ in 0..3 {
-            let event = stream.next_event(EACH).await.unwrap_or_else(|| {
+            let event = stream.next_event().await.unwrap_or_else(|| {
                 panic!(
                     "the stream on {} ended before the terminal event; so far {:?}",
                     api.base,
@@ -159,7 +165,7 @@ async fn a_stream_cut_mid_job_resumes_on_the_other_api_without_gap_or_duplicate(
             let terminal = event.event == "job.completed";
             seen.push(event);
             if terminal {
-                stream.expect_end(EACH).await;
+                stream.expect_end_within(EACH).await;
                 break 'connections;
             }
         }
@@ -191,8 +197,8 @@ async fn a_stream_delivers_every_event_while_its_process_loses_its_redis_subscri
     );
     let job = submit(&a, report_job(160)).await;
     let id = id_of(&job);
-    let mut stream = SseStream::open(&job_events_url(&b, &id), None).await;
-    let first = stream.next_event(EACH).await.expect("the current state");
+    let mut stream = open(&job_events_url(&b, &id), None).await;
+    let first = stream.next_event().await.expect("the current state");
 
     // First B is frozen while its subscription is cut, and stays frozen for a second while
     // the job moves on: the events of that second are certainly lost to B's pub/sub, and the
@@ -201,7 +207,7 @@ async fn a_stream_delivers_every_event_while_its_process_loses_its_redis_subscri
     let done = AtomicBool::new(false);
     let read = async {
         let mut events = vec![first];
-        events.extend(stream.events_to_end(EACH).await);
+        events.extend(stream.events_to_end().await);
         done.store(true, Ordering::Relaxed);
         events
     };
@@ -234,9 +240,9 @@ async fn a_stream_delivers_every_event_while_its_process_loses_its_redis_subscri
     .await;
     let job = submit(&a, report_job(10)).await;
     let id = id_of(&job);
-    let events = SseStream::open(&job_events_url(&b, &id), None)
+    let events = open(&job_events_url(&b, &id), None)
         .await
-        .events_to_end(EACH)
+        .events_to_end()
         .await;
     assert_consecutive(&events, "job.completed");
 }
@@ -253,8 +259,8 @@ async fn many_open_streams_share_one_redis_subscription_per_process() {
     for _ in 0..10 {
         let id = id_of(&submit(&a, sleep_job(1.0, 1)).await);
         for api in [&a, &b] {
-            let mut stream = SseStream::open(&job_events_url(api, &id), None).await;
-            let event = stream.next_event(EACH).await.expect("the current state");
+            let mut stream = open(&job_events_url(api, &id), None).await;
+            let event = stream.next_event().await.expect("the current state");
             assert_eq!(event.event, "job.pending");
             streams.push(stream);
         }
@@ -268,7 +274,7 @@ async fn many_open_streams_share_one_redis_subscription_per_process() {
     // And they are all live: once a worker runs the jobs, every stream ends on completion.
     let _workers = two_workers(&redis).await;
     for mut stream in streams {
-        let events = stream.events_to_end(EACH).await;
+        let events = stream.events_to_end().await;
         assert_eq!(
             events.last().map(|e| e.event.as_str()),
             Some("job.completed"),
@@ -286,7 +292,7 @@ async fn heartbeats_keep_a_quiet_stream_alive() {
     let job = submit(&api, sleep_job(120.0, 1)).await;
     let id = id_of(&job);
 
-    let mut stream = SseStream::open(&job_events_url(&api, &id), None).await;
+    let mut stream = open(&job_events_url(&api, &id), None).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut heartbeats = Vec::new();
     while heartbeats.len() < 2 {
@@ -296,7 +302,7 @@ async fn heartbeats_keep_a_quiet_stream_alive() {
             "only {heartbeats:?} in 60 s with --sse-heartbeat 1s"
         );
         match stream
-            .next(left)
+            .next_within(left)
             .await
             .expect("the stream of a running job stays open")
         {
@@ -314,8 +320,8 @@ async fn streams_also_end_after_a_failure_or_a_cancel() {
 
     // Canceled while pending, with no worker around.
     let pending = id_of(&submit(&a, sleep_job(1.0, 1)).await);
-    let mut stream = SseStream::open(&job_events_url(&b, &pending), None).await;
-    let first = stream.next_event(EACH).await.expect("the current state");
+    let mut stream = open(&job_events_url(&b, &pending), None).await;
+    let first = stream.next_event().await.expect("the current state");
     let answer = client()
         .post(a.url(&format!("/v1/jobs/{pending}/cancel")))
         .send()
@@ -323,7 +329,7 @@ async fn streams_also_end_after_a_failure_or_a_cancel() {
         .expect("cancel");
     assert_eq!(answer.status(), StatusCode::ACCEPTED);
     let mut events = vec![first];
-    events.extend(stream.events_to_end(EACH).await);
+    events.extend(stream.events_to_end().await);
     assert_consecutive(&events, "job.canceled");
 
     // A handler failure.
@@ -334,9 +340,9 @@ async fn streams_also_end_after_a_failure_or_a_cancel() {
     )
     .await;
     let failing = id_of(&failing);
-    let events = SseStream::open(&job_events_url(&b, &failing), None)
+    let events = open(&job_events_url(&b, &failing), None)
         .await
-        .events_to_end(EACH)
+        .events_to_end()
         .await;
     assert_consecutive(&events, "job.failed");
     assert_eq!(
@@ -360,13 +366,13 @@ async fn a_many_job_stream_delivers_exactly_the_completions_it_follows_and_resum
     let others: Vec<String> = submit_sleeps(&a, 2).await;
     let query = feed_query(&followed, "job.completed");
     let url = b.url(&format!("/v1/events/stream?{query}"));
-    let mut stream = SseStream::open(&url, None).await;
+    let mut stream = open(&url, None).await;
 
     let _workers = two_workers(&redis).await;
     let mut completions = Vec::new();
     while completions.len() < followed.len() {
         let event = stream
-            .next_event(EACH)
+            .next_event()
             .await
             .expect("the many-job stream stays open");
         completions.push(event);
@@ -384,7 +390,7 @@ async fn a_many_job_stream_delivers_exactly_the_completions_it_follows_and_resum
             summary(&completions)
         );
     }
-    let cursors: HashSet<&str> = completions.iter().map(SseEvent::id).collect();
+    let cursors: HashSet<&str> = completions.iter().map(Event::id).collect();
     assert_eq!(
         cursors.len(),
         completions.len(),
@@ -401,9 +407,9 @@ async fn a_many_job_stream_delivers_exactly_the_completions_it_follows_and_resum
     // Resumed after the second completion on the other process: the last three again, same
     // cursors, same order.
     let url = a.url(&format!("/v1/events/stream?{query}"));
-    let mut resumed = SseStream::open(&url, Some(completions[1].id())).await;
+    let mut resumed = open(&url, Some(completions[1].id())).await;
     for expected in &completions[2..] {
-        let event = resumed.next_event(EACH).await.expect("a resumed event");
+        let event = resumed.next_event().await.expect("a resumed event");
         assert_eq!(
             (event.id(), event.event.as_str(), event.json()["id"].clone()),
             (
@@ -461,11 +467,11 @@ async fn the_json_feed_pages_the_streams_events_and_long_polls_for_the_next() {
         "/v1/events/stream?{}",
         feed_query(&ids, "job.completed")
     ));
-    let mut stream = SseStream::open(&url, None).await;
+    let mut stream = open(&url, None).await;
     let _workers = two_workers(&redis).await;
     let mut completions = Vec::new();
     for _ in 0..ids.len() {
-        completions.push(stream.next_event(EACH).await.expect("a completion"));
+        completions.push(stream.next_event().await.expect("a completion"));
     }
 
     // The feed after the first completion holds the other two at the same cursors, with
@@ -509,4 +515,45 @@ async fn the_json_feed_pages_the_streams_events_and_long_polls_for_the_next() {
         data.iter().any(|e| e["data"]["id"] == fresh.as_str()),
         "the long poll answered without the new job: {page}"
     );
+}
+
+/// Asserts that `events` are one job's history without a gap: ids count up by one from the
+/// first, each event's data is the job at that seq with the status its type names, and the
+/// last is `terminal`.
+pub fn assert_consecutive(events: &[Event], terminal: &str) {
+    assert!(!events.is_empty(), "no events");
+    let first = events[0].seq();
+    for (i, event) in events.iter().enumerate() {
+        let job = event.json();
+        assert_eq!(
+            event.seq(),
+            first + i as u64,
+            "a gap or a duplicate at event {i}: {:#?}",
+            summary(events)
+        );
+        assert_eq!(
+            job["seq"],
+            event.seq(),
+            "data.seq differs from the id: {event:?}"
+        );
+        let status = event
+            .event
+            .strip_prefix("job.")
+            .unwrap_or_else(|| panic!("an event type outside job.*: {event:?}"));
+        if status == "progress" {
+            assert_eq!(job["status"], "processing", "{event:?}");
+        } else {
+            assert_eq!(job["status"], status, "{event:?}");
+        }
+    }
+    let last = events.last().expect("events");
+    assert_eq!(last.event, terminal, "{:#?}", summary(events));
+}
+
+/// `(id, type)` of each event, for assertion messages.
+pub fn summary(events: &[Event]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|e| (e.id.clone().unwrap_or_default(), e.event.clone()))
+        .collect()
 }

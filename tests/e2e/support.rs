@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+pub use herald_testkit::http_jobs::{is_terminal, sleep_job};
 use herald_testkit::{RedisServer, eventually, free_port};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The `herald` binary built next to this test binary (`cargo test --workspace` builds it).
 pub fn herald_binary() -> PathBuf {
@@ -213,18 +214,6 @@ pub async fn follow(
             return seen;
         }
     }
-}
-
-pub fn is_terminal(job: &Value) -> bool {
-    matches!(
-        job["status"].as_str(),
-        Some("completed" | "failed" | "canceled")
-    )
-}
-
-/// A demo.sleep submission.
-pub fn sleep_job(seconds: f64, max_attempts: u32) -> Value {
-    json!({"type": "demo.sleep", "payload": {"seconds": seconds}, "max_attempts": max_attempts})
 }
 
 /// `herald serve` arguments for a process with `roles` on `redis` (its URL and this test's

@@ -1,6 +1,7 @@
-//! The webhook receiver the webhook phases deliver to: a hyper HTTP/1.1 server inside the
-//! tool, on a multi-threaded runtime of its own, with one loopback listener per endpoint (each
-//! endpoint is a distinct receiver, as distinct customers' URLs would be).
+//! The webhook receiver the webhook phases deliver to: the test kit's receiver, one per
+//! endpoint (each endpoint is a distinct receiver on a loopback port of its own, as distinct
+//! customers' URLs would be), on a multi-threaded runtime of the tool's own, keeping no
+//! requests and counting them as they arrive.
 //!
 //! An *answering* endpoint answers `200` with an empty body at once; it notes the first
 //! receipt of every `webhook-id` (a second one is a duplicate: at-least-once delivery allows
@@ -10,23 +11,13 @@
 //! until then only the notifier's own timeout ends an attempt.
 
 use std::collections::HashSet;
-use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use herald_testkit::{Answer, Request, Script};
 
 use crate::stats;
 
@@ -63,7 +54,6 @@ pub struct Counts {
 struct Shared {
     recording: AtomicBool,
     hung: AtomicU64,
-    connections: AtomicU64,
     unparsed: AtomicU64,
     without_id: AtomicU64,
     state: Mutex<State>,
@@ -83,16 +73,17 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One delivery at an answering endpoint.
-    fn take(
-        &self,
-        id: Option<&str>,
-        body: &[u8],
-        at: Instant,
-        wall: chrono::DateTime<chrono::Utc>,
-    ) {
+    /// One request at any endpoint: a hanging one is left unanswered (`answered` is `None`).
+    fn take(&self, request: &Request) {
+        if request.answered.is_none() {
+            self.hung.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let latency = if self.recording.load(Ordering::Relaxed) {
-            match crate::sse::updated_at(body) {
+            // The wall clock when the request's head was read.
+            let wall = chrono::Utc::now()
+                - chrono::TimeDelta::from_std(request.received_at.elapsed()).unwrap_or_default();
+            match crate::sse::updated_at(&request.body) {
                 Some(changed) => {
                     let micros = (wall - changed).num_microseconds().unwrap_or(i64::MAX);
                     // Negative (the change and the receipt within one millisecond): 0.
@@ -106,7 +97,7 @@ impl Shared {
         } else {
             None
         };
-        let Some(id) = id else {
+        let Some(id) = request.header("webhook-id") else {
             self.without_id.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -116,7 +107,7 @@ impl Shared {
             return;
         }
         if state.times.len() < MAX_TIMES {
-            state.times.push(at);
+            state.times.push(request.received_at);
         }
         if let Some(latency) = latency {
             stats::record(&mut state.latency, latency);
@@ -128,8 +119,7 @@ impl Shared {
 pub struct Receiver {
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
-    release: watch::Sender<bool>,
-    addrs: Vec<(SocketAddr, Behaviour)>,
+    endpoints: Vec<(herald_testkit::Receiver, Behaviour)>,
 }
 
 impl Receiver {
@@ -137,7 +127,7 @@ impl Receiver {
     ///
     /// # Errors
     /// When the runtime cannot be built or a port cannot be bound.
-    pub fn start(endpoints: &[Behaviour], threads: usize) -> anyhow::Result<Self> {
+    pub async fn start(behaviours: &[Behaviour], threads: usize) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("webhook-receiver")
@@ -147,7 +137,6 @@ impl Receiver {
         let shared = Arc::new(Shared {
             recording: AtomicBool::new(false),
             hung: AtomicU64::new(0),
-            connections: AtomicU64::new(0),
             unparsed: AtomicU64::new(0),
             without_id: AtomicU64::new(0),
             state: Mutex::new(State {
@@ -157,43 +146,37 @@ impl Receiver {
                 latency: stats::histogram()?,
             }),
         });
-        let (release, released) = watch::channel(false);
-        let mut addrs = Vec::with_capacity(endpoints.len());
-        for &behaviour in endpoints {
-            // Bound here, so the port accepts connections (into its backlog) from now on.
-            let listener = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .context("failed to bind a receiver port")?;
-            listener
-                .set_nonblocking(true)
-                .context("failed to make a receiver port non-blocking")?;
-            addrs.push((
-                listener.local_addr().context("failed to read a port")?,
-                behaviour,
-            ));
-            let (shared, released) = (Arc::clone(&shared), released.clone());
-            runtime.spawn(async move {
-                match TcpListener::from_std(listener) {
-                    Ok(listener) => accept(listener, behaviour, shared, released).await,
-                    Err(error) => eprintln!("webhook receiver: a port failed: {error}"),
-                }
-            });
+        let mut endpoints = Vec::with_capacity(behaviours.len());
+        for (index, &behaviour) in behaviours.iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            // Started on the receiver's runtime, so its connections are served there.
+            let receiver = runtime
+                .spawn(
+                    herald_testkit::Receiver::builder()
+                        .keep_nothing()
+                        .on_request(move |request| shared.take(request))
+                        .start(),
+                )
+                .await
+                .context("failed to start a receiver port")?;
+            let script = match behaviour {
+                Behaviour::Answer => Script::Always(Answer::status(200)),
+                Behaviour::Hang => Script::Hang,
+            };
+            receiver.respond(&path(index, behaviour), script);
+            endpoints.push((receiver, behaviour));
         }
         Ok(Self {
             runtime: Some(runtime),
             shared,
-            release,
-            addrs,
+            endpoints,
         })
     }
 
     /// The URL of endpoint `index` (in the order given to [`Receiver::start`]).
     pub fn url(&self, index: usize) -> String {
-        let (addr, behaviour) = self.addrs[index];
-        let path = match behaviour {
-            Behaviour::Answer => "hook",
-            Behaviour::Hang => "hang",
-        };
-        format!("http://{addr}/{path}/{index}")
+        let (receiver, behaviour) = &self.endpoints[index];
+        receiver.url(&path(index, *behaviour))
     }
 
     /// Latencies are recorded only while this is set.
@@ -208,7 +191,7 @@ impl Receiver {
             duplicates: state.duplicates,
             without_id: self.shared.without_id.load(Ordering::Relaxed),
             hung: self.shared.hung.load(Ordering::Relaxed),
-            connections: self.shared.connections.load(Ordering::Relaxed),
+            connections: self.endpoints.iter().map(|(r, _)| r.connections()).sum(),
             unparsed: self.shared.unparsed.load(Ordering::Relaxed),
         }
     }
@@ -226,12 +209,15 @@ impl Receiver {
     /// Answers every hanging request (`503`) and every later one, so the notifier's
     /// attempts in flight end now.
     pub fn release_hangs(&self) {
-        let _ = self.release.send(true);
+        for (receiver, _) in &self.endpoints {
+            receiver.release_hangs(Answer::status(503));
+        }
     }
 
     /// Closes every port and connection.
     pub fn stop(mut self) {
         self.release_hangs();
+        self.endpoints.clear();
         if let Some(runtime) = self.runtime.take() {
             // Does not block: safe inside the tool's own runtime.
             runtime.shutdown_background();
@@ -241,83 +227,36 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
+        self.endpoints.clear();
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
     }
 }
 
-async fn accept(
-    listener: TcpListener,
-    behaviour: Behaviour,
-    shared: Arc<Shared>,
-    released: watch::Receiver<bool>,
-) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                // Out of file descriptors, say: wait rather than spin.
-                eprintln!("webhook receiver: accept failed: {error}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        shared.connections.fetch_add(1, Ordering::Relaxed);
-        let (shared, released) = (Arc::clone(&shared), released.clone());
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                handle(request, behaviour, Arc::clone(&shared), released.clone())
-            });
-            // A connection the notifier closes (or cuts at its timeout) just ends.
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+/// Endpoint `index`'s path: what it does, and which it is.
+fn path(index: usize, behaviour: Behaviour) -> String {
+    match behaviour {
+        Behaviour::Answer => format!("/hook/{index}"),
+        Behaviour::Hang => format!("/hang/{index}"),
     }
-}
-
-async fn handle(
-    request: Request<Incoming>,
-    behaviour: Behaviour,
-    shared: Arc<Shared>,
-    mut released: watch::Receiver<bool>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    // The receipt: the request's head has been read (its small body is in the same packets).
-    let at = Instant::now();
-    let wall = chrono::Utc::now();
-    let status = match behaviour {
-        Behaviour::Answer => {
-            let id = request
-                .headers()
-                .get("webhook-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = match request.into_body().collect().await {
-                Ok(body) => body.to_bytes(),
-                Err(_) => Bytes::new(),
-            };
-            shared.take(id.as_deref(), &body, at, wall);
-            StatusCode::OK
-        }
-        Behaviour::Hang => {
-            shared.hung.fetch_add(1, Ordering::Relaxed);
-            let _ = released.wait_for(|released| *released).await;
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-    };
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    Ok(response)
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::StatusCode;
+
     use super::*;
     use crate::http::{Conn, Target};
 
-    fn delivery(target: &Target, path: &str, id: &str, updated_at: &str) -> Request<Full<Bytes>> {
+    fn delivery(
+        target: &Target,
+        path: &str,
+        id: &str,
+        updated_at: &str,
+    ) -> hyper::Request<Full<Bytes>> {
         let body = format!(
             r#"{{"type":"job.completed","timestamp":"{updated_at}","data":{{"id":"j","seq":3,"updated_at":"{updated_at}"}}}}"#
         );
@@ -330,7 +269,9 @@ mod tests {
 
     #[tokio::test]
     async fn deliveries_are_counted_once_and_timed() {
-        let receiver = Receiver::start(&[Behaviour::Answer, Behaviour::Hang], 1).unwrap();
+        let receiver = Receiver::start(&[Behaviour::Answer, Behaviour::Hang], 1)
+            .await
+            .unwrap();
         let url = receiver.url(0);
         assert!(url.ends_with("/hook/0"), "{url}");
         let target = Target::parse(&url, None).unwrap();

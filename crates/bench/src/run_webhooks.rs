@@ -568,7 +568,7 @@ impl WebhookRunner<'_> {
     ) -> anyhow::Result<Measured<DrainFigures>> {
         let mut behaviours = vec![Behaviour::Answer; endpoints];
         behaviours.extend(std::iter::repeat_n(Behaviour::Hang, hanging));
-        let receiver = Receiver::start(&behaviours, self.webhooks.receiver_threads)?;
+        let receiver = Receiver::start(&behaviours, self.webhooks.receiver_threads).await?;
         // Embedded: the notifier runs from the start, in the one process.
         let mut herald = self.start(backend, false).await?;
         let figures = self
@@ -680,7 +680,8 @@ impl WebhookRunner<'_> {
 
     /// The latency phase: per-job webhooks, open loop at the plan's rate.
     async fn latency(&mut self, backend: Backend) -> anyhow::Result<Measured<LatencyFigures>> {
-        let receiver = Receiver::start(&[Behaviour::Answer], self.webhooks.receiver_threads)?;
+        let receiver =
+            Receiver::start(&[Behaviour::Answer], self.webhooks.receiver_threads).await?;
         let mut herald = self.start(backend, true).await?;
         let figures = self.latency_in(&mut herald, &receiver).await;
         self.finish(herald, receiver, figures).await

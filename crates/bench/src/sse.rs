@@ -1,11 +1,11 @@
 //! Many Server-Sent Events streams held open at once, on one or two load threads with a
 //! current-thread runtime each (hyper's HTTP/1.1 connection API, one connection per stream).
 //!
-//! The parsing is minimal on purpose: split the body on blank lines, count a block with a
-//! `data:` line as an event, and, while recording, read the job resource's `updated_at` out of
-//! it by substring search (no JSON parse), so that 10,000 streams cost the shared CPU as little
-//! as possible. A stream counts as *established* once its first block (`retry:` or an event)
-//! arrives.
+//! Each stream is read by the test kit's SSE parser, whose buffers are reused from event to
+//! event; while recording, the job resource's `updated_at` is read out of an event's data by
+//! substring search (no JSON parse), so that 10,000 streams cost the shared CPU as little as
+//! possible. A stream counts as *established* once its first line (`retry:`, an event or a
+//! comment) arrives.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
+use herald_testkit::sse::{Frame, Parser};
 use http_body_util::BodyExt;
 use hyper::StatusCode;
 use hyper::body::Incoming;
@@ -310,7 +310,7 @@ impl Follower {
             Ok(Err(error)) => return self.fail(format!("{error:#}")),
             Err(_) => return self.fail(format!("no answer within {open_timeout:?}")),
         };
-        let mut buffer = BytesMut::with_capacity(1024);
+        let mut parser = Parser::new();
         let mut established = false;
         let deadline = Instant::now() + open_timeout;
         loop {
@@ -330,27 +330,25 @@ impl Follower {
                     Err(_) => continue,
                 },
             };
-            buffer.extend_from_slice(&chunk);
             let received = chrono::Utc::now();
-            while let Some(at) = find_blank_line(&buffer) {
-                let block = buffer.split_to(at);
-                buffer.advance(2);
-                if !established {
-                    established = true;
-                    permit = None;
-                    self.shared.established.fetch_add(1, Ordering::Relaxed);
+            let mut any = false;
+            parser.feed(&chunk, |frame| {
+                any = true;
+                if let Frame::Event { data, .. } = frame {
+                    self.take(data.as_bytes(), received);
                 }
-                self.take(&block, received);
+            });
+            if any && !established {
+                established = true;
+                permit = None;
+                self.shared.established.fetch_add(1, Ordering::Relaxed);
             }
         }
         drop(permit);
     }
 
-    /// One block of the stream: an event when it has a `data:` line.
-    fn take(&self, block: &[u8], received: chrono::DateTime<chrono::Utc>) {
-        let Some(data) = data_line(block) else {
-            return;
-        };
+    /// One event of the stream, its data as received.
+    fn take(&self, data: &[u8], received: chrono::DateTime<chrono::Utc>) {
         self.shared.events.fetch_add(1, Ordering::Relaxed);
         if self.probe {
             self.shared.probe_events.fetch_add(1, Ordering::Relaxed);
@@ -425,19 +423,6 @@ async fn open(target: &Target, path: &str) -> anyhow::Result<Incoming> {
     Ok(response.into_body())
 }
 
-/// Where the first blank line (`\n\n`) of `buffer` starts.
-fn find_blank_line(buffer: &[u8]) -> Option<usize> {
-    buffer.windows(2).position(|w| w == b"\n\n")
-}
-
-/// The value of the block's `data:` line, if it has one.
-fn data_line(block: &[u8]) -> Option<&[u8]> {
-    block.split(|&b| b == b'\n').find_map(|line| {
-        line.strip_prefix(b"data:")
-            .map(|rest| rest.strip_prefix(b" ").unwrap_or(rest))
-    })
-}
-
 /// The job resource's `updated_at`, found by substring search (also used on webhook bodies).
 pub(crate) fn updated_at(data: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
     const KEY: &[u8] = b"\"updated_at\":\"";
@@ -465,18 +450,6 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn blocks_are_split_on_blank_lines_and_events_have_data() {
-        let body =
-            b"retry: 3000\n\nid: 4\nevent: job.progress\ndata: {\"seq\":4}\n\n: ping\n\npart";
-        let first = find_blank_line(body).unwrap();
-        assert_eq!(&body[..first], b"retry: 3000");
-        assert_eq!(data_line(&body[..first]), None);
-        let rest = &body[first + 2..];
-        let second = find_blank_line(rest).unwrap();
-        assert_eq!(data_line(&rest[..second]), Some(&b"{\"seq\":4}"[..]));
-    }
 
     #[test]
     fn updated_at_is_read_without_parsing_the_json() {

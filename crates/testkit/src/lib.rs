@@ -8,11 +8,18 @@
 //! - [`eventually`]: poll a condition with a generous deadline instead of sleeping.
 //! - [`free_port`]: a loopback port nobody listens on right now.
 //! - [`Receiver`] (`receiver`): a real HTTP server standing in for a webhook endpoint, recording
-//!   every request and answering as the test scripts it (fail, throttle, hang).
+//!   every request and answering as the test scripts it (fail, throttle, hang); with a
+//!   callback and recording off, the load tool's endpoint too.
+//! - [`http_jobs`]: job bodies and small waits the HTTP suites share (a job's id, whether it
+//!   is final, `n` long polls waiting).
+//! - [`sse`]: one Server-Sent Events parser (the WHATWG EventSource rules, fed bytes as they
+//!   arrive) and a stream reader over `reqwest` with a bounded wait on every read.
 
+pub mod http_jobs;
 mod receiver;
+pub mod sse;
 
-pub use receiver::{Answer, Receiver, Request, Script};
+pub use receiver::{Answer, Receiver, ReceiverBuilder, Request, Script};
 
 use std::future::Future;
 use std::net::TcpListener;

@@ -6,12 +6,16 @@
 //! that pools connections (reqwest does) and sends requests concurrently is served the way a
 //! production endpoint would serve it. Every task belongs to the receiver: dropping the
 //! [`Receiver`] closes the listener and every open connection, which is also how a hanging
-//! answer finally ends.
+//! answer finally ends, unless [`Receiver::release_hangs`] answers it first.
+//!
+//! A load test uses the same server through [`Receiver::builder`]: it keeps no requests
+//! (they would pile up by the million) and hands each to a callback as it arrives.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -36,6 +40,7 @@ pub struct Request {
     /// Header names are lower-case (HTTP/1.1 names are case-insensitive; hyper keeps them so).
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When its head was read (the body follows).
     pub received_at: Instant,
     /// The status the receiver answered (or will, after a scripted delay); `None` for a
     /// request it leaves hanging.
@@ -192,10 +197,19 @@ struct Shared {
     scripts: HashMap<String, (Script, usize)>,
 }
 
+/// What the receiver calls with every request as it arrives.
+type OnRequest = Arc<dyn Fn(&Request) + Send + Sync>;
+
 struct State {
     shared: Mutex<Shared>,
     /// How many requests were recorded, for [`Receiver::wait_for`] to wake on.
     count: watch::Sender<usize>,
+    /// Whether requests are kept for [`Receiver::requests`].
+    keep: bool,
+    on_request: Option<OnRequest>,
+    /// The answer hanging requests get once [`Receiver::release_hangs`] is called.
+    released: watch::Sender<Option<Answer>>,
+    connections: AtomicU64,
 }
 
 impl State {
@@ -216,12 +230,33 @@ pub struct Receiver {
     server: JoinHandle<()>,
 }
 
-impl Receiver {
+/// A receiver to be started: what it keeps and whom it tells.
+#[must_use]
+pub struct ReceiverBuilder {
+    keep: bool,
+    on_request: Option<OnRequest>,
+}
+
+impl ReceiverBuilder {
+    /// Keeps no requests: [`Receiver::requests`] and the waits see none. For load, where the
+    /// callback counts what it needs.
+    pub fn keep_nothing(mut self) -> Self {
+        self.keep = false;
+        self
+    }
+
+    /// Calls `on_request` with every request as it arrives, before it is answered: one call
+    /// at a time, in the order the requests are recorded (so it must not wait on anything).
+    pub fn on_request(mut self, on_request: impl Fn(&Request) + Send + Sync + 'static) -> Self {
+        self.on_request = Some(Arc::new(on_request));
+        self
+    }
+
     /// Binds a free loopback port and starts serving.
     ///
     /// # Panics
     /// When no loopback port can be bound, or outside a tokio runtime.
-    pub async fn start() -> Self {
+    pub async fn start(self) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port for the receiver");
@@ -229,13 +264,46 @@ impl Receiver {
         let state = Arc::new(State {
             shared: Mutex::new(Shared::default()),
             count: watch::channel(0).0,
+            keep: self.keep,
+            on_request: self.on_request,
+            released: watch::channel(None).0,
+            connections: AtomicU64::new(0),
         });
         let server = tokio::spawn(serve(listener, Arc::clone(&state)));
-        Self {
+        Receiver {
             addr,
             state,
             server,
         }
+    }
+}
+
+impl Receiver {
+    /// Binds a free loopback port and starts serving, keeping every request.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound, or outside a tokio runtime.
+    pub async fn start() -> Self {
+        Self::builder().start().await
+    }
+
+    /// A receiver with options: keeping nothing, a callback per request.
+    pub fn builder() -> ReceiverBuilder {
+        ReceiverBuilder {
+            keep: true,
+            on_request: None,
+        }
+    }
+
+    /// Answers every hanging request with `answer` now, and every later one at once: the
+    /// client's attempts in flight end without waiting for its timeout.
+    pub fn release_hangs(&self, answer: Answer) {
+        self.state.released.send_replace(Some(answer));
+    }
+
+    /// How many connections the receiver accepted.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Ordering::Relaxed)
     }
 
     /// The receiver's address.
@@ -341,6 +409,9 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                // Small answers go out at once rather than waiting for more to send.
+                let _ = stream.set_nodelay(true);
+                state.connections.fetch_add(1, Ordering::Relaxed);
                 let state = Arc::clone(&state);
                 connections.spawn(async move {
                     let service = service_fn(move |request| answer(Arc::clone(&state), request));
@@ -361,6 +432,7 @@ async fn answer(
     state: Arc<State>,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let received_at = Instant::now();
     let (parts, body) = request.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -381,20 +453,30 @@ async fn answer(
             AnswerKind::Respond { status, .. } => Some(status.as_u16()),
             AnswerKind::Hang => None,
         };
-        shared.requests.push(Request {
+        let request = Request {
             method: parts.method,
             query: parts.uri.query().map(str::to_owned),
             path,
             headers: parts.headers,
             body,
-            received_at: Instant::now(),
+            received_at,
             answered,
-        });
-        let count = shared.requests.len();
-        state.count.send_replace(count);
+        };
+        if let Some(on_request) = &state.on_request {
+            on_request(&request);
+        }
+        if state.keep {
+            shared.requests.push(request);
+        }
+        state.count.send_modify(|count| *count += 1);
         answer
     };
+    let answer = match answer.kind {
+        AnswerKind::Hang => released(&state).await,
+        AnswerKind::Respond { .. } => answer,
+    };
     match answer.kind {
+        // Released with `Answer::hang()`, or the receiver is gone (and this task with it).
         AnswerKind::Hang => std::future::pending().await,
         AnswerKind::Respond {
             status,
@@ -417,6 +499,17 @@ async fn answer(
             Ok(response)
         }
     }
+}
+
+/// The answer [`Receiver::release_hangs`] gives; never, until it is called.
+async fn released(state: &State) -> Answer {
+    let mut released = state.released.subscribe();
+    let answer = released
+        .wait_for(Option::is_some)
+        .await
+        .map(|answer| answer.clone().unwrap_or_default());
+    // An error: the receiver is gone, and the connection task about to be aborted.
+    answer.unwrap_or_else(|_| Answer::hang())
 }
 
 #[cfg(test)]
@@ -575,5 +668,39 @@ mod tests {
         let answer = client().post(receiver.url("/slow")).send().await.unwrap();
         assert_eq!(answer.status(), 202);
         assert!(started.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[tokio::test]
+    async fn released_hangs_answer_at_once_and_a_receiver_keeping_nothing_tells_its_callback() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let receiver = Receiver::builder()
+            .keep_nothing()
+            .on_request({
+                let seen = Arc::clone(&seen);
+                move |request| seen.lock().unwrap().push(request.answered)
+            })
+            .start()
+            .await;
+        receiver.respond("/hang", Script::Hang);
+        let hanging = tokio::spawn(client().post(receiver.url("/hang")).send());
+        crate::eventually("the hanging request", WITHIN, || async {
+            (seen.lock().unwrap().len() == 1).then_some(())
+        })
+        .await;
+        assert!(!hanging.is_finished());
+        receiver.release_hangs(Answer::status(503));
+        assert_eq!(hanging.await.unwrap().unwrap().status(), 503);
+        let later = client().post(receiver.url("/hang")).send().await.unwrap();
+        assert_eq!(
+            later.status(),
+            503,
+            "a hang after the release is answered at once"
+        );
+        let ok = client().post(receiver.url("/ok")).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+
+        assert_eq!(*seen.lock().unwrap(), [None, None, Some(200)]);
+        assert!(receiver.requests().is_empty(), "it kept nothing");
+        assert!(receiver.connections() >= 1);
     }
 }

@@ -3,11 +3,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
-use herald_testkit::eventually;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_problem, error_fields, id_of, spawn_app};
+use crate::helpers::{TestApp, assert_problem, error_fields, id_of, pairs, spawn_app};
 
 async fn page(app: &TestApp, query: &str) -> Value {
     let response = app.events_page(query).await;
@@ -25,13 +24,6 @@ fn summary(page: &Value) -> Vec<(String, String)> {
             let job = e["data"]["id"].as_str().unwrap().to_owned();
             (job, e["type"].as_str().unwrap().to_owned())
         })
-        .collect()
-}
-
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(job, kind)| ((*job).to_owned(), (*kind).to_owned()))
         .collect()
 }
 
@@ -125,10 +117,7 @@ async fn a_feed_long_poll_answers_as_soon_as_a_matching_event_arrives() {
         );
         tokio::spawn(async move { client.get(url).send().await })
     };
-    eventually("the long poll to wait", Duration::from_secs(10), || async {
-        (app.metric("herald_long_polls_waiting").await == Some(1.0)).then_some(())
-    })
-    .await;
+    app.wait_for_long_polls(1).await;
 
     let lease = app.claim("demo.sleep").await;
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
+use herald_testkit::sse::{Event, Item, SseStream};
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, assert_problem, error_fields, id_of, spawn_app};
-use crate::sse_client::{Frame, SseEvent};
+use crate::helpers::{TestApp, assert_problem, error_fields, id_of, pairs, spawn_app};
 
 /// `(job id, event type)` of each event.
-fn summary(events: &[SseEvent]) -> Vec<(String, String)> {
+fn summary(events: &[Event]) -> Vec<(String, String)> {
     events
         .iter()
         .map(|e| {
@@ -19,20 +19,13 @@ fn summary(events: &[SseEvent]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(job, kind)| ((*job).to_owned(), (*kind).to_owned()))
-        .collect()
-}
-
 /// A feed cursor `<ms>-<n>` as a pair that orders like the cursor.
 fn cursor(id: &str) -> (u64, u64) {
     let (ms, n) = id.split_once('-').expect("a cursor <ms>-<n>");
     (ms.parse().unwrap(), n.parse().unwrap())
 }
 
-fn assert_rising(events: &[SseEvent]) {
+fn assert_rising(events: &[Event]) {
     for pair in events.windows(2) {
         assert!(
             cursor(pair[0].id()) < cursor(pair[1].id()),
@@ -52,7 +45,7 @@ async fn a_feed_stream_follows_only_the_named_jobs_and_the_types_asked_for() {
     let query = format!("job={a}&job={b}&types=job.processing,job.completed");
     let mut stream = app.feed_stream(&query, None).await;
     assert_eq!(stream.header("x-accel-buffering"), Some("no"));
-    assert_eq!(stream.next_frame().await, Some(Frame::Retry(3000)));
+    assert_eq!(stream.next().await, Some(Item::Retry(3000)));
 
     // Their current state is pending, which was not asked for: nothing until they move.
     let job_a = app.claim("demo.sleep").await;
@@ -149,7 +142,7 @@ async fn a_feed_stream_without_jobs_is_live_from_now_and_resumes_after_a_cursor(
 
     let path = format!("/v1/events/stream?last_event_id={}", events[1].id());
     let response = app.events_request(&path, None).await;
-    let mut resumed = crate::sse_client::EventStream::new(response);
+    let mut resumed = SseStream::new(response);
     assert_eq!(resumed.events(1).await, events[2..]);
 }
 

@@ -18,14 +18,14 @@ use herald_core::{
     ErrorCode, JobError, JobLimits, JobOutput, JobRequest, JobType, JobTypes, NewJob, Progress,
     Runner, SharedStore, Store, StoreConfig, TenantId, TypePolicy, WorkerId,
 };
-use herald_testkit::{RedisServer, eventually};
+pub use herald_testkit::http_jobs::id_of;
+use herald_testkit::sse::SseStream;
+use herald_testkit::{RedisServer, http_jobs};
 use prometheus_client::registry::Registry;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-use crate::sse_client::EventStream;
 
 /// The job types the test app accepts.
 pub const KNOWN_TYPES: [&str; 3] = ["demo.sleep", "demo.report", "demo.fail"];
@@ -357,14 +357,14 @@ impl TestApp {
             .get(self.url(&format!("/v1/jobs/{id}?wait={wait_s}")))
             .header("If-None-Match", format!("\"{seq}\""));
         let poll = tokio::spawn(request.send());
-        eventually("the long poll to wait", Duration::from_secs(10), || async {
-            self.metrics()
-                .await
-                .contains("herald_long_polls_waiting 1")
-                .then_some(())
-        })
-        .await;
+        self.wait_for_long_polls(1).await;
         poll
+    }
+
+    /// Waits until the server counts `n` long polls (or claims) waiting.
+    pub async fn wait_for_long_polls(&self, n: usize) {
+        http_jobs::wait_for_long_polls(&self.client, &self.address, n, Duration::from_secs(10))
+            .await;
     }
 
     pub async fn poll_job(&self, id: &str, query: &str, if_none_match: Option<&str>) -> Response {
@@ -400,14 +400,14 @@ impl TestApp {
     }
 
     /// `GET /v1/jobs/{id}/events`, checked to be a stream.
-    pub async fn job_stream(&self, id: &str, last_event_id: Option<&str>) -> EventStream {
-        EventStream::new(self.job_events(id, last_event_id).await)
+    pub async fn job_stream(&self, id: &str, last_event_id: Option<&str>) -> SseStream {
+        SseStream::new(self.job_events(id, last_event_id).await)
     }
 
     /// `GET /v1/events/stream?{query}`, checked to be a stream.
-    pub async fn feed_stream(&self, query: &str, last_event_id: Option<&str>) -> EventStream {
+    pub async fn feed_stream(&self, query: &str, last_event_id: Option<&str>) -> SseStream {
         let path = format!("/v1/events/stream?{query}");
-        EventStream::new(self.events_request(&path, last_event_id).await)
+        SseStream::new(self.events_request(&path, last_event_id).await)
     }
 
     /// `GET {path}` as an `EventSource` asks for it.
@@ -623,7 +623,10 @@ pub fn error_fields(problem: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// The id of a job resource.
-pub fn id_of(job: &Value) -> &str {
-    job["id"].as_str().unwrap()
+/// `(job id, event type)` pairs, as the feed tests summarise what they read.
+pub fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(job, kind)| ((*job).to_owned(), (*kind).to_owned()))
+        .collect()
 }

@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{TestApp, assert_problem, error_fields, id_of, spawn_app};
-use crate::sse_client::{Frame, SseEvent};
+use herald_testkit::sse::{Event, Item, SseStream};
 
 /// The names and ids of `events`, for comparing sequences at a glance.
-fn summary(events: &[SseEvent]) -> Vec<(String, String)> {
+fn summary(events: &[Event]) -> Vec<(String, String)> {
     events
         .iter()
         .map(|e| (e.id().to_owned(), e.name().to_owned()))
@@ -52,7 +52,7 @@ async fn a_job_stream_opens_with_a_retry_hint_and_headers_that_keep_proxies_from
     assert_eq!(stream.header(CACHE_CONTROL.as_str()), Some("no-cache"));
     assert_eq!(stream.header("x-accel-buffering"), Some("no"));
     assert_eq!(stream.header("last-event-id"), None, "nothing was resumed");
-    assert_eq!(stream.next_frame().await, Some(Frame::Retry(3000)));
+    assert_eq!(stream.next().await, Some(Item::Retry(3000)));
 }
 
 #[tokio::test]
@@ -114,13 +114,13 @@ async fn resuming_from_the_middle_sends_exactly_the_rest_and_says_where_replay_s
 
     // A first connection that cannot send headers names it in the query.
     let path = format!("/v1/jobs/{id}/events?last_event_id=2");
-    let mut stream = crate::sse_client::EventStream::new(app.events_request(&path, None).await);
+    let mut stream = SseStream::new(app.events_request(&path, None).await);
     assert_eq!(summary(&stream.events_to_end().await), expected(&rest));
 
     // A reconnecting EventSource still carries its first URL: the header wins.
     let path = format!("/v1/jobs/{id}/events?last_event_id=1");
     let response = app.events_request(&path, Some("3")).await;
-    let mut stream = crate::sse_client::EventStream::new(response);
+    let mut stream = SseStream::new(response);
     assert_eq!(summary(&stream.events_to_end().await), expected(&rest[1..]));
 }
 
@@ -161,7 +161,7 @@ async fn a_resume_from_beyond_the_kept_history_says_where_replay_really_starts()
     let mut stream = app.job_stream(&id, Some("1")).await;
     assert_eq!(stream.header("last-event-id"), Some("2"));
     let replayed = stream.events(3).await;
-    let ids: Vec<u64> = replayed.iter().map(SseEvent::seq).collect();
+    let ids: Vec<u64> = replayed.iter().map(Event::seq).collect();
     assert_eq!(ids, [3, 4, 5]);
     stream.expect_no_event_for(Duration::from_millis(200)).await;
 }
@@ -246,10 +246,10 @@ async fn heartbeat_comments_keep_a_quiet_stream_alive() {
             tokio::time::Instant::now() < deadline,
             "only {comments} heartbeats in 5 s at 100 ms"
         );
-        match stream.next_frame().await.expect("the stream stays open") {
-            Frame::Comment(_) => comments += 1,
-            Frame::Event(event) => assert_eq!(event.name(), "job.pending"),
-            Frame::Retry(_) => {}
+        match stream.next().await.expect("the stream stays open") {
+            Item::Comment(_) => comments += 1,
+            Item::Event(event) => assert_eq!(event.name(), "job.pending"),
+            Item::Retry(_) => {}
         }
     }
 }
@@ -325,7 +325,7 @@ async fn the_hub_forgets_streams_and_long_polls_once_their_clients_leave() {
     }
     for query in [String::new(), format!("job={}", ids[0])] {
         let mut stream = app.feed_stream(&query, None).await;
-        assert_eq!(stream.next_frame().await, Some(Frame::Retry(3000)));
+        assert_eq!(stream.next().await, Some(Item::Retry(3000)));
         streams.push(stream);
     }
     let poll = {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use herald_api::{RateLimit, TrustedProxy};
+use herald_api::{ApiConfig, RateLimit, TrustedProxy};
 use herald_core::TenantId;
 use herald_core::apikey::{ApiKey, ApiKeyId, PlainKey};
 use herald_core::store::{KeyStore, SharedKeyStore, StoreError};
@@ -116,14 +116,17 @@ async fn a_rate_of_zero_limits_nothing() {
     }
 }
 
-/// An app built from `builder` where a key may hold two event streams, used by its requests,
-/// and a pending job.
-async fn two_streams_per_key(builder: TestAppBuilder) -> (TestApp, Value) {
+/// An app built from `builder`, without rate limits but with `limit`, a key used by its
+/// requests, and a pending job.
+async fn one_key_with(
+    builder: TestAppBuilder,
+    limit: impl FnOnce(&mut ApiConfig),
+) -> (TestApp, Value) {
     let mut app = builder
         .require_keys()
         .configure(|config| {
             config.rate_limit = RateLimit::OFF;
-            config.max_streams_per_key = 2;
+            limit(config);
         })
         .spawn()
         .await;
@@ -131,6 +134,12 @@ async fn two_streams_per_key(builder: TestAppBuilder) -> (TestApp, Value) {
     app.use_key(Some(&key));
     let job = app.submit("demo.sleep").await;
     (app, job)
+}
+
+/// An app built from `builder` where a key may hold two event streams, used by its requests,
+/// and a pending job.
+async fn two_streams_per_key(builder: TestAppBuilder) -> (TestApp, Value) {
+    one_key_with(builder, |config| config.max_streams_per_key = 2).await
 }
 
 #[tokio::test]
@@ -177,7 +186,7 @@ async fn a_stream_whose_client_leaves_gives_its_slot_back_at_once() {
     let mut first = app.job_stream(id, None).await;
     first.next_event().await.expect("the job's current state");
     let mut feed = app.feed_stream("", None).await;
-    feed.next_frame().await.expect("the stream's retry hint");
+    feed.next().await.expect("the stream's retry hint");
     assert_too_many(app.job_events(id, None).await).await;
     assert_eq!(bookkeeping("job", "job").await, [Some(1.0); 2]);
 
@@ -211,18 +220,7 @@ async fn a_stream_whose_client_leaves_gives_its_slot_back_at_once() {
 
 /// An app where a key may hold one long poll, used by its requests, and a pending job.
 async fn one_long_poll_per_key() -> (TestApp, Value) {
-    let mut app = TestApp::builder()
-        .require_keys()
-        .configure(|config| {
-            config.rate_limit = RateLimit::OFF;
-            config.max_waiters_per_key = 1;
-        })
-        .spawn()
-        .await;
-    let key = app.create_key("acme", false).await;
-    app.use_key(Some(&key));
-    let job = app.submit("demo.sleep").await;
-    (app, job)
+    one_key_with(TestApp::builder(), |config| config.max_waiters_per_key = 1).await
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The API's integration tests: the real server on a loopback port over a memory store, driven
-//! with a plain HTTP client (and a small event-stream reader for SSE). "The worker" is played
-//! through the store directly.
+//! with a plain HTTP client (and the test kit's event-stream reader for SSE). "The worker" is
+//! played through the store directly.
 
 mod cancel;
 mod cors;
@@ -18,7 +18,6 @@ mod poll;
 mod result;
 mod revocation;
 mod shutdown;
-mod sse_client;
 mod submit;
 mod tenants;
 mod tokens;

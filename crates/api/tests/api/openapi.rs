@@ -335,23 +335,20 @@ async fn live_answers_match_their_documented_schemas() {
             app.rotate_secret(&sub_id, None).await,
         )
         .await;
-    check
-        .answer(
-            "POST",
-            "/v1/webhooks/{id}/replay",
-            app.replay(&sub_id, &json!({"since": "2020-01-01T00:00:00Z"}))
-                .await,
-        )
-        .await;
-    app.patch_webhook(&sub_id, &json!({"enabled": true})).await;
-    check
-        .answer(
-            "POST",
-            "/v1/webhooks/{id}/replay",
-            app.replay(&sub_id, &json!({"since": "2020-01-01T00:00:00Z"}))
-                .await,
-        )
-        .await;
+    // A replay while the subscription is disabled, and once it is enabled again.
+    for enabled in [false, true] {
+        if enabled {
+            app.patch_webhook(&sub_id, &json!({"enabled": true})).await;
+        }
+        check
+            .answer(
+                "POST",
+                "/v1/webhooks/{id}/replay",
+                app.replay(&sub_id, &json!({"since": "2020-01-01T00:00:00Z"}))
+                    .await,
+            )
+            .await;
+    }
     let page = check
         .answer(
             "GET",
@@ -383,57 +380,33 @@ async fn live_answers_match_their_documented_schemas() {
         .post_job(&json!({"type": "video.transcode", "payload": {"source": "in.mp4"}}))
         .await;
     let job_id = id_of(&response.json::<Value>().await.unwrap()).to_owned();
+    let claim = json!({"types": ["video.transcode"], "wait_s": 0});
     let claimed = check
-        .answer(
-            "POST",
-            "/v1/workers/claim",
-            app.worker_claim(&json!({"types": ["video.transcode"], "wait_s": 0}))
-                .await,
-        )
+        .answer("POST", "/v1/workers/claim", app.worker_claim(&claim).await)
         .await;
     let lease = claimed["lease"]["token"].as_str().unwrap().to_owned();
-    check
-        .answer(
-            "POST",
-            "/v1/workers/jobs/{id}/heartbeat",
-            app.worker_call(
-                &job_id,
-                "heartbeat",
-                &json!({"lease": lease, "progress": {"percent": 50}}),
+    let calls = [
+        (
+            "heartbeat",
+            json!({"lease": lease, "progress": {"percent": 50}}),
+        ),
+        ("complete", json!({"lease": lease, "result": {"ok": true}})),
+        ("fail", json!({"lease": lease, "message": "late"})),
+    ];
+    for (action, body) in calls {
+        check
+            .answer(
+                "POST",
+                &format!("/v1/workers/jobs/{{id}}/{action}"),
+                app.worker_call(&job_id, action, &body).await,
             )
-            .await,
-        )
-        .await;
-    check
-        .answer(
-            "POST",
-            "/v1/workers/jobs/{id}/complete",
-            app.worker_call(
-                &job_id,
-                "complete",
-                &json!({"lease": lease, "result": {"ok": true}}),
-            )
-            .await,
-        )
-        .await;
-    check
-        .answer(
-            "POST",
-            "/v1/workers/jobs/{id}/fail",
-            app.worker_call(&job_id, "fail", &json!({"lease": lease, "message": "late"}))
-                .await,
-        )
-        .await;
+            .await;
+    }
     check
         .answer("GET", "/v1/jobs/{id}/result", app.job_result(&job_id).await)
         .await;
     check
-        .answer(
-            "POST",
-            "/v1/workers/claim",
-            app.worker_claim(&json!({"types": ["video.transcode"], "wait_s": 0}))
-                .await,
-        )
+        .answer("POST", "/v1/workers/claim", app.worker_claim(&claim).await)
         .await;
 
     // Operations.

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use herald_core::TypePolicy;
 use herald_core::apikey::PlainKey;
-use herald_testkit::eventually;
+use herald_testkit::http_jobs::answer_json;
+use herald_testkit::sse::SseStream;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::helpers::{TestApp, assert_problem, id_of};
-use crate::sse_client::EventStream;
 
 /// The type external workers run in these tests.
 const VIDEO: &str = "video.transcode";
@@ -80,16 +80,6 @@ fn spawn_poll(request: reqwest::RequestBuilder) -> JoinHandle<Response> {
     tokio::spawn(async move { request.send().await.expect("the poll is answered") })
 }
 
-async fn wait_for_waiting_polls(app: &TestApp, n: usize) {
-    let line = format!("herald_long_polls_waiting {n}");
-    eventually(
-        "the long polls to wait",
-        Duration::from_secs(10),
-        || async { app.metrics().await.contains(&line).then_some(()) },
-    )
-    .await;
-}
-
 /// The answer of a long poll that was waiting, which must come within [`WITHIN`].
 async fn answer_of(poll: JoinHandle<Response>) -> Response {
     tokio::time::timeout(WITHIN, poll)
@@ -105,7 +95,7 @@ async fn assert_unauthorized(response: Response) -> Value {
 }
 
 /// Reads `stream` to its end, which must come within [`WITHIN`]; the events it still sent.
-async fn end_of(stream: &mut EventStream) -> Vec<Value> {
+async fn end_of(stream: &mut SseStream) -> Vec<Value> {
     tokio::time::timeout(WITHIN, stream.events_to_end())
         .await
         .expect("the stream ended soon after the revocation")
@@ -133,7 +123,7 @@ async fn a_revoked_key_ends_its_streams_and_answers_its_waiting_long_polls_with_
         let mut job_stream = app.job_stream(&id, None).await;
         assert_eq!(job_stream.events(1).await[0].id(), seq);
         let mut feed = app.feed_stream("", None).await;
-        let mut kept_feed = EventStream::new(
+        let mut kept_feed = SseStream::new(
             get(
                 &app,
                 "/v1/events/stream",
@@ -163,7 +153,7 @@ async fn a_revoked_key_ends_its_streams_and_answers_its_waiting_long_polls_with_
                 .bearer_auth(&keys.doomed)
                 .json(&json!({"types": [VIDEO], "wait_s": 30})),
         );
-        wait_for_waiting_polls(&app, 3).await;
+        app.wait_for_long_polls(3).await;
 
         revoke(&app, &keys.admin, &keys.doomed).await;
 
@@ -205,15 +195,10 @@ async fn the_read_tokens_a_key_minted_die_with_it_and_end_what_they_opened() {
         let id = id_of(&job).to_owned();
         let seq = job["seq"].as_u64().unwrap().to_string();
         // The same job as the other key of the tenant sees it: its links carry its own tokens.
-        let kept_view: Value = get(&app, &format!("/v1/jobs/{id}"), Some(&keys.kept), &[])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let kept_view =
+            answer_json(get(&app, &format!("/v1/jobs/{id}"), Some(&keys.kept), &[])).await;
 
-        let mut stream = EventStream::new(
+        let mut stream = SseStream::new(
             get(
                 &app,
                 &link(&job, "events"),
@@ -232,7 +217,7 @@ async fn the_read_tokens_a_key_minted_die_with_it_and_end_what_they_opened() {
             None,
             &[("If-None-Match", &etag)],
         ));
-        wait_for_waiting_polls(&app, 1).await;
+        app.wait_for_long_polls(1).await;
 
         revoke(&app, &keys.admin, &keys.doomed).await;
 

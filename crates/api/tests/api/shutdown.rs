@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use herald_testkit::eventually;
 use reqwest::StatusCode;
 
-use crate::helpers::{id_of, spawn_app};
-use crate::sse_client::Frame;
+use crate::helpers::{TestApp, id_of, spawn_app};
+use herald_testkit::sse::Item;
 
 #[tokio::test]
 async fn a_waiting_long_poll_answers_at_once_when_the_server_shuts_down() {
@@ -23,25 +23,18 @@ async fn a_waiting_long_poll_answers_at_once_when_the_server_shuts_down() {
         "it did not wait out its 60 s"
     );
 
-    eventually("the server to stop", Duration::from_secs(20), || async {
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .is_err()
-            .then_some(())
-    })
-    .await;
+    stopped(&app).await;
 }
 
 #[tokio::test]
 async fn open_event_streams_end_at_once_when_the_server_shuts_down() {
     let app = spawn_app().await;
     let id = id_of(&app.submit("demo.sleep").await).to_owned();
-    let mut job = app.job_stream(&id, None).await;
+    // A stream the server cuts as it stops counts as ended, as one it finished does.
+    let mut job = app.job_stream(&id, None).await.cut_is_end();
     job.next_event().await.expect("the current state");
-    let mut feed = app.feed_stream("", None).await;
-    assert_eq!(feed.next_frame().await, Some(Frame::Retry(3000)));
+    let mut feed = app.feed_stream("", None).await.cut_is_end();
+    assert_eq!(feed.next().await, Some(Item::Retry(3000)));
 
     let started = Instant::now();
     app.shutdown.cancel();
@@ -54,15 +47,7 @@ async fn open_event_streams_end_at_once_when_the_server_shuts_down() {
         started.elapsed() < Duration::from_secs(10),
         "graceful shutdown does not wait for streams"
     );
-    eventually("the server to stop", Duration::from_secs(20), || async {
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .is_err()
-            .then_some(())
-    })
-    .await;
+    stopped(&app).await;
 }
 
 #[tokio::test]
@@ -72,13 +57,23 @@ async fn a_waiting_feed_long_poll_answers_at_once_when_the_server_shuts_down() {
         let (client, url) = (app.client.clone(), app.url("/v1/events?wait=60"));
         tokio::spawn(async move { client.get(url).send().await })
     };
-    eventually("the long poll to wait", Duration::from_secs(10), || async {
-        (app.metric("herald_long_polls_waiting").await == Some(1.0)).then_some(())
-    })
-    .await;
+    app.wait_for_long_polls(1).await;
     let started = Instant::now();
     app.shutdown.cancel();
     let response = poll.await.unwrap().unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// Waits until the server no longer answers.
+async fn stopped(app: &TestApp) {
+    eventually("the server to stop", Duration::from_secs(20), || async {
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
 }

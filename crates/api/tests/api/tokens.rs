@@ -9,12 +9,12 @@ use std::time::Duration;
 use herald_api::{ReadTokens, TokenSecret};
 use herald_core::{JobId, JobOutput, TenantId};
 use herald_testkit::eventually;
+use herald_testkit::sse::SseStream;
 use reqwest::header::{AUTHORIZATION, LOCATION};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::{TestApp, assert_problem, id_of, spawn_app};
-use crate::sse_client::EventStream;
 
 fn secret(fill: char) -> TokenSecret {
     TokenSecret::new(fill.to_string().repeat(40)).unwrap()
@@ -119,7 +119,7 @@ async fn the_token_alone_polls_streams_and_fetches_the_result_of_its_job() {
     // Like a browser's EventSource: no header at all, the token in the URL.
     let response = browser_get(&app, job["links"]["events"].as_str().unwrap()).await;
     assert!(response.headers().get(AUTHORIZATION).is_none());
-    let mut stream = EventStream::new(response);
+    let mut stream = SseStream::new(response);
     let first = stream.next_event().await.expect("the current state");
     assert_eq!(first.name(), "job.pending");
     assert_eq!(first.json()["id"], id.as_str());

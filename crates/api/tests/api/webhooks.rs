@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use herald_core::store::{Store, WebhookStore};
-use herald_core::webhook::{Attempt, AttemptResult, Delivery, DeliveryState};
+use herald_core::webhook::{Attempt, AttemptResult, Delivery, DeliveryState, Subscription};
 use herald_core::{DeliveryId, SubscriptionId, TenantId};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
@@ -117,15 +117,7 @@ async fn a_generated_secret_is_whsec_and_a_given_one_is_kept_but_never_echoed_la
     let created = json_of(response, StatusCode::CREATED).await;
     assert_eq!(created["secret"], given);
     let id = id_of(&created);
-    let stored = app
-        .store
-        .subscription(
-            &TenantId::default_tenant(),
-            &SubscriptionId::parse(id).unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_subscription(&app, id).await;
     assert_eq!(stored.secret.expose(), given, "deliveries sign with it");
 
     let fetched = app.get_webhook(id).await.text().await.unwrap();
@@ -399,15 +391,7 @@ async fn rotating_the_secret_returns_a_new_one_and_the_old_one_keeps_signing_for
     let grace_ends = time(&rotated["previous_secret_expires_at"]);
     assert!(grace_ends > Utc::now() + chrono::Duration::hours(23));
 
-    let stored = app
-        .store
-        .subscription(
-            &TenantId::default_tenant(),
-            &SubscriptionId::parse(id).unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_subscription(&app, id).await;
     let signing: Vec<_> = stored
         .signing_secrets(Utc::now())
         .into_iter()
@@ -888,4 +872,16 @@ async fn a_delivery_whose_job_has_expired_cannot_be_retried() {
     // The record stays readable, as a delivery; nothing of the job is in it.
     let read = json_of(app.get_delivery(&delivery_id).await, StatusCode::OK).await;
     assert_eq!(read["state"], "pending");
+}
+
+/// Subscription `id` of the default tenant, as stored.
+async fn stored_subscription(app: &TestApp, id: &str) -> Subscription {
+    app.store
+        .subscription(
+            &TenantId::default_tenant(),
+            &SubscriptionId::parse(id).unwrap(),
+        )
+        .await
+        .unwrap()
+        .expect("the subscription is stored")
 }

@@ -56,6 +56,22 @@ async fn claim(app: &TestApp) -> Value {
     response.json().await.unwrap()
 }
 
+/// A claim of [`VIDEO`] waiting up to `wait_s`, sent in a task: it returns once the server
+/// counts the claim as waiting.
+async fn waiting_claim(
+    app: &TestApp,
+    wait_s: u64,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let waiting = tokio::spawn(
+        app.client
+            .post(app.url("/v1/workers/claim"))
+            .json(&json!({"types": [VIDEO], "wait_s": wait_s}))
+            .send(),
+    );
+    app.wait_for_long_polls(1).await;
+    waiting
+}
+
 /// The lease token of a claim's answer.
 fn token(claimed: &Value) -> String {
     claimed["lease"]["token"]
@@ -165,14 +181,8 @@ async fn a_claimed_job_is_heartbeaten_with_progress_and_completed_with_a_json_re
     );
     let token = token(&claimed);
 
-    let beat = call_ok(
-        &app,
-        &id,
-        "heartbeat",
-        &token,
-        json!({"progress": {"percent": 40, "message": "frame 40 of 100"}}),
-    )
-    .await;
+    let progress = json!({"progress": {"percent": 40, "message": "frame 40 of 100"}});
+    let beat = call_ok(&app, &id, "heartbeat", &token, progress.clone()).await;
     assert_eq!(beat["cancel_requested"], false);
     assert_eq!(
         beat["lease"]["token"],
@@ -189,14 +199,7 @@ async fn a_claimed_job_is_heartbeaten_with_progress_and_completed_with_a_json_re
     // A heartbeat without progress, or repeating it, changes nothing a client sees.
     let seq = polled["seq"].clone();
     call_ok(&app, &id, "heartbeat", &token, json!({})).await;
-    call_ok(
-        &app,
-        &id,
-        "heartbeat",
-        &token,
-        json!({"progress": {"percent": 40, "message": "frame 40 of 100"}}),
-    )
-    .await;
+    call_ok(&app, &id, "heartbeat", &token, progress).await;
     assert_eq!(job(&app, &id).await["seq"], seq);
 
     let done = call_ok(
@@ -221,19 +224,7 @@ async fn a_claimed_job_is_heartbeaten_with_progress_and_completed_with_a_json_re
 
 async fn a_waiting_claim_takes_a_job_submitted_meanwhile(on_redis: bool) {
     let app = spawn(builder(), on_redis).await;
-    let waiting = tokio::spawn(
-        app.client
-            .post(app.url("/v1/workers/claim"))
-            .json(&json!({"types": [VIDEO], "wait_s": 30}))
-            .send(),
-    );
-    eventually("the claim to wait", Duration::from_secs(10), || async {
-        app.metrics()
-            .await
-            .contains("herald_long_polls_waiting 1")
-            .then_some(())
-    })
-    .await;
+    let waiting = waiting_claim(&app, 30).await;
     let id = submit(&app, json!({})).await;
     let response = tokio::time::timeout(Duration::from_secs(20), waiting)
         .await
@@ -633,19 +624,7 @@ async fn a_heartbeat_past_the_jobs_timeout_fails_the_attempt_with_timeout() {
 #[tokio::test]
 async fn claims_beyond_the_bound_answer_503_and_a_stopping_server_ends_waiting_ones() {
     let app = builder().max_worker_claims(1).spawn().await;
-    let waiting = tokio::spawn(
-        app.client
-            .post(app.url("/v1/workers/claim"))
-            .json(&json!({"types": [VIDEO], "wait_s": 60}))
-            .send(),
-    );
-    eventually("the claim to wait", Duration::from_secs(10), || async {
-        app.metrics()
-            .await
-            .contains("herald_long_polls_waiting 1")
-            .then_some(())
-    })
-    .await;
+    let waiting = waiting_claim(&app, 60).await;
 
     let response = app
         .worker_claim(&json!({"types": [VIDEO], "wait_s": 0}))

@@ -19,6 +19,7 @@ use herald_notifier::{NotifierConfig, NotifierDeps, NotifierMetrics};
 use herald_testkit::{Receiver, RedisServer, Script, eventually};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -28,6 +29,42 @@ struct Harness {
     hooks: SharedWebhookStore,
     registry: Registry,
     _redis: Option<RedisServer>,
+}
+
+impl Harness {
+    /// Starts the notifier role with `config` on the harness's stores, its metrics in the
+    /// harness's registry.
+    fn run_notifier(&mut self, config: NotifierConfig) -> Notifier {
+        let metrics = NotifierMetrics::register(&mut self.registry);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(herald_notifier::run(
+            NotifierDeps {
+                store: Arc::clone(&self.hooks),
+                config,
+                metrics,
+            },
+            shutdown.clone(),
+        ));
+        Notifier { shutdown, task }
+    }
+}
+
+/// A running notifier role.
+struct Notifier {
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), herald_notifier::send::BuildError>>,
+}
+
+impl Notifier {
+    /// Tells it to stop and checks it does, cleanly.
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, self.task)
+            .await
+            .expect("the notifier stops when told")
+            .unwrap()
+            .unwrap();
+    }
 }
 
 async fn memory() -> Harness {
@@ -91,8 +128,6 @@ async fn a_subscription_failing_for_longer_than_the_limit_is_disabled(mut h: Har
     let receiver = Receiver::start().await;
     receiver.respond("/down", Script::status(500));
     let id = subscribe(h.hooks.as_ref(), receiver.url("/down")).await;
-    let metrics = NotifierMetrics::register(&mut h.registry);
-    let shutdown = CancellationToken::new();
     let config = NotifierConfig {
         retry_schedule: "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms"
             .parse()
@@ -102,14 +137,7 @@ async fn a_subscription_failing_for_longer_than_the_limit_is_disabled(mut h: Har
         disable_after: Duration::from_secs(1),
         ..NotifierConfig::default()
     };
-    let notifier = tokio::spawn(herald_notifier::run(
-        NotifierDeps {
-            store: Arc::clone(&h.hooks),
-            config,
-            metrics,
-        },
-        shutdown.clone(),
-    ));
+    let notifier = h.run_notifier(config);
     let tenant = TenantId::default_tenant();
     h.store.create(new_job(&tenant)).await.unwrap();
 
@@ -140,12 +168,7 @@ async fn a_subscription_failing_for_longer_than_the_limit_is_disabled(mut h: Har
         "{text}"
     );
 
-    shutdown.cancel();
-    tokio::time::timeout(PATIENCE, notifier)
-        .await
-        .expect("the notifier stops when told")
-        .unwrap()
-        .unwrap();
+    notifier.stop().await;
 }
 
 #[tokio::test]
@@ -179,8 +202,6 @@ async fn a_jobs_webhook_is_signed_with_its_secret_while_the_job_lives_and_dies_w
 ) {
     let receiver = Receiver::start().await;
     receiver.respond("/hook", Script::status(500));
-    let metrics = NotifierMetrics::register(&mut h.registry);
-    let shutdown = CancellationToken::new();
     let config = NotifierConfig {
         // Long enough for the job to expire before the second attempt.
         retry_schedule: "2s,2s".parse().unwrap(),
@@ -188,14 +209,7 @@ async fn a_jobs_webhook_is_signed_with_its_secret_while_the_job_lives_and_dies_w
         allow_private_targets: true,
         ..NotifierConfig::default()
     };
-    let notifier = tokio::spawn(herald_notifier::run(
-        NotifierDeps {
-            store: Arc::clone(&h.hooks),
-            config,
-            metrics,
-        },
-        shutdown.clone(),
-    ));
+    let notifier = h.run_notifier(config);
     let tenant = TenantId::default_tenant();
     let mut new = new_job(&tenant);
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -251,12 +265,7 @@ async fn a_jobs_webhook_is_signed_with_its_secret_while_the_job_lives_and_dies_w
     );
     assert_eq!(receiver.requests_to("/hook").len(), 1, "never sent again");
 
-    shutdown.cancel();
-    tokio::time::timeout(PATIENCE, notifier)
-        .await
-        .expect("the notifier stops when told")
-        .unwrap()
-        .unwrap();
+    notifier.stop().await;
 }
 
 #[tokio::test]
