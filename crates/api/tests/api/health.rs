@@ -112,3 +112,65 @@ async fn answers_made_by_middleware_are_counted_like_any_other() {
         assert!(text.contains(series), "{series} missing from:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_scraper_that_prefers_the_prometheus_text_format_gets_it() {
+    let app = spawn_app().await;
+    app.submit("demo.sleep").await;
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .header("Accept", "text/plain;version=0.0.4;q=0.9,*/*;q=0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[CONTENT_TYPE],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("# TYPE herald_http_requests_total counter\n"),
+        "{text}"
+    );
+    assert!(!text.contains("# EOF"), "{text}");
+
+    // Prometheus's own default ranks OpenMetrics first.
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .header(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+             version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    assert!(response.text().await.unwrap().ends_with("# EOF\n"));
+}
+
+#[tokio::test]
+async fn every_answer_names_its_request_id_and_each_request_has_its_own() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for path in ["/healthz", "/v1/jobs", "/v1/no-such-route"] {
+        let response = app.request(Method::GET, path).await;
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let id = uuid::Uuid::parse_str(&id).expect("a UUID");
+        assert_eq!(id.get_version_num(), 7, "{path}");
+        ids.push(id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+}
