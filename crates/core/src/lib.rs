@@ -12,6 +12,8 @@
 //! - [`webhook`]: webhook targets (a job's own, subscriptions), secrets and deliveries.
 //! - [`store`]: the `Store`, `WebhookStore` and `KeyStore` traits, the memory backend and the Redis backend.
 
+#![forbid(unsafe_code)]
+
 pub mod apikey;
 pub mod backoff;
 pub mod catalog;
@@ -19,6 +21,7 @@ pub mod event;
 pub mod feed;
 pub mod ids;
 pub mod job;
+pub mod random;
 pub mod store;
 pub mod view;
 pub mod webhook;
