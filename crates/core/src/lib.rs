@@ -26,6 +26,9 @@ pub mod store;
 pub mod view;
 pub mod webhook;
 
+#[cfg(test)]
+mod testing;
+
 pub use catalog::{JobTypes, Runner, TypePolicy};
 pub use event::{Event, EventType};
 pub use feed::{FeedCursor, FeedEntry, FeedPage};

@@ -257,8 +257,6 @@ pub fn render_body(event: &Event) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::webhook::JobHook;
 
@@ -266,16 +264,7 @@ mod tests {
     fn a_delivery_moves_from_pending_to_retrying_to_delivered() {
         let now = Utc::now();
         let hook = JobHook::parse(serde_json::json!({"url": "https://client.example/h"})).unwrap();
-        let new = crate::job::NewJob {
-            tenant: TenantId::default_tenant(),
-            job_type: JobType::parse("demo.sleep").unwrap(),
-            payload: serde_json::json!({}),
-            timeout: Duration::from_secs(1),
-            max_attempts: 1,
-            metadata: Default::default(),
-            idempotency_key: None,
-            webhook: None,
-        };
+        let new = crate::testing::new_job("demo.sleep");
         let (_, event) = crate::job::Job::create(JobId::generate(), &new, now);
         let delivery = Delivery::new(Target::Job(&hook.endpoint()), &new.tenant, &event, now);
         assert_eq!(delivery.state, DeliveryState::Pending);
