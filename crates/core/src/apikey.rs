@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::ids::{InvalidInput, TenantId};
+use crate::ids::{InvalidInput, TenantId, string_conversions};
 
 /// What every key starts with, so a leaked one is recognisable (secret scanners, logs).
 pub const KEY_PREFIX: &str = "hk_";
@@ -64,18 +64,7 @@ impl ApiKeyId {
     }
 }
 
-impl TryFrom<String> for ApiKeyId {
-    type Error = InvalidInput;
-    fn try_from(raw: String) -> Result<Self, Self::Error> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<ApiKeyId> for String {
-    fn from(id: ApiKeyId) -> Self {
-        id.0
-    }
-}
+string_conversions!(ApiKeyId, id => id.0);
 
 impl fmt::Display for ApiKeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::InvalidInput;
+use crate::ids::{InvalidInput, string_conversions};
 
 /// A signing secret. `whsec_<base64>` (the Standard Webhooks form, what Herald generates)
 /// signs with the decoded bytes; any other string signs with its UTF-8 bytes. Never printed
@@ -64,18 +64,7 @@ impl WebhookSecret {
     }
 }
 
-impl TryFrom<String> for WebhookSecret {
-    type Error = InvalidInput;
-    fn try_from(raw: String) -> Result<Self, Self::Error> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<WebhookSecret> for String {
-    fn from(secret: WebhookSecret) -> Self {
-        secret.0
-    }
-}
+string_conversions!(WebhookSecret, secret => secret.0);
 
 impl fmt::Debug for WebhookSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::ids::InvalidInput;
+use crate::ids::{InvalidInput, string_conversions};
 
 /// Where deliveries go: an absolute `http` or `https` URL with a host and no credentials.
 /// Shown as the client wrote it; requests go to its parsed form.
@@ -61,18 +61,7 @@ impl WebhookUrl {
     }
 }
 
-impl TryFrom<String> for WebhookUrl {
-    type Error = InvalidInput;
-    fn try_from(raw: String) -> Result<Self, Self::Error> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<WebhookUrl> for String {
-    fn from(url: WebhookUrl) -> Self {
-        url.raw
-    }
-}
+string_conversions!(WebhookUrl, url => url.raw);
 
 impl fmt::Display for WebhookUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
