@@ -186,6 +186,15 @@ impl Subscription {
 mod tests {
     use super::*;
 
+    /// A subscription to every event of every job type, as a bare `POST` makes it.
+    fn to_everything(now: DateTime<Utc>) -> Subscription {
+        let request = SubscriptionRequest {
+            url: Some("https://client.example/h".to_owned()),
+            ..Default::default()
+        };
+        Subscription::create(TenantId::default_tenant(), request, now).unwrap()
+    }
+
     #[test]
     fn a_subscription_filters_by_event_type_and_job_type() {
         let now = Utc::now();
@@ -211,15 +220,7 @@ mod tests {
                 .wants(EventType::Completed, &report)
         );
 
-        let every = Subscription::create(
-            TenantId::default_tenant(),
-            SubscriptionRequest {
-                url: Some("https://client.example/h".to_owned()),
-                ..Default::default()
-            },
-            now,
-        )
-        .unwrap();
+        let every = to_everything(now);
         assert_eq!(every.events, EventType::ALL.to_vec());
         assert!(every.wants(EventType::Progress, &sleep));
     }
@@ -227,15 +228,7 @@ mod tests {
     #[test]
     fn a_rotated_secret_keeps_signing_until_its_grace_ends() {
         let now = Utc::now();
-        let sub = Subscription::create(
-            TenantId::default_tenant(),
-            SubscriptionRequest {
-                url: Some("https://client.example/h".to_owned()),
-                ..Default::default()
-            },
-            now,
-        )
-        .unwrap();
+        let sub = to_everything(now);
         let old = sub.secret.clone();
         let new = WebhookSecret::generate();
         let rotated = sub.rotated(new.clone(), Duration::from_secs(60), now);

@@ -35,9 +35,10 @@
 //!
 //! # Queues and leases
 //! Each job type run by Herald's workers has a stream with the consumer group `workers`; each
-//! type run by external workers has one per tenant (see `keys` and [`RedisStore::queues_of`]). A
-//! pending job holds one live entry (its id is in the job hash, field `entry`) or, while a retry waits for its
-//! delay, a member of the type's delayed set. Claiming reads the entry with `XREADGROUP`;
+//! type run by external workers has one per tenant (see `keys` and
+//! [`RedisStore::queues_of`]). A pending job holds one live entry (its id is in the job hash,
+//! field `entry`) or, while a retry waits for its delay, a member of the type's delayed set.
+//! Claiming reads the entry with `XREADGROUP`;
 //! while the job runs the entry stays in the group's pending list, and that pending entry is
 //! the lease: heartbeats reset its idle time, and maintenance reclaims entries idle longer
 //! than the lease timeout with `XAUTOCLAIM`. Entries are deleted when acknowledged, so a
@@ -63,8 +64,8 @@
 //! during a round is found by its next attempt. A round that failed is only followed by another
 //! when a command comes, and that command fails at once (the round's error) while starting it:
 //! with traffic (or `/readyz` probes) the first commands after Redis returns may still fail,
-//! for about a second, never more.
-//! Blocking reads keep their own, longer timeouts (see `queue`).
+//! for about a second, never more. Blocking reads keep their own, longer timeouts (see
+//! `queue`). The connection and the error classification are `connection`'s.
 //!
 //! # Requirements
 //! Redis 6.2 or later (`XAUTOCLAIM`, `ZRANGE … BYLEX REV`, exclusive `XRANGE` starts);
