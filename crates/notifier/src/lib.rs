@@ -7,7 +7,7 @@
 //! - [`ssrf`]: the DNS resolver that applies core's address policy at send time (private,
 //!   loopback and link-local targets refused).
 //! - [`send`]: one HTTP delivery attempt and its outcome.
-//! - [`run`]: the role itself ([`run()`]): `expand` turns outbox events into deliveries,
+//! - [`run`](mod@run): the role itself ([`run()`]): `expand` turns outbox events into deliveries,
 //!   `deliver` claims due ones and sends them through per-endpoint slots (`endpoints`),
 //!   recording every attempt.
 //! - [`config`] and [`metrics`]: its settings and its Prometheus metrics.

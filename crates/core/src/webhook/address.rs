@@ -144,7 +144,7 @@ fn ip_literal(host: &str) -> Option<IpAddr> {
 
 /// Refuses a URL whose host is a forbidden IP literal; a host name passes (it is checked on
 /// resolution). The sender calls this before every request, because the HTTP client connects
-/// to an IP literal without consulting [`GuardedResolver`].
+/// to an IP literal without consulting the notifier's resolver.
 ///
 /// # Errors
 /// [`Refused::Address`] for a forbidden IP literal, [`Refused::NoHost`] for a URL without a
@@ -179,7 +179,7 @@ fn is_loopback_name(host: &str) -> bool {
 /// [`REGISTRATION_LOOKUP_TIMEOUT`]) and refused if **any** of its addresses is forbidden: a
 /// name mixing public and private addresses is more likely a trap than a real endpoint. A name
 /// that does not resolve, or not in time, is accepted: DNS may be set up after the
-/// subscription, and the send-time [`GuardedResolver`] is the guard that counts.
+/// subscription, and the notifier's send-time resolver is the guard that counts.
 ///
 /// # Errors
 /// [`Refused`] as above, unless `allow_private`.

@@ -6,8 +6,8 @@
 //! so every change is as atomic as a Redis script; claimers wait on a [`Notify`] instead of
 //! polling.
 //!
-//! The webhook side (subscriptions, the outbox and deliveries) lives in [`webhooks`], under the
-//! same mutex: a job change and its outbox entry are one write. API keys live in [`keys`],
+//! The webhook side (subscriptions, the outbox and deliveries) lives in `webhooks`, under the
+//! same mutex: a job change and its outbox entry are one write. API keys live in `keys`,
 //! under a mutex of their own.
 //!
 //! Queues are keyed by `QueueKey`: one per job type for Herald's own workers, one per tenant
@@ -16,7 +16,7 @@
 //! # Layout
 //! - `state`: what the mutex guards (records, queues, leases, expiries, feeds).
 //! - `queue`: taking jobs, and reclaiming silent workers' leases and promoting due retries.
-//! - [`webhooks`] and [`keys`]: the webhook and key stores.
+//! - `webhooks` and `keys`: the webhook and key stores.
 //! - this module: [`MemoryStore`] and its [`Store`] impl.
 
 mod keys;

@@ -36,7 +36,7 @@
 //! # Queues and leases
 //! Each job type run by Herald's workers has a stream with the consumer group `workers`; each
 //! type run by external workers has one per tenant (see `keys` and
-//! [`RedisStore::queues_of`]). A pending job holds one live entry (its id is in the job hash,
+//! `RedisStore::queues_of`). A pending job holds one live entry (its id is in the job hash,
 //! field `entry`) or, while a retry waits for its delay, a member of the type's delayed set.
 //! Claiming reads the entry with `XREADGROUP`;
 //! while the job runs the entry stays in the group's pending list, and that pending entry is
