@@ -16,7 +16,7 @@ use crate::store::{Claimed, Lease};
 
 impl MemoryStore {
     /// Takes up to `max` jobs from `queues` at once, starting each.
-    pub(super) fn take(&self, worker: &WorkerId, queues: &[QueueKey], max: usize) -> Vec<Claimed> {
+    fn take(&self, worker: &WorkerId, queues: &[QueueKey], max: usize) -> Vec<Claimed> {
         let mut state = self.lock();
         let now = Utc::now();
         let mut claimed = Vec::new();

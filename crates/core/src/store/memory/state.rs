@@ -15,6 +15,7 @@ use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobOutput};
 use crate::webhook::{HookStatus, JobHook};
 
+/// A job as the backend keeps it: its record, payload, result, history and webhook.
 pub(super) struct Record {
     pub(super) job: Job,
     pub(super) payload: serde_json::Value,
@@ -71,11 +72,13 @@ pub(super) struct Held {
     pub(super) last_beat: Instant,
 }
 
+/// What an idempotency key remembers: the job it created and the submission's fingerprint.
 pub(super) struct Remembered {
     pub(super) job_id: JobId,
     pub(super) fingerprint: String,
 }
 
+/// Everything the store's one mutex guards.
 #[derive(Default)]
 pub(super) struct State {
     pub(super) jobs: HashMap<JobId, Record>,
