@@ -317,7 +317,8 @@ impl Store for RedisStore {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
-        self.claim_jobs(worker, types, max, wait).await
+        let queues: Vec<String> = types.iter().map(|t| self.keys.queue(t)).collect();
+        self.claim_from(worker, &queues, max, wait).await
     }
 
     async fn claim_external(
@@ -328,8 +329,12 @@ impl Store for RedisStore {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
-        self.claim_external_jobs(worker, tenant, types, max, wait)
-            .await
+        let queues = types
+            .iter()
+            .filter(|t| self.config.job_types.is_external(t))
+            .map(|t| self.queues_of(tenant, t))
+            .collect();
+        self.claim_external_from(worker, queues, max, wait).await
     }
 
     async fn lease(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Lease>, StoreError> {

@@ -21,7 +21,7 @@ use chrono::Utc;
 
 use super::transition::{Change, QueueAction};
 use super::{GROUP, Queues, RedisStore, Stored, backend, corrupt, millis, scripts};
-use crate::ids::{JobId, JobType, TenantId, WorkerId};
+use crate::ids::{JobId, WorkerId};
 use crate::job::JobStatus;
 use crate::store::{CAS_ATTEMPTS, Claimed, Lease, LeaseState, StoreError};
 
@@ -127,31 +127,14 @@ impl RedisStore {
         Ok(())
     }
 
-    pub(super) async fn claim_jobs(
+    /// Claims from a tenant's own queues that external workers run, marking them active first.
+    pub(super) async fn claim_external_from(
         &self,
         worker: &WorkerId,
-        types: &[JobType],
+        queues: Vec<Queues>,
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let queues: Vec<String> = types.iter().map(|t| self.keys.queue(t)).collect();
-        self.claim_from(worker, &queues, max, wait).await
-    }
-
-    /// Claims from the tenant's own queues of the given types that external workers run.
-    pub(super) async fn claim_external_jobs(
-        &self,
-        worker: &WorkerId,
-        tenant: &TenantId,
-        types: &[JobType],
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Claimed>, StoreError> {
-        let queues: Vec<Queues> = types
-            .iter()
-            .filter(|t| self.config.job_types.is_external(t))
-            .map(|t| self.queues_of(tenant, t))
-            .collect();
         let members: Vec<&str> = queues.iter().filter_map(|q| q.active.as_deref()).collect();
         if !members.is_empty() && max > 0 {
             // Before reading: should this claimer die between reading an entry and starting
@@ -168,7 +151,7 @@ impl RedisStore {
     }
 
     /// Takes up to `max` jobs from `queues` (stream names), waiting up to `wait` for the first.
-    async fn claim_from(
+    pub(super) async fn claim_from(
         &self,
         worker: &WorkerId,
         queues: &[String],
