@@ -2,11 +2,11 @@
 //! (the key id, the tenant, a name, whether it is an admin key, and the SHA-256 digest of the
 //! secret — never the key itself).
 //!
-//! The secret is 48 bytes from the operating system's CSPRNG (three v4 UUIDs, as webhook
-//! secrets are made: `uuid` draws them from `getrandom`), so a fast hash is the right one: no
-//! dictionary can reach a 366-bit secret, and verifying costs one SHA-256 per request. The
-//! digests are compared in constant time. The key id is public (it names the key in listings,
-//! logs and `herald keys revoke`); only the secret authenticates.
+//! The secret is 48 bytes from the operating system's CSPRNG ([`crate::random`], as webhook
+//! secrets are made), so a fast hash is the right one: no dictionary can reach a 384-bit
+//! secret, and verifying costs one SHA-256 per request. The digests are compared in constant
+//! time. The key id (8 random bytes, in hex) is public (it names the key in listings, logs and
+//! `herald keys revoke`); only the secret authenticates.
 
 use std::fmt;
 
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::ids::{InvalidInput, TenantId};
+use crate::ids::{InvalidInput, TenantId, string_conversions};
 
 /// What every key starts with, so a leaked one is recognisable (secret scanners, logs).
 pub const KEY_PREFIX: &str = "hk_";
@@ -36,8 +36,7 @@ impl ApiKeyId {
 
     /// A fresh random id.
     pub fn generate() -> Self {
-        let bytes = uuid::Uuid::new_v4();
-        let hex: String = bytes.as_bytes()[..Self::LEN / 2]
+        let hex: String = crate::random::bytes::<{ Self::LEN / 2 }>()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
@@ -65,18 +64,7 @@ impl ApiKeyId {
     }
 }
 
-impl TryFrom<String> for ApiKeyId {
-    type Error = InvalidInput;
-    fn try_from(raw: String) -> Result<Self, Self::Error> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<ApiKeyId> for String {
-    fn from(id: ApiKeyId) -> Self {
-        id.0
-    }
-}
+string_conversions!(ApiKeyId, id => id.0);
 
 impl fmt::Display for ApiKeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,13 +94,9 @@ impl PlainKey {
 
     /// A fresh key: a random id and 48 random bytes of secret, base64url.
     pub fn generate() -> Self {
-        let mut secret = [0u8; 48];
-        for chunk in secret.chunks_mut(16) {
-            chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        }
         Self {
             id: ApiKeyId::generate(),
-            secret: BASE64URL.encode(secret),
+            secret: BASE64URL.encode(crate::random::bytes::<48>()),
         }
     }
 

@@ -11,6 +11,27 @@ use uuid::Uuid;
 #[error("{0}")]
 pub struct InvalidInput(pub String);
 
+/// `TryFrom<String>` through the type's `parse`, and `String` back out of `$value` by
+/// `$into`: the conversions `#[serde(try_from = "String", into = "String")]` asks of a string
+/// parsed at the edge.
+macro_rules! string_conversions {
+    ($name:ident, $value:ident => $into:expr) => {
+        impl TryFrom<String> for $name {
+            type Error = $crate::ids::InvalidInput;
+            fn try_from(raw: String) -> Result<Self, Self::Error> {
+                Self::parse(&raw)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from($value: $name) -> Self {
+                $into
+            }
+        }
+    };
+}
+pub(crate) use string_conversions;
+
 /// Declares an id type over a UUIDv7, so ids sort by creation time; `$what` names it in the
 /// error a client sees for a malformed one.
 macro_rules! uuid_id {
@@ -118,18 +139,7 @@ impl TenantId {
     }
 }
 
-impl TryFrom<String> for TenantId {
-    type Error = InvalidInput;
-    fn try_from(raw: String) -> Result<Self, Self::Error> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<TenantId> for String {
-    fn from(t: TenantId) -> Self {
-        t.0
-    }
-}
+string_conversions!(TenantId, t => t.0);
 
 impl fmt::Display for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -156,18 +166,7 @@ impl JobType {
     }
 }
 
-impl TryFrom<String> for JobType {
-    type Error = InvalidInput;
-    fn try_from(raw: String) -> Result<Self, Self::Error> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<JobType> for String {
-    fn from(t: JobType) -> Self {
-        t.0
-    }
-}
+string_conversions!(JobType, t => t.0);
 
 impl fmt::Display for JobType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

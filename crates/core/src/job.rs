@@ -543,6 +543,20 @@ impl JobOutput {
 mod tests {
     use super::*;
 
+    /// `job` started, and its attempt failed with `error` (retryable when `retry`).
+    fn start_and_fail(
+        job: &Job,
+        error: &JobError,
+        retry: bool,
+        now: DateTime<Utc>,
+    ) -> (Job, Event) {
+        job.start(now)
+            .unwrap()
+            .0
+            .fail(error.clone(), retry, now)
+            .unwrap()
+    }
+
     fn pending() -> Job {
         let request = JobRequest {
             job_type: Some("demo.sleep".into()),
@@ -608,22 +622,12 @@ mod tests {
     fn a_failed_attempt_is_retried_until_attempts_run_out() {
         let now = Utc::now();
         let err = JobError::new(ErrorCode::HandlerError, "boom");
-        let (job, ev) = pending()
-            .start(now)
-            .unwrap()
-            .0
-            .fail(err.clone(), true, now)
-            .unwrap();
+        let (job, ev) = start_and_fail(&pending(), &err, true, now);
         assert_eq!(
             (job.status, ev.kind, job.attempt),
             (JobStatus::Pending, EventType::Pending, 1)
         );
-        let (job, ev) = job
-            .start(now)
-            .unwrap()
-            .0
-            .fail(err.clone(), true, now)
-            .unwrap();
+        let (job, ev) = start_and_fail(&job, &err, true, now);
         assert_eq!(
             (job.status, ev.kind, job.attempt),
             (JobStatus::Failed, EventType::Failed, 2)
@@ -635,12 +639,7 @@ mod tests {
     fn a_permanent_failure_is_not_retried() {
         let now = Utc::now();
         let err = JobError::new(ErrorCode::HandlerError, "bad input");
-        let (job, _) = pending()
-            .start(now)
-            .unwrap()
-            .0
-            .fail(err, false, now)
-            .unwrap();
+        let (job, _) = start_and_fail(&pending(), &err, false, now);
         assert_eq!(job.status, JobStatus::Failed);
     }
 

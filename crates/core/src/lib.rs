@@ -2,6 +2,8 @@
 //! the store with its two backends. Nothing here knows about HTTP.
 //!
 //! # Layout
+//! - [`backoff`]: the retry delays of a failed job, and the backoff of loops retrying a
+//!   failing store.
 //! - [`apikey`]: API keys as clients present them and as the store keeps them (digests).
 //! - [`catalog`]: the job types an install serves and how each runs (`JobTypes`).
 //! - [`ids`]: identifiers and names parsed at the edge (`JobId`, `JobType`, `TenantId`, …).
@@ -9,8 +11,13 @@
 //! - [`event`]: the event types and the event (a job snapshot after a change).
 //! - [`feed`]: a tenant's event feed and its cursors.
 //! - [`view`]: `JobView`, the job resource of the wire contract.
-//! - [`webhook`]: webhook targets (a job's own, subscriptions), secrets and deliveries.
-//! - [`store`]: the `Store`, `WebhookStore` and `KeyStore` traits, the memory backend and the Redis backend.
+//! - [`webhook`]: webhook targets (a job's own, subscriptions), the address policy that guards
+//!   them against server-side request forgery, secrets and deliveries.
+//! - [`random`]: random bytes from the operating system, for secrets.
+//! - [`store`]: the `Store`, `WebhookStore` and `KeyStore` traits, the memory backend and the
+//!   Redis backend.
+
+#![forbid(unsafe_code)]
 
 pub mod apikey;
 pub mod backoff;
@@ -19,9 +26,13 @@ pub mod event;
 pub mod feed;
 pub mod ids;
 pub mod job;
+pub mod random;
 pub mod store;
 pub mod view;
 pub mod webhook;
+
+#[cfg(test)]
+mod testing;
 
 pub use catalog::{JobTypes, Runner, TypePolicy};
 pub use event::{Event, EventType};

@@ -4,13 +4,15 @@
 //! # Layout
 //! - [`sign`]: Standard Webhooks signatures (`webhook-signature: v1,<base64 HMAC-SHA256>`).
 //! - [`schedule`]: the retry schedule, jitter and `Retry-After`.
-//! - [`ssrf`]: refusing private, loopback and link-local targets, at registration and at
-//!   send time.
+//! - [`ssrf`]: the DNS resolver that applies core's address policy at send time (private,
+//!   loopback and link-local targets refused).
 //! - [`send`]: one HTTP delivery attempt and its outcome.
-//! - [`run`]: the role itself ([`run()`]): `expand` turns outbox events into deliveries,
+//! - [`run`](mod@run): the role itself ([`run()`]): `expand` turns outbox events into deliveries,
 //!   `deliver` claims due ones and sends them through per-endpoint slots (`endpoints`),
 //!   recording every attempt.
 //! - [`config`] and [`metrics`]: its settings and its Prometheus metrics.
+
+#![forbid(unsafe_code)]
 
 pub mod config;
 mod deliver;

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use herald_core::webhook::address::{Refused, check_url_host};
 use reqwest::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url, redirect};
 
 use crate::schedule::parse_retry_after;
-use crate::ssrf::{self, GuardedResolver, Refused, ResolveError};
+use crate::ssrf::{GuardedResolver, ResolveError};
 
 /// What Herald calls itself to receivers.
 pub const USER_AGENT: &str = concat!("Herald-Webhooks/", env!("CARGO_PKG_VERSION"));
@@ -150,7 +151,7 @@ impl Sender {
     pub async fn send(&self, request: Outgoing<'_>) -> AttemptOutcome {
         let started = Instant::now();
         // An IP literal never reaches the guarded resolver, so it is checked here.
-        if let Err(refused) = ssrf::check_url_host(request.url, self.config.allow_private) {
+        if let Err(refused) = check_url_host(request.url, self.config.allow_private) {
             return AttemptOutcome::failed(started, refused.to_string());
         }
         let sent = self

@@ -40,7 +40,7 @@ pub async fn check_target(
     field: &str,
     allow_private: bool,
 ) -> Result<(), ApiError> {
-    herald_notifier::ssrf::check_target(url.url(), allow_private)
+    herald_core::webhook::check_target(url.url(), allow_private)
         .await
         .map_err(|refused| ApiError::Validation(vec![FieldError::new(field, refused.to_string())]))
 }

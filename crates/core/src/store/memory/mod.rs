@@ -6,17 +6,25 @@
 //! so every change is as atomic as a Redis script; claimers wait on a [`Notify`] instead of
 //! polling.
 //!
-//! The webhook side (subscriptions, the outbox and deliveries) lives in [`webhooks`], under the
-//! same mutex: a job change and its outbox entry are one write. API keys live in [`keys`],
+//! The webhook side (subscriptions, the outbox and deliveries) lives in `webhooks`, under the
+//! same mutex: a job change and its outbox entry are one write. API keys live in `keys`,
 //! under a mutex of their own.
 //!
-//! Queues are keyed by [`QueueKey`]: one per job type for Herald's own workers, one per tenant
+//! Queues are keyed by `QueueKey`: one per job type for Herald's own workers, one per tenant
 //! and type for the types run by external workers (see the store's `# Queues`).
+//!
+//! # Layout
+//! - `state`: what the mutex guards (records, queues, leases, expiries, feeds).
+//! - `queue`: taking jobs, and reclaiming silent workers' leases and promoting due retries.
+//! - `webhooks` and `keys`: the webhook and key stores.
+//! - this module: [`MemoryStore`] and its [`Store`] impl.
 
 mod keys;
+mod queue;
+mod state;
 mod webhooks;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -25,16 +33,15 @@ use chrono::Utc;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
+use self::state::{QueueKey, Record, Remembered, State, now_ms};
 use super::{
     CancelOutcome, Claimed, Created, JobPage, Lease, LeaseState, ListQuery, Maintenance, Signal,
     Store, StoreConfig, StoreError, fingerprint,
 };
 use crate::event::Event;
-use crate::feed::{FeedCursor, FeedEntry, FeedPage};
+use crate::feed::{FeedCursor, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, Transition};
-use crate::webhook::{HookStatus, JobHook};
-use webhooks::Hooks;
 
 /// How many jobs one listing examines at most before it answers with what it found.
 const MAX_SCAN: usize = 10_000;
@@ -65,158 +72,6 @@ pub struct MemoryStore {
     config: StoreConfig,
     /// The API keys by id (see [`keys`]).
     api_keys: Mutex<BTreeMap<crate::apikey::ApiKeyId, crate::apikey::ApiKey>>,
-}
-
-struct Record {
-    job: Job,
-    payload: serde_json::Value,
-    output: Option<JobOutput>,
-    history: VecDeque<Event>,
-    cancel_requested: bool,
-    /// The job's own webhook, kept apart from the job (it holds a secret, kept here only).
-    hook: Option<JobHook>,
-    /// The bodies of its webhook deliveries, by event `seq`, for the events its history keeps:
-    /// kept with the job, gone with it.
-    bodies: HashMap<u64, Vec<u8>>,
-    /// The delivery state of that webhook shown on the job, written by the notifier's writes,
-    /// with the `seq` of the event it delivers: a delivery of an older event does not
-    /// overwrite what a newer one showed.
-    hook_status: Option<(u64, HookStatus)>,
-}
-
-impl Record {
-    /// The job as reads show it: with its own webhook's delivery state.
-    fn view(&self) -> Job {
-        let mut job = self.job.clone();
-        job.webhook = self.hook_status();
-        job
-    }
-
-    fn hook_status(&self) -> Option<HookStatus> {
-        self.hook.as_ref().map(|_| {
-            self.hook_status
-                .map_or(HookStatus::WAITING, |(_, status)| status)
-        })
-    }
-}
-
-/// The queue a job waits in.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum QueueKey {
-    /// The queue of a type run by Herald's workers, shared by every tenant.
-    Shared(JobType),
-    /// One tenant's queue of a type run by external workers.
-    Tenant(TenantId, JobType),
-}
-
-impl QueueKey {
-    fn is_external(&self) -> bool {
-        matches!(self, Self::Tenant(..))
-    }
-}
-
-/// A claimed queue entry: the lease a worker holds.
-struct Held {
-    job_id: JobId,
-    queue: QueueKey,
-    worker: WorkerId,
-    last_beat: Instant,
-}
-
-struct Remembered {
-    job_id: JobId,
-    fingerprint: String,
-}
-
-#[derive(Default)]
-struct State {
-    jobs: HashMap<JobId, Record>,
-    /// Every job of every tenant, for listing newest first (ids are time-ordered).
-    index: BTreeSet<(TenantId, JobId)>,
-    queues: HashMap<QueueKey, VecDeque<JobId>>,
-    /// Retries waiting for their delay, by due time (the counter keeps keys unique).
-    delayed: BTreeMap<(Instant, u64), (QueueKey, JobId)>,
-    /// The leases, by entry (the lease's token).
-    held: HashMap<String, Held>,
-    /// The entry each processing job is held under, for [`Store::lease`].
-    leases: HashMap<JobId, String>,
-    idempotency: HashMap<(TenantId, String), Remembered>,
-    /// Finished jobs by expiry time. Ordered, not queued: a job type may keep its jobs for
-    /// longer or shorter than the install's retention, so expiries do not come in the order
-    /// the jobs finished.
-    expiring_jobs: BTreeSet<(Instant, JobId)>,
-    /// Idempotency keys by expiry time: one fixed TTL, so they expire in insertion order.
-    expiring_keys: VecDeque<(Instant, (TenantId, String))>,
-    feeds: HashMap<TenantId, Feed>,
-    counter: u64,
-    hooks: Hooks,
-}
-
-impl State {
-    /// Records a lease on `held.job_id` under `entry`.
-    fn hold(&mut self, entry: String, held: Held) {
-        self.leases.insert(held.job_id, entry.clone());
-        self.held.insert(entry, held);
-    }
-
-    /// Ends the lease `entry`, if it is still held.
-    fn let_go(&mut self, entry: &str) -> Option<Held> {
-        let held = self.held.remove(entry)?;
-        if self.leases.get(&held.job_id).is_some_and(|e| e == entry) {
-            self.leases.remove(&held.job_id);
-        }
-        Some(held)
-    }
-}
-
-/// One tenant's feed: its newest events, oldest first.
-#[derive(Default)]
-struct Feed {
-    entries: VecDeque<FeedEntry>,
-    /// The newest cursor: kept when every entry is gone, like Redis's `:last`.
-    last: FeedCursor,
-    /// The newest cursor trimmed away, to tell a reader it missed events.
-    trimmed_through: Option<FeedCursor>,
-}
-
-/// The clock feed cursors are taken from, in Unix milliseconds.
-fn now_ms() -> u64 {
-    u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default()
-}
-
-impl Feed {
-    /// Appends `event` at a cursor above every earlier one, trimming the oldest beyond `max`
-    /// and those older than `keep`.
-    fn append(&mut self, event: Event, max: usize, keep: Duration) -> FeedEntry {
-        let now_ms = now_ms();
-        self.last = if now_ms > self.last.ms {
-            FeedCursor { ms: now_ms, n: 0 }
-        } else {
-            self.last.next()
-        };
-        let entry = FeedEntry {
-            cursor: self.last,
-            event,
-        };
-        self.entries.push_back(entry.clone());
-        while self.entries.len() > max {
-            self.trimmed_through = self.entries.pop_front().map(|e| e.cursor);
-        }
-        self.trim_older_than(keep, now_ms);
-        entry
-    }
-
-    /// Drops the entries older than `keep` at `now_ms`.
-    fn trim_older_than(&mut self, keep: Duration, now_ms: u64) {
-        let keep = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
-        while self
-            .entries
-            .front()
-            .is_some_and(|e| now_ms.saturating_sub(e.cursor.ms) >= keep)
-        {
-            self.trimmed_through = self.entries.pop_front().map(|e| e.cursor);
-        }
-    }
 }
 
 impl MemoryStore {
@@ -349,116 +204,6 @@ impl MemoryStore {
                 state.idempotency.remove(&key);
             }
         }
-    }
-
-    fn take(&self, worker: &WorkerId, queues: &[QueueKey], max: usize) -> Vec<Claimed> {
-        let mut state = self.lock();
-        let now = Utc::now();
-        let mut claimed = Vec::new();
-        for queue in queues {
-            while claimed.len() < max {
-                let Some(id) = state.queues.get_mut(queue).and_then(VecDeque::pop_front) else {
-                    break;
-                };
-                // An entry whose job was canceled or expired meanwhile is simply dropped.
-                let Some(record) = state.jobs.get(&id) else {
-                    continue;
-                };
-                let Ok(transition) = record.job.start(now) else {
-                    continue;
-                };
-                let payload = record.payload.clone();
-                let job = self.apply(&mut state, transition);
-                state.counter += 1;
-                let entry = format!("lease-{}", state.counter);
-                state.hold(
-                    entry.clone(),
-                    Held {
-                        job_id: id,
-                        queue: queue.clone(),
-                        worker: worker.clone(),
-                        last_beat: Instant::now(),
-                    },
-                );
-                claimed.push(Claimed {
-                    lease: Lease { job, entry },
-                    payload,
-                });
-            }
-        }
-        claimed
-    }
-
-    /// Takes up to `max` jobs from `queues`, waiting up to `wait` for the first one.
-    async fn claim_from(
-        &self,
-        worker: &WorkerId,
-        queues: &[QueueKey],
-        max: usize,
-        wait: Duration,
-    ) -> Vec<Claimed> {
-        let deadline = later(wait);
-        loop {
-            // Register for a wake-up before looking, so an enqueue in between is not missed.
-            let notified = self.work.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let claimed = self.take(worker, queues, max);
-            if !claimed.is_empty() {
-                return claimed;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Vec::new();
-            }
-        }
-    }
-
-    /// Reclaims the leases of the queues `mine` picks whose worker went silent: each job is
-    /// offered again, or fails with `worker_lost` after its last attempt.
-    fn reclaim(&self, state: &mut State, now: Instant, mine: impl Fn(&QueueKey) -> bool) -> usize {
-        let expired: Vec<String> = state
-            .held
-            .iter()
-            .filter(|(_, h)| {
-                mine(&h.queue) && now.duration_since(h.last_beat) > self.config.lease_timeout
-            })
-            .map(|(entry, _)| entry.clone())
-            .collect();
-        let mut reclaimed = 0;
-        for entry in expired {
-            let Some(held) = state.let_go(&entry) else {
-                continue;
-            };
-            let Some(record) = state.jobs.get(&held.job_id) else {
-                continue;
-            };
-            if let Ok(transition) = record.job.lose_lease(Utc::now()) {
-                let job = self.apply(state, transition);
-                if job.status == JobStatus::Pending {
-                    self.enqueue(state, held.queue, job.id);
-                }
-                reclaimed += 1;
-            }
-        }
-        reclaimed
-    }
-
-    /// Moves the due retries of the queues `mine` picks into their queue.
-    fn promote(&self, state: &mut State, now: Instant, mine: impl Fn(&QueueKey) -> bool) -> usize {
-        let due: Vec<(Instant, u64)> = state
-            .delayed
-            .range(..=(now, u64::MAX))
-            .filter(|(_, (queue, _))| mine(queue))
-            .map(|(key, _)| *key)
-            .collect();
-        let mut promoted = 0;
-        for key in due {
-            if let Some((queue, id)) = state.delayed.remove(&key) {
-                self.enqueue(state, queue, id);
-                promoted += 1;
-            }
-        }
-        promoted
     }
 }
 

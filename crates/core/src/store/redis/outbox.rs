@@ -19,7 +19,8 @@ use std::time::Duration;
 use ::redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use ::redis::{RedisError, Value};
 
-use super::queue::{BLOCK_MARGIN, CONSUMER_MAX_IDLE, MAX_BLOCK, group_backoff, lost_group};
+use super::maintenance::CONSUMER_MAX_IDLE;
+use super::queue::{BLOCK_MARGIN, MAX_BLOCK, group_backoff, lost_group};
 use super::{RedisStore, backend, millis, scripts};
 use crate::event::Event;
 use crate::ids::TenantId;
@@ -66,19 +67,12 @@ impl RedisStore {
         if self.outbox_group.load(Ordering::Acquire) {
             return Ok(());
         }
-        let created: Result<(), RedisError> = ::redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(self.keys.outbox())
-            .arg(NOTIFIER_GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut self.conn())
-            .await;
-        if let Err(e) = created
-            && e.code() != Some("BUSYGROUP")
-        {
-            return Err(backend("create the outbox's consumer group")(e));
-        }
+        self.create_group(
+            &self.keys.outbox(),
+            NOTIFIER_GROUP,
+            "create the outbox's consumer group",
+        )
+        .await?;
         self.outbox_group.store(true, Ordering::Release);
         Ok(())
     }
@@ -283,16 +277,7 @@ mod tests {
 
     #[test]
     fn an_outbox_entry_needs_a_tenant_and_a_readable_event() {
-        let new = crate::job::NewJob {
-            tenant: TenantId::default_tenant(),
-            job_type: crate::ids::JobType::parse("demo.sleep").unwrap(),
-            payload: serde_json::json!({}),
-            timeout: Duration::from_secs(5),
-            max_attempts: 1,
-            metadata: Default::default(),
-            idempotency_key: None,
-            webhook: None,
-        };
+        let new = crate::testing::new_job("demo.sleep");
         let (_, event) =
             crate::job::Job::create(crate::ids::JobId::generate(), &new, chrono::Utc::now());
         let event = serde_json::to_string(&event).unwrap();

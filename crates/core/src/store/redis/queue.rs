@@ -1,8 +1,7 @@
-//! The consumer-group side of the backend: claiming jobs, keeping leases, and maintenance
-//! (reclaiming the leases of vanished workers, promoting due retries, sweeping expired jobs
-//! out of the listing indexes) — of the shared queues Herald's workers read, and of the
-//! tenants' queues external workers read (the same streams and groups, visited through the
-//! `external-active` set rather than by type).
+//! The consumer-group side of the backend: claiming jobs and keeping leases — of the shared
+//! queues Herald's workers read, and of the tenants' queues external workers read (the same
+//! streams and groups, visited through the `external-active` set rather than by type).
+//! Maintenance of the same queues is `maintenance`'s.
 //!
 //! Blocking reads (`XREADGROUP … BLOCK`) never run on the shared multiplexed connection: a
 //! blocked command holds up every command queued behind it on its connection. They take a
@@ -16,16 +15,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ::redis::aio::MultiplexedConnection;
-use ::redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use ::redis::streams::{StreamId, StreamReadReply};
 use ::redis::{AsyncConnectionConfig, RedisError, Value};
 use chrono::Utc;
 
-use super::{
-    Change, GROUP, QueueAction, Queues, RedisStore, Stored, backend, corrupt, keys, millis, scripts,
-};
-use crate::ids::{JobId, JobType, TenantId, WorkerId};
+use super::transition::{Change, QueueAction};
+use super::{GROUP, Queues, RedisStore, Stored, backend, corrupt, millis, scripts};
+use crate::ids::{JobId, WorkerId};
 use crate::job::JobStatus;
-use crate::store::{CAS_ATTEMPTS, Claimed, Lease, LeaseState, Maintenance, StoreError};
+use crate::store::{CAS_ATTEMPTS, Claimed, Lease, LeaseState, StoreError};
 
 /// How much longer than its block a blocking read may take before the client gives up.
 pub(super) const BLOCK_MARGIN: Duration = Duration::from_secs(5);
@@ -33,15 +31,6 @@ pub(super) const BLOCK_MARGIN: Duration = Duration::from_secs(5);
 pub(super) const MAX_BLOCK: Duration = Duration::from_secs(24 * 3600);
 /// How many idle blocking connections a store keeps.
 const BLOCKING_POOL_MAX: usize = 8;
-/// How many entries one maintenance pass reclaims or promotes per page.
-const MAINTENANCE_BATCH: usize = 100;
-/// How many pages of idle entries one pass reclaims per queue; the next pass does the rest.
-const RECLAIM_PAGES: usize = 10;
-/// How many expired jobs one pass sweeps out of the listing indexes.
-const SWEEP_BATCH: usize = 500;
-/// Consumers (one per worker process ever run) holding nothing are deleted after this long
-/// idle; live workers read far more often.
-pub(super) const CONSUMER_MAX_IDLE: Duration = Duration::from_secs(3600);
 /// The pause after the n-th consecutive read that found its consumer group gone: from 50 ms
 /// doubling to 5 s, so a Redis that keeps losing its groups cannot make workers spin.
 const GROUP_BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -52,15 +41,15 @@ type Record = (Option<String>, Option<String>);
 
 /// A queue entry handed to this worker (by `XREADGROUP`, or `XAUTOCLAIM` in maintenance).
 #[derive(Debug)]
-struct Delivered {
-    queue: String,
-    entry: String,
-    job: JobId,
+pub(super) struct Delivered {
+    pub(super) queue: String,
+    pub(super) entry: String,
+    pub(super) job: JobId,
 }
 
 /// What to do with a delivered entry, given the job's stored state.
 #[derive(Debug, PartialEq, Eq)]
-enum Fate {
+pub(super) enum Fate {
     /// The pending job waits for this very entry: start it.
     Start,
     /// The entry is stale (the job finished, vanished, or holds another entry): drop it.
@@ -71,7 +60,7 @@ enum Fate {
     Running,
 }
 
-fn fate(stored: Option<&Stored>, entry: &str) -> Fate {
+pub(super) fn fate(stored: Option<&Stored>, entry: &str) -> Fate {
     match stored {
         Some(s) if s.entry == entry && s.job.status == JobStatus::Pending => Fate::Start,
         Some(s) if s.entry == entry && s.job.status == JobStatus::Processing => Fate::Running,
@@ -79,7 +68,7 @@ fn fate(stored: Option<&Stored>, entry: &str) -> Fate {
     }
 }
 
-fn job_of(entry: &StreamId) -> Option<JobId> {
+pub(super) fn job_of(entry: &StreamId) -> Option<JobId> {
     match entry.map.get("job")? {
         Value::BulkString(bytes) => JobId::parse(std::str::from_utf8(bytes).ok()?).ok(),
         _ => None,
@@ -103,24 +92,13 @@ pub(super) fn group_backoff(streak: u32) -> Duration {
 impl RedisStore {
     /// Makes sure `queue` has its consumer group (once per process and queue, and again after
     /// a read found it missing). From id 0: entries added before the group are delivered too.
-    async fn ensure_group(&self, queue: &str) -> Result<(), StoreError> {
+    pub(super) async fn ensure_group(&self, queue: &str) -> Result<(), StoreError> {
         let known = |groups: &HashSet<String>| groups.contains(queue);
         if known(&self.groups.lock().unwrap_or_else(PoisonError::into_inner)) {
             return Ok(());
         }
-        let created: Result<(), RedisError> = ::redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(queue)
-            .arg(GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut self.conn())
-            .await;
-        if let Err(e) = created
-            && e.code() != Some("BUSYGROUP")
-        {
-            return Err(backend("create a queue's consumer group")(e));
-        }
+        self.create_group(queue, GROUP, "create a queue's consumer group")
+            .await?;
         self.groups
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -130,7 +108,7 @@ impl RedisStore {
 
     /// Forgets that `queues` had their group and recreates them, after a pause that grows
     /// while groups keep going missing.
-    async fn recreate_groups(&self, queues: &[&str]) -> Result<(), StoreError> {
+    pub(super) async fn recreate_groups(&self, queues: &[&str]) -> Result<(), StoreError> {
         let pause = group_backoff(self.missing_groups.fetch_add(1, Ordering::Relaxed));
         tracing::warn!(
             ?pause,
@@ -149,31 +127,14 @@ impl RedisStore {
         Ok(())
     }
 
-    pub(super) async fn claim_jobs(
+    /// Claims from a tenant's own queues that external workers run, marking them active first.
+    pub(super) async fn claim_external_from(
         &self,
         worker: &WorkerId,
-        types: &[JobType],
+        queues: Vec<Queues>,
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let queues: Vec<String> = types.iter().map(|t| self.keys.queue(t)).collect();
-        self.claim_from(worker, &queues, max, wait).await
-    }
-
-    /// Claims from the tenant's own queues of the given types that external workers run.
-    pub(super) async fn claim_external_jobs(
-        &self,
-        worker: &WorkerId,
-        tenant: &TenantId,
-        types: &[JobType],
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Claimed>, StoreError> {
-        let queues: Vec<Queues> = types
-            .iter()
-            .filter(|t| self.config.job_types.is_external(t))
-            .map(|t| self.queues_of(tenant, t))
-            .collect();
         let members: Vec<&str> = queues.iter().filter_map(|q| q.active.as_deref()).collect();
         if !members.is_empty() && max > 0 {
             // Before reading: should this claimer die between reading an entry and starting
@@ -190,7 +151,7 @@ impl RedisStore {
     }
 
     /// Takes up to `max` jobs from `queues` (stream names), waiting up to `wait` for the first.
-    async fn claim_from(
+    pub(super) async fn claim_from(
         &self,
         worker: &WorkerId,
         queues: &[String],
@@ -362,7 +323,7 @@ impl RedisStore {
 
     /// The delivery of `entry` from `queue`; an entry that names no job (not written by
     /// Herald) has nothing to run and is dropped.
-    async fn delivered(
+    pub(super) async fn delivered(
         &self,
         queue: &str,
         entry: &StreamId,
@@ -462,12 +423,8 @@ impl RedisStore {
             };
             let (after, event) = job.start(Utc::now())?;
             let change = Change {
-                before: &job,
-                after: &after,
-                event: &event,
-                queue: QueueAction::Keep,
                 expect_entry: Some(&delivered.entry),
-                output: None,
+                ..Change::new(&job, &after, &event, QueueAction::Keep)
             };
             if self.apply(change).await? {
                 tracing::debug!(job_id = %id, %worker, "claimed");
@@ -487,7 +444,7 @@ impl RedisStore {
     }
 
     /// Acknowledges and deletes an entry nobody needs any more.
-    async fn drop_entry(&self, queue: &str, entry: &str) -> Result<(), StoreError> {
+    pub(super) async fn drop_entry(&self, queue: &str, entry: &str) -> Result<(), StoreError> {
         ::redis::pipe()
             .atomic()
             .cmd("XACK")
@@ -506,7 +463,7 @@ impl RedisStore {
 
     /// Puts the pending job of an entry read but not started back at the end of its queue;
     /// drops the entry if it is stale. `true` when the job was re-queued.
-    async fn hand_back(&self, delivered: &Delivered) -> Result<bool, StoreError> {
+    pub(super) async fn hand_back(&self, delivered: &Delivered) -> Result<bool, StoreError> {
         for _ in 0..CAS_ATTEMPTS {
             let stored = self.read(&delivered.job).await?;
             let seq = match (fate(stored.as_ref(), &delivered.entry), stored) {
@@ -559,268 +516,17 @@ impl RedisStore {
             }),
         }
     }
-
-    pub(super) async fn maintain_queues(
-        &self,
-        worker: &WorkerId,
-        types: &[JobType],
-    ) -> Result<Maintenance, StoreError> {
-        let mut done = Maintenance::default();
-        for job_type in types {
-            let queues = Queues {
-                queue: self.keys.queue(job_type),
-                delayed: self.keys.delayed(job_type),
-                active: None,
-            };
-            let pass = self.maintain_queue(worker, &queues).await?;
-            done.reclaimed += pass.reclaimed;
-            done.promoted += pass.promoted;
-        }
-        self.sweep_expired().await?;
-        Ok(done)
-    }
-
-    /// Maintains every tenant's queues of external types that may hold leases or delayed
-    /// retries (the `external-active` set), taking out those that hold neither any more.
-    pub(super) async fn maintain_external_queues(
-        &self,
-        worker: &WorkerId,
-    ) -> Result<Maintenance, StoreError> {
-        let active = self.keys.external_active();
-        let mut done = Maintenance::default();
-        let mut cursor = 0u64;
-        loop {
-            let (next, members): (u64, Vec<String>) = ::redis::cmd("SSCAN")
-                .arg(&active)
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(MAINTENANCE_BATCH)
-                .query_async(&mut self.conn())
-                .await
-                .map_err(backend("read the active external queues"))?;
-            for member in members {
-                let Some((tenant, job_type)) = keys::parse_active_member(&member)
-                    .filter(|(_, job_type)| self.config.job_types.is_external(job_type))
-                else {
-                    // Unreadable, or of a type no longer run by external workers (the catalog
-                    // changed): left as it is for a process whose catalog still has it.
-                    continue;
-                };
-                // One tenant's queue failing must not hold up every other tenant's: it is
-                // logged, and the next pass tries it again.
-                match self
-                    .maintain_external_queue(worker, &member, &tenant, &job_type)
-                    .await
-                {
-                    Ok(pass) => {
-                        done.reclaimed += pass.reclaimed;
-                        done.promoted += pass.promoted;
-                    }
-                    Err(e) => tracing::warn!(
-                        %tenant,
-                        %job_type,
-                        error = %e,
-                        "failed to maintain an external queue; retrying at the next pass"
-                    ),
-                }
-            }
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-        self.sweep_expired().await?;
-        Ok(done)
-    }
-
-    /// One tenant's queue of an external type: maintained, then retired from the active set if
-    /// it holds neither a lease nor a retry any more.
-    async fn maintain_external_queue(
-        &self,
-        worker: &WorkerId,
-        member: &str,
-        tenant: &TenantId,
-        job_type: &JobType,
-    ) -> Result<Maintenance, StoreError> {
-        let queues = self.queues_of(tenant, job_type);
-        let pass = self.maintain_queue(worker, &queues).await?;
-        let _: i64 = scripts::FORGET_IDLE_QUEUE
-            .key(self.keys.external_active())
-            .key(&queues.queue)
-            .key(&queues.delayed)
-            .arg(member)
-            .arg(GROUP)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(backend("retire an idle external queue"))?;
-        Ok(pass)
-    }
-
-    /// One queue's maintenance: reclaims expired leases, promotes due retries and prunes
-    /// consumers long idle.
-    async fn maintain_queue(
-        &self,
-        worker: &WorkerId,
-        queues: &Queues,
-    ) -> Result<Maintenance, StoreError> {
-        let queue = &queues.queue;
-        self.ensure_group(queue).await?;
-        let reclaimed = self.reclaim(worker, queue).await?;
-        let promoted: usize = scripts::PROMOTE
-            .key(&queues.delayed)
-            .key(queue)
-            .arg(MAINTENANCE_BATCH)
-            .arg(GROUP)
-            .arg(self.keys.job_prefix())
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(backend("promote due retries"))?;
-        let min_idle = CONSUMER_MAX_IDLE.max(self.config.lease_timeout.saturating_mul(10));
-        let _: i64 = scripts::PRUNE_CONSUMERS
-            .key(queue)
-            .arg(GROUP)
-            .arg(millis(min_idle))
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(backend("prune idle consumers"))?;
-        Ok(Maintenance {
-            reclaimed,
-            promoted,
-        })
-    }
-
-    /// Takes over the entries idle longer than the lease timeout and recovers their jobs.
-    async fn reclaim(&self, worker: &WorkerId, queue: &str) -> Result<usize, StoreError> {
-        let mut reclaimed = 0;
-        let mut cursor = "0-0".to_owned();
-        for _ in 0..RECLAIM_PAGES {
-            let reply: Result<StreamAutoClaimReply, RedisError> = ::redis::cmd("XAUTOCLAIM")
-                .arg(queue)
-                .arg(GROUP)
-                .arg(worker.as_str())
-                .arg(millis(self.config.lease_timeout))
-                .arg(&cursor)
-                .arg("COUNT")
-                .arg(MAINTENANCE_BATCH)
-                .query_async(&mut self.conn())
-                .await;
-            let reply = match reply {
-                Ok(reply) => reply,
-                Err(e) if lost_group(&e) => {
-                    // A recreated group has no pending list: nothing to reclaim.
-                    self.recreate_groups(&[queue]).await?;
-                    break;
-                }
-                Err(e) => return Err(backend("reclaim expired leases")(e)),
-            };
-            for entry in &reply.claimed {
-                if let Some(d) = self.delivered(queue, entry).await?
-                    && self.recover(&d).await?
-                {
-                    reclaimed += 1;
-                }
-            }
-            cursor = reply.next_stream_id;
-            if cursor == "0-0" {
-                break;
-            }
-        }
-        Ok(reclaimed)
-    }
-
-    /// Recovers the job of an entry whose holder went silent: a running job loses its lease
-    /// (retried, or failed with `worker_lost` after its last attempt), a job read but never
-    /// started goes back in line, a stale entry is dropped. `true` when a job was recovered.
-    async fn recover(&self, delivered: &Delivered) -> Result<bool, StoreError> {
-        let stored = self.read(&delivered.job).await?;
-        match (fate(stored.as_ref(), &delivered.entry), stored) {
-            (Fate::Start, _) => self.hand_back(delivered).await,
-            (Fate::Running, Some(Stored { job, .. })) => {
-                let (after, event) = job.lose_lease(Utc::now())?;
-                let queue = if after.status.is_terminal() {
-                    QueueAction::Drop
-                } else {
-                    QueueAction::Requeue
-                };
-                let attempt = job.attempt;
-                tracing::warn!(job_id = %job.id, attempt, "a worker went silent; reclaiming");
-                // A refused write means the job moved since it was read: its worker is alive
-                // after all (or finished), so there is nothing to recover and no retry.
-                self.apply(Change {
-                    before: &job,
-                    after: &after,
-                    event: &event,
-                    queue,
-                    expect_entry: Some(&delivered.entry),
-                    output: None,
-                })
-                .await
-            }
-            _ => {
-                self.drop_entry(&delivered.queue, &delivered.entry).await?;
-                Ok(false)
-            }
-        }
-    }
-
-    /// Drops finished jobs whose retention ran out from the listing indexes.
-    async fn sweep_expired(&self) -> Result<(), StoreError> {
-        let members: Vec<String> = scripts::SWEEP
-            .key(self.keys.expiring())
-            .arg(SWEEP_BATCH)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(backend("sweep expired jobs"))?;
-        if members.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = ::redis::pipe();
-        pipe.atomic();
-        for member in &members {
-            let Some((tenant, job_type, status, id)) = super::keys::parse_expiring_member(member)
-            else {
-                tracing::warn!(%member, "dropping an unreadable member of the expiring set");
-                continue;
-            };
-            let id = id.to_string();
-            for (status, job_type) in [
-                (None, None),
-                (Some(status), None),
-                (None, Some(&job_type)),
-                (Some(status), Some(&job_type)),
-            ] {
-                pipe.cmd("ZREM")
-                    .arg(self.keys.index(&tenant, status, job_type))
-                    .arg(&id)
-                    .ignore();
-            }
-        }
-        pipe.cmd("ZREM")
-            .arg(self.keys.expiring())
-            .arg(&members)
-            .ignore();
-        pipe.query_async::<()>(&mut self.conn())
-            .await
-            .map_err(backend("drop expired jobs from the listings"))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::TenantId;
     use crate::job::{Job, NewJob};
 
     fn stored(entry: &str) -> Stored {
         let new = NewJob {
-            tenant: TenantId::default_tenant(),
-            job_type: JobType::parse("demo.sleep").unwrap(),
-            payload: serde_json::json!({}),
-            timeout: Duration::from_secs(5),
             max_attempts: 2,
-            metadata: Default::default(),
-            idempotency_key: None,
-            webhook: None,
+            ..crate::testing::new_job("demo.sleep")
         };
         let (job, _) = Job::create(JobId::generate(), &new, Utc::now());
         Stored {

@@ -203,8 +203,7 @@ async fn restore(conn: &mut ConnectionManager, channel: &str) -> Result<(), ::re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::TenantId;
-    use crate::job::{Job, NewJob};
+    use crate::job::Job;
 
     /// What `publish_event` in `scripts/lib.lua` publishes (the conformance test
     /// `signals_carry_the_cursor_of_their_feed_entry` checks the script itself).
@@ -214,16 +213,7 @@ mod tests {
 
     #[test]
     fn envelopes_round_trip() {
-        let new = NewJob {
-            tenant: TenantId::default_tenant(),
-            job_type: crate::ids::JobType::parse("demo.sleep").unwrap(),
-            payload: serde_json::json!({}),
-            timeout: Duration::from_secs(5),
-            max_attempts: 1,
-            metadata: Default::default(),
-            idempotency_key: None,
-            webhook: None,
-        };
+        let new = crate::testing::new_job("demo.sleep");
         let (_, event) = Job::create(JobId::generate(), &new, chrono::Utc::now());
         let json = serde_json::to_string(&event).unwrap();
         match decode(published("1700000000000-3", &json).as_bytes()) {

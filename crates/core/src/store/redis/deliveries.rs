@@ -1,0 +1,559 @@
+//! The deliveries of [`WebhookStore`](crate::store::webhooks::WebhookStore) on Redis:
+//! storing them (with the outbox acknowledgement that makes an expansion exactly-once),
+//! claiming due ones (the lease is the due time moved to the end of the lease), recording an
+//! attempt (compare-and-set on the attempt count) and listing a subscription's. Lua parses no
+//! JSON: the state and attempt count a script compares sit in plain fields beside each doc,
+//! and so does a job's webhook status, which a delivery of the job's own webhook writes.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::outbox::NOTIFIER_GROUP;
+use super::webhooks::parse_subscription;
+use super::{RedisStore, backend, millis, scripts, to_json, ttl_millis};
+use crate::ids::{DeliveryId, SubscriptionId, TenantId};
+use crate::store::StoreError;
+use crate::store::webhooks::{DeliveryPage, DeliveryQuery, DueDelivery};
+use crate::webhook::{Delivery, DeliveryState, HookStatus, WebhookSecret};
+
+/// How many deliveries one page of a listing examines at least, and per delivery asked for:
+/// with a state filter a page may hold fewer than asked (see [`DeliveryPage`]).
+const MIN_EXAMINED: usize = 500;
+const EXAMINED_PER_RESULT: usize = 5;
+
+/// A job's webhook status as stored beside its record. Not [`HookStatus`]'s own encoding,
+/// which is the wire's and keeps milliseconds only: what is read back must equal what the
+/// delivery said.
+#[derive(Serialize, Deserialize)]
+struct StoredHookStatus {
+    state: DeliveryState,
+    attempts: u32,
+    next_attempt_at: Option<DateTime<Utc>>,
+}
+
+fn encode_hook_status(status: HookStatus) -> Result<String, StoreError> {
+    to_json(&StoredHookStatus {
+        state: status.state,
+        attempts: status.attempts,
+        next_attempt_at: status.next_attempt_at,
+    })
+}
+
+/// Reads back a job's webhook status stored by the delivery scripts.
+pub(super) fn parse_hook_status(raw: &str) -> Result<HookStatus, serde_json::Error> {
+    let stored: StoredHookStatus = serde_json::from_str(raw)?;
+    Ok(HookStatus {
+        state: stored.state,
+        attempts: stored.attempts,
+        next_attempt_at: stored.next_attempt_at,
+    })
+}
+
+pub(super) fn parse_delivery(id: &str, doc: &[u8]) -> Result<Delivery, StoreError> {
+    serde_json::from_slice(doc)
+        .map_err(|e| StoreError::Corrupt(format!("the record of delivery {id}: {e}")))
+}
+
+pub(super) fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("{ms} ms is not a time")))
+}
+
+/// When a recorded delivery is due, as `record_delivery.lua` reads it: '' when it is off the
+/// schedule.
+fn due_arg(delivery: &Delivery) -> String {
+    match delivery.next_attempt_at {
+        Some(at) if delivery.state.is_scheduled() => at.timestamp_millis().max(0).to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The job webhook status a delivery writes: its own for a job's webhook, none ('') for a
+/// subscription's.
+fn hook_status_arg(delivery: &Delivery) -> Result<String, StoreError> {
+    match delivery.subscription {
+        Some(_) => Ok(String::new()),
+        None => encode_hook_status(delivery.hook_status()),
+    }
+}
+
+impl RedisStore {
+    /// Stores deliveries due at once; with an outbox entry, acknowledges it in the same
+    /// script. `false` when the entry was acknowledged already (nothing was stored).
+    pub(super) async fn store_deliveries(
+        &self,
+        entry: Option<&str>,
+        deliveries: &[(Delivery, Vec<u8>)],
+    ) -> Result<bool, StoreError> {
+        let keys = &self.keys;
+        let mut call = scripts::STORE_DELIVERIES.prepare_invoke();
+        call.key(keys.outbox()).key(keys.due());
+        call.arg(entry.unwrap_or(""))
+            .arg(NOTIFIER_GROUP)
+            .arg(ttl_millis(self.config.delivery_retention))
+            .arg(self.config.deliveries_listed_max)
+            .arg(self.config.history_max);
+        for (delivery, body) in deliveries {
+            let job = keys.job(&delivery.job_id);
+            call.key(keys.delivery(&delivery.id))
+                .key(&job)
+                .key(keys.bodies(&delivery.job_id));
+            match &delivery.subscription {
+                Some(sub) => call.key(keys.deliveries(sub)),
+                None => call.key(&job),
+            };
+            call.arg(delivery.id.to_string())
+                .arg(to_json(delivery)?)
+                .arg(body.as_slice())
+                .arg(delivery.tenant.as_str())
+                .arg(
+                    delivery
+                        .subscription
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                )
+                .arg(delivery.state.as_str())
+                .arg(delivery.attempt_count)
+                .arg(if delivery.state.is_scheduled() {
+                    "1"
+                } else {
+                    ""
+                })
+                .arg(hook_status_arg(delivery)?)
+                .arg(delivery.seq)
+                .arg(delivery.job_id.to_string());
+        }
+        let stored: i64 = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("store webhook deliveries"))?;
+        Ok(stored == 1)
+    }
+
+    /// Writes a delivery's new state if its attempt count is still `expected_attempts`;
+    /// `due` overrides when it is due (`"now"`: by the server's clock).
+    pub(super) async fn write_delivery(
+        &self,
+        delivery: &Delivery,
+        expected_attempts: u32,
+        due: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let due = due.map_or_else(|| due_arg(delivery), str::to_owned);
+        let written: i64 = scripts::RECORD_DELIVERY
+            .key(self.keys.delivery(&delivery.id))
+            .key(self.keys.due())
+            .key(self.keys.job(&delivery.job_id))
+            .arg(delivery.id.to_string())
+            .arg(expected_attempts)
+            .arg(to_json(delivery)?)
+            .arg(delivery.attempt_count)
+            .arg(delivery.state.as_str())
+            .arg(due)
+            .arg(hook_status_arg(delivery)?)
+            .arg(delivery.seq)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("record a webhook delivery"))?;
+        Ok(written == 1)
+    }
+
+    /// Leases up to `max` due deliveries for `lease`, with what sending each needs (see
+    /// `WebhookStore::claim_due`).
+    pub(super) async fn claim_due_deliveries(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let reply: Vec<Option<Vec<u8>>> = scripts::CLAIM_DUE
+            .key(self.keys.due())
+            .arg(max)
+            .arg(millis(lease).max(1))
+            .arg(self.keys.delivery_prefix())
+            .arg(self.keys.subscriptions_prefix())
+            .arg(self.keys.job_prefix())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("claim due webhook deliveries"))?;
+        let mut due = Vec::new();
+        for row in reply.chunks(5) {
+            let [Some(id), Some(doc), body, sub, secret] = row else {
+                return Err(StoreError::Backend(format!(
+                    "failed to claim due webhook deliveries: unexpected script reply {} values",
+                    row.len()
+                )));
+            };
+            let id = String::from_utf8_lossy(id);
+            let parsed = parse_delivery(&id, doc).and_then(|delivery| {
+                let subscription = sub
+                    .as_deref()
+                    .map(|doc| parse_subscription(&id, doc))
+                    .transpose()?;
+                let job_secret = secret
+                    .as_deref()
+                    .map(|raw| {
+                        std::str::from_utf8(raw)
+                            .ok()
+                            .and_then(|raw| WebhookSecret::parse(raw).ok())
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!(
+                                    "the webhook secret of the job of delivery {id}"
+                                ))
+                            })
+                    })
+                    .transpose()?;
+                Ok((delivery, subscription, job_secret))
+            });
+            match parsed {
+                Ok((delivery, subscription, job_secret)) => due.push(DueDelivery {
+                    delivery,
+                    body: body.clone(),
+                    subscription,
+                    job_secret,
+                }),
+                // One unreadable record must not hold up the others; it stays leased and
+                // comes back when the lease runs out, its error logged each time.
+                Err(e) => tracing::warn!(delivery_id = %id, error = %e, "skipping a delivery"),
+            }
+        }
+        Ok(due)
+    }
+
+    /// One page of a subscription's deliveries, newest first (see
+    /// `WebhookStore::deliveries`).
+    pub(super) async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        subscription: &SubscriptionId,
+        query: &DeliveryQuery,
+    ) -> Result<DeliveryPage, StoreError> {
+        let limit = query.limit;
+        if limit == 0 {
+            return Ok(DeliveryPage {
+                deliveries: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let index = self.keys.deliveries(subscription);
+        let budget = limit.saturating_mul(EXAMINED_PER_RESULT).max(MIN_EXAMINED);
+        let mut upper = query
+            .before
+            .map_or_else(|| "+".to_owned(), |id| format!("({id}"));
+        let mut matched: Vec<String> = Vec::new();
+        let mut examined = 0;
+        let mut last_examined: Option<String> = None;
+        let mut more = false;
+        loop {
+            if examined >= budget {
+                more = true;
+                break;
+            }
+            // Without a filter every record found is listed: one beyond the page tells
+            // whether another page follows. With one, read further ahead.
+            let factor = if query.state.is_some() {
+                EXAMINED_PER_RESULT
+            } else {
+                1
+            };
+            let count = ((limit - matched.len()) * factor + 1).min(budget - examined);
+            let ids = self
+                .index_page(&index, &upper, count, "read a subscription's deliveries")
+                .await?;
+            let mut pipe = ::redis::pipe();
+            for id in &ids {
+                pipe.cmd("HMGET")
+                    .arg(format!("{}{id}}}", self.keys.delivery_prefix()))
+                    .arg("tenant")
+                    .arg("state");
+            }
+            let rows: Vec<(Option<String>, Option<String>)> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                pipe.query_async(&mut self.conn())
+                    .await
+                    .map_err(backend("read listed webhook deliveries"))?
+            };
+            let mut gone = Vec::new();
+            for (id, (owner, state)) in ids.iter().zip(rows) {
+                if matched.len() == limit {
+                    more = true;
+                    break;
+                }
+                examined += 1;
+                last_examined = Some(id.clone());
+                let Some(owner) = owner else {
+                    gone.push(id.as_str());
+                    continue;
+                };
+                if owner != tenant.as_str() {
+                    // A subscription's deliveries all belong to its tenant: this index is
+                    // another tenant's, and lists nothing, not even a cursor, to this one.
+                    return Ok(DeliveryPage {
+                        deliveries: Vec::new(),
+                        next_cursor: None,
+                    });
+                }
+                let state_matches = query
+                    .state
+                    .is_none_or(|wanted| state.as_deref() == Some(wanted.as_str()));
+                if state_matches {
+                    matched.push(id.clone());
+                }
+            }
+            self.forget_expired(&index, &gone, "drop expired deliveries from a listing")
+                .await?;
+            if more || ids.len() < count {
+                break;
+            }
+            if let Some(last) = ids.last() {
+                upper = format!("({last}");
+            }
+        }
+        let mut pipe = ::redis::pipe();
+        for id in &matched {
+            pipe.cmd("HGET")
+                .arg(format!("{}{id}}}", self.keys.delivery_prefix()))
+                .arg("doc");
+        }
+        let docs: Vec<Option<Vec<u8>>> = if matched.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut self.conn())
+                .await
+                .map_err(backend("read listed webhook deliveries"))?
+        };
+        let mut deliveries = Vec::with_capacity(matched.len());
+        for (id, doc) in matched.iter().zip(docs) {
+            // Expired between the two reads: as if it had been gone before.
+            let Some(doc) = doc else { continue };
+            let delivery = parse_delivery(id, &doc)?;
+            // The state read with the tenant may have moved on since: the record decides.
+            if query.state.is_none_or(|state| delivery.state == state) {
+                deliveries.push(delivery);
+            }
+        }
+        let next_cursor = if more {
+            last_examined
+                .as_deref()
+                .map(DeliveryId::parse)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("a deliveries index: {e}")))?
+        } else {
+            None
+        };
+        Ok(DeliveryPage {
+            deliveries,
+            next_cursor,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Quick checks against a private Redis of the delivery scripts' compare-and-set and the
+    //! listing's pages; the behaviours of the trait are the conformance suite's.
+
+    use super::*;
+    use crate::store::redis::testing::{new_job, open, outbox_len, read_all, run, subscription};
+    use crate::store::webhooks::WebhookStore;
+    use crate::store::{Store, StoreConfig};
+    use crate::webhook::{Attempt, AttemptResult, Target, render_body};
+
+    #[tokio::test]
+    async fn deliveries_are_expanded_once_leased_and_recorded_with_compare_and_set() {
+        let config = StoreConfig {
+            lease_timeout: Duration::from_millis(400),
+            ..StoreConfig::default()
+        };
+        let (store, _redis) = open(config).await;
+        let sub = subscription(&["job.completed"], &[]);
+        assert!(store.put_subscription(&sub, None).await.unwrap());
+        let hook = serde_json::json!({"url": "https://client.example/h"});
+        let job = run(&store, new_job("demo.report", Some(hook)), false).await;
+        let entry = read_all(&store).await.remove(0);
+        let now = Utc::now();
+        let own = Delivery::new(
+            Target::Job(entry.hook.as_ref().unwrap()),
+            &entry.tenant,
+            &entry.event,
+            now,
+        );
+        let subscribed =
+            Delivery::new(Target::Subscription(&sub), &entry.tenant, &entry.event, now);
+        let body = render_body(&entry.event);
+        let deliveries = [
+            (own.clone(), body.clone()),
+            (subscribed.clone(), body.clone()),
+        ];
+        store.expand(&entry, &deliveries).await.unwrap();
+        assert_eq!(
+            outbox_len(&store).await,
+            0,
+            "expanded entries leave the stream"
+        );
+
+        // A notifier that reclaimed the entry meanwhile expands it again: nothing happens.
+        let again = [(
+            Delivery::new(Target::Subscription(&sub), &entry.tenant, &entry.event, now),
+            body.clone(),
+        )];
+        store.expand(&entry, &again).await.unwrap();
+        assert_eq!(store.delivery_stats().await.unwrap().scheduled, 2);
+        assert_eq!(
+            store.delivery(&entry.tenant, &again[0].0.id).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store.delivery(&entry.tenant, &own.id).await.unwrap(),
+            Some(own.clone())
+        );
+        let other = TenantId::parse("acme").unwrap();
+        assert_eq!(store.delivery(&other, &own.id).await.unwrap(), None);
+        let read = store.get(&job.tenant, &job.id).await.unwrap().unwrap();
+        assert_eq!(read.webhook, Some(own.hook_status()));
+
+        // Claims lease: a second claim finds nothing until the lease runs out.
+        let lease = Duration::from_millis(300);
+        let claimed = store.claim_due(10, lease).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        let claimed_sub = claimed
+            .iter()
+            .find(|d| d.delivery.id == subscribed.id)
+            .unwrap();
+        assert_eq!(claimed_sub.subscription.as_ref(), Some(&sub));
+        assert_eq!(claimed_sub.body.as_ref(), Some(&body));
+        assert!(store.claim_due(10, lease).await.unwrap().is_empty());
+        tokio::time::sleep(lease + Duration::from_millis(50)).await;
+        assert_eq!(store.claim_due(10, lease).await.unwrap().len(), 2);
+
+        // Recording compares the attempt count.
+        let at = Utc::now();
+        let attempt = Attempt {
+            at,
+            status_code: Some(500),
+            duration_ms: 3,
+            error: Some("HTTP 500".to_owned()),
+            response: None,
+        };
+        let retry_at = at + chrono::Duration::seconds(60);
+        let retrying = own.attempted(attempt.clone(), AttemptResult::RetryAt(retry_at));
+        assert!(store.record(&retrying, 0).await.unwrap());
+        assert!(
+            !store.record(&retrying, 0).await.unwrap(),
+            "a stale attempt count"
+        );
+        let read = store.get(&job.tenant, &job.id).await.unwrap().unwrap();
+        assert_eq!(read.webhook, Some(retrying.hook_status()));
+        let delivered = subscribed.attempted(attempt, AttemptResult::Delivered);
+        assert!(store.record(&delivered, 0).await.unwrap());
+        let stats = store.delivery_stats().await.unwrap();
+        assert_eq!(stats.scheduled, 1);
+        assert_eq!(
+            stats.oldest_due.map(|t| t.timestamp_millis()),
+            Some(retry_at.timestamp_millis())
+        );
+
+        // A client's retry makes it due at once.
+        let retried = store
+            .retry_delivery(&entry.tenant, &delivered.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(retried.state, DeliveryState::Pending);
+        let claimed = store.claim_due(10, lease).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].delivery, retried);
+
+        // A deferred delivery waits; the endpoint's failing streak starts once.
+        store
+            .defer(&retried.id, Utc::now() + chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        tokio::time::sleep(lease + Duration::from_millis(50)).await;
+        assert!(store.claim_due(10, lease).await.unwrap().is_empty());
+        let first = Utc::now();
+        let since = store
+            .endpoint_health(&entry.tenant, &sub.id, true, first)
+            .await
+            .unwrap();
+        let later = first + chrono::Duration::seconds(5);
+        let still = store
+            .endpoint_health(&entry.tenant, &sub.id, true, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            since.map(|t| t.timestamp_millis()),
+            Some(first.timestamp_millis())
+        );
+        assert_eq!(still, since);
+        assert_eq!(
+            store
+                .endpoint_health(&entry.tenant, &sub.id, false, later)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_subscriptions_deliveries_list_newest_first_in_pages() {
+        let (store, _redis) = open(StoreConfig::default()).await;
+        let sub = subscription(&["job.completed"], &[]);
+        assert!(store.put_subscription(&sub, None).await.unwrap());
+        let job = run(&store, new_job("demo.report", None), false).await;
+        let event = store
+            .history(&job.tenant, &job.id, 0)
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        let mut made = Vec::new();
+        for _ in 0..5 {
+            let d = Delivery::new(Target::Subscription(&sub), &job.tenant, &event, Utc::now());
+            made.push(d.clone());
+            store.enqueue(&[(d, Vec::new())]).await.unwrap();
+        }
+        made.reverse();
+        let page = |before, state| DeliveryQuery {
+            state,
+            limit: 2,
+            before,
+        };
+        let first = store
+            .deliveries(&job.tenant, &sub.id, &page(None, None))
+            .await
+            .unwrap();
+        assert_eq!(first.deliveries, made[..2]);
+        assert_eq!(first.next_cursor, Some(made[1].id));
+        let second = store
+            .deliveries(&job.tenant, &sub.id, &page(first.next_cursor, None))
+            .await
+            .unwrap();
+        assert_eq!(second.deliveries, made[2..4]);
+        let third = store
+            .deliveries(&job.tenant, &sub.id, &page(second.next_cursor, None))
+            .await
+            .unwrap();
+        assert_eq!(third.deliveries, made[4..]);
+        assert_eq!(third.next_cursor, None);
+
+        let dead = made[3].abandoned("gone", Utc::now());
+        assert!(store.record(&dead, 0).await.unwrap());
+        let only_dead = store
+            .deliveries(&job.tenant, &sub.id, &page(None, Some(DeliveryState::Dead)))
+            .await
+            .unwrap();
+        assert_eq!(only_dead.deliveries, [dead]);
+        assert_eq!(only_dead.next_cursor, None);
+        let other = TenantId::parse("acme").unwrap();
+        let none = store
+            .deliveries(&other, &sub.id, &page(None, None))
+            .await
+            .unwrap();
+        assert!(none.deliveries.is_empty());
+    }
+}

@@ -1,0 +1,222 @@
+//! Tenants' feeds on Redis: reading a page after a cursor, and where a feed ends.
+//!
+//! Each tenant's feed is a stream capped with `MAXLEN ~` (at least `event_log_max` entries
+//! are kept) and trimmed by age with `MINID ~` (nothing older than the retention is kept, give
+//! or take one stream node), and it expires once the tenant has been quiet for the retention;
+//! an entry's id is its [`FeedCursor`]. A read serves an event only while it is younger than
+//! its job type's retention (or the install's, when shorter: see
+//! [`StoreConfig::feed_keep_of`]), by the server's clock, so nothing of an expired job is read
+//! from a feed. Each entry names the entry before it (`prev`, kept across an expiry by the
+//! feed's `:last` key), so the oldest entry kept names the newest one gone: a reader after
+//! cursor `c` missed events exactly when that one is newer than `c`, or when an entry after
+//! `c` is no longer served. (`XINFO STREAM`'s `max-deleted-entry-id` cannot tell: trimming
+//! does not move it, only `XDEL` does.)
+
+use ::redis::Value;
+use ::redis::streams::{StreamId, StreamRangeReply};
+
+use super::{RedisStore, backend};
+use crate::feed::{FeedCursor, FeedEntry, FeedPage};
+use crate::ids::TenantId;
+use crate::store::StoreError;
+
+/// How many feed entries a read asks for at once after it had to pass over entries the feed no
+/// longer serves (see `feed`).
+const FEED_SKIP_BATCH: usize = 256;
+
+/// What one read of a feed found.
+struct FeedBatch {
+    /// The server's clock, in Unix milliseconds: the clock the cursors are taken from.
+    now_ms: u64,
+    /// The newest entry trimmed, or expired with the whole stream, if any.
+    newest_gone: Option<FeedCursor>,
+    entries: Vec<FeedEntry>,
+}
+
+impl RedisStore {
+    /// One read of a tenant's feed, in one transaction: the server's clock, the newest entry
+    /// gone (the oldest entry's `prev`, see `# Feeds`) and up to `count` entries after `from`.
+    async fn read_feed(
+        &self,
+        tenant: &TenantId,
+        from: FeedCursor,
+        count: usize,
+    ) -> Result<FeedBatch, StoreError> {
+        let feed = self.keys.feed(tenant);
+        // One transaction: the oldest entry, the clock and the page must come from the same
+        // moment, or a trim in between could report as missed an entry the page holds.
+        let ((secs, micros), oldest, page): ((u64, u64), StreamRangeReply, StreamRangeReply) =
+            ::redis::pipe()
+                .atomic()
+                .cmd("TIME")
+                .cmd("XRANGE")
+                .arg(&feed)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .cmd("XRANGE")
+                .arg(&feed)
+                .arg(format!("({from}"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(count.min(i64::MAX as usize))
+                .query_async(&mut self.conn())
+                .await
+                .map_err(backend("read a tenant's feed"))?;
+        let newest_gone = oldest
+            .ids
+            .first()
+            .map(|entry| prev_of(tenant, entry))
+            .transpose()?
+            .flatten();
+        let entries = page
+            .ids
+            .iter()
+            .map(|entry| feed_entry(tenant, entry))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(FeedBatch {
+            now_ms: secs.saturating_mul(1000).saturating_add(micros / 1000),
+            newest_gone,
+            entries,
+        })
+    }
+
+    /// Up to `limit` events of the tenant's feed after `after`, and whether the reader missed
+    /// some (see the module's `# Feeds`).
+    pub(super) async fn feed_page(
+        &self,
+        tenant: &TenantId,
+        after: FeedCursor,
+        limit: usize,
+    ) -> Result<FeedPage, StoreError> {
+        let mut page = FeedPage {
+            entries: Vec::new(),
+            missed: false,
+        };
+        // Nothing follows the largest cursor (and Redis refuses it as an exclusive start).
+        let last_possible = FeedCursor {
+            ms: u64::MAX,
+            n: u64::MAX,
+        };
+        let mut from = after;
+        let mut first = true;
+        while from != last_possible {
+            // One entry at least, even for a limit of 0: whether the first one after `after`
+            // is still served says whether the reader missed something. Once entries were
+            // passed over (no longer served), more may follow: read on in batches of at least
+            // `FEED_SKIP_BATCH`, so a page among many of them costs few round trips.
+            let wanted = limit.saturating_sub(page.entries.len()).max(1);
+            let count = if page.missed {
+                wanted.max(FEED_SKIP_BATCH)
+            } else {
+                wanted
+            };
+            let batch = self.read_feed(tenant, from, count).await?;
+            if first {
+                page.missed |= batch.newest_gone.is_some_and(|gone| gone > after);
+                first = false;
+            }
+            let full = batch.entries.len() == count;
+            let oldest_kept = FeedCursor {
+                ms: batch.now_ms.saturating_sub(self.feed_keep()),
+                n: 0,
+            };
+            let mut jumped = false;
+            for entry in batch.entries {
+                if entry.cursor <= oldest_kept {
+                    // Older than the feed keeps anything (`MINID ~` trims whole nodes): the
+                    // rest of the window lies past these, where the read goes on.
+                    page.missed = true;
+                    from = from.max(oldest_kept);
+                    jumped = true;
+                    break;
+                }
+                from = entry.cursor;
+                if !self.config.feed_serves(&entry, batch.now_ms) {
+                    page.missed = true;
+                } else if page.entries.len() < limit {
+                    page.entries.push(entry);
+                }
+            }
+            if !jumped && (!full || page.entries.len() >= limit) {
+                break;
+            }
+        }
+        Ok(page)
+    }
+
+    /// The cursor of the newest event of the tenant's feed ([`FeedCursor::START`] for none).
+    pub(super) async fn feed_end(&self, tenant: &TenantId) -> Result<FeedCursor, StoreError> {
+        // `:last` outlives the stream: a feed that expired still ends where it did.
+        let last: Option<String> = ::redis::cmd("GET")
+            .arg(self.keys.feed_last(tenant))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read the end of a tenant's feed"))?;
+        let last = match last {
+            Some(last) => Some(last),
+            None => {
+                // A feed written before `:last` existed.
+                let reply: StreamRangeReply = ::redis::cmd("XREVRANGE")
+                    .arg(self.keys.feed(tenant))
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut self.conn())
+                    .await
+                    .map_err(backend("read the end of a tenant's feed"))?;
+                reply.ids.into_iter().next().map(|entry| entry.id)
+            }
+        };
+        match last {
+            None => Ok(FeedCursor::START),
+            Some(id) => id.parse().map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "the feed of tenant {tenant} ends at an id `{id}` that is not a cursor"
+                ))
+            }),
+        }
+    }
+}
+
+/// A feed entry as stored: its id is the cursor, its `event` field the event.
+fn feed_entry(tenant: &TenantId, entry: &StreamId) -> Result<FeedEntry, StoreError> {
+    let cursor = entry.id.parse().map_err(|_| {
+        StoreError::Corrupt(format!(
+            "an entry of the feed of tenant {tenant} has the id `{}`",
+            entry.id
+        ))
+    })?;
+    let event = match entry.map.get("event") {
+        Some(Value::BulkString(bytes)) => serde_json::from_slice(bytes).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "the event at {cursor} in the feed of tenant {tenant}: {e}"
+            ))
+        })?,
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "the entry {cursor} of the feed of tenant {tenant} holds no event: {other:?}"
+            )));
+        }
+    };
+    Ok(FeedEntry { cursor, event })
+}
+
+/// The `prev` of a feed entry: the id of the entry appended before it (`None` on the first).
+fn prev_of(tenant: &TenantId, entry: &StreamId) -> Result<Option<FeedCursor>, StoreError> {
+    let raw = match entry.map.get("prev") {
+        None => return Ok(None),
+        Some(Value::BulkString(bytes)) => std::str::from_utf8(bytes).ok(),
+        Some(_) => None,
+    };
+    raw.and_then(|raw| raw.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "the entry {} of the feed of tenant {tenant} names no readable `prev`",
+                entry.id
+            ))
+        })
+}

@@ -1,0 +1,435 @@
+//! [`Store`] on Redis: creating, reading, listing and canceling jobs, and a leased job's
+//! transitions (the claims, feeds and maintenance it hands to `queue`, `feed` and
+//! `maintenance`).
+
+use std::time::Duration;
+
+use ::redis::Value;
+use ::redis::streams::StreamRangeReply;
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::broadcast;
+
+use super::transition::{Change, QueueAction};
+use super::{
+    GROUP, HOOK_FIELDS, RedisStore, Stored, backend, corrupt, hook_status, keys, scripts, signals,
+    to_json, ttl_millis,
+};
+use crate::event::Event;
+use crate::feed::{FeedCursor, FeedPage};
+use crate::ids::{JobId, JobType, TenantId, WorkerId};
+use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress};
+use crate::store::{
+    CAS_ATTEMPTS, CancelOutcome, Claimed, Created, JobPage, Lease, LeaseState, ListQuery,
+    Maintenance, Signal, Store, StoreConfig, StoreError, fingerprint,
+};
+
+fn matches(job: &Job, tenant: &TenantId, query: &ListQuery) -> bool {
+    &job.tenant == tenant
+        && query.status.is_none_or(|status| job.status == status)
+        && query.job_type.as_ref().is_none_or(|t| &job.job_type == t)
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn create(&self, new: NewJob) -> Result<Created, StoreError> {
+        let id = JobId::generate();
+        let (job, event) = Job::create(id, &new, Utc::now());
+        let fingerprint = fingerprint(&new);
+        let event_json = to_json(&event)?;
+        let keys = &self.keys;
+        let (tenant, job_type) = (&new.tenant, &new.job_type);
+        let idempotency = new
+            .idempotency_key
+            .as_ref()
+            .map(|key| keys.idempotency(tenant, key));
+        let mut call = scripts::CREATE.prepare_invoke();
+        // Without a key, KEYS[1] is a name the script never touches (it is still declared,
+        // so the script's KEYS keep their positions).
+        call.key(idempotency.as_deref().unwrap_or(&keys.job(&id)))
+            .key(keys.job(&id))
+            .key(keys.payload(&id))
+            .key(keys.history(&id))
+            .key(keys.feed(tenant))
+            .key(self.queues_of(tenant, job_type).queue)
+            .key(keys.index(tenant, None, None))
+            .key(keys.index(tenant, Some(JobStatus::Pending), None))
+            .key(keys.index(tenant, None, Some(job_type)))
+            .key(keys.index(tenant, Some(JobStatus::Pending), Some(job_type)))
+            .key(keys.outbox())
+            .key(keys.wants(tenant))
+            .key(keys.feed_last(tenant));
+        // The webhook without its secret, which is kept apart, once: what the outbox copies.
+        let hook = new
+            .webhook
+            .as_ref()
+            .map(|hook| to_json(&hook.endpoint()))
+            .transpose()?;
+        call.arg(id.to_string())
+            .arg(if idempotency.is_some() { "1" } else { "0" })
+            .arg(format!("{id} {fingerprint}"))
+            .arg(&fingerprint)
+            .arg(ttl_millis(self.config.idempotency_ttl))
+            .arg(keys.job_prefix())
+            .arg(to_json(&job)?)
+            .arg(job.seq)
+            .arg(to_json(&new.payload)?)
+            .arg(&event_json)
+            .arg(tenant.as_str())
+            .arg(self.config.history_max)
+            .arg(self.feed_max())
+            .arg(self.config.max_queue_len)
+            .arg(GROUP)
+            .arg(keys.signals())
+            .arg(job.status.as_str())
+            .arg(hook.as_deref().unwrap_or(""))
+            .arg(
+                new.webhook
+                    .as_ref()
+                    .map(|hook| keys::hook_events(&hook.endpoint()))
+                    .unwrap_or_default(),
+            )
+            .arg(event.kind.as_str())
+            .arg(job_type.as_str())
+            .arg(self.outbox_max())
+            .arg(self.feed_keep())
+            .arg(
+                new.webhook
+                    .as_ref()
+                    .map(|hook| hook.secret.expose())
+                    .unwrap_or_default(),
+            );
+        let reply: Vec<String> = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("create a job"))?;
+        match reply.first().map(String::as_str) {
+            Some("created") => Ok(Created {
+                job,
+                replayed: false,
+            }),
+            Some("replayed") => {
+                let doc = reply.get(1).map(String::as_str).unwrap_or_default();
+                let mut earlier: Job = serde_json::from_str(doc).map_err(|e| {
+                    StoreError::Corrupt(format!("a job replayed by idempotency key: {e}"))
+                })?;
+                let field = |i: usize| reply.get(i).map(String::as_str).filter(|f| !f.is_empty());
+                earlier.webhook = hook_status(&earlier.id, field(2), field(3));
+                Ok(Created {
+                    job: earlier,
+                    replayed: true,
+                })
+            }
+            Some("mismatch") => Err(StoreError::IdempotencyMismatch),
+            Some("full") => Err(StoreError::QueueFull(new.job_type)),
+            other => Err(StoreError::Backend(format!(
+                "failed to create a job: unexpected script reply {other:?}"
+            ))),
+        }
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Job>, StoreError> {
+        let stored = self.read(id).await?;
+        Ok(stored.map(|s| s.job).filter(|job| &job.tenant == tenant))
+    }
+
+    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<JobPage, StoreError> {
+        let limit = query.limit;
+        if limit == 0 {
+            return Ok(JobPage {
+                jobs: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let index = self
+            .keys
+            .index(tenant, query.status, query.job_type.as_ref());
+        let mut upper = query
+            .before
+            .map_or_else(|| "+".to_owned(), |id| format!("({id}"));
+        // One more than the page, to know whether another page follows.
+        let wanted = limit + 1;
+        let mut jobs = Vec::with_capacity(wanted);
+        loop {
+            let count = wanted - jobs.len();
+            let ids = self
+                .index_page(&index, &upper, count, "read a job listing")
+                .await?;
+            let Some(last) = ids.last() else { break };
+            upper = format!("({last}");
+            let mut pipe = ::redis::pipe();
+            for id in &ids {
+                pipe.cmd("HMGET")
+                    .arg(format!("{}{id}}}", self.keys.job_prefix()))
+                    .arg("doc")
+                    .arg(&HOOK_FIELDS);
+            }
+            let rows: Vec<(Option<String>, Option<String>, Option<String>)> = pipe
+                .query_async(&mut self.conn())
+                .await
+                .map_err(backend("read listed jobs"))?;
+            let mut gone = Vec::new();
+            for (id, (doc, hook_events, hook_state)) in ids.iter().zip(rows) {
+                let Some(doc) = doc else {
+                    gone.push(id.as_str());
+                    continue;
+                };
+                let mut job: Job = serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::Corrupt(format!("the record of job {id}: {e}")))?;
+                job.webhook = hook_status(&job.id, hook_events.as_deref(), hook_state.as_deref());
+                // The index and the record were read apart: a job that changed status in
+                // between no longer belongs to a listing filtered by status.
+                if matches(&job, tenant, query) {
+                    jobs.push(job);
+                }
+            }
+            self.forget_expired(&index, &gone, "drop expired jobs from a listing")
+                .await?;
+            if ids.len() < count || jobs.len() >= wanted {
+                break;
+            }
+        }
+        let next_cursor = if jobs.len() > limit {
+            jobs.truncate(limit);
+            jobs.last().map(|job| job.id)
+        } else {
+            None
+        };
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    async fn result(&self, tenant: &TenantId, id: &JobId) -> Result<Option<JobOutput>, StoreError> {
+        let Some(job) = self.get(tenant, id).await? else {
+            return Ok(None);
+        };
+        if job.status != JobStatus::Completed || !job.has_result {
+            return Ok(None);
+        }
+        let (content_type, body): (Option<String>, Option<Vec<u8>>) = ::redis::cmd("HMGET")
+            .arg(self.keys.result(id))
+            .arg("content_type")
+            .arg("body")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a job's result"))?;
+        Ok(content_type
+            .zip(body)
+            .map(|(content_type, body)| JobOutput { content_type, body }))
+    }
+
+    async fn cancel(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+    ) -> Result<Option<CancelOutcome>, StoreError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(job) = self.get(tenant, id).await? else {
+                return Ok(None);
+            };
+            match job.status {
+                status if status.is_terminal() => {
+                    return Ok(Some(CancelOutcome::AlreadyFinished(job)));
+                }
+                JobStatus::Pending => {
+                    let (after, event) = job.cancel(Utc::now())?;
+                    let change = Change::new(&job, &after, &event, QueueAction::Drop);
+                    if self.apply(change).await? {
+                        return Ok(Some(CancelOutcome::Canceled(after)));
+                    }
+                }
+                _ => {
+                    let requested: i64 = scripts::CANCEL_REQUEST
+                        .key(self.keys.job(id))
+                        .key(self.keys.cancel(id))
+                        .arg(self.keys.signals())
+                        .arg(signals::cancel_envelope(id)?)
+                        .invoke_async(&mut self.conn())
+                        .await
+                        .map_err(backend("request a job's cancellation"))?;
+                    if requested == 1 {
+                        return Ok(Some(CancelOutcome::Requested(job)));
+                    }
+                }
+            }
+            // The job moved between the read and the write (a worker took it, or it finished,
+            // or went back to pending for a retry): decide again on its new state.
+        }
+        Err(StoreError::Backend(format!(
+            "failed to cancel job {id}: it kept changing during {CAS_ATTEMPTS} attempts"
+        )))
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+        after: u64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let owner: Option<String> = ::redis::cmd("HGET")
+            .arg(self.keys.job(id))
+            .arg("tenant")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a job's tenant"))?;
+        if owner.as_deref() != Some(tenant.as_str()) {
+            return Ok(Vec::new());
+        }
+        // History entry ids are `<seq>-0`: the range starts right after `after`.
+        let reply: StreamRangeReply = ::redis::cmd("XRANGE")
+            .arg(self.keys.history(id))
+            .arg(after.saturating_add(1))
+            .arg("+")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a job's history"))?;
+        reply
+            .ids
+            .iter()
+            .filter_map(|entry| entry.map.get("event"))
+            .map(|value| match value {
+                Value::BulkString(bytes) => {
+                    serde_json::from_slice::<Event>(bytes).map_err(|e| corrupt("an event", id, e))
+                }
+                other => Err(StoreError::Corrupt(format!(
+                    "an event of job {id} is not a string: {other:?}"
+                ))),
+            })
+            .collect()
+    }
+
+    async fn feed(
+        &self,
+        tenant: &TenantId,
+        after: FeedCursor,
+        limit: usize,
+    ) -> Result<FeedPage, StoreError> {
+        self.feed_page(tenant, after, limit).await
+    }
+
+    async fn feed_head(&self, tenant: &TenantId) -> Result<FeedCursor, StoreError> {
+        self.feed_end(tenant).await
+    }
+
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        types: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let queues: Vec<String> = types.iter().map(|t| self.keys.queue(t)).collect();
+        self.claim_from(worker, &queues, max, wait).await
+    }
+
+    async fn claim_external(
+        &self,
+        worker: &WorkerId,
+        tenant: &TenantId,
+        types: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let queues = types
+            .iter()
+            .filter(|t| self.config.job_types.is_external(t))
+            .map(|t| self.queues_of(tenant, t))
+            .collect();
+        self.claim_external_from(worker, queues, max, wait).await
+    }
+
+    async fn lease(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Lease>, StoreError> {
+        let Some(Stored { job, entry }) = self.read(id).await? else {
+            return Ok(None);
+        };
+        if &job.tenant != tenant || job.status != JobStatus::Processing || entry.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Lease { job, entry }))
+    }
+
+    fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    async fn heartbeat(&self, worker: &WorkerId, lease: &Lease) -> Result<LeaseState, StoreError> {
+        self.keep_lease(worker, lease).await
+    }
+
+    async fn progress(&self, lease: &mut Lease, progress: Progress) -> Result<(), StoreError> {
+        let (after, event) = lease.job.report(progress, Utc::now())?;
+        self.apply_leased(Change::new(&lease.job, &after, &event, QueueAction::Keep))
+            .await?;
+        lease.job = after;
+        Ok(())
+    }
+
+    async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Result<Job, StoreError> {
+        self.config.check_result(output.as_ref())?;
+        let (after, event) = lease.job.complete(output.is_some(), Utc::now())?;
+        self.apply_leased(Change {
+            output: output.as_ref(),
+            ..Change::new(&lease.job, &after, &event, QueueAction::Drop)
+        })
+        .await?;
+        Ok(after)
+    }
+
+    async fn fail(
+        &self,
+        lease: Lease,
+        error: JobError,
+        retry_after: Option<Duration>,
+    ) -> Result<Job, StoreError> {
+        let (after, event) = lease.job.fail(error, retry_after.is_some(), Utc::now())?;
+        let queue = match retry_after {
+            _ if after.status != JobStatus::Pending => QueueAction::Drop,
+            Some(delay) if !delay.is_zero() => QueueAction::Delay(delay),
+            _ => QueueAction::Requeue,
+        };
+        self.apply_leased(Change::new(&lease.job, &after, &event, queue))
+            .await?;
+        Ok(after)
+    }
+
+    async fn cancel_claimed(&self, lease: Lease) -> Result<Job, StoreError> {
+        let (after, event) = lease.job.cancel(Utc::now())?;
+        self.apply_leased(Change::new(&lease.job, &after, &event, QueueAction::Drop))
+            .await?;
+        Ok(after)
+    }
+
+    async fn release(&self, lease: Lease) -> Result<Job, StoreError> {
+        let (after, event) = lease.job.release(Utc::now())?;
+        self.apply_leased(Change::new(
+            &lease.job,
+            &after,
+            &event,
+            QueueAction::Requeue,
+        ))
+        .await?;
+        Ok(after)
+    }
+
+    async fn maintain(
+        &self,
+        worker: &WorkerId,
+        types: &[JobType],
+    ) -> Result<Maintenance, StoreError> {
+        self.maintain_queues(worker, types).await
+    }
+
+    async fn maintain_external(&self, worker: &WorkerId) -> Result<Maintenance, StoreError> {
+        self.maintain_external_queues(worker).await
+    }
+
+    fn signals(&self) -> broadcast::Receiver<Signal> {
+        self.signals.subscribe()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        ::redis::cmd("PING")
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(backend("ping Redis"))
+    }
+}

@@ -1,0 +1,154 @@
+//! Writing a job's transition: Rust computes the next version and its event, and one script
+//! applies them only if the job's `seq` still equals the one read (see the backend's `# How a
+//! change is written`).
+
+use std::time::Duration;
+
+use super::{GROUP, MAX_TTL, RedisStore, backend, keys, millis, scripts, to_json, ttl_millis};
+use crate::event::Event;
+use crate::job::{Job, JobOutput};
+use crate::store::StoreError;
+
+/// What happens to a job's queue entry with a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum QueueAction {
+    /// Nothing (the job starts, or reports progress).
+    Keep,
+    /// The entry goes (acknowledged and deleted) and so does a waiting delayed retry.
+    Drop,
+    /// The entry goes and a fresh one joins the end of the queue.
+    Requeue,
+    /// The entry goes and the job waits in the delayed set until its retry is due.
+    Delay(Duration),
+}
+
+/// A transition computed in Rust, ready for the script.
+pub(super) struct Change<'a> {
+    /// The version the change was computed from: its `seq` is the compare-and-set guard.
+    pub(super) before: &'a Job,
+    pub(super) after: &'a Job,
+    pub(super) event: &'a Event,
+    pub(super) queue: QueueAction,
+    /// The queue entry the job must still hold (a claim starting it), if any.
+    pub(super) expect_entry: Option<&'a str>,
+    pub(super) output: Option<&'a JobOutput>,
+}
+
+impl<'a> Change<'a> {
+    /// The change from `before` to `after` announced by `event`, doing `queue` with the job's
+    /// entry; it expects no particular entry and stores no result.
+    pub(super) fn new(
+        before: &'a Job,
+        after: &'a Job,
+        event: &'a Event,
+        queue: QueueAction,
+    ) -> Self {
+        Self {
+            before,
+            after,
+            event,
+            queue,
+            expect_entry: None,
+            output: None,
+        }
+    }
+}
+
+impl RedisStore {
+    /// Applies a transition; `false` when the job moved on since `before` was read.
+    pub(super) async fn apply(&self, change: Change<'_>) -> Result<bool, StoreError> {
+        let Change {
+            before,
+            after,
+            event,
+            queue,
+            expect_entry,
+            output,
+        } = change;
+        let (id, tenant, job_type) = (&after.id, &after.tenant, &after.job_type);
+        let event_json = to_json(event)?;
+        let (action, delay) = match queue {
+            QueueAction::Keep => ("keep", Duration::ZERO),
+            QueueAction::Drop => ("drop", Duration::ZERO),
+            QueueAction::Requeue => ("requeue", Duration::ZERO),
+            QueueAction::Delay(delay) => ("delay", delay),
+        };
+        // Never 0 for a finished job: the script reads 0 as "not finished".
+        let retention = if after.status.is_terminal() {
+            ttl_millis(self.config.retention_of(job_type))
+        } else {
+            0
+        };
+        let queues = self.queues_of(tenant, job_type);
+        let (content_type, body) = match output {
+            Some(output) if output.content_type.is_empty() => {
+                ("application/octet-stream", &output.body[..])
+            }
+            Some(output) => (output.content_type.as_str(), &output.body[..]),
+            None => ("", &[][..]),
+        };
+        let keys = &self.keys;
+        let mut call = scripts::TRANSITION.prepare_invoke();
+        call.key(keys.job(id))
+            .key(keys.history(id))
+            .key(keys.feed(tenant))
+            .key(keys.cancel(id))
+            .key(keys.payload(id))
+            .key(keys.result(id))
+            .key(&queues.queue)
+            .key(&queues.delayed)
+            .key(keys.expiring())
+            .key(keys.index(tenant, Some(before.status), None))
+            .key(keys.index(tenant, Some(after.status), None))
+            .key(keys.index(tenant, Some(before.status), Some(job_type)))
+            .key(keys.index(tenant, Some(after.status), Some(job_type)))
+            .key(keys.outbox())
+            .key(keys.wants(tenant))
+            .key(keys.external_active())
+            .key(keys.feed_last(tenant))
+            .key(keys.bodies(id));
+        call.arg(before.seq)
+            .arg(after.seq)
+            .arg(to_json(after)?)
+            .arg(after.status.as_str())
+            .arg(&event_json)
+            .arg(id.to_string())
+            .arg(self.config.history_max)
+            .arg(self.feed_max())
+            .arg(keys.signals())
+            .arg(GROUP)
+            .arg(expect_entry.unwrap_or(""))
+            .arg(action)
+            .arg(millis(delay.min(MAX_TTL)))
+            .arg(retention)
+            .arg(keys::expiring_member(tenant, job_type, after.status, id))
+            .arg(content_type)
+            .arg(body)
+            .arg(if before.status == after.status {
+                "0"
+            } else {
+                "1"
+            })
+            .arg(event.kind.as_str())
+            .arg(job_type.as_str())
+            .arg(tenant.as_str())
+            .arg(self.outbox_max())
+            .arg(queues.active.as_deref().unwrap_or(""))
+            .arg(self.feed_keep());
+        let applied: i64 = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend("write a job transition"))?;
+        Ok(applied == 1)
+    }
+
+    /// Applies a worker's transition of its leased job: a refused compare-and-set means the
+    /// job moved on without this worker.
+    pub(super) async fn apply_leased(&self, change: Change<'_>) -> Result<(), StoreError> {
+        if self.apply(change).await? {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost)
+        }
+    }
+}
