@@ -95,10 +95,7 @@ impl TokenSecret {
 
     /// A fresh random secret (48 bytes): for a development process started without one.
     pub fn generate() -> Self {
-        let mut bytes = Vec::with_capacity(48);
-        for _ in 0..3 {
-            bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-        }
+        let bytes = herald_core::random::bytes::<48>().to_vec();
         let digest = Sha256::digest(&bytes);
         let id = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
         Self { bytes, id }
