@@ -4,9 +4,9 @@
 //! answer is never a 5xx, and every 4xx is an RFC 9457 problem with `type`, `title`, `status`
 //! and `detail`.
 //!
-//! The requests come from proptest strategies drawn with a fixed seed (a deterministic
-//! runner), so a failure names a request that fails again on the next run; the counts are
-//! bounded so the file runs in seconds.
+//! The requests come from proptest strategies drawn from the seed every property test uses
+//! (fixed on CI, printed with the command to draw the same requests again), so a failure names
+//! a request that fails again with its seed; the counts are bounded so the file runs in seconds.
 
 use std::fmt;
 use std::time::Duration;
@@ -394,9 +394,11 @@ fn request(known: &Fixtures) -> impl Strategy<Value = Hostile> + use<> {
         )
 }
 
-/// Draws `count` values of `strategy` from a runner with a fixed seed.
+/// Draws `count` values of `strategy` from a runner seeded as every property test is (the seed
+/// is printed, to draw the same requests again).
 fn draw<T>(strategy: impl Strategy<Value = T>, count: usize) -> Vec<T> {
-    let mut runner = TestRunner::deterministic();
+    let cases = u32::try_from(count).expect("a count of cases");
+    let mut runner = TestRunner::new(herald_testkit::props::config(cases));
     (0..count)
         .map(|_| strategy.new_tree(&mut runner).unwrap().current())
         .collect()

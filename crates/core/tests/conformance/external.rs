@@ -10,11 +10,11 @@ use herald_core::{ErrorCode, JobError, JobStatus, Progress, WorkerId};
 use serde_json::json;
 
 use crate::support::{
-    Backend, EXTERNAL, for_tenant, job_type, new_job, new_job_with, other_tenant, tenant,
+    Backend, EXTERNAL, for_tenant, job_type, new_job, new_job_with, open, other_tenant, tenant,
     with_external_types,
 };
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     an_external_job_is_claimed_only_by_its_tenants_claim,
     the_external_claim_takes_no_job_of_a_type_run_by_herald,
     a_waiting_external_claim_wakes_for_its_tenants_job,
@@ -36,7 +36,7 @@ fn short_leases() -> StoreConfig {
 }
 
 async fn an_external_job_is_claimed_only_by_its_tenants_claim(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let mine = h.create(new_job(EXTERNAL, json!({"n": 1}))).await;
     let theirs = h
         .create(for_tenant(
@@ -68,7 +68,7 @@ async fn an_external_job_is_claimed_only_by_its_tenants_claim(backend: Backend) 
 }
 
 async fn the_external_claim_takes_no_job_of_a_type_run_by_herald(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     assert!(
         h.claim_external_now(&tenant(), "demo.sleep", 5)
@@ -79,7 +79,7 @@ async fn the_external_claim_takes_no_job_of_a_type_run_by_herald(backend: Backen
 }
 
 async fn a_waiting_external_claim_wakes_for_its_tenants_job(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let store = Arc::clone(&h.store);
     let worker = h.worker.clone();
     let waiting = tokio::spawn(async move {
@@ -107,7 +107,7 @@ async fn a_waiting_external_claim_wakes_for_its_tenants_job(backend: Backend) {
 }
 
 async fn a_lease_not_renewed_is_reclaimed_and_the_job_offered_again(backend: Backend) {
-    let h = backend.open(short_leases()).await;
+    let h = open(backend, short_leases()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
     let zombie = WorkerId::generate();
     let stale = h
@@ -155,7 +155,7 @@ async fn a_lease_not_renewed_is_reclaimed_and_the_job_offered_again(backend: Bac
 async fn a_lost_external_lease_on_the_last_attempt_fails_the_job_with_worker_lost(
     backend: Backend,
 ) {
-    let h = backend.open(short_leases()).await;
+    let h = open(backend, short_leases()).await;
     let job = h
         .create(new_job_with(EXTERNAL, json!({}), |r| {
             r.max_attempts = Some(1)
@@ -182,7 +182,7 @@ async fn a_lost_external_lease_on_the_last_attempt_fails_the_job_with_worker_los
 }
 
 async fn the_workers_maintenance_leaves_external_leases_alone(backend: Backend) {
-    let h = backend.open(short_leases()).await;
+    let h = open(backend, short_leases()).await;
     h.create(new_job(EXTERNAL, json!({}))).await;
     let lease = h
         .claim_external_as(&h.worker, &tenant(), EXTERNAL)
@@ -217,7 +217,7 @@ async fn the_workers_maintenance_leaves_external_leases_alone(backend: Backend) 
 }
 
 async fn lease_answers_the_current_lease_of_a_processing_job_only(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
     assert!(
         h.store.lease(&tenant(), &job.id).await.unwrap().is_none(),
@@ -264,7 +264,7 @@ async fn lease_answers_the_current_lease_of_a_processing_job_only(backend: Backe
 }
 
 async fn writes_through_a_resumed_lease_are_fenced_like_any_other(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
     let claimed = h
         .claim_external_as(&h.worker, &tenant(), EXTERNAL)
@@ -296,7 +296,7 @@ async fn writes_through_a_resumed_lease_are_fenced_like_any_other(backend: Backe
 }
 
 async fn a_retry_of_an_external_job_waits_in_its_tenants_queue(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
     let lease = h
         .claim_external_as(&h.worker, &tenant(), EXTERNAL)
@@ -336,7 +336,7 @@ async fn a_retry_of_an_external_job_waits_in_its_tenants_queue(backend: Backend)
 }
 
 async fn an_immediate_retry_and_a_release_go_back_to_the_tenants_queue(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
     let lease = h
         .claim_external_as(&h.worker, &tenant(), EXTERNAL)
@@ -365,12 +365,14 @@ async fn an_immediate_retry_and_a_release_go_back_to_the_tenants_queue(backend: 
 }
 
 async fn an_external_queue_is_bounded_per_tenant(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
+    let h = open(
+        backend,
+        StoreConfig {
             max_queue_len: 1,
             ..with_external_types()
-        })
-        .await;
+        },
+    )
+    .await;
     h.create(new_job(EXTERNAL, json!({}))).await;
     let err = h
         .store

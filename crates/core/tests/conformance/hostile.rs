@@ -11,18 +11,9 @@ use herald_core::webhook::{JobHook, WebhookSecret, WebhookUrl};
 use herald_core::{
     EventType, FeedCursor, IdempotencyKey, JobId, JobLimits, JobRequest, JobType, NewJob, TenantId,
 };
+use herald_testkit::props::config;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use serde_json::{Map, Value, json};
-
-/// Bounded runs, and no regression files written into the source tree.
-fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
 
 /// Any text, biased towards the characters parsers care about.
 fn text() -> impl Strategy<Value = String> {

@@ -6,9 +6,9 @@ use herald_core::store::{Signal, StoreConfig, StoreError};
 use herald_core::{EventType, JobOutput, JobStatus, Progress};
 use serde_json::json;
 
-use crate::support::{Backend, new_job, other_tenant, tenant, with_key};
+use crate::support::{Backend, new_job, open, open_default, other_tenant, tenant, with_key};
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     a_new_job_is_pending_with_seq_one_and_its_event_in_history,
     a_job_of_another_tenant_reads_as_missing,
     the_same_idempotency_key_returns_the_same_job,
@@ -24,7 +24,7 @@ crate::conformance!(
 );
 
 async fn a_new_job_is_pending_with_seq_one_and_its_event_in_history(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let created = h
         .store
         .create(new_job("demo.sleep", json!({"seconds": 0})))
@@ -44,7 +44,7 @@ async fn a_new_job_is_pending_with_seq_one_and_its_event_in_history(backend: Bac
 }
 
 async fn a_job_of_another_tenant_reads_as_missing(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
     assert!(
         h.store
@@ -77,7 +77,7 @@ async fn a_job_of_another_tenant_reads_as_missing(backend: Backend) {
 }
 
 async fn the_same_idempotency_key_returns_the_same_job(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let first = h
         .store
         .create(with_key(
@@ -102,7 +102,7 @@ async fn the_same_idempotency_key_returns_the_same_job(backend: Backend) {
 }
 
 async fn an_idempotency_key_reused_for_a_different_request_is_refused(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     h.create(with_key(new_job("demo.sleep", json!({"seconds": 1})), "k1"))
         .await;
     let err = h
@@ -114,7 +114,7 @@ async fn an_idempotency_key_reused_for_a_different_request_is_refused(backend: B
 }
 
 async fn idempotency_keys_are_scoped_by_tenant(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let mine = h
         .create(with_key(new_job("demo.sleep", json!({})), "shared"))
         .await;
@@ -126,7 +126,7 @@ async fn idempotency_keys_are_scoped_by_tenant(backend: Backend) {
 }
 
 async fn a_job_walks_to_completed_with_every_event_in_history_in_order(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h.create(new_job("demo.report", json!({"rows": 3}))).await;
     let claimed = h.claim_one("demo.report").await;
     assert_eq!(claimed.payload, json!({"rows": 3}));
@@ -164,7 +164,7 @@ async fn a_job_walks_to_completed_with_every_event_in_history_in_order(backend: 
 }
 
 async fn history_after_a_seq_returns_only_later_events(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
     h.store.complete(lease, None).await.unwrap();
@@ -187,12 +187,14 @@ async fn history_after_a_seq_returns_only_later_events(backend: Backend) {
 }
 
 async fn history_is_capped(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
+    let h = open(
+        backend,
+        StoreConfig {
             history_max: 10,
             ..StoreConfig::default()
-        })
-        .await;
+        },
+    )
+    .await;
     let job = h.create(new_job("demo.report", json!({}))).await;
     let mut lease = h.claim_one("demo.report").await.lease;
     for percent in 0..100 {
@@ -217,7 +219,7 @@ async fn history_is_capped(backend: Backend) {
 }
 
 async fn a_result_is_readable_once_completed(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h.create(new_job("demo.report", json!({}))).await;
     assert!(h.store.result(&tenant(), &job.id).await.unwrap().is_none());
     let lease = h.claim_one("demo.report").await.lease;
@@ -234,12 +236,14 @@ async fn a_result_is_readable_once_completed(backend: Backend) {
 }
 
 async fn a_result_over_the_limit_is_refused(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
+    let h = open(
+        backend,
+        StoreConfig {
             max_result_bytes: 10,
             ..StoreConfig::default()
-        })
-        .await;
+        },
+    )
+    .await;
     let job = h.create(new_job("demo.report", json!({}))).await;
     let lease = h.claim_one("demo.report").await.lease;
     let output = JobOutput {
@@ -261,12 +265,14 @@ async fn a_result_over_the_limit_is_refused(backend: Backend) {
 }
 
 async fn a_full_queue_refuses_new_jobs(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
+    let h = open(
+        backend,
+        StoreConfig {
             max_queue_len: 2,
             ..StoreConfig::default()
-        })
-        .await;
+        },
+    )
+    .await;
     h.create(new_job("demo.sleep", json!({}))).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     let err = h
@@ -280,7 +286,7 @@ async fn a_full_queue_refuses_new_jobs(backend: Backend) {
 }
 
 async fn signals_announce_every_event_of_a_job_in_order(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let mut signals = h.store.signals();
     // The store subscribes when it is opened, so nothing published from now on is missed.
     let job = h.create(new_job("demo.sleep", json!({}))).await;

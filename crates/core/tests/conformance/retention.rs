@@ -7,9 +7,9 @@ use herald_core::store::StoreConfig;
 use herald_core::{JobStatus, JobTypes, TypePolicy};
 use serde_json::json;
 
-use crate::support::{Backend, job_type, new_job};
+use crate::support::{Backend, job_type, new_job, open};
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     a_types_own_retention_decides_how_long_its_finished_jobs_are_kept,
     a_short_retention_is_not_held_up_by_longer_ones_that_finished_first,
 );
@@ -42,7 +42,7 @@ async fn finish(h: &crate::support::Harness, kind: &str) -> herald_core::Job {
 }
 
 async fn a_types_own_retention_decides_how_long_its_finished_jobs_are_kept(backend: Backend) {
-    let h = backend.open(config()).await;
+    let h = open(backend, config()).await;
     let short = finish(&h, "demo.sleep").await;
     let long = finish(&h, "demo.report").await;
     let types = [job_type("demo.sleep"), job_type("demo.report")];
@@ -69,7 +69,7 @@ async fn a_types_own_retention_decides_how_long_its_finished_jobs_are_kept(backe
 }
 
 async fn a_short_retention_is_not_held_up_by_longer_ones_that_finished_first(backend: Backend) {
-    let h = backend.open(config()).await;
+    let h = open(backend, config()).await;
     // The hour-long one first: a store expiring jobs in the order they finished would keep
     // the short-lived one behind it for an hour.
     let long = finish(&h, "demo.report").await;

@@ -1,98 +1,42 @@
 //! Opens a store of either backend for one test, and the helpers the tests share.
 
-use std::sync::Arc;
+use std::ops::Deref;
 use std::time::Duration;
 
-use herald_core::store::memory::MemoryStore;
-use herald_core::store::redis::RedisStore;
-use herald_core::store::{Claimed, Lease, SharedKeyStore, SharedWebhookStore};
-use herald_core::{
-    IdempotencyKey, Job, JobLimits, JobRequest, JobType, JobTypes, NewJob, Runner, SharedStore,
-    StoreConfig, TenantId, TypePolicy, WorkerId,
+use herald_core::store::{Claimed, Lease};
+use herald_core::{Job, JobTypes, NewJob, Runner, StoreConfig, TenantId, TypePolicy, WorkerId};
+pub use herald_testkit::backend::Backend;
+use herald_testkit::backend::Stores;
+pub use herald_testkit::jobs::{
+    for_tenant, job_type, new_job, new_job_with, other_tenant, tenant, with_key,
 };
-use herald_testkit::RedisServer;
 
-/// Which backend a test runs against.
-#[derive(Debug, Clone, Copy)]
-pub enum Backend {
-    Memory,
-    Redis,
-}
-
-/// A store for one test; keeps its Redis server alive as long as the test runs. `store` and
-/// `hooks` are the same backend seen through its two traits.
+/// A store for one test (`store`, `hooks` and `keys`: the same backend seen through its three
+/// traits) and a worker id to claim with.
 pub struct Harness {
-    pub store: SharedStore,
-    pub hooks: SharedWebhookStore,
-    pub keys: SharedKeyStore,
+    stores: Stores,
     pub worker: WorkerId,
-    _redis: Option<RedisServer>,
 }
 
-impl Backend {
-    pub async fn open(self, config: StoreConfig) -> Harness {
-        match self {
-            Backend::Memory => {
-                let store = Arc::new(MemoryStore::new(config));
-                Harness {
-                    store: Arc::clone(&store) as SharedStore,
-                    hooks: Arc::clone(&store) as SharedWebhookStore,
-                    keys: store,
-                    worker: WorkerId::generate(),
-                    _redis: None,
-                }
-            }
-            Backend::Redis => {
-                let redis = RedisServer::start();
-                let store = RedisStore::connect(redis.url(), &RedisServer::fresh_prefix(), config)
-                    .await
-                    .expect("connect to the test redis-server");
-                let store = Arc::new(store);
-                Harness {
-                    store: Arc::clone(&store) as SharedStore,
-                    hooks: Arc::clone(&store) as SharedWebhookStore,
-                    keys: store,
-                    worker: WorkerId::generate(),
-                    _redis: Some(redis),
-                }
-            }
-        }
-    }
+impl Deref for Harness {
+    type Target = Stores;
 
-    pub async fn open_default(self) -> Harness {
-        self.open(StoreConfig::default()).await
+    fn deref(&self) -> &Stores {
+        &self.stores
     }
 }
 
-pub fn tenant() -> TenantId {
-    TenantId::default_tenant()
+/// A fresh store of `backend` with `config`.
+pub async fn open(backend: Backend, config: StoreConfig) -> Harness {
+    Harness {
+        stores: backend.open(config).await,
+        worker: WorkerId::generate(),
+    }
 }
 
-pub fn other_tenant() -> TenantId {
-    TenantId::parse("acme").expect("valid tenant")
-}
-
-pub fn job_type(name: &str) -> JobType {
-    JobType::parse(name).expect("valid job type")
-}
-
-/// A valid submission of `type` with `payload`.
-pub fn new_job(kind: &str, payload: serde_json::Value) -> NewJob {
-    new_job_with(kind, payload, |_| {})
-}
-
-pub fn new_job_with(
-    kind: &str,
-    payload: serde_json::Value,
-    tweak: impl FnOnce(&mut JobRequest),
-) -> NewJob {
-    let mut request = JobRequest {
-        job_type: Some(kind.to_owned()),
-        payload: Some(payload),
-        ..Default::default()
-    };
-    tweak(&mut request);
-    NewJob::parse(tenant(), request, None, &JobLimits::default()).expect("valid submission")
+/// A fresh store of `backend` with the default configuration.
+pub async fn open_default(backend: Backend) -> Harness {
+    open(backend, StoreConfig::default()).await
 }
 
 /// The job type external workers run in the suite's catalogs.
@@ -120,17 +64,6 @@ pub fn with_external_types() -> StoreConfig {
         job_types: external_types(),
         ..StoreConfig::default()
     }
-}
-
-/// The same submission, for `tenant`.
-pub fn for_tenant(mut new: NewJob, tenant: TenantId) -> NewJob {
-    new.tenant = tenant;
-    new
-}
-
-pub fn with_key(mut new: NewJob, key: &str) -> NewJob {
-    new.idempotency_key = Some(IdempotencyKey::try_from(key).expect("valid key"));
-    new
 }
 
 impl Harness {
@@ -225,27 +158,4 @@ impl Harness {
             .expect("get")
             .expect("the job exists")
     }
-}
-
-/// Instantiates each named test once per backend: `memory::name` and `redis::name`.
-#[macro_export]
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::support::Backend::Memory).await
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::support::Backend::Redis).await
-                }
-            )*
-        }
-    };
 }

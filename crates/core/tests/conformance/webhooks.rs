@@ -18,9 +18,11 @@ use herald_core::{
 use herald_testkit::eventually;
 use serde_json::json;
 
-use crate::support::{Backend, Harness, job_type, new_job, new_job_with, other_tenant, tenant};
+use crate::support::{
+    Backend, Harness, job_type, new_job, new_job_with, open, open_default, other_tenant, tenant,
+};
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     a_job_with_a_webhook_writes_an_outbox_entry_for_each_event_its_hook_wants_and_no_other,
     an_enabled_subscription_gets_entries_for_its_event_types_from_any_job_of_its_tenant,
     a_disabled_or_deleted_subscription_stops_its_entries,
@@ -215,7 +217,7 @@ async fn enqueue_to(h: &Harness, sub: &Subscription, n: usize) -> Vec<Delivery> 
 async fn a_job_with_a_webhook_writes_an_outbox_entry_for_each_event_its_hook_wants_and_no_other(
     backend: Backend,
 ) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let new = hooked_job(None);
     let hook = new.webhook.clone();
     let job = h.create(new).await;
@@ -255,7 +257,7 @@ async fn a_job_with_a_webhook_writes_an_outbox_entry_for_each_event_its_hook_wan
 async fn an_enabled_subscription_gets_entries_for_its_event_types_from_any_job_of_its_tenant(
     backend: Backend,
 ) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     subscribe(&h, tenant(), Some(&["job.completed"])).await;
     let first = h.create(new_job("demo.sleep", json!({}))).await;
     let second = h.create(new_job("demo.sleep", json!({}))).await;
@@ -272,7 +274,7 @@ async fn an_enabled_subscription_gets_entries_for_its_event_types_from_any_job_o
 }
 
 async fn a_disabled_or_deleted_subscription_stops_its_entries(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
     let disabled = sub.disabled("disabled by a client", Utc::now());
     assert!(
@@ -302,7 +304,7 @@ async fn a_disabled_or_deleted_subscription_stops_its_entries(backend: Backend) 
 }
 
 async fn another_tenants_subscription_and_jobs_without_targets_write_nothing(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     subscribe(&h, other_tenant(), None).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     let canceled = h.create(new_job("demo.sleep", json!({}))).await;
@@ -314,7 +316,7 @@ async fn another_tenants_subscription_and_jobs_without_targets_write_nothing(bac
 async fn expand_stores_the_deliveries_due_at_once_with_their_body_and_acknowledges_the_entry(
     backend: Backend,
 ) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
     let new = hooked_job(None);
     let secret = new.webhook.as_ref().map(|hook| hook.secret.clone());
@@ -363,7 +365,7 @@ async fn expand_stores_the_deliveries_due_at_once_with_their_body_and_acknowledg
 }
 
 async fn expanding_the_same_entry_twice_stores_nothing_more(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     h.create(hooked_job(None)).await;
     complete_one(&h).await;
     let entries = read_entries(&h, 1).await;
@@ -386,7 +388,7 @@ async fn expanding_the_same_entry_twice_stores_nothing_more(backend: Backend) {
 }
 
 async fn a_claimed_delivery_comes_with_its_subscription_as_it_is_now(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     let gone = subscribe(&h, tenant(), None).await;
     let kept = enqueue_to(&h, &sub, 1).await.remove(0);
@@ -430,7 +432,7 @@ async fn a_claimed_delivery_comes_with_its_subscription_as_it_is_now(backend: Ba
 }
 
 async fn a_claimed_delivery_is_leased_until_its_lease_runs_out(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let (_, delivery) = one_job_hook_delivery(&h).await;
     let lease = Duration::from_secs(1);
     let first = claim_due(&h, lease).await;
@@ -455,7 +457,7 @@ async fn claim_eventually(h: &Harness, what: &str) -> Vec<DueDelivery> {
 }
 
 async fn a_recorded_attempt_reschedules_the_delivery_at_its_next_attempt(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let (_, delivery) = one_job_hook_delivery(&h).await;
     assert_eq!(claim_due(&h, Duration::from_secs(30)).await.len(), 1);
 
@@ -486,7 +488,7 @@ async fn a_recorded_attempt_reschedules_the_delivery_at_its_next_attempt(backend
 }
 
 async fn a_record_with_stale_attempts_is_refused_and_writes_nothing(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let (_, delivery) = one_job_hook_delivery(&h).await;
     claim_due(&h, Duration::from_secs(30)).await;
     let later = whole_ms(Utc::now() + TimeDelta::hours(1));
@@ -511,7 +513,7 @@ async fn a_record_with_stale_attempts_is_refused_and_writes_nothing(backend: Bac
 }
 
 async fn a_delivered_or_dead_delivery_is_off_the_schedule(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     let deliveries = enqueue_to(&h, &sub, 3).await;
     assert_eq!(h.hooks.delivery_stats().await.unwrap().scheduled, 3);
@@ -551,7 +553,7 @@ async fn a_delivered_or_dead_delivery_is_off_the_schedule(backend: Backend) {
 }
 
 async fn the_job_resource_shows_its_own_webhooks_delivery_state(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     // A subscription's deliveries do not touch the job's own status.
     subscribe(&h, tenant(), None).await;
     let created = h.create(hooked_job(None)).await;
@@ -624,7 +626,7 @@ async fn the_job_resource_shows_its_own_webhooks_delivery_state(backend: Backend
 }
 
 async fn a_delivery_of_an_older_event_does_not_overwrite_the_jobs_webhook_status(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     h.create(hooked_job(Some(&["job.processing", "job.completed"])))
         .await;
     let job = complete_one(&h).await;
@@ -653,7 +655,7 @@ async fn a_delivery_of_an_older_event_does_not_overwrite_the_jobs_webhook_status
 }
 
 async fn a_job_without_a_webhook_shows_no_webhook_status(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     subscribe(&h, tenant(), None).await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
     assert_eq!(job.webhook, None);
@@ -670,7 +672,7 @@ async fn a_job_without_a_webhook_shows_no_webhook_status(backend: Backend) {
 }
 
 async fn a_retry_makes_a_dead_delivery_due_again(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let (job, delivery) = one_job_hook_delivery(&h).await;
     claim_due(&h, Duration::from_secs(30)).await;
     let dead = delivery.attempted(failed_attempt(), AttemptResult::Dead);
@@ -706,7 +708,7 @@ async fn a_retry_makes_a_dead_delivery_due_again(backend: Backend) {
 }
 
 async fn another_tenants_delivery_cannot_be_read_or_retried(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     // More than one listing page examines, so a page cut short would show a cursor.
     let delivery = enqueue_to(&h, &sub, 600).await.remove(0);
@@ -760,7 +762,7 @@ fn delivery_ids(deliveries: &[Delivery]) -> Vec<DeliveryId> {
 }
 
 async fn deliveries_are_listed_newest_first_with_a_state_filter(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     let elsewhere = subscribe(&h, tenant(), None).await;
     let deliveries = enqueue_to(&h, &sub, 5).await;
@@ -824,7 +826,7 @@ async fn deliveries_are_listed_newest_first_with_a_state_filter(backend: Backend
 }
 
 async fn paging_deliveries_with_the_cursor_visits_each_once(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     let deliveries = enqueue_to(&h, &sub, 7).await;
     let mut newest_first = delivery_ids(&deliveries);
@@ -849,12 +851,14 @@ async fn paging_deliveries_with_the_cursor_visits_each_once(backend: Backend) {
 }
 
 async fn a_subscription_lists_only_its_newest_deliveries_up_to_the_cap(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
+    let h = open(
+        backend,
+        StoreConfig {
             deliveries_listed_max: 3,
             ..StoreConfig::default()
-        })
-        .await;
+        },
+    )
+    .await;
     let sub = subscribe(&h, tenant(), None).await;
     let deliveries = enqueue_to(&h, &sub, 5).await;
     let mut newest_first = delivery_ids(&deliveries);
@@ -869,12 +873,14 @@ async fn a_subscription_lists_only_its_newest_deliveries_up_to_the_cap(backend: 
 }
 
 async fn a_delivery_is_forgotten_once_its_retention_ends(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
+    let h = open(
+        backend,
+        StoreConfig {
             delivery_retention: Duration::from_secs(1),
             ..StoreConfig::default()
-        })
-        .await;
+        },
+    )
+    .await;
     let sub = subscribe(&h, tenant(), None).await;
     let delivery = enqueue_to(&h, &sub, 1).await.remove(0);
     claim_due(&h, Duration::from_secs(30)).await;
@@ -918,7 +924,7 @@ async fn a_delivery_is_forgotten_once_its_retention_ends(backend: Backend) {
 }
 
 async fn a_subscription_write_with_a_stale_version_is_refused(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
     assert_eq!(
         h.hooks.subscription(&tenant(), &sub.id).await.unwrap(),
@@ -965,7 +971,7 @@ async fn a_subscription_write_with_a_stale_version_is_refused(backend: Backend) 
 }
 
 async fn subscriptions_are_listed_oldest_first_and_deleted_per_tenant(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let mut created = Vec::new();
     for _ in 0..3 {
         created.push(subscribe(&h, tenant(), None).await);
@@ -1017,7 +1023,7 @@ async fn subscriptions_are_listed_oldest_first_and_deleted_per_tenant(backend: B
 }
 
 async fn a_tenant_holds_at_most_the_maximum_number_of_subscriptions(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let writes = (0..MAX_SUBSCRIPTIONS).map(|_| {
         let hooks = &h.hooks;
         async move {
@@ -1057,7 +1063,7 @@ async fn a_tenant_holds_at_most_the_maximum_number_of_subscriptions(backend: Bac
 }
 
 async fn endpoint_health_reports_the_first_failure_until_a_success(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     let t0 = whole_ms(Utc::now());
     let health = |failed: bool, at: DateTime<Utc>| {
@@ -1090,7 +1096,7 @@ async fn endpoint_health_reports_the_first_failure_until_a_success(backend: Back
 }
 
 async fn delivery_stats_count_scheduled_deliveries_and_the_oldest_due(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     assert_eq!(
         h.hooks.delivery_stats().await.unwrap(),
         DeliveryQueueStats::default()
@@ -1123,7 +1129,7 @@ async fn a_delivery_claimed_after_its_job_expired_comes_without_its_body_or_secr
     backend: Backend,
 ) {
     // `demo.sleep` jobs kept for 300 ms.
-    let h = backend.open(crate::retention::config()).await;
+    let h = open(backend, crate::retention::config()).await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
     let job = h.create(hooked_job(None)).await;
     complete_one(&h).await;
@@ -1156,12 +1162,14 @@ async fn a_delivery_claimed_after_its_job_expired_comes_without_its_body_or_secr
 async fn a_job_keeps_the_bodies_of_its_deliveries_for_the_events_its_history_keeps(
     backend: Backend,
 ) {
-    let h = backend
-        .open(StoreConfig {
+    let h = open(
+        backend,
+        StoreConfig {
             history_max: 3,
             ..StoreConfig::default()
-        })
-        .await;
+        },
+    )
+    .await;
     subscribe(
         &h,
         tenant(),
