@@ -55,26 +55,14 @@ async fn an_external_job_is_claimed_only_by_its_tenants_claim(backend: Backend) 
     assert_eq!(claimed.lease.job.id, mine.id);
     assert_eq!(claimed.lease.job.status, JobStatus::Processing);
     assert_eq!(claimed.payload, json!({"n": 1}));
-    assert!(
-        h.claim_external_now(&tenant(), EXTERNAL, 5)
-            .await
-            .is_empty()
-    );
-    assert!(
-        h.claim_external_now(&other_tenant(), EXTERNAL, 5)
-            .await
-            .is_empty()
-    );
+    h.assert_no_external_job(&tenant(), EXTERNAL).await;
+    h.assert_no_external_job(&other_tenant(), EXTERNAL).await;
 }
 
 async fn the_external_claim_takes_no_job_of_a_type_run_by_herald(backend: Backend) {
     let h = open(backend, with_external_types()).await;
     h.create(new_job("demo.sleep", json!({}))).await;
-    assert!(
-        h.claim_external_now(&tenant(), "demo.sleep", 5)
-            .await
-            .is_empty()
-    );
+    h.assert_no_external_job(&tenant(), "demo.sleep").await;
     assert_eq!(h.claim_now("demo.sleep", 5).await.len(), 1);
 }
 
@@ -174,11 +162,7 @@ async fn a_lost_external_lease_on_the_last_attempt_fails_the_job_with_worker_los
     let failed = h.get(&job).await;
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(failed.error.map(|e| e.code), Some(ErrorCode::WorkerLost));
-    assert!(
-        h.claim_external_now(&tenant(), EXTERNAL, 1)
-            .await
-            .is_empty()
-    );
+    h.assert_no_external_job(&tenant(), EXTERNAL).await;
 }
 
 async fn the_workers_maintenance_leaves_external_leases_alone(backend: Backend) {
@@ -323,11 +307,7 @@ async fn a_retry_of_an_external_job_waits_in_its_tenants_queue(backend: Backend)
     )
     .await;
     assert!(h.claim_now(EXTERNAL, 1).await.is_empty());
-    assert!(
-        h.claim_external_now(&other_tenant(), EXTERNAL, 1)
-            .await
-            .is_empty()
-    );
+    h.assert_no_external_job(&other_tenant(), EXTERNAL).await;
     let again = h
         .claim_external_as(&h.worker, &tenant(), EXTERNAL)
         .await

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use herald_core::store::{Signal, StoreConfig, StoreError};
+use herald_core::store::{StoreConfig, StoreError};
 use herald_core::{
     ErrorCode, EventType, FeedCursor, FeedEntry, FeedPage, JobError, JobId, Progress, TenantId,
 };
@@ -284,23 +284,7 @@ async fn a_reader_behind_a_trimmed_feed_is_told_it_missed_events_and_no_one_else
 
 async fn signals_carry_the_cursor_of_their_feed_entry(backend: Backend) {
     let h = open_default(backend).await;
-    let mut signals = h.store.signals();
-    let job = h.create(new_job("demo.sleep", json!({}))).await;
-    let lease = h.claim_one("demo.sleep").await.lease;
-    h.store.complete(lease, None).await.unwrap();
-
-    let mut announced = Vec::new();
-    while announced.len() < 3 {
-        let signal = tokio::time::timeout(Duration::from_secs(10), signals.recv())
-            .await
-            .expect("a signal within 10 s")
-            .expect("the signal channel is open");
-        if let Signal::Event(entry) = signal
-            && entry.event.job.id == job.id
-        {
-            announced.push(FeedEntry::clone(&entry));
-        }
-    }
+    let announced = h.announced_entries_of_one_finished_job().await;
     assert_eq!(announced, h.whole_feed(&tenant()).await);
 }
 

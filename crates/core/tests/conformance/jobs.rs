@@ -1,8 +1,6 @@
 //! Submitting jobs, reading them back, idempotency, histories, results and signals.
 
-use std::time::Duration;
-
-use herald_core::store::{Signal, StoreConfig, StoreError};
+use herald_core::store::{StoreConfig, StoreError};
 use herald_core::{EventType, JobOutput, JobStatus, Progress};
 use serde_json::json;
 
@@ -46,34 +44,11 @@ async fn a_new_job_is_pending_with_seq_one_and_its_event_in_history(backend: Bac
 async fn a_job_of_another_tenant_reads_as_missing(backend: Backend) {
     let h = open_default(backend).await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
-    assert!(
-        h.store
-            .get(&other_tenant(), &job.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        h.store
-            .history(&other_tenant(), &job.id, 0)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        h.store
-            .cancel(&other_tenant(), &job.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        h.store
-            .result(&other_tenant(), &job.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    let (other, id) = (other_tenant(), &job.id);
+    assert!(h.store.get(&other, id).await.unwrap().is_none());
+    assert!(h.store.history(&other, id, 0).await.unwrap().is_empty());
+    assert!(h.store.cancel(&other, id).await.unwrap().is_none());
+    assert!(h.store.result(&other, id).await.unwrap().is_none());
 }
 
 async fn the_same_idempotency_key_returns_the_same_job(backend: Backend) {
@@ -287,23 +262,12 @@ async fn a_full_queue_refuses_new_jobs(backend: Backend) {
 
 async fn signals_announce_every_event_of_a_job_in_order(backend: Backend) {
     let h = open_default(backend).await;
-    let mut signals = h.store.signals();
-    // The store subscribes when it is opened, so nothing published from now on is missed.
-    let job = h.create(new_job("demo.sleep", json!({}))).await;
-    let lease = h.claim_one("demo.sleep").await.lease;
-    h.store.complete(lease, None).await.unwrap();
-    let mut seqs = Vec::new();
-    while seqs.len() < 3 {
-        let signal = tokio::time::timeout(Duration::from_secs(10), signals.recv())
-            .await
-            .expect("a signal within 10 s")
-            .expect("the signal channel is open");
-        if let Signal::Event(entry) = signal
-            && entry.event.job.id == job.id
-        {
-            seqs.push((entry.event.seq(), entry.event.kind));
-        }
-    }
+    let seqs: Vec<_> = h
+        .announced_entries_of_one_finished_job()
+        .await
+        .iter()
+        .map(|entry| (entry.event.seq(), entry.event.kind))
+        .collect();
     assert_eq!(
         seqs,
         [

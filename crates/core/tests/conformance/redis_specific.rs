@@ -520,13 +520,7 @@ async fn a_claim_blocked_while_redis_loses_its_data_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_long_redis_outage_the_store_and_its_subscription_come_back() {
     let mut server = RedisServer::start_private();
-    let store = RedisStore::connect(
-        &server.url(),
-        &RedisServer::fresh_prefix(),
-        StoreConfig::default(),
-    )
-    .await
-    .unwrap();
+    let (store, _prefix) = backend::connect(&server, StoreConfig::default()).await;
     let mut signals = store.signals();
     server.kill();
     // Longer than the connection manager's own reconnection attempts (about 6 s): the

@@ -3,13 +3,16 @@
 use std::ops::Deref;
 use std::time::Duration;
 
-use herald_core::store::{Claimed, Lease};
-use herald_core::{Job, JobTypes, NewJob, Runner, StoreConfig, TenantId, TypePolicy, WorkerId};
+use herald_core::store::{Claimed, Lease, Signal};
+use herald_core::{
+    FeedEntry, Job, JobTypes, NewJob, Runner, StoreConfig, TenantId, TypePolicy, WorkerId,
+};
 pub use herald_testkit::backend::Backend;
 use herald_testkit::backend::Stores;
 pub use herald_testkit::jobs::{
     for_tenant, job_type, new_job, new_job_with, other_tenant, tenant, with_key,
 };
+use serde_json::json;
 
 /// A store for one test (`store`, `hooks` and `keys`: the same backend seen through its three
 /// traits) and a worker id to claim with.
@@ -149,6 +152,39 @@ impl Harness {
             .into_iter()
             .map(|c| c.lease)
             .collect()
+    }
+
+    /// Runs one `demo.sleep` job to completion and answers the feed entries its three events
+    /// were announced with, as the signals brought them. The store subscribes when it is
+    /// opened, so nothing published from then on is missed.
+    pub async fn announced_entries_of_one_finished_job(&self) -> Vec<FeedEntry> {
+        let mut signals = self.store.signals();
+        let job = self.create(new_job("demo.sleep", json!({}))).await;
+        let lease = self.claim_one("demo.sleep").await.lease;
+        self.store.complete(lease, None).await.unwrap();
+        let mut announced = Vec::new();
+        while announced.len() < 3 {
+            let signal = tokio::time::timeout(Duration::from_secs(10), signals.recv())
+                .await
+                .expect("a signal within 10 s")
+                .expect("the signal channel is open");
+            if let Signal::Event(entry) = signal
+                && entry.event.job.id == job.id
+            {
+                announced.push(FeedEntry::clone(&entry));
+            }
+        }
+        announced
+    }
+
+    /// Asserts that `tenant` has no job of the external `kind` to claim right now.
+    pub async fn assert_no_external_job(&self, tenant: &TenantId, kind: &str) {
+        let found = self.claim_external_now(tenant, kind, 5).await;
+        assert!(
+            found.is_empty(),
+            "{tenant} had {} job(s) of type {kind} to claim",
+            found.len()
+        );
     }
 
     pub async fn get(&self, job: &Job) -> Job {
