@@ -205,6 +205,22 @@ pub async fn start_with_job(
     (app, job)
 }
 
+/// [`start_with_job`] with an empty payload and at most `max_attempts` attempts, and the job
+/// once it has `status`.
+pub async fn run_one_until(
+    kind: &str,
+    handler: impl Handler,
+    max_attempts: u32,
+    status: JobStatus,
+) -> (Running, Job) {
+    let (app, job) = start_with_job(kind, handler, serde_json::json!({}), |r| {
+        r.max_attempts = Some(max_attempts)
+    })
+    .await;
+    let job = wait_for_status(&app.store, job.id, status).await;
+    (app, job)
+}
+
 /// Waits until the job satisfies `done`, and answers it.
 pub async fn wait_for(
     store: &SharedStore,
