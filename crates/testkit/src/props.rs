@@ -6,10 +6,14 @@
 //! the test with it (the test harness shows the output of a failing test). A failing case is
 //! also saved in `proptest-regressions/` next to the test's sources, to be committed: proptest
 //! tries the saved cases first on every later run.
+//!
+//! It also holds the strategies more than one suite draws from ([`json_value`]).
 
 use std::hash::{BuildHasher as _, RandomState};
 
+use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
+use serde_json::Value;
 
 /// The seed of every property test on CI.
 pub const CI_SEED: u64 = 11;
@@ -64,4 +68,40 @@ fn rerun_arguments() -> String {
         arguments.push(format!("-- {test} --exact"));
     }
     arguments.join(" ")
+}
+
+/// Any JSON value up to `depth` levels deep, about `size` nodes in all, arrays and objects of
+/// fewer than `branch` items: null, booleans, the integers and finite floats that break naive
+/// code, strings from `strings`, object keys from `keys`.
+pub fn json_value<S, K>(
+    strings: S,
+    keys: K,
+    depth: u32,
+    size: u32,
+    branch: u32,
+) -> BoxedStrategy<Value>
+where
+    S: Strategy<Value = String> + 'static,
+    K: Strategy<Value = String> + 'static,
+{
+    let keys = keys.boxed();
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON has no NaN or infinity", |x| x.is_finite())
+            .prop_map(Value::from),
+        strings.prop_map(Value::from),
+    ];
+    let items = 0..branch as usize;
+    leaf.prop_recursive(depth, size, branch, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), items.clone()).prop_map(Value::from),
+            prop::collection::btree_map(keys.clone(), inner, items.clone())
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+    .boxed()
 }

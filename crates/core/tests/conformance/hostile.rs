@@ -11,7 +11,7 @@ use herald_core::webhook::{JobHook, WebhookSecret, WebhookUrl};
 use herald_core::{
     EventType, FeedCursor, IdempotencyKey, JobId, JobLimits, JobRequest, JobType, NewJob, TenantId,
 };
-use herald_testkit::props::config;
+use herald_testkit::props::{self, config};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -28,23 +28,7 @@ fn text() -> impl Strategy<Value = String> {
 
 /// Any JSON value, a few levels deep, with the numbers and strings that break naive code.
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("JSON has no NaN or infinity", |x| x.is_finite())
-            .prop_map(Value::from),
-        text().prop_map(Value::from),
-    ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-            prop::collection::btree_map(text(), inner, 0..6)
-                .prop_map(|map| Value::Object(map.into_iter().collect())),
-        ]
-    })
+    props::json_value(text(), text(), 4, 32, 6)
 }
 
 /// A value for a field: usually of the right shape, sometimes anything.
