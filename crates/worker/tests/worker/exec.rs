@@ -195,8 +195,13 @@ async fn a_failing_command_fails_the_job_with_its_status_and_the_end_of_its_stde
         exit 3
         "#,
     );
-    let (mut app, failed) =
-        run_one_until("test.exec", handler(settings), 1, JobStatus::Failed).await;
+    let (mut app, failed) = run_one_until(
+        "test.exec",
+        handler(settings),
+        |r| r.max_attempts = Some(1),
+        JobStatus::Failed,
+    )
+    .await;
 
     let error = failed.error.unwrap();
     assert_eq!(error.code, ErrorCode::HandlerError);
@@ -219,7 +224,7 @@ async fn a_command_that_does_not_exist_fails_the_job_at_once() {
     let (mut app, failed) = run_one_until(
         "test.exec",
         handler(ExecSettings::new(["/nonexistent/herald-no-such-program"])),
-        3,
+        |r| r.max_attempts = Some(3),
         JobStatus::Failed,
     )
     .await;
@@ -238,8 +243,13 @@ async fn a_result_file_over_the_limit_fails_the_job_naming_its_size() {
     let dir = TempDir::new("exec-large");
     let mut settings = script(&dir.0, r#"printf '0123456789' > "$HERALD_RESULT_PATH""#);
     settings.max_result_bytes = 4;
-    let (mut app, failed) =
-        run_one_until("test.exec", handler(settings), 3, JobStatus::Failed).await;
+    let (mut app, failed) = run_one_until(
+        "test.exec",
+        handler(settings),
+        |r| r.max_attempts = Some(3),
+        JobStatus::Failed,
+    )
+    .await;
 
     assert_eq!(failed.attempt, 1);
     let message = failed.error.unwrap().message;

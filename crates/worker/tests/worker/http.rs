@@ -89,7 +89,7 @@ async fn a_503_is_retried_with_the_same_idempotency_key_and_the_next_attempt_com
     let (mut app, done) = run_one_until(
         "test.http",
         handler(HttpSettings::new(receiver.url("/render"))),
-        3,
+        |r| r.max_attempts = Some(3),
         JobStatus::Completed,
     )
     .await;
@@ -123,7 +123,7 @@ async fn an_endpoint_that_stays_unavailable_fails_the_job_naming_the_status_and_
     let (mut app, failed) = run_one_until(
         "test.http",
         handler(HttpSettings::new(receiver.url("/render"))),
-        2,
+        |r| r.max_attempts = Some(2),
         JobStatus::Failed,
     )
     .await;
@@ -149,7 +149,7 @@ async fn a_400_fails_the_job_at_once() {
     let (mut app, failed) = run_one_until(
         "test.http",
         handler(HttpSettings::new(receiver.url("/render"))),
-        3,
+        |r| r.max_attempts = Some(3),
         JobStatus::Failed,
     )
     .await;
@@ -169,16 +169,13 @@ async fn a_redirect_is_not_followed_and_fails_the_job() {
         "/old",
         Script::Always(Answer::status(302).header("location", "/new")),
     );
-    let mut app = Harness::new(Backend::Memory)
-        .handler(
-            "test.http",
-            handler(HttpSettings::new(receiver.url("/old"))),
-        )
-        .start()
-        .await;
-    let job = submit(&app.store, "test.http", json!({})).await;
-
-    let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
+    let (mut app, failed) = run_one_until(
+        "test.http",
+        handler(HttpSettings::new(receiver.url("/old"))),
+        |_| {},
+        JobStatus::Failed,
+    )
+    .await;
 
     assert_eq!(failed.attempt, 1);
     let message = failed.error.unwrap().message;
@@ -192,16 +189,13 @@ async fn a_redirect_is_not_followed_and_fails_the_job() {
 async fn an_empty_answer_completes_the_job_without_a_result() {
     let receiver = Receiver::start().await;
     receiver.respond("/render", Script::status(204));
-    let mut app = Harness::new(Backend::Memory)
-        .handler(
-            "test.http",
-            handler(HttpSettings::new(receiver.url("/render"))),
-        )
-        .start()
-        .await;
-    let job = submit(&app.store, "test.http", json!({})).await;
-
-    let done = wait_for_status(&app.store, job.id, JobStatus::Completed).await;
+    let (mut app, done) = run_one_until(
+        "test.http",
+        handler(HttpSettings::new(receiver.url("/render"))),
+        |_| {},
+        JobStatus::Completed,
+    )
+    .await;
 
     assert!(!done.has_result);
     app.stop().await.unwrap();
@@ -216,8 +210,13 @@ async fn an_answer_over_the_limit_fails_the_job_at_once() {
     );
     let mut settings = HttpSettings::new(receiver.url("/render"));
     settings.max_response_bytes = 4;
-    let (mut app, failed) =
-        run_one_until("test.http", handler(settings), 3, JobStatus::Failed).await;
+    let (mut app, failed) = run_one_until(
+        "test.http",
+        handler(settings),
+        |r| r.max_attempts = Some(3),
+        JobStatus::Failed,
+    )
+    .await;
 
     assert_eq!(failed.attempt, 1);
     let message = failed.error.unwrap().message;
@@ -234,7 +233,7 @@ async fn an_unreachable_endpoint_is_retried_and_named() {
     let (mut app, failed) = run_one_until(
         "test.http",
         handler(HttpSettings::new(url)),
-        2,
+        |r| r.max_attempts = Some(2),
         JobStatus::Failed,
     )
     .await;

@@ -205,18 +205,14 @@ pub async fn start_with_job(
     (app, job)
 }
 
-/// [`start_with_job`] with an empty payload and at most `max_attempts` attempts, and the job
-/// once it has `status`.
+/// [`start_with_job`] with an empty payload, and the job once it has `status`.
 pub async fn run_one_until(
     kind: &str,
     handler: impl Handler,
-    max_attempts: u32,
+    tweak: impl FnOnce(&mut JobRequest),
     status: JobStatus,
 ) -> (Running, Job) {
-    let (app, job) = start_with_job(kind, handler, serde_json::json!({}), |r| {
-        r.max_attempts = Some(max_attempts)
-    })
-    .await;
+    let (app, job) = start_with_job(kind, handler, serde_json::json!({}), tweak).await;
     let job = wait_for_status(&app.store, job.id, status).await;
     (app, job)
 }
