@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use herald_core::store::{StoreConfig, StoreError};
+use herald_core::store::StoreError;
 use herald_core::{
     ErrorCode, EventType, FeedCursor, FeedEntry, FeedPage, JobError, JobId, Progress, TenantId,
 };
@@ -12,7 +12,7 @@ use herald_testkit::eventually;
 use serde_json::json;
 
 use crate::support::{
-    Backend, Harness, job_type, new_job, open, open_default, other_tenant, tenant,
+    Backend, Harness, job_type, new_job, open, open_default, open_with, other_tenant, tenant,
 };
 
 herald_testkit::on_both_backends!(
@@ -217,14 +217,7 @@ async fn a_refused_change_leaves_no_trace_in_the_feed(backend: Backend) {
 }
 
 async fn a_reader_behind_a_trimmed_feed_is_told_it_missed_events_and_no_one_else(backend: Backend) {
-    let h = open(
-        backend,
-        StoreConfig {
-            event_log_max: 5,
-            ..StoreConfig::default()
-        },
-    )
-    .await;
+    let h = open_with(backend, |c| c.event_log_max = 5).await;
     // A reader that keeps up reads every entry right after it is written: trimming never
     // makes it miss anything. It notes every cursor on the way.
     let mut cursors = Vec::new();
@@ -359,14 +352,7 @@ async fn an_expired_jobs_events_are_no_longer_served_by_its_tenants_feed(backend
 }
 
 async fn the_feed_serves_no_event_older_than_the_retention_and_says_so(backend: Backend) {
-    let h = open(
-        backend,
-        StoreConfig {
-            retention: Duration::from_secs(2),
-            ..StoreConfig::default()
-        },
-    )
-    .await;
+    let h = open_with(backend, |c| c.retention = Duration::from_secs(2)).await;
     let old = h.create(new_job("demo.report", json!({}))).await;
     let first = h.whole_feed(&tenant()).await;
     assert_eq!(first.len(), 1);
@@ -390,14 +376,7 @@ async fn the_feed_serves_no_event_older_than_the_retention_and_says_so(backend: 
 }
 
 async fn a_quiet_tenants_feed_still_ends_where_it_did_and_tells_who_missed_what(backend: Backend) {
-    let h = open(
-        backend,
-        StoreConfig {
-            retention: Duration::from_millis(500),
-            ..StoreConfig::default()
-        },
-    )
-    .await;
+    let h = open_with(backend, |c| c.retention = Duration::from_millis(500)).await;
     let types = [job_type("demo.report")];
     h.create(new_job("demo.report", json!({}))).await;
     h.create(new_job("demo.report", json!({}))).await;

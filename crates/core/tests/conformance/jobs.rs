@@ -1,10 +1,10 @@
 //! Submitting jobs, reading them back, idempotency, histories, results and signals.
 
-use herald_core::store::{StoreConfig, StoreError};
+use herald_core::store::StoreError;
 use herald_core::{EventType, JobOutput, JobStatus, Progress};
 use serde_json::json;
 
-use crate::support::{Backend, new_job, open, open_default, other_tenant, tenant, with_key};
+use crate::support::{Backend, new_job, open_default, open_with, other_tenant, tenant, with_key};
 
 herald_testkit::on_both_backends!(
     a_new_job_is_pending_with_seq_one_and_its_event_in_history,
@@ -162,14 +162,7 @@ async fn history_after_a_seq_returns_only_later_events(backend: Backend) {
 }
 
 async fn history_is_capped(backend: Backend) {
-    let h = open(
-        backend,
-        StoreConfig {
-            history_max: 10,
-            ..StoreConfig::default()
-        },
-    )
-    .await;
+    let h = open_with(backend, |c| c.history_max = 10).await;
     let job = h.create(new_job("demo.report", json!({}))).await;
     let mut lease = h.claim_one("demo.report").await.lease;
     for percent in 0..100 {
@@ -211,14 +204,7 @@ async fn a_result_is_readable_once_completed(backend: Backend) {
 }
 
 async fn a_result_over_the_limit_is_refused(backend: Backend) {
-    let h = open(
-        backend,
-        StoreConfig {
-            max_result_bytes: 10,
-            ..StoreConfig::default()
-        },
-    )
-    .await;
+    let h = open_with(backend, |c| c.max_result_bytes = 10).await;
     let job = h.create(new_job("demo.report", json!({}))).await;
     let lease = h.claim_one("demo.report").await.lease;
     let output = JobOutput {
@@ -240,14 +226,7 @@ async fn a_result_over_the_limit_is_refused(backend: Backend) {
 }
 
 async fn a_full_queue_refuses_new_jobs(backend: Backend) {
-    let h = open(
-        backend,
-        StoreConfig {
-            max_queue_len: 2,
-            ..StoreConfig::default()
-        },
-    )
-    .await;
+    let h = open_with(backend, |c| c.max_queue_len = 2).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     let err = h

@@ -37,6 +37,13 @@ pub async fn open(backend: Backend, config: StoreConfig) -> Harness {
     }
 }
 
+/// A fresh store of `backend` with the default configuration tweaked.
+pub async fn open_with(backend: Backend, tweak: impl FnOnce(&mut StoreConfig)) -> Harness {
+    let mut config = StoreConfig::default();
+    tweak(&mut config);
+    open(backend, config).await
+}
+
 /// A fresh store of `backend` with the default configuration.
 pub async fn open_default(backend: Backend) -> Harness {
     open(backend, StoreConfig::default()).await

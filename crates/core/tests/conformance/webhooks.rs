@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use herald_core::store::StoreError;
 use herald_core::store::webhooks::{DeliveryQuery, DeliveryQueueStats, DueDelivery, OutboxEntry};
-use herald_core::store::{StoreConfig, StoreError};
 use herald_core::webhook::{
     Attempt, AttemptResult, Delivery, DeliveryState, HookStatus, JobHook, MAX_SUBSCRIPTIONS,
     Subscription, SubscriptionRequest, Target, render_body, targets,
@@ -19,7 +19,8 @@ use herald_testkit::eventually;
 use serde_json::json;
 
 use crate::support::{
-    Backend, Harness, job_type, new_job, new_job_with, open, open_default, other_tenant, tenant,
+    Backend, Harness, job_type, new_job, new_job_with, open, open_default, open_with, other_tenant,
+    tenant,
 };
 
 herald_testkit::on_both_backends!(
@@ -851,14 +852,7 @@ async fn paging_deliveries_with_the_cursor_visits_each_once(backend: Backend) {
 }
 
 async fn a_subscription_lists_only_its_newest_deliveries_up_to_the_cap(backend: Backend) {
-    let h = open(
-        backend,
-        StoreConfig {
-            deliveries_listed_max: 3,
-            ..StoreConfig::default()
-        },
-    )
-    .await;
+    let h = open_with(backend, |c| c.deliveries_listed_max = 3).await;
     let sub = subscribe(&h, tenant(), None).await;
     let deliveries = enqueue_to(&h, &sub, 5).await;
     let mut newest_first = delivery_ids(&deliveries);
@@ -873,14 +867,7 @@ async fn a_subscription_lists_only_its_newest_deliveries_up_to_the_cap(backend: 
 }
 
 async fn a_delivery_is_forgotten_once_its_retention_ends(backend: Backend) {
-    let h = open(
-        backend,
-        StoreConfig {
-            delivery_retention: Duration::from_secs(1),
-            ..StoreConfig::default()
-        },
-    )
-    .await;
+    let h = open_with(backend, |c| c.delivery_retention = Duration::from_secs(1)).await;
     let sub = subscribe(&h, tenant(), None).await;
     let delivery = enqueue_to(&h, &sub, 1).await.remove(0);
     claim_due(&h, Duration::from_secs(30)).await;
@@ -1162,14 +1149,7 @@ async fn a_delivery_claimed_after_its_job_expired_comes_without_its_body_or_secr
 async fn a_job_keeps_the_bodies_of_its_deliveries_for_the_events_its_history_keeps(
     backend: Backend,
 ) {
-    let h = open(
-        backend,
-        StoreConfig {
-            history_max: 3,
-            ..StoreConfig::default()
-        },
-    )
-    .await;
+    let h = open_with(backend, |c| c.history_max = 3).await;
     subscribe(
         &h,
         tenant(),
