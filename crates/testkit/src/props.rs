@@ -7,7 +7,7 @@
 //! also saved in `proptest-regressions/` next to the test's sources, to be committed: proptest
 //! tries the saved cases first on every later run.
 //!
-//! It also holds the strategies more than one suite draws from ([`json_value`]).
+//! It also holds what more than one suite draws cases from ([`json_value`], [`hyphenated_uuid`]).
 
 use std::hash::{BuildHasher as _, RandomState};
 
@@ -104,4 +104,17 @@ where
         ]
     })
     .boxed()
+}
+
+/// A UUID written out by hand from its 128 bits, in the canonical hyphenated form.
+pub fn hyphenated_uuid(bits: u128) -> String {
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }

@@ -125,17 +125,7 @@ fn encode(raw: &str) -> String {
 }
 
 fn uuid_text() -> impl Strategy<Value = String> {
-    any::<u128>().prop_map(|bits| {
-        let hex = format!("{bits:032x}");
-        format!(
-            "{}-{}-{}-{}-{}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        )
-    })
+    any::<u128>().prop_map(herald_testkit::props::hyphenated_uuid)
 }
 
 /// A path segment where an id goes.

@@ -168,10 +168,7 @@ async fn a_lost_external_lease_on_the_last_attempt_fails_the_job_with_worker_los
 async fn the_workers_maintenance_leaves_external_leases_alone(backend: Backend) {
     let h = open(backend, short_leases()).await;
     h.create(new_job(EXTERNAL, json!({}))).await;
-    let lease = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let lease = h.claim_external_lease().await;
     // Long enough for the lease to expire three times over: no synchronisation, only time.
     tokio::time::sleep(Duration::from_millis(900)).await;
     let types = [job_type(EXTERNAL), job_type("demo.sleep")];
@@ -207,10 +204,7 @@ async fn lease_answers_the_current_lease_of_a_processing_job_only(backend: Backe
         h.store.lease(&tenant(), &job.id).await.unwrap().is_none(),
         "pending: no lease yet"
     );
-    let mut claimed = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let mut claimed = h.claim_external_lease().await;
 
     let lease = h.store.lease(&tenant(), &job.id).await.unwrap().unwrap();
     assert_eq!(lease.token(), claimed.token());
@@ -250,10 +244,7 @@ async fn lease_answers_the_current_lease_of_a_processing_job_only(backend: Backe
 async fn writes_through_a_resumed_lease_are_fenced_like_any_other(backend: Backend) {
     let h = open(backend, with_external_types()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
-    let claimed = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let claimed = h.claim_external_lease().await;
     let mut resumed = h.store.lease(&tenant(), &job.id).await.unwrap().unwrap();
     h.store
         .heartbeat(&h.worker, &resumed)
@@ -282,10 +273,7 @@ async fn writes_through_a_resumed_lease_are_fenced_like_any_other(backend: Backe
 async fn a_retry_of_an_external_job_waits_in_its_tenants_queue(backend: Backend) {
     let h = open(backend, with_external_types()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
-    let lease = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let lease = h.claim_external_lease().await;
     let error = JobError::new(ErrorCode::HandlerError, "later");
     let retried = h
         .store
@@ -308,39 +296,27 @@ async fn a_retry_of_an_external_job_waits_in_its_tenants_queue(backend: Backend)
     .await;
     assert!(h.claim_now(EXTERNAL, 1).await.is_empty());
     h.assert_no_external_job(&other_tenant(), EXTERNAL).await;
-    let again = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let again = h.claim_external_lease().await;
     assert_eq!((again.job.id, again.job.attempt), (job.id, 2));
 }
 
 async fn an_immediate_retry_and_a_release_go_back_to_the_tenants_queue(backend: Backend) {
     let h = open(backend, with_external_types()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
-    let lease = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let lease = h.claim_external_lease().await;
     let error = JobError::new(ErrorCode::HandlerError, "again");
     h.store
         .fail(lease, error, Some(Duration::ZERO))
         .await
         .unwrap();
     assert!(h.claim_now(EXTERNAL, 1).await.is_empty());
-    let lease = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let lease = h.claim_external_lease().await;
     assert_eq!((lease.job.id, lease.job.attempt), (job.id, 2));
 
     let released = h.store.release(lease).await.unwrap();
     assert_eq!((released.status, released.attempt), (JobStatus::Pending, 1));
     assert!(h.claim_now(EXTERNAL, 1).await.is_empty());
-    let lease = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let lease = h.claim_external_lease().await;
     assert_eq!((lease.job.id, lease.job.attempt), (job.id, 2));
 }
 

@@ -135,19 +135,6 @@ fn is_name(raw: &str, max: usize) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b))
 }
 
-/// A UUID written out by hand from its 128 bits, in the canonical hyphenated form.
-fn hyphenated(bits: u128) -> String {
-    let hex = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
 /// The small limits a hostile payload meets quickly.
 fn limits() -> JobLimits {
     JobLimits {
@@ -190,7 +177,7 @@ proptest! {
 
     #[test]
     fn every_canonical_uuid_is_a_job_id(bits in any::<u128>()) {
-        let raw = hyphenated(bits);
+        let raw = props::hyphenated_uuid(bits);
         let id = JobId::parse(&raw).expect("a canonical UUID");
         prop_assert_eq!(id.to_string(), raw.clone());
         prop_assert!(JobId::parse(&raw.to_uppercase()).is_ok());

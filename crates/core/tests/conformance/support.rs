@@ -139,6 +139,14 @@ impl Harness {
         claimed.remove(0)
     }
 
+    /// The lease of the default tenant's one job of type [`EXTERNAL`], claimed by this harness's
+    /// worker, waiting a generous while for it.
+    pub async fn claim_external_lease(&self) -> Lease {
+        self.claim_external_as(&self.worker, &tenant(), EXTERNAL)
+            .await
+            .lease
+    }
+
     /// Claims `tenant`'s jobs of the external `kind` without waiting; those found, maybe none.
     pub async fn claim_external_now(
         &self,
