@@ -13,7 +13,8 @@ use herald_core::webhook::{
     Subscription, SubscriptionRequest, Target, render_body, targets,
 };
 use herald_core::{
-    DeliveryId, ErrorCode, Event, EventType, Job, JobError, JobId, NewJob, Progress, TenantId,
+    DeliveryId, ErrorCode, Event, EventType, Job, JobError, JobId, NewJob, Progress,
+    SubscriptionId, TenantId,
 };
 use herald_testkit::eventually;
 use serde_json::json;
@@ -78,9 +79,35 @@ fn subscription_of(tenant: TenantId, events: Option<&[&str]>) -> Subscription {
     Subscription::create(tenant, request, Utc::now()).expect("a valid subscription")
 }
 
+/// Writes `sub` if the stored one is still at `version` (or, for `None`, if there is none);
+/// whether it was written.
+async fn put_subscription(h: &Harness, sub: &Subscription, version: Option<u64>) -> bool {
+    h.hooks.put_subscription(sub, version).await.unwrap()
+}
+
+/// The default tenant's subscription `id`, if it has one.
+async fn stored_subscription(h: &Harness, id: &SubscriptionId) -> Option<Subscription> {
+    h.hooks.subscription(&tenant(), id).await.unwrap()
+}
+
+/// Deletes the default tenant's subscription `id`; whether it had one.
+async fn delete_subscription(h: &Harness, id: &SubscriptionId) -> bool {
+    h.hooks.delete_subscription(&tenant(), id).await.unwrap()
+}
+
+/// The default tenant's delivery `id`, if it has one.
+async fn stored_delivery(h: &Harness, id: &DeliveryId) -> Option<Delivery> {
+    h.hooks.delivery(&tenant(), id).await.unwrap()
+}
+
+/// Makes the default tenant's delivery `id` due again; the delivery, if it has one.
+async fn retry_delivery(h: &Harness, id: &DeliveryId) -> Option<Delivery> {
+    h.hooks.retry_delivery(&tenant(), id).await.unwrap()
+}
+
 async fn subscribe(h: &Harness, tenant: TenantId, events: Option<&[&str]>) -> Subscription {
     let sub = subscription_of(tenant, events);
-    assert!(h.hooks.put_subscription(&sub, None).await.unwrap());
+    assert!(put_subscription(h, &sub, None).await);
     sub
 }
 
@@ -278,12 +305,7 @@ async fn a_disabled_or_deleted_subscription_stops_its_entries(backend: Backend) 
     let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
     let disabled = sub.disabled("disabled by a client", Utc::now());
-    assert!(
-        h.hooks
-            .put_subscription(&disabled, Some(sub.version))
-            .await
-            .unwrap()
-    );
+    assert!(put_subscription(&h, &disabled, Some(sub.version)).await);
     h.create(new_job("demo.sleep", json!({}))).await;
     complete_one(&h).await;
     assert_outbox_empty(&h).await;
@@ -293,12 +315,7 @@ async fn a_disabled_or_deleted_subscription_stops_its_entries(backend: Backend) 
     complete_one(&h).await;
     assert_eq!(kinds(&read_entries(&h, 1).await), [EventType::Completed]);
 
-    assert!(
-        h.hooks
-            .delete_subscription(&tenant(), &other.id)
-            .await
-            .unwrap()
-    );
+    assert!(delete_subscription(&h, &other.id).await);
     h.create(new_job("demo.sleep", json!({}))).await;
     complete_one(&h).await;
     assert_outbox_empty(&h).await;
@@ -354,7 +371,7 @@ async fn expand_stores_the_deliveries_due_at_once_with_their_body_and_acknowledg
                 assert_eq!(claimed.job_secret, None);
             }
         }
-        let read = h.hooks.delivery(&tenant(), &delivery.id).await.unwrap();
+        let read = stored_delivery(&h, &delivery.id).await;
         assert_eq!(read.as_ref(), Some(delivery));
     }
     let body: serde_json::Value =
@@ -379,13 +396,7 @@ async fn expanding_the_same_entry_twice_stores_nothing_more(backend: Backend) {
     let stats = h.hooks.delivery_stats().await.unwrap();
     assert_eq!(stats.scheduled, 1);
     assert_eq!(claim_due(&h, Duration::from_secs(30)).await.len(), 1);
-    assert!(
-        h.hooks
-            .delivery(&tenant(), &again[0].0.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(stored_delivery(&h, &again[0].0.id).await.is_none());
 }
 
 async fn a_claimed_delivery_comes_with_its_subscription_as_it_is_now(backend: Backend) {
@@ -404,18 +415,8 @@ async fn a_claimed_delivery_comes_with_its_subscription_as_it_is_now(backend: Ba
             Utc::now(),
         )
         .unwrap();
-    assert!(
-        h.hooks
-            .put_subscription(&patched, Some(sub.version))
-            .await
-            .unwrap()
-    );
-    assert!(
-        h.hooks
-            .delete_subscription(&tenant(), &gone.id)
-            .await
-            .unwrap()
-    );
+    assert!(put_subscription(&h, &patched, Some(sub.version)).await);
+    assert!(delete_subscription(&h, &gone.id).await);
 
     let due = claim_due(&h, Duration::from_secs(30)).await;
     assert_eq!(due.len(), 2);
@@ -465,11 +466,8 @@ async fn a_recorded_attempt_reschedules_the_delivery_at_its_next_attempt(backend
     let retry_at = whole_ms(Utc::now() + TimeDelta::milliseconds(2000));
     let retrying = delivery.attempted(failed_attempt(), AttemptResult::RetryAt(retry_at));
     assert!(h.hooks.record(&retrying, 0).await.unwrap());
-    let stored = h
-        .hooks
-        .delivery(&tenant(), &delivery.id)
+    let stored = stored_delivery(&h, &delivery.id)
         .await
-        .unwrap()
         .expect("the delivery is stored");
     assert_eq!(stored, retrying);
     assert_eq!(
@@ -499,7 +497,7 @@ async fn a_record_with_stale_attempts_is_refused_and_writes_nothing(backend: Bac
     // A second notifier claimed it after the first one's lease ran out, and both record.
     let stale = delivery.attempted(successful_attempt(), AttemptResult::Delivered);
     assert!(!h.hooks.record(&stale, 0).await.unwrap());
-    let stored = h.hooks.delivery(&tenant(), &delivery.id).await.unwrap();
+    let stored = stored_delivery(&h, &delivery.id).await;
     assert_eq!(stored, Some(first.clone()));
     let stats = h.hooks.delivery_stats().await.unwrap();
     assert_eq!(stats.scheduled, 1, "still on the schedule");
@@ -507,10 +505,7 @@ async fn a_record_with_stale_attempts_is_refused_and_writes_nothing(backend: Bac
 
     let done = first.attempted(successful_attempt(), AttemptResult::Delivered);
     assert!(h.hooks.record(&done, 1).await.unwrap());
-    assert_eq!(
-        h.hooks.delivery(&tenant(), &delivery.id).await.unwrap(),
-        Some(done)
-    );
+    assert_eq!(stored_delivery(&h, &delivery.id).await, Some(done));
 }
 
 async fn a_delivered_or_dead_delivery_is_off_the_schedule(backend: Backend) {
@@ -540,7 +535,7 @@ async fn a_delivered_or_dead_delivery_is_off_the_schedule(backend: Backend) {
     assert!(claim_due(&h, Duration::from_secs(30)).await.is_empty());
     let mut states = Vec::new();
     for d in [&delivered, &dead, &abandoned] {
-        let stored = h.hooks.delivery(&tenant(), &d.id).await.unwrap();
+        let stored = stored_delivery(&h, &d.id).await;
         states.push(stored.map(|d| d.state));
     }
     assert_eq!(
@@ -684,17 +679,14 @@ async fn a_retry_makes_a_dead_delivery_due_again(backend: Backend) {
         Some(DeliveryState::Dead)
     );
 
-    let retried = h
-        .hooks
-        .retry_delivery(&tenant(), &delivery.id)
+    let retried = retry_delivery(&h, &delivery.id)
         .await
-        .unwrap()
         .expect("the delivery exists");
     assert_eq!(retried.state, DeliveryState::Pending);
     assert_eq!(retried.attempt_count, 1, "its attempts are kept");
     assert!(retried.next_attempt_at.is_some());
     assert_eq!(
-        h.hooks.delivery(&tenant(), &delivery.id).await.unwrap(),
+        stored_delivery(&h, &delivery.id).await,
         Some(retried.clone())
     );
     assert_eq!(
@@ -873,23 +865,12 @@ async fn a_delivery_is_forgotten_once_its_retention_ends(backend: Backend) {
     claim_due(&h, Duration::from_secs(30)).await;
     let delivered = delivery.attempted(successful_attempt(), AttemptResult::Delivered);
     assert!(h.hooks.record(&delivered, 0).await.unwrap());
-    assert!(
-        h.hooks
-            .delivery(&tenant(), &delivery.id)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(stored_delivery(&h, &delivery.id).await.is_some());
     eventually(
         "the delivery to expire",
         Duration::from_secs(15),
         || async {
-            let gone = h
-                .hooks
-                .delivery(&tenant(), &delivery.id)
-                .await
-                .unwrap()
-                .is_none();
+            let gone = stored_delivery(&h, &delivery.id).await.is_none();
             let unlisted = h
                 .hooks
                 .deliveries(&tenant(), &sub.id, &query(10))
@@ -901,22 +882,13 @@ async fn a_delivery_is_forgotten_once_its_retention_ends(backend: Backend) {
         },
     )
     .await;
-    assert!(
-        h.hooks
-            .retry_delivery(&tenant(), &delivery.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(retry_delivery(&h, &delivery.id).await.is_none());
 }
 
 async fn a_subscription_write_with_a_stale_version_is_refused(backend: Backend) {
     let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
-    assert_eq!(
-        h.hooks.subscription(&tenant(), &sub.id).await.unwrap(),
-        Some(sub.clone())
-    );
+    assert_eq!(stored_subscription(&h, &sub.id).await, Some(sub.clone()));
 
     let change = |url: &str| SubscriptionRequest {
         url: Some(url.to_owned()),
@@ -928,33 +900,16 @@ async fn a_subscription_write_with_a_stale_version_is_refused(backend: Backend) 
     let second = sub
         .patched(change("https://second.example/"), Utc::now())
         .unwrap();
+    assert!(put_subscription(&h, &first, Some(sub.version)).await);
     assert!(
-        h.hooks
-            .put_subscription(&first, Some(sub.version))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !h.hooks
-            .put_subscription(&second, Some(sub.version))
-            .await
-            .unwrap(),
+        !put_subscription(&h, &second, Some(sub.version)).await,
         "computed from a version that moved on"
     );
-    assert_eq!(
-        h.hooks.subscription(&tenant(), &sub.id).await.unwrap(),
-        Some(first.clone())
-    );
+    assert_eq!(stored_subscription(&h, &sub.id).await, Some(first.clone()));
 
     let missing = subscription_of(tenant(), None);
-    assert!(!h.hooks.put_subscription(&missing, Some(1)).await.unwrap());
-    assert!(
-        h.hooks
-            .subscription(&tenant(), &missing.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!put_subscription(&h, &missing, Some(1)).await);
+    assert!(stored_subscription(&h, &missing.id).await.is_none());
 }
 
 async fn subscriptions_are_listed_oldest_first_and_deleted_per_tenant(backend: Backend) {
@@ -971,31 +926,12 @@ async fn subscriptions_are_listed_oldest_first_and_deleted_per_tenant(backend: B
     );
 
     assert!(
-        !h.hooks
-            .delete_subscription(&tenant(), &theirs.id)
-            .await
-            .unwrap(),
+        !delete_subscription(&h, &theirs.id).await,
         "another tenant's subscription"
     );
-    assert!(
-        h.hooks
-            .delete_subscription(&tenant(), &created[1].id)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !h.hooks
-            .delete_subscription(&tenant(), &created[1].id)
-            .await
-            .unwrap()
-    );
-    assert!(
-        h.hooks
-            .subscription(&tenant(), &created[1].id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(delete_subscription(&h, &created[1].id).await);
+    assert!(!delete_subscription(&h, &created[1].id).await);
+    assert!(stored_subscription(&h, &created[1].id).await.is_none());
     assert_eq!(
         h.hooks.subscriptions(&tenant()).await.unwrap(),
         [created[0].clone(), created[2].clone()]
@@ -1040,13 +976,8 @@ async fn a_tenant_holds_at_most_the_maximum_number_of_subscriptions(backend: Bac
     );
     subscribe(&h, other_tenant(), None).await;
 
-    assert!(
-        h.hooks
-            .delete_subscription(&tenant(), &created[1].id)
-            .await
-            .unwrap()
-    );
-    assert!(h.hooks.put_subscription(&one_too_many, None).await.unwrap());
+    assert!(delete_subscription(&h, &created[1].id).await);
+    assert!(put_subscription(&h, &one_too_many, None).await);
 }
 
 async fn endpoint_health_reports_the_first_failure_until_a_success(backend: Backend) {
