@@ -705,41 +705,14 @@ async fn another_tenants_delivery_cannot_be_read_or_retried(backend: Backend) {
     let sub = subscribe(&h, tenant(), None).await;
     // More than one listing page examines, so a page cut short would show a cursor.
     let delivery = enqueue_to(&h, &sub, 600).await.remove(0);
-    assert!(
-        h.hooks
-            .delivery(&other_tenant(), &delivery.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        h.hooks
-            .retry_delivery(&other_tenant(), &delivery.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        h.hooks
-            .retry_delivery(&tenant(), &DeliveryId::generate())
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let page = h
-        .hooks
-        .deliveries(&other_tenant(), &sub.id, &query(10))
-        .await
-        .unwrap();
+    let (hooks, other, id) = (&h.hooks, other_tenant(), &delivery.id);
+    assert!(hooks.delivery(&other, id).await.unwrap().is_none());
+    assert!(hooks.retry_delivery(&other, id).await.unwrap().is_none());
+    assert!(retry_delivery(&h, &DeliveryId::generate()).await.is_none());
+    let page = hooks.deliveries(&other, &sub.id, &query(10)).await.unwrap();
     assert!(page.deliveries.is_empty());
     assert!(page.next_cursor.is_none());
-    assert!(
-        h.hooks
-            .subscription(&other_tenant(), &sub.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(hooks.subscription(&other, &sub.id).await.unwrap().is_none());
 }
 
 fn query(limit: usize) -> DeliveryQuery {

@@ -39,6 +39,14 @@ async fn pid_in(dir: &Path, name: &str) -> u32 {
     .await
 }
 
+/// The pids [`HANG`] wrote to `dir`: its shell, the group's leader, and the child it started.
+async fn hanging_pids(dir: &Path) -> [u32; 2] {
+    [
+        pid_in(dir, "leader.pid").await,
+        pid_in(dir, "child.pid").await,
+    ]
+}
+
 /// Whether `pid` still runs: a zombie (state `Z`) does not, since it only waits to be reaped
 /// (and the machine's PID 1 may never reap it).
 fn is_running(pid: u32) -> bool {
@@ -269,8 +277,7 @@ async fn a_hanging_command_times_out_and_leaves_no_process_behind() {
             r.max_attempts = Some(1);
         })
         .await;
-    let leader = pid_in(&dir.0, "leader.pid").await;
-    let child = pid_in(&dir.0, "child.pid").await;
+    let [leader, child] = hanging_pids(&dir.0).await;
 
     let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
 
@@ -287,8 +294,7 @@ async fn canceling_an_exec_job_stops_the_command_and_everything_it_started() {
         .start()
         .await;
     let job = submit(&app.store, "test.exec", json!({})).await;
-    let leader = pid_in(&dir.0, "leader.pid").await;
-    let child = pid_in(&dir.0, "child.pid").await;
+    let [leader, child] = hanging_pids(&dir.0).await;
     // Not canceled yet, so both must run: the pids are the right ones.
     assert!(is_running(leader) && is_running(child));
 
@@ -311,8 +317,7 @@ async fn a_command_that_ignores_sigterm_is_killed_once_the_cancel_grace_is_spent
         .start()
         .await;
     let job = submit(&app.store, "test.exec", json!({})).await;
-    let leader = pid_in(&dir.0, "leader.pid").await;
-    let child = pid_in(&dir.0, "child.pid").await;
+    let [leader, child] = hanging_pids(&dir.0).await;
 
     app.store.cancel(&tenant(), &job.id).await.unwrap();
 
