@@ -4,9 +4,9 @@
 //! answer is never a 5xx, and every 4xx is an RFC 9457 problem with `type`, `title`, `status`
 //! and `detail`.
 //!
-//! The requests come from proptest strategies drawn with a fixed seed (a deterministic
-//! runner), so a failure names a request that fails again on the next run; the counts are
-//! bounded so the file runs in seconds.
+//! The requests come from proptest strategies drawn from the seed every property test uses
+//! (fixed on CI, printed with the command to draw the same requests again), so a failure names
+//! a request that fails again with its seed; the counts are bounded so the file runs in seconds.
 
 use std::fmt;
 use std::time::Duration;
@@ -125,17 +125,7 @@ fn encode(raw: &str) -> String {
 }
 
 fn uuid_text() -> impl Strategy<Value = String> {
-    any::<u128>().prop_map(|bits| {
-        let hex = format!("{bits:032x}");
-        format!(
-            "{}-{}-{}-{}-{}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        )
-    })
+    any::<u128>().prop_map(herald_testkit::props::hyphenated_uuid)
 }
 
 /// A path segment where an id goes.
@@ -268,23 +258,7 @@ fn headers() -> impl Strategy<Value = Vec<(&'static str, Vec<u8>)>> {
 
 /// A JSON value a few levels deep, numbers and strings included.
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |x| x.is_finite())
-            .prop_map(Value::from),
-        any::<String>().prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
-            prop::collection::btree_map("[a-z_]{0,10}", inner, 0..5)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    herald_testkit::props::json_value(any::<String>(), "[a-z_]{0,10}", 3, 24, 5)
 }
 
 /// The fields the API's bodies take, for objects of the right keys with the wrong values.
@@ -394,9 +368,11 @@ fn request(known: &Fixtures) -> impl Strategy<Value = Hostile> + use<> {
         )
 }
 
-/// Draws `count` values of `strategy` from a runner with a fixed seed.
+/// Draws `count` values of `strategy` from a runner seeded as every property test is (the seed
+/// is printed, to draw the same requests again).
 fn draw<T>(strategy: impl Strategy<Value = T>, count: usize) -> Vec<T> {
-    let mut runner = TestRunner::deterministic();
+    let cases = u32::try_from(count).expect("a count of cases");
+    let mut runner = TestRunner::new(herald_testkit::props::config(cases));
     (0..count)
         .map(|_| strategy.new_tree(&mut runner).unwrap().current())
         .collect()

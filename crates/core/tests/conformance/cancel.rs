@@ -6,9 +6,9 @@ use herald_core::store::{CancelOutcome, Signal};
 use herald_core::{ErrorCode, EventType, JobId, JobStatus};
 use serde_json::json;
 
-use crate::support::{Backend, new_job, tenant};
+use crate::support::{Backend, new_job, open_default, tenant};
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     canceling_a_pending_job_is_immediate_and_no_worker_gets_it,
     canceling_a_processing_job_asks_its_worker_to_stop,
     canceling_a_finished_job_changes_nothing,
@@ -16,7 +16,7 @@ crate::conformance!(
 );
 
 async fn canceling_a_pending_job_is_immediate_and_no_worker_gets_it(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
     let outcome = h.store.cancel(&tenant(), &job.id).await.unwrap();
     let Some(CancelOutcome::Canceled(canceled)) = outcome else {
@@ -37,7 +37,7 @@ async fn canceling_a_pending_job_is_immediate_and_no_worker_gets_it(backend: Bac
 }
 
 async fn canceling_a_processing_job_asks_its_worker_to_stop(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let mut signals = h.store.signals();
     let job = h.create(new_job("demo.sleep", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
@@ -77,7 +77,7 @@ async fn canceling_a_processing_job_asks_its_worker_to_stop(backend: Backend) {
 }
 
 async fn canceling_a_finished_job_changes_nothing(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
     let done = h.store.complete(lease, None).await.unwrap();
@@ -90,7 +90,7 @@ async fn canceling_a_finished_job_changes_nothing(backend: Backend) {
 }
 
 async fn canceling_a_missing_job_finds_nothing(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     assert!(
         h.store
             .cancel(&tenant(), &JobId::generate())

@@ -8,9 +8,9 @@ use herald_core::store::StoreConfig;
 use herald_core::{ErrorCode, JobError, JobStatus, WorkerId};
 use serde_json::json;
 
-use crate::support::{Backend, job_type, new_job, new_job_with};
+use crate::support::{Backend, job_type, new_job, new_job_with, open, open_default};
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     claim_returns_nothing_when_no_job_is_waiting,
     a_waiting_claim_wakes_when_a_job_arrives,
     claim_takes_only_the_types_asked_for,
@@ -22,12 +22,12 @@ crate::conformance!(
 );
 
 async fn claim_returns_nothing_when_no_job_is_waiting(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     assert!(h.claim_now("demo.sleep", 5).await.is_empty());
 }
 
 async fn a_waiting_claim_wakes_when_a_job_arrives(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let store = Arc::clone(&h.store);
     let worker = h.worker.clone();
     let waiting = tokio::spawn(async move {
@@ -52,14 +52,14 @@ async fn a_waiting_claim_wakes_when_a_job_arrives(backend: Backend) {
 }
 
 async fn claim_takes_only_the_types_asked_for(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     h.create(new_job("demo.fail", json!({}))).await;
     assert!(h.claim_now("demo.sleep", 5).await.is_empty());
     assert_eq!(h.claim_now("demo.fail", 5).await.len(), 1);
 }
 
 async fn jobs_are_claimed_oldest_first(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let first = h.create(new_job("demo.sleep", json!({}))).await;
     let second = h.create(new_job("demo.sleep", json!({}))).await;
     let claimed: Vec<_> = h
@@ -72,7 +72,7 @@ async fn jobs_are_claimed_oldest_first(backend: Backend) {
 }
 
 async fn concurrent_claimers_never_share_a_job(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let mut ids = HashSet::new();
     for _ in 0..40 {
         ids.insert(h.create(new_job("demo.sleep", json!({}))).await.id);
@@ -110,7 +110,7 @@ async fn concurrent_claimers_never_share_a_job(backend: Backend) {
 }
 
 async fn a_retryable_failure_requeues_the_job_until_attempts_run_out(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h
         .create(new_job_with("demo.sleep", json!({}), |r| {
             r.max_attempts = Some(2)
@@ -138,7 +138,7 @@ async fn a_retryable_failure_requeues_the_job_until_attempts_run_out(backend: Ba
 }
 
 async fn a_delayed_retry_waits_for_its_delay(backend: Backend) {
-    let h = backend.open(StoreConfig::default()).await;
+    let h = open(backend, StoreConfig::default()).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
     let error = JobError::new(ErrorCode::HandlerError, "later");
@@ -164,7 +164,7 @@ async fn a_delayed_retry_waits_for_its_delay(backend: Backend) {
 }
 
 async fn a_permanent_failure_fails_at_once(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     h.create(new_job("demo.fail", json!({"message": "no"})))
         .await;
     let lease = h.claim_one("demo.fail").await.lease;

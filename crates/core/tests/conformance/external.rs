@@ -10,11 +10,11 @@ use herald_core::{ErrorCode, JobError, JobStatus, Progress, WorkerId};
 use serde_json::json;
 
 use crate::support::{
-    Backend, EXTERNAL, for_tenant, job_type, new_job, new_job_with, other_tenant, tenant,
+    Backend, EXTERNAL, for_tenant, job_type, new_job, new_job_with, open, other_tenant, tenant,
     with_external_types,
 };
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     an_external_job_is_claimed_only_by_its_tenants_claim,
     the_external_claim_takes_no_job_of_a_type_run_by_herald,
     a_waiting_external_claim_wakes_for_its_tenants_job,
@@ -36,7 +36,7 @@ fn short_leases() -> StoreConfig {
 }
 
 async fn an_external_job_is_claimed_only_by_its_tenants_claim(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let mine = h.create(new_job(EXTERNAL, json!({"n": 1}))).await;
     let theirs = h
         .create(for_tenant(
@@ -55,31 +55,19 @@ async fn an_external_job_is_claimed_only_by_its_tenants_claim(backend: Backend) 
     assert_eq!(claimed.lease.job.id, mine.id);
     assert_eq!(claimed.lease.job.status, JobStatus::Processing);
     assert_eq!(claimed.payload, json!({"n": 1}));
-    assert!(
-        h.claim_external_now(&tenant(), EXTERNAL, 5)
-            .await
-            .is_empty()
-    );
-    assert!(
-        h.claim_external_now(&other_tenant(), EXTERNAL, 5)
-            .await
-            .is_empty()
-    );
+    h.assert_no_external_job(&tenant(), EXTERNAL).await;
+    h.assert_no_external_job(&other_tenant(), EXTERNAL).await;
 }
 
 async fn the_external_claim_takes_no_job_of_a_type_run_by_herald(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     h.create(new_job("demo.sleep", json!({}))).await;
-    assert!(
-        h.claim_external_now(&tenant(), "demo.sleep", 5)
-            .await
-            .is_empty()
-    );
+    h.assert_no_external_job(&tenant(), "demo.sleep").await;
     assert_eq!(h.claim_now("demo.sleep", 5).await.len(), 1);
 }
 
 async fn a_waiting_external_claim_wakes_for_its_tenants_job(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let store = Arc::clone(&h.store);
     let worker = h.worker.clone();
     let waiting = tokio::spawn(async move {
@@ -107,7 +95,7 @@ async fn a_waiting_external_claim_wakes_for_its_tenants_job(backend: Backend) {
 }
 
 async fn a_lease_not_renewed_is_reclaimed_and_the_job_offered_again(backend: Backend) {
-    let h = backend.open(short_leases()).await;
+    let h = open(backend, short_leases()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
     let zombie = WorkerId::generate();
     let stale = h
@@ -155,7 +143,7 @@ async fn a_lease_not_renewed_is_reclaimed_and_the_job_offered_again(backend: Bac
 async fn a_lost_external_lease_on_the_last_attempt_fails_the_job_with_worker_lost(
     backend: Backend,
 ) {
-    let h = backend.open(short_leases()).await;
+    let h = open(backend, short_leases()).await;
     let job = h
         .create(new_job_with(EXTERNAL, json!({}), |r| {
             r.max_attempts = Some(1)
@@ -174,20 +162,13 @@ async fn a_lost_external_lease_on_the_last_attempt_fails_the_job_with_worker_los
     let failed = h.get(&job).await;
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(failed.error.map(|e| e.code), Some(ErrorCode::WorkerLost));
-    assert!(
-        h.claim_external_now(&tenant(), EXTERNAL, 1)
-            .await
-            .is_empty()
-    );
+    h.assert_no_external_job(&tenant(), EXTERNAL).await;
 }
 
 async fn the_workers_maintenance_leaves_external_leases_alone(backend: Backend) {
-    let h = backend.open(short_leases()).await;
+    let h = open(backend, short_leases()).await;
     h.create(new_job(EXTERNAL, json!({}))).await;
-    let lease = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let lease = h.claim_external_lease().await;
     // Long enough for the lease to expire three times over: no synchronisation, only time.
     tokio::time::sleep(Duration::from_millis(900)).await;
     let types = [job_type(EXTERNAL), job_type("demo.sleep")];
@@ -217,16 +198,13 @@ async fn the_workers_maintenance_leaves_external_leases_alone(backend: Backend) 
 }
 
 async fn lease_answers_the_current_lease_of_a_processing_job_only(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
     assert!(
         h.store.lease(&tenant(), &job.id).await.unwrap().is_none(),
         "pending: no lease yet"
     );
-    let mut claimed = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let mut claimed = h.claim_external_lease().await;
 
     let lease = h.store.lease(&tenant(), &job.id).await.unwrap().unwrap();
     assert_eq!(lease.token(), claimed.token());
@@ -264,12 +242,9 @@ async fn lease_answers_the_current_lease_of_a_processing_job_only(backend: Backe
 }
 
 async fn writes_through_a_resumed_lease_are_fenced_like_any_other(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
-    let claimed = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let claimed = h.claim_external_lease().await;
     let mut resumed = h.store.lease(&tenant(), &job.id).await.unwrap().unwrap();
     h.store
         .heartbeat(&h.worker, &resumed)
@@ -296,12 +271,9 @@ async fn writes_through_a_resumed_lease_are_fenced_like_any_other(backend: Backe
 }
 
 async fn a_retry_of_an_external_job_waits_in_its_tenants_queue(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
-    let lease = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let lease = h.claim_external_lease().await;
     let error = JobError::new(ErrorCode::HandlerError, "later");
     let retried = h
         .store
@@ -323,54 +295,40 @@ async fn a_retry_of_an_external_job_waits_in_its_tenants_queue(backend: Backend)
     )
     .await;
     assert!(h.claim_now(EXTERNAL, 1).await.is_empty());
-    assert!(
-        h.claim_external_now(&other_tenant(), EXTERNAL, 1)
-            .await
-            .is_empty()
-    );
-    let again = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    h.assert_no_external_job(&other_tenant(), EXTERNAL).await;
+    let again = h.claim_external_lease().await;
     assert_eq!((again.job.id, again.job.attempt), (job.id, 2));
 }
 
 async fn an_immediate_retry_and_a_release_go_back_to_the_tenants_queue(backend: Backend) {
-    let h = backend.open(with_external_types()).await;
+    let h = open(backend, with_external_types()).await;
     let job = h.create(new_job(EXTERNAL, json!({}))).await;
-    let lease = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let lease = h.claim_external_lease().await;
     let error = JobError::new(ErrorCode::HandlerError, "again");
     h.store
         .fail(lease, error, Some(Duration::ZERO))
         .await
         .unwrap();
     assert!(h.claim_now(EXTERNAL, 1).await.is_empty());
-    let lease = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let lease = h.claim_external_lease().await;
     assert_eq!((lease.job.id, lease.job.attempt), (job.id, 2));
 
     let released = h.store.release(lease).await.unwrap();
     assert_eq!((released.status, released.attempt), (JobStatus::Pending, 1));
     assert!(h.claim_now(EXTERNAL, 1).await.is_empty());
-    let lease = h
-        .claim_external_as(&h.worker, &tenant(), EXTERNAL)
-        .await
-        .lease;
+    let lease = h.claim_external_lease().await;
     assert_eq!((lease.job.id, lease.job.attempt), (job.id, 2));
 }
 
 async fn an_external_queue_is_bounded_per_tenant(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
+    let h = open(
+        backend,
+        StoreConfig {
             max_queue_len: 1,
             ..with_external_types()
-        })
-        .await;
+        },
+    )
+    .await;
     h.create(new_job(EXTERNAL, json!({}))).await;
     let err = h
         .store

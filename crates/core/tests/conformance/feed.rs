@@ -4,16 +4,18 @@
 
 use std::time::Duration;
 
-use herald_core::store::{Signal, StoreConfig, StoreError};
+use herald_core::store::StoreError;
 use herald_core::{
     ErrorCode, EventType, FeedCursor, FeedEntry, FeedPage, JobError, JobId, Progress, TenantId,
 };
 use herald_testkit::eventually;
 use serde_json::json;
 
-use crate::support::{Backend, Harness, job_type, new_job, other_tenant, tenant};
+use crate::support::{
+    Backend, Harness, job_type, new_job, open, open_default, open_with, other_tenant, tenant,
+};
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     every_change_of_every_job_of_a_tenant_is_in_its_feed_in_order,
     the_feed_is_scoped_by_tenant,
     reading_after_a_cursor_returns_only_later_entries,
@@ -62,7 +64,7 @@ fn assert_strictly_increasing(entries: &[FeedEntry]) {
 }
 
 async fn every_change_of_every_job_of_a_tenant_is_in_its_feed_in_order(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let a = h.create(new_job("demo.report", json!({}))).await;
     let b = h.create(new_job("demo.sleep", json!({}))).await;
     let mut report = h.claim_one("demo.report").await.lease;
@@ -109,7 +111,7 @@ async fn every_change_of_every_job_of_a_tenant_is_in_its_feed_in_order(backend: 
 }
 
 async fn the_feed_is_scoped_by_tenant(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let mine = h.create(new_job("demo.sleep", json!({}))).await;
     let mut theirs = new_job("demo.sleep", json!({}));
     theirs.tenant = other_tenant();
@@ -131,7 +133,7 @@ async fn the_feed_is_scoped_by_tenant(backend: Backend) {
 }
 
 async fn reading_after_a_cursor_returns_only_later_entries(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     for _ in 0..3 {
         h.create(new_job("demo.sleep", json!({}))).await;
     }
@@ -163,7 +165,7 @@ async fn reading_after_a_cursor_returns_only_later_entries(backend: Backend) {
 }
 
 async fn a_limit_pages_through_everything_exactly_once(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     for _ in 0..7 {
         h.create(new_job("demo.sleep", json!({}))).await;
     }
@@ -200,7 +202,7 @@ async fn a_limit_pages_through_everything_exactly_once(backend: Backend) {
 }
 
 async fn a_refused_change_leaves_no_trace_in_the_feed(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     let stale = h.claim_one("demo.sleep").await.lease;
     let mut current = stale.clone();
@@ -215,12 +217,7 @@ async fn a_refused_change_leaves_no_trace_in_the_feed(backend: Backend) {
 }
 
 async fn a_reader_behind_a_trimmed_feed_is_told_it_missed_events_and_no_one_else(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
-            event_log_max: 5,
-            ..StoreConfig::default()
-        })
-        .await;
+    let h = open_with(backend, |c| c.event_log_max = 5).await;
     // A reader that keeps up reads every entry right after it is written: trimming never
     // makes it miss anything. It notes every cursor on the way.
     let mut cursors = Vec::new();
@@ -279,29 +276,13 @@ async fn a_reader_behind_a_trimmed_feed_is_told_it_missed_events_and_no_one_else
 }
 
 async fn signals_carry_the_cursor_of_their_feed_entry(backend: Backend) {
-    let h = backend.open_default().await;
-    let mut signals = h.store.signals();
-    let job = h.create(new_job("demo.sleep", json!({}))).await;
-    let lease = h.claim_one("demo.sleep").await.lease;
-    h.store.complete(lease, None).await.unwrap();
-
-    let mut announced = Vec::new();
-    while announced.len() < 3 {
-        let signal = tokio::time::timeout(Duration::from_secs(10), signals.recv())
-            .await
-            .expect("a signal within 10 s")
-            .expect("the signal channel is open");
-        if let Signal::Event(entry) = signal
-            && entry.event.job.id == job.id
-        {
-            announced.push(FeedEntry::clone(&entry));
-        }
-    }
+    let h = open_default(backend).await;
+    let announced = h.announced_entries_of_one_finished_job().await;
     assert_eq!(announced, h.whole_feed(&tenant()).await);
 }
 
 async fn the_feed_head_is_the_newest_entry_and_nothing_follows_it(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let head = h.store.feed_head(&tenant()).await.expect("feed head");
     assert_eq!(head, FeedCursor::START, "an empty feed ends at the start");
     h.create(new_job("demo.sleep", json!({}))).await;
@@ -323,7 +304,7 @@ async fn the_feed_head_is_the_newest_entry_and_nothing_follows_it(backend: Backe
 }
 
 async fn an_expired_jobs_events_are_no_longer_served_by_its_tenants_feed(backend: Backend) {
-    let h = backend.open(crate::retention::config()).await;
+    let h = open(backend, crate::retention::config()).await;
     let kept = h.create(new_job("demo.report", json!({}))).await;
     let gone = h.create(new_job("demo.sleep", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
@@ -371,12 +352,7 @@ async fn an_expired_jobs_events_are_no_longer_served_by_its_tenants_feed(backend
 }
 
 async fn the_feed_serves_no_event_older_than_the_retention_and_says_so(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
-            retention: Duration::from_secs(2),
-            ..StoreConfig::default()
-        })
-        .await;
+    let h = open_with(backend, |c| c.retention = Duration::from_secs(2)).await;
     let old = h.create(new_job("demo.report", json!({}))).await;
     let first = h.whole_feed(&tenant()).await;
     assert_eq!(first.len(), 1);
@@ -400,12 +376,7 @@ async fn the_feed_serves_no_event_older_than_the_retention_and_says_so(backend: 
 }
 
 async fn a_quiet_tenants_feed_still_ends_where_it_did_and_tells_who_missed_what(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
-            retention: Duration::from_millis(500),
-            ..StoreConfig::default()
-        })
-        .await;
+    let h = open_with(backend, |c| c.retention = Duration::from_millis(500)).await;
     let types = [job_type("demo.report")];
     h.create(new_job("demo.report", json!({}))).await;
     h.create(new_job("demo.report", json!({}))).await;

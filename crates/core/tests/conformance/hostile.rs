@@ -11,18 +11,9 @@ use herald_core::webhook::{JobHook, WebhookSecret, WebhookUrl};
 use herald_core::{
     EventType, FeedCursor, IdempotencyKey, JobId, JobLimits, JobRequest, JobType, NewJob, TenantId,
 };
+use herald_testkit::props::{self, config};
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use serde_json::{Map, Value, json};
-
-/// Bounded runs, and no regression files written into the source tree.
-fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
 
 /// Any text, biased towards the characters parsers care about.
 fn text() -> impl Strategy<Value = String> {
@@ -37,23 +28,7 @@ fn text() -> impl Strategy<Value = String> {
 
 /// Any JSON value, a few levels deep, with the numbers and strings that break naive code.
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("JSON has no NaN or infinity", |x| x.is_finite())
-            .prop_map(Value::from),
-        text().prop_map(Value::from),
-    ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-            prop::collection::btree_map(text(), inner, 0..6)
-                .prop_map(|map| Value::Object(map.into_iter().collect())),
-        ]
-    })
+    props::json_value(text(), text(), 4, 32, 6)
 }
 
 /// A value for a field: usually of the right shape, sometimes anything.
@@ -160,19 +135,6 @@ fn is_name(raw: &str, max: usize) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b))
 }
 
-/// A UUID written out by hand from its 128 bits, in the canonical hyphenated form.
-fn hyphenated(bits: u128) -> String {
-    let hex = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
 /// The small limits a hostile payload meets quickly.
 fn limits() -> JobLimits {
     JobLimits {
@@ -215,7 +177,7 @@ proptest! {
 
     #[test]
     fn every_canonical_uuid_is_a_job_id(bits in any::<u128>()) {
-        let raw = hyphenated(bits);
+        let raw = props::hyphenated_uuid(bits);
         let id = JobId::parse(&raw).expect("a canonical UUID");
         prop_assert_eq!(id.to_string(), raw.clone());
         prop_assert!(JobId::parse(&raw.to_uppercase()).is_ok());

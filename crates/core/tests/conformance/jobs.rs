@@ -1,14 +1,12 @@
 //! Submitting jobs, reading them back, idempotency, histories, results and signals.
 
-use std::time::Duration;
-
-use herald_core::store::{Signal, StoreConfig, StoreError};
+use herald_core::store::StoreError;
 use herald_core::{EventType, JobOutput, JobStatus, Progress};
 use serde_json::json;
 
-use crate::support::{Backend, new_job, other_tenant, tenant, with_key};
+use crate::support::{Backend, new_job, open_default, open_with, other_tenant, tenant, with_key};
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     a_new_job_is_pending_with_seq_one_and_its_event_in_history,
     a_job_of_another_tenant_reads_as_missing,
     the_same_idempotency_key_returns_the_same_job,
@@ -24,7 +22,7 @@ crate::conformance!(
 );
 
 async fn a_new_job_is_pending_with_seq_one_and_its_event_in_history(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let created = h
         .store
         .create(new_job("demo.sleep", json!({"seconds": 0})))
@@ -44,40 +42,17 @@ async fn a_new_job_is_pending_with_seq_one_and_its_event_in_history(backend: Bac
 }
 
 async fn a_job_of_another_tenant_reads_as_missing(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
-    assert!(
-        h.store
-            .get(&other_tenant(), &job.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        h.store
-            .history(&other_tenant(), &job.id, 0)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        h.store
-            .cancel(&other_tenant(), &job.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        h.store
-            .result(&other_tenant(), &job.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    let (other, id) = (other_tenant(), &job.id);
+    assert!(h.store.get(&other, id).await.unwrap().is_none());
+    assert!(h.store.history(&other, id, 0).await.unwrap().is_empty());
+    assert!(h.store.cancel(&other, id).await.unwrap().is_none());
+    assert!(h.store.result(&other, id).await.unwrap().is_none());
 }
 
 async fn the_same_idempotency_key_returns_the_same_job(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let first = h
         .store
         .create(with_key(
@@ -102,7 +77,7 @@ async fn the_same_idempotency_key_returns_the_same_job(backend: Backend) {
 }
 
 async fn an_idempotency_key_reused_for_a_different_request_is_refused(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     h.create(with_key(new_job("demo.sleep", json!({"seconds": 1})), "k1"))
         .await;
     let err = h
@@ -114,7 +89,7 @@ async fn an_idempotency_key_reused_for_a_different_request_is_refused(backend: B
 }
 
 async fn idempotency_keys_are_scoped_by_tenant(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let mine = h
         .create(with_key(new_job("demo.sleep", json!({})), "shared"))
         .await;
@@ -126,7 +101,7 @@ async fn idempotency_keys_are_scoped_by_tenant(backend: Backend) {
 }
 
 async fn a_job_walks_to_completed_with_every_event_in_history_in_order(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h.create(new_job("demo.report", json!({"rows": 3}))).await;
     let claimed = h.claim_one("demo.report").await;
     assert_eq!(claimed.payload, json!({"rows": 3}));
@@ -164,7 +139,7 @@ async fn a_job_walks_to_completed_with_every_event_in_history_in_order(backend: 
 }
 
 async fn history_after_a_seq_returns_only_later_events(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
     h.store.complete(lease, None).await.unwrap();
@@ -187,12 +162,7 @@ async fn history_after_a_seq_returns_only_later_events(backend: Backend) {
 }
 
 async fn history_is_capped(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
-            history_max: 10,
-            ..StoreConfig::default()
-        })
-        .await;
+    let h = open_with(backend, |c| c.history_max = 10).await;
     let job = h.create(new_job("demo.report", json!({}))).await;
     let mut lease = h.claim_one("demo.report").await.lease;
     for percent in 0..100 {
@@ -217,7 +187,7 @@ async fn history_is_capped(backend: Backend) {
 }
 
 async fn a_result_is_readable_once_completed(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h.create(new_job("demo.report", json!({}))).await;
     assert!(h.store.result(&tenant(), &job.id).await.unwrap().is_none());
     let lease = h.claim_one("demo.report").await.lease;
@@ -234,12 +204,7 @@ async fn a_result_is_readable_once_completed(backend: Backend) {
 }
 
 async fn a_result_over_the_limit_is_refused(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
-            max_result_bytes: 10,
-            ..StoreConfig::default()
-        })
-        .await;
+    let h = open_with(backend, |c| c.max_result_bytes = 10).await;
     let job = h.create(new_job("demo.report", json!({}))).await;
     let lease = h.claim_one("demo.report").await.lease;
     let output = JobOutput {
@@ -261,12 +226,7 @@ async fn a_result_over_the_limit_is_refused(backend: Backend) {
 }
 
 async fn a_full_queue_refuses_new_jobs(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
-            max_queue_len: 2,
-            ..StoreConfig::default()
-        })
-        .await;
+    let h = open_with(backend, |c| c.max_queue_len = 2).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     let err = h
@@ -280,24 +240,13 @@ async fn a_full_queue_refuses_new_jobs(backend: Backend) {
 }
 
 async fn signals_announce_every_event_of_a_job_in_order(backend: Backend) {
-    let h = backend.open_default().await;
-    let mut signals = h.store.signals();
-    // The store subscribes when it is opened, so nothing published from now on is missed.
-    let job = h.create(new_job("demo.sleep", json!({}))).await;
-    let lease = h.claim_one("demo.sleep").await.lease;
-    h.store.complete(lease, None).await.unwrap();
-    let mut seqs = Vec::new();
-    while seqs.len() < 3 {
-        let signal = tokio::time::timeout(Duration::from_secs(10), signals.recv())
-            .await
-            .expect("a signal within 10 s")
-            .expect("the signal channel is open");
-        if let Signal::Event(entry) = signal
-            && entry.event.job.id == job.id
-        {
-            seqs.push((entry.event.seq(), entry.event.kind));
-        }
-    }
+    let h = open_default(backend).await;
+    let seqs: Vec<_> = h
+        .announced_entries_of_one_finished_job()
+        .await
+        .iter()
+        .map(|entry| (entry.event.seq(), entry.event.kind))
+        .collect();
     assert_eq!(
         seqs,
         [

@@ -10,9 +10,9 @@ use herald_core::store::Signal;
 use herald_core::store::keys::verify;
 use serde_json::json;
 
-use crate::support::{Backend, new_job, other_tenant, tenant};
+use crate::support::{Backend, new_job, open_default, other_tenant, tenant};
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     a_store_without_keys_says_so_and_lists_nothing,
     a_created_key_is_read_back_by_id_and_verifies_only_with_its_secret,
     a_second_key_with_the_same_id_is_refused_and_the_first_kept,
@@ -28,7 +28,7 @@ fn key_for(plain: &PlainKey, tenant: herald_core::TenantId, admin: bool, age_s: 
 }
 
 async fn a_store_without_keys_says_so_and_lists_nothing(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
 
     assert!(!h.keys.has_keys().await.unwrap());
     assert!(h.keys.keys(None).await.unwrap().is_empty());
@@ -42,7 +42,7 @@ async fn a_store_without_keys_says_so_and_lists_nothing(backend: Backend) {
 }
 
 async fn a_created_key_is_read_back_by_id_and_verifies_only_with_its_secret(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let plain = PlainKey::generate();
     let key = key_for(&plain, tenant(), true, 0);
 
@@ -59,7 +59,7 @@ async fn a_created_key_is_read_back_by_id_and_verifies_only_with_its_secret(back
 }
 
 async fn a_second_key_with_the_same_id_is_refused_and_the_first_kept(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let plain = PlainKey::generate();
     let first = key_for(&plain, tenant(), false, 0);
     assert!(h.keys.create_key(&first).await.unwrap());
@@ -72,7 +72,7 @@ async fn a_second_key_with_the_same_id_is_refused_and_the_first_kept(backend: Ba
 }
 
 async fn keys_are_listed_oldest_first_for_everyone_or_for_one_tenant(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let oldest = key_for(&PlainKey::generate(), tenant(), true, 30);
     let middle = key_for(&PlainKey::generate(), other_tenant(), false, 20);
     let newest = key_for(&PlainKey::generate(), tenant(), false, 10);
@@ -89,7 +89,7 @@ async fn keys_are_listed_oldest_first_for_everyone_or_for_one_tenant(backend: Ba
 }
 
 async fn a_revoked_key_is_gone_at_once(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let plain = PlainKey::generate();
     let kept = PlainKey::generate();
     h.keys
@@ -114,7 +114,7 @@ async fn a_revoked_key_is_gone_at_once(backend: Backend) {
 }
 
 async fn the_store_never_holds_the_secret(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let plain = PlainKey::generate();
     let key = key_for(&plain, tenant(), false, 0);
     h.keys.create_key(&key).await.unwrap();
@@ -131,7 +131,7 @@ async fn the_store_never_holds_the_secret(backend: Backend) {
 async fn a_revocation_is_announced_on_the_signals_once_and_only_for_a_key_that_existed(
     backend: Backend,
 ) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let plain = PlainKey::generate();
     h.keys
         .create_key(&key_for(&plain, tenant(), false, 0))

@@ -6,9 +6,9 @@ use herald_core::store::{StoreConfig, StoreError};
 use herald_core::{ErrorCode, JobStatus, Progress, WorkerId};
 use serde_json::json;
 
-use crate::support::{Backend, job_type, new_job, new_job_with};
+use crate::support::{Backend, job_type, new_job, new_job_with, open, open_default};
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     a_dead_workers_job_is_reclaimed_and_a_zombie_write_is_refused,
     a_heartbeat_keeps_the_lease,
     a_lost_lease_on_the_last_attempt_fails_the_job_with_worker_lost,
@@ -24,7 +24,7 @@ fn short_leases() -> StoreConfig {
 }
 
 async fn a_dead_workers_job_is_reclaimed_and_a_zombie_write_is_refused(backend: Backend) {
-    let h = backend.open(short_leases()).await;
+    let h = open(backend, short_leases()).await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
     let zombie = WorkerId::generate();
     let mut stale = h.claim_one_as(&zombie, "demo.sleep").await.lease;
@@ -64,7 +64,7 @@ async fn a_dead_workers_job_is_reclaimed_and_a_zombie_write_is_refused(backend: 
 }
 
 async fn a_heartbeat_keeps_the_lease(backend: Backend) {
-    let h = backend.open(short_leases()).await;
+    let h = open(backend, short_leases()).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
     let types = [job_type("demo.sleep")];
@@ -85,7 +85,7 @@ async fn a_heartbeat_keeps_the_lease(backend: Backend) {
 }
 
 async fn a_lost_lease_on_the_last_attempt_fails_the_job_with_worker_lost(backend: Backend) {
-    let h = backend.open(short_leases()).await;
+    let h = open(backend, short_leases()).await;
     let job = h
         .create(new_job_with("demo.sleep", json!({}), |r| {
             r.max_attempts = Some(1)
@@ -109,7 +109,7 @@ async fn a_lost_lease_on_the_last_attempt_fails_the_job_with_worker_lost(backend
 }
 
 async fn a_released_job_goes_back_to_the_queue_without_counting_the_attempt(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
     let released = h.store.release(lease).await.unwrap();
@@ -119,7 +119,7 @@ async fn a_released_job_goes_back_to_the_queue_without_counting_the_attempt(back
 }
 
 async fn writes_through_a_finished_lease_are_refused(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
     let copy = lease.clone();

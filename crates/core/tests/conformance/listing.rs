@@ -6,9 +6,9 @@ use herald_core::store::ListQuery;
 use herald_core::{JobId, JobStatus, TenantId};
 use serde_json::json;
 
-use crate::support::{Backend, job_type, new_job, other_tenant, tenant};
+use crate::support::{Backend, job_type, new_job, open_default, other_tenant, tenant};
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     jobs_are_listed_newest_first_and_only_the_tenants_own,
     listing_filters_by_status_and_type,
     paging_with_the_cursor_visits_every_job_once,
@@ -24,7 +24,7 @@ fn query(limit: usize) -> ListQuery {
 }
 
 async fn jobs_are_listed_newest_first_and_only_the_tenants_own(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let a = h.create(new_job("demo.sleep", json!({}))).await;
     let b = h.create(new_job("demo.fail", json!({}))).await;
     // Tenants whose names sort before and after ours.
@@ -40,7 +40,7 @@ async fn jobs_are_listed_newest_first_and_only_the_tenants_own(backend: Backend)
 }
 
 async fn listing_filters_by_status_and_type(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sleeping = h.create(new_job("demo.sleep", json!({}))).await;
     let failing = h.create(new_job("demo.fail", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
@@ -92,7 +92,7 @@ async fn listing_filters_by_status_and_type(backend: Backend) {
 }
 
 async fn paging_with_the_cursor_visits_every_job_once(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let mut created = Vec::new();
     for _ in 0..7 {
         created.push(h.create(new_job("demo.sleep", json!({}))).await.id);

@@ -3,18 +3,22 @@
 //! capped streams, blocking reads that do not hold up other commands, and where the queues of
 //! external workers live.
 //!
-//! Tests that kill connections or flush data run only against the private `redis-server` the
-//! test kit starts, never against a server named by `HERALD_TEST_REDIS_URL`.
+//! Tests that kill connections or flush data run on a `redis-server` of their own
+//! (`PrivateRedis`), even when `HERALD_TEST_REDIS_URL` names a shared server; the others share
+//! the suite's server, each under its own key prefix.
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use herald_core::store::redis::RedisStore;
-use herald_core::store::{ListQuery, Signal, Store, StoreConfig};
+use herald_core::store::{Claimed, ListQuery, Signal, Store, StoreConfig};
 use herald_core::{
-    ErrorCode, JobError, JobOutput, JobStatus, Progress, TenantId, TypePolicy, WorkerId,
+    ErrorCode, Job, JobError, JobOutput, JobStatus, JobType, Progress, TenantId, TypePolicy,
+    WorkerId,
 };
-use herald_testkit::{RedisServer, eventually};
+use herald_testkit::backend;
+use herald_testkit::{PrivateRedis, RedisServer, eventually};
 use redis::AsyncCommands;
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -23,21 +27,34 @@ use crate::support::{
     EXTERNAL, external_types, for_tenant, job_type, new_job, tenant, with_external_types,
 };
 
-/// A store on a fresh prefix, a raw connection to poke at its keys, and the prefix.
-struct Fixture {
+/// A store on a fresh prefix of `redis` (the suite's shared server, or a [`PrivateRedis`] for
+/// the tests that kill connections or flush data), a raw connection to poke at its keys, and
+/// the prefix.
+struct Fixture<S = Arc<RedisServer>> {
     store: Arc<RedisStore>,
     raw: redis::aio::MultiplexedConnection,
     prefix: String,
-    redis: RedisServer,
+    redis: S,
 }
 
 impl Fixture {
+    /// On the server the suite shares: for tests that touch only their own keys.
     async fn open(config: StoreConfig) -> Self {
-        let redis = RedisServer::start();
-        let prefix = RedisServer::fresh_prefix();
-        let store = RedisStore::connect(redis.url(), &prefix, config)
-            .await
-            .expect("connect to the test redis-server");
+        Self::on(RedisServer::shared(), config).await
+    }
+}
+
+impl Fixture<PrivateRedis> {
+    /// On a server of this test's own, whatever `HERALD_TEST_REDIS_URL` says: for tests that
+    /// kill connections or flush data.
+    async fn private(config: StoreConfig) -> Self {
+        Self::on(RedisServer::start_private(), config).await
+    }
+}
+
+impl<S: Deref<Target = RedisServer>> Fixture<S> {
+    async fn on(redis: S, config: StoreConfig) -> Self {
+        let (store, prefix) = backend::connect(&redis, config).await;
         let raw = redis::Client::open(redis.url())
             .expect("a valid url")
             .get_multiplexed_async_connection()
@@ -51,17 +68,45 @@ impl Fixture {
         }
     }
 
-    /// Whether this test may kill connections and flush data: only on its private server.
-    fn private(&self) -> bool {
-        let private = self.redis.port().is_some();
-        if !private {
-            eprintln!("skipped: destructive Redis test against a shared HERALD_TEST_REDIS_URL");
-        }
-        private
-    }
-
     fn key(&self, suffix: &str) -> String {
         format!("{}:{suffix}", self.prefix)
+    }
+
+    /// Submits a job of `kind` with an empty payload.
+    async fn create(&self, kind: &str) -> Job {
+        self.store
+            .create(new_job(kind, json!({})))
+            .await
+            .unwrap()
+            .job
+    }
+
+    /// Claims up to `max` jobs of `kinds` as `worker`, waiting at most `wait`.
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        kinds: &[JobType],
+        max: usize,
+        wait: Duration,
+    ) -> Vec<Claimed> {
+        self.store.claim(worker, kinds, max, wait).await.unwrap()
+    }
+
+    /// Reads the next entry of the queue stream `queue` as a consumer that then dies without
+    /// starting the job.
+    async fn read_and_die(&mut self, queue: &str) {
+        let _: redis::Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("workers")
+            .arg("doomed")
+            .arg("COUNT")
+            .arg(1)
+            .arg("STREAMS")
+            .arg(self.key(queue))
+            .arg(">")
+            .query_async(&mut self.raw)
+            .await
+            .unwrap();
     }
 }
 
@@ -85,10 +130,7 @@ async fn next_signal(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_subscription_comes_back_after_its_connection_is_killed_and_says_resync() {
-    let mut f = Fixture::open(StoreConfig::default()).await;
-    if !f.private() {
-        return;
-    }
+    let mut f = Fixture::private(StoreConfig::default()).await;
     let mut signals = f.store.signals();
     let killed: i64 = redis::cmd("CLIENT")
         .arg("KILL")
@@ -101,12 +143,7 @@ async fn the_subscription_comes_back_after_its_connection_is_killed_and_says_res
     next_signal(&mut signals, "Resync", |s| matches!(s, Signal::Resync)).await;
 
     // Subscribed again: events flow as before.
-    let job = f
-        .store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap()
-        .job;
+    let job = f.create("demo.sleep").await;
     next_signal(
         &mut signals,
         "the new job's event",
@@ -150,53 +187,26 @@ async fn every_listener_shares_one_subscription_and_other_processes_are_heard() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_group_lost_with_the_data_is_recreated() {
-    let mut f = Fixture::open(StoreConfig::default()).await;
-    if !f.private() {
-        return;
-    }
+    let mut f = Fixture::private(StoreConfig::default()).await;
     let kinds = [job_type("demo.sleep")];
     let worker = WorkerId::generate();
-    f.store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap();
-    assert_eq!(
-        f.store
-            .claim(&worker, &kinds, 1, Duration::ZERO)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    f.create("demo.sleep").await;
+    assert_eq!(f.claim(&worker, &kinds, 1, Duration::ZERO).await.len(), 1);
 
     // A Redis restarted without persistence: the queue and its group are gone, while this
     // process still believes the group exists.
-    redis::cmd("FLUSHALL")
-        .query_async::<()>(&mut f.raw)
-        .await
-        .unwrap();
+    f.redis.flush_all();
     let started = Instant::now();
     let found = f
-        .store
         .claim(&worker, &kinds, 1, Duration::from_millis(200))
-        .await
-        .unwrap();
+        .await;
     assert!(found.is_empty());
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "recreating the group backs off, briefly"
     );
-    let job = f
-        .store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap()
-        .job;
-    let claimed = f
-        .store
-        .claim(&worker, &kinds, 1, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let job = f.create("demo.sleep").await;
+    let claimed = f.claim(&worker, &kinds, 1, Duration::from_secs(5)).await;
     assert_eq!(
         claimed.iter().map(|c| c.lease.job.id).collect::<Vec<_>>(),
         [job.id]
@@ -206,31 +216,12 @@ async fn a_consumer_group_lost_with_the_data_is_recreated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destroyed_group_is_recreated_and_still_delivers_the_waiting_jobs() {
     let mut f = Fixture::open(StoreConfig::default()).await;
-    if !f.private() {
-        return;
-    }
     let kinds = [job_type("demo.sleep")];
     let worker = WorkerId::generate();
     // The group exists (and this process knows it) before the jobs arrive.
-    assert!(
-        f.store
-            .claim(&worker, &kinds, 1, Duration::ZERO)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let first = f
-        .store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap()
-        .job;
-    let second = f
-        .store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap()
-        .job;
+    assert!(f.claim(&worker, &kinds, 1, Duration::ZERO).await.is_empty());
+    let first = f.create("demo.sleep").await;
+    let second = f.create("demo.sleep").await;
     let destroyed: i64 = redis::cmd("XGROUP")
         .arg("DESTROY")
         .arg(f.key("queue:{demo.sleep}"))
@@ -239,11 +230,7 @@ async fn a_destroyed_group_is_recreated_and_still_delivers_the_waiting_jobs() {
         .await
         .unwrap();
     assert_eq!(destroyed, 1);
-    let claimed = f
-        .store
-        .claim(&worker, &kinds, 5, Duration::from_secs(1))
-        .await
-        .unwrap();
+    let claimed = f.claim(&worker, &kinds, 5, Duration::from_secs(1)).await;
     let ids: Vec<_> = claimed.iter().map(|c| c.lease.job.id).collect();
     assert_eq!(
         ids,
@@ -260,23 +247,11 @@ async fn finished_jobs_expire_after_the_retention_and_running_ones_do_not() {
     })
     .await;
     let worker = WorkerId::generate();
-    let done = f
-        .store
-        .create(new_job("demo.report", json!({})))
-        .await
-        .unwrap()
-        .job;
-    let running = f
-        .store
-        .create(new_job("demo.report", json!({})))
-        .await
-        .unwrap()
-        .job;
+    let done = f.create("demo.report").await;
+    let running = f.create("demo.report").await;
     let mut claimed = f
-        .store
         .claim(&worker, &[job_type("demo.report")], 2, Duration::ZERO)
-        .await
-        .unwrap();
+        .await;
     assert_eq!(claimed.len(), 2);
     let lease = claimed.remove(0).lease;
     assert_eq!(lease.job.id, done.id);
@@ -309,27 +284,13 @@ async fn expired_jobs_leave_the_listings() {
     .await;
     let worker = WorkerId::generate();
     let kinds = [job_type("demo.sleep")];
-    let gone = f
-        .store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap()
-        .job;
-    let lease = f
-        .store
-        .claim(&worker, &kinds, 1, Duration::ZERO)
-        .await
-        .unwrap();
+    let gone = f.create("demo.sleep").await;
+    let lease = f.claim(&worker, &kinds, 1, Duration::ZERO).await;
     f.store
         .complete(lease.into_iter().next().unwrap().lease, None)
         .await
         .unwrap();
-    let kept = f
-        .store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap()
-        .job;
+    let kept = f.create("demo.sleep").await;
 
     let all = ListQuery {
         status: None,
@@ -375,17 +336,10 @@ async fn histories_are_capped_exactly_and_feeds_approximately() {
     })
     .await;
     let worker = WorkerId::generate();
-    let job = f
-        .store
-        .create(new_job("demo.report", json!({})))
-        .await
-        .unwrap()
-        .job;
+    let job = f.create("demo.report").await;
     let claimed = f
-        .store
         .claim(&worker, &[job_type("demo.report")], 1, Duration::ZERO)
-        .await
-        .unwrap();
+        .await;
     let mut lease = claimed.into_iter().next().unwrap().lease;
     for percent in 0..300u16 {
         let progress = Progress::new((percent % 100) as u8, None);
@@ -416,10 +370,7 @@ async fn histories_are_capped_exactly_and_feeds_approximately() {
 async fn each_feed_entry_names_the_one_before_it() {
     let mut f = Fixture::open(StoreConfig::default()).await;
     for _ in 0..3 {
-        f.store
-            .create(new_job("demo.sleep", json!({})))
-            .await
-            .unwrap();
+        f.create("demo.sleep").await;
     }
     let entries: redis::streams::StreamRangeReply =
         f.raw.xrange_all(f.key("feed:{default}")).await.unwrap();
@@ -442,34 +393,13 @@ async fn a_job_read_by_a_claimer_that_died_before_starting_it_is_requeued() {
     let kinds = [job_type("demo.sleep")];
     let rescuer = WorkerId::generate();
     // The group exists once a worker has looked at the queue.
-    f.store
-        .claim(&rescuer, &kinds, 1, Duration::ZERO)
-        .await
-        .unwrap();
-    let job = f
-        .store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap()
-        .job;
+    f.claim(&rescuer, &kinds, 1, Duration::ZERO).await;
+    let job = f.create("demo.sleep").await;
     // A claimer reads the entry and dies before starting the job.
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("workers")
-        .arg("doomed")
-        .arg("COUNT")
-        .arg(1)
-        .arg("STREAMS")
-        .arg(f.key("queue:{demo.sleep}"))
-        .arg(">")
-        .query_async(&mut f.raw)
-        .await
-        .unwrap();
+    f.read_and_die("queue:{demo.sleep}").await;
     assert!(
-        f.store
-            .claim(&rescuer, &kinds, 1, Duration::ZERO)
+        f.claim(&rescuer, &kinds, 1, Duration::ZERO)
             .await
-            .unwrap()
             .is_empty()
     );
     eventually(
@@ -481,11 +411,7 @@ async fn a_job_read_by_a_claimer_that_died_before_starting_it_is_requeued() {
         },
     )
     .await;
-    let claimed = f
-        .store
-        .claim(&rescuer, &kinds, 1, Duration::ZERO)
-        .await
-        .unwrap();
+    let claimed = f.claim(&rescuer, &kinds, 1, Duration::ZERO).await;
     let lease = &claimed[0].lease;
     assert_eq!(
         (lease.job.id, lease.job.attempt, lease.job.seq),
@@ -532,17 +458,8 @@ async fn a_job_canceled_while_waiting_for_its_retry_is_never_promoted() {
     let f = Fixture::open(StoreConfig::default()).await;
     let worker = WorkerId::generate();
     let kinds = [job_type("demo.sleep")];
-    let job = f
-        .store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap()
-        .job;
-    let lease = f
-        .store
-        .claim(&worker, &kinds, 1, Duration::ZERO)
-        .await
-        .unwrap();
+    let job = f.create("demo.sleep").await;
+    let lease = f.claim(&worker, &kinds, 1, Duration::ZERO).await;
     let error = herald_core::JobError::new(herald_core::ErrorCode::HandlerError, "later");
     let lease = lease.into_iter().next().unwrap().lease;
     f.store
@@ -557,23 +474,14 @@ async fn a_job_canceled_while_waiting_for_its_retry_is_never_promoted() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let report = f.store.maintain(&worker, &kinds).await.unwrap();
     assert_eq!(report.promoted, 0);
-    assert!(
-        f.store
-            .claim(&worker, &kinds, 1, Duration::ZERO)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(f.claim(&worker, &kinds, 1, Duration::ZERO).await.is_empty());
     let job = f.store.get(&tenant(), &job.id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Canceled);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_blocked_while_redis_loses_its_data_recovers() {
-    let mut f = Fixture::open(StoreConfig::default()).await;
-    if !f.private() {
-        return;
-    }
+    let mut f = Fixture::private(StoreConfig::default()).await;
     let store = Arc::clone(&f.store);
     let worker = WorkerId::generate();
     let blocked = tokio::spawn(async move {
@@ -588,108 +496,38 @@ async fn a_claim_blocked_while_redis_loses_its_data_recovers() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The blocked read is ended by Redis ("UNBLOCKED the stream key no longer exists").
-    redis::cmd("FLUSHALL")
-        .query_async::<()>(&mut f.raw)
-        .await
-        .unwrap();
+    f.redis.flush_all();
     let found = blocked
         .await
         .unwrap()
         .expect("the claim recovers instead of failing");
     assert!(found.is_empty());
-    let job = f
-        .store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap()
-        .job;
+    let job = f.create("demo.sleep").await;
     let claimed = f
-        .store
         .claim(
             &WorkerId::generate(),
             &[job_type("demo.sleep")],
             1,
             Duration::from_secs(5),
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         claimed.iter().map(|c| c.lease.job.id).collect::<Vec<_>>(),
         [job.id]
     );
 }
 
-/// A `redis-server` this test can stop and start again on the same port.
-struct Restartable {
-    port: u16,
-    dir: herald_testkit::TempDir,
-    child: Option<std::process::Child>,
-}
-
-impl Restartable {
-    fn start() -> Self {
-        let mut server = Self {
-            port: herald_testkit::free_port(),
-            dir: herald_testkit::TempDir::new("redis-restart"),
-            child: None,
-        };
-        server.up();
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn up(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&self.dir.0)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn down(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Restartable {
-    fn drop(&mut self) {
-        self.down();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_long_redis_outage_the_store_and_its_subscription_come_back() {
-    let mut server = Restartable::start();
-    let store = RedisStore::connect(
-        &server.url(),
-        &RedisServer::fresh_prefix(),
-        StoreConfig::default(),
-    )
-    .await
-    .unwrap();
+    let mut server = RedisServer::start_private();
+    let (store, _prefix) = backend::connect(&server, StoreConfig::default()).await;
     let mut signals = store.signals();
-    server.down();
+    server.kill();
     // Longer than the connection manager's own reconnection attempts (about 6 s): the
     // store has to keep trying by itself.
     tokio::time::sleep(Duration::from_secs(9)).await;
     assert!(store.ping().await.is_err());
-    server.up();
+    server.restart();
     next_signal(&mut signals, "Resync", |s| matches!(s, Signal::Resync)).await;
     let job = eventually(
         "the store to write again",
@@ -724,12 +562,7 @@ async fn after_a_long_redis_outage_the_store_and_its_subscription_come_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_jobs_wait_in_their_tenants_own_stream() {
     let mut f = Fixture::open(with_external_types()).await;
-    let job = f
-        .store
-        .create(new_job(EXTERNAL, json!({})))
-        .await
-        .unwrap()
-        .job;
+    let job = f.create(EXTERNAL).await;
     let other = TenantId::parse("acme").unwrap();
     f.store
         .create(for_tenant(new_job(EXTERNAL, json!({})), other))
@@ -773,7 +606,7 @@ async fn an_external_queue_is_maintained_only_while_it_holds_leases_or_retries()
     let worker = WorkerId::generate();
     let active = f.key("external-active");
     let member = format!("default {EXTERNAL}");
-    f.store.create(new_job(EXTERNAL, json!({}))).await.unwrap();
+    f.create(EXTERNAL).await;
     let mut claimed = f
         .store
         .claim_external(&worker, &tenant(), &[job_type(EXTERNAL)], 1, Duration::ZERO)
@@ -831,24 +664,9 @@ async fn an_external_job_read_by_a_claimer_that_died_before_starting_it_is_reque
         .claim_external(&rescuer, &tenant(), &kinds, 1, Duration::ZERO)
         .await
         .unwrap();
-    let job = f
-        .store
-        .create(new_job(EXTERNAL, json!({})))
-        .await
-        .unwrap()
-        .job;
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("workers")
-        .arg("doomed")
-        .arg("COUNT")
-        .arg(1)
-        .arg("STREAMS")
-        .arg(f.key("external-queue:{default}:video.transcode"))
-        .arg(">")
-        .query_async(&mut f.raw)
-        .await
-        .unwrap();
+    let job = f.create(EXTERNAL).await;
+    f.read_and_die("external-queue:{default}:video.transcode")
+        .await;
     eventually(
         "the unstarted job to be requeued",
         Duration::from_secs(10),
@@ -885,12 +703,8 @@ async fn a_types_retention_sets_the_expiry_of_its_finished_jobs() {
     .await;
     let worker = WorkerId::generate();
     let mut ttl_of = async |kind: &str| {
-        let job = f.store.create(new_job(kind, json!({}))).await.unwrap().job;
-        let mut claimed = f
-            .store
-            .claim(&worker, &[job_type(kind)], 1, Duration::ZERO)
-            .await
-            .unwrap();
+        let job = f.create(kind).await;
+        let mut claimed = f.claim(&worker, &[job_type(kind)], 1, Duration::ZERO).await;
         f.store
             .complete(claimed.remove(0).lease, None)
             .await
@@ -920,10 +734,7 @@ async fn a_feed_is_trimmed_by_age_and_expires_when_its_tenant_goes_quiet() {
     let last = f.key("feed:{default}:last");
     // More than a stream node holds (100 entries), so `MINID ~` has a whole node to drop.
     for _ in 0..150 {
-        f.store
-            .create(new_job("demo.sleep", json!({})))
-            .await
-            .unwrap();
+        f.create("demo.sleep").await;
     }
     let ttl: i64 = f.raw.pttl(&feed).await.unwrap();
     assert!((0..=2000).contains(&ttl), "the feed expires: {ttl} ms");
@@ -932,12 +743,7 @@ async fn a_feed_is_trimmed_by_age_and_expires_when_its_tenant_goes_quiet() {
     assert_eq!(no_expiry, -1, "the newest cursor outlives the feed");
 
     tokio::time::sleep(retention + Duration::from_millis(100)).await;
-    let fresh = f
-        .store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap()
-        .job;
+    let fresh = f.create("demo.sleep").await;
     let len: usize = f.raw.xlen(&feed).await.unwrap();
     assert!(
         len < 100,
@@ -959,12 +765,7 @@ async fn a_feed_is_trimmed_by_age_and_expires_when_its_tenant_goes_quiet() {
     .await;
     let head = f.store.feed_head(&tenant()).await.unwrap();
     assert_eq!(Some(head.to_string()), Some(appended.id.clone()));
-    let next = f
-        .store
-        .create(new_job("demo.sleep", json!({})))
-        .await
-        .unwrap()
-        .job;
+    let next = f.create("demo.sleep").await;
     let page = f.store.feed(&tenant(), head, 100).await.unwrap();
     assert!(!page.missed);
     assert_eq!(page.entries.len(), 1);
@@ -1045,10 +846,8 @@ async fn a_jobs_webhook_secret_is_kept_once_with_the_job_and_goes_with_it() {
     let job = f.store.create(new).await.unwrap().job;
     let worker = WorkerId::generate();
     let mut claimed = f
-        .store
         .claim(&worker, &[job_type("demo.sleep")], 1, Duration::ZERO)
-        .await
-        .unwrap();
+        .await;
     f.store
         .complete(claimed.remove(0).lease, None)
         .await

@@ -1,98 +1,52 @@
 //! Opens a store of either backend for one test, and the helpers the tests share.
 
-use std::sync::Arc;
+use std::ops::Deref;
 use std::time::Duration;
 
-use herald_core::store::memory::MemoryStore;
-use herald_core::store::redis::RedisStore;
-use herald_core::store::{Claimed, Lease, SharedKeyStore, SharedWebhookStore};
+use herald_core::store::{Claimed, Lease, Signal};
 use herald_core::{
-    IdempotencyKey, Job, JobLimits, JobRequest, JobType, JobTypes, NewJob, Runner, SharedStore,
-    StoreConfig, TenantId, TypePolicy, WorkerId,
+    FeedEntry, Job, JobTypes, NewJob, Runner, StoreConfig, TenantId, TypePolicy, WorkerId,
 };
-use herald_testkit::RedisServer;
+pub use herald_testkit::backend::Backend;
+use herald_testkit::backend::Stores;
+pub use herald_testkit::jobs::{
+    for_tenant, job_type, new_job, new_job_with, other_tenant, tenant, with_key,
+};
+use serde_json::json;
 
-/// Which backend a test runs against.
-#[derive(Debug, Clone, Copy)]
-pub enum Backend {
-    Memory,
-    Redis,
-}
-
-/// A store for one test; keeps its Redis server alive as long as the test runs. `store` and
-/// `hooks` are the same backend seen through its two traits.
+/// A store for one test (`store`, `hooks` and `keys`: the same backend seen through its three
+/// traits) and a worker id to claim with.
 pub struct Harness {
-    pub store: SharedStore,
-    pub hooks: SharedWebhookStore,
-    pub keys: SharedKeyStore,
+    stores: Stores,
     pub worker: WorkerId,
-    _redis: Option<RedisServer>,
 }
 
-impl Backend {
-    pub async fn open(self, config: StoreConfig) -> Harness {
-        match self {
-            Backend::Memory => {
-                let store = Arc::new(MemoryStore::new(config));
-                Harness {
-                    store: Arc::clone(&store) as SharedStore,
-                    hooks: Arc::clone(&store) as SharedWebhookStore,
-                    keys: store,
-                    worker: WorkerId::generate(),
-                    _redis: None,
-                }
-            }
-            Backend::Redis => {
-                let redis = RedisServer::start();
-                let store = RedisStore::connect(redis.url(), &RedisServer::fresh_prefix(), config)
-                    .await
-                    .expect("connect to the test redis-server");
-                let store = Arc::new(store);
-                Harness {
-                    store: Arc::clone(&store) as SharedStore,
-                    hooks: Arc::clone(&store) as SharedWebhookStore,
-                    keys: store,
-                    worker: WorkerId::generate(),
-                    _redis: Some(redis),
-                }
-            }
-        }
-    }
+impl Deref for Harness {
+    type Target = Stores;
 
-    pub async fn open_default(self) -> Harness {
-        self.open(StoreConfig::default()).await
+    fn deref(&self) -> &Stores {
+        &self.stores
     }
 }
 
-pub fn tenant() -> TenantId {
-    TenantId::default_tenant()
+/// A fresh store of `backend` with `config`.
+pub async fn open(backend: Backend, config: StoreConfig) -> Harness {
+    Harness {
+        stores: backend.open(config).await,
+        worker: WorkerId::generate(),
+    }
 }
 
-pub fn other_tenant() -> TenantId {
-    TenantId::parse("acme").expect("valid tenant")
+/// A fresh store of `backend` with the default configuration tweaked.
+pub async fn open_with(backend: Backend, tweak: impl FnOnce(&mut StoreConfig)) -> Harness {
+    let mut config = StoreConfig::default();
+    tweak(&mut config);
+    open(backend, config).await
 }
 
-pub fn job_type(name: &str) -> JobType {
-    JobType::parse(name).expect("valid job type")
-}
-
-/// A valid submission of `type` with `payload`.
-pub fn new_job(kind: &str, payload: serde_json::Value) -> NewJob {
-    new_job_with(kind, payload, |_| {})
-}
-
-pub fn new_job_with(
-    kind: &str,
-    payload: serde_json::Value,
-    tweak: impl FnOnce(&mut JobRequest),
-) -> NewJob {
-    let mut request = JobRequest {
-        job_type: Some(kind.to_owned()),
-        payload: Some(payload),
-        ..Default::default()
-    };
-    tweak(&mut request);
-    NewJob::parse(tenant(), request, None, &JobLimits::default()).expect("valid submission")
+/// A fresh store of `backend` with the default configuration.
+pub async fn open_default(backend: Backend) -> Harness {
+    open(backend, StoreConfig::default()).await
 }
 
 /// The job type external workers run in the suite's catalogs.
@@ -120,17 +74,6 @@ pub fn with_external_types() -> StoreConfig {
         job_types: external_types(),
         ..StoreConfig::default()
     }
-}
-
-/// The same submission, for `tenant`.
-pub fn for_tenant(mut new: NewJob, tenant: TenantId) -> NewJob {
-    new.tenant = tenant;
-    new
-}
-
-pub fn with_key(mut new: NewJob, key: &str) -> NewJob {
-    new.idempotency_key = Some(IdempotencyKey::try_from(key).expect("valid key"));
-    new
 }
 
 impl Harness {
@@ -196,6 +139,14 @@ impl Harness {
         claimed.remove(0)
     }
 
+    /// The lease of the default tenant's one job of type [`EXTERNAL`], claimed by this harness's
+    /// worker, waiting a generous while for it.
+    pub async fn claim_external_lease(&self) -> Lease {
+        self.claim_external_as(&self.worker, &tenant(), EXTERNAL)
+            .await
+            .lease
+    }
+
     /// Claims `tenant`'s jobs of the external `kind` without waiting; those found, maybe none.
     pub async fn claim_external_now(
         &self,
@@ -218,6 +169,39 @@ impl Harness {
             .collect()
     }
 
+    /// Runs one `demo.sleep` job to completion and answers the feed entries its three events
+    /// were announced with, as the signals brought them. The store subscribes when it is
+    /// opened, so nothing published from then on is missed.
+    pub async fn announced_entries_of_one_finished_job(&self) -> Vec<FeedEntry> {
+        let mut signals = self.store.signals();
+        let job = self.create(new_job("demo.sleep", json!({}))).await;
+        let lease = self.claim_one("demo.sleep").await.lease;
+        self.store.complete(lease, None).await.unwrap();
+        let mut announced = Vec::new();
+        while announced.len() < 3 {
+            let signal = tokio::time::timeout(Duration::from_secs(10), signals.recv())
+                .await
+                .expect("a signal within 10 s")
+                .expect("the signal channel is open");
+            if let Signal::Event(entry) = signal
+                && entry.event.job.id == job.id
+            {
+                announced.push(FeedEntry::clone(&entry));
+            }
+        }
+        announced
+    }
+
+    /// Asserts that `tenant` has no job of the external `kind` to claim right now.
+    pub async fn assert_no_external_job(&self, tenant: &TenantId, kind: &str) {
+        let found = self.claim_external_now(tenant, kind, 5).await;
+        assert!(
+            found.is_empty(),
+            "{tenant} had {} job(s) of type {kind} to claim",
+            found.len()
+        );
+    }
+
     pub async fn get(&self, job: &Job) -> Job {
         self.store
             .get(&job.tenant, &job.id)
@@ -225,27 +209,4 @@ impl Harness {
             .expect("get")
             .expect("the job exists")
     }
-}
-
-/// Instantiates each named test once per backend: `memory::name` and `redis::name`.
-#[macro_export]
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::support::Backend::Memory).await
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::support::Backend::Redis).await
-                }
-            )*
-        }
-    };
 }

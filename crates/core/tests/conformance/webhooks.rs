@@ -6,21 +6,25 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use herald_core::store::StoreError;
 use herald_core::store::webhooks::{DeliveryQuery, DeliveryQueueStats, DueDelivery, OutboxEntry};
-use herald_core::store::{StoreConfig, StoreError};
 use herald_core::webhook::{
     Attempt, AttemptResult, Delivery, DeliveryState, HookStatus, JobHook, MAX_SUBSCRIPTIONS,
     Subscription, SubscriptionRequest, Target, render_body, targets,
 };
 use herald_core::{
-    DeliveryId, ErrorCode, Event, EventType, Job, JobError, JobId, NewJob, Progress, TenantId,
+    DeliveryId, ErrorCode, Event, EventType, Job, JobError, JobId, NewJob, Progress,
+    SubscriptionId, TenantId,
 };
 use herald_testkit::eventually;
 use serde_json::json;
 
-use crate::support::{Backend, Harness, job_type, new_job, new_job_with, other_tenant, tenant};
+use crate::support::{
+    Backend, Harness, job_type, new_job, new_job_with, open, open_default, open_with, other_tenant,
+    tenant,
+};
 
-crate::conformance!(
+herald_testkit::on_both_backends!(
     a_job_with_a_webhook_writes_an_outbox_entry_for_each_event_its_hook_wants_and_no_other,
     an_enabled_subscription_gets_entries_for_its_event_types_from_any_job_of_its_tenant,
     a_disabled_or_deleted_subscription_stops_its_entries,
@@ -75,9 +79,35 @@ fn subscription_of(tenant: TenantId, events: Option<&[&str]>) -> Subscription {
     Subscription::create(tenant, request, Utc::now()).expect("a valid subscription")
 }
 
+/// Writes `sub` if the stored one is still at `version` (or, for `None`, if there is none);
+/// whether it was written.
+async fn put_subscription(h: &Harness, sub: &Subscription, version: Option<u64>) -> bool {
+    h.hooks.put_subscription(sub, version).await.unwrap()
+}
+
+/// The default tenant's subscription `id`, if it has one.
+async fn stored_subscription(h: &Harness, id: &SubscriptionId) -> Option<Subscription> {
+    h.hooks.subscription(&tenant(), id).await.unwrap()
+}
+
+/// Deletes the default tenant's subscription `id`; whether it had one.
+async fn delete_subscription(h: &Harness, id: &SubscriptionId) -> bool {
+    h.hooks.delete_subscription(&tenant(), id).await.unwrap()
+}
+
+/// The default tenant's delivery `id`, if it has one.
+async fn stored_delivery(h: &Harness, id: &DeliveryId) -> Option<Delivery> {
+    h.hooks.delivery(&tenant(), id).await.unwrap()
+}
+
+/// Makes the default tenant's delivery `id` due again; the delivery, if it has one.
+async fn retry_delivery(h: &Harness, id: &DeliveryId) -> Option<Delivery> {
+    h.hooks.retry_delivery(&tenant(), id).await.unwrap()
+}
+
 async fn subscribe(h: &Harness, tenant: TenantId, events: Option<&[&str]>) -> Subscription {
     let sub = subscription_of(tenant, events);
-    assert!(h.hooks.put_subscription(&sub, None).await.unwrap());
+    assert!(put_subscription(h, &sub, None).await);
     sub
 }
 
@@ -215,7 +245,7 @@ async fn enqueue_to(h: &Harness, sub: &Subscription, n: usize) -> Vec<Delivery> 
 async fn a_job_with_a_webhook_writes_an_outbox_entry_for_each_event_its_hook_wants_and_no_other(
     backend: Backend,
 ) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let new = hooked_job(None);
     let hook = new.webhook.clone();
     let job = h.create(new).await;
@@ -255,7 +285,7 @@ async fn a_job_with_a_webhook_writes_an_outbox_entry_for_each_event_its_hook_wan
 async fn an_enabled_subscription_gets_entries_for_its_event_types_from_any_job_of_its_tenant(
     backend: Backend,
 ) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     subscribe(&h, tenant(), Some(&["job.completed"])).await;
     let first = h.create(new_job("demo.sleep", json!({}))).await;
     let second = h.create(new_job("demo.sleep", json!({}))).await;
@@ -272,15 +302,10 @@ async fn an_enabled_subscription_gets_entries_for_its_event_types_from_any_job_o
 }
 
 async fn a_disabled_or_deleted_subscription_stops_its_entries(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
     let disabled = sub.disabled("disabled by a client", Utc::now());
-    assert!(
-        h.hooks
-            .put_subscription(&disabled, Some(sub.version))
-            .await
-            .unwrap()
-    );
+    assert!(put_subscription(&h, &disabled, Some(sub.version)).await);
     h.create(new_job("demo.sleep", json!({}))).await;
     complete_one(&h).await;
     assert_outbox_empty(&h).await;
@@ -290,19 +315,14 @@ async fn a_disabled_or_deleted_subscription_stops_its_entries(backend: Backend) 
     complete_one(&h).await;
     assert_eq!(kinds(&read_entries(&h, 1).await), [EventType::Completed]);
 
-    assert!(
-        h.hooks
-            .delete_subscription(&tenant(), &other.id)
-            .await
-            .unwrap()
-    );
+    assert!(delete_subscription(&h, &other.id).await);
     h.create(new_job("demo.sleep", json!({}))).await;
     complete_one(&h).await;
     assert_outbox_empty(&h).await;
 }
 
 async fn another_tenants_subscription_and_jobs_without_targets_write_nothing(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     subscribe(&h, other_tenant(), None).await;
     h.create(new_job("demo.sleep", json!({}))).await;
     let canceled = h.create(new_job("demo.sleep", json!({}))).await;
@@ -314,7 +334,7 @@ async fn another_tenants_subscription_and_jobs_without_targets_write_nothing(bac
 async fn expand_stores_the_deliveries_due_at_once_with_their_body_and_acknowledges_the_entry(
     backend: Backend,
 ) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
     let new = hooked_job(None);
     let secret = new.webhook.as_ref().map(|hook| hook.secret.clone());
@@ -351,7 +371,7 @@ async fn expand_stores_the_deliveries_due_at_once_with_their_body_and_acknowledg
                 assert_eq!(claimed.job_secret, None);
             }
         }
-        let read = h.hooks.delivery(&tenant(), &delivery.id).await.unwrap();
+        let read = stored_delivery(&h, &delivery.id).await;
         assert_eq!(read.as_ref(), Some(delivery));
     }
     let body: serde_json::Value =
@@ -363,7 +383,7 @@ async fn expand_stores_the_deliveries_due_at_once_with_their_body_and_acknowledg
 }
 
 async fn expanding_the_same_entry_twice_stores_nothing_more(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     h.create(hooked_job(None)).await;
     complete_one(&h).await;
     let entries = read_entries(&h, 1).await;
@@ -376,17 +396,11 @@ async fn expanding_the_same_entry_twice_stores_nothing_more(backend: Backend) {
     let stats = h.hooks.delivery_stats().await.unwrap();
     assert_eq!(stats.scheduled, 1);
     assert_eq!(claim_due(&h, Duration::from_secs(30)).await.len(), 1);
-    assert!(
-        h.hooks
-            .delivery(&tenant(), &again[0].0.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(stored_delivery(&h, &again[0].0.id).await.is_none());
 }
 
 async fn a_claimed_delivery_comes_with_its_subscription_as_it_is_now(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     let gone = subscribe(&h, tenant(), None).await;
     let kept = enqueue_to(&h, &sub, 1).await.remove(0);
@@ -401,18 +415,8 @@ async fn a_claimed_delivery_comes_with_its_subscription_as_it_is_now(backend: Ba
             Utc::now(),
         )
         .unwrap();
-    assert!(
-        h.hooks
-            .put_subscription(&patched, Some(sub.version))
-            .await
-            .unwrap()
-    );
-    assert!(
-        h.hooks
-            .delete_subscription(&tenant(), &gone.id)
-            .await
-            .unwrap()
-    );
+    assert!(put_subscription(&h, &patched, Some(sub.version)).await);
+    assert!(delete_subscription(&h, &gone.id).await);
 
     let due = claim_due(&h, Duration::from_secs(30)).await;
     assert_eq!(due.len(), 2);
@@ -430,7 +434,7 @@ async fn a_claimed_delivery_comes_with_its_subscription_as_it_is_now(backend: Ba
 }
 
 async fn a_claimed_delivery_is_leased_until_its_lease_runs_out(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let (_, delivery) = one_job_hook_delivery(&h).await;
     let lease = Duration::from_secs(1);
     let first = claim_due(&h, lease).await;
@@ -455,18 +459,15 @@ async fn claim_eventually(h: &Harness, what: &str) -> Vec<DueDelivery> {
 }
 
 async fn a_recorded_attempt_reschedules_the_delivery_at_its_next_attempt(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let (_, delivery) = one_job_hook_delivery(&h).await;
     assert_eq!(claim_due(&h, Duration::from_secs(30)).await.len(), 1);
 
     let retry_at = whole_ms(Utc::now() + TimeDelta::milliseconds(2000));
     let retrying = delivery.attempted(failed_attempt(), AttemptResult::RetryAt(retry_at));
     assert!(h.hooks.record(&retrying, 0).await.unwrap());
-    let stored = h
-        .hooks
-        .delivery(&tenant(), &delivery.id)
+    let stored = stored_delivery(&h, &delivery.id)
         .await
-        .unwrap()
         .expect("the delivery is stored");
     assert_eq!(stored, retrying);
     assert_eq!(
@@ -486,7 +487,7 @@ async fn a_recorded_attempt_reschedules_the_delivery_at_its_next_attempt(backend
 }
 
 async fn a_record_with_stale_attempts_is_refused_and_writes_nothing(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let (_, delivery) = one_job_hook_delivery(&h).await;
     claim_due(&h, Duration::from_secs(30)).await;
     let later = whole_ms(Utc::now() + TimeDelta::hours(1));
@@ -496,7 +497,7 @@ async fn a_record_with_stale_attempts_is_refused_and_writes_nothing(backend: Bac
     // A second notifier claimed it after the first one's lease ran out, and both record.
     let stale = delivery.attempted(successful_attempt(), AttemptResult::Delivered);
     assert!(!h.hooks.record(&stale, 0).await.unwrap());
-    let stored = h.hooks.delivery(&tenant(), &delivery.id).await.unwrap();
+    let stored = stored_delivery(&h, &delivery.id).await;
     assert_eq!(stored, Some(first.clone()));
     let stats = h.hooks.delivery_stats().await.unwrap();
     assert_eq!(stats.scheduled, 1, "still on the schedule");
@@ -504,14 +505,11 @@ async fn a_record_with_stale_attempts_is_refused_and_writes_nothing(backend: Bac
 
     let done = first.attempted(successful_attempt(), AttemptResult::Delivered);
     assert!(h.hooks.record(&done, 1).await.unwrap());
-    assert_eq!(
-        h.hooks.delivery(&tenant(), &delivery.id).await.unwrap(),
-        Some(done)
-    );
+    assert_eq!(stored_delivery(&h, &delivery.id).await, Some(done));
 }
 
 async fn a_delivered_or_dead_delivery_is_off_the_schedule(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     let deliveries = enqueue_to(&h, &sub, 3).await;
     assert_eq!(h.hooks.delivery_stats().await.unwrap().scheduled, 3);
@@ -537,7 +535,7 @@ async fn a_delivered_or_dead_delivery_is_off_the_schedule(backend: Backend) {
     assert!(claim_due(&h, Duration::from_secs(30)).await.is_empty());
     let mut states = Vec::new();
     for d in [&delivered, &dead, &abandoned] {
-        let stored = h.hooks.delivery(&tenant(), &d.id).await.unwrap();
+        let stored = stored_delivery(&h, &d.id).await;
         states.push(stored.map(|d| d.state));
     }
     assert_eq!(
@@ -551,7 +549,7 @@ async fn a_delivered_or_dead_delivery_is_off_the_schedule(backend: Backend) {
 }
 
 async fn the_job_resource_shows_its_own_webhooks_delivery_state(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     // A subscription's deliveries do not touch the job's own status.
     subscribe(&h, tenant(), None).await;
     let created = h.create(hooked_job(None)).await;
@@ -624,7 +622,7 @@ async fn the_job_resource_shows_its_own_webhooks_delivery_state(backend: Backend
 }
 
 async fn a_delivery_of_an_older_event_does_not_overwrite_the_jobs_webhook_status(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     h.create(hooked_job(Some(&["job.processing", "job.completed"])))
         .await;
     let job = complete_one(&h).await;
@@ -653,7 +651,7 @@ async fn a_delivery_of_an_older_event_does_not_overwrite_the_jobs_webhook_status
 }
 
 async fn a_job_without_a_webhook_shows_no_webhook_status(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     subscribe(&h, tenant(), None).await;
     let job = h.create(new_job("demo.sleep", json!({}))).await;
     assert_eq!(job.webhook, None);
@@ -670,7 +668,7 @@ async fn a_job_without_a_webhook_shows_no_webhook_status(backend: Backend) {
 }
 
 async fn a_retry_makes_a_dead_delivery_due_again(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let (job, delivery) = one_job_hook_delivery(&h).await;
     claim_due(&h, Duration::from_secs(30)).await;
     let dead = delivery.attempted(failed_attempt(), AttemptResult::Dead);
@@ -681,17 +679,14 @@ async fn a_retry_makes_a_dead_delivery_due_again(backend: Backend) {
         Some(DeliveryState::Dead)
     );
 
-    let retried = h
-        .hooks
-        .retry_delivery(&tenant(), &delivery.id)
+    let retried = retry_delivery(&h, &delivery.id)
         .await
-        .unwrap()
         .expect("the delivery exists");
     assert_eq!(retried.state, DeliveryState::Pending);
     assert_eq!(retried.attempt_count, 1, "its attempts are kept");
     assert!(retried.next_attempt_at.is_some());
     assert_eq!(
-        h.hooks.delivery(&tenant(), &delivery.id).await.unwrap(),
+        stored_delivery(&h, &delivery.id).await,
         Some(retried.clone())
     );
     assert_eq!(
@@ -706,45 +701,18 @@ async fn a_retry_makes_a_dead_delivery_due_again(backend: Backend) {
 }
 
 async fn another_tenants_delivery_cannot_be_read_or_retried(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     // More than one listing page examines, so a page cut short would show a cursor.
     let delivery = enqueue_to(&h, &sub, 600).await.remove(0);
-    assert!(
-        h.hooks
-            .delivery(&other_tenant(), &delivery.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        h.hooks
-            .retry_delivery(&other_tenant(), &delivery.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        h.hooks
-            .retry_delivery(&tenant(), &DeliveryId::generate())
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let page = h
-        .hooks
-        .deliveries(&other_tenant(), &sub.id, &query(10))
-        .await
-        .unwrap();
+    let (hooks, other, id) = (&h.hooks, other_tenant(), &delivery.id);
+    assert!(hooks.delivery(&other, id).await.unwrap().is_none());
+    assert!(hooks.retry_delivery(&other, id).await.unwrap().is_none());
+    assert!(retry_delivery(&h, &DeliveryId::generate()).await.is_none());
+    let page = hooks.deliveries(&other, &sub.id, &query(10)).await.unwrap();
     assert!(page.deliveries.is_empty());
     assert!(page.next_cursor.is_none());
-    assert!(
-        h.hooks
-            .subscription(&other_tenant(), &sub.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(hooks.subscription(&other, &sub.id).await.unwrap().is_none());
 }
 
 fn query(limit: usize) -> DeliveryQuery {
@@ -760,7 +728,7 @@ fn delivery_ids(deliveries: &[Delivery]) -> Vec<DeliveryId> {
 }
 
 async fn deliveries_are_listed_newest_first_with_a_state_filter(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     let elsewhere = subscribe(&h, tenant(), None).await;
     let deliveries = enqueue_to(&h, &sub, 5).await;
@@ -824,7 +792,7 @@ async fn deliveries_are_listed_newest_first_with_a_state_filter(backend: Backend
 }
 
 async fn paging_deliveries_with_the_cursor_visits_each_once(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     let deliveries = enqueue_to(&h, &sub, 7).await;
     let mut newest_first = delivery_ids(&deliveries);
@@ -849,12 +817,7 @@ async fn paging_deliveries_with_the_cursor_visits_each_once(backend: Backend) {
 }
 
 async fn a_subscription_lists_only_its_newest_deliveries_up_to_the_cap(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
-            deliveries_listed_max: 3,
-            ..StoreConfig::default()
-        })
-        .await;
+    let h = open_with(backend, |c| c.deliveries_listed_max = 3).await;
     let sub = subscribe(&h, tenant(), None).await;
     let deliveries = enqueue_to(&h, &sub, 5).await;
     let mut newest_first = delivery_ids(&deliveries);
@@ -869,34 +832,18 @@ async fn a_subscription_lists_only_its_newest_deliveries_up_to_the_cap(backend: 
 }
 
 async fn a_delivery_is_forgotten_once_its_retention_ends(backend: Backend) {
-    let h = backend
-        .open(StoreConfig {
-            delivery_retention: Duration::from_secs(1),
-            ..StoreConfig::default()
-        })
-        .await;
+    let h = open_with(backend, |c| c.delivery_retention = Duration::from_secs(1)).await;
     let sub = subscribe(&h, tenant(), None).await;
     let delivery = enqueue_to(&h, &sub, 1).await.remove(0);
     claim_due(&h, Duration::from_secs(30)).await;
     let delivered = delivery.attempted(successful_attempt(), AttemptResult::Delivered);
     assert!(h.hooks.record(&delivered, 0).await.unwrap());
-    assert!(
-        h.hooks
-            .delivery(&tenant(), &delivery.id)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(stored_delivery(&h, &delivery.id).await.is_some());
     eventually(
         "the delivery to expire",
         Duration::from_secs(15),
         || async {
-            let gone = h
-                .hooks
-                .delivery(&tenant(), &delivery.id)
-                .await
-                .unwrap()
-                .is_none();
+            let gone = stored_delivery(&h, &delivery.id).await.is_none();
             let unlisted = h
                 .hooks
                 .deliveries(&tenant(), &sub.id, &query(10))
@@ -908,22 +855,13 @@ async fn a_delivery_is_forgotten_once_its_retention_ends(backend: Backend) {
         },
     )
     .await;
-    assert!(
-        h.hooks
-            .retry_delivery(&tenant(), &delivery.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(retry_delivery(&h, &delivery.id).await.is_none());
 }
 
 async fn a_subscription_write_with_a_stale_version_is_refused(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
-    assert_eq!(
-        h.hooks.subscription(&tenant(), &sub.id).await.unwrap(),
-        Some(sub.clone())
-    );
+    assert_eq!(stored_subscription(&h, &sub.id).await, Some(sub.clone()));
 
     let change = |url: &str| SubscriptionRequest {
         url: Some(url.to_owned()),
@@ -935,37 +873,20 @@ async fn a_subscription_write_with_a_stale_version_is_refused(backend: Backend) 
     let second = sub
         .patched(change("https://second.example/"), Utc::now())
         .unwrap();
+    assert!(put_subscription(&h, &first, Some(sub.version)).await);
     assert!(
-        h.hooks
-            .put_subscription(&first, Some(sub.version))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !h.hooks
-            .put_subscription(&second, Some(sub.version))
-            .await
-            .unwrap(),
+        !put_subscription(&h, &second, Some(sub.version)).await,
         "computed from a version that moved on"
     );
-    assert_eq!(
-        h.hooks.subscription(&tenant(), &sub.id).await.unwrap(),
-        Some(first.clone())
-    );
+    assert_eq!(stored_subscription(&h, &sub.id).await, Some(first.clone()));
 
     let missing = subscription_of(tenant(), None);
-    assert!(!h.hooks.put_subscription(&missing, Some(1)).await.unwrap());
-    assert!(
-        h.hooks
-            .subscription(&tenant(), &missing.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!put_subscription(&h, &missing, Some(1)).await);
+    assert!(stored_subscription(&h, &missing.id).await.is_none());
 }
 
 async fn subscriptions_are_listed_oldest_first_and_deleted_per_tenant(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let mut created = Vec::new();
     for _ in 0..3 {
         created.push(subscribe(&h, tenant(), None).await);
@@ -978,31 +899,12 @@ async fn subscriptions_are_listed_oldest_first_and_deleted_per_tenant(backend: B
     );
 
     assert!(
-        !h.hooks
-            .delete_subscription(&tenant(), &theirs.id)
-            .await
-            .unwrap(),
+        !delete_subscription(&h, &theirs.id).await,
         "another tenant's subscription"
     );
-    assert!(
-        h.hooks
-            .delete_subscription(&tenant(), &created[1].id)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !h.hooks
-            .delete_subscription(&tenant(), &created[1].id)
-            .await
-            .unwrap()
-    );
-    assert!(
-        h.hooks
-            .subscription(&tenant(), &created[1].id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(delete_subscription(&h, &created[1].id).await);
+    assert!(!delete_subscription(&h, &created[1].id).await);
+    assert!(stored_subscription(&h, &created[1].id).await.is_none());
     assert_eq!(
         h.hooks.subscriptions(&tenant()).await.unwrap(),
         [created[0].clone(), created[2].clone()]
@@ -1017,7 +919,7 @@ async fn subscriptions_are_listed_oldest_first_and_deleted_per_tenant(backend: B
 }
 
 async fn a_tenant_holds_at_most_the_maximum_number_of_subscriptions(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let writes = (0..MAX_SUBSCRIPTIONS).map(|_| {
         let hooks = &h.hooks;
         async move {
@@ -1047,17 +949,12 @@ async fn a_tenant_holds_at_most_the_maximum_number_of_subscriptions(backend: Bac
     );
     subscribe(&h, other_tenant(), None).await;
 
-    assert!(
-        h.hooks
-            .delete_subscription(&tenant(), &created[1].id)
-            .await
-            .unwrap()
-    );
-    assert!(h.hooks.put_subscription(&one_too_many, None).await.unwrap());
+    assert!(delete_subscription(&h, &created[1].id).await);
+    assert!(put_subscription(&h, &one_too_many, None).await);
 }
 
 async fn endpoint_health_reports_the_first_failure_until_a_success(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     let t0 = whole_ms(Utc::now());
     let health = |failed: bool, at: DateTime<Utc>| {
@@ -1090,7 +987,7 @@ async fn endpoint_health_reports_the_first_failure_until_a_success(backend: Back
 }
 
 async fn delivery_stats_count_scheduled_deliveries_and_the_oldest_due(backend: Backend) {
-    let h = backend.open_default().await;
+    let h = open_default(backend).await;
     assert_eq!(
         h.hooks.delivery_stats().await.unwrap(),
         DeliveryQueueStats::default()
@@ -1123,7 +1020,7 @@ async fn a_delivery_claimed_after_its_job_expired_comes_without_its_body_or_secr
     backend: Backend,
 ) {
     // `demo.sleep` jobs kept for 300 ms.
-    let h = backend.open(crate::retention::config()).await;
+    let h = open(backend, crate::retention::config()).await;
     let sub = subscribe(&h, tenant(), Some(&["job.completed"])).await;
     let job = h.create(hooked_job(None)).await;
     complete_one(&h).await;
@@ -1156,12 +1053,7 @@ async fn a_delivery_claimed_after_its_job_expired_comes_without_its_body_or_secr
 async fn a_job_keeps_the_bodies_of_its_deliveries_for_the_events_its_history_keeps(
     backend: Backend,
 ) {
-    let h = backend
-        .open(StoreConfig {
-            history_max: 3,
-            ..StoreConfig::default()
-        })
-        .await;
+    let h = open_with(backend, |c| c.history_max = 3).await;
     subscribe(
         &h,
         tenant(),

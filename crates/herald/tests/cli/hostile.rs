@@ -7,21 +7,12 @@ use std::path::Path;
 use herald::file::{ConfigFile, FileError, TYPE_OVERRIDE_PREFIX, env_name};
 use herald::job_types::assemble;
 use herald_core::JobLimits;
+use herald_testkit::props::config;
 use herald_worker::Registry;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use toml::{Table, Value};
 
 const PATH: &str = "/etc/herald/hostile.toml";
-
-/// Bounded runs, and no regression files written into the source tree.
-fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
 
 fn parse(text: &str) -> Result<ConfigFile, FileError> {
     ConfigFile::parse(Path::new(PATH), text)

@@ -156,7 +156,7 @@ async fn finished_jobs_are_counted_in_the_metrics(backend: Backend) {
     app.stop().await.unwrap();
 }
 
-crate::on_both_backends!(
+herald_testkit::on_both_backends!(
     demo_report_builds_a_csv_of_the_requested_rows_and_reports_progress,
     demo_sleep_echoes_the_seconds_it_slept_as_given,
     demo_fail_fails_at_once_with_its_message_and_code_handler_error,

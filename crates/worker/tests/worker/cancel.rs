@@ -71,7 +71,7 @@ async fn a_handler_that_ignores_cancellation_is_dropped_after_the_grace(backend:
     app.stop().await.unwrap();
 }
 
-crate::on_both_backends!(
+herald_testkit::on_both_backends!(
     canceling_a_running_job_ends_it_canceled_promptly,
     without_signals_a_cancel_request_arrives_with_the_next_heartbeat,
     a_handler_that_ignores_cancellation_is_dropped_after_the_grace,

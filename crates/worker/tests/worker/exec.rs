@@ -11,8 +11,8 @@ use herald_worker::{ExecHandler, ExecSettings};
 use serde_json::json;
 
 use crate::support::{
-    Backend, Harness, PATIENCE, history, result, result_json, start_with_job, submit, tenant,
-    wait_for, wait_for_status,
+    Backend, Harness, PATIENCE, history, result, result_json, run_one_until, start_with_job,
+    submit, tenant, wait_for, wait_for_status,
 };
 
 /// A handler running `script` with `sh -c`, with `DIR` set to `dir`.
@@ -37,6 +37,14 @@ async fn pid_in(dir: &Path, name: &str) -> u32 {
         text.strip_suffix('\n')?.trim().parse().ok()
     })
     .await
+}
+
+/// The pids [`HANG`] wrote to `dir`: its shell, the group's leader, and the child it started.
+async fn hanging_pids(dir: &Path) -> [u32; 2] {
+    [
+        pid_in(dir, "leader.pid").await,
+        pid_in(dir, "child.pid").await,
+    ]
 }
 
 /// Whether `pid` still runs: a zombie (state `Z`) does not, since it only waits to be reaped
@@ -195,12 +203,13 @@ async fn a_failing_command_fails_the_job_with_its_status_and_the_end_of_its_stde
         exit 3
         "#,
     );
-    let (mut app, job) = start_with_job("test.exec", handler(settings), json!({}), |r| {
-        r.max_attempts = Some(1)
-    })
+    let (mut app, failed) = run_one_until(
+        "test.exec",
+        handler(settings),
+        |r| r.max_attempts = Some(1),
+        JobStatus::Failed,
+    )
     .await;
-
-    let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
 
     let error = failed.error.unwrap();
     assert_eq!(error.code, ErrorCode::HandlerError);
@@ -220,15 +229,13 @@ async fn a_failing_command_fails_the_job_with_its_status_and_the_end_of_its_stde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_that_does_not_exist_fails_the_job_at_once() {
-    let (mut app, job) = start_with_job(
+    let (mut app, failed) = run_one_until(
         "test.exec",
         handler(ExecSettings::new(["/nonexistent/herald-no-such-program"])),
-        json!({}),
         |r| r.max_attempts = Some(3),
+        JobStatus::Failed,
     )
     .await;
-
-    let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
 
     assert_eq!(failed.attempt, 1);
     let message = failed.error.unwrap().message;
@@ -244,12 +251,13 @@ async fn a_result_file_over_the_limit_fails_the_job_naming_its_size() {
     let dir = TempDir::new("exec-large");
     let mut settings = script(&dir.0, r#"printf '0123456789' > "$HERALD_RESULT_PATH""#);
     settings.max_result_bytes = 4;
-    let (mut app, job) = start_with_job("test.exec", handler(settings), json!({}), |r| {
-        r.max_attempts = Some(3)
-    })
+    let (mut app, failed) = run_one_until(
+        "test.exec",
+        handler(settings),
+        |r| r.max_attempts = Some(3),
+        JobStatus::Failed,
+    )
     .await;
-
-    let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
 
     assert_eq!(failed.attempt, 1);
     let message = failed.error.unwrap().message;
@@ -269,8 +277,7 @@ async fn a_hanging_command_times_out_and_leaves_no_process_behind() {
             r.max_attempts = Some(1);
         })
         .await;
-    let leader = pid_in(&dir.0, "leader.pid").await;
-    let child = pid_in(&dir.0, "child.pid").await;
+    let [leader, child] = hanging_pids(&dir.0).await;
 
     let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
 
@@ -287,8 +294,7 @@ async fn canceling_an_exec_job_stops_the_command_and_everything_it_started() {
         .start()
         .await;
     let job = submit(&app.store, "test.exec", json!({})).await;
-    let leader = pid_in(&dir.0, "leader.pid").await;
-    let child = pid_in(&dir.0, "child.pid").await;
+    let [leader, child] = hanging_pids(&dir.0).await;
     // Not canceled yet, so both must run: the pids are the right ones.
     assert!(is_running(leader) && is_running(child));
 
@@ -311,8 +317,7 @@ async fn a_command_that_ignores_sigterm_is_killed_once_the_cancel_grace_is_spent
         .start()
         .await;
     let job = submit(&app.store, "test.exec", json!({})).await;
-    let leader = pid_in(&dir.0, "leader.pid").await;
-    let child = pid_in(&dir.0, "child.pid").await;
+    let [leader, child] = hanging_pids(&dir.0).await;
 
     app.store.cancel(&tenant(), &job.id).await.unwrap();
 

@@ -162,7 +162,7 @@ async fn a_failing_store_slows_the_worker_down_but_does_not_stop_it(backend: Bac
     app.stop().await.unwrap();
 }
 
-crate::on_both_backends!(
+herald_testkit::on_both_backends!(
     an_attempt_past_its_timeout_is_retried_then_fails_with_code_timeout,
     a_retryable_failure_is_retried_as_attempt_two_then_fails_after_max_attempts,
     a_panicking_handler_does_not_kill_the_worker,

@@ -10,7 +10,7 @@ use herald_worker::{HttpHandler, HttpSettings};
 use serde_json::json;
 
 use crate::support::{
-    Backend, Harness, PATIENCE, result, start_with_job, submit, tenant, wait_for_status,
+    Backend, Harness, PATIENCE, result, run_one_until, submit, tenant, wait_for_status,
 };
 
 /// What a gateway in front of the endpoint would wait at most, in this test's terms: the
@@ -86,15 +86,13 @@ async fn a_503_is_retried_with_the_same_idempotency_key_and_the_next_attempt_com
                 .body(r#"{"ok":true}"#),
         ]),
     );
-    let (mut app, job) = start_with_job(
+    let (mut app, done) = run_one_until(
         "test.http",
         handler(HttpSettings::new(receiver.url("/render"))),
-        json!({}),
         |r| r.max_attempts = Some(3),
+        JobStatus::Completed,
     )
     .await;
-
-    let done = wait_for_status(&app.store, job.id, JobStatus::Completed).await;
 
     assert_eq!(done.attempt, 2);
     let requests = receiver.requests_to("/render");
@@ -105,13 +103,13 @@ async fn a_503_is_retried_with_the_same_idempotency_key_and_the_next_attempt_com
         .map(|r| r.header("herald-attempt"))
         .collect();
     assert_eq!(attempts, [Some("1"), Some("2")]);
-    let id = job.id.to_string();
+    let id = done.id.to_string();
     assert!(
         requests
             .iter()
             .all(|r| r.header("idempotency-key") == Some(id.as_str()))
     );
-    assert_eq!(result(&app.store, job.id).await.body, br#"{"ok":true}"#);
+    assert_eq!(result(&app.store, done.id).await.body, br#"{"ok":true}"#);
     app.stop().await.unwrap();
 }
 
@@ -122,15 +120,13 @@ async fn an_endpoint_that_stays_unavailable_fails_the_job_naming_the_status_and_
         "/render",
         Script::Always(Answer::status(503).body("busy,\n  try later")),
     );
-    let (mut app, job) = start_with_job(
+    let (mut app, failed) = run_one_until(
         "test.http",
         handler(HttpSettings::new(receiver.url("/render"))),
-        json!({}),
         |r| r.max_attempts = Some(2),
+        JobStatus::Failed,
     )
     .await;
-
-    let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
 
     assert_eq!(failed.attempt, 2);
     let error = failed.error.unwrap();
@@ -150,15 +146,13 @@ async fn a_400_fails_the_job_at_once() {
         "/render",
         Script::Always(Answer::status(400).body(r#"{"error": "no such invoice"}"#)),
     );
-    let (mut app, job) = start_with_job(
+    let (mut app, failed) = run_one_until(
         "test.http",
         handler(HttpSettings::new(receiver.url("/render"))),
-        json!({}),
         |r| r.max_attempts = Some(3),
+        JobStatus::Failed,
     )
     .await;
-
-    let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
 
     assert_eq!(failed.attempt, 1);
     let message = failed.error.unwrap().message;
@@ -175,16 +169,13 @@ async fn a_redirect_is_not_followed_and_fails_the_job() {
         "/old",
         Script::Always(Answer::status(302).header("location", "/new")),
     );
-    let mut app = Harness::new(Backend::Memory)
-        .handler(
-            "test.http",
-            handler(HttpSettings::new(receiver.url("/old"))),
-        )
-        .start()
-        .await;
-    let job = submit(&app.store, "test.http", json!({})).await;
-
-    let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
+    let (mut app, failed) = run_one_until(
+        "test.http",
+        handler(HttpSettings::new(receiver.url("/old"))),
+        |_| {},
+        JobStatus::Failed,
+    )
+    .await;
 
     assert_eq!(failed.attempt, 1);
     let message = failed.error.unwrap().message;
@@ -198,16 +189,13 @@ async fn a_redirect_is_not_followed_and_fails_the_job() {
 async fn an_empty_answer_completes_the_job_without_a_result() {
     let receiver = Receiver::start().await;
     receiver.respond("/render", Script::status(204));
-    let mut app = Harness::new(Backend::Memory)
-        .handler(
-            "test.http",
-            handler(HttpSettings::new(receiver.url("/render"))),
-        )
-        .start()
-        .await;
-    let job = submit(&app.store, "test.http", json!({})).await;
-
-    let done = wait_for_status(&app.store, job.id, JobStatus::Completed).await;
+    let (mut app, done) = run_one_until(
+        "test.http",
+        handler(HttpSettings::new(receiver.url("/render"))),
+        |_| {},
+        JobStatus::Completed,
+    )
+    .await;
 
     assert!(!done.has_result);
     app.stop().await.unwrap();
@@ -222,12 +210,13 @@ async fn an_answer_over_the_limit_fails_the_job_at_once() {
     );
     let mut settings = HttpSettings::new(receiver.url("/render"));
     settings.max_response_bytes = 4;
-    let (mut app, job) = start_with_job("test.http", handler(settings), json!({}), |r| {
-        r.max_attempts = Some(3)
-    })
+    let (mut app, failed) = run_one_until(
+        "test.http",
+        handler(settings),
+        |r| r.max_attempts = Some(3),
+        JobStatus::Failed,
+    )
     .await;
-
-    let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
 
     assert_eq!(failed.attempt, 1);
     let message = failed.error.unwrap().message;
@@ -241,15 +230,13 @@ async fn an_answer_over_the_limit_fails_the_job_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_endpoint_is_retried_and_named() {
     let url = format!("http://127.0.0.1:{}/render", free_port());
-    let (mut app, job) = start_with_job(
+    let (mut app, failed) = run_one_until(
         "test.http",
         handler(HttpSettings::new(url)),
-        json!({}),
         |r| r.max_attempts = Some(2),
+        JobStatus::Failed,
     )
     .await;
-
-    let failed = wait_for_status(&app.store, job.id, JobStatus::Failed).await;
 
     assert_eq!(failed.attempt, 2);
     let message = failed.error.unwrap().message;

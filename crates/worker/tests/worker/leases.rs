@@ -89,7 +89,7 @@ async fn graceful_shutdown_hands_an_unfinished_job_back_with_its_attempt_not_cou
     assert_eq!(count_events(&store, job.id, EventType::Pending).await, 2);
 }
 
-crate::on_both_backends!(
+herald_testkit::on_both_backends!(
     heartbeats_keep_a_lease_alive_beyond_the_lease_timeout,
     a_job_whose_worker_vanished_is_reclaimed_and_run_again,
     graceful_shutdown_lets_a_short_job_finish,

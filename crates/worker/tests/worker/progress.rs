@@ -51,7 +51,7 @@ async fn a_single_report_just_before_returning_still_lands(backend: Backend) {
     app.stop().await.unwrap();
 }
 
-crate::on_both_backends!(
+herald_testkit::on_both_backends!(
     a_chatty_handler_is_coalesced_and_its_last_report_is_kept,
     a_single_report_just_before_returning_still_lands,
 );

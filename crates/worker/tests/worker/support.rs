@@ -8,17 +8,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use herald_core::JobTypes;
 use herald_core::backoff::RetryPolicy;
-use herald_core::store::memory::MemoryStore;
-use herald_core::store::redis::RedisStore;
 use herald_core::store::{
     CancelOutcome, Claimed, Created, JobPage, Lease, LeaseState, ListQuery, Maintenance, Signal,
 };
 use herald_core::{
-    Event, EventType, FeedCursor, FeedPage, Job, JobError, JobId, JobLimits, JobOutput, JobRequest,
-    JobStatus, JobType, NewJob, Progress, SharedStore, Store, StoreConfig, StoreError, TenantId,
-    WorkerId,
+    Event, EventType, FeedCursor, FeedPage, Job, JobError, JobId, JobOutput, JobRequest, JobStatus,
+    JobType, NewJob, Progress, SharedStore, Store, StoreConfig, StoreError, TenantId, WorkerId,
 };
-use herald_testkit::{RedisServer, eventually};
+pub use herald_testkit::backend::Backend;
+use herald_testkit::backend::Stores;
+use herald_testkit::eventually;
+pub use herald_testkit::jobs::{job_type, submit, submit_with, tenant};
 use herald_worker::{
     Handler, HandlerError, JobContext, Registry, Worker, WorkerConfig, WorkerError, WorkerMetrics,
 };
@@ -45,36 +45,6 @@ pub fn fast_config() -> WorkerConfig {
         drain_timeout: Duration::from_secs(5),
         progress_interval: Duration::from_millis(50),
     }
-}
-
-/// Which backend a test runs against.
-#[derive(Debug, Clone, Copy)]
-pub enum Backend {
-    Memory,
-    Redis,
-}
-
-/// Instantiates each named test once per backend: `memory::name` and `redis::name`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::support::Backend::Memory).await
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::support::Backend::Redis).await
-                }
-            )*
-        }
-    };
 }
 
 /// Builds a worker over a fresh store (a private `redis-server` for Redis); variants through
@@ -130,16 +100,8 @@ impl Harness {
 
     /// A worker that is not running yet, to drive with `run_once`.
     pub async fn build(self) -> Built {
-        let (backing, redis): (SharedStore, _) = match self.backend {
-            Backend::Memory => (Arc::new(MemoryStore::new(self.store_config)), None),
-            Backend::Redis => {
-                let redis = RedisServer::start();
-                let store = RedisStore::connect(redis.url(), redis.prefix(), self.store_config)
-                    .await
-                    .expect("connect to the test redis-server");
-                (Arc::new(store), Some(redis))
-            }
-        };
+        let stores = self.backend.open(self.store_config).await;
+        let backing = Arc::clone(&stores.store);
         let faults = Arc::new(Faulty::new(Arc::clone(&backing), self.mute_signals));
         let store: SharedStore = if self.faulty {
             faults.clone()
@@ -158,7 +120,7 @@ impl Harness {
             faults,
             worker,
             metrics,
-            _redis: redis,
+            _stores: stores,
         }
     }
 
@@ -174,7 +136,7 @@ pub struct Built {
     pub faults: Arc<Faulty>,
     pub worker: Worker,
     pub metrics: prometheus_client::registry::Registry,
-    _redis: Option<RedisServer>,
+    _stores: Stores,
 }
 
 pub struct Running {
@@ -183,7 +145,7 @@ pub struct Running {
     pub shutdown: CancellationToken,
     pub task: JoinHandle<Result<(), WorkerError>>,
     pub metrics: prometheus_client::registry::Registry,
-    _redis: Option<RedisServer>,
+    _stores: Stores,
 }
 
 impl From<Built> for Running {
@@ -194,7 +156,7 @@ impl From<Built> for Running {
             faults,
             worker,
             metrics,
-            _redis,
+            _stores,
         } = built;
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(worker.run(shutdown.clone()));
@@ -204,7 +166,7 @@ impl From<Built> for Running {
             shutdown,
             task,
             metrics,
-            _redis,
+            _stores,
         }
     }
 }
@@ -227,36 +189,6 @@ impl Running {
     }
 }
 
-pub fn tenant() -> TenantId {
-    TenantId::default_tenant()
-}
-
-pub fn job_type(name: &str) -> JobType {
-    JobType::parse(name).unwrap()
-}
-
-/// Submits a job of `kind` with `payload`.
-pub async fn submit(store: &SharedStore, kind: &str, payload: serde_json::Value) -> Job {
-    submit_with(store, kind, payload, |_| {}).await
-}
-
-/// Submits a job with the submission tweaked (timeout, attempts).
-pub async fn submit_with(
-    store: &SharedStore,
-    kind: &str,
-    payload: serde_json::Value,
-    tweak: impl FnOnce(&mut JobRequest),
-) -> Job {
-    let mut request = JobRequest {
-        job_type: Some(kind.to_owned()),
-        payload: Some(payload),
-        ..JobRequest::default()
-    };
-    tweak(&mut request);
-    let new = NewJob::parse(tenant(), request, None, &JobLimits::default()).unwrap();
-    store.create(new).await.unwrap().job
-}
-
 /// A worker on the memory backend running `handler` as the job type `kind`, and one job of
 /// that type submitted with `payload`, the submission tweaked.
 pub async fn start_with_job(
@@ -270,6 +202,18 @@ pub async fn start_with_job(
         .start()
         .await;
     let job = submit_with(&app.store, kind, payload, tweak).await;
+    (app, job)
+}
+
+/// [`start_with_job`] with an empty payload, and the job once it has `status`.
+pub async fn run_one_until(
+    kind: &str,
+    handler: impl Handler,
+    tweak: impl FnOnce(&mut JobRequest),
+    status: JobStatus,
+) -> (Running, Job) {
+    let (app, job) = start_with_job(kind, handler, serde_json::json!({}), tweak).await;
+    let job = wait_for_status(&app.store, job.id, status).await;
     (app, job)
 }
 

@@ -128,7 +128,7 @@ async fn a_types_retry_policy_replaces_the_workers(backend: Backend) {
     app.stop().await.unwrap();
 }
 
-crate::on_both_backends!(
+herald_testkit::on_both_backends!(
     a_type_with_its_own_concurrency_runs_no_more_of_its_jobs_at_once,
     a_types_retry_policy_replaces_the_workers,
 );

@@ -1,0 +1,95 @@
+//! The two backends of the store, opened for one test: the memory store, or a Redis store
+//! under a fresh key prefix on the `redis-server` the suite's tests share. With
+//! [`on_both_backends!`](crate::on_both_backends) a test written once runs on each.
+
+use std::sync::Arc;
+
+use herald_core::store::memory::MemoryStore;
+use herald_core::store::redis::RedisStore;
+use herald_core::store::{SharedKeyStore, SharedWebhookStore};
+use herald_core::{SharedStore, StoreConfig};
+
+use crate::RedisServer;
+
+/// Which backend a test runs against.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Memory,
+    Redis,
+}
+
+/// One backend's store for one test, seen through each of its traits; it keeps the Redis
+/// server alive as long as the test holds it.
+pub struct Stores {
+    pub store: SharedStore,
+    pub hooks: SharedWebhookStore,
+    pub keys: SharedKeyStore,
+    _redis: Option<Arc<RedisServer>>,
+}
+
+impl Backend {
+    /// A fresh, empty store of this backend with `config`.
+    ///
+    /// # Panics
+    /// When the Redis store cannot connect to the test's server.
+    pub async fn open(self, config: StoreConfig) -> Stores {
+        match self {
+            Backend::Memory => {
+                let store = Arc::new(MemoryStore::new(config));
+                Stores {
+                    store: Arc::clone(&store) as SharedStore,
+                    hooks: Arc::clone(&store) as SharedWebhookStore,
+                    keys: store,
+                    _redis: None,
+                }
+            }
+            Backend::Redis => {
+                let redis = RedisServer::shared();
+                let (store, _prefix) = connect(&redis, config).await;
+                let store = Arc::new(store);
+                Stores {
+                    store: Arc::clone(&store) as SharedStore,
+                    hooks: Arc::clone(&store) as SharedWebhookStore,
+                    keys: store,
+                    _redis: Some(redis),
+                }
+            }
+        }
+    }
+}
+
+/// A Redis store on `server` under a key prefix no other test uses, and that prefix.
+///
+/// # Panics
+/// When the store cannot connect to `server`.
+pub async fn connect(server: &RedisServer, config: StoreConfig) -> (RedisStore, String) {
+    let prefix = RedisServer::fresh_prefix();
+    let store = RedisStore::connect(server.url(), &prefix, config)
+        .await
+        .expect("connect to the test redis-server");
+    (store, prefix)
+}
+
+/// Instantiates each named test once per backend, as `memory::name` and `redis::name`: each
+/// named function takes the [`Backend`] to run on.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::backend::Backend::Memory).await
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::backend::Backend::Redis).await
+                }
+            )*
+        }
+    };
+}

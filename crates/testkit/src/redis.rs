@@ -1,0 +1,258 @@
+//! Redis servers for tests: [`RedisServer`] for any test, [`PrivateRedis`] for the tests that
+//! stop, freeze, restart or flush the server.
+//!
+//! The rule that destructive tests never touch a shared Redis lives in the types: only a
+//! [`PrivateRedis`] has the destructive operations, and it is always a `redis-server` this
+//! process started, whatever `HERALD_TEST_REDIS_URL` says. A destructive test therefore never
+//! skips and never harms a server it does not own.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::ops::Deref;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use crate::{TempDir, free_port};
+
+/// A Redis server for one test or one suite. Tests never touch a Redis they did not start,
+/// except the one `HERALD_TEST_REDIS_URL` names explicitly; each test takes a fresh key prefix
+/// so tests sharing a server cannot see each other's keys.
+pub struct RedisServer {
+    url: String,
+    prefix: String,
+    /// The server process when this harness started it (`None` for `HERALD_TEST_REDIS_URL`).
+    process: Option<Process>,
+}
+
+/// A `redis-server` this harness started, stopped on drop.
+struct Process {
+    port: u16,
+    child: Child,
+    /// Its directory (its append-only file, when durable).
+    dir: TempDir,
+    /// Whether it writes every change to its append-only file before answering.
+    durable: bool,
+}
+
+static PREFIX_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The server the tests of this process share while any of them holds it.
+static SHARED: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+
+impl RedisServer {
+    /// Starts `redis-server` on a free port in a private directory, without persistence, or
+    /// uses `HERALD_TEST_REDIS_URL` when set.
+    ///
+    /// # Panics
+    /// When `redis-server` cannot be started: Redis tests must run, never silently skip.
+    pub fn start() -> Self {
+        match std::env::var("HERALD_TEST_REDIS_URL") {
+            Ok(url) => Self {
+                url,
+                prefix: Self::fresh_prefix(),
+                process: None,
+            },
+            Err(_) => Self::launch(false),
+        }
+    }
+
+    /// The server of this test process, as [`RedisServer::start`] would give it, shared by
+    /// every test that holds it at the same time and stopped once none does: tests that only
+    /// read and write under their own prefix need not each pay for a server. Take a fresh
+    /// prefix per test with [`RedisServer::fresh_prefix`].
+    ///
+    /// # Panics
+    /// When `redis-server` cannot be started.
+    pub fn shared() -> Arc<Self> {
+        let mut shared = SHARED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(server) = shared.upgrade() {
+            return server;
+        }
+        let server = Arc::new(Self::start());
+        *shared = Arc::downgrade(&server);
+        server
+    }
+
+    /// A server of this test's own, even when `HERALD_TEST_REDIS_URL` is set: for tests that
+    /// stop, freeze, restart or flush the server.
+    ///
+    /// # Panics
+    /// When `redis-server` cannot be started.
+    pub fn start_private() -> PrivateRedis {
+        PrivateRedis(Self::launch(false))
+    }
+
+    /// [`RedisServer::start_private`] with every write in an append-only file, synced before
+    /// Redis answers: a [`PrivateRedis::restart`] after a [`PrivateRedis::kill`] finds every
+    /// acknowledged write, as a Redis run with `appendfsync always` would.
+    ///
+    /// # Panics
+    /// When `redis-server` cannot be started.
+    pub fn start_durable() -> PrivateRedis {
+        PrivateRedis(Self::launch(true))
+    }
+
+    fn launch(durable: bool) -> Self {
+        let port = free_port();
+        let dir = TempDir::new("redis");
+        let child = spawn(port, &dir, durable);
+        Self {
+            url: format!("redis://127.0.0.1:{port}"),
+            prefix: Self::fresh_prefix(),
+            process: Some(Process {
+                port,
+                child,
+                dir,
+                durable,
+            }),
+        }
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A key prefix of this handle's own, fresh for every `start()`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The port of a server this harness started (`None` for `HERALD_TEST_REDIS_URL`).
+    pub fn port(&self) -> Option<u16> {
+        self.process.as_ref().map(|p| p.port)
+    }
+
+    /// A key prefix no other test in this run uses.
+    pub fn fresh_prefix() -> String {
+        format!("herald-test-{}-{}", std::process::id(), next_number())
+    }
+}
+
+/// The next number of this process, for names no other test uses.
+pub(crate) fn next_number() -> u64 {
+    PREFIX_COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Starts `redis-server` on `port` in `dir` and waits until it accepts connections.
+fn spawn(port: u16, dir: &TempDir, durable: bool) -> Child {
+    let persistence: &[&str] = if durable {
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
+    let child = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--protected-mode", "no"])
+        .args(persistence)
+        .arg("--dir")
+        .arg(&dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect(
+            "redis-server must be installed to run Herald's Redis tests (apt-get install redis-server)",
+        );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // A frozen server must be thawed before it can die.
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `redis-server` this test started for itself alone, which it may therefore kill, freeze,
+/// thaw, restart and flush. Everything else it offers as a [`RedisServer`].
+pub struct PrivateRedis(RedisServer);
+
+impl Deref for PrivateRedis {
+    type Target = RedisServer;
+
+    fn deref(&self) -> &RedisServer {
+        &self.0
+    }
+}
+
+impl PrivateRedis {
+    fn process(&mut self) -> &mut Process {
+        self.0
+            .process
+            .as_mut()
+            .expect("a private server is always one this harness started")
+    }
+
+    /// Kills the server at once (`SIGKILL`): connections drop, the port refuses.
+    pub fn kill(&mut self) {
+        let child = &mut self.process().child;
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts the server again on its port, in its directory: a durable server comes back with
+    /// its data; the others come back empty.
+    ///
+    /// # Panics
+    /// When the server is still running.
+    pub fn restart(&mut self) {
+        let process = self.process();
+        let running = process.child.try_wait().expect("try_wait").is_none();
+        assert!(!running, "restart() needs the server killed first");
+        process.child = spawn(process.port, &process.dir, process.durable);
+    }
+
+    /// Freezes the server (`SIGSTOP`): connections stay open and nothing answers, as with a
+    /// Redis stuck or paused by its host.
+    pub fn freeze(&mut self) {
+        self.signal("STOP");
+    }
+
+    /// Thaws a frozen server (`SIGCONT`).
+    pub fn thaw(&mut self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&mut self, name: &str) {
+        let pid = self.process().child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid} failed");
+    }
+
+    /// Deletes every key of every database (`FLUSHALL`), as a Redis restarted without
+    /// persistence would have lost them.
+    ///
+    /// # Panics
+    /// When the server does not answer `+OK`.
+    pub fn flush_all(&mut self) {
+        let port = self.process().port;
+        let mut connection = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
+        connection
+            .write_all(b"*1\r\n$8\r\nFLUSHALL\r\n")
+            .expect("send FLUSHALL");
+        let mut answer = [0; 5];
+        connection
+            .read_exact(&mut answer)
+            .expect("read FLUSHALL's answer");
+        assert_eq!(&answer, b"+OK\r\n", "FLUSHALL failed");
+    }
+}
