@@ -37,7 +37,7 @@ mod stats;
 mod wire;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -570,12 +570,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(webhooks_markdown) = &webhooks_markdown {
                 println!("\n{webhooks_markdown}");
             }
-            if let Some(path) = json {
-                let text =
-                    serde_json::to_string_pretty(&figures).context("failed to encode JSON")?;
-                std::fs::write(&path, text)
-                    .with_context(|| format!("failed to write {}", path.display()))?;
-            }
+            write_json(json.as_deref(), &figures)?;
             if let Some(path) = write {
                 report::write_section(&path, &markdown)?;
                 if let Some(sse_markdown) = &sse_markdown {
@@ -602,33 +597,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
             log_dir,
         } => {
             let plan = run_all::Plan {
-                herald_bin: checked_herald_bin(herald_bin)?,
-                redis_server,
-                log_dir: log_dir.unwrap_or_else(default_log_dir),
-                backends,
-                // The job phases' settings: unused by the SSE phases.
-                connections: 64,
-                threads: 1,
-                warmup,
-                duration,
-                e2e_jobs: 0,
-                e2e_timeout: Duration::ZERO,
-                rate: 0.0,
                 workers: usize::try_from(workers)?,
                 concurrency,
-                herald_log,
                 sse: Some(sse.plan()?),
-                webhooks: None,
+                ..phases_plan(
+                    checked_herald_bin(herald_bin)?,
+                    redis_server,
+                    log_dir,
+                    backends,
+                    (warmup, duration),
+                    herald_log,
+                )
             };
             let figures = run_sse::run(&plan).await?;
             let markdown = report::sse_markdown(&figures, &command_line());
             println!("\n{markdown}");
-            if let Some(path) = json {
-                let text =
-                    serde_json::to_string_pretty(&figures).context("failed to encode JSON")?;
-                std::fs::write(&path, text)
-                    .with_context(|| format!("failed to write {}", path.display()))?;
-            }
+            write_json(json.as_deref(), &figures)?;
             if let Some(path) = write {
                 report::write_sse_section(&path, &markdown)?;
                 eprintln!("wrote {}", path.display());
@@ -647,33 +631,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             log_dir,
         } => {
             let plan = run_all::Plan {
-                herald_bin: checked_herald_bin(herald_bin)?,
-                redis_server,
-                log_dir: log_dir.unwrap_or_else(default_log_dir),
-                backends,
-                // The job phases' settings: unused by the webhook phases.
-                connections: 64,
-                threads: 1,
-                warmup,
-                duration,
-                e2e_jobs: 0,
-                e2e_timeout: Duration::ZERO,
-                rate: 0.0,
-                workers: 0,
-                concurrency: None,
-                herald_log,
-                sse: None,
                 webhooks: Some(webhooks.plan()?),
+                ..phases_plan(
+                    checked_herald_bin(herald_bin)?,
+                    redis_server,
+                    log_dir,
+                    backends,
+                    (warmup, duration),
+                    herald_log,
+                )
             };
             let figures = run_webhooks::run(&plan).await?;
             let markdown = report::webhooks_markdown(&figures, &command_line());
             println!("\n{markdown}");
-            if let Some(path) = json {
-                let text =
-                    serde_json::to_string_pretty(&figures).context("failed to encode JSON")?;
-                std::fs::write(&path, text)
-                    .with_context(|| format!("failed to write {}", path.display()))?;
-            }
+            write_json(json.as_deref(), &figures)?;
             if let Some(path) = write {
                 report::write_webhooks_section(&path, &markdown)?;
                 eprintln!("wrote {}", path.display());
@@ -682,6 +653,43 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::ServeBaseline { .. } => bail!("serve-baseline runs outside the runtime"),
     }
     Ok(())
+}
+
+/// The plan of the SSE or webhook phases alone: the job phases' settings are unused, and
+/// neither set of phases is planned yet.
+fn phases_plan(
+    herald_bin: PathBuf,
+    redis_server: PathBuf,
+    log_dir: Option<PathBuf>,
+    backends: Vec<Backend>,
+    (warmup, duration): (Duration, Duration),
+    herald_log: Option<String>,
+) -> run_all::Plan {
+    run_all::Plan {
+        herald_bin,
+        redis_server,
+        log_dir: log_dir.unwrap_or_else(default_log_dir),
+        backends,
+        connections: 64,
+        threads: 1,
+        warmup,
+        duration,
+        e2e_jobs: 0,
+        e2e_timeout: Duration::ZERO,
+        rate: 0.0,
+        workers: 0,
+        concurrency: None,
+        herald_log,
+        sse: None,
+        webhooks: None,
+    }
+}
+
+/// Writes the run's figures as JSON to `path`, if one was asked for.
+fn write_json(path: Option<&Path>, figures: &impl serde::Serialize) -> anyhow::Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let text = serde_json::to_string_pretty(figures).context("failed to encode JSON")?;
+    std::fs::write(path, text).with_context(|| format!("failed to write {}", path.display()))
 }
 
 /// The Herald binary to run, which must exist.
@@ -714,18 +722,7 @@ async fn run_baseline(
     log_dir: &std::path::Path,
     load: &LoadArgs,
 ) -> anyhow::Result<accept::AcceptReport> {
-    let addr = procs::free_addr()?;
-    let exe = std::env::current_exe().context("failed to find the tool's own binary")?;
-    let args = [
-        "serve-baseline".to_owned(),
-        "--bind".to_owned(),
-        addr.to_string(),
-        "--redis-url".to_owned(),
-        redis_url.to_owned(),
-    ];
-    let mut server = procs::Proc::spawn("baseline", &exe, args, &[], log_dir)?;
-    let target = Arc::new(Target::new(addr, None)?);
-    server.wait_http_ready(&target, "/healthz").await?;
+    let (server, target) = run_all::start_baseline(redis_url, log_dir).await?;
     let report = accept::run(&accept_spec(target, load)).await;
     server.stop().await?;
     report

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::accept::AcceptReport;
+use crate::machine::Machine;
 use crate::run_all::{Backend, Figures, Measured};
 use crate::run_sse::SseFigures;
 use crate::run_webhooks::{
@@ -26,6 +27,48 @@ const WEBHOOKS_END: &str = "<!-- herald-bench:webhooks:end -->";
 /// absolute targets divided by it give the ratios that should hold on a noisier box.
 const ISSUE_BASELINE: f64 = 23_000.0;
 
+/// What every section opens with: which run, on what, under what load.
+struct Opening<'a> {
+    title: &'a str,
+    command: &'a str,
+    /// What the wall time measures: `the whole run`, `the SSE phases`…
+    took: &'a str,
+    /// How the load at the start is named.
+    at_start: &'a str,
+    machine: &'a Machine,
+    started_at: &'a str,
+    wall_seconds: f64,
+    herald_bin: &'a str,
+    load_at_end: &'a str,
+}
+
+/// Writes the section's title and its command, date, machine, Herald and load lines.
+fn write_opening(out: &mut String, o: &Opening<'_>) {
+    let m = o.machine;
+    let _ = writeln!(out, "## {}\n", o.title);
+    let _ = writeln!(out, "- Command: `{}`", o.command);
+    let _ = writeln!(
+        out,
+        "- Date: {}; {} took {:.0} s",
+        o.started_at, o.took, o.wall_seconds
+    );
+    let _ = writeln!(
+        out,
+        "- Machine: {} CPUs ({}), {} memory, {}; {}; redis-server {}",
+        m.cpus, m.cpu_model, m.memory, m.kernel, m.rustc, m.redis_server
+    );
+    let _ = writeln!(
+        out,
+        "- Herald: `{}`; workspace at commit {}",
+        o.herald_bin, m.herald_commit
+    );
+    let _ = writeln!(
+        out,
+        "- Load average (1, 5, 15 min): {} {}, {} at the end",
+        m.load_at_start, o.at_start, o.load_at_end
+    );
+}
+
 /// One target of the issue, checked against this run.
 struct Target {
     what: String,
@@ -39,27 +82,19 @@ struct Target {
 pub fn markdown(figures: &Figures, command: &str) -> String {
     let mut out = String::new();
     let m = &figures.machine;
-    let _ = writeln!(out, "## Latest run\n");
-    let _ = writeln!(out, "- Command: `{command}`");
-    let _ = writeln!(
-        out,
-        "- Date: {}; the whole run took {:.0} s",
-        figures.started_at, figures.wall_seconds
-    );
-    let _ = writeln!(
-        out,
-        "- Machine: {} CPUs ({}), {} memory, {}; {}; redis-server {}",
-        m.cpus, m.cpu_model, m.memory, m.kernel, m.rustc, m.redis_server
-    );
-    let _ = writeln!(
-        out,
-        "- Herald: `{}`; workspace at commit {}",
-        figures.herald_bin, m.herald_commit
-    );
-    let _ = writeln!(
-        out,
-        "- Load average (1, 5, 15 min): {} at the start, {} at the end",
-        m.load_at_start, figures.load_at_end
+    write_opening(
+        &mut out,
+        &Opening {
+            title: "Latest run",
+            command,
+            took: "the whole run",
+            at_start: "at the start",
+            machine: m,
+            started_at: &figures.started_at,
+            wall_seconds: figures.wall_seconds,
+            herald_bin: &figures.herald_bin,
+            load_at_end: &figures.load_at_end,
+        },
     );
     let _ = writeln!(
         out,
@@ -409,25 +444,19 @@ fn complaints(figures: &Figures) -> Vec<String> {
             ));
         }
     }
-    let mut log_notes = |phase: String, trouble: &[(String, crate::procs::LogTrouble)]| {
-        for (process, t) in trouble {
-            notes.push(format!(
-                "{phase}, {process} logged {} `ERROR` and {} `WARN` lines; first: `{}`",
-                t.errors,
-                t.warnings,
-                t.first.as_deref().unwrap_or("?")
-            ));
-        }
-    };
-    log_notes("baseline".to_owned(), &figures.baseline.trouble);
+    log_notes(&mut notes, "baseline", &figures.baseline.trouble);
     for b in &figures.backends {
         let name = backend_name(b.backend);
-        log_notes(format!("{name} accept"), &b.accept.trouble);
+        log_notes(&mut notes, &format!("{name} accept"), &b.accept.trouble);
         if let Some(m) = &b.accept_with_workers {
-            log_notes(format!("{name} accept with workers"), &m.trouble);
+            log_notes(
+                &mut notes,
+                &format!("{name} accept with workers"),
+                &m.trouble,
+            );
         }
-        log_notes(format!("{name} end to end"), &b.e2e.trouble);
-        log_notes(format!("{name} latency"), &b.latency.trouble);
+        log_notes(&mut notes, &format!("{name} end to end"), &b.e2e.trouble);
+        log_notes(&mut notes, &format!("{name} latency"), &b.latency.trouble);
     }
     notes
 }
@@ -443,27 +472,19 @@ const SSE_LATENCY_TARGET_MS: f64 = 25.0;
 pub fn sse_markdown(figures: &SseFigures, command: &str) -> String {
     let mut out = String::new();
     let m = &figures.machine;
-    let _ = writeln!(out, "## Latest SSE run\n");
-    let _ = writeln!(out, "- Command: `{command}`");
-    let _ = writeln!(
-        out,
-        "- Date: {}; the SSE phases took {:.0} s",
-        figures.started_at, figures.wall_seconds
-    );
-    let _ = writeln!(
-        out,
-        "- Machine: {} CPUs ({}), {} memory, {}; {}; redis-server {}",
-        m.cpus, m.cpu_model, m.memory, m.kernel, m.rustc, m.redis_server
-    );
-    let _ = writeln!(
-        out,
-        "- Herald: `{}`; workspace at commit {}",
-        figures.herald_bin, m.herald_commit
-    );
-    let _ = writeln!(
-        out,
-        "- Load average (1, 5, 15 min): {} at the start of the run, {} at the end",
-        m.load_at_start, figures.load_at_end
+    write_opening(
+        &mut out,
+        &Opening {
+            title: "Latest SSE run",
+            command,
+            took: "the SSE phases",
+            at_start: "at the start of the run",
+            machine: m,
+            started_at: &figures.started_at,
+            wall_seconds: figures.wall_seconds,
+            herald_bin: &figures.herald_bin,
+            load_at_end: &figures.load_at_end,
+        },
     );
     let _ = writeln!(
         out,
@@ -592,7 +613,7 @@ pub fn sse_markdown(figures: &SseFigures, command: &str) -> String {
                     f.first_error.as_deref().unwrap_or("-")
                 ));
             }
-            sse_log_notes(
+            log_notes(
                 &mut notes,
                 &format!("{name}, {} idle streams", f.streams),
                 &m.trouble,
@@ -611,7 +632,7 @@ pub fn sse_markdown(figures: &SseFigures, command: &str) -> String {
                     f.first_error.as_deref().unwrap_or("-")
                 ));
             }
-            sse_log_notes(&mut notes, &format!("{name} {label}"), &m.trouble);
+            log_notes(&mut notes, &format!("{name} {label}"), &m.trouble);
         }
     }
     if notes.is_empty() {
@@ -627,11 +648,8 @@ pub fn sse_markdown(figures: &SseFigures, command: &str) -> String {
     out
 }
 
-fn sse_log_notes(
-    notes: &mut Vec<String>,
-    phase: &str,
-    trouble: &[(String, crate::procs::LogTrouble)],
-) {
+/// Notes every `ERROR` and `WARN` line a phase's processes logged.
+fn log_notes(notes: &mut Vec<String>, phase: &str, trouble: &[(String, crate::procs::LogTrouble)]) {
     for (process, t) in trouble {
         notes.push(format!(
             "{phase}, {process} logged {} `ERROR` and {} `WARN` lines; first: `{}`",
@@ -653,27 +671,19 @@ const WEBHOOK_ISOLATION_TARGET: f64 = 0.9;
 pub fn webhooks_markdown(figures: &WebhookFigures, command: &str) -> String {
     let mut out = String::new();
     let m = &figures.machine;
-    let _ = writeln!(out, "## Latest webhooks run\n");
-    let _ = writeln!(out, "- Command: `{command}`");
-    let _ = writeln!(
-        out,
-        "- Date: {}; the webhook phases took {:.0} s",
-        figures.started_at, figures.wall_seconds
-    );
-    let _ = writeln!(
-        out,
-        "- Machine: {} CPUs ({}), {} memory, {}; {}; redis-server {}",
-        m.cpus, m.cpu_model, m.memory, m.kernel, m.rustc, m.redis_server
-    );
-    let _ = writeln!(
-        out,
-        "- Herald: `{}`; workspace at commit {}",
-        figures.herald_bin, m.herald_commit
-    );
-    let _ = writeln!(
-        out,
-        "- Load average (1, 5, 15 min): {} at the start of the run, {} at the end",
-        m.load_at_start, figures.load_at_end
+    write_opening(
+        &mut out,
+        &Opening {
+            title: "Latest webhooks run",
+            command,
+            took: "the webhook phases",
+            at_start: "at the start of the run",
+            machine: m,
+            started_at: &figures.started_at,
+            wall_seconds: figures.wall_seconds,
+            herald_bin: &figures.herald_bin,
+            load_at_end: &figures.load_at_end,
+        },
     );
     let extra = if figures.herald_args.is_empty() {
         String::new()
@@ -891,7 +901,7 @@ pub fn webhooks_markdown(figures: &WebhookFigures, command: &str) -> String {
                 ));
             }
             busy_note(&mut notes, &format!("{name} {phase}"), &m.cpu);
-            sse_log_notes(&mut notes, &format!("{name} {phase}"), &m.trouble);
+            log_notes(&mut notes, &format!("{name} {phase}"), &m.trouble);
         }
         let Some(latency) = &b.latency else {
             continue;
@@ -909,7 +919,7 @@ pub fn webhooks_markdown(figures: &WebhookFigures, command: &str) -> String {
             ));
         }
         busy_note(&mut notes, &format!("{name} latency"), &latency.cpu);
-        sse_log_notes(&mut notes, &format!("{name} latency"), &latency.trouble);
+        log_notes(&mut notes, &format!("{name} latency"), &latency.trouble);
     }
     if notes.is_empty() {
         out.push_str(

@@ -53,6 +53,30 @@ pub struct Plan {
     pub webhooks: Option<crate::run_webhooks::WebhookPlan>,
 }
 
+/// Starts the baseline server (this tool's `serve-baseline`) on `redis_url` and waits until
+/// it answers.
+///
+/// # Errors
+/// When it cannot be started or does not answer.
+pub async fn start_baseline(
+    redis_url: &str,
+    log_dir: &Path,
+) -> anyhow::Result<(Proc, Arc<Target>)> {
+    let addr = procs::free_addr()?;
+    let exe = std::env::current_exe().context("failed to find the tool's own binary")?;
+    let args = [
+        "serve-baseline".to_owned(),
+        "--bind".to_owned(),
+        addr.to_string(),
+        "--redis-url".to_owned(),
+        redis_url.to_owned(),
+    ];
+    let mut proc = Proc::spawn("baseline", &exe, args, &[], log_dir)?;
+    let target = Arc::new(Target::new(addr, None)?);
+    proc.wait_http_ready(&target, "/healthz").await?;
+    Ok((proc, target))
+}
+
 /// CPU time each process used during a phase.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cpu {
@@ -385,18 +409,7 @@ impl Runner<'_> {
     }
 
     async fn baseline(&mut self) -> anyhow::Result<Measured<AcceptReport>> {
-        let addr = procs::free_addr()?;
-        let exe = std::env::current_exe().context("failed to find the tool's own binary")?;
-        let args = [
-            "serve-baseline".to_owned(),
-            "--bind".to_owned(),
-            addr.to_string(),
-            "--redis-url".to_owned(),
-            self.redis.url.clone(),
-        ];
-        let mut proc = Proc::spawn("baseline", &exe, args, &[], &self.plan.log_dir)?;
-        let target = Arc::new(Target::new(addr, None)?);
-        proc.wait_http_ready(&target, "/healthz").await?;
+        let (proc, target) = start_baseline(&self.redis.url, &self.plan.log_dir).await?;
         let deployment = Deployment {
             procs: vec![proc],
             target,
