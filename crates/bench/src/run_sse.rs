@@ -271,15 +271,7 @@ async fn memory_phase(
                 .iter()
                 .map(|id| format!("/v1/jobs/{id}/events"))
                 .collect();
-            let load = Streams::start(&stream_spec(&target, paths, threads))?;
-            let established = load.wait_established(ESTABLISH_TIMEOUT).await;
-            let established_seconds = match established {
-                Ok(took) => took.as_secs_f64(),
-                Err(error) => {
-                    load.stop().await?;
-                    return Err(error);
-                }
-            };
+            let (load, established_seconds) = open_streams(&target, paths, threads).await?;
             sleep(Duration::from_secs(1)).await;
             let rss_after_kib = sse::rss_kib(pid).context("failed to read the API's RSS")?;
             let counts = load.counts();
@@ -318,15 +310,7 @@ async fn busy_phase(
     runner
         .measure(deployment, async move {
             let paths = vec![FEED_PATH.to_owned(); streams];
-            let load = Streams::start(&stream_spec(&target, paths, threads))?;
-            let established = load.wait_established(ESTABLISH_TIMEOUT).await;
-            let established_seconds = match established {
-                Ok(took) => took.as_secs_f64(),
-                Err(error) => {
-                    load.stop().await?;
-                    return Err(error);
-                }
-            };
+            let (load, established_seconds) = open_streams(&target, paths, threads).await?;
             let ids = match submit_staggered(&target, jobs).await {
                 Ok(ids) => ids,
                 Err(error) => {
@@ -367,13 +351,26 @@ async fn busy_phase(
         .await
 }
 
-fn stream_spec(target: &Arc<Target>, paths: Vec<String>, threads: usize) -> StreamSpec {
-    StreamSpec {
+/// Opens a stream on each of `paths` and waits until all are established: the streams and
+/// how long that took, in seconds.
+async fn open_streams(
+    target: &Arc<Target>,
+    paths: Vec<String>,
+    threads: usize,
+) -> anyhow::Result<(Streams, f64)> {
+    let load = Streams::start(&StreamSpec {
         target: Arc::clone(target),
         paths,
         threads,
         opening_at_once: 256,
         open_timeout: Duration::from_secs(30),
+    })?;
+    match load.wait_established(ESTABLISH_TIMEOUT).await {
+        Ok(took) => Ok((load, took.as_secs_f64())),
+        Err(error) => {
+            load.stop().await?;
+            Err(error)
+        }
     }
 }
 
