@@ -15,8 +15,7 @@ use anyhow::Context;
 pub use self::sse::sse_markdown;
 pub use self::webhooks::webhooks_markdown;
 use crate::accept::AcceptReport;
-use crate::machine::Machine;
-use crate::run_all::{Backend, Figures, Measured};
+use crate::run_all::{Backend, Figures, Measured, RunFacts};
 
 const BEGIN: &str = "<!-- herald-bench:begin -->";
 const END: &str = "<!-- herald-bench:end -->";
@@ -39,22 +38,19 @@ struct Opening<'a> {
     took: &'a str,
     /// How the load at the start is named.
     at_start: &'a str,
-    machine: &'a Machine,
-    started_at: &'a str,
-    wall_seconds: f64,
-    herald_bin: &'a str,
+    run: &'a RunFacts,
     load_at_end: &'a str,
 }
 
 /// Writes the section's title and its command, date, machine, Herald and load lines.
 fn write_opening(out: &mut String, o: &Opening<'_>) {
-    let m = o.machine;
+    let (run, m) = (o.run, &o.run.machine);
     let _ = writeln!(out, "## {}\n", o.title);
     let _ = writeln!(out, "- Command: `{}`", o.command);
     let _ = writeln!(
         out,
         "- Date: {}; {} took {:.0} s",
-        o.started_at, o.took, o.wall_seconds
+        run.started_at, o.took, run.wall_seconds
     );
     let _ = writeln!(
         out,
@@ -64,7 +60,7 @@ fn write_opening(out: &mut String, o: &Opening<'_>) {
     let _ = writeln!(
         out,
         "- Herald: `{}`; workspace at commit {}",
-        o.herald_bin, m.herald_commit
+        run.herald_bin, m.herald_commit
     );
     let _ = writeln!(
         out,
@@ -85,7 +81,7 @@ struct Target {
 /// The report: the command, the machine, targets, and every phase's figures.
 pub fn markdown(figures: &Figures, command: &str) -> String {
     let mut out = String::new();
-    let m = &figures.machine;
+    let m = &figures.run.machine;
     write_opening(
         &mut out,
         &Opening {
@@ -93,10 +89,7 @@ pub fn markdown(figures: &Figures, command: &str) -> String {
             command,
             took: "the whole run",
             at_start: "at the start",
-            machine: m,
-            started_at: &figures.started_at,
-            wall_seconds: figures.wall_seconds,
-            herald_bin: &figures.herald_bin,
+            run: &figures.run,
             load_at_end: &figures.load_at_end,
         },
     );

@@ -196,14 +196,46 @@ pub struct BackendFigures {
     pub latency: Measured<LatencyReport>,
 }
 
-/// The whole run.
+/// What every report says of its run: where, which Herald, when and for how long.
 #[derive(Debug, Clone, Serialize)]
-pub struct Figures {
+pub struct RunFacts {
     pub machine: Machine,
     /// The Herald binary measured and when it was built.
     pub herald_bin: String,
     pub started_at: String,
     pub wall_seconds: f64,
+}
+
+/// When a run started.
+pub struct RunStart {
+    at: String,
+    instant: std::time::Instant,
+}
+
+impl RunStart {
+    pub fn now() -> Self {
+        Self {
+            at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            instant: std::time::Instant::now(),
+        }
+    }
+
+    /// The run's facts, as it ends.
+    pub fn facts(self, machine: Machine, herald_bin: &Path) -> RunFacts {
+        RunFacts {
+            machine,
+            herald_bin: describe_binary(herald_bin),
+            started_at: self.at,
+            wall_seconds: self.instant.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figures {
+    #[serde(flatten)]
+    pub run: RunFacts,
     pub connections: usize,
     pub threads: usize,
     pub warmup_seconds: f64,
@@ -247,8 +279,7 @@ pub async fn open_run(plan: &Plan, name: &str) -> anyhow::Result<(Machine, Redis
 /// # Errors
 /// When a process cannot be started or a phase cannot run at all.
 pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
-    let started = Instant::now();
-    let started_at = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let started = RunStart::now();
     let (machine, redis) = open_run(plan, "all").await?;
 
     let outcome = run_phases(plan, &redis).await;
@@ -276,10 +307,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
     let sse = sse.transpose()?;
     let webhooks = webhooks.transpose()?;
     Ok(Figures {
-        machine,
-        herald_bin: describe_binary(&plan.herald_bin),
-        started_at,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        run: started.facts(machine, &plan.herald_bin),
         connections: plan.connections,
         threads: plan.threads,
         warmup_seconds: plan.warmup.as_secs_f64(),

@@ -21,7 +21,9 @@ use tokio::time::{Instant, sleep};
 use crate::http::{Conn, Target};
 use crate::machine::{self, Machine};
 use crate::procs;
-use crate::run_all::{Backend, Cpu, CpuProbe, Deployment, Measured, Plan, Runner, open_run};
+use crate::run_all::{
+    Backend, Cpu, CpuProbe, Deployment, Measured, Plan, RunFacts, RunStart, Runner, open_run,
+};
 use crate::sse::{self, StreamSpec, Streams};
 use crate::stats::Summary;
 use crate::wire::JobBrief;
@@ -130,10 +132,8 @@ pub struct SseBackendFigures {
 /// The SSE part of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct SseFigures {
-    pub machine: Machine,
-    pub herald_bin: String,
-    pub started_at: String,
-    pub wall_seconds: f64,
+    #[serde(flatten)]
+    pub run: RunFacts,
     pub warmup_seconds: f64,
     pub duration_seconds: f64,
     pub threads: usize,
@@ -173,8 +173,7 @@ pub async fn run_phases(runner: &mut Runner<'_>, machine: Machine) -> anyhow::Re
         .max()
         .unwrap_or(0);
     let open_files_limit = sse::raise_open_files(most)?;
-    let started = Instant::now();
-    let started_at = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let started = RunStart::now();
     let mut backends = Vec::new();
     for &backend in &plan.backends {
         let (name, idle_topology, busy_topology) = match backend {
@@ -231,10 +230,7 @@ pub async fn run_phases(runner: &mut Runner<'_>, machine: Machine) -> anyhow::Re
         });
     }
     Ok(SseFigures {
-        machine,
-        herald_bin: crate::run_all::describe_binary(&plan.herald_bin),
-        started_at,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        run: started.facts(machine, &plan.herald_bin),
         warmup_seconds: plan.warmup.as_secs_f64(),
         duration_seconds: plan.duration.as_secs_f64(),
         threads: sse_plan.threads,

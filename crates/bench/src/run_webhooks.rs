@@ -47,7 +47,9 @@ use crate::http::{Conn, Pool, Target};
 use crate::machine::{self, Machine};
 use crate::procs::{self, CommandStat, LogTrouble, Proc, RedisServer};
 use crate::receiver::{Behaviour, Receiver};
-use crate::run_all::{Backend, Cpu, CpuProbe, CpuSample, Measured, Plan, open_run, short_name};
+use crate::run_all::{
+    Backend, Cpu, CpuProbe, CpuSample, Measured, Plan, RunStart, open_run, short_name,
+};
 use crate::stats::Summary;
 
 /// The secret of the latency phase's per-job webhooks (any string of 16+ characters signs).
@@ -90,8 +92,7 @@ pub async fn run_phases(
         .webhooks
         .as_ref()
         .context("the run has no webhook plan")?;
-    let started = Instant::now();
-    let started_at = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let started = RunStart::now();
     let mut runner = WebhookRunner {
         plan,
         webhooks,
@@ -196,10 +197,7 @@ pub async fn run_phases(
         backends.push(figures);
     }
     Ok(WebhookFigures {
-        machine,
-        herald_bin: crate::run_all::describe_binary(&plan.herald_bin),
-        started_at,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        run: started.facts(machine, &plan.herald_bin),
         warmup_seconds: plan.warmup.as_secs_f64(),
         duration_seconds: plan.duration.as_secs_f64(),
         receiver_threads: webhooks.receiver_threads,

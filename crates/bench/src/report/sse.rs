@@ -16,7 +16,7 @@ const SSE_LATENCY_TARGET_MS: f64 = 25.0;
 /// The Markdown of the SSE phases: command, machine, targets, each phase's figures.
 pub fn sse_markdown(figures: &SseFigures, command: &str) -> String {
     let mut out = String::new();
-    let m = &figures.machine;
+    let m = &figures.run.machine;
     write_opening(
         &mut out,
         &Opening {
@@ -24,10 +24,7 @@ pub fn sse_markdown(figures: &SseFigures, command: &str) -> String {
             command,
             took: "the SSE phases",
             at_start: "at the start of the run",
-            machine: m,
-            started_at: &figures.started_at,
-            wall_seconds: figures.wall_seconds,
-            herald_bin: &figures.herald_bin,
+            run: &figures.run,
             load_at_end: &figures.load_at_end,
         },
     );

@@ -19,7 +19,7 @@ const WEBHOOK_ISOLATION_TARGET: f64 = 0.9;
 /// The Markdown of the webhook phases: command, machine, targets, each phase's figures.
 pub fn webhooks_markdown(figures: &WebhookFigures, command: &str) -> String {
     let mut out = String::new();
-    let m = &figures.machine;
+    let m = &figures.run.machine;
     write_opening(
         &mut out,
         &Opening {
@@ -27,10 +27,7 @@ pub fn webhooks_markdown(figures: &WebhookFigures, command: &str) -> String {
             command,
             took: "the webhook phases",
             at_start: "at the start of the run",
-            machine: m,
-            started_at: &figures.started_at,
-            wall_seconds: figures.wall_seconds,
-            herald_bin: &figures.herald_bin,
+            run: &figures.run,
             load_at_end: &figures.load_at_end,
         },
     );

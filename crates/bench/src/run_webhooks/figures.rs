@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::machine::Machine;
-use crate::run_all::{Backend, Measured};
+use crate::run_all::{Backend, Measured, RunFacts};
 use crate::stats::Summary;
 
 /// The webhook phases, to run some of them only.
@@ -187,10 +186,8 @@ pub fn herald_micros_per_delivery(m: &Measured<DrainFigures>) -> f64 {
 /// The webhook part of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct WebhookFigures {
-    pub machine: Machine,
-    pub herald_bin: String,
-    pub started_at: String,
-    pub wall_seconds: f64,
+    #[serde(flatten)]
+    pub run: RunFacts,
     pub warmup_seconds: f64,
     pub duration_seconds: f64,
     pub receiver_threads: usize,
