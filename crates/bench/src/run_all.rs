@@ -618,11 +618,7 @@ impl Runner<'_> {
                 to.softirq_seconds - from.softirq_seconds,
             ));
         }
-        let trouble = logs
-            .into_iter()
-            .map(|(name, path)| (name, procs::scan_log(&path)))
-            .filter(|(_, t)| t.errors + t.warnings > 0)
-            .collect();
+        let trouble = procs::troubled(logs);
         Ok(Measured {
             figures,
             cpu: Cpu {

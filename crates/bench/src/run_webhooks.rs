@@ -45,7 +45,7 @@ use crate::accept::{NOOP_JOB, truncate};
 use crate::e2e::{self, E2eSpec};
 use crate::http::{Conn, Pool, Target};
 use crate::machine::{self, Machine};
-use crate::procs::{self, CommandStat, LogTrouble, Proc, RedisServer};
+use crate::procs::{self, CommandStat, Proc, RedisServer};
 use crate::receiver::{Behaviour, Receiver};
 use crate::run_all::{
     Backend, Cpu, CpuProbe, CpuSample, Measured, Plan, RunStart, open_run, short_name,
@@ -355,11 +355,7 @@ impl WebhookRunner<'_> {
         self.redis.flush().await?;
         let (figures, cpu, redis_commands) = figures?;
         stopped?;
-        let trouble: Vec<(String, LogTrouble)> = logs
-            .into_iter()
-            .map(|(name, path)| (name, procs::scan_log(&path)))
-            .filter(|(_, t)| t.errors + t.warnings > 0)
-            .collect();
+        let trouble = procs::troubled(logs);
         Ok(Measured {
             figures,
             cpu,
