@@ -14,6 +14,11 @@ SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "20"))
 
 
 class Export(BaseHTTPRequestHandler):
+    def do_GET(self):
+        # At once: a script can wait for the endpoint to listen before sending it jobs.
+        self.send_response(204)
+        self.end_headers()
+
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
         payload = json.loads(self.rfile.read(length) or b"{}")

@@ -3,7 +3,7 @@
 //! streams the job from Herald across origins (so Herald's CORS allow-list is exercised), then
 //! posts what it saw back to the page server.
 //!
-//! Needs Debian's `chromium` package (`/usr/bin/chromium`); `.ci/run` installs it. Without it
+//! Needs Debian's `chromium` package (`/usr/bin/chromium`); `scripts/test` installs it. Without it
 //! the test fails: a browser test that silently skips proves nothing.
 
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ async fn a_browser_on_another_origin_follows_a_job_with_event_source_to_complete
     assert!(
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: the browser test needs Debian's chromium package \
-         (`apt-get install -y --no-install-recommends chromium`; .ci/run installs it)"
+         (`apt-get install -y --no-install-recommends chromium`; scripts/test installs it)"
     );
     // The page server: the page at `/`, and every POST from it handed to `received`.
     let (reports, mut received) = mpsc::unbounded_channel();

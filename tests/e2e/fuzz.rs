@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::job_types::Scratch;
 use crate::support::Herald;
 
-/// The Schemathesis release `.ci/run` installs.
+/// The Schemathesis release `scripts/test` installs.
 const SCHEMATHESIS_VERSION: &str = "4.32.5";
 
 /// Left out: the streams, which stay open as long as their job or tenant lives, and the
@@ -51,7 +51,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_that_disagrees_with_th
     let Some(version) = installed_version() else {
         panic!(
             "schemathesis is missing: this test runs it against a live herald. Install it with \
-             `python3 -m pip install schemathesis=={SCHEMATHESIS_VERSION}` (.ci/run does)"
+             `python3 -m pip install schemathesis=={SCHEMATHESIS_VERSION}` (scripts/test does)"
         );
     };
     eprintln!("{version}");

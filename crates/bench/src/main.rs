@@ -37,7 +37,7 @@ mod stats;
 mod wire;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,24 +107,14 @@ enum Command {
     /// A whole run: private Redis, the baseline, Herald on each backend, every phase; prints a
     /// Markdown report and can write it into docs/benchmarks.md.
     All {
-        /// The Herald binary (default: `herald` next to this tool, i.e. target/release/herald).
-        #[arg(long)]
-        herald_bin: Option<PathBuf>,
-        /// The `redis-server` program; the tool starts its own on a free loopback port.
-        #[arg(long, default_value = "redis-server")]
-        redis_server: PathBuf,
-        /// Backends to measure.
-        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Embedded, Backend::Redis])]
-        backends: Vec<Backend>,
+        #[command(flatten)]
+        herald: HeraldArgs,
         /// Worker processes on Redis (besides the one api process).
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=16))]
         workers: u64,
         /// `--concurrency` passed to Herald's worker role (default: Herald's own default).
         #[arg(long)]
         concurrency: Option<u32>,
-        /// `RUST_LOG` for Herald (default: Herald's own default, `info`).
-        #[arg(long)]
-        herald_log: Option<String>,
         /// Jobs in the end-to-end phase.
         #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
         e2e_jobs: u64,
@@ -136,15 +126,8 @@ enum Command {
         rate: f64,
         #[command(flatten)]
         load: LoadArgs,
-        /// Write the report into this Markdown file, between its herald-bench markers.
-        #[arg(long)]
-        write: Option<PathBuf>,
-        /// Also write every figure as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Where child processes write their logs (default: a new directory under /tmp).
-        #[arg(long)]
-        log_dir: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
         #[command(flatten)]
         sse: SseArgs,
         /// Leave out the Server-Sent Events phases.
@@ -160,24 +143,14 @@ enum Command {
     /// idle stream, deliveries/s across many streams, publish-to-receive latency. Prints a
     /// Markdown report and can write it into docs/benchmarks.md (its own markers).
     Sse {
-        /// The Herald binary (default: `herald` next to this tool, i.e. target/release/herald).
-        #[arg(long)]
-        herald_bin: Option<PathBuf>,
-        /// The `redis-server` program; the tool starts its own on a free loopback port.
-        #[arg(long, default_value = "redis-server")]
-        redis_server: PathBuf,
-        /// Backends to measure.
-        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Embedded, Backend::Redis])]
-        backends: Vec<Backend>,
+        #[command(flatten)]
+        herald: HeraldArgs,
         /// Worker processes on Redis running the publishing jobs.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=16))]
         workers: u64,
         /// `--concurrency` passed to Herald's worker role (default: Herald's own default).
         #[arg(long)]
         concurrency: Option<u32>,
-        /// `RUST_LOG` for Herald (default: Herald's own default, `info`).
-        #[arg(long)]
-        herald_log: Option<String>,
         /// Events flowing before the measured window.
         #[arg(long, default_value = "2s", value_parser = phase_duration)]
         warmup: Duration,
@@ -186,33 +159,16 @@ enum Command {
         duration: Duration,
         #[command(flatten)]
         sse: SseArgs,
-        /// Write the report into this Markdown file, between its herald-bench SSE markers.
-        #[arg(long)]
-        write: Option<PathBuf>,
-        /// Also write every figure as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Where child processes write their logs (default: a new directory under /tmp).
-        #[arg(long)]
-        log_dir: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// The webhook phases alone: private Redis, Herald on each backend delivering to a
     /// receiver inside the tool; deliveries/s, state-change-to-receipt latency, isolation
     /// from a hanging endpoint. Prints a Markdown report and can write it into
     /// docs/benchmarks.md (its own markers).
     Webhooks {
-        /// The Herald binary (default: `herald` next to this tool, i.e. target/release/herald).
-        #[arg(long)]
-        herald_bin: Option<PathBuf>,
-        /// The `redis-server` program; the tool starts its own on a free loopback port.
-        #[arg(long, default_value = "redis-server")]
-        redis_server: PathBuf,
-        /// Backends to measure.
-        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Embedded, Backend::Redis])]
-        backends: Vec<Backend>,
-        /// `RUST_LOG` for Herald (default: Herald's own default, `info`).
-        #[arg(long)]
-        herald_log: Option<String>,
+        #[command(flatten)]
+        herald: HeraldArgs,
         /// Deliveries before the latency phase's measured window.
         #[arg(long, default_value = "2s", value_parser = phase_duration)]
         warmup: Duration,
@@ -221,15 +177,8 @@ enum Command {
         duration: Duration,
         #[command(flatten)]
         webhooks: WebhookArgs,
-        /// Write the report into this Markdown file, between its herald-bench webhook markers.
-        #[arg(long)]
-        write: Option<PathBuf>,
-        /// Also write every figure as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Where child processes write their logs (default: a new directory under /tmp).
-        #[arg(long)]
-        log_dir: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// The baseline server itself (started by `baseline` and `all`).
     #[command(hide = true)]
@@ -242,6 +191,97 @@ enum Command {
         #[arg(long)]
         workers: Option<usize>,
     },
+}
+
+/// Which Herald the whole-run commands (`all`, `sse`, `webhooks`) start, and on what.
+#[derive(Debug, Args)]
+struct HeraldArgs {
+    /// The Herald binary (default: `herald` next to this tool, i.e. target/release/herald).
+    #[arg(long)]
+    herald_bin: Option<PathBuf>,
+    /// The `redis-server` program; the tool starts its own on a free loopback port.
+    #[arg(long, default_value = "redis-server")]
+    redis_server: PathBuf,
+    /// Backends to measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Embedded, Backend::Redis])]
+    backends: Vec<Backend>,
+    /// `RUST_LOG` for Herald (default: Herald's own default, `info`).
+    #[arg(long)]
+    herald_log: Option<String>,
+}
+
+impl HeraldArgs {
+    /// A plan that runs only what is common to every phase: the caller sets the rest. The
+    /// job phases' settings here are unused by the SSE and webhook phases, and neither of
+    /// those is planned.
+    fn plan(
+        self,
+        output: &OutputArgs,
+        (warmup, duration): (Duration, Duration),
+    ) -> anyhow::Result<run_all::Plan> {
+        Ok(run_all::Plan {
+            herald_bin: checked_herald_bin(self.herald_bin)?,
+            redis_server: self.redis_server,
+            log_dir: output.log_dir.clone().unwrap_or_else(default_log_dir),
+            backends: self.backends,
+            connections: 64,
+            threads: 1,
+            warmup,
+            duration,
+            e2e_jobs: 0,
+            e2e_timeout: Duration::ZERO,
+            rate: 0.0,
+            workers: 0,
+            concurrency: None,
+            herald_log: self.herald_log,
+            sse: None,
+            webhooks: None,
+        })
+    }
+}
+
+/// Writes one section of docs/benchmarks.md between its own markers.
+type SectionWriter = fn(&Path, &str) -> anyhow::Result<()>;
+
+/// Where the whole-run commands put what they measured.
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// Write the report into this Markdown file, between its herald-bench markers (each of
+    /// `all`'s job, SSE and webhook sections, and `sse` and `webhooks`, have their own).
+    #[arg(long)]
+    write: Option<PathBuf>,
+    /// Also write every figure as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Where child processes write their logs (default: a new directory under /tmp).
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// Prints every section of the report, writes the figures as JSON if asked, and each
+    /// section into the Markdown file if asked.
+    fn emit(
+        &self,
+        figures: &impl serde::Serialize,
+        sections: &[(String, SectionWriter)],
+    ) -> anyhow::Result<()> {
+        for (markdown, _) in sections {
+            println!("\n{markdown}");
+        }
+        if let Some(path) = &self.json {
+            let text = serde_json::to_string_pretty(figures).context("failed to encode JSON")?;
+            std::fs::write(path, text)
+                .with_context(|| format!("failed to write {}", path.display()))?;
+        }
+        if let Some(path) = &self.write {
+            for (markdown, write) in sections {
+                write(path, markdown)?;
+            }
+            eprintln!("wrote {}", path.display());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -512,172 +552,86 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{}", run_all::describe_latency(&report));
         }
         Command::All {
-            herald_bin,
-            redis_server,
-            backends,
+            herald,
             workers,
             concurrency,
-            herald_log,
             e2e_jobs,
             e2e_timeout,
             rate,
             load,
-            write,
-            json,
-            log_dir,
+            output,
             sse,
             no_sse,
             webhooks,
             no_webhooks,
         } => {
-            let herald_bin = checked_herald_bin(herald_bin)?;
             let plan = run_all::Plan {
-                herald_bin,
-                redis_server,
-                log_dir: log_dir.unwrap_or_else(default_log_dir),
-                backends,
                 connections: usize::try_from(load.connections)?,
                 threads: usize::try_from(load.threads)?,
-                warmup: load.warmup,
-                duration: load.duration,
                 e2e_jobs: usize::try_from(e2e_jobs)?,
                 e2e_timeout,
                 rate,
                 workers: usize::try_from(workers)?,
                 concurrency,
-                herald_log,
                 sse: if no_sse { None } else { Some(sse.plan()?) },
                 webhooks: if no_webhooks {
                     None
                 } else {
                     Some(webhooks.plan()?)
                 },
+                ..herald.plan(&output, (load.warmup, load.duration))?
             };
             let figures = run_all::run(&plan).await?;
-            let markdown = report::markdown(&figures, &command_line());
-            println!("\n{markdown}");
-            let sse_markdown = figures
-                .sse
-                .as_ref()
-                .map(|sse| report::sse_markdown(sse, &command_line()));
-            if let Some(sse_markdown) = &sse_markdown {
-                println!("\n{sse_markdown}");
+            let command = command_line();
+            let mut sections: Vec<(String, SectionWriter)> =
+                vec![(report::markdown(&figures, &command), report::write_section)];
+            if let Some(sse) = &figures.sse {
+                sections.push((
+                    report::sse_markdown(sse, &command),
+                    report::write_sse_section,
+                ));
             }
-            let webhooks_markdown = figures
-                .webhooks
-                .as_ref()
-                .map(|w| report::webhooks_markdown(w, &command_line()));
-            if let Some(webhooks_markdown) = &webhooks_markdown {
-                println!("\n{webhooks_markdown}");
+            if let Some(webhooks) = &figures.webhooks {
+                sections.push((
+                    report::webhooks_markdown(webhooks, &command),
+                    report::write_webhooks_section,
+                ));
             }
-            if let Some(path) = json {
-                let text =
-                    serde_json::to_string_pretty(&figures).context("failed to encode JSON")?;
-                std::fs::write(&path, text)
-                    .with_context(|| format!("failed to write {}", path.display()))?;
-            }
-            if let Some(path) = write {
-                report::write_section(&path, &markdown)?;
-                if let Some(sse_markdown) = &sse_markdown {
-                    report::write_sse_section(&path, sse_markdown)?;
-                }
-                if let Some(webhooks_markdown) = &webhooks_markdown {
-                    report::write_webhooks_section(&path, webhooks_markdown)?;
-                }
-                eprintln!("wrote {}", path.display());
-            }
+            output.emit(&figures, &sections)?;
         }
         Command::Sse {
-            herald_bin,
-            redis_server,
-            backends,
+            herald,
             workers,
             concurrency,
-            herald_log,
             warmup,
             duration,
             sse,
-            write,
-            json,
-            log_dir,
+            output,
         } => {
             let plan = run_all::Plan {
-                herald_bin: checked_herald_bin(herald_bin)?,
-                redis_server,
-                log_dir: log_dir.unwrap_or_else(default_log_dir),
-                backends,
-                // The job phases' settings: unused by the SSE phases.
-                connections: 64,
-                threads: 1,
-                warmup,
-                duration,
-                e2e_jobs: 0,
-                e2e_timeout: Duration::ZERO,
-                rate: 0.0,
                 workers: usize::try_from(workers)?,
                 concurrency,
-                herald_log,
                 sse: Some(sse.plan()?),
-                webhooks: None,
+                ..herald.plan(&output, (warmup, duration))?
             };
             let figures = run_sse::run(&plan).await?;
             let markdown = report::sse_markdown(&figures, &command_line());
-            println!("\n{markdown}");
-            if let Some(path) = json {
-                let text =
-                    serde_json::to_string_pretty(&figures).context("failed to encode JSON")?;
-                std::fs::write(&path, text)
-                    .with_context(|| format!("failed to write {}", path.display()))?;
-            }
-            if let Some(path) = write {
-                report::write_sse_section(&path, &markdown)?;
-                eprintln!("wrote {}", path.display());
-            }
+            output.emit(&figures, &[(markdown, report::write_sse_section)])?;
         }
         Command::Webhooks {
-            herald_bin,
-            redis_server,
-            backends,
-            herald_log,
+            herald,
             warmup,
             duration,
             webhooks,
-            write,
-            json,
-            log_dir,
+            output,
         } => {
             let plan = run_all::Plan {
-                herald_bin: checked_herald_bin(herald_bin)?,
-                redis_server,
-                log_dir: log_dir.unwrap_or_else(default_log_dir),
-                backends,
-                // The job phases' settings: unused by the webhook phases.
-                connections: 64,
-                threads: 1,
-                warmup,
-                duration,
-                e2e_jobs: 0,
-                e2e_timeout: Duration::ZERO,
-                rate: 0.0,
-                workers: 0,
-                concurrency: None,
-                herald_log,
-                sse: None,
                 webhooks: Some(webhooks.plan()?),
+                ..herald.plan(&output, (warmup, duration))?
             };
             let figures = run_webhooks::run(&plan).await?;
             let markdown = report::webhooks_markdown(&figures, &command_line());
-            println!("\n{markdown}");
-            if let Some(path) = json {
-                let text =
-                    serde_json::to_string_pretty(&figures).context("failed to encode JSON")?;
-                std::fs::write(&path, text)
-                    .with_context(|| format!("failed to write {}", path.display()))?;
-            }
-            if let Some(path) = write {
-                report::write_webhooks_section(&path, &markdown)?;
-                eprintln!("wrote {}", path.display());
-            }
+            output.emit(&figures, &[(markdown, report::write_webhooks_section)])?;
         }
         Command::ServeBaseline { .. } => bail!("serve-baseline runs outside the runtime"),
     }
@@ -714,18 +668,7 @@ async fn run_baseline(
     log_dir: &std::path::Path,
     load: &LoadArgs,
 ) -> anyhow::Result<accept::AcceptReport> {
-    let addr = procs::free_addr()?;
-    let exe = std::env::current_exe().context("failed to find the tool's own binary")?;
-    let args = [
-        "serve-baseline".to_owned(),
-        "--bind".to_owned(),
-        addr.to_string(),
-        "--redis-url".to_owned(),
-        redis_url.to_owned(),
-    ];
-    let mut server = procs::Proc::spawn("baseline", &exe, args, &[], log_dir)?;
-    let target = Arc::new(Target::new(addr, None)?);
-    server.wait_http_ready(&target, "/healthz").await?;
+    let (server, target) = run_all::start_baseline(redis_url, log_dir).await?;
     let report = accept::run(&accept_spec(target, load)).await;
     server.stop().await?;
     report

@@ -290,9 +290,18 @@ pub struct LogTrouble {
     pub first: Option<String>,
 }
 
+/// The processes whose logs (`(process, log)`) hold `ERROR` or `WARN` lines, with what
+/// [`scan_log`] found in each.
+pub fn troubled(logs: Vec<(String, PathBuf)>) -> Vec<(String, LogTrouble)> {
+    logs.into_iter()
+        .map(|(name, path)| (name, scan_log(&path)))
+        .filter(|(_, t)| t.errors + t.warnings > 0)
+        .collect()
+}
+
 /// Scans a log for `ERROR` and `WARN` lines (the start-up warning about running without API
 /// keys is expected and not counted).
-pub fn scan_log(path: &Path) -> LogTrouble {
+fn scan_log(path: &Path) -> LogTrouble {
     let mut trouble = LogTrouble::default();
     let Ok(text) = std::fs::read(path) else {
         return trouble;

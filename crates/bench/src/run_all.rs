@@ -53,6 +53,30 @@ pub struct Plan {
     pub webhooks: Option<crate::run_webhooks::WebhookPlan>,
 }
 
+/// Starts the baseline server (this tool's `serve-baseline`) on `redis_url` and waits until
+/// it answers.
+///
+/// # Errors
+/// When it cannot be started or does not answer.
+pub async fn start_baseline(
+    redis_url: &str,
+    log_dir: &Path,
+) -> anyhow::Result<(Proc, Arc<Target>)> {
+    let addr = procs::free_addr()?;
+    let exe = std::env::current_exe().context("failed to find the tool's own binary")?;
+    let args = [
+        "serve-baseline".to_owned(),
+        "--bind".to_owned(),
+        addr.to_string(),
+        "--redis-url".to_owned(),
+        redis_url.to_owned(),
+    ];
+    let mut proc = Proc::spawn("baseline", &exe, args, &[], log_dir)?;
+    let target = Arc::new(Target::new(addr, None)?);
+    proc.wait_http_ready(&target, "/healthz").await?;
+    Ok((proc, target))
+}
+
 /// CPU time each process used during a phase.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cpu {
@@ -172,14 +196,46 @@ pub struct BackendFigures {
     pub latency: Measured<LatencyReport>,
 }
 
-/// The whole run.
+/// What every report says of its run: where, which Herald, when and for how long.
 #[derive(Debug, Clone, Serialize)]
-pub struct Figures {
+pub struct RunFacts {
     pub machine: Machine,
     /// The Herald binary measured and when it was built.
     pub herald_bin: String,
     pub started_at: String,
     pub wall_seconds: f64,
+}
+
+/// When a run started.
+pub struct RunStart {
+    at: String,
+    instant: std::time::Instant,
+}
+
+impl RunStart {
+    pub fn now() -> Self {
+        Self {
+            at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            instant: std::time::Instant::now(),
+        }
+    }
+
+    /// The run's facts, as it ends.
+    pub fn facts(self, machine: Machine, herald_bin: &Path) -> RunFacts {
+        RunFacts {
+            machine,
+            herald_bin: describe_binary(herald_bin),
+            started_at: self.at,
+            wall_seconds: self.instant.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figures {
+    #[serde(flatten)]
+    pub run: RunFacts,
     pub connections: usize,
     pub threads: usize,
     pub warmup_seconds: f64,
@@ -223,8 +279,7 @@ pub async fn open_run(plan: &Plan, name: &str) -> anyhow::Result<(Machine, Redis
 /// # Errors
 /// When a process cannot be started or a phase cannot run at all.
 pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
-    let started = Instant::now();
-    let started_at = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let started = RunStart::now();
     let (machine, redis) = open_run(plan, "all").await?;
 
     let outcome = run_phases(plan, &redis).await;
@@ -252,10 +307,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
     let sse = sse.transpose()?;
     let webhooks = webhooks.transpose()?;
     Ok(Figures {
-        machine,
-        herald_bin: describe_binary(&plan.herald_bin),
-        started_at,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        run: started.facts(machine, &plan.herald_bin),
         connections: plan.connections,
         threads: plan.threads,
         warmup_seconds: plan.warmup.as_secs_f64(),
@@ -385,18 +437,7 @@ impl Runner<'_> {
     }
 
     async fn baseline(&mut self) -> anyhow::Result<Measured<AcceptReport>> {
-        let addr = procs::free_addr()?;
-        let exe = std::env::current_exe().context("failed to find the tool's own binary")?;
-        let args = [
-            "serve-baseline".to_owned(),
-            "--bind".to_owned(),
-            addr.to_string(),
-            "--redis-url".to_owned(),
-            self.redis.url.clone(),
-        ];
-        let mut proc = Proc::spawn("baseline", &exe, args, &[], &self.plan.log_dir)?;
-        let target = Arc::new(Target::new(addr, None)?);
-        proc.wait_http_ready(&target, "/healthz").await?;
+        let (proc, target) = start_baseline(&self.redis.url, &self.plan.log_dir).await?;
         let deployment = Deployment {
             procs: vec![proc],
             target,
@@ -577,11 +618,7 @@ impl Runner<'_> {
                 to.softirq_seconds - from.softirq_seconds,
             ));
         }
-        let trouble = logs
-            .into_iter()
-            .map(|(name, path)| (name, procs::scan_log(&path)))
-            .filter(|(_, t)| t.errors + t.warnings > 0)
-            .collect();
+        let trouble = procs::troubled(logs);
         Ok(Measured {
             figures,
             cpu: Cpu {

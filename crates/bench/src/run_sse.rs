@@ -21,7 +21,9 @@ use tokio::time::{Instant, sleep};
 use crate::http::{Conn, Target};
 use crate::machine::{self, Machine};
 use crate::procs;
-use crate::run_all::{Backend, Cpu, CpuProbe, Deployment, Measured, Plan, Runner, open_run};
+use crate::run_all::{
+    Backend, Cpu, CpuProbe, Deployment, Measured, Plan, RunFacts, RunStart, Runner, open_run,
+};
 use crate::sse::{self, StreamSpec, Streams};
 use crate::stats::Summary;
 use crate::wire::JobBrief;
@@ -130,10 +132,8 @@ pub struct SseBackendFigures {
 /// The SSE part of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct SseFigures {
-    pub machine: Machine,
-    pub herald_bin: String,
-    pub started_at: String,
-    pub wall_seconds: f64,
+    #[serde(flatten)]
+    pub run: RunFacts,
     pub warmup_seconds: f64,
     pub duration_seconds: f64,
     pub threads: usize,
@@ -173,8 +173,7 @@ pub async fn run_phases(runner: &mut Runner<'_>, machine: Machine) -> anyhow::Re
         .max()
         .unwrap_or(0);
     let open_files_limit = sse::raise_open_files(most)?;
-    let started = Instant::now();
-    let started_at = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let started = RunStart::now();
     let mut backends = Vec::new();
     for &backend in &plan.backends {
         let (name, idle_topology, busy_topology) = match backend {
@@ -231,10 +230,7 @@ pub async fn run_phases(runner: &mut Runner<'_>, machine: Machine) -> anyhow::Re
         });
     }
     Ok(SseFigures {
-        machine,
-        herald_bin: crate::run_all::describe_binary(&plan.herald_bin),
-        started_at,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        run: started.facts(machine, &plan.herald_bin),
         warmup_seconds: plan.warmup.as_secs_f64(),
         duration_seconds: plan.duration.as_secs_f64(),
         threads: sse_plan.threads,
@@ -271,15 +267,7 @@ async fn memory_phase(
                 .iter()
                 .map(|id| format!("/v1/jobs/{id}/events"))
                 .collect();
-            let load = Streams::start(&stream_spec(&target, paths, threads))?;
-            let established = load.wait_established(ESTABLISH_TIMEOUT).await;
-            let established_seconds = match established {
-                Ok(took) => took.as_secs_f64(),
-                Err(error) => {
-                    load.stop().await?;
-                    return Err(error);
-                }
-            };
+            let (load, established_seconds) = open_streams(&target, paths, threads).await?;
             sleep(Duration::from_secs(1)).await;
             let rss_after_kib = sse::rss_kib(pid).context("failed to read the API's RSS")?;
             let counts = load.counts();
@@ -318,15 +306,7 @@ async fn busy_phase(
     runner
         .measure(deployment, async move {
             let paths = vec![FEED_PATH.to_owned(); streams];
-            let load = Streams::start(&stream_spec(&target, paths, threads))?;
-            let established = load.wait_established(ESTABLISH_TIMEOUT).await;
-            let established_seconds = match established {
-                Ok(took) => took.as_secs_f64(),
-                Err(error) => {
-                    load.stop().await?;
-                    return Err(error);
-                }
-            };
+            let (load, established_seconds) = open_streams(&target, paths, threads).await?;
             let ids = match submit_staggered(&target, jobs).await {
                 Ok(ids) => ids,
                 Err(error) => {
@@ -367,13 +347,26 @@ async fn busy_phase(
         .await
 }
 
-fn stream_spec(target: &Arc<Target>, paths: Vec<String>, threads: usize) -> StreamSpec {
-    StreamSpec {
+/// Opens a stream on each of `paths` and waits until all are established: the streams and
+/// how long that took, in seconds.
+async fn open_streams(
+    target: &Arc<Target>,
+    paths: Vec<String>,
+    threads: usize,
+) -> anyhow::Result<(Streams, f64)> {
+    let load = Streams::start(&StreamSpec {
         target: Arc::clone(target),
         paths,
         threads,
         opening_at_once: 256,
         open_timeout: Duration::from_secs(30),
+    })?;
+    match load.wait_established(ESTABLISH_TIMEOUT).await {
+        Ok(took) => Ok((load, took.as_secs_f64())),
+        Err(error) => {
+            load.stop().await?;
+            Err(error)
+        }
     }
 }
 

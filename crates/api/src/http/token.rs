@@ -307,7 +307,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #![proptest_config(herald_testkit::props::config(256))]
 
         /// Whatever arrives as `?token=` is refused with an error, never a panic, unless it
         /// is a token this server signed.

@@ -230,7 +230,13 @@ impl TestAppBuilder {
             store,
             backend,
             keys,
-            client: reqwest::Client::new(),
+            // Idle connections are dropped well before the server's keep-alive (5 s) closes
+            // them: a request sent on a connection the server is closing at that moment
+            // would fail without an answer, a race of the test's, not the server's.
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(1))
+                .build()
+                .expect("an HTTP client"),
             worker: WorkerId::generate(),
             shutdown,
             _redis: redis,
