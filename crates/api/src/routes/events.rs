@@ -14,7 +14,7 @@ use crate::http::limits::{self, Slot};
 use crate::routes::resource;
 use crate::state::AppState;
 use crate::transport::feed::{EventPage, EventQuery, FeedReader};
-use crate::transport::sse::{self, FeedStream, JobOpening, JobStream, LAST_EVENT_ID};
+use crate::transport::sse::{self, FeedStream, JobOpening, JobStream, LAST_EVENT_ID, NextEvent};
 
 /// Registers the event routes.
 pub fn configure(cfg: &mut ServiceConfig) {

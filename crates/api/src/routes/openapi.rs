@@ -6,6 +6,7 @@
 
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -40,6 +41,27 @@ pub(crate) struct ApiDoc;
 
 /// The name of the security scheme in the document.
 const BEARER: &str = "bearer";
+
+/// Every operation of the document, with the path it answers on.
+fn operations_mut(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&String, &mut Operation)> {
+    openapi.paths.paths.iter_mut().flat_map(|(path, item)| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+        .map(move |operation| (path, operation))
+    })
+}
 
 /// Declares the API key scheme (`Authorization: Bearer hk_…`) and, on every operation the
 /// authentication middleware guards (see [`crate::http::auth`]), requires it and documents its `401`
@@ -92,34 +114,19 @@ impl Modify for BearerAuth {
                     .build(),
             )
             .build();
-        for (path, item) in openapi.paths.paths.iter_mut() {
+        for (path, operation) in operations_mut(openapi) {
             if !crate::http::caller::guarded(path) {
                 continue;
             }
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.options,
-                &mut item.head,
-                &mut item.patch,
-                &mut item.trace,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                operation.security =
-                    Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
-                operation
-                    .responses
-                    .responses
-                    .insert("401".to_owned(), unauthorized.clone().into());
-                operation
-                    .responses
-                    .responses
-                    .insert("429".to_owned(), too_many.clone().into());
-            }
+            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+            operation
+                .responses
+                .responses
+                .insert("401".to_owned(), unauthorized.clone().into());
+            operation
+                .responses
+                .responses
+                .insert("429".to_owned(), too_many.clone().into());
         }
     }
 }
@@ -180,44 +187,30 @@ impl Modify for CommonProblems {
                 .description(Some("Seconds before retrying"))
                 .build(),
         );
-        for (path, item) in openapi.paths.paths.iter_mut() {
+        for (path, operation) in operations_mut(openapi) {
             let reads_the_store = crate::http::caller::guarded(path);
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.options,
-                &mut item.head,
-                &mut item.patch,
-                &mut item.trace,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let has_body = operation.request_body.is_some();
-                let responses = &mut operation.responses.responses;
-                let common = everywhere
-                    .iter()
-                    .chain(with_a_body.iter().filter(|_| has_body));
-                for (status, problem) in common {
-                    responses
-                        .entry((*status).to_owned())
-                        .or_insert_with(|| problem.clone().into());
-                }
-                if reads_the_store {
-                    match responses.entry("503".to_owned()) {
-                        std::collections::btree_map::Entry::Vacant(entry) => {
-                            entry.insert(unavailable.clone().into());
-                        }
-                        std::collections::btree_map::Entry::Occupied(mut entry) => {
-                            if let utoipa::openapi::RefOr::T(own) = entry.get_mut() {
-                                own.description = format!(
-                                    "{}; or the store backend cannot be reached right now \
-                                     (`backend-unavailable`)",
-                                    own.description
-                                );
-                            }
+            let has_body = operation.request_body.is_some();
+            let responses = &mut operation.responses.responses;
+            let common = everywhere
+                .iter()
+                .chain(with_a_body.iter().filter(|_| has_body));
+            for (status, problem) in common {
+                responses
+                    .entry((*status).to_owned())
+                    .or_insert_with(|| problem.clone().into());
+            }
+            if reads_the_store {
+                match responses.entry("503".to_owned()) {
+                    std::collections::btree_map::Entry::Vacant(entry) => {
+                        entry.insert(unavailable.clone().into());
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut entry) => {
+                        if let utoipa::openapi::RefOr::T(own) = entry.get_mut() {
+                            own.description = format!(
+                                "{}; or the store backend cannot be reached right now \
+                                 (`backend-unavailable`)",
+                                own.description
+                            );
                         }
                     }
                 }

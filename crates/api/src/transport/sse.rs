@@ -23,6 +23,7 @@
 //! stream drops its hub subscription.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -140,6 +141,20 @@ where
         }
     }
     None
+}
+
+/// A stream that makes its events one at a time: a job stream or a feed stream.
+pub trait NextEvent: Sized + 'static {
+    /// The next event to send; `None` ends the stream.
+    fn next_event(&mut self) -> impl Future<Output = Option<sse::Event>>;
+
+    /// The stream's events, for [`respond`].
+    fn into_events(self) -> impl Stream<Item = sse::Event> + 'static {
+        futures_util::stream::unfold(self, |mut stream| async move {
+            let event = stream.next_event().await?;
+            Some((event, stream))
+        })
+    }
 }
 
 /// What a stream needs from the process; owned, since a stream outlives its handler.
@@ -295,50 +310,6 @@ impl JobStream {
         })
     }
 
-    /// The stream's events, for [`respond`].
-    pub fn into_events(self) -> impl Stream<Item = sse::Event> + 'static {
-        futures_util::stream::unfold(self, |mut stream| async move {
-            let event = stream.next_event().await?;
-            Some((event, stream))
-        })
-    }
-
-    /// The next event to send; `None` ends the stream.
-    async fn next_event(&mut self) -> Option<sse::Event> {
-        loop {
-            if self.subscription.is_shutting_down() || self.subscription.is_revoked() {
-                return None;
-            }
-            if let Some(queued) = self.queue.pop_front() {
-                let event = queued.event();
-                if event.seq() <= self.last_sent {
-                    continue;
-                }
-                self.last_sent = event.seq();
-                if event.kind.is_terminal() {
-                    // A terminal state never changes: this is the stream's last event.
-                    self.closing = true;
-                    self.queue.clear();
-                }
-                self.ctx.metrics.stream_event_sent(StreamKind::Job);
-                return queued.to_sse(event.seq().to_string());
-            }
-            if self.closing {
-                return None;
-            }
-            match self.subscription.recv().await {
-                None => return None,
-                Some(Notice::Lagged) => {
-                    tracing::debug!(job_id = %self.id, "a job stream fell behind and ends");
-                    return None;
-                }
-                Some(Notice::Revoked) => return None,
-                Some(Notice::Resync) => self.catch_up().await,
-                Some(Notice::Event(entry)) => self.take(entry).await,
-            }
-        }
-    }
-
     /// A live event: queued when it is the next one, else the history fills the gap first.
     async fn take(&mut self, entry: Arc<Published>) {
         let event = &entry.event;
@@ -378,6 +349,44 @@ impl JobStream {
             if event.seq() > self.last_seen {
                 self.last_seen = event.seq();
                 self.queue.push_back(Queued::Stored(Box::new(event)));
+            }
+        }
+    }
+}
+
+impl NextEvent for JobStream {
+    /// The next event to send; `None` ends the stream.
+    async fn next_event(&mut self) -> Option<sse::Event> {
+        loop {
+            if self.subscription.is_shutting_down() || self.subscription.is_revoked() {
+                return None;
+            }
+            if let Some(queued) = self.queue.pop_front() {
+                let event = queued.event();
+                if event.seq() <= self.last_sent {
+                    continue;
+                }
+                self.last_sent = event.seq();
+                if event.kind.is_terminal() {
+                    // A terminal state never changes: this is the stream's last event.
+                    self.closing = true;
+                    self.queue.clear();
+                }
+                self.ctx.metrics.stream_event_sent(StreamKind::Job);
+                return queued.to_sse(event.seq().to_string());
+            }
+            if self.closing {
+                return None;
+            }
+            match self.subscription.recv().await {
+                None => return None,
+                Some(Notice::Lagged) => {
+                    tracing::debug!(job_id = %self.id, "a job stream fell behind and ends");
+                    return None;
+                }
+                Some(Notice::Revoked) => return None,
+                Some(Notice::Resync) => self.catch_up().await,
+                Some(Notice::Event(entry)) => self.take(entry).await,
             }
         }
     }
@@ -496,53 +505,6 @@ impl FeedStream {
         Ok(())
     }
 
-    /// The stream's events, for [`respond`].
-    pub fn into_events(self) -> impl Stream<Item = sse::Event> + 'static {
-        futures_util::stream::unfold(self, |mut stream| async move {
-            let event = stream.next_event().await?;
-            Some((event, stream))
-        })
-    }
-
-    /// The next event to send; `None` ends the stream.
-    async fn next_event(&mut self) -> Option<sse::Event> {
-        loop {
-            if self.subscription.is_shutting_down() || self.subscription.is_revoked() {
-                return None;
-            }
-            if let Some((cursor, queued)) = self.queue.pop_front() {
-                self.ctx.metrics.stream_event_sent(StreamKind::Feed);
-                return queued.to_sse(cursor.to_string());
-            }
-            if self.closing {
-                return None;
-            }
-            if self.catching_up {
-                if !self.read_more().await {
-                    return None;
-                }
-                continue;
-            }
-            match self.subscription.recv().await {
-                None => return None,
-                Some(Notice::Lagged) => {
-                    tracing::debug!(tenant = %self.tenant, "a feed stream fell behind and ends");
-                    return None;
-                }
-                Some(Notice::Revoked) => return None,
-                Some(Notice::Resync) => self.catching_up = true,
-                Some(Notice::Event(entry)) => {
-                    if entry.cursor > self.read_through {
-                        self.read_through = entry.cursor;
-                        if self.wants(&entry.event) {
-                            self.queue.push_back((entry.cursor, Queued::Live(entry)));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// Reads the next batch of the feed after `read_through`. `false` ends the stream.
     async fn read_more(&mut self) -> bool {
         // Notices waiting now are for entries the read below covers: drop them, so the
@@ -591,6 +553,47 @@ impl FeedStream {
                 .snapshot_seqs
                 .get(&event.job.id)
                 .is_none_or(|&seen| event.seq() > seen)
+    }
+}
+
+impl NextEvent for FeedStream {
+    /// The next event to send; `None` ends the stream.
+    async fn next_event(&mut self) -> Option<sse::Event> {
+        loop {
+            if self.subscription.is_shutting_down() || self.subscription.is_revoked() {
+                return None;
+            }
+            if let Some((cursor, queued)) = self.queue.pop_front() {
+                self.ctx.metrics.stream_event_sent(StreamKind::Feed);
+                return queued.to_sse(cursor.to_string());
+            }
+            if self.closing {
+                return None;
+            }
+            if self.catching_up {
+                if !self.read_more().await {
+                    return None;
+                }
+                continue;
+            }
+            match self.subscription.recv().await {
+                None => return None,
+                Some(Notice::Lagged) => {
+                    tracing::debug!(tenant = %self.tenant, "a feed stream fell behind and ends");
+                    return None;
+                }
+                Some(Notice::Revoked) => return None,
+                Some(Notice::Resync) => self.catching_up = true,
+                Some(Notice::Event(entry)) => {
+                    if entry.cursor > self.read_through {
+                        self.read_through = entry.cursor;
+                        if self.wants(&entry.event) {
+                            self.queue.push_back((entry.cursor, Queued::Live(entry)));
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

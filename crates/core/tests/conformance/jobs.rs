@@ -53,22 +53,14 @@ async fn a_job_of_another_tenant_reads_as_missing(backend: Backend) {
 
 async fn the_same_idempotency_key_returns_the_same_job(backend: Backend) {
     let h = open_default(backend).await;
-    let first = h
-        .store
-        .create(with_key(
+    let submit = || {
+        h.store.create(with_key(
             new_job("demo.sleep", json!({"seconds": 1})),
             "order-42",
         ))
-        .await
-        .unwrap();
-    let second = h
-        .store
-        .create(with_key(
-            new_job("demo.sleep", json!({"seconds": 1})),
-            "order-42",
-        ))
-        .await
-        .unwrap();
+    };
+    let first = submit().await.unwrap();
+    let second = submit().await.unwrap();
     assert!(!first.replayed);
     assert!(second.replayed);
     assert_eq!(first.job.id, second.job.id);

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use herald_core::store::StoreError;
-use herald_core::store::webhooks::{DeliveryQuery, DeliveryQueueStats, DueDelivery, OutboxEntry};
+use herald_core::store::webhooks::{
+    DeliveryPage, DeliveryQuery, DeliveryQueueStats, DueDelivery, OutboxEntry,
+};
 use herald_core::webhook::{
     Attempt, AttemptResult, Delivery, DeliveryState, HookStatus, JobHook, MAX_SUBSCRIPTIONS,
     Subscription, SubscriptionRequest, Target, render_body, targets,
@@ -727,6 +729,21 @@ fn delivery_ids(deliveries: &[Delivery]) -> Vec<DeliveryId> {
     deliveries.iter().map(|d| d.id).collect()
 }
 
+/// The ids of `deliveries`, newest first (ids grow with time).
+fn newest_first(deliveries: &[Delivery]) -> Vec<DeliveryId> {
+    let mut ids = delivery_ids(deliveries);
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids
+}
+
+/// The first page, of up to ten, of the deliveries of `sub`.
+async fn first_page(h: &Harness, sub: &Subscription) -> DeliveryPage {
+    h.hooks
+        .deliveries(&tenant(), &sub.id, &query(10))
+        .await
+        .unwrap()
+}
+
 async fn deliveries_are_listed_newest_first_with_a_state_filter(backend: Backend) {
     let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
@@ -739,13 +756,8 @@ async fn deliveries_are_listed_newest_first_with_a_state_filter(backend: Backend
         assert!(h.hooks.record(&dead, 0).await.unwrap());
     }
 
-    let mut newest_first = delivery_ids(&deliveries);
-    newest_first.sort_unstable_by(|a, b| b.cmp(a));
-    let page = h
-        .hooks
-        .deliveries(&tenant(), &sub.id, &query(10))
-        .await
-        .unwrap();
+    let newest_first = newest_first(&deliveries);
+    let page = first_page(&h, &sub).await;
     assert_eq!(delivery_ids(&page.deliveries), newest_first);
     assert!(page.next_cursor.is_none());
     assert_eq!(
@@ -795,8 +807,7 @@ async fn paging_deliveries_with_the_cursor_visits_each_once(backend: Backend) {
     let h = open_default(backend).await;
     let sub = subscribe(&h, tenant(), None).await;
     let deliveries = enqueue_to(&h, &sub, 7).await;
-    let mut newest_first = delivery_ids(&deliveries);
-    newest_first.sort_unstable_by(|a, b| b.cmp(a));
+    let newest_first = newest_first(&deliveries);
 
     let mut seen = Vec::new();
     let mut before = None;
@@ -820,13 +831,8 @@ async fn a_subscription_lists_only_its_newest_deliveries_up_to_the_cap(backend: 
     let h = open_with(backend, |c| c.deliveries_listed_max = 3).await;
     let sub = subscribe(&h, tenant(), None).await;
     let deliveries = enqueue_to(&h, &sub, 5).await;
-    let mut newest_first = delivery_ids(&deliveries);
-    newest_first.sort_unstable_by(|a, b| b.cmp(a));
-    let page = h
-        .hooks
-        .deliveries(&tenant(), &sub.id, &query(10))
-        .await
-        .unwrap();
+    let newest_first = newest_first(&deliveries);
+    let page = first_page(&h, &sub).await;
     assert_eq!(delivery_ids(&page.deliveries), newest_first[..3]);
     assert!(page.next_cursor.is_none());
 }

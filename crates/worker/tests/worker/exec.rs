@@ -11,8 +11,8 @@ use herald_worker::{ExecHandler, ExecSettings};
 use serde_json::json;
 
 use crate::support::{
-    Backend, Harness, PATIENCE, history, result, result_json, run_one_until, start_with_job,
-    submit, tenant, wait_for, wait_for_status,
+    Backend, Harness, PATIENCE, fails_at_once, history, result, result_json, run_one_until,
+    start_with_job, submit, tenant, wait_for, wait_for_status,
 };
 
 /// A handler running `script` with `sh -c`, with `DIR` set to `dir`.
@@ -229,16 +229,11 @@ async fn a_failing_command_fails_the_job_with_its_status_and_the_end_of_its_stde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_that_does_not_exist_fails_the_job_at_once() {
-    let (mut app, failed) = run_one_until(
+    let (mut app, message) = fails_at_once(
         "test.exec",
         handler(ExecSettings::new(["/nonexistent/herald-no-such-program"])),
-        |r| r.max_attempts = Some(3),
-        JobStatus::Failed,
     )
     .await;
-
-    assert_eq!(failed.attempt, 1);
-    let message = failed.error.unwrap().message;
     assert!(
         message.contains("cannot start `/nonexistent/herald-no-such-program`"),
         "{message}"
@@ -251,16 +246,7 @@ async fn a_result_file_over_the_limit_fails_the_job_naming_its_size() {
     let dir = TempDir::new("exec-large");
     let mut settings = script(&dir.0, r#"printf '0123456789' > "$HERALD_RESULT_PATH""#);
     settings.max_result_bytes = 4;
-    let (mut app, failed) = run_one_until(
-        "test.exec",
-        handler(settings),
-        |r| r.max_attempts = Some(3),
-        JobStatus::Failed,
-    )
-    .await;
-
-    assert_eq!(failed.attempt, 1);
-    let message = failed.error.unwrap().message;
+    let (mut app, message) = fails_at_once("test.exec", handler(settings)).await;
     assert!(
         message.contains("10 bytes") && message.contains("max_result_bytes (4 bytes)"),
         "{message}"

@@ -10,7 +10,8 @@ use herald_worker::{HttpHandler, HttpSettings};
 use serde_json::json;
 
 use crate::support::{
-    Backend, Harness, PATIENCE, result, run_one_until, submit, tenant, wait_for_status,
+    Backend, Harness, PATIENCE, fails_at_once, result, run_one_until, submit, tenant,
+    wait_for_status,
 };
 
 /// What a gateway in front of the endpoint would wait at most, in this test's terms: the
@@ -146,16 +147,11 @@ async fn a_400_fails_the_job_at_once() {
         "/render",
         Script::Always(Answer::status(400).body(r#"{"error": "no such invoice"}"#)),
     );
-    let (mut app, failed) = run_one_until(
+    let (mut app, message) = fails_at_once(
         "test.http",
         handler(HttpSettings::new(receiver.url("/render"))),
-        |r| r.max_attempts = Some(3),
-        JobStatus::Failed,
     )
     .await;
-
-    assert_eq!(failed.attempt, 1);
-    let message = failed.error.unwrap().message;
     assert!(message.contains("400 Bad Request"), "{message}");
     assert!(message.contains("no such invoice"), "{message}");
     assert_eq!(receiver.requests_to("/render").len(), 1);
@@ -210,16 +206,7 @@ async fn an_answer_over_the_limit_fails_the_job_at_once() {
     );
     let mut settings = HttpSettings::new(receiver.url("/render"));
     settings.max_response_bytes = 4;
-    let (mut app, failed) = run_one_until(
-        "test.http",
-        handler(settings),
-        |r| r.max_attempts = Some(3),
-        JobStatus::Failed,
-    )
-    .await;
-
-    assert_eq!(failed.attempt, 1);
-    let message = failed.error.unwrap().message;
+    let (mut app, message) = fails_at_once("test.http", handler(settings)).await;
     assert!(
         message.contains("max_response_bytes (4 bytes)"),
         "{message}"

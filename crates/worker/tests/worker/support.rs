@@ -217,6 +217,21 @@ pub async fn run_one_until(
     (app, job)
 }
 
+/// Runs one job of `kind`, allowed three attempts, until it fails; checks that it failed on
+/// its first attempt (a permanent failure is not retried) and answers its error message.
+pub async fn fails_at_once(kind: &str, handler: impl Handler) -> (Running, String) {
+    let (app, failed) = run_one_until(
+        kind,
+        handler,
+        |r| r.max_attempts = Some(3),
+        JobStatus::Failed,
+    )
+    .await;
+    assert_eq!(failed.attempt, 1, "a permanent failure is not retried");
+    let error = failed.error.expect("a failed job says why");
+    (app, error.message)
+}
+
 /// Waits until the job satisfies `done`, and answers it.
 pub async fn wait_for(
     store: &SharedStore,
