@@ -64,7 +64,7 @@ fn plain_job() -> Value {
 }
 
 /// The reference library's verifier for `secret`: a `whsec_` secret signs with its decoded
-/// bytes, any other with its UTF-8 bytes (CONTRACT.md, Webhooks).
+/// bytes, any other with its UTF-8 bytes (docs/api.md, "What an endpoint receives").
 fn reference_verifier(secret: &str) -> standardwebhooks::Webhook {
     if secret.starts_with("whsec_") {
         standardwebhooks::Webhook::new(secret).expect("a valid whsec_ secret")
