@@ -210,8 +210,6 @@ pub(crate) fn create_app(
         .app_data(Document::new(operations))
         .app_data(json)
         .app_data(web::QueryConfig::default().error_handler(query_error))
-        // Innermost: CORS answers preflights before any key is asked for, and adds its
-        // headers to a `401` so a browser can read it.
         // Inside authentication, so they know the caller: the rate limit counts each request
         // against its caller's bucket; the depth limit guards every JSON body.
         .wrap(from_fn(limits::limit_json_depth))
@@ -219,6 +217,8 @@ pub(crate) fn create_app(
         .wrap(from_fn(auth::authenticate))
         // Before anything reads the headers, keys included.
         .wrap(from_fn(limits::limit_header_bytes))
+        // Outside authentication: CORS answers preflights before any key is asked for, and
+        // adds its headers to a `401` so a browser can read it.
         .wrap(cors)
         .wrap(from_fn(cors::refusals_as_problems))
         .wrap(from_fn(telemetry))

@@ -13,6 +13,7 @@ use herald_core::{FieldError, Job, JobOutput, JobType, JobTypes, Progress};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::http::body::from_body;
 use crate::http::error::ApiError;
 use crate::resource::JobResource;
 
@@ -225,7 +226,26 @@ pub struct ProgressRequest {
     message: Option<String>,
 }
 
-fn parse_progress(request: ProgressRequest, errors: &mut Vec<FieldError>) -> Option<Progress> {
+/// The heartbeat's `progress`, read on its own so that its bad fields are named under it and
+/// listed with the rest of the body's (and so that only an object is one).
+fn parse_progress(raw: &Value, errors: &mut Vec<FieldError>) -> Option<Progress> {
+    let request: ProgressRequest = match from_body(raw) {
+        Ok(request) => request,
+        Err(bad) => {
+            errors.extend(bad.into_iter().map(|e| {
+                let field = if e.field == "body" {
+                    "progress".to_owned()
+                } else {
+                    format!("progress.{}", e.field)
+                };
+                FieldError {
+                    field,
+                    message: e.message,
+                }
+            }));
+            return None;
+        }
+    };
     match request.percent.map(u8::try_from) {
         Some(Ok(percent)) if percent <= 100 => Some(Progress::new(percent, request.message)),
         None => {
@@ -250,7 +270,8 @@ pub struct HeartbeatRequest {
     #[schema(value_type = String)]
     lease: Option<String>,
     /// Recorded like any job's progress; the same progress sent again is not recorded twice.
-    progress: Option<ProgressRequest>,
+    #[schema(value_type = Option<ProgressRequest>)]
+    progress: Option<Value>,
 }
 
 /// A valid heartbeat.
@@ -268,7 +289,8 @@ impl Heartbeat {
         let token = parse_token(request.lease, &mut errors);
         let progress = request
             .progress
-            .and_then(|p| parse_progress(p, &mut errors));
+            .filter(|p| !p.is_null())
+            .and_then(|p| parse_progress(&p, &mut errors));
         if errors.is_empty() {
             Ok(Self { token, progress })
         } else {
@@ -585,12 +607,19 @@ mod tests {
             (json!({"message": "m"}), "progress.percent"),
             (json!({"percent": 1, "eta": 3}), "progress.eta"),
             (json!(7), "progress"),
+            // An array is no object, though serde would read one as the fields in order.
+            (json!([40, "m"]), "progress"),
         ] {
             let err = read(&json!({"lease": "t", "progress": progress}))
                 .and_then(Heartbeat::parse)
                 .unwrap_err();
             assert_eq!(fields(err), [field], "{progress}");
         }
+        // A bad progress is listed with the body's other bad fields.
+        let err = read(&json!({"progress": {"eta": 1}}))
+            .and_then(Heartbeat::parse)
+            .unwrap_err();
+        assert_eq!(fields(err), ["lease", "progress.eta"]);
     }
 
     #[test]

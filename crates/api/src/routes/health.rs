@@ -71,5 +71,7 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
     Ok(HttpResponse::Ok()
         .content_type(format.media_type())
+        // The answer depends on `Accept`: a cache must not hand one format to the other.
+        .insert_header((header::VARY, "Accept"))
         .body(body))
 }

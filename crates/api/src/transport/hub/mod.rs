@@ -16,7 +16,7 @@
 //! So one slow client costs at most its own queue and never delays anyone else.
 //!
 //! Subscribers register *before* they read the store, so a change that lands between the read
-//! and the wait still reaches them (principle 4). Dropping a [`Subscription`] frees its entry at
+//! and the wait still reaches them. Dropping a [`Subscription`] frees its entry at
 //! once; a key without subscribers is removed, so the hub holds nothing for clients that left.
 //!
 //! The hub does not check tenants for job subscriptions (job ids are unique, and a subscriber
@@ -200,11 +200,12 @@ impl Hub {
                     tracing::warn!(missed, "the hub fell behind the store's signals; resyncing");
                     self.resync();
                 }
+                // Only a store dropped while the server runs closes it: nothing would see
+                // changes as they happen any more, so the hub ends, and its supervision
+                // ([`crate::tasks`]) ends the process for a clean restart. Subscribers catch up
+                // from the store meanwhile.
                 Err(RecvError::Closed) => {
-                    tracing::error!(
-                        "the store's signal feed closed: streams and long polls no longer see \
-                         changes as they happen"
-                    );
+                    tracing::error!("the store's signal feed closed: the hub stops");
                     self.resync();
                     return;
                 }
