@@ -129,6 +129,11 @@ async fn a_scraper_that_prefers_the_prometheus_text_format_gets_it() {
         response.headers()[CONTENT_TYPE],
         "text/plain; version=0.0.4; charset=utf-8"
     );
+    let vary = response.headers()["vary"].to_str().unwrap();
+    assert!(
+        vary.split(',').any(|name| name.trim() == "Accept"),
+        "caches keep the formats apart: {vary}"
+    );
     let text = response.text().await.unwrap();
     assert!(
         text.contains("# TYPE herald_http_requests_total counter\n"),
