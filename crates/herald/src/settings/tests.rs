@@ -342,6 +342,9 @@ fn the_files_server_settings_replace_the_defaults_and_flags_win_over_them() {
 
     let settings = load_with_file(text, &["--concurrency", "5"]).unwrap();
     assert_eq!(settings.worker.concurrency, 5);
+    // A flag that names the default value still wins over the file.
+    let settings = load_with_file(text, &["--concurrency", "16"]).unwrap();
+    assert_eq!(settings.worker.concurrency, 16);
 }
 
 #[test]
