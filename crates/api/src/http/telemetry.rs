@@ -1,8 +1,14 @@
-//! Request telemetry: a span per request (`tracing-actix-web`) carrying its method, route
-//! pattern and request id, which every log line of the request then names; the request id
-//! echoed to the client as `X-Request-Id`, so a report can be matched to the logs; and the
-//! middleware that counts every answer in the metrics and logs it (with the cause of any
-//! `5xx`, logged here and only here).
+//! Request telemetry: an id per request (`tracing-actix-web`), echoed to the client as
+//! `X-Request-Id` and named by every line logged about the request, so a report can be
+//! matched to the logs; a span per request carrying its method, route pattern and id, which
+//! every line logged while serving the request then names; and the middleware that counts
+//! every answer in the metrics and logs it (with the cause of any `5xx`, logged here and only
+//! here).
+//!
+//! The span is at `DEBUG` (`RUST_LOG=herald_api=debug` turns it on): recorded at the default
+//! level, the logging layer's work for a span on every request took about a quarter of the
+//! throughput of `POST /v1/jobs` (docs/benchmarks.md). The lines this middleware logs at
+//! `WARN` and `ERROR` name the request id themselves.
 
 use std::time::Instant;
 
@@ -19,21 +25,22 @@ use crate::state::AppState;
 /// The response header naming the request's id.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The span of one request: lean (method, route pattern, request id, then the status), so
-/// that it costs little on every request. The route is the pattern (`/v1/jobs/{id}`), never
+/// The span of one request: lean (method, route pattern, request id, then the status), and
+/// at `DEBUG`, so that it costs nothing unless asked for; its fields are read only then. The route is the pattern (`/v1/jobs/{id}`), never
 /// the raw path, and the client address is left out: behind proxies only [`crate::http::address`]
 /// knows it.
 pub(crate) struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request.extensions().get::<RequestId>().copied();
-        let route = request.match_pattern();
-        tracing::info_span!(
+        tracing::debug_span!(
             "request",
             method = %request.method(),
-            route = route.as_deref().unwrap_or("unmatched"),
-            request_id = request_id.map(tracing::field::display),
+            route = %request.match_pattern().unwrap_or_else(|| "unmatched".to_owned()),
+            request_id = request
+                .extensions()
+                .get::<RequestId>()
+                .map(tracing::field::display),
             status = tracing::field::Empty,
         )
     }
@@ -65,14 +72,16 @@ pub(crate) async fn telemetry(
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.metrics.clone());
-    let request_id = req.extensions().get::<RequestId>().copied();
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
     let mut response = next.call(req).await?;
     let elapsed = started.elapsed();
-    if let Some(id) = request_id
-        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+    if let Some(value) = request_id
+        .as_deref()
+        .and_then(|id| HeaderValue::from_str(id).ok())
     {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
+    let request_id = request_id.as_deref();
 
     let request = response.request();
     let method = request.method().as_str();
@@ -88,17 +97,17 @@ pub(crate) async fn telemetry(
         // Only an unexpected failure is an error; a full queue or an unreachable backend
         // (503) is the system working as designed under strain.
         Some(error) if status == 500 => {
-            tracing::error!(method, path, status, millis, error = %error, "request failed");
+            tracing::error!(method, path, status, millis, request_id, error = %error, "request failed");
         }
         Some(error) if status > 500 => {
-            tracing::warn!(method, path, status, millis, error = %error, "request refused");
+            tracing::warn!(method, path, status, millis, request_id, error = %error, "request refused");
         }
         None if status >= 500 => {
-            tracing::warn!(method, path, status, millis, "request refused");
+            tracing::warn!(method, path, status, millis, request_id, "request refused");
         }
         // An access log line per request would cost more than the request at full load:
         // `RUST_LOG=herald_api=debug` turns it on.
-        _ => tracing::debug!(method, path, status, millis, "request"),
+        _ => tracing::debug!(method, path, status, millis, request_id, "request"),
     }
     Ok(response)
 }
