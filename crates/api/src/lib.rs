@@ -73,9 +73,10 @@ pub struct ApiConfig {
     /// How long a graceful stop waits for requests in flight (long polls answer and event
     /// streams end at once).
     pub shutdown_timeout: Duration,
-    /// The longest silence on an event stream: a comment is sent at least this often, which
-    /// keeps proxies from cutting the stream. At most [`MAX_SSE_HEARTBEAT`]. (A client that
-    /// closes its connection is noticed at once, not at the next heartbeat.)
+    /// The longest silence on an event stream, which keeps proxies from cutting the stream: a
+    /// comment comes after four fifths of it ([`transport::sse::heartbeat_interval`]). At most
+    /// [`MAX_SSE_HEARTBEAT`]. (A client that closes its connection is noticed at once, not at
+    /// the next heartbeat.)
     pub sse_heartbeat: Duration,
     /// How long an `EventSource` should wait before reconnecting (the stream's first `retry:`).
     pub sse_retry: Duration,

@@ -166,9 +166,11 @@ impl Future for Serving {
     }
 }
 
-/// The app: every resource's routes, extractor error handlers that answer problem+json, API
-/// key authentication of `/v1` ([`auth`]), the per-caller limits ([`limits`]), CORS for the configured browser origins, the telemetry middleware (outermost, so it sees
-/// preflights too), and a problem+json `404` for unknown routes.
+/// The app: every resource's routes (each documented in the OpenAPI document as it is
+/// registered), extractor error handlers that answer problem+json, API key authentication of
+/// `/v1` ([`auth`]), the per-caller limits ([`limits`]), CORS for the configured browser
+/// origins, the telemetry middleware (outside all of them, so it sees preflights too) inside
+/// the request span and id, and a problem+json `404` for unknown routes.
 pub(crate) fn create_app(
     state: web::Data<AppState>,
     surface: Surface,

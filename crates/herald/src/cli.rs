@@ -163,7 +163,7 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Longest silence on an event stream: a comment is sent at least this often (at most 15s).
+    /// Longest silence on an event stream (at most 15s): a comment comes after four fifths of it.
     #[arg(long, env = "HERALD_SSE_HEARTBEAT", default_value = "15s", value_parser = values::heartbeat)]
     pub sse_heartbeat: Duration,
 

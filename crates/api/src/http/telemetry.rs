@@ -1,9 +1,8 @@
 //! Request telemetry: an id per request (`tracing-actix-web`), echoed to the client as
-//! `X-Request-Id` and named by every line logged about the request, so a report can be
-//! matched to the logs; a span per request carrying its method, route pattern and id, which
-//! every line logged while serving the request then names; and the middleware that counts
-//! every answer in the metrics and logs it (with the cause of any `5xx`, logged here and only
-//! here).
+//! `X-Request-Id` and named by the lines logged about the request, so a report can be matched
+//! to the logs; a span per request carrying its method, route pattern and id, which every line
+//! logged while serving the request then names; and the middleware that counts every answer
+//! in the metrics and logs it (with the cause of any `5xx`, logged here and only here).
 //!
 //! The span is at `DEBUG` (`RUST_LOG=herald_api=debug` turns it on): recorded at the default
 //! level, the logging layer's work for a span on every request took about a quarter of the
@@ -26,9 +25,9 @@ use crate::state::AppState;
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The span of one request: lean (method, route pattern, request id, then the status), and
-/// at `DEBUG`, so that it costs nothing unless asked for; its fields are read only then. The route is the pattern (`/v1/jobs/{id}`), never
-/// the raw path, and the client address is left out: behind proxies only [`crate::http::address`]
-/// knows it.
+/// at `DEBUG`, so that it costs nothing unless asked for; its fields are read only then. The
+/// route is the pattern (`/v1/jobs/{id}`), never the raw path, and the client address is left
+/// out: behind proxies only [`crate::http::address`] knows it.
 pub(crate) struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
@@ -54,10 +53,10 @@ impl RootSpanBuilder for RequestSpan {
 
 /// Middleware: records the request in the metrics and logs it (with the cause of a `5xx`).
 ///
-/// It is the outermost layer, and the layers inside it answer their refusals (a `401`, a
-/// `429`, a `431`, a store that failed while a key was looked up) as responses
-/// ([`crate::http::error::refuse`]), so every answer is counted and every `5xx` logged here,
-/// whichever layer made it.
+/// It sits just inside the request span's layer, outside every other, and the layers inside it
+/// answer their refusals (a `401`, a `429`, a `431`, a store that failed while a key was
+/// looked up) as responses ([`crate::http::error::refuse`]), so every answer is counted and
+/// every `5xx` logged here, whichever layer made it.
 ///
 /// The route label is the matched pattern (`/v1/jobs/{id}`), never the raw path, so the label
 /// set stays bounded; unmatched paths share the label `unmatched`.
