@@ -69,7 +69,7 @@ impl<S: Deref<Target = RedisServer>> Fixture<S> {
     }
 
     fn key(&self, suffix: &str) -> String {
-        format!("{}:{suffix}", self.prefix)
+        format!("{{{}}}:{suffix}", self.prefix)
     }
 
     /// Submits a job of `kind` with an empty payload.
@@ -224,7 +224,7 @@ async fn a_destroyed_group_is_recreated_and_still_delivers_the_waiting_jobs() {
     let second = f.create("demo.sleep").await;
     let destroyed: i64 = redis::cmd("XGROUP")
         .arg("DESTROY")
-        .arg(f.key("queue:{demo.sleep}"))
+        .arg(f.key("queue:demo.sleep"))
         .arg("workers")
         .query_async(&mut f.raw)
         .await
@@ -259,20 +259,21 @@ async fn finished_jobs_expire_after_the_retention_and_running_ones_do_not() {
     f.store.complete(lease, Some(output)).await.unwrap();
 
     let mut raw = f.raw.clone();
-    let job_key = |id: &herald_core::JobId| f.key(&format!("job:{{{id}}}"));
-    for suffix in ["", ":events", ":payload", ":result"] {
-        let key = format!("{}{suffix}", job_key(&done.id));
-        let ttl: i64 = raw.pttl(&key).await.unwrap();
-        assert!(
-            (590_000..=600_000).contains(&ttl),
-            "{key} expires in {ttl} ms"
-        );
+    let job_key = |id: &herald_core::JobId| f.key(&format!("job:{id}"));
+    // A job is one hash: its history, payload and result expire with its record.
+    let key = job_key(&done.id);
+    let ttl: i64 = raw.pttl(&key).await.unwrap();
+    assert!(
+        (590_000..=600_000).contains(&ttl),
+        "{key} expires in {ttl} ms"
+    );
+    let fields: Vec<String> = raw.hkeys(&key).await.unwrap();
+    for field in ["doc", "payload", "result", "event:1", "event:3"] {
+        assert!(fields.iter().any(|f| f == field), "{key} lacks {field}");
     }
-    for suffix in ["", ":events", ":payload"] {
-        let key = format!("{}{suffix}", job_key(&running.id));
-        let ttl: i64 = raw.pttl(&key).await.unwrap();
-        assert_eq!(ttl, -1, "{key} of a running job must not expire");
-    }
+    let key = job_key(&running.id);
+    let ttl: i64 = raw.pttl(&key).await.unwrap();
+    assert_eq!(ttl, -1, "{key} of a running job must not expire");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,20 +311,15 @@ async fn expired_jobs_leave_the_listings() {
     // Maintenance sweeps the indexes the listing did not read.
     f.store.maintain(&worker, &kinds).await.unwrap();
     let mut raw = f.raw.clone();
-    let index = |suffix: &str| f.key(&format!("jobs:{{default}}{suffix}"));
-    for key in [
-        index(""),
-        index(":status:completed"),
-        index(":type:demo.sleep"),
-        index(":status:completed:type:demo.sleep"),
-    ] {
+    let index = |status: &str| f.key(&format!("jobs:default/{status}"));
+    for key in [index("completed")] {
         let members: Vec<String> = raw.zrange(&key, 0, -1).await.unwrap();
         assert!(
             !members.contains(&gone.id.to_string()),
             "{key} still lists the expired job"
         );
     }
-    let pending: Vec<String> = raw.zrange(index(":status:pending"), 0, -1).await.unwrap();
+    let pending: Vec<String> = raw.zrange(index("pending"), 0, -1).await.unwrap();
     assert_eq!(pending, [kept.id.to_string()]);
 }
 
@@ -345,11 +341,12 @@ async fn histories_are_capped_exactly_and_feeds_approximately() {
         let progress = Progress::new((percent % 100) as u8, None);
         f.store.progress(&mut lease, progress).await.unwrap();
     }
-    let history_len: usize = f
+    let fields: Vec<String> = f
         .raw
-        .xlen(f.key(&format!("job:{{{}}}:events", job.id)))
+        .hkeys(f.key(&format!("job:{}", job.id)))
         .await
         .unwrap();
+    let history_len = fields.iter().filter(|f| f.starts_with("event:")).count();
     assert_eq!(history_len, 5);
     let history = f.store.history(&tenant(), &job.id, 0).await.unwrap();
     let seqs: Vec<u64> = history.iter().map(|e| e.seq()).collect();
@@ -357,7 +354,7 @@ async fn histories_are_capped_exactly_and_feeds_approximately() {
     assert_eq!(seqs, (last - 4..=last).collect::<Vec<_>>());
     // `MAXLEN ~` trims whole nodes (at most 100 entries or 4 KiB by default): bounded, and
     // never below the cap.
-    let feed_len: usize = f.raw.xlen(f.key("feed:{default}")).await.unwrap();
+    let feed_len: usize = f.raw.xlen(f.key("feed:default")).await.unwrap();
     assert!(
         (10..110).contains(&feed_len),
         "the feed was not trimmed to about 10: {feed_len}"
@@ -373,7 +370,7 @@ async fn each_feed_entry_names_the_one_before_it() {
         f.create("demo.sleep").await;
     }
     let entries: redis::streams::StreamRangeReply =
-        f.raw.xrange_all(f.key("feed:{default}")).await.unwrap();
+        f.raw.xrange_all(f.key("feed:default")).await.unwrap();
     let ids: Vec<&str> = entries.ids.iter().map(|e| e.id.as_str()).collect();
     let prevs: Vec<Option<String>> = entries.ids.iter().map(|e| e.get("prev")).collect();
     assert_eq!(ids.len(), 3);
@@ -396,7 +393,7 @@ async fn a_job_read_by_a_claimer_that_died_before_starting_it_is_requeued() {
     f.claim(&rescuer, &kinds, 1, Duration::ZERO).await;
     let job = f.create("demo.sleep").await;
     // A claimer reads the entry and dies before starting the job.
-    f.read_and_die("queue:{demo.sleep}").await;
+    f.read_and_die("queue:demo.sleep").await;
     assert!(
         f.claim(&rescuer, &kinds, 1, Duration::ZERO)
             .await
@@ -570,28 +567,24 @@ async fn external_jobs_wait_in_their_tenants_own_stream() {
         .unwrap();
     let mine: u64 = f
         .raw
-        .xlen(f.key("external-queue:{default}:video.transcode"))
+        .xlen(f.key("external-queue:default/video.transcode"))
         .await
         .unwrap();
     let theirs: u64 = f
         .raw
-        .xlen(f.key("external-queue:{acme}:video.transcode"))
+        .xlen(f.key("external-queue:acme/video.transcode"))
         .await
         .unwrap();
-    let shared: bool = f
-        .raw
-        .exists(f.key("queue:{video.transcode}"))
-        .await
-        .unwrap();
+    let shared: bool = f.raw.exists(f.key("queue:video.transcode")).await.unwrap();
     assert_eq!((mine, theirs, shared), (1, 1, false));
     let entry: String = f
         .raw
-        .hget(f.key(&format!("job:{{{}}}", job.id)), "entry")
+        .hget(f.key(&format!("job:{}", job.id)), "entry")
         .await
         .unwrap();
     let ids: redis::streams::StreamRangeReply = f
         .raw
-        .xrange_all(f.key("external-queue:{default}:video.transcode"))
+        .xrange_all(f.key("external-queue:default/video.transcode"))
         .await
         .unwrap();
     assert_eq!(
@@ -636,7 +629,7 @@ async fn an_external_queue_is_maintained_only_while_it_holds_leases_or_retries()
     let job_id = {
         let delayed: Vec<String> = f
             .raw
-            .zrange(f.key("external-delayed:{default}:video.transcode"), 0, -1)
+            .zrange(f.key("external-delayed:default/video.transcode"), 0, -1)
             .await
             .unwrap();
         assert_eq!(delayed.len(), 1);
@@ -665,7 +658,7 @@ async fn an_external_job_read_by_a_claimer_that_died_before_starting_it_is_reque
         .await
         .unwrap();
     let job = f.create(EXTERNAL).await;
-    f.read_and_die("external-queue:{default}:video.transcode")
+    f.read_and_die("external-queue:default/video.transcode")
         .await;
     eventually(
         "the unstarted job to be requeued",
@@ -709,11 +702,7 @@ async fn a_types_retention_sets_the_expiry_of_its_finished_jobs() {
             .complete(claimed.remove(0).lease, None)
             .await
             .unwrap();
-        let ttl: i64 = f
-            .raw
-            .pttl(f.key(&format!("job:{{{}}}", job.id)))
-            .await
-            .unwrap();
+        let ttl: i64 = f.raw.pttl(f.key(&format!("job:{}", job.id))).await.unwrap();
         ttl
     };
     let own = ttl_of("demo.sleep").await;
@@ -730,8 +719,8 @@ async fn a_feed_is_trimmed_by_age_and_expires_when_its_tenant_goes_quiet() {
         ..StoreConfig::default()
     })
     .await;
-    let feed = f.key("feed:{default}");
-    let last = f.key("feed:{default}:last");
+    let feed = f.key("feed:default");
+    let last = f.key("feed-last:default");
     // More than a stream node holds (100 entries), so `MINID ~` has a whole node to drop.
     for _ in 0..150 {
         f.create("demo.sleep").await;
@@ -789,7 +778,7 @@ async fn a_feed_is_trimmed_by_age_and_expires_when_its_tenant_goes_quiet() {
 /// Every value stored under the fixture's prefix, by key, as text.
 async fn dump(f: &Fixture) -> Vec<(String, String)> {
     let mut raw = f.raw.clone();
-    let names: Vec<String> = raw.keys(format!("{}:*", f.prefix)).await.unwrap();
+    let names: Vec<String> = raw.keys(format!("{{{}}}:*", f.prefix)).await.unwrap();
     let mut dumped = Vec::new();
     for name in names {
         let kind: String = redis::cmd("TYPE")
@@ -898,7 +887,7 @@ async fn a_jobs_webhook_secret_is_kept_once_with_the_job_and_goes_with_it() {
 
     // The secret is in the job's own record, and nowhere else: not in the outbox, not in a
     // delivery record.
-    let job_key = f.key(&format!("job:{{{}}}", job.id));
+    let job_key = f.key(&format!("job:{}", job.id));
     let holding: Vec<String> = dump(&f)
         .await
         .into_iter()

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::listing::Found;
 use super::outbox::NOTIFIER_GROUP;
 use super::webhooks::parse_subscription;
 use super::{RedisStore, backend, millis, scripts, to_json, ttl_millis};
@@ -17,11 +18,6 @@ use crate::ids::{DeliveryId, SubscriptionId, TenantId};
 use crate::store::StoreError;
 use crate::store::webhooks::{DeliveryPage, DeliveryQuery, DueDelivery};
 use crate::webhook::{Delivery, DeliveryState, HookStatus, WebhookSecret};
-
-/// How many deliveries one page of a listing examines at least, and per delivery asked for:
-/// with a state filter a page may hold fewer than asked (see [`DeliveryPage`]).
-const MIN_EXAMINED: usize = 500;
-const EXAMINED_PER_RESULT: usize = 5;
 
 /// A job's webhook status as stored beside its record. Not [`HookStatus`]'s own encoding,
 /// which is the wire's and keeps milliseconds only: what is read back must equal what the
@@ -97,9 +93,7 @@ impl RedisStore {
             .arg(self.config.history_max);
         for (delivery, body) in deliveries {
             let job = keys.job(&delivery.job_id);
-            call.key(keys.delivery(&delivery.id))
-                .key(&job)
-                .key(keys.bodies(&delivery.job_id));
+            call.key(keys.delivery(&delivery.id)).key(&job);
             match &delivery.subscription {
                 Some(sub) => call.key(keys.deliveries(sub)),
                 None => call.key(&job),
@@ -231,92 +225,22 @@ impl RedisStore {
         subscription: &SubscriptionId,
         query: &DeliveryQuery,
     ) -> Result<DeliveryPage, StoreError> {
-        let limit = query.limit;
-        if limit == 0 {
-            return Ok(DeliveryPage {
-                deliveries: Vec::new(),
-                next_cursor: None,
-            });
-        }
-        let index = self.keys.deliveries(subscription);
-        let budget = limit.saturating_mul(EXAMINED_PER_RESULT).max(MIN_EXAMINED);
-        let mut upper = query
-            .before
-            .map_or_else(|| "+".to_owned(), |id| format!("({id}"));
-        let mut matched: Vec<String> = Vec::new();
-        let mut examined = 0;
-        let mut last_examined: Option<String> = None;
-        let mut more = false;
-        loop {
-            if examined >= budget {
-                more = true;
-                break;
-            }
-            // Without a filter every record found is listed: one beyond the page tells
-            // whether another page follows. With one, read further ahead.
-            let factor = if query.state.is_some() {
-                EXAMINED_PER_RESULT
-            } else {
-                1
-            };
-            let count = ((limit - matched.len()) * factor + 1).min(budget - examined);
-            let ids = self
-                .index_page(&index, &upper, count, "read a subscription's deliveries")
-                .await?;
-            let mut pipe = ::redis::pipe();
-            for id in &ids {
-                pipe.cmd("HMGET")
-                    .arg(format!("{}{id}}}", self.keys.delivery_prefix()))
-                    .arg("tenant")
-                    .arg("state");
-            }
-            let rows: Vec<(Option<String>, Option<String>)> = if ids.is_empty() {
-                Vec::new()
-            } else {
-                pipe.query_async(&mut self.conn())
-                    .await
-                    .map_err(backend("read listed webhook deliveries"))?
-            };
-            let mut gone = Vec::new();
-            for (id, (owner, state)) in ids.iter().zip(rows) {
-                if matched.len() == limit {
-                    more = true;
-                    break;
-                }
-                examined += 1;
-                last_examined = Some(id.clone());
-                let Some(owner) = owner else {
-                    gone.push(id.as_str());
-                    continue;
-                };
-                if owner != tenant.as_str() {
-                    // A subscription's deliveries all belong to its tenant: this index is
-                    // another tenant's, and lists nothing, not even a cursor, to this one.
-                    return Ok(DeliveryPage {
-                        deliveries: Vec::new(),
-                        next_cursor: None,
-                    });
-                }
-                let state_matches = query
-                    .state
-                    .is_none_or(|wanted| state.as_deref() == Some(wanted.as_str()));
-                if state_matches {
-                    matched.push(id.clone());
-                }
-            }
-            self.forget_expired(&index, &gone, "drop expired deliveries from a listing")
-                .await?;
-            if more || ids.len() < count {
-                break;
-            }
-            if let Some(last) = ids.last() {
-                upper = format!("({last}");
-            }
-        }
+        let index = [self.keys.deliveries(subscription)];
+        let scanned = self
+            .scan(
+                &index,
+                query.before.map(|id| id.to_string()),
+                query.limit,
+                query.state.is_some(),
+                "read a subscription's deliveries",
+                |ids| self.read_listed_deliveries(tenant, query, ids),
+            )
+            .await?;
+        let matched = scanned.items;
         let mut pipe = ::redis::pipe();
         for id in &matched {
             pipe.cmd("HGET")
-                .arg(format!("{}{id}}}", self.keys.delivery_prefix()))
+                .arg(format!("{}{id}", self.keys.delivery_prefix()))
                 .arg("doc");
         }
         let docs: Vec<Option<Vec<u8>>> = if matched.is_empty() {
@@ -336,19 +260,54 @@ impl RedisStore {
                 deliveries.push(delivery);
             }
         }
-        let next_cursor = if more {
-            last_examined
-                .as_deref()
-                .map(DeliveryId::parse)
-                .transpose()
-                .map_err(|e| StoreError::Corrupt(format!("a deliveries index: {e}")))?
-        } else {
-            None
-        };
+        let next_cursor = scanned
+            .next
+            .as_deref()
+            .map(DeliveryId::parse)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("a deliveries index: {e}")))?;
         Ok(DeliveryPage {
             deliveries,
             next_cursor,
         })
+    }
+}
+
+impl RedisStore {
+    /// What a page of listed delivery ids holds: those of the tenant in the state asked for.
+    async fn read_listed_deliveries(
+        &self,
+        tenant: &TenantId,
+        query: &DeliveryQuery,
+        ids: Vec<String>,
+    ) -> Result<Vec<Found<String>>, StoreError> {
+        let mut pipe = ::redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(format!("{}{id}", self.keys.delivery_prefix()))
+                .arg("tenant")
+                .arg("state");
+        }
+        let rows: Vec<(Option<String>, Option<String>)> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read listed webhook deliveries"))?;
+        Ok(ids
+            .into_iter()
+            .zip(rows)
+            .map(|(id, (owner, state))| match owner {
+                None => Found::Gone,
+                // A subscription's deliveries all belong to its tenant: this index is another
+                // tenant's, and lists nothing, not even a cursor, to this one.
+                Some(owner) if owner != tenant.as_str() => Found::Foreign,
+                Some(_) => {
+                    let wanted = query
+                        .state
+                        .is_none_or(|wanted| state.as_deref() == Some(wanted.as_str()));
+                    if wanted { Found::Keep(id) } else { Found::Skip }
+                }
+            })
+            .collect())
     }
 }
 

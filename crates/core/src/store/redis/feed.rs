@@ -7,7 +7,7 @@
 //! its job type's retention (or the install's, when shorter: see
 //! [`StoreConfig::feed_keep_of`]), by the server's clock, so nothing of an expired job is read
 //! from a feed. Each entry names the entry before it (`prev`, kept across an expiry by the
-//! feed's `:last` key), so the oldest entry kept names the newest one gone: a reader after
+//! feed's `feed-last` key), so the oldest entry kept names the newest one gone: a reader after
 //! cursor `c` missed events exactly when that one is newer than `c`, or when an entry after
 //! `c` is no longer served. (`XINFO STREAM`'s `max-deleted-entry-id` cannot tell: trimming
 //! does not move it, only `XDEL` does.)
@@ -148,28 +148,12 @@ impl RedisStore {
 
     /// The cursor of the newest event of the tenant's feed ([`FeedCursor::START`] for none).
     pub(super) async fn feed_end(&self, tenant: &TenantId) -> Result<FeedCursor, StoreError> {
-        // `:last` outlives the stream: a feed that expired still ends where it did.
+        // `feed-last` outlives the stream: a feed that expired still ends where it did.
         let last: Option<String> = ::redis::cmd("GET")
             .arg(self.keys.feed_last(tenant))
             .query_async(&mut self.conn())
             .await
             .map_err(backend("read the end of a tenant's feed"))?;
-        let last = match last {
-            Some(last) => Some(last),
-            None => {
-                // A feed written before `:last` existed.
-                let reply: StreamRangeReply = ::redis::cmd("XREVRANGE")
-                    .arg(self.keys.feed(tenant))
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(1)
-                    .query_async(&mut self.conn())
-                    .await
-                    .map_err(backend("read the end of a tenant's feed"))?;
-                reply.ids.into_iter().next().map(|entry| entry.id)
-            }
-        };
         match last {
             None => Ok(FeedCursor::START),
             Some(id) => id.parse().map_err(|_| {

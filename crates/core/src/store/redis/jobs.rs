@@ -4,16 +4,17 @@
 
 use std::time::Duration;
 
-use ::redis::Value;
-use ::redis::streams::StreamRangeReply;
 use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::broadcast;
 
+use super::batch::Item;
+use super::keys::Keys;
+use super::listing::Found;
 use super::transition::{Change, QueueAction};
 use super::{
-    GROUP, HOOK_FIELDS, RedisStore, Stored, backend, corrupt, hook_status, keys, scripts, signals,
-    to_json, ttl_millis,
+    GROUP, HOOK_FIELDS, RedisStore, Stored, backend, corrupt, feed_keep, feed_max, hook_status,
+    keys, outbox_max, scripts, signals, to_json, ttl_millis,
 };
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedPage};
@@ -30,58 +31,98 @@ fn matches(job: &Job, tenant: &TenantId, query: &ListQuery) -> bool {
         && query.job_type.as_ref().is_none_or(|t| &job.job_type == t)
 }
 
+/// The head of every call of `create.lua`: its fixed keys and arguments.
+pub(super) fn create_head(keys: &Keys, config: &StoreConfig) -> Item {
+    let mut head = Item::default();
+    head.key(keys.outbox());
+    head.arg(ttl_millis(config.idempotency_ttl))
+        .arg(keys.job_prefix())
+        .arg(feed_max(config))
+        .arg(config.max_queue_len)
+        .arg(GROUP)
+        .arg(keys.signals())
+        .arg(outbox_max(config))
+        .arg(feed_keep(config));
+    head
+}
+
+impl RedisStore {
+    /// What a page of listed ids holds: the jobs `query` asks for.
+    async fn read_listed(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+        ids: Vec<String>,
+    ) -> Result<Vec<Found<Job>>, StoreError> {
+        let mut pipe = ::redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(format!("{}{id}", self.keys.job_prefix()))
+                .arg("doc")
+                .arg(&HOOK_FIELDS);
+        }
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read listed jobs"))?;
+        ids.iter()
+            .zip(rows)
+            .map(|(id, (doc, hook_events, hook_state))| {
+                let Some(doc) = doc else {
+                    return Ok(Found::Gone);
+                };
+                let mut job: Job = serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::Corrupt(format!("the record of job {id}: {e}")))?;
+                job.webhook = hook_status(&job.id, hook_events.as_deref(), hook_state.as_deref());
+                // The index and the record were read apart: a job that changed status in
+                // between no longer belongs to a listing filtered by status.
+                Ok(if matches(&job, tenant, query) {
+                    Found::Keep(job)
+                } else {
+                    Found::Skip
+                })
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn create(&self, new: NewJob) -> Result<Created, StoreError> {
         let id = JobId::generate();
         let (job, event) = Job::create(id, &new, Utc::now());
         let fingerprint = fingerprint(&new);
-        let event_json = to_json(&event)?;
         let keys = &self.keys;
         let (tenant, job_type) = (&new.tenant, &new.job_type);
         let idempotency = new
             .idempotency_key
             .as_ref()
             .map(|key| keys.idempotency(tenant, key));
-        let mut call = scripts::CREATE.prepare_invoke();
-        // Without a key, KEYS[1] is a name the script never touches (it is still declared,
-        // so the script's KEYS keep their positions).
-        call.key(idempotency.as_deref().unwrap_or(&keys.job(&id)))
+        let mut item = Item::default();
+        // Without a key, the job's own hash stands in for it (the script does not touch it as
+        // an idempotency key), so every job has as many KEYS.
+        item.key(idempotency.clone().unwrap_or_else(|| keys.job(&id)))
             .key(keys.job(&id))
-            .key(keys.payload(&id))
-            .key(keys.history(&id))
             .key(keys.feed(tenant))
+            .key(keys.feed_last(tenant))
             .key(self.queues_of(tenant, job_type).queue)
-            .key(keys.index(tenant, None, None))
-            .key(keys.index(tenant, Some(JobStatus::Pending), None))
-            .key(keys.index(tenant, None, Some(job_type)))
-            .key(keys.index(tenant, Some(JobStatus::Pending), Some(job_type)))
-            .key(keys.outbox())
-            .key(keys.wants(tenant))
-            .key(keys.feed_last(tenant));
+            .key(keys.index(tenant, JobStatus::Pending))
+            .key(keys.wants(tenant));
         // The webhook without its secret, which is kept apart, once: what the outbox copies.
         let hook = new
             .webhook
             .as_ref()
             .map(|hook| to_json(&hook.endpoint()))
             .transpose()?;
-        call.arg(id.to_string())
+        item.arg(id.to_string())
             .arg(if idempotency.is_some() { "1" } else { "0" })
             .arg(format!("{id} {fingerprint}"))
             .arg(&fingerprint)
-            .arg(ttl_millis(self.config.idempotency_ttl))
-            .arg(keys.job_prefix())
             .arg(to_json(&job)?)
             .arg(job.seq)
             .arg(to_json(&new.payload)?)
-            .arg(&event_json)
+            .arg(to_json(&event)?)
             .arg(tenant.as_str())
-            .arg(self.config.history_max)
-            .arg(self.feed_max())
-            .arg(self.config.max_queue_len)
-            .arg(GROUP)
-            .arg(keys.signals())
-            .arg(job.status.as_str())
             .arg(hook.as_deref().unwrap_or(""))
             .arg(
                 new.webhook
@@ -91,18 +132,15 @@ impl Store for RedisStore {
             )
             .arg(event.kind.as_str())
             .arg(job_type.as_str())
-            .arg(self.outbox_max())
-            .arg(self.feed_keep())
             .arg(
                 new.webhook
                     .as_ref()
                     .map(|hook| hook.secret.expose())
                     .unwrap_or_default(),
             );
-        let reply: Vec<String> = call
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(backend("create a job"))?;
+        let reply = self.batchers.create.call(item).await?;
+        let reply: Vec<String> = ::redis::from_redis_value(reply)
+            .map_err(|e| StoreError::Backend(format!("failed to create a job: {e}")))?;
         match reply.first().map(String::as_str) {
             Some("created") => Ok(Created {
                 job,
@@ -134,68 +172,36 @@ impl Store for RedisStore {
     }
 
     async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<JobPage, StoreError> {
-        let limit = query.limit;
-        if limit == 0 {
-            return Ok(JobPage {
-                jobs: Vec::new(),
-                next_cursor: None,
-            });
-        }
-        let index = self
-            .keys
-            .index(tenant, query.status, query.job_type.as_ref());
-        let mut upper = query
-            .before
-            .map_or_else(|| "+".to_owned(), |id| format!("({id}"));
-        // One more than the page, to know whether another page follows.
-        let wanted = limit + 1;
-        let mut jobs = Vec::with_capacity(wanted);
-        loop {
-            let count = wanted - jobs.len();
-            let ids = self
-                .index_page(&index, &upper, count, "read a job listing")
-                .await?;
-            let Some(last) = ids.last() else { break };
-            upper = format!("({last}");
-            let mut pipe = ::redis::pipe();
-            for id in &ids {
-                pipe.cmd("HMGET")
-                    .arg(format!("{}{id}}}", self.keys.job_prefix()))
-                    .arg("doc")
-                    .arg(&HOOK_FIELDS);
-            }
-            let rows: Vec<(Option<String>, Option<String>, Option<String>)> = pipe
-                .query_async(&mut self.conn())
-                .await
-                .map_err(backend("read listed jobs"))?;
-            let mut gone = Vec::new();
-            for (id, (doc, hook_events, hook_state)) in ids.iter().zip(rows) {
-                let Some(doc) = doc else {
-                    gone.push(id.as_str());
-                    continue;
-                };
-                let mut job: Job = serde_json::from_str(&doc)
-                    .map_err(|e| StoreError::Corrupt(format!("the record of job {id}: {e}")))?;
-                job.webhook = hook_status(&job.id, hook_events.as_deref(), hook_state.as_deref());
-                // The index and the record were read apart: a job that changed status in
-                // between no longer belongs to a listing filtered by status.
-                if matches(&job, tenant, query) {
-                    jobs.push(job);
-                }
-            }
-            self.forget_expired(&index, &gone, "drop expired jobs from a listing")
-                .await?;
-            if ids.len() < count || jobs.len() >= wanted {
-                break;
-            }
-        }
-        let next_cursor = if jobs.len() > limit {
-            jobs.truncate(limit);
-            jobs.last().map(|job| job.id)
-        } else {
-            None
+        // A job sits in the index of its status: a listing of one status reads that index, a
+        // listing of every status merges them, and the type is filtered while reading.
+        let statuses = match query.status {
+            Some(status) => vec![status],
+            None => JobStatus::ALL.to_vec(),
         };
-        Ok(JobPage { jobs, next_cursor })
+        let indexes: Vec<String> = statuses
+            .iter()
+            .map(|status| self.keys.index(tenant, *status))
+            .collect();
+        let scanned = self
+            .scan(
+                &indexes,
+                query.before.map(|id| id.to_string()),
+                query.limit,
+                query.job_type.is_some(),
+                "read a job listing",
+                |ids| self.read_listed(tenant, query, ids),
+            )
+            .await?;
+        let next_cursor = scanned
+            .next
+            .as_deref()
+            .map(JobId::parse)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("a job listing index: {e}")))?;
+        Ok(JobPage {
+            jobs: scanned.items,
+            next_cursor,
+        })
     }
 
     async fn result(&self, tenant: &TenantId, id: &JobId) -> Result<Option<JobOutput>, StoreError> {
@@ -206,9 +212,9 @@ impl Store for RedisStore {
             return Ok(None);
         }
         let (content_type, body): (Option<String>, Option<Vec<u8>>) = ::redis::cmd("HMGET")
-            .arg(self.keys.result(id))
-            .arg("content_type")
-            .arg("body")
+            .arg(self.keys.job(id))
+            .arg("result_type")
+            .arg("result")
             .query_async(&mut self.conn())
             .await
             .map_err(backend("read a job's result"))?;
@@ -240,7 +246,6 @@ impl Store for RedisStore {
                 _ => {
                     let requested: i64 = scripts::CANCEL_REQUEST
                         .key(self.keys.job(id))
-                        .key(self.keys.cancel(id))
                         .arg(self.keys.signals())
                         .arg(signals::cancel_envelope(id)?)
                         .invoke_async(&mut self.conn())
@@ -265,34 +270,37 @@ impl Store for RedisStore {
         id: &JobId,
         after: u64,
     ) -> Result<Vec<Event>, StoreError> {
-        let owner: Option<String> = ::redis::cmd("HGET")
-            .arg(self.keys.job(id))
+        let job = self.keys.job(id);
+        let (owner, seq): (Option<String>, Option<u64>) = ::redis::cmd("HMGET")
+            .arg(&job)
             .arg("tenant")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(backend("read a job's tenant"))?;
-        if owner.as_deref() != Some(tenant.as_str()) {
-            return Ok(Vec::new());
-        }
-        // History entry ids are `<seq>-0`: the range starts right after `after`.
-        let reply: StreamRangeReply = ::redis::cmd("XRANGE")
-            .arg(self.keys.history(id))
-            .arg(after.saturating_add(1))
-            .arg("+")
+            .arg("seq")
             .query_async(&mut self.conn())
             .await
             .map_err(backend("read a job's history"))?;
-        reply
-            .ids
-            .iter()
-            .filter_map(|entry| entry.map.get("event"))
-            .map(|value| match value {
-                Value::BulkString(bytes) => {
-                    serde_json::from_slice::<Event>(bytes).map_err(|e| corrupt("an event", id, e))
-                }
-                other => Err(StoreError::Corrupt(format!(
-                    "an event of job {id} is not a string: {other:?}"
-                ))),
+        let Some(seq) = seq.filter(|_| owner.as_deref() == Some(tenant.as_str())) else {
+            return Ok(Vec::new());
+        };
+        // The history keeps the newest `history_max` events: nothing older is asked for.
+        let first = after
+            .saturating_add(1)
+            .max(seq.saturating_sub(self.config.history_max as u64) + 1);
+        if first > seq {
+            return Ok(Vec::new());
+        }
+        let fields: Vec<String> = (first..=seq).map(keys::event_field).collect();
+        let events: Vec<Option<Vec<u8>>> = ::redis::cmd("HMGET")
+            .arg(&job)
+            .arg(&fields)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a job's history"))?;
+        // An event missing in the middle: the job expired between the two reads.
+        events
+            .into_iter()
+            .map_while(|event| event)
+            .map(|bytes| {
+                serde_json::from_slice::<Event>(&bytes).map_err(|e| corrupt("an event", id, e))
             })
             .collect()
     }

@@ -1,265 +1,255 @@
-//! The Redis key layout: every key and channel the backend uses, derived from one prefix.
+//! The Redis key layout: every key and channel the backend uses, derived from one prefix, and
+//! the only place their names are built (the scripts build the few names they must find inside
+//! Redis from prefixes given here, as each script's header says).
 //!
-//! Braces are Redis hash tags. The keys of one job share the tag `{<job id>}`; the feed, the
-//! listing indexes, the idempotency keys and the external workers' queues of one tenant the
-//! tag `{<tenant>}`; the shared queue keys of one type the tag `{<type>}`; so a later move to
-//! Redis Cluster keeps each group in one slot (a claim reads several of a tenant's queues at
-//! once). They also delimit the names: tenants, types and ids cannot contain braces, so no two
-//! keys can collide.
+//! **One hash slot.** Every key carries the same hash tag, the prefix in braces (`{herald}`),
+//! so every key of a deployment hashes to one Redis Cluster slot: each script, and each
+//! multi-key command, touches keys of one slot, as Cluster requires. (Spreading a deployment
+//! over several slots is a matter of giving each partition its own tag.) After the tag comes
+//! the kind of key, a fixed word, then what it is of; tenants and job types are letters,
+//! digits, `.`, `_`, `-` and `:`, never `/`, so `/` separates two such parts and no two keys
+//! can collide.
 //!
 //! ```text
-//! <p>:job:{<id>}                          hash: doc (job JSON), seq, tenant, status, entry;
-//!                                         with its own webhook also hook (JobHookEndpoint
-//!                                         JSON: url, events), hook_secret (its secret, kept
-//!                                         here only), hook_events (',job.completed,'), and
-//!                                         once a delivery exists hook_state, hook_seq
-//! <p>:job:{<id>}:payload                  string: the payload JSON
-//! <p>:job:{<id>}:result                   hash: content_type, body
-//! <p>:job:{<id>}:events                   stream: the job's history, entry id = <seq>-0
-//! <p>:job:{<id>}:cancel                   string: set while a cancel request is pending
-//! <p>:job:{<id>}:bodies                   hash: seq → the body every delivery of that event
-//!                                         sends, for the events the history keeps (expires
-//!                                         with the job)
-//! <p>:feed:{<tenant>}                     stream: the tenant's feed (event, prev); id = cursor;
-//!                                         expires when the tenant is quiet for the retention
-//! <p>:feed:{<tenant>}:last                string: the id of the tenant's newest feed entry
-//! <p>:signals                             pub/sub channel: events, cancel requests, revoked keys
-//! <p>:queue:{<type>}                      stream + consumer group `workers`: the job queue
-//! <p>:delayed:{<type>}                    zset: retries waiting for their delay, by due time
-//! <p>:external-queue:{<tenant>}:<type>    stream + consumer group `workers`: one tenant's
-//!                                         queue of a type run by external workers
-//! <p>:external-delayed:{<tenant>}:<type>  zset: that queue's retries waiting for their delay
-//! <p>:external-active                     set: '<tenant> <type>' of the external queues that
-//!                                         may hold leases or delayed retries (what the
-//!                                         external maintenance visits)
-//! <p>:expiring                            zset: finished jobs by expiry time
-//! <p>:idem:{<tenant>}:<key>               string: '<job id> <fingerprint>'
-//! <p>:jobs:{<tenant>}                     zset: the tenant's jobs (all scores 0, by id)
-//! <p>:jobs:{<tenant>}:status:<status>     zset: … with that status
-//! <p>:jobs:{<tenant>}:type:<type>         zset: … of that type
-//! <p>:jobs:{<tenant>}:status:<s>:type:<t> zset: … with both
-//! <p>:outbox                              stream + consumer group `notifier`: events some
-//!                                         target wants (tenant, event, hook)
-//! <p>:subs:{<tenant>}                     hash: subscription id → Subscription JSON
-//! <p>:subs:{<tenant>}:version             hash: subscription id → version (the CAS guard)
-//! <p>:subs:{<tenant>}:wanted              hash: subscription id → its wants fields, space-
-//!                                         separated ('' while disabled)
-//! <p>:subs:{<tenant>}:wants               hash: wants field → how many enabled subscriptions
-//!                                         want it
-//! <p>:webhooks:failing                    hash: subscription id → failing since (ms)
-//! <p>:delivery:{<id>}                     hash: doc (Delivery JSON, no secret), tenant, sub
-//!                                         ('' for a job's own webhook), job (its id), seq,
-//!                                         state, n (attempt count)
-//! <p>:deliveries:{<subscription id>}      zset: the subscription's deliveries (scores 0, by id)
-//! <p>:due                                 zset: scheduled deliveries by due time (ms); a
-//!                                         claimed one by the end of its lease
-//! <p>:apikey:{<key id>}                   hash: doc (ApiKey JSON: id, tenant, name, admin,
-//!                                         created_at, last_four, SHA-256 digest of the
-//!                                         secret; never the key)
-//! <p>:apikeys                             set: the ids of every API key (listing, and whether
-//!                                         any key exists)
+//! {p}:job:<id>                          hash: everything of one job, which expires with it —
+//!                                       doc (job JSON), seq, tenant, status, entry (its queue
+//!                                       entry, '' when it has none), payload (JSON),
+//!                                       event:<seq> (its history: the event JSON of each seq
+//!                                       kept), result_type and result (once completed with a
+//!                                       result), cancel (set while a cancel request is
+//!                                       pending); with its own webhook also hook
+//!                                       (JobHookEndpoint JSON: url, events), hook_secret (its
+//!                                       secret, kept here only), hook_events
+//!                                       (',job.completed,'), and once a delivery exists
+//!                                       hook_state, hook_seq; body:<seq>, the body every
+//!                                       webhook delivery of that event sends
+//! {p}:feed:<tenant>                     stream: the tenant's feed (event, prev); id = cursor;
+//!                                       expires when the tenant is quiet for the retention
+//! {p}:feed-last:<tenant>                string: the id of the tenant's newest feed entry
+//! {p}:signals                           pub/sub channel: events, cancel requests, revoked keys
+//! {p}:queue:<type>                      stream + consumer group `workers`: the job queue
+//! {p}:delayed:<type>                    zset: retries waiting for their delay, by due time
+//! {p}:external-queue:<tenant>/<type>    stream + consumer group `workers`: one tenant's queue
+//!                                       of a type run by external workers
+//! {p}:external-delayed:<tenant>/<type>  zset: that queue's retries waiting for their delay
+//! {p}:external-active                   set: '<tenant> <type>' of the external queues that may
+//!                                       hold leases or delayed retries (what the external
+//!                                       maintenance visits)
+//! {p}:expiring                          zset: finished jobs by expiry time
+//! {p}:idem:<tenant>/<key>               string: '<job id> <fingerprint>'
+//! {p}:jobs:<tenant>/<status>            zset: the tenant's jobs with that status (scores 0,
+//!                                       by id)
+//! {p}:outbox                            stream + consumer group `notifier`: events some target
+//!                                       wants (tenant, event, hook)
+//! {p}:subs:<tenant>                     hash: subscription id → Subscription JSON
+//! {p}:subs-version:<tenant>             hash: subscription id → version (the CAS guard)
+//! {p}:subs-wanted:<tenant>              hash: subscription id → its wants fields, space-
+//!                                       separated ('' while disabled)
+//! {p}:wants:<tenant>                    hash: wants field → how many enabled subscriptions
+//!                                       want it
+//! {p}:webhooks-failing                  hash: subscription id → failing since (ms)
+//! {p}:delivery:<id>                     hash: doc (Delivery JSON, no secret), tenant, sub ('' for
+//!                                       a job's own webhook), job (its id), seq, state, n
+//!                                       (attempt count)
+//! {p}:deliveries:<subscription id>      zset: the subscription's deliveries (scores 0, by id)
+//! {p}:due                               zset: scheduled deliveries by due time (ms); a claimed
+//!                                       one by the end of its lease
+//! {p}:apikey:<key id>                   hash: doc (ApiKey JSON: id, tenant, name, admin,
+//!                                       created_at, last_four, SHA-256 digest of the secret;
+//!                                       never the key)
+//! {p}:apikeys                           set: the ids of every API key (listing, and whether any
+//!                                       key exists)
 //! ```
+//!
+//! A job is one hash, so a finished job's expiry is one `PEXPIRE`, and a transition writes its
+//! record, its history entry and its result in one `HSET`. The history keeps the newest
+//! `history_max` events: the transition that writes event `n` drops `event:<n - max>` and
+//! `body:<n - max>`.
 //!
 //! A feed entry's id (`<ms>-<n>`, chosen by Redis) is the entry's `FeedCursor`. Besides the
 //! event it holds `prev`, the id of the entry appended just before it (absent on the tenant's
-//! first one), which `:last` keeps: once `MAXLEN ~` or `MINID ~` has trimmed the oldest entries,
-//! or the whole stream expired, the oldest kept entry's `prev` is the newest one gone, which
-//! tells a reader exactly whether it missed anything. `:last` holds a cursor and nothing of any
-//! job, so it does not expire.
+//! first one), which `feed-last` keeps: once `MAXLEN ~` or `MINID ~` has trimmed the oldest
+//! entries, or the whole stream expired, the oldest kept entry's `prev` is the newest one gone,
+//! which tells a reader exactly whether it missed anything. `feed-last` holds a cursor and
+//! nothing of any job, so it does not expire.
 //!
-//! A job type is either run by Herald's workers (its jobs wait in `queue:{<type>}`, whatever
-//! their tenant) or by external workers (in `external-queue:{<tenant>}:<type>`), as the
-//! catalog says; `RedisStore::queues_of` is the one place that decides. `external-active`
-//! keeps the external maintenance from visiting every tenant: a pair joins it when one of its
-//! jobs is claimed or waits for a retry (`transition.lua`; a claim adds its pairs before
-//! reading too) and leaves it when its queue holds no lease and its delayed set is empty
+//! A job type is either run by Herald's workers (its jobs wait in `queue:<type>`, whatever
+//! their tenant) or by external workers (in `external-queue:<tenant>/<type>`), as the catalog
+//! says; `RedisStore::queues_of` is the one place that decides. `external-active` keeps the
+//! external maintenance from visiting every tenant: a pair joins it when one of its jobs is
+//! claimed or waits for a retry (`transition.lua`; a claim adds its pairs before reading too)
+//! and leaves it when its queue holds no lease and its delayed set is empty
 //! (`forget_idle_queue.lua`).
 //!
 //! The listing indexes give every member the score 0 and are read by lexicographic range:
-//! hyphenated lowercase UUIDv7 strings sort like the ids themselves, by creation time. The
-//! deliveries index of a subscription works the same way.
+//! hyphenated lowercase UUIDv7 strings sort like the ids themselves, by creation time. A job
+//! sits in the index of its status only; a listing of every status merges them, and a listing
+//! by type filters while it reads (see `jobs`). The deliveries index of a subscription works the
+//! same way.
 //!
 //! A *wants field* names what a subscription asks for, so the job scripts can tell with one
 //! `HMGET` whether any enabled subscription of the tenant wants an event: `<event type>` for a
 //! subscription to every job type, `<event type>/<job type>` for each type of one filtered by
 //! job types (neither name can hold a `/` or a space). The counters are kept exact by the
-//! subscription scripts, which know each subscription's previous fields from `:wanted`.
+//! subscription scripts, which know each subscription's previous fields from `subs-wanted`.
 
 use crate::apikey::ApiKeyId;
 use crate::event::EventType;
 use crate::ids::{DeliveryId, IdempotencyKey, JobId, JobType, SubscriptionId, TenantId};
 use crate::job::JobStatus;
+use crate::store::StoreError;
 use crate::webhook::{JobHookEndpoint, Subscription};
 
-/// Names every key under one prefix.
+/// The job hash's field holding the event of `seq` (its history).
+pub(super) fn event_field(seq: u64) -> String {
+    format!("event:{seq}")
+}
+
+/// Names every key under one prefix, all of them in the prefix's hash slot.
 #[derive(Debug, Clone)]
 pub(super) struct Keys {
-    prefix: String,
+    /// `{<prefix>}`: the hash tag every key starts with.
+    tag: String,
 }
 
 impl Keys {
-    pub(super) fn new(prefix: &str) -> Self {
-        Self {
-            prefix: prefix.to_owned(),
+    /// The keys under `prefix`, which must not be empty nor hold a brace (it becomes the hash
+    /// tag).
+    pub(super) fn new(prefix: &str) -> Result<Self, StoreError> {
+        if prefix.is_empty() || prefix.contains(['{', '}']) {
+            return Err(StoreError::Backend(format!(
+                "the Redis key prefix `{prefix}` must be non-empty and hold no brace"
+            )));
         }
+        Ok(Self {
+            tag: format!("{{{prefix}}}"),
+        })
+    }
+
+    fn name(&self, kind: &str, of: impl std::fmt::Display) -> String {
+        format!("{}:{kind}:{of}", self.tag)
     }
 
     pub(super) fn job(&self, id: &JobId) -> String {
-        format!("{}{id}}}", self.job_prefix())
+        self.name("job", id)
     }
 
     /// What precedes a job id in its hash's name: scripts that find job ids inside Redis
-    /// (promotion of due retries, idempotent replays) build the name from it.
+    /// (promotion of due retries, idempotent replays, delivery claims) build the name from it.
     pub(super) fn job_prefix(&self) -> String {
-        format!("{}:job:{{", self.prefix)
-    }
-
-    pub(super) fn payload(&self, id: &JobId) -> String {
-        format!("{}:payload", self.job(id))
-    }
-
-    pub(super) fn result(&self, id: &JobId) -> String {
-        format!("{}:result", self.job(id))
-    }
-
-    pub(super) fn history(&self, id: &JobId) -> String {
-        format!("{}:events", self.job(id))
-    }
-
-    pub(super) fn cancel(&self, id: &JobId) -> String {
-        format!("{}:cancel", self.job(id))
-    }
-
-    /// The bodies of the job's webhook deliveries, by event `seq` (the claim script builds
-    /// the same name from the job's).
-    pub(super) fn bodies(&self, id: &JobId) -> String {
-        format!("{}:bodies", self.job(id))
+        self.name("job", "")
     }
 
     /// The tenant's feed: every event of its jobs, the entry id being the feed cursor.
     pub(super) fn feed(&self, tenant: &TenantId) -> String {
-        format!("{}:feed:{{{tenant}}}", self.prefix)
+        self.name("feed", tenant)
     }
 
     /// The id of the tenant's newest feed entry: the `prev` of the next one, and the feed's
     /// head, also once the stream has expired.
     pub(super) fn feed_last(&self, tenant: &TenantId) -> String {
-        format!("{}:last", self.feed(tenant))
+        self.name("feed-last", tenant)
     }
 
     pub(super) fn signals(&self) -> String {
-        format!("{}:signals", self.prefix)
+        format!("{}:signals", self.tag)
     }
 
     pub(super) fn queue(&self, job_type: &JobType) -> String {
-        format!("{}:queue:{{{job_type}}}", self.prefix)
+        self.name("queue", job_type)
     }
 
     pub(super) fn delayed(&self, job_type: &JobType) -> String {
-        format!("{}:delayed:{{{job_type}}}", self.prefix)
+        self.name("delayed", job_type)
     }
 
     /// One tenant's queue of a type run by external workers.
     pub(super) fn external_queue(&self, tenant: &TenantId, job_type: &JobType) -> String {
-        format!("{}:external-queue:{{{tenant}}}:{job_type}", self.prefix)
+        self.name("external-queue", format_args!("{tenant}/{job_type}"))
     }
 
     /// The retries of [`Keys::external_queue`] waiting for their delay.
     pub(super) fn external_delayed(&self, tenant: &TenantId, job_type: &JobType) -> String {
-        format!("{}:external-delayed:{{{tenant}}}:{job_type}", self.prefix)
+        self.name("external-delayed", format_args!("{tenant}/{job_type}"))
     }
 
     /// The external queues that may hold leases or delayed retries, as
     /// [`active_member`]s.
     pub(super) fn external_active(&self) -> String {
-        format!("{}:external-active", self.prefix)
+        format!("{}:external-active", self.tag)
     }
 
     pub(super) fn expiring(&self) -> String {
-        format!("{}:expiring", self.prefix)
+        format!("{}:expiring", self.tag)
     }
 
     pub(super) fn idempotency(&self, tenant: &TenantId, key: &IdempotencyKey) -> String {
-        format!("{}:idem:{{{tenant}}}:{}", self.prefix, key.as_str())
+        self.name("idem", format_args!("{tenant}/{}", key.as_str()))
     }
 
-    /// The listing index of the tenant's jobs, narrowed by status and type when given.
-    pub(super) fn index(
-        &self,
-        tenant: &TenantId,
-        status: Option<JobStatus>,
-        job_type: Option<&JobType>,
-    ) -> String {
-        let mut key = format!("{}:jobs:{{{tenant}}}", self.prefix);
-        if let Some(status) = status {
-            key.push_str(":status:");
-            key.push_str(status.as_str());
-        }
-        if let Some(job_type) = job_type {
-            key.push_str(":type:");
-            key.push_str(job_type.as_str());
-        }
-        key
+    /// The listing index of the tenant's jobs with `status`.
+    pub(super) fn index(&self, tenant: &TenantId, status: JobStatus) -> String {
+        self.name("jobs", format_args!("{tenant}/{status}"))
     }
 
     /// The webhook outbox: events some target wants, for the notifier's consumer group.
     pub(super) fn outbox(&self) -> String {
-        format!("{}:outbox", self.prefix)
+        format!("{}:outbox", self.tag)
     }
 
     pub(super) fn subscriptions(&self, tenant: &TenantId) -> String {
-        format!("{}{tenant}}}", self.subscriptions_prefix())
+        self.name("subs", tenant)
     }
 
     /// What precedes a tenant in the name of its subscriptions hash: the delivery claim
     /// finds a delivery's tenant inside Redis and builds the name from it.
     pub(super) fn subscriptions_prefix(&self) -> String {
-        format!("{}:subs:{{", self.prefix)
+        self.name("subs", "")
     }
 
     pub(super) fn subscription_versions(&self, tenant: &TenantId) -> String {
-        format!("{}:version", self.subscriptions(tenant))
+        self.name("subs-version", tenant)
     }
 
     pub(super) fn subscription_wanted(&self, tenant: &TenantId) -> String {
-        format!("{}:wanted", self.subscriptions(tenant))
+        self.name("subs-wanted", tenant)
     }
 
     /// The tenant's wants counters: wants field → enabled subscriptions wanting it.
     pub(super) fn wants(&self, tenant: &TenantId) -> String {
-        format!("{}:wants", self.subscriptions(tenant))
+        self.name("wants", tenant)
     }
 
     pub(super) fn failing(&self) -> String {
-        format!("{}:webhooks:failing", self.prefix)
+        format!("{}:webhooks-failing", self.tag)
     }
 
     pub(super) fn delivery(&self, id: &DeliveryId) -> String {
-        format!("{}{id}}}", self.delivery_prefix())
+        self.name("delivery", id)
     }
 
     /// What precedes a delivery id in its hash's name (the claim script builds names).
     pub(super) fn delivery_prefix(&self) -> String {
-        format!("{}:delivery:{{", self.prefix)
+        self.name("delivery", "")
     }
 
     /// The subscription's deliveries, by id.
     pub(super) fn deliveries(&self, subscription: &SubscriptionId) -> String {
-        format!("{}:deliveries:{{{subscription}}}", self.prefix)
+        self.name("deliveries", subscription)
     }
 
     pub(super) fn due(&self) -> String {
-        format!("{}:due", self.prefix)
+        format!("{}:due", self.tag)
     }
 
     /// An API key's record.
     pub(super) fn api_key(&self, id: &ApiKeyId) -> String {
-        format!("{}:apikey:{{{id}}}", self.prefix)
+        self.name("apikey", id)
     }
 
     /// The ids of every API key.
     pub(super) fn api_keys(&self) -> String {
-        format!("{}:apikeys", self.prefix)
+        format!("{}:apikeys", self.tag)
     }
 }
 
@@ -298,15 +288,10 @@ pub(super) fn hook_events(hook: &JobHookEndpoint) -> String {
     list
 }
 
-/// The member of the expiring set naming a finished job and the indexes it sits in. Spaces
+/// The member of the expiring set naming a finished job and the index it sits in. Spaces
 /// separate the parts: none of them can contain one.
-pub(super) fn expiring_member(
-    tenant: &TenantId,
-    job_type: &JobType,
-    status: JobStatus,
-    id: &JobId,
-) -> String {
-    format!("{tenant} {job_type} {status} {id}")
+pub(super) fn expiring_member(tenant: &TenantId, status: JobStatus, id: &JobId) -> String {
+    format!("{tenant} {status} {id}")
 }
 
 /// The member of the `external-active` set naming a tenant's queue of an external type. A
@@ -325,63 +310,83 @@ pub(super) fn parse_active_member(member: &str) -> Option<(TenantId, JobType)> {
 }
 
 /// Reads an expiring set member back.
-pub(super) fn parse_expiring_member(member: &str) -> Option<(TenantId, JobType, JobStatus, JobId)> {
+pub(super) fn parse_expiring_member(member: &str) -> Option<(TenantId, JobStatus, JobId)> {
     let mut parts = member.split(' ');
     let tenant = TenantId::parse(parts.next()?).ok()?;
-    let job_type = JobType::parse(parts.next()?).ok()?;
     let status = parts.next()?.parse().ok()?;
     let id = JobId::parse(parts.next()?).ok()?;
-    parts
-        .next()
-        .is_none()
-        .then_some((tenant, job_type, status, id))
+    parts.next().is_none().then_some((tenant, status, id))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn keys_of_one_job_share_its_hash_tag() {
-        let keys = Keys::new("herald");
-        let id = JobId::generate();
-        let tag = format!("{{{id}}}");
-        for key in [
-            keys.job(&id),
-            keys.payload(&id),
-            keys.result(&id),
-            keys.history(&id),
-            keys.cancel(&id),
-            keys.bodies(&id),
-        ] {
-            assert!(key.starts_with("herald:job:"), "{key}");
-            assert_eq!(key.matches(&tag).count(), 1, "{key}");
-        }
-        assert_eq!(keys.job(&id), format!("{}{id}}}", keys.job_prefix()));
+    fn keys(prefix: &str) -> Keys {
+        Keys::new(prefix).unwrap()
+    }
+
+    /// The slot Redis Cluster gives a key: its hash tag's, when it has one.
+    fn tag_of(key: &str) -> &str {
+        let open = key.find('{').unwrap();
+        let close = open + key[open..].find('}').unwrap();
+        &key[open + 1..close]
     }
 
     #[test]
-    fn a_tenants_feed_shares_its_hash_tag_with_its_indexes() {
-        let keys = Keys::new("herald");
+    fn every_key_shares_the_prefix_hash_tag() {
+        let keys = keys("herald");
         let tenant = TenantId::parse("acme:eu").unwrap();
-        assert_eq!(keys.feed(&tenant), "herald:feed:{acme:eu}");
-        let tag = "{acme:eu}";
-        assert!(keys.index(&tenant, None, None).contains(tag));
-        assert_ne!(
+        let job_type = JobType::parse("demo.report").unwrap();
+        let id = JobId::generate();
+        let all = [
+            keys.job(&id),
             keys.feed(&tenant),
-            keys.feed(&TenantId::parse("acme").unwrap())
-        );
+            keys.feed_last(&tenant),
+            keys.queue(&job_type),
+            keys.delayed(&job_type),
+            keys.external_queue(&tenant, &job_type),
+            keys.external_delayed(&tenant, &job_type),
+            keys.external_active(),
+            keys.expiring(),
+            keys.idempotency(&tenant, &IdempotencyKey::try_from("k/1").unwrap()),
+            keys.index(&tenant, JobStatus::Pending),
+            keys.outbox(),
+            keys.subscriptions(&tenant),
+            keys.subscription_versions(&tenant),
+            keys.subscription_wanted(&tenant),
+            keys.wants(&tenant),
+            keys.failing(),
+            keys.delivery(&DeliveryId::generate()),
+            keys.due(),
+            keys.api_keys(),
+        ];
+        for key in &all {
+            assert!(key.starts_with("{herald}:"), "{key}");
+            assert_eq!(tag_of(key), "herald", "{key}");
+        }
+        let mut unique = all.to_vec();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len());
+        assert_eq!(keys.job(&id), format!("{}{id}", keys.job_prefix()));
+    }
+
+    #[test]
+    fn a_prefix_with_a_brace_or_none_is_refused() {
+        assert!(Keys::new("").is_err());
+        assert!(Keys::new("a{b").is_err());
+        assert!(Keys::new("a}").is_err());
     }
 
     #[test]
     fn expiring_members_round_trip() {
         let tenant = TenantId::parse("acme:eu").unwrap();
-        let job_type = JobType::parse("demo.report").unwrap();
         let id = JobId::generate();
-        let member = expiring_member(&tenant, &job_type, JobStatus::Failed, &id);
+        let member = expiring_member(&tenant, JobStatus::Failed, &id);
         assert_eq!(
             parse_expiring_member(&member),
-            Some((tenant, job_type, JobStatus::Failed, id))
+            Some((tenant, JobStatus::Failed, id))
         );
         assert_eq!(parse_expiring_member("a b"), None);
     }
@@ -427,58 +432,52 @@ mod tests {
     }
 
     #[test]
-    fn webhook_keys_are_built_from_their_prefixes() {
-        let keys = Keys::new("p");
+    fn names_found_inside_redis_are_built_from_their_prefixes() {
+        let keys = keys("p");
         let tenant = TenantId::parse("acme").unwrap();
         let delivery = DeliveryId::generate();
         assert_eq!(
             keys.subscriptions(&tenant),
-            format!("{}acme}}", keys.subscriptions_prefix())
+            format!("{}acme", keys.subscriptions_prefix())
         );
         assert_eq!(
             keys.delivery(&delivery),
-            format!("{}{delivery}}}", keys.delivery_prefix())
+            format!("{}{delivery}", keys.delivery_prefix())
         );
-        assert_eq!(keys.wants(&tenant), "p:subs:{acme}:wants");
+        assert_eq!(keys.wants(&tenant), "{p}:wants:acme");
     }
 
     #[test]
-    fn external_queues_are_per_tenant_and_apart_from_the_shared_ones() {
-        let keys = Keys::new("p");
+    fn names_with_two_parts_cannot_collide() {
+        let keys = keys("p");
         let acme = TenantId::parse("acme").unwrap();
         let other = TenantId::parse("other").unwrap();
         let video = JobType::parse("video.transcode").unwrap();
         assert_eq!(
             keys.external_queue(&acme, &video),
-            "p:external-queue:{acme}:video.transcode"
+            "{p}:external-queue:acme/video.transcode"
         );
         assert_ne!(
             keys.external_queue(&acme, &video),
             keys.external_queue(&other, &video)
         );
         assert_ne!(keys.external_queue(&acme, &video), keys.queue(&video));
-        assert!(keys.external_delayed(&acme, &video).contains("{acme}"));
-        // A type named like another's suffix cannot make two keys collide.
-        let odd = JobType::parse("x:delayed").unwrap();
-        let x = JobType::parse("x").unwrap();
+        // A tenant or type holding `:` cannot make two keys collide: `/` parts them.
+        let a_b = TenantId::parse("a:b").unwrap();
+        let a = TenantId::parse("a").unwrap();
+        let c = JobType::parse("c").unwrap();
+        let b_c = JobType::parse("b:c").unwrap();
+        assert_ne!(keys.external_queue(&a_b, &c), keys.external_queue(&a, &b_c));
         assert_ne!(
-            keys.external_queue(&acme, &odd),
-            keys.external_delayed(&acme, &x)
+            keys.feed_last(&a),
+            keys.feed(&TenantId::parse("a:last").unwrap())
         );
         let member = active_member(&acme, &video);
-        assert_eq!(parse_active_member(&member), Some((acme, video)));
+        assert_eq!(parse_active_member(&member), Some((acme.clone(), video)));
         assert_eq!(parse_active_member("nospace"), None);
-    }
-
-    #[test]
-    fn index_names_are_unambiguous() {
-        let keys = Keys::new("p");
-        let tenant = TenantId::parse("t").unwrap();
-        let odd_type = JobType::parse("x:status:pending").unwrap();
-        assert_ne!(
-            keys.index(&tenant, None, Some(&odd_type)),
-            keys.index(&tenant, Some(JobStatus::Pending), None),
+        assert_eq!(
+            keys.index(&acme, JobStatus::Pending),
+            "{p}:jobs:acme/pending"
         );
-        assert_eq!(keys.index(&tenant, None, None), "p:jobs:{t}");
     }
 }

@@ -240,23 +240,14 @@ impl RedisStore {
         let mut pipe = ::redis::pipe();
         pipe.atomic();
         for member in &members {
-            let Some((tenant, job_type, status, id)) = super::keys::parse_expiring_member(member)
-            else {
+            let Some((tenant, status, id)) = super::keys::parse_expiring_member(member) else {
                 tracing::warn!(%member, "dropping an unreadable member of the expiring set");
                 continue;
             };
-            let id = id.to_string();
-            for (status, job_type) in [
-                (None, None),
-                (Some(status), None),
-                (None, Some(&job_type)),
-                (Some(status), Some(&job_type)),
-            ] {
-                pipe.cmd("ZREM")
-                    .arg(self.keys.index(&tenant, status, job_type))
-                    .arg(&id)
-                    .ignore();
-            }
+            pipe.cmd("ZREM")
+                .arg(self.keys.index(&tenant, status))
+                .arg(id.to_string())
+                .ignore();
         }
         pipe.cmd("ZREM")
             .arg(self.keys.expiring())

@@ -74,11 +74,13 @@
 //! hash tags for it.
 
 mod api_keys;
+mod batch;
 mod connection;
 mod deliveries;
 mod feed;
 mod jobs;
 mod keys;
+mod listing;
 mod maintenance;
 mod outbox;
 mod queue;
@@ -136,6 +138,8 @@ pub struct RedisStore {
     missing_outbox_group: AtomicU32,
     /// When this process last reclaimed outbox entries a notifier left idle.
     outbox_reclaimed_at: Mutex<Option<tokio::time::Instant>>,
+    /// Group commit of creations and transitions (see `batch`).
+    batchers: batch::Batchers,
     _subscription: signals::Subscription,
 }
 
@@ -167,6 +171,22 @@ const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// An expiry in milliseconds as Redis accepts it: at least 1 ms, at most [`MAX_TTL`].
 fn ttl_millis(duration: Duration) -> u64 {
     millis(duration.clamp(Duration::from_millis(1), MAX_TTL))
+}
+
+/// How many entries a feed keeps at least. Never 0: a feed trimmed empty would lose the `prev`
+/// link that tells readers they missed events.
+fn feed_max(config: &StoreConfig) -> usize {
+    config.event_log_max.max(1)
+}
+
+/// How long a feed keeps events, in milliseconds (`MINID ~`, and the stream's expiry).
+fn feed_keep(config: &StoreConfig) -> u64 {
+    ttl_millis(config.retention)
+}
+
+/// How many entries the outbox keeps at least (`MAXLEN ~`).
+fn outbox_max(config: &StoreConfig) -> usize {
+    config.outbox_max.max(1)
 }
 
 /// Where the jobs of one tenant and type wait (see [`RedisStore::queues_of`]).
@@ -252,10 +272,19 @@ impl RedisStore {
         let conn = ConnectionManager::new_with_config(client.clone(), manager_config)
             .await
             .map_err(backend("connect to Redis"))?;
-        let keys = Keys::new(prefix);
+        let keys = Keys::new(prefix)?;
         let (signals, _) = broadcast::channel(SIGNAL_CAPACITY);
         let subscription =
             signals::subscribe(info, keys.signals(), signals.clone(), timeouts).await?;
+        let bounded = Bounded {
+            conn: conn.clone(),
+            timeout: timeouts.command,
+        };
+        let batchers = batch::Batchers::start(
+            &bounded,
+            jobs::create_head(&keys, &config),
+            transition::head(&keys, &config),
+        );
         Ok(Self {
             conn,
             timeouts,
@@ -270,6 +299,7 @@ impl RedisStore {
             outbox_group: AtomicBool::new(false),
             missing_outbox_group: AtomicU32::new(0),
             outbox_reclaimed_at: Mutex::new(None),
+            batchers,
             _subscription: subscription,
         })
     }
@@ -323,62 +353,9 @@ impl RedisStore {
         Ok(Some(stored))
     }
 
-    /// How many entries a feed keeps at least. Never 0: a feed trimmed empty would lose the
-    /// `prev` link that tells readers they missed events.
-    fn feed_max(&self) -> usize {
-        self.config.event_log_max.max(1)
-    }
-
     /// How long a feed keeps events, in milliseconds (`MINID ~`, and the stream's expiry).
     fn feed_keep(&self) -> u64 {
-        ttl_millis(self.config.retention)
-    }
-
-    /// How many entries the outbox keeps at least (`MAXLEN ~`).
-    fn outbox_max(&self) -> usize {
-        self.config.outbox_max.max(1)
-    }
-
-    /// One page of ids from a listing index (of jobs, or of a subscription's deliveries),
-    /// newest first, below `upper` (a ZRANGE BYLEX bound: `+` or `(<id>`).
-    async fn index_page(
-        &self,
-        index: &str,
-        upper: &str,
-        count: usize,
-        context: &'static str,
-    ) -> Result<Vec<String>, StoreError> {
-        ::redis::cmd("ZRANGE")
-            .arg(index)
-            .arg(upper)
-            .arg("-")
-            .arg("BYLEX")
-            .arg("REV")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(count)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(backend(context))
-    }
-
-    /// Drops from a listing index the ids whose records expired (maintenance has not swept
-    /// them out yet): the index forgets them as a listing meets them.
-    async fn forget_expired(
-        &self,
-        index: &str,
-        gone: &[&str],
-        context: &'static str,
-    ) -> Result<(), StoreError> {
-        if gone.is_empty() {
-            return Ok(());
-        }
-        ::redis::cmd("ZREM")
-            .arg(index)
-            .arg(gone)
-            .query_async::<()>(&mut self.conn())
-            .await
-            .map_err(backend(context))
+        feed_keep(&self.config)
     }
 
     /// Creates `group` on `stream` (and the stream) from id 0, so entries added before the

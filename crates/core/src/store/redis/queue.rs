@@ -36,8 +36,8 @@ const BLOCKING_POOL_MAX: usize = 8;
 const GROUP_BACKOFF_MIN: Duration = Duration::from_millis(50);
 const GROUP_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// A job's record as a claim reads it: its document and its queue entry.
-type Record = (Option<String>, Option<String>);
+/// A job's record as a claim reads it: its document, its queue entry and its payload.
+type Record = (Option<String>, Option<String>, Option<String>);
 
 /// A queue entry handed to this worker (by `XREADGROUP`, or `XAUTOCLAIM` in maintenance).
 #[derive(Debug)]
@@ -353,32 +353,23 @@ impl RedisStore {
             pipe.cmd("HMGET")
                 .arg(self.keys.job(&d.job))
                 .arg("doc")
-                .arg("entry");
-            pipe.cmd("GET").arg(self.keys.payload(&d.job));
+                .arg("entry")
+                .arg("payload");
         }
-        let values: Vec<Value> = pipe
+        let records: Vec<Record> = pipe
             .query_async(&mut self.conn())
             .await
             .map_err(backend("read claimed jobs"))?;
-        let unreadable = |e: ::redis::ParsingError| {
-            StoreError::Backend(format!("failed to read claimed jobs: {e}"))
-        };
-        let mut values = values.into_iter();
-        let mut rows = Vec::with_capacity(delivered.len());
-        for d in delivered {
-            let (Some(record), Some(payload)) = (values.next(), values.next()) else {
-                return Err(StoreError::Backend(
-                    "failed to read claimed jobs: a reply is missing".to_owned(),
-                ));
-            };
-            let (doc, entry): Record = ::redis::from_redis_value(record).map_err(unreadable)?;
-            let payload = ::redis::from_redis_value(payload).map_err(unreadable)?;
-            let stored = doc
-                .map(|doc| Stored::parse(&d.job, &doc, entry))
-                .transpose()?;
-            rows.push((stored, payload));
-        }
-        Ok(rows)
+        delivered
+            .iter()
+            .zip(records)
+            .map(|(d, (doc, entry, payload))| {
+                let stored = doc
+                    .map(|doc| Stored::parse(&d.job, &doc, entry))
+                    .transpose()?;
+                Ok((stored, payload))
+            })
+            .collect()
     }
 
     /// Starts the job of a delivered entry, if it still waits for that entry. `None` when the
@@ -501,7 +492,6 @@ impl RedisStore {
         let state: i64 = scripts::HEARTBEAT
             .key(self.keys.job(id))
             .key(self.queues_of(&lease.job.tenant, &lease.job.job_type).queue)
-            .key(self.keys.cancel(id))
             .arg(lease.job.seq)
             .arg(GROUP)
             .arg(worker.as_str())

@@ -24,16 +24,17 @@ use crate::ids::JobId;
 use crate::store::{Signal, StoreError};
 
 /// What travels on the signals channel:
-/// - `{"entry": {"cursor": "<ms>-<n>", "event": <Event>}}`: an event at its place in the
-///   tenant's feed. The scripts publish it (`publish_event` in `scripts/lib.lua`), since only
-///   they know the cursor, once the event is appended; they splice it from the cursor and
-///   the event JSON they stored, without encoding anything.
+/// - `{"entries": [{"cursor": "<ms>-<n>", "event": <Event>}, …]}`: events at their places in
+///   their tenants' feeds, in the order they were written. The scripts publish them
+///   (`publish_events` in `scripts/lib.lua`), one message per call, since only they know the
+///   cursors, once the events are appended; they splice it from the cursors and the event JSON
+///   they stored, without encoding anything.
 /// - `{"cancel": "<job id>"}`: a cancel request for a processing job.
 /// - `{"revoked": "<key id>"}`: an API key was revoked (`revoke_key.lua`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Envelope {
-    Entry(Box<PublishedEntry>),
+    Entries(Vec<PublishedEntry>),
     Cancel(JobId),
     Revoked(ApiKeyId),
 }
@@ -66,22 +67,29 @@ pub(super) fn revoked_envelope(id: &ApiKeyId) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Backend(format!("failed to encode a key revocation: {e}")))
 }
 
-fn decode(payload: &[u8]) -> Option<Signal> {
+/// The signals a message carries, in order; none when it is unreadable.
+fn decode(payload: &[u8]) -> Vec<Signal> {
     // Another version of Herald, or a stranger publishing on our channel: not fatal.
     let unreadable = |error: &dyn std::fmt::Display| {
         tracing::warn!(%error, "ignoring an unreadable message on the signals channel");
-        None
+        Vec::new()
     };
     match serde_json::from_slice::<Envelope>(payload) {
-        Ok(Envelope::Entry(entry)) => match entry.cursor.parse::<FeedCursor>() {
-            Ok(cursor) => Some(Signal::Event(Arc::new(FeedEntry {
-                cursor,
-                event: entry.event,
-            }))),
-            Err(e) => unreadable(&e),
-        },
-        Ok(Envelope::Cancel(id)) => Some(Signal::CancelRequested(id)),
-        Ok(Envelope::Revoked(id)) => Some(Signal::KeyRevoked(id)),
+        Ok(Envelope::Entries(entries)) => {
+            let mut signals = Vec::with_capacity(entries.len());
+            for entry in entries {
+                match entry.cursor.parse::<FeedCursor>() {
+                    Ok(cursor) => signals.push(Signal::Event(Arc::new(FeedEntry {
+                        cursor,
+                        event: entry.event,
+                    }))),
+                    Err(e) => return unreadable(&e),
+                }
+            }
+            signals
+        }
+        Ok(Envelope::Cancel(id)) => vec![Signal::CancelRequested(id)],
+        Ok(Envelope::Revoked(id)) => vec![Signal::KeyRevoked(id)],
         Err(e) => unreadable(&e),
     }
 }
@@ -174,9 +182,10 @@ async fn listen(
         let Some(push) = push else { return };
         match push.kind {
             PushKind::Message => {
-                let signal =
-                    Msg::from_push_info(push).and_then(|msg| decode(msg.get_payload_bytes()));
-                if let Some(signal) = signal {
+                let decoded = Msg::from_push_info(push)
+                    .map(|msg| decode(msg.get_payload_bytes()))
+                    .unwrap_or_default();
+                for signal in decoded {
                     // No receiver at the moment is not an error: nobody is listening.
                     let _ = signals.send(signal);
                 }
@@ -205,10 +214,14 @@ mod tests {
     use super::*;
     use crate::job::Job;
 
-    /// What `publish_event` in `scripts/lib.lua` publishes (the conformance test
+    /// What `publish_events` in `scripts/lib.lua` publishes (the conformance test
     /// `signals_carry_the_cursor_of_their_feed_entry` checks the script itself).
-    fn published(cursor: &str, event_json: &str) -> String {
-        format!(r#"{{"entry":{{"cursor":"{cursor}","event":{event_json}}}}}"#)
+    fn published(entries: &[(&str, &str)]) -> String {
+        let entries: Vec<String> = entries
+            .iter()
+            .map(|(cursor, event)| format!(r#"{{"cursor":"{cursor}","event":{event}}}"#))
+            .collect();
+        format!(r#"{{"entries":[{}]}}"#, entries.join(","))
     }
 
     #[test]
@@ -216,33 +229,46 @@ mod tests {
         let new = crate::testing::new_job("demo.sleep");
         let (_, event) = Job::create(JobId::generate(), &new, chrono::Utc::now());
         let json = serde_json::to_string(&event).unwrap();
-        match decode(published("1700000000000-3", &json).as_bytes()) {
-            Some(Signal::Event(decoded)) => assert_eq!(
-                *decoded,
-                FeedEntry {
-                    cursor: FeedCursor {
-                        ms: 1_700_000_000_000,
-                        n: 3
-                    },
-                    event: event.clone(),
+        let signals =
+            decode(published(&[("1700000000000-3", &json), ("1700000000000-4", &json)]).as_bytes());
+        let cursors: Vec<FeedCursor> = signals
+            .iter()
+            .map(|signal| match signal {
+                Signal::Event(decoded) => {
+                    assert_eq!(decoded.event, event);
+                    decoded.cursor
                 }
-            ),
-            other => panic!("expected an event, got {other:?}"),
-        }
-        // An event without its cursor (published by an older Herald) is not a feed entry.
-        assert!(decode(format!(r#"{{"event":{json}}}"#).as_bytes()).is_none());
-        assert!(decode(published("soon", &json).as_bytes()).is_none());
+                other => panic!("expected an event, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            cursors,
+            [
+                FeedCursor {
+                    ms: 1_700_000_000_000,
+                    n: 3
+                },
+                FeedCursor {
+                    ms: 1_700_000_000_000,
+                    n: 4
+                }
+            ]
+        );
+        // An event without its cursor is not a feed entry, and one bad entry spoils the
+        // message (it was not written by Herald).
+        assert!(decode(format!(r#"{{"entries":[{{"event":{json}}}]}}"#).as_bytes()).is_empty());
+        assert!(decode(published(&[("1-0", &json), ("soon", &json)]).as_bytes()).is_empty());
         let id = JobId::generate();
-        match decode(cancel_envelope(&id).unwrap().as_bytes()) {
-            Some(Signal::CancelRequested(decoded)) => assert_eq!(decoded, id),
+        match &decode(cancel_envelope(&id).unwrap().as_bytes())[..] {
+            [Signal::CancelRequested(decoded)] => assert_eq!(*decoded, id),
             other => panic!("expected a cancel request, got {other:?}"),
         }
         let key = ApiKeyId::generate();
-        match decode(revoked_envelope(&key).unwrap().as_bytes()) {
-            Some(Signal::KeyRevoked(decoded)) => assert_eq!(decoded, key),
+        match &decode(revoked_envelope(&key).unwrap().as_bytes())[..] {
+            [Signal::KeyRevoked(decoded)] => assert_eq!(*decoded, key),
             other => panic!("expected a revoked key, got {other:?}"),
         }
-        assert!(decode(br#"{"revoked":"not-a-key-id"}"#).is_none());
-        assert!(decode(b"{\"other\":1}").is_none());
+        assert!(decode(br#"{"revoked":"not-a-key-id"}"#).is_empty());
+        assert!(decode(b"{\"other\":1}").is_empty());
     }
 }

@@ -4,10 +4,14 @@
 
 use std::time::Duration;
 
-use super::{GROUP, MAX_TTL, RedisStore, backend, keys, millis, scripts, to_json, ttl_millis};
+use super::batch::Item;
+use super::keys::Keys;
+use super::{
+    GROUP, MAX_TTL, RedisStore, feed_keep, feed_max, keys, millis, outbox_max, to_json, ttl_millis,
+};
 use crate::event::Event;
 use crate::job::{Job, JobOutput};
-use crate::store::StoreError;
+use crate::store::{StoreConfig, StoreError};
 
 /// What happens to a job's queue entry with a transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +58,24 @@ impl<'a> Change<'a> {
     }
 }
 
+/// The head of every call of `transition.lua`: its fixed keys and arguments.
+pub(super) fn head(keys: &Keys, config: &StoreConfig) -> Item {
+    let mut head = Item::default();
+    head.key(keys.outbox())
+        .key(keys.expiring())
+        .key(keys.external_active());
+    head.arg(config.history_max)
+        .arg(feed_max(config))
+        .arg(keys.signals())
+        .arg(GROUP)
+        .arg(outbox_max(config))
+        .arg(feed_keep(config));
+    head
+}
+
 impl RedisStore {
     /// Applies a transition; `false` when the job moved on since `before` was read.
+    /// Concurrent transitions share one script call (see `batch`).
     pub(super) async fn apply(&self, change: Change<'_>) -> Result<bool, StoreError> {
         let Change {
             before,
@@ -66,7 +86,6 @@ impl RedisStore {
             output,
         } = change;
         let (id, tenant, job_type) = (&after.id, &after.tenant, &after.job_type);
-        let event_json = to_json(event)?;
         let (action, delay) = match queue {
             QueueAction::Keep => ("keep", Duration::ZERO),
             QueueAction::Drop => ("drop", Duration::ZERO),
@@ -88,40 +107,26 @@ impl RedisStore {
             None => ("", &[][..]),
         };
         let keys = &self.keys;
-        let mut call = scripts::TRANSITION.prepare_invoke();
-        call.key(keys.job(id))
-            .key(keys.history(id))
+        let mut item = Item::default();
+        item.key(keys.job(id))
             .key(keys.feed(tenant))
-            .key(keys.cancel(id))
-            .key(keys.payload(id))
-            .key(keys.result(id))
-            .key(&queues.queue)
-            .key(&queues.delayed)
-            .key(keys.expiring())
-            .key(keys.index(tenant, Some(before.status), None))
-            .key(keys.index(tenant, Some(after.status), None))
-            .key(keys.index(tenant, Some(before.status), Some(job_type)))
-            .key(keys.index(tenant, Some(after.status), Some(job_type)))
-            .key(keys.outbox())
-            .key(keys.wants(tenant))
-            .key(keys.external_active())
             .key(keys.feed_last(tenant))
-            .key(keys.bodies(id));
-        call.arg(before.seq)
+            .key(queues.queue)
+            .key(queues.delayed)
+            .key(keys.index(tenant, before.status))
+            .key(keys.index(tenant, after.status))
+            .key(keys.wants(tenant));
+        item.arg(before.seq)
             .arg(after.seq)
             .arg(to_json(after)?)
             .arg(after.status.as_str())
-            .arg(&event_json)
+            .arg(to_json(event)?)
             .arg(id.to_string())
-            .arg(self.config.history_max)
-            .arg(self.feed_max())
-            .arg(keys.signals())
-            .arg(GROUP)
             .arg(expect_entry.unwrap_or(""))
             .arg(action)
             .arg(millis(delay.min(MAX_TTL)))
             .arg(retention)
-            .arg(keys::expiring_member(tenant, job_type, after.status, id))
+            .arg(keys::expiring_member(tenant, after.status, id))
             .arg(content_type)
             .arg(body)
             .arg(if before.status == after.status {
@@ -132,13 +137,10 @@ impl RedisStore {
             .arg(event.kind.as_str())
             .arg(job_type.as_str())
             .arg(tenant.as_str())
-            .arg(self.outbox_max())
-            .arg(queues.active.as_deref().unwrap_or(""))
-            .arg(self.feed_keep());
-        let applied: i64 = call
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(backend("write a job transition"))?;
+            .arg(queues.active.as_deref().unwrap_or(""));
+        let reply = self.batchers.transition.call(item).await?;
+        let applied: i64 = ::redis::from_redis_value(reply)
+            .map_err(|e| StoreError::Backend(format!("failed to write a job transition: {e}")))?;
         Ok(applied == 1)
     }
 

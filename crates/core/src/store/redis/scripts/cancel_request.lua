@@ -1,17 +1,17 @@
--- Asks the worker of a processing job to stop: raises the job's cancel flag (read by the
--- worker's heartbeat) and publishes the request (for a prompt stop). The job itself does not
--- change, so its `seq` stays.
+-- Asks the worker of a processing job to stop: raises the job's cancel flag (its hash's
+-- `cancel`, read by the worker's heartbeat) and publishes the request (for a prompt stop).
+-- The job itself does not change, so its `seq` stays.
 --
 -- The guard is the status, not the `seq`: a job reporting progress many times a second must
 -- not make its cancel request lose every race.
 --
--- KEYS: 1 job hash, 2 cancel flag
+-- KEYS: 1 job hash
 -- ARGV: 1 signal channel, 2 signal envelope
 -- Returns 1, or 0 when the job is no longer processing.
 
 if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then
   return 0
 end
-redis.call('SET', KEYS[2], '1')
+redis.call('HSET', KEYS[1], 'cancel', '1')
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1

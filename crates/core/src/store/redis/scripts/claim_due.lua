@@ -5,14 +5,15 @@
 -- it; neither once the job has expired.
 --
 -- KEYS: 1 due zset
--- ARGV: 1 how many at most, 2 lease (ms), 3 delivery key prefix ('<prefix>:delivery:{'),
---       4 subscriptions key prefix ('<prefix>:subs:{'), 5 job key prefix ('<prefix>:job:{')
+-- ARGV: 1 how many at most, 2 lease (ms), 3 delivery key prefix ('{<prefix>}:delivery:'),
+--       4 subscriptions key prefix ('{<prefix>}:subs:'), 5 job key prefix ('{<prefix>}:job:')
 -- Returns a flat list, five per delivery: id, doc, body (nil once its job has expired), the
 -- subscription's doc (nil for a job's own webhook, or when the subscription is gone), the job's
 -- webhook secret (nil for a subscription's delivery, or once the job has expired).
 --
 -- The delivery, job and subscription hashes are addressed by names built here: which
--- deliveries are due is only known inside the script (as in promote.lua).
+-- deliveries are due is only known inside the script (as in promote.lua); they share the slot
+-- of the declared keys (see `keys`).
 
 local due = KEYS[1]
 local max, lease, delivery_prefix, subs_prefix, job_prefix = ARGV[1], tonumber(ARGV[2]),
@@ -21,7 +22,7 @@ local max, lease, delivery_prefix, subs_prefix, job_prefix = ARGV[1], tonumber(A
 local now = now_ms()
 local claimed = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, max)) do
-  local record = redis.call('HMGET', delivery_prefix .. id .. '}', 'doc', 'tenant', 'sub', 'job',
+  local record = redis.call('HMGET', delivery_prefix .. id, 'doc', 'tenant', 'sub', 'job',
     'seq')
   if not record[1] then
     redis.call('ZREM', due, id)
@@ -29,14 +30,14 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, ma
     redis.call('ZADD', due, 'XX', now + lease, id)
     local subscription = false
     if record[3] and record[3] ~= '' and record[2] then
-      subscription = redis.call('HGET', subs_prefix .. record[2] .. '}', record[3])
+      subscription = redis.call('HGET', subs_prefix .. record[2], record[3])
     end
     local body, secret = false, false
     if record[4] and record[5] then
-      local job = job_prefix .. record[4] .. '}'
-      local kept = redis.call('HMGET', job, 'tenant', 'hook_secret')
+      local kept = redis.call('HMGET', job_prefix .. record[4], 'tenant', 'hook_secret',
+        'body:' .. record[5])
       if kept[1] and kept[1] == record[2] then
-        body = redis.call('HGET', job .. ':bodies', record[5])
+        body = kept[3]
         if record[3] == '' then
           secret = kept[2]
         end

@@ -1,81 +1,102 @@
--- Stores a new job: idempotency, queue bound, record (with its own webhook), payload,
--- history, the tenant's feed, queue entry, listing indexes, the webhook outbox (when some
--- target wants the event) and the published event, all or nothing.
+-- Stores new jobs, each all or nothing as far as its own checks go: idempotency, queue bound,
+-- record (with its own webhook, payload and first history entry), the tenant's feed, queue
+-- entry, listing index, the webhook outbox (when some target wants the event) and the
+-- published event. Concurrent submissions share one call (see `batch`); each job gets its
+-- own reply, in order.
 --
--- KEYS: 1 idempotency key (ignored unless ARGV[2] == '1'), 2 job hash, 3 payload,
---       4 history stream, 5 tenant's feed stream, 6 queue stream, 7 tenant's index of all
---       jobs, 8 pending index, 9 type index, 10 pending+type index, 11 webhook outbox stream,
---       12 tenant's wants counters, 13 the id of the tenant's newest feed entry
--- ARGV: 1 job id, 2 '1' with an idempotency key, 3 idempotency value ('<id> <fingerprint>'),
---       4 fingerprint, 5 idempotency ttl (ms), 6 job key prefix ('<prefix>:job:{'),
---       7 doc, 8 seq, 9 payload, 10 event json, 11 tenant, 12 history max, 13 feed max (>= 1),
---       14 max queue length, 15 consumer group, 16 signal channel, 17 status,
---       18 the job's own webhook without its secret, as JSON ('' = none), 19 the event types it wants
---       (',<type>,<type>,'), 20 event type, 21 job type, 22 outbox max (>= 1),
---       23 how long the feed keeps events (ms), 24 the secret of the job's own webhook
--- Returns {'created'} | {'replayed', doc, hook_events, hook_state} ('' when absent) |
--- {'mismatch'} | {'full'}.
+-- KEYS: 1 webhook outbox stream, then 7 per job: its idempotency key (its job hash again
+--       without one), job hash, tenant's feed stream, the id of the tenant's newest feed
+--       entry, queue stream, the tenant's index of pending jobs, tenant's wants counters
+-- ARGV: 1 idempotency ttl (ms), 2 job key prefix, 3 feed max (>= 1), 4 max queue length,
+--       5 consumer group, 6 signal channel, 7 outbox max (>= 1), 8 how long the feed keeps
+--       events (ms), then 14 per job: id, '1' with an idempotency key, idempotency value
+--       ('<id> <fingerprint>'), fingerprint, doc, seq, payload, event json, tenant, the job's
+--       own webhook without its secret as JSON ('' = none), the event types it wants
+--       (',<type>,<type>,'), event type, job type, the secret of the job's own webhook
+-- Returns one reply per job: {'created'} | {'replayed', doc, hook_events, hook_state} (''
+-- when absent) | {'mismatch'} | {'full'}.
 
-local idem, job, payload, hist, feed, queue = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
-  KEYS[6]
-local id, has_idem, idem_value, fingerprint, idem_ttl, job_prefix = ARGV[1], ARGV[2],
-  ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local doc, seq, body, event, tenant = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-local history_max, feed_max, max_queue, group, channel, status = ARGV[12], ARGV[13],
-  tonumber(ARGV[14]), ARGV[15], ARGV[16], ARGV[17]
-local hook, hook_events, event_type, job_type, outbox_max = ARGV[18], ARGV[19], ARGV[20],
-  ARGV[21], ARGV[22]
+local outbox = KEYS[1]
+local idem_ttl, job_prefix, feed_max, max_queue, group, channel, outbox_max, feed_keep =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local per_keys, per_args, head_args = 7, 14, 8
 
-if has_idem == '1' then
-  local existing = redis.call('GET', idem)
-  if existing then
-    local sep = string.find(existing, ' ', 1, true)
-    if sep then
-      local earlier = redis.call('HMGET', job_prefix .. string.sub(existing, 1, sep - 1) .. '}',
-        'doc', 'hook_events', 'hook_state')
-      -- A key whose job has expired no longer protects anything: the submission is new.
-      if earlier[1] then
-        if string.sub(existing, sep + 1) ~= fingerprint then
-          return {'mismatch'}
+-- How many jobs wait in each queue met, counted once and then kept up to date.
+local waiting = {}
+
+local function create(k, a)
+  local idem, job, feed, feed_last, queue, index, wants = KEYS[k], KEYS[k + 1], KEYS[k + 2],
+    KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
+  local id, has_idem, idem_value, fingerprint, doc, seq, body, event, tenant = ARGV[a],
+    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7],
+    ARGV[a + 8]
+  local hook, hook_events, event_type, job_type, hook_secret = ARGV[a + 9], ARGV[a + 10],
+    ARGV[a + 11], ARGV[a + 12], ARGV[a + 13]
+
+  if has_idem == '1' then
+    local existing = redis.call('GET', idem)
+    if existing then
+      local sep = string.find(existing, ' ', 1, true)
+      if sep then
+        local earlier = redis.call('HMGET', job_prefix .. string.sub(existing, 1, sep - 1),
+          'doc', 'hook_events', 'hook_state')
+        -- A key whose job has expired no longer protects anything: the submission is new.
+        if earlier[1] then
+          if string.sub(existing, sep + 1) ~= fingerprint then
+            return {'mismatch'}
+          end
+          return {'replayed', earlier[1], earlier[2] or '', earlier[3] or ''}
         end
-        return {'replayed', earlier[1], earlier[2] or '', earlier[3] or ''}
       end
     end
   end
-end
 
--- The bound counts jobs waiting in line: entries not yet handed to a worker (the stream also
--- holds the entries of running jobs, which sit in the group's pending list). Retries waiting
--- for their delay were admitted once already and do not count.
-local waiting = redis.call('XLEN', queue)
-if waiting >= max_queue then
-  local summary = redis.pcall('XPENDING', queue, group)
-  if type(summary) == 'table' and summary.err == nil then
-    waiting = waiting - tonumber(summary[1])
+  -- The bound counts jobs waiting in line: entries not yet handed to a worker (the stream
+  -- also holds the entries of running jobs, which sit in the group's pending list). Retries
+  -- waiting for their delay were admitted once already and do not count.
+  local count = waiting[queue]
+  if count == nil then
+    count = redis.call('XLEN', queue)
+    if count == 0 then
+      ensure_group(queue, group)
+    elseif count >= max_queue then
+      local summary = redis.pcall('XPENDING', queue, group)
+      if type(summary) == 'table' and summary.err == nil then
+        count = count - tonumber(summary[1])
+      end
+    end
   end
-  if waiting >= max_queue then
+  if count >= max_queue then
+    waiting[queue] = count
     return {'full'}
   end
+  waiting[queue] = count + 1
+
+  if has_idem == '1' then
+    redis.call('SET', idem, idem_value, 'PX', idem_ttl)
+  end
+  local entry = redis.call('XADD', queue, '*', 'job', id)
+  if hook ~= '' then
+    redis.call('HSET', job, 'doc', doc, 'seq', seq, 'tenant', tenant, 'status', 'pending',
+      'entry', entry, 'payload', body, 'event:' .. seq, event, 'hook', hook,
+      'hook_secret', hook_secret, 'hook_events', hook_events)
+  else
+    redis.call('HSET', job, 'doc', doc, 'seq', seq, 'tenant', tenant, 'status', 'pending',
+      'entry', entry, 'payload', body, 'event:' .. seq, event)
+  end
+  local cursor = append_to_feed(feed, feed_last, feed_max, event)
+  redis.call('ZADD', index, 0, id)
+  if hook_wants(hook_events, event_type) or subscribed(wants, event_type, job_type) then
+    append_to_outbox(outbox, outbox_max, tenant, event, hook)
+  end
+  publish_event(cursor, event)
+  return {'created'}
 end
 
-if has_idem == '1' then
-  redis.call('SET', idem, idem_value, 'PX', idem_ttl)
+local replies = {}
+for i = 0, (#ARGV - head_args) / per_args - 1 do
+  table.insert(replies, create(2 + i * per_keys, head_args + 1 + i * per_args))
 end
-
-ensure_group(queue, group)
-local entry = redis.call('XADD', queue, '*', 'job', id)
-redis.call('HSET', job, 'doc', doc, 'seq', seq, 'tenant', tenant, 'status', status, 'entry', entry)
-if hook ~= '' then
-  redis.call('HSET', job, 'hook', hook, 'hook_secret', ARGV[24], 'hook_events', hook_events)
-end
-redis.call('SET', payload, body)
-redis.call('XADD', hist, 'MAXLEN', '=', history_max, seq .. '-0', 'event', event)
-local cursor = append_to_feed(feed, KEYS[13], feed_max, ARGV[23], event)
-for i = 7, 10 do
-  redis.call('ZADD', KEYS[i], 0, id)
-end
-if hook_wants(hook_events, event_type) or subscribed(KEYS[12], event_type, job_type) then
-  append_to_outbox(KEYS[11], outbox_max, tenant, event, hook)
-end
-publish_event(channel, cursor, event)
-return {'created'}
+close_feeds(feed_keep)
+publish_events(channel)
+return replies

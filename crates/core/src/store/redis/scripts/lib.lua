@@ -1,10 +1,15 @@
 -- Helpers shared by Herald's scripts; prepended to each script that uses them.
 
--- The server's clock in milliseconds. Due times and expiry scores use it rather than the
--- caller's clock, so workers on hosts with skewed clocks still agree on what is due.
+-- The server's clock in milliseconds, read once per call. Due times and expiry scores use it
+-- rather than the caller's clock, so workers on hosts with skewed clocks still agree on what
+-- is due.
+local clock = nil
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if not clock then
+    local t = redis.call('TIME')
+    clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return clock
 end
 
 -- Creates the queue's consumer group when the stream does not exist yet (the first job of a
@@ -26,48 +31,83 @@ local function drop_entry(queue, group, entry)
   end
 end
 
+-- The feeds this call appends to, in the order first met: feed key → {last_key, last}. A
+-- call reads a feed's newest id once and writes it back once (`close_feeds`), whatever the
+-- number of events it appends.
+local feeds, feed_order = {}, {}
+
 -- Appends an event to its tenant's feed and returns the new entry's id: the event's cursor.
--- The entry records `prev`, the id of the entry appended before it, which `last` keeps (a
+-- The entry records `prev`, the id of the entry appended before it, which `last_key` keeps (a
 -- small key that outlives the feed). The feed keeps at most `max` entries (`MAXLEN ~`, at
--- least 1: never trimmed empty by a write) and none older than `keep_ms` (`MINID ~`), and
--- the whole stream expires once the tenant has been quiet for `keep_ms`. Whatever went, the
+-- least 1: never trimmed empty by a write); `close_feeds` trims it by age. Whatever went, the
 -- oldest entry kept names the newest one gone, and so does the first entry of a feed that
--- had expired: a reader can tell exactly whether it missed events (see `RedisStore::feed`).
-local function append_to_feed(feed, last_key, max, keep_ms, event)
-  local last = redis.call('GET', last_key)
-  if not last then
-    -- A feed written before `last` existed, or a tenant's first event.
-    local newest = redis.call('XREVRANGE', feed, '+', '-', 'COUNT', 1)[1]
-    last = newest and newest[1]
+-- had expired: a reader can tell exactly whether it missed events (see the store's `feed`).
+local function append_to_feed(feed, last_key, max, event)
+  local f = feeds[feed]
+  if not f then
+    f = {last_key = last_key, last = redis.call('GET', last_key)}
+    feeds[feed] = f
+    table.insert(feed_order, feed)
   end
   local id
-  if last then
-    id = redis.call('XADD', feed, 'MAXLEN', '~', max, '*', 'event', event, 'prev', last)
+  if f.last then
+    id = redis.call('XADD', feed, 'MAXLEN', '~', max, '*', 'event', event, 'prev', f.last)
   else
     id = redis.call('XADD', feed, 'MAXLEN', '~', max, '*', 'event', event)
   end
-  local oldest_kept = now_ms() - tonumber(keep_ms)
-  if oldest_kept > 0 then
-    redis.call('XTRIM', feed, 'MINID', '~', string.format('%d', oldest_kept))
-  end
-  redis.call('PEXPIRE', feed, keep_ms)
-  redis.call('SET', last_key, id)
+  f.last = id
   return id
 end
 
--- Publishes an event with its feed cursor: `{"entry":{"cursor":"<ms>-<n>","event":<event>}}`
--- (the shape `signals::Envelope` reads). Splicing, not encoding: the cursor is digits and a
--- dash, and the event is JSON already.
-local function publish_event(channel, cursor, event)
-  redis.call('PUBLISH', channel, '{"entry":{"cursor":"' .. cursor .. '","event":' .. event .. '}}')
+-- Finishes the feeds this call appended to, once each: records the newest id, trims entries
+-- older than `keep_ms` (`MINID ~`), and makes the whole stream expire once the tenant has
+-- been quiet for `keep_ms`.
+local function close_feeds(keep_ms)
+  local oldest_kept = now_ms() - tonumber(keep_ms)
+  for _, feed in ipairs(feed_order) do
+    local f = feeds[feed]
+    redis.call('SET', f.last_key, f.last)
+    if oldest_kept > 0 then
+      redis.call('XTRIM', feed, 'MINID', '~', string.format('%d', oldest_kept))
+    end
+    redis.call('PEXPIRE', feed, keep_ms)
+  end
 end
+
+-- The events this call publishes, each with its feed cursor: sent together by
+-- `publish_events`.
+local published = {}
+
+-- Adds an event to what this call publishes: `{"cursor":"<ms>-<n>","event":<event>}`.
+-- Splicing, not encoding: the cursor is digits and a dash, and the event is JSON already.
+local function publish_event(cursor, event)
+  table.insert(published, '{"cursor":"' .. cursor .. '","event":' .. event .. '}')
+end
+
+-- Publishes this call's events in one message, `{"entries":[…]}` (the shape
+-- `signals::Envelope` reads), if there are any.
+local function publish_events(channel)
+  if #published > 0 then
+    redis.call('PUBLISH', channel, '{"entries":[' .. table.concat(published, ',') .. ']}')
+  end
+end
+
+-- What this call learnt of the tenants' wants counters: '<wants key> <field>' → count.
+local wanted = {}
 
 -- Whether some enabled subscription of the tenant wants an event of `event_type` from a job
 -- of `job_type`: its wants counters (see `keys`) for the type alone and for the pair. One
--- call, which is all a job without any webhook pays.
+-- call per tenant and pair, which is all a job without any webhook pays.
 local function subscribed(wants, event_type, job_type)
-  local counts = redis.call('HMGET', wants, event_type, event_type .. '/' .. job_type)
-  return (tonumber(counts[1]) or 0) > 0 or (tonumber(counts[2]) or 0) > 0
+  local pair = event_type .. '/' .. job_type
+  local key = wants .. ' ' .. pair
+  local count = wanted[key]
+  if count == nil then
+    local counts = redis.call('HMGET', wants, event_type, pair)
+    count = (tonumber(counts[1]) or 0) + (tonumber(counts[2]) or 0)
+    wanted[key] = count
+  end
+  return count > 0
 end
 
 -- Whether a job's own webhook wants the event: `hook_events` is ',<type>,<type>,' (or
@@ -102,11 +142,11 @@ end
 -- has shown its own already (`seq` orders them), and never on a job that has expired: an
 -- HSET would bring its hash back as a stray without a record.
 local function set_hook_state(job, status, seq)
-  if redis.call('EXISTS', job) == 0 then
+  local shown = redis.call('HMGET', job, 'doc', 'hook_seq')
+  if not shown[1] then
     return
   end
-  local shown = tonumber(redis.call('HGET', job, 'hook_seq') or '0') or 0
-  if tonumber(seq) >= shown then
+  if tonumber(seq) >= (tonumber(shown[2] or '0') or 0) then
     redis.call('HSET', job, 'hook_state', status, 'hook_seq', seq)
   end
 end

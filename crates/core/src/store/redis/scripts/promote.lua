@@ -2,12 +2,11 @@
 -- script, so two workers maintaining at once cannot both move the same job.
 --
 -- KEYS: 1 delayed retries zset, 2 queue stream
--- ARGV: 1 how many at most, 2 consumer group, 3 job key prefix ('<prefix>:job:{')
+-- ARGV: 1 how many at most, 2 consumer group, 3 job key prefix ('{<prefix>}:job:')
 -- Returns how many jobs were moved.
 --
--- The job hashes are addressed by name built here, not declared in KEYS: which jobs are due
--- is only known inside the script. Fine on a single Redis (as are the other scripts, which
--- touch keys of several slots).
+-- The job hashes are addressed by names built here, not declared in KEYS: which jobs are due
+-- is only known inside the script. They share the slot of the declared keys (see `keys`).
 
 local delayed, queue = KEYS[1], KEYS[2]
 local limit, group, job_prefix = ARGV[1], ARGV[2], ARGV[3]
@@ -15,9 +14,10 @@ local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now_ms(), 'LIMIT', 0, l
 local moved = 0
 for _, id in ipairs(due) do
   redis.call('ZREM', delayed, id)
-  local job = job_prefix .. id .. '}'
+  local job = job_prefix .. id
   -- Only a job still waiting for its retry: one canceled meanwhile, or gone, stays out.
-  if redis.call('HGET', job, 'status') == 'pending' and (redis.call('HGET', job, 'entry') or '') == '' then
+  local state = redis.call('HMGET', job, 'status', 'entry')
+  if state[1] == 'pending' and (state[2] or '') == '' then
     ensure_group(queue, group)
     redis.call('HSET', job, 'entry', redis.call('XADD', queue, '*', 'job', id))
     moved = moved + 1

@@ -1,14 +1,14 @@
 -- Stores deliveries, due at once: each record with its retention, its place on the schedule,
 -- and in its subscription's index (trimmed to the newest) or, for a job's own webhook, as
--- the job's webhook status. The body a delivery sends is kept with its job, once per event,
--- while the job's history keeps that event, and expires with it (not at all when the job has
--- expired already, or its history has moved past the event: such a delivery cannot be sent). With an outbox entry, first acknowledges and deletes it, and stores nothing when it
--- was acknowledged already (another notifier expanded it after reclaiming it): each entry is
--- expanded exactly once.
+-- the job's webhook status. The body a delivery sends is kept in its job's hash (`body:<seq>`),
+-- once per event, while the job's history keeps that event, and expires with it (not at all
+-- when the job has expired already, or its history has moved past the event: such a delivery
+-- cannot be sent). With an outbox entry, first acknowledges and deletes it, and stores nothing
+-- when it was acknowledged already (another notifier expanded it after reclaiming it): each
+-- entry is expanded exactly once.
 --
--- KEYS: 1 outbox stream, 2 due zset, then four per delivery: its hash, its job's hash, the
---       job's bodies hash, and its subscription's index (the job hash again for a job's own
---       webhook)
+-- KEYS: 1 outbox stream, 2 due zset, then three per delivery: its hash, its job's hash, and
+--       its subscription's index (the job hash again for a job's own webhook)
 -- ARGV: 1 outbox entry id ('' = none: a replay), 2 consumer group, 3 retention (ms),
 --       4 most deliveries listed per subscription, 5 how many events a job's history keeps,
 --       then eleven per delivery: id, doc, body,
@@ -35,8 +35,8 @@ end
 local now = now_ms()
 for i = 0, (#ARGV - 5) / per - 1 do
   local a = 6 + i * per
-  local k = 3 + i * 4
-  local delivery, job, bodies, index = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  local k = 3 + i * 3
+  local delivery, job, index = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   local id, doc, body, tenant, sub, state, n, scheduled, status, seq, job_id = ARGV[a],
     ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7],
     ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
@@ -46,15 +46,10 @@ for i = 0, (#ARGV - 5) / per - 1 do
   if scheduled == '1' then
     redis.call('ZADD', due, now, id)
   end
-  -- -2: the job has expired; -1: it has not finished (its transition to a final state sets
-  -- the expiry of its bodies with its own); else its time left.
-  local job_ttl = redis.call('PTTL', job)
-  local job_seq = tonumber(redis.call('HGET', job, 'seq') or '0') or 0
-  if job_ttl ~= -2 and tonumber(seq) > job_seq - history_max then
-    redis.call('HSET', bodies, seq, body)
-    if job_ttl > 0 then
-      redis.call('PEXPIRE', bodies, job_ttl)
-    end
+  -- A job that has expired has no seq, and its hash must not come back as a stray.
+  local job_seq = tonumber(redis.call('HGET', job, 'seq') or '')
+  if job_seq and tonumber(seq) > job_seq - history_max then
+    redis.call('HSET', job, 'body:' .. seq, body)
   end
   if sub ~= '' then
     redis.call('ZADD', index, 0, id)

@@ -5,6 +5,6 @@
 --
 -- KEYS: 1 expiring zset
 -- ARGV: 1 how many at most
--- Returns the members due ('<tenant> <type> <status> <id>').
+-- Returns the members due ('<tenant> <status> <id>').
 
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(), 'LIMIT', 0, ARGV[1])

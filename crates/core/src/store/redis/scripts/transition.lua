@@ -1,105 +1,117 @@
--- Applies one change of a job computed by the state machine in Rust, if and only if the job
--- is still at the version the change was computed from (compare-and-set on `seq`). Record,
--- history, the tenant's feed, queue side effects, indexes, expiry, the webhook outbox (when
--- the job's own webhook or an enabled subscription of its tenant wants the event) and the
--- published event move together. Nothing here parses JSON: Rust passes every value ready to
--- store.
+-- Applies changes of jobs computed by the state machine in Rust, each if and only if its job
+-- is still at the version the change was computed from (compare-and-set on `seq`). For each:
+-- record and history entry, the tenant's feed, queue side effects, the listing index, expiry,
+-- the webhook outbox (when the job's own webhook or an enabled subscription of its tenant
+-- wants the event) and the published event move together. Concurrent changes share one call
+-- (see `batch`); each is checked and applied on its own, in order. Nothing here parses JSON:
+-- Rust passes every value ready to store.
 --
--- KEYS: 1 job hash, 2 history stream, 3 tenant's feed stream, 4 cancel flag, 5 payload,
---       6 result hash, 7 queue stream, 8 delayed retries zset, 9 expiring zset,
---       10 old status index, 11 new status index, 12 old status+type index,
---       13 new status+type index, 14 webhook outbox stream, 15 tenant's wants counters,
---       16 the set of active external queues, 17 the id of the tenant's newest feed entry,
---       18 the bodies of the job's webhook deliveries
--- ARGV: 1 expected seq, 2 new seq, 3 new doc, 4 new status, 5 event json, 6 job id,
---       7 history max, 8 feed max (>= 1), 9 signal channel, 10 consumer group,
---       11 queue entry the job must hold ('' = any), 12 queue action: keep | drop | requeue |
---       delay, 13 delay (ms), 14 retention (ms; '0' unless the job becomes terminal),
---       15 expiring member, 16 result content type ('' = no result), 17 result body,
---       18 '1' if the status changes, 19 event type, 20 job type, 21 tenant,
---       22 outbox max (>= 1), 23 the queue's member of the active external queues ('' for
---       a shared queue), 24 how long the feed keeps events (ms)
--- Returns 1, or 0 when the job moved on (or vanished) since the change was computed.
+-- KEYS: 1 webhook outbox stream, 2 expiring zset, 3 the set of active external queues, then
+--       8 per change: job hash, tenant's feed stream, the id of the tenant's newest feed
+--       entry, queue stream, delayed retries zset, old status index, new status index,
+--       tenant's wants counters
+-- ARGV: 1 history max, 2 feed max (>= 1), 3 signal channel, 4 consumer group, 5 outbox max
+--       (>= 1), 6 how long the feed keeps events (ms), then 18 per change: expected seq, new
+--       seq, new doc, new status, event json, job id, queue entry the job must hold ('' =
+--       any), queue action: keep | drop | requeue | delay, delay (ms), retention (ms; '0'
+--       unless the job becomes terminal), expiring member, result content type ('' = no
+--       result), result body, '1' if the status changes, event type, job type, tenant, the
+--       queue's member of the active external queues ('' for a shared queue)
+-- Returns one reply per change: 1, or 0 when its job moved on (or vanished) since the change
+-- was computed.
 
-local job, hist, feed, cancel_flag, payload, result, queue, delayed, expiring = KEYS[1],
-  KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local expected, seq, doc, status, event, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
-  ARGV[6]
-local history_max, feed_max, channel = ARGV[7], ARGV[8], ARGV[9]
-local group, expect_entry, action, delay_ms, retention_ms, expiring_member = ARGV[10],
-  ARGV[11], ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15]
-local result_type, result_body, status_changed = ARGV[16], ARGV[17], ARGV[18]
-local event_type, job_type, tenant, outbox_max = ARGV[19], ARGV[20], ARGV[21], ARGV[22]
-local active_member = ARGV[23]
+local outbox, expiring, active = KEYS[1], KEYS[2], KEYS[3]
+local history_max, feed_max, channel, group, outbox_max, feed_keep = tonumber(ARGV[1]),
+  ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local per_keys, per_args, head_keys, head_args = 8, 18, 3, 6
 
--- One read for the guard, the queue entry and whether the job has its own webhook.
-local current = redis.call('HMGET', job, 'seq', 'entry', 'hook_events')
-if current[1] ~= expected then
-  return 0
-end
-local entry = current[2] or ''
-local hook_events = current[3]
-if expect_entry ~= '' and entry ~= expect_entry then
-  return 0
-end
+local function apply(k, a)
+  local job, feed, feed_last, queue, delayed, old_index, new_index, wants = KEYS[k],
+    KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7]
+  local expected, seq, doc, status, event, id = ARGV[a], ARGV[a + 1], ARGV[a + 2],
+    ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local expect_entry, action, delay_ms, retention_ms, expiring_member = ARGV[a + 6],
+    ARGV[a + 7], tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9]), ARGV[a + 10]
+  local result_type, result_body, status_changed = ARGV[a + 11], ARGV[a + 12], ARGV[a + 13]
+  local event_type, job_type, tenant, active_member = ARGV[a + 14], ARGV[a + 15],
+    ARGV[a + 16], ARGV[a + 17]
 
--- First the write that could be refused (an id not above the stream's last): if it fails,
--- nothing else has been written.
-redis.call('XADD', hist, 'MAXLEN', '=', history_max, seq .. '-0', 'event', event)
-redis.call('HSET', job, 'doc', doc, 'seq', seq, 'status', status)
--- Webhook bodies are kept for the events the history keeps: the one that just left it goes.
--- Only a job with that many events pays for it.
-local left_history = tonumber(seq) - tonumber(history_max)
-if left_history > 0 then
-  redis.call('HDEL', KEYS[18], string.format('%d', left_history))
-end
-local cursor = append_to_feed(feed, KEYS[17], feed_max, ARGV[24], event)
-
-if action ~= 'keep' then
-  drop_entry(queue, group, entry)
-  redis.call('ZREM', delayed, id)
-  entry = ''
-  if action == 'requeue' then
-    ensure_group(queue, group)
-    entry = redis.call('XADD', queue, '*', 'job', id)
-  elseif action == 'delay' then
-    redis.call('ZADD', delayed, now_ms() + delay_ms, id)
+  -- One read for the guard, the queue entry and whether the job has its own webhook.
+  local current = redis.call('HMGET', job, 'seq', 'entry', 'hook_events')
+  if current[1] ~= expected then
+    return 0
   end
-  redis.call('HSET', job, 'entry', entry)
-end
-
--- An external queue that now holds a lease (the job starts) or a delayed retry needs the
--- external maintenance to visit it: it reclaims leases and promotes retries only there.
-if active_member ~= '' and (action == 'delay' or (status == 'processing' and status_changed == '1')) then
-  redis.call('SADD', KEYS[16], active_member)
-end
-
-if status_changed == '1' then
-  redis.call('ZREM', KEYS[10], id)
-  redis.call('ZREM', KEYS[12], id)
-  redis.call('ZADD', KEYS[11], 0, id)
-  redis.call('ZADD', KEYS[13], 0, id)
-end
-
-if result_type ~= '' then
-  redis.call('HSET', result, 'content_type', result_type, 'body', result_body)
-end
-
-if retention_ms > 0 then
-  -- A finished job keeps its record (with its webhook's secret), history, payload, result and
-  -- webhook bodies for the retention period; the expiring set lets maintenance drop it from
-  -- the listing indexes at the same time.
-  redis.call('DEL', cancel_flag)
-  for _, key in ipairs({job, hist, payload, result, KEYS[18]}) do
-    redis.call('PEXPIRE', key, retention_ms)
+  local entry = current[2] or ''
+  local hook_events = current[3]
+  if expect_entry ~= '' and entry ~= expect_entry then
+    return 0
   end
-  redis.call('ZADD', expiring, now_ms() + retention_ms, expiring_member)
+
+  local fields = {'doc', doc, 'seq', seq, 'status', status, 'event:' .. seq, event}
+  if action ~= 'keep' then
+    if entry ~= '' then
+      drop_entry(queue, group, entry)
+    else
+      -- No entry: a retry waiting for its delay, if anything.
+      redis.call('ZREM', delayed, id)
+    end
+    entry = ''
+    if action == 'requeue' then
+      ensure_group(queue, group)
+      entry = redis.call('XADD', queue, '*', 'job', id)
+    elseif action == 'delay' then
+      redis.call('ZADD', delayed, now_ms() + delay_ms, id)
+    end
+    table.insert(fields, 'entry')
+    table.insert(fields, entry)
+  end
+  if result_type ~= '' then
+    table.insert(fields, 'result_type')
+    table.insert(fields, result_type)
+    table.insert(fields, 'result')
+    table.insert(fields, result_body)
+  end
+  redis.call('HSET', job, unpack(fields))
+  -- The history keeps `history_max` events, and webhook bodies are kept for the events it
+  -- keeps: the one that just left it goes. Only a job with that many events pays for it.
+  local left_history = tonumber(seq) - history_max
+  if left_history > 0 then
+    redis.call('HDEL', job, 'event:' .. left_history, 'body:' .. left_history)
+  end
+  local cursor = append_to_feed(feed, feed_last, feed_max, event)
+
+  -- An external queue that now holds a lease (the job starts) or a delayed retry needs the
+  -- external maintenance to visit it: it reclaims leases and promotes retries only there.
+  if active_member ~= '' and (action == 'delay' or (status == 'processing' and status_changed == '1')) then
+    redis.call('SADD', active, active_member)
+  end
+
+  if status_changed == '1' then
+    redis.call('ZREM', old_index, id)
+    redis.call('ZADD', new_index, 0, id)
+  end
+
+  if retention_ms > 0 then
+    -- A finished job keeps its record (with its history, payload, result, webhook secret and
+    -- bodies) for the retention period; the expiring set lets maintenance drop it from the
+    -- listing index at the same time.
+    redis.call('PEXPIRE', job, retention_ms)
+    redis.call('ZADD', expiring, now_ms() + retention_ms, expiring_member)
+  end
+
+  if hook_wants(hook_events, event_type) or subscribed(wants, event_type, job_type) then
+    -- The webhook itself (without its secret) only when the job has one: most jobs do not.
+    local hook = hook_events and redis.call('HGET', job, 'hook')
+    append_to_outbox(outbox, outbox_max, tenant, event, hook)
+  end
+  publish_event(cursor, event)
+  return 1
 end
 
-if hook_wants(hook_events, event_type) or subscribed(KEYS[15], event_type, job_type) then
-  -- The webhook itself (without its secret) only when the job has one: most jobs do not.
-  local hook = hook_events and redis.call('HGET', job, 'hook')
-  append_to_outbox(KEYS[14], outbox_max, tenant, event, hook)
+local replies = {}
+for i = 0, (#ARGV - head_args) / per_args - 1 do
+  table.insert(replies, apply(head_keys + 1 + i * per_keys, head_args + 1 + i * per_args))
 end
-publish_event(channel, cursor, event)
-return 1
+close_feeds(feed_keep)
+publish_events(channel)
+return replies
