@@ -5,6 +5,12 @@
 //! [`PrivateRedis`] has the destructive operations, and it is always a `redis-server` this
 //! process started, whatever `HERALD_TEST_REDIS_URL` says. A destructive test therefore never
 //! skips and never harms a server it does not own.
+//!
+//! The server a suite shares ([`RedisServer::shared`]) runs in cluster mode as a cluster of
+//! one node holding every slot: it serves like a plain Redis, except that a script or command
+//! whose keys span hash slots fails (`CROSSSLOT`), as on Redis Cluster. Every suite on it
+//! (the store conformance suite, the worker's) therefore checks that Herald keeps each write
+//! and each multi-key read within one slot.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -32,8 +38,18 @@ struct Process {
     child: Child,
     /// Its directory (its append-only file, when durable).
     dir: TempDir,
-    /// Whether it writes every change to its append-only file before answering.
-    durable: bool,
+    mode: Mode,
+}
+
+/// How a harness's `redis-server` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Without persistence.
+    Plain,
+    /// Writing every change to its append-only file before answering.
+    Durable,
+    /// In cluster mode, the one node of its cluster, holding every slot (without persistence).
+    OneNodeCluster,
 }
 
 static PREFIX_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -54,7 +70,7 @@ impl RedisServer {
                 prefix: Self::fresh_prefix(),
                 process: None,
             },
-            Err(_) => Self::launch(false),
+            Err(_) => Self::launch(Mode::Plain),
         }
     }
 
@@ -72,7 +88,10 @@ impl RedisServer {
         if let Some(server) = shared.upgrade() {
             return server;
         }
-        let server = Arc::new(Self::start());
+        let server = Arc::new(match std::env::var("HERALD_TEST_REDIS_URL") {
+            Ok(_) => Self::start(),
+            Err(_) => Self::launch(Mode::OneNodeCluster),
+        });
         *shared = Arc::downgrade(&server);
         server
     }
@@ -83,7 +102,7 @@ impl RedisServer {
     /// # Panics
     /// When `redis-server` cannot be started.
     pub fn start_private() -> PrivateRedis {
-        PrivateRedis(Self::launch(false))
+        PrivateRedis(Self::launch(Mode::Plain))
     }
 
     /// [`RedisServer::start_private`] with every write in an append-only file, synced before
@@ -93,13 +112,13 @@ impl RedisServer {
     /// # Panics
     /// When `redis-server` cannot be started.
     pub fn start_durable() -> PrivateRedis {
-        PrivateRedis(Self::launch(true))
+        PrivateRedis(Self::launch(Mode::Durable))
     }
 
-    fn launch(durable: bool) -> Self {
+    fn launch(mode: Mode) -> Self {
         let port = free_port();
         let dir = TempDir::new("redis");
-        let child = spawn(port, &dir, durable);
+        let child = spawn(port, &dir, mode);
         Self {
             url: format!("redis://127.0.0.1:{port}"),
             prefix: Self::fresh_prefix(),
@@ -107,7 +126,7 @@ impl RedisServer {
                 port,
                 child,
                 dir,
-                durable,
+                mode,
             }),
         }
     }
@@ -138,17 +157,17 @@ pub(crate) fn next_number() -> u64 {
     PREFIX_COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Starts `redis-server` on `port` in `dir` and waits until it accepts connections.
-fn spawn(port: u16, dir: &TempDir, durable: bool) -> Child {
-    let persistence: &[&str] = if durable {
-        &["--appendonly", "yes", "--appendfsync", "always"]
-    } else {
-        &["--appendonly", "no"]
+/// Starts `redis-server` on `port` in `dir` and waits until it serves.
+fn spawn(port: u16, dir: &TempDir, mode: Mode) -> Child {
+    let settings: &[&str] = match mode {
+        Mode::Durable => &["--appendonly", "yes", "--appendfsync", "always"],
+        Mode::Plain => &["--appendonly", "no"],
+        Mode::OneNodeCluster => &["--appendonly", "no", "--cluster-enabled", "yes"],
     };
     let child = Command::new("redis-server")
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--save", "", "--protected-mode", "no"])
-        .args(persistence)
+        .args(settings)
         .arg("--dir")
         .arg(&dir.0)
         .stdout(Stdio::null())
@@ -165,7 +184,39 @@ fn spawn(port: u16, dir: &TempDir, durable: bool) -> Child {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    if mode == Mode::OneNodeCluster {
+        assert_eq!(
+            command(port, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]),
+            "+OK\r\n",
+            "the one node could not take every slot"
+        );
+        // A node serves once it finds its cluster's state ok (about two seconds after it
+        // starts, Redis's own delay).
+        while !command(port, &["CLUSTER", "INFO"]).contains("cluster_state:ok") {
+            assert!(
+                Instant::now() < deadline,
+                "the one-node cluster on port {port} did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     child
+}
+
+/// Sends one command to the server on `port` and answers its raw reply (one read: the replies
+/// read here are short).
+fn command(port: u16, args: &[&str]) -> String {
+    let mut connection = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    connection
+        .write_all(request.as_bytes())
+        .expect("send a command to redis");
+    let mut reply = vec![0; 4096];
+    let read = connection.read(&mut reply).expect("read redis's reply");
+    String::from_utf8_lossy(&reply[..read]).into_owned()
 }
 
 impl Drop for Process {
@@ -215,7 +266,7 @@ impl PrivateRedis {
         let process = self.process();
         let running = process.child.try_wait().expect("try_wait").is_none();
         assert!(!running, "restart() needs the server killed first");
-        process.child = spawn(process.port, &process.dir, process.durable);
+        process.child = spawn(process.port, &process.dir, process.mode);
     }
 
     /// Freezes the server (`SIGSTOP`): connections stay open and nothing answers, as with a
@@ -245,14 +296,6 @@ impl PrivateRedis {
     /// When the server does not answer `+OK`.
     pub fn flush_all(&mut self) {
         let port = self.process().port;
-        let mut connection = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
-        connection
-            .write_all(b"*1\r\n$8\r\nFLUSHALL\r\n")
-            .expect("send FLUSHALL");
-        let mut answer = [0; 5];
-        connection
-            .read_exact(&mut answer)
-            .expect("read FLUSHALL's answer");
-        assert_eq!(&answer, b"+OK\r\n", "FLUSHALL failed");
+        assert_eq!(command(port, &["FLUSHALL"]), "+OK\r\n", "FLUSHALL failed");
     }
 }

@@ -915,3 +915,23 @@ async fn a_jobs_webhook_secret_is_kept_once_with_the_job_and_goes_with_it() {
         assert!(kept.is_some(), "the delivery record itself stays listed");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suites_redis_refuses_what_spans_hash_slots_as_cluster_does() {
+    // The suite runs on a one-node cluster (see the test kit) so that every script and
+    // multi-key command above is checked to stay within one slot; this says the check is live.
+    if std::env::var_os("HERALD_TEST_REDIS_URL").is_some() {
+        return;
+    }
+    let mut f = Fixture::open(StoreConfig::default()).await;
+    let spanning: redis::RedisResult<()> = redis::cmd("EVAL")
+        .arg("return redis.call('set', KEYS[1], '1')")
+        .arg(2)
+        .arg(f.key("a"))
+        .arg("{elsewhere}:b")
+        .query_async(&mut f.raw)
+        .await;
+    let error = spanning.expect_err("a script given keys of two slots must be refused");
+    assert_eq!(error.code(), Some("CROSSSLOT"), "{error}");
+    f.create("demo.sleep").await;
+}
