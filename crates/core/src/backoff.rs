@@ -19,7 +19,8 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// One second, doubling up to five minutes.
+    /// One second, doubling up to five minutes: the policy of a job type that names none, for
+    /// Herald's own workers and external workers alike (see [`crate::attempt`]).
     fn default() -> Self {
         Self {
             base: Duration::from_secs(1),

@@ -2,6 +2,7 @@
 //! the store with its two backends. Nothing here knows about HTTP.
 //!
 //! # Layout
+//! - [`attempt`]: how an attempt ends (timeout, cancel, retry), for every kind of worker.
 //! - [`backoff`]: the retry delays of a failed job, and the backoff of loops retrying a
 //!   failing store.
 //! - [`apikey`]: API keys as clients present them and as the store keeps them (digests).
@@ -20,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apikey;
+pub mod attempt;
 pub mod backoff;
 pub mod catalog;
 pub mod event;

@@ -7,9 +7,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, TimeDelta, Utc};
+use herald_core::attempt;
 use herald_core::store::Lease;
 use herald_core::view::format_time;
-use herald_core::{FieldError, Job, JobOutput, JobType, JobTypes, Progress};
+use herald_core::{FieldError, JobOutput, JobType, JobTypes, Progress};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -38,7 +39,7 @@ pub struct LeaseView {
     /// How often to heartbeat: a third of `timeout_s`.
     pub heartbeat_s: f64,
     /// When the attempt times out (`started_at` + the job's `timeout_s`): a heartbeat after it
-    /// fails the attempt with code `timeout`.
+    /// fails the attempt with code `timeout` (or cancels the job, when a cancel was requested).
     #[schema(required = true, format = DateTime)]
     pub deadline: Option<String>,
 }
@@ -51,15 +52,9 @@ impl LeaseView {
             expires_at: format_time(&now.checked_add_signed(expires).unwrap_or(now)),
             timeout_s: timeout.as_secs_f64(),
             heartbeat_s: (timeout / 3).as_secs_f64(),
-            deadline: deadline(&lease.job).map(|at| format_time(&at)),
+            deadline: attempt::deadline(&lease.job).map(|at| format_time(&at)),
         }
     }
-}
-
-/// When the attempt of a processing job times out.
-pub(super) fn deadline(job: &Job) -> Option<DateTime<Utc>> {
-    let timeout = TimeDelta::try_seconds(i64::try_from(job.timeout_s).ok()?)?;
-    job.started_at?.checked_add_signed(timeout)
 }
 
 /// A job handed to a worker.

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use herald_core::attempt::{self, Conclusion, Ending};
 use herald_core::backoff::RetryPolicy;
 use herald_core::store::{Claimed, Lease, LeaseState};
 use herald_core::{
-    ErrorCode, Job, JobError, JobId, JobTypes, SharedStore, StoreError, TenantId, WorkerId,
+    ErrorCode, Job, JobError, JobId, JobOutput, JobStatus, JobTypes, SharedStore, StoreError,
+    TenantId, WorkerId,
 };
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +23,6 @@ use crate::transport::revocation::{KeyWatch, Revocations};
 
 use super::protocol::{
     Claim, ClaimedJob, Completion, Failure, Finished, Heartbeat, HeartbeatAnswer, LeaseView,
-    deadline,
 };
 
 /// How many claims may be in progress at once in one process, by default.
@@ -62,7 +63,7 @@ impl ExternalWorkers {
 /// How a heartbeat went.
 enum Beat {
     Alive(LeaseState, Lease),
-    /// The attempt ran past its timeout and was failed.
+    /// The attempt ran past its timeout and was concluded (failed, retried or canceled).
     TimedOut(Job),
 }
 
@@ -139,8 +140,9 @@ impl Workers<'_> {
     }
 
     /// Renews the lease and records the progress, if any (unless it repeats the job's current
-    /// progress). A heartbeat past the attempt's deadline fails the attempt with code
-    /// `timeout` (retried per the type's policy) and answers `409`.
+    /// progress). A heartbeat past the attempt's deadline ends the attempt as timed out
+    /// ([`attempt::conclude`]: failed with code `timeout` and retried per the type's policy,
+    /// or canceled when a cancel was requested) and answers `409`.
     ///
     /// # Errors
     /// [`ApiError::JobNotFound`], [`ApiError::LeaseLost`]; store failures.
@@ -152,11 +154,18 @@ impl Workers<'_> {
     ) -> Result<HeartbeatAnswer, ApiError> {
         let beat = self
             .through_lease(tenant, id, &heartbeat.token, async |mut lease: Lease| {
-                let now = Utc::now();
-                if deadline(&lease.job).is_some_and(|at| now > at) {
-                    return self.time_out(lease).await.map(Beat::TimedOut);
-                }
                 let state = self.store.heartbeat(&self.gate.id, &lease).await?;
+                if attempt::is_overdue(&lease.job, Utc::now()) {
+                    tracing::warn!(
+                        job_id = %lease.job.id,
+                        timeout_s = lease.job.timeout_s,
+                        "an external worker's attempt timed out"
+                    );
+                    let job = self
+                        .end(lease, Ending::TimedOut, state.cancel_requested, None)
+                        .await?;
+                    return Ok(Beat::TimedOut(job));
+                }
                 if let Some(progress) = &heartbeat.progress
                     && lease.job.progress.as_ref() != Some(progress)
                 {
@@ -171,16 +180,21 @@ impl Workers<'_> {
                 lease: LeaseView::new(&lease, self.lease_timeout(), Utc::now()),
                 job: JobResource::new(&lease.job),
             }),
-            Beat::TimedOut(job) => Err(ApiError::LeaseLost(format!(
-                "the attempt ran longer than the job's timeout of {} s: it failed with code \
-                 `timeout` and is {}",
-                job.timeout_s,
-                if job.status.is_terminal() {
-                    "failed for good (no attempt left)".to_owned()
-                } else {
-                    format!("{} for another attempt", job.status)
-                }
-            ))),
+            Beat::TimedOut(job) => {
+                let now = match job.status {
+                    JobStatus::Canceled => "it is canceled, as a client asked".to_owned(),
+                    status if status.is_terminal() => {
+                        "it failed with code `timeout`, for good (no attempt left)".to_owned()
+                    }
+                    status => {
+                        format!("it failed with code `timeout` and is {status} for another attempt")
+                    }
+                };
+                Err(ApiError::LeaseLost(format!(
+                    "the attempt ran longer than the job's timeout of {} s: {now}",
+                    job.timeout_s
+                )))
+            }
         }
     }
 
@@ -200,14 +214,19 @@ impl Workers<'_> {
         self.store
             .config()
             .check_result(completion.output.as_ref())?;
-        self.finish(tenant, id, &completion.token, async |lease: Lease| {
-            self.store.complete(lease, completion.output.clone()).await
-        })
+        self.finish(
+            tenant,
+            id,
+            &completion.token,
+            || Ending::Succeeded,
+            completion.output.as_ref(),
+        )
         .await
     }
 
     /// Fails the attempt: retried after the type's retry delay while attempts remain (unless
-    /// not `retryable`), else failed for good with code `handler_error`.
+    /// not `retryable`), else failed for good with code `handler_error`; canceled instead when
+    /// a cancel was requested.
     ///
     /// # Errors
     /// [`ApiError::JobNotFound`], [`ApiError::LeaseLost`]; store failures.
@@ -217,16 +236,15 @@ impl Workers<'_> {
         id: JobId,
         failure: &Failure,
     ) -> Result<Finished, ApiError> {
-        self.finish(tenant, id, &failure.token, async |lease: Lease| {
-            let error = JobError::new(ErrorCode::HandlerError, failure.message.clone());
-            let delay = failure.retryable.then(|| self.retry_delay(&lease.job));
-            self.store.fail(lease, error, delay).await
-        })
-        .await
+        let ending = || Ending::Failed {
+            error: JobError::new(ErrorCode::HandlerError, failure.message.clone()),
+            retryable: failure.retryable,
+        };
+        self.finish(tenant, id, &failure.token, ending, None).await
     }
 
     /// Hands the job back unstarted (the worker is stopping): pending again at the end of its
-    /// queue, the attempt not counted.
+    /// queue, the attempt not counted; canceled instead when a cancel was requested.
     ///
     /// # Errors
     /// [`ApiError::JobNotFound`], [`ApiError::LeaseLost`]; store failures.
@@ -236,29 +254,25 @@ impl Workers<'_> {
         id: JobId,
         token: &str,
     ) -> Result<Finished, ApiError> {
-        self.finish(tenant, id, token, async |lease: Lease| {
-            self.store.release(lease).await
-        })
-        .await
+        self.finish(tenant, id, token, || Ending::Released, None)
+            .await
     }
 
-    /// A final call: renews the lease to learn of a cancel request, then cancels the job if
-    /// one is pending, else writes `end`.
+    /// A final call: renews the lease to learn of a cancel request, then writes what the
+    /// attempt's `ending` calls for ([`attempt::conclude`]), with `output` for a completion.
     async fn finish(
         &self,
         tenant: &TenantId,
         id: JobId,
         token: &str,
-        end: impl AsyncFn(Lease) -> Result<Job, StoreError>,
+        ending: impl Fn() -> Ending,
+        output: Option<&JobOutput>,
     ) -> Result<Finished, ApiError> {
         let job = self
             .through_lease(tenant, id, token, async |lease: Lease| {
                 let state = self.store.heartbeat(&self.gate.id, &lease).await?;
-                if state.cancel_requested {
-                    self.store.cancel_claimed(lease).await
-                } else {
-                    end(lease).await
-                }
+                self.end(lease, ending(), state.cancel_requested, output.cloned())
+                    .await
             })
             .await?;
         Ok(Finished {
@@ -266,23 +280,28 @@ impl Workers<'_> {
         })
     }
 
-    /// Fails an attempt that ran past its timeout, to be retried after the type's delay.
-    async fn time_out(&self, lease: Lease) -> Result<Job, StoreError> {
-        let timeout_s = lease.job.timeout_s;
-        tracing::warn!(job_id = %lease.job.id, timeout_s, "an external worker's attempt timed out");
-        let error = JobError::new(
-            ErrorCode::Timeout,
-            format!("the attempt ran longer than the job's timeout of {timeout_s} s"),
-        );
-        let delay = self.retry_delay(&lease.job);
-        self.store.fail(lease, error, Some(delay)).await
-    }
-
-    /// The delay before the next attempt: the type's retry policy, else the default one.
-    fn retry_delay(&self, job: &Job) -> Duration {
-        self.job_types
-            .retry(&job.job_type, RetryPolicy::default())
-            .delay(job.attempt)
+    /// Writes what an attempt that stopped as `ending` calls for, by the one rule every
+    /// worker's attempts end by, with the type's retry policy, else the default one (the same
+    /// as Herald's own workers').
+    async fn end(
+        &self,
+        lease: Lease,
+        ending: Ending,
+        cancel_requested: bool,
+        output: Option<JobOutput>,
+    ) -> Result<Job, StoreError> {
+        let policy = self
+            .job_types
+            .retry(&lease.job.job_type, RetryPolicy::default());
+        match attempt::conclude(&lease.job, ending, cancel_requested, &policy) {
+            Conclusion::Complete => self.store.complete(lease, output).await,
+            Conclusion::Retry { error, after } => self.store.fail(lease, error, Some(after)).await,
+            Conclusion::Fail(error) => self.store.fail(lease, error, None).await,
+            Conclusion::Cancel => self.store.cancel_claimed(lease).await,
+            Conclusion::Release => self.store.release(lease).await,
+            // Only a worker that saw its lease go concludes so; a call here holds the lease.
+            Conclusion::Abandon => Err(StoreError::LeaseLost),
+        }
     }
 
     /// Runs `write` through the current lease of the tenant's job `id`, provided `token` names

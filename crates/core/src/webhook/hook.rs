@@ -39,6 +39,8 @@ pub struct JobHookEndpoint {
 }
 
 impl JobHookEndpoint {
+    /// Whether the job's own webhook wants an event of `kind`: it lists it. The same rule as
+    /// [`JobHook::wants`]; the Redis store's scripts apply it to the list the job record keeps.
     pub fn wants(&self, kind: EventType) -> bool {
         self.events.contains(&kind)
     }
@@ -78,6 +80,8 @@ impl JobHook {
         }
     }
 
+    /// Whether the job's own webhook wants an event of `kind`: it lists it (every kind of
+    /// job: the webhook belongs to one job).
     pub fn wants(&self, kind: EventType) -> bool {
         self.events.contains(&kind)
     }

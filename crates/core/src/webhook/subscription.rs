@@ -163,7 +163,14 @@ impl Subscription {
         next
     }
 
-    /// Whether the event goes to this subscription.
+    /// Whether the event goes to this subscription: it is enabled, lists `kind`, and lists
+    /// `job_type` or no job type at all.
+    ///
+    /// This is the rule, for every backend: the memory store applies it when it writes the
+    /// outbox, the notifier when it expands an entry into deliveries, and the Redis store's
+    /// wants counters encode it (one counter per event type for subscriptions of every job
+    /// type, one per event and job type pair for filtered ones; none while disabled). The
+    /// conformance suite checks both stores against it through random subscription changes.
     pub fn wants(&self, kind: EventType, job_type: &JobType) -> bool {
         self.enabled
             && self.events.contains(&kind)

@@ -15,4 +15,5 @@ mod leases;
 mod listing;
 mod redis_specific;
 mod retention;
+mod wants;
 mod webhooks;

@@ -1,6 +1,7 @@
 //! One job's run: the handler in a task of its own, raced against the heartbeat, the job's
 //! timeout, cancellation and shutdown, with its progress reports coalesced on the way; then
-//! the one final write that records how the attempt ended.
+//! the one final write that records how the attempt ended, as core's
+//! [`attempt::conclude`] decides it for every kind of worker.
 //!
 //! Every write goes through the lease, and the store refuses it once the job has moved on
 //! without this worker ([`StoreError::LeaseLost`]): the runtime then lets go of the job
@@ -9,6 +10,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use herald_core::attempt::{self, Conclusion, Ending};
 use herald_core::store::{Claimed, Lease};
 use herald_core::{ErrorCode, Job, JobError, JobOutput, JobStatus, Progress, StoreError};
 use tokio::sync::watch;
@@ -216,26 +218,28 @@ impl Inner {
         } = attempt;
         // Whatever the handler is still doing is no longer wanted.
         drop(handler);
-        match stop {
-            Stop::Lost => {
-                info!("lease lost: the job has moved on without this worker; abandoning it");
-                Finished::Lost
+        let cancel_requested = cancel.is_cancelled();
+        // The handler's last report, perhaps held back by the rate limit, must land before the
+        // final state (unless a cancel decides that state, whatever the handler did).
+        if matches!(stop, Stop::Returned(_))
+            && !cancel_requested
+            && let Err(LeaseLost) = self.write_progress(&mut lease, &mut progress).await
+        {
+            info!("lease lost while writing the last progress report; abandoning the job");
+            return Finished::Lost;
+        }
+        let mut output = None;
+        let ending = match stop {
+            Stop::Lost => Ending::Lost,
+            Stop::Returned(Ok(returned)) => {
+                output = returned;
+                Ending::Succeeded
             }
-            // A cancel request, once seen, decides the outcome, whatever the handler returned;
-            // handing a canceled job back on shutdown would only have the next worker cancel it.
-            Stop::Returned(_) | Stop::Drained if cancel.is_cancelled() => {
-                self.cancel_claimed(lease).await
-            }
-            Stop::Returned(result) => {
-                // The handler's last report, perhaps held back by the rate limit, must land
-                // before the final state.
-                if let Err(LeaseLost) = self.write_progress(&mut lease, &mut progress).await {
-                    info!("lease lost while writing the last progress report; abandoning the job");
-                    return Finished::Lost;
-                }
-                match result {
-                    Ok(output) => self.complete(lease, output).await,
-                    Err(e) => self.handler_failed(lease, e).await,
+            Stop::Returned(Err(e)) => {
+                info!(error = %e.message, retryable = e.retryable, "the handler failed");
+                Ending::Failed {
+                    error: JobError::new(ErrorCode::HandlerError, e.message),
+                    retryable: e.retryable,
                 }
             }
             Stop::Canceled => {
@@ -243,25 +247,34 @@ impl Inner {
                     grace = ?self.config.cancel_grace,
                     "the handler did not stop within its grace after cancel; dropped it"
                 );
-                self.cancel_claimed(lease).await
+                Ending::Canceled
             }
             Stop::TimedOut => {
                 cancel.cancel();
-                let timeout_s = lease.job.timeout_s;
-                warn!(timeout_s, "the attempt timed out");
-                let error = JobError::new(
-                    ErrorCode::Timeout,
-                    format!("the attempt ran longer than the job's timeout of {timeout_s} s"),
-                );
-                let delay = self.retry_delay(&lease);
-                self.fail(lease, error, Some(delay)).await
+                warn!(timeout_s = lease.job.timeout_s, "the attempt timed out");
+                Ending::TimedOut
             }
             Stop::Drained => {
                 info!(
                     drain_timeout = ?self.config.drain_timeout,
-                    "shutting down: handed the unfinished job back"
+                    "shutting down: the handler did not finish within the drain timeout"
                 );
-                self.release(lease).await
+                Ending::Released
+            }
+        };
+        let policy = self
+            .config
+            .job_types
+            .retry(&lease.job.job_type, self.config.retry);
+        match attempt::conclude(&lease.job, ending, cancel_requested, &policy) {
+            Conclusion::Complete => self.complete(lease, output).await,
+            Conclusion::Retry { error, after } => self.fail(lease, error, Some(after)).await,
+            Conclusion::Fail(error) => self.fail(lease, error, None).await,
+            Conclusion::Cancel => self.cancel_claimed(lease).await,
+            Conclusion::Release => self.release(lease).await,
+            Conclusion::Abandon => {
+                info!("lease lost: the job has moved on without this worker; abandoning it");
+                Finished::Lost
             }
         }
     }
@@ -308,14 +321,6 @@ impl Inner {
         }
     }
 
-    /// The delay before the next attempt: the job type's retry policy, else the worker's.
-    fn retry_delay(&self, lease: &Lease) -> Duration {
-        self.config
-            .job_types
-            .retry(&lease.job.job_type, self.config.retry)
-            .delay(lease.job.attempt)
-    }
-
     async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Finished {
         let written = self
             .final_write("complete", || {
@@ -330,13 +335,6 @@ impl Inner {
             }
             written => settle(written, |_| Finished::Completed),
         }
-    }
-
-    async fn handler_failed(&self, lease: Lease, e: HandlerError) -> Finished {
-        let retry_after = e.retryable.then(|| self.retry_delay(&lease));
-        info!(error = %e.message, retryable = e.retryable, "the handler failed");
-        let error = JobError::new(ErrorCode::HandlerError, e.message);
-        self.fail(lease, error, retry_after).await
     }
 
     async fn fail(&self, lease: Lease, error: JobError, retry_after: Option<Duration>) -> Finished {
