@@ -357,8 +357,31 @@ pub struct TransitionError {
     pub action: &'static str,
 }
 
-/// The outcome of a transition: the job as it is now and the event announcing it.
-pub type Transition = Result<(Job, Event), TransitionError>;
+/// What a transition does to the job's place in its queue: the one rule every store follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueEffect {
+    /// Nothing: the job starts (its queue entry becomes its lease) or reports progress.
+    Keep,
+    /// The job leaves its queue: its entry (or lease) goes, and so does a retry waiting for
+    /// its delay.
+    Drop,
+    /// The entry goes and a fresh one joins the end of the queue.
+    Requeue,
+    /// The entry goes and the job waits out the delay, then joins the end of the queue.
+    Delay(Duration),
+}
+
+/// What a transition makes of a job: its next version, the event announcing it and what it
+/// does to the job's place in its queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub job: Job,
+    pub event: Event,
+    pub queue: QueueEffect,
+}
+
+/// The outcome of a transition.
+pub type Transition = Result<Step, TransitionError>;
 
 impl Job {
     /// The first version of a job (`seq` 1, pending) and its `job.pending` event.
@@ -423,7 +446,7 @@ impl Job {
         job.started_at = Some(now);
         job.progress = None;
         job.error = None;
-        Ok(finish(job, EventType::Processing))
+        Ok(step(job, EventType::Processing, QueueEffect::Keep))
     }
 
     /// The handler reports how far it has come.
@@ -434,7 +457,7 @@ impl Job {
         self.require(JobStatus::Processing, "given progress")?;
         let mut job = self.next(JobStatus::Processing, now);
         job.progress = Some(progress);
-        Ok(finish(job, EventType::Progress))
+        Ok(step(job, EventType::Progress, QueueEffect::Keep))
     }
 
     /// The attempt succeeded.
@@ -446,27 +469,38 @@ impl Job {
         let mut job = self.next(JobStatus::Completed, now);
         job.has_result = has_result;
         job.progress = Some(Progress::new(100, job.progress.and_then(|p| p.message)));
-        Ok(finish(job, EventType::Completed))
+        Ok(step(job, EventType::Completed, QueueEffect::Drop))
     }
 
-    /// The attempt failed. With `retry` and attempts left the job goes back to pending (the
-    /// store schedules it); otherwise it fails for good.
+    /// The attempt failed. With a `retry_after` and attempts left the job goes back to
+    /// pending, to join its queue again after that delay (at once for a zero delay);
+    /// otherwise it fails for good.
     ///
     /// # Errors
     /// Unless the job is processing.
-    pub fn fail(&self, error: JobError, retry: bool, now: DateTime<Utc>) -> Transition {
+    pub fn fail(
+        &self,
+        error: JobError,
+        retry_after: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> Transition {
         self.require(JobStatus::Processing, "failed")?;
-        if retry && self.attempt < self.max_attempts {
+        if let Some(delay) = retry_after.filter(|_| self.attempt < self.max_attempts) {
             let job = self.next(JobStatus::Pending, now);
-            return Ok(finish(job, EventType::Pending));
+            let queue = if delay.is_zero() {
+                QueueEffect::Requeue
+            } else {
+                QueueEffect::Delay(delay)
+            };
+            return Ok(step(job, EventType::Pending, queue));
         }
         let mut job = self.next(JobStatus::Failed, now);
         job.error = Some(error);
-        Ok(finish(job, EventType::Failed))
+        Ok(step(job, EventType::Failed, QueueEffect::Drop))
     }
 
     /// The worker holding the job vanished and its lease ran out: the attempt counts as lost
-    /// and the job is retried, or fails with `worker_lost` when no attempt is left.
+    /// and the job is retried at once, or fails with `worker_lost` when no attempt is left.
     ///
     /// # Errors
     /// Unless the job is processing.
@@ -478,7 +512,7 @@ impl Job {
                 self.attempt
             ),
         );
-        self.fail(error, true, now)
+        self.fail(error, Some(Duration::ZERO), now)
     }
 
     /// A worker shutting down hands the job back untouched: the attempt is not counted.
@@ -491,7 +525,7 @@ impl Job {
         job.attempt -= 1;
         job.started_at = None;
         job.progress = None;
-        Ok(finish(job, EventType::Pending))
+        Ok(step(job, EventType::Pending, QueueEffect::Requeue))
     }
 
     /// The job is canceled: at once when pending, or when the worker acknowledges a cancel
@@ -513,13 +547,13 @@ impl Job {
         };
         let mut job = self.next(JobStatus::Canceled, now);
         job.error = Some(JobError::new(ErrorCode::Canceled, message));
-        Ok(finish(job, EventType::Canceled))
+        Ok(step(job, EventType::Canceled, QueueEffect::Drop))
     }
 }
 
-fn finish(job: Job, kind: EventType) -> (Job, Event) {
+fn step(job: Job, kind: EventType, queue: QueueEffect) -> Step {
     let event = Event::new(kind, &job);
-    (job, event)
+    Step { job, event, queue }
 }
 
 /// A job's result: bytes and their media type.
@@ -550,11 +584,14 @@ mod tests {
         retry: bool,
         now: DateTime<Utc>,
     ) -> (Job, Event) {
-        job.start(now)
+        let retry_after = retry.then_some(Duration::ZERO);
+        let Step { job, event, .. } = job
+            .start(now)
             .unwrap()
-            .0
-            .fail(error.clone(), retry, now)
-            .unwrap()
+            .job
+            .fail(error.clone(), retry_after, now)
+            .unwrap();
+        (job, event)
     }
 
     fn pending() -> Job {
@@ -581,17 +618,22 @@ mod tests {
             (job.status, job.seq, job.attempt),
             (JobStatus::Pending, 1, 0)
         );
-        let (job, ev) = job.start(now).unwrap();
+        let Step { job, event: ev, .. } = job.start(now).unwrap();
         assert_eq!(
             (job.status, job.seq, job.attempt),
             (JobStatus::Processing, 2, 1)
         );
         assert_eq!(ev.kind, EventType::Processing);
-        let (job, ev) = job
+        let Step { job, event: ev, .. } = job
             .report(Progress::new(40, Some("page 4".into())), now)
             .unwrap();
         assert_eq!((ev.kind, job.seq), (EventType::Progress, 3));
-        let (job, ev) = job.complete(true, now).unwrap();
+        let Step {
+            job,
+            event: ev,
+            queue,
+        } = job.complete(true, now).unwrap();
+        assert_eq!(queue, QueueEffect::Drop);
         assert_eq!(
             (ev.kind, job.seq, job.status),
             (EventType::Completed, 4, JobStatus::Completed)
@@ -603,16 +645,17 @@ mod tests {
     #[test]
     fn terminal_jobs_never_change_again() {
         let now = Utc::now();
-        let (done, _) = pending()
+        let done = pending()
             .start(now)
             .unwrap()
-            .0
+            .job
             .complete(false, now)
-            .unwrap();
+            .unwrap()
+            .job;
         assert!(done.start(now).is_err());
         assert!(done.cancel(now).is_err());
         assert!(
-            done.fail(JobError::new(ErrorCode::Timeout, "x"), true, now)
+            done.fail(JobError::new(ErrorCode::Timeout, "x"), None, now)
                 .is_err()
         );
         assert!(done.report(Progress::new(1, None), now).is_err());
@@ -636,6 +679,18 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_waits_its_delay_and_a_zero_delay_requeues_at_once() {
+        let now = Utc::now();
+        let err = JobError::new(ErrorCode::HandlerError, "boom");
+        let started = pending().start(now).unwrap().job;
+        let delay = Duration::from_secs(3);
+        let later = started.fail(err.clone(), Some(delay), now).unwrap();
+        assert_eq!(later.queue, QueueEffect::Delay(delay));
+        let at_once = started.fail(err, Some(Duration::ZERO), now).unwrap();
+        assert_eq!(at_once.queue, QueueEffect::Requeue);
+    }
+
+    #[test]
     fn a_permanent_failure_is_not_retried() {
         let now = Utc::now();
         let err = JobError::new(ErrorCode::HandlerError, "bad input");
@@ -646,9 +701,11 @@ mod tests {
     #[test]
     fn a_lost_lease_on_the_last_attempt_fails_with_worker_lost() {
         let now = Utc::now();
-        let (job, _) = pending().start(now).unwrap().0.lose_lease(now).unwrap();
+        let lost = pending().start(now).unwrap().job.lose_lease(now).unwrap();
+        assert_eq!(lost.queue, QueueEffect::Requeue);
+        let job = lost.job;
         assert_eq!(job.status, JobStatus::Pending);
-        let (job, _) = job.start(now).unwrap().0.lose_lease(now).unwrap();
+        let job = job.start(now).unwrap().job.lose_lease(now).unwrap().job;
         assert_eq!(job.status, JobStatus::Failed);
         assert_eq!(job.error.unwrap().code, ErrorCode::WorkerLost);
     }
@@ -656,13 +713,13 @@ mod tests {
     #[test]
     fn a_released_job_gets_its_attempt_back() {
         let now = Utc::now();
-        let (job, _) = pending().start(now).unwrap().0.release(now).unwrap();
+        let job = pending().start(now).unwrap().job.release(now).unwrap().job;
         assert_eq!((job.status, job.attempt), (JobStatus::Pending, 0));
     }
 
     #[test]
     fn cancel_is_immediate_when_pending() {
-        let (job, ev) = pending().cancel(Utc::now()).unwrap();
+        let Step { job, event: ev, .. } = pending().cancel(Utc::now()).unwrap();
         assert_eq!(
             (job.status, ev.kind),
             (JobStatus::Canceled, EventType::Canceled)

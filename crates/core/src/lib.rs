@@ -44,7 +44,7 @@ pub use ids::{
 };
 pub use job::{
     ErrorCode, FieldError, Job, JobError, JobLimits, JobOutput, JobRequest, JobStatus, NewJob,
-    Progress,
+    Progress, QueueEffect, Step,
 };
 pub use store::{SharedStore, Store, StoreConfig, StoreError};
 pub use view::JobView;

@@ -448,7 +448,7 @@ impl FeedReader<'_> {
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use herald_core::{ErrorCode, JobError, JobLimits, JobRequest, NewJob, Progress};
+    use herald_core::{ErrorCode, JobError, JobLimits, JobRequest, NewJob, Progress, Step};
 
     use super::*;
 
@@ -539,21 +539,22 @@ mod tests {
         let error = || JobError::new(ErrorCode::HandlerError, "boom");
         let (job, event) = Job::create(JobId::generate(), &new, now);
         let mut steps = vec![(job.clone(), event)];
-        let mut push = |(job, event): (Job, Event)| {
-            steps.push((job.clone(), event));
-            job
+        let mut push = |step: Step| {
+            steps.push((step.job.clone(), step.event));
+            step.job
         };
         let job = push(job.start(now).unwrap());
         let job = push(job.report(Progress::new(50, None), now).unwrap());
-        let job = push(job.fail(error(), true, now).unwrap());
+        let job = push(job.fail(error(), Some(Duration::ZERO), now).unwrap());
         let job = push(job.start(now).unwrap());
         let job = push(job.release(now).unwrap());
         let job = push(job.start(now).unwrap());
         let job = push(job.report(Progress::new(10, None), now).unwrap());
         let done = job.complete(false, now).unwrap();
-        let failed = job.fail(error(), false, now).unwrap();
+        let failed = job.fail(error(), None, now).unwrap();
         let canceled = job.cancel(now).unwrap();
-        for (job, event) in steps.into_iter().chain([done, failed, canceled]) {
+        let ends = [done, failed, canceled].map(|step| (step.job, step.event));
+        for (job, event) in steps.into_iter().chain(ends) {
             assert_eq!(current_kind(&job), event.kind, "{:?}", job.status);
         }
     }

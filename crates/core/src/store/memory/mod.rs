@@ -41,7 +41,9 @@ use super::{
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
-use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, Transition};
+use crate::job::{
+    Job, JobError, JobOutput, JobStatus, NewJob, Progress, QueueEffect, Step, Transition,
+};
 
 /// How many jobs one listing examines at most before it answers with what it found.
 const MAX_SCAN: usize = 10_000;
@@ -110,8 +112,24 @@ impl MemoryStore {
     }
 
     /// Stores the outcome of a transition: record, history, the tenant's feed, the webhook
-    /// outbox, signal, expiry.
-    fn apply(&self, state: &mut State, (mut job, event): (Job, Event)) -> Job {
+    /// outbox, signal, expiry, and the job's place in its queue as the step says (an entry that
+    /// goes is dropped when a claim meets it).
+    fn apply(&self, state: &mut State, step: Step) -> Job {
+        let Step {
+            mut job,
+            event,
+            queue,
+        } = step;
+        match queue {
+            QueueEffect::Keep | QueueEffect::Drop => {}
+            QueueEffect::Requeue => self.requeue(state, &job),
+            QueueEffect::Delay(delay) => {
+                state.counter += 1;
+                let key = (later(delay), state.counter);
+                let queue = self.queue_of(&job.tenant, &job.job_type);
+                state.delayed.insert(key, (queue, job.id));
+            }
+        }
         if job.status.is_terminal() {
             let at = later(self.config.retention_of(&job.job_type));
             state.expiring_jobs.insert((at, job.id));
@@ -263,8 +281,13 @@ impl Store for MemoryStore {
                 },
             );
         }
-        let job = self.apply(&mut state, (job, event));
-        self.enqueue(&mut state, queue, job.id);
+        // A new job joins the end of its queue, as one pending again does.
+        let step = Step {
+            job,
+            event,
+            queue: QueueEffect::Requeue,
+        };
+        let job = self.apply(&mut state, step);
         Ok(Created {
             job,
             replayed: false,
@@ -511,20 +534,9 @@ impl Store for MemoryStore {
     ) -> Result<Job, StoreError> {
         let mut state = self.lock();
         let job = self.write_through_lease(&mut state, &lease, |job| {
-            job.fail(error, retry_after.is_some(), Utc::now())
+            job.fail(error, retry_after, Utc::now())
         })?;
         state.let_go(&lease.entry);
-        if job.status == JobStatus::Pending {
-            let queue = self.queue_of(&job.tenant, &job.job_type);
-            match retry_after.filter(|d| !d.is_zero()) {
-                None => self.enqueue(&mut state, queue, job.id),
-                Some(delay) => {
-                    state.counter += 1;
-                    let key = (later(delay), state.counter);
-                    state.delayed.insert(key, (queue, job.id));
-                }
-            }
-        }
         Ok(job)
     }
 
@@ -537,10 +549,9 @@ impl Store for MemoryStore {
 
     async fn release(&self, lease: Lease) -> Result<Job, StoreError> {
         let mut state = self.lock();
+        // Back of the queue, as on Redis (a stream only appends).
         let job = self.write_through_lease(&mut state, &lease, |job| job.release(Utc::now()))?;
         state.let_go(&lease.entry);
-        // Back of the queue, as on Redis (a stream only appends).
-        self.requeue(&mut state, &job);
         Ok(job)
     }
 

@@ -11,7 +11,6 @@ use tokio::time::Instant;
 use super::state::{Held, QueueKey, State};
 use super::{MemoryStore, later};
 use crate::ids::WorkerId;
-use crate::job::JobStatus;
 use crate::store::{Claimed, Lease};
 
 impl MemoryStore {
@@ -102,11 +101,8 @@ impl MemoryStore {
             let Some(record) = state.jobs.get(&held.job_id) else {
                 continue;
             };
-            if let Ok(transition) = record.job.lose_lease(Utc::now()) {
-                let job = self.apply(state, transition);
-                if job.status == JobStatus::Pending {
-                    self.enqueue(state, held.queue, job.id);
-                }
+            if let Ok(step) = record.job.lose_lease(Utc::now()) {
+                self.apply(state, step);
                 reclaimed += 1;
             }
         }

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use super::batch::Item;
 use super::keys::Keys;
 use super::listing::Found;
-use super::transition::{Change, QueueAction};
+use super::transition::Change;
 use super::{
     GROUP, HOOK_FIELDS, RedisStore, Stored, backend, corrupt, feed_keep, feed_max, hook_status,
     keys, outbox_max, scripts, signals, to_json, ttl_millis,
@@ -237,10 +237,9 @@ impl Store for RedisStore {
                     return Ok(Some(CancelOutcome::AlreadyFinished(job)));
                 }
                 JobStatus::Pending => {
-                    let (after, event) = job.cancel(Utc::now())?;
-                    let change = Change::new(&job, &after, &event, QueueAction::Drop);
-                    if self.apply(change).await? {
-                        return Ok(Some(CancelOutcome::Canceled(after)));
+                    let step = job.cancel(Utc::now())?;
+                    if self.apply(Change::new(&job, &step)).await? {
+                        return Ok(Some(CancelOutcome::Canceled(step.job)));
                     }
                 }
                 _ => {
@@ -364,22 +363,21 @@ impl Store for RedisStore {
     }
 
     async fn progress(&self, lease: &mut Lease, progress: Progress) -> Result<(), StoreError> {
-        let (after, event) = lease.job.report(progress, Utc::now())?;
-        self.apply_leased(Change::new(&lease.job, &after, &event, QueueAction::Keep))
-            .await?;
-        lease.job = after;
+        let step = lease.job.report(progress, Utc::now())?;
+        self.apply_leased(Change::new(&lease.job, &step)).await?;
+        lease.job = step.job;
         Ok(())
     }
 
     async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Result<Job, StoreError> {
         self.config.check_result(output.as_ref())?;
-        let (after, event) = lease.job.complete(output.is_some(), Utc::now())?;
+        let step = lease.job.complete(output.is_some(), Utc::now())?;
         self.apply_leased(Change {
             output: output.as_ref(),
-            ..Change::new(&lease.job, &after, &event, QueueAction::Drop)
+            ..Change::new(&lease.job, &step)
         })
         .await?;
-        Ok(after)
+        Ok(step.job)
     }
 
     async fn fail(
@@ -388,34 +386,21 @@ impl Store for RedisStore {
         error: JobError,
         retry_after: Option<Duration>,
     ) -> Result<Job, StoreError> {
-        let (after, event) = lease.job.fail(error, retry_after.is_some(), Utc::now())?;
-        let queue = match retry_after {
-            _ if after.status != JobStatus::Pending => QueueAction::Drop,
-            Some(delay) if !delay.is_zero() => QueueAction::Delay(delay),
-            _ => QueueAction::Requeue,
-        };
-        self.apply_leased(Change::new(&lease.job, &after, &event, queue))
-            .await?;
-        Ok(after)
+        let step = lease.job.fail(error, retry_after, Utc::now())?;
+        self.apply_leased(Change::new(&lease.job, &step)).await?;
+        Ok(step.job)
     }
 
     async fn cancel_claimed(&self, lease: Lease) -> Result<Job, StoreError> {
-        let (after, event) = lease.job.cancel(Utc::now())?;
-        self.apply_leased(Change::new(&lease.job, &after, &event, QueueAction::Drop))
-            .await?;
-        Ok(after)
+        let step = lease.job.cancel(Utc::now())?;
+        self.apply_leased(Change::new(&lease.job, &step)).await?;
+        Ok(step.job)
     }
 
     async fn release(&self, lease: Lease) -> Result<Job, StoreError> {
-        let (after, event) = lease.job.release(Utc::now())?;
-        self.apply_leased(Change::new(
-            &lease.job,
-            &after,
-            &event,
-            QueueAction::Requeue,
-        ))
-        .await?;
-        Ok(after)
+        let step = lease.job.release(Utc::now())?;
+        self.apply_leased(Change::new(&lease.job, &step)).await?;
+        Ok(step.job)
     }
 
     async fn maintain(

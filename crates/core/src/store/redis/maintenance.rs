@@ -11,7 +11,7 @@ use ::redis::streams::StreamAutoClaimReply;
 use chrono::Utc;
 
 use super::queue::{Delivered, Fate, fate, lost_group};
-use super::transition::{Change, QueueAction};
+use super::transition::Change;
 use super::{GROUP, Queues, RedisStore, Stored, backend, keys, millis, scripts};
 use crate::ids::{JobType, TenantId, WorkerId};
 use crate::store::{Maintenance, StoreError};
@@ -203,19 +203,14 @@ impl RedisStore {
         match (fate(stored.as_ref(), &delivered.entry), stored) {
             (Fate::Start, _) => self.hand_back(delivered).await,
             (Fate::Running, Some(Stored { job, .. })) => {
-                let (after, event) = job.lose_lease(Utc::now())?;
-                let queue = if after.status.is_terminal() {
-                    QueueAction::Drop
-                } else {
-                    QueueAction::Requeue
-                };
+                let step = job.lose_lease(Utc::now())?;
                 let attempt = job.attempt;
                 tracing::warn!(job_id = %job.id, attempt, "a worker went silent; reclaiming");
                 // A refused write means the job moved since it was read: its worker is alive
                 // after all (or finished), so there is nothing to recover and no retry.
                 self.apply(Change {
                     expect_entry: Some(&delivered.entry),
-                    ..Change::new(&job, &after, &event, queue)
+                    ..Change::new(&job, &step)
                 })
                 .await
             }

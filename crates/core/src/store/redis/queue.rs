@@ -19,7 +19,7 @@ use ::redis::streams::{StreamId, StreamReadReply};
 use ::redis::{AsyncConnectionConfig, RedisError, Value};
 use chrono::Utc;
 
-use super::transition::{Change, QueueAction};
+use super::transition::Change;
 use super::{GROUP, Queues, RedisStore, Stored, backend, corrupt, millis, scripts};
 use crate::ids::{JobId, WorkerId};
 use crate::job::JobStatus;
@@ -412,16 +412,16 @@ impl RedisStore {
                     )));
                 }
             };
-            let (after, event) = job.start(Utc::now())?;
+            let step = job.start(Utc::now())?;
             let change = Change {
                 expect_entry: Some(&delivered.entry),
-                ..Change::new(&job, &after, &event, QueueAction::Keep)
+                ..Change::new(&job, &step)
             };
             if self.apply(change).await? {
                 tracing::debug!(job_id = %id, %worker, "claimed");
                 return Ok(Some(Claimed {
                     lease: Lease {
-                        job: after,
+                        job: step.job,
                         entry: delivered.entry.clone(),
                     },
                     payload,
@@ -532,11 +532,11 @@ mod tests {
         assert_eq!(fate(Some(&pending), "2-0"), Fate::Drop);
         assert_eq!(fate(None, "1-0"), Fate::Drop);
         let mut running = stored("1-0");
-        running.job = running.job.start(Utc::now()).unwrap().0;
+        running.job = running.job.start(Utc::now()).unwrap().job;
         assert_eq!(fate(Some(&running), "1-0"), Fate::Running);
         assert_eq!(fate(Some(&running), "0-1"), Fate::Drop);
         let mut done = stored("");
-        done.job = running.job.cancel(Utc::now()).unwrap().0;
+        done.job = running.job.cancel(Utc::now()).unwrap().job;
         assert_eq!(fate(Some(&done), "1-0"), Fate::Drop);
     }
 }

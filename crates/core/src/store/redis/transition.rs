@@ -9,49 +9,26 @@ use super::keys::Keys;
 use super::{
     GROUP, MAX_TTL, RedisStore, feed_keep, feed_max, keys, millis, outbox_max, to_json, ttl_millis,
 };
-use crate::event::Event;
-use crate::job::{Job, JobOutput};
+use crate::job::{Job, JobOutput, QueueEffect, Step};
 use crate::store::{StoreConfig, StoreError};
 
-/// What happens to a job's queue entry with a transition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum QueueAction {
-    /// Nothing (the job starts, or reports progress).
-    Keep,
-    /// The entry goes (acknowledged and deleted) and so does a waiting delayed retry.
-    Drop,
-    /// The entry goes and a fresh one joins the end of the queue.
-    Requeue,
-    /// The entry goes and the job waits in the delayed set until its retry is due.
-    Delay(Duration),
-}
-
-/// A transition computed in Rust, ready for the script.
+/// A transition computed in Rust (a [`Step`] of the state machine), ready for the script.
 pub(super) struct Change<'a> {
     /// The version the change was computed from: its `seq` is the compare-and-set guard.
     pub(super) before: &'a Job,
-    pub(super) after: &'a Job,
-    pub(super) event: &'a Event,
-    pub(super) queue: QueueAction,
+    pub(super) step: &'a Step,
     /// The queue entry the job must still hold (a claim starting it), if any.
     pub(super) expect_entry: Option<&'a str>,
     pub(super) output: Option<&'a JobOutput>,
 }
 
 impl<'a> Change<'a> {
-    /// The change from `before` to `after` announced by `event`, doing `queue` with the job's
-    /// entry; it expects no particular entry and stores no result.
-    pub(super) fn new(
-        before: &'a Job,
-        after: &'a Job,
-        event: &'a Event,
-        queue: QueueAction,
-    ) -> Self {
+    /// The change from `before` made by `step`; it expects no particular entry and stores no
+    /// result.
+    pub(super) fn new(before: &'a Job, step: &'a Step) -> Self {
         Self {
             before,
-            after,
-            event,
-            queue,
+            step,
             expect_entry: None,
             output: None,
         }
@@ -79,18 +56,21 @@ impl RedisStore {
     pub(super) async fn apply(&self, change: Change<'_>) -> Result<bool, StoreError> {
         let Change {
             before,
-            after,
-            event,
-            queue,
+            step:
+                Step {
+                    job: after,
+                    event,
+                    queue,
+                },
             expect_entry,
             output,
         } = change;
         let (id, tenant, job_type) = (&after.id, &after.tenant, &after.job_type);
-        let (action, delay) = match queue {
-            QueueAction::Keep => ("keep", Duration::ZERO),
-            QueueAction::Drop => ("drop", Duration::ZERO),
-            QueueAction::Requeue => ("requeue", Duration::ZERO),
-            QueueAction::Delay(delay) => ("delay", delay),
+        let (action, delay) = match *queue {
+            QueueEffect::Keep => ("keep", Duration::ZERO),
+            QueueEffect::Drop => ("drop", Duration::ZERO),
+            QueueEffect::Requeue => ("requeue", Duration::ZERO),
+            QueueEffect::Delay(delay) => ("delay", delay),
         };
         // Never 0 for a finished job: the script reads 0 as "not finished".
         let retention = if after.status.is_terminal() {
