@@ -388,7 +388,7 @@ async fn run_phases(
             Backend::Redis => "redis",
         };
         // The accept phase measures the API alone where the topology allows it, as the
-        // baseline (and BullMQ's `add` figure the issue quotes) has no consumer either.
+        // baseline (and BullMQ's `Queue.add` phase) has no consumer either.
         let accept_topology = match backend {
             Backend::Embedded => "one process, all roles".to_owned(),
             Backend::Redis => "one api process, no worker running".to_owned(),
