@@ -58,7 +58,8 @@ const QUEUE: &str = "herald-bench";
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Margin given to a node process past its phase's own bound, and to the tool past that.
+/// Margin given to a node process past its phase's own bound, and to the tool's wait for
+/// its figures.
 const LIMIT_MARGIN: Duration = Duration::from_secs(60);
 
 /// How often the tool looks for the producer's figures.
