@@ -18,10 +18,12 @@
 //!   (memory per idle stream, deliveries/s, publish-to-receive latency).
 //! - [`receiver`]: the webhook receiver inside the tool; [`run_webhooks`]: the webhook phases
 //!   (deliveries/s, latency, isolation from a hanging endpoint).
+//! - [`bullmq`]: BullMQ, installed from npm, in the shape of the accept and end-to-end phases.
 //! - [`run_all`]: the `all` orchestration; [`report`]: its Markdown; [`machine`]: the box.
 
 mod accept;
 mod baseline;
+mod bullmq;
 mod e2e;
 mod http;
 mod latency;
@@ -138,6 +140,45 @@ enum Command {
         /// Leave out the webhook phases.
         #[arg(long)]
         no_webhooks: bool,
+        /// Leave out the BullMQ phases (otherwise run right after Herald's job phases, where
+        /// `node` and `npm` are found).
+        #[arg(long)]
+        no_bullmq: bool,
+    },
+    /// BullMQ (installed from npm) on a private Redis in the shape of the accept and
+    /// end-to-end phases, beside Herald's Redis accept and end-to-end phases in the same run;
+    /// prints a Markdown comparison.
+    Bullmq {
+        /// The Herald binary (default: `herald` next to this tool, i.e. target/release/herald).
+        #[arg(long)]
+        herald_bin: Option<PathBuf>,
+        /// The `redis-server` program; the tool starts its own on a free loopback port.
+        #[arg(long, default_value = "redis-server")]
+        redis_server: PathBuf,
+        /// Measure BullMQ alone, without Herald's phases.
+        #[arg(long)]
+        no_herald: bool,
+        /// Worker processes, for Herald and for BullMQ alike.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=16))]
+        workers: u64,
+        /// Jobs one worker process runs at once, for Herald (`--concurrency`) and BullMQ alike
+        /// (default: Herald's own default, 16).
+        #[arg(long)]
+        concurrency: Option<u32>,
+        /// Jobs in the end-to-end phases.
+        #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        e2e_jobs: u64,
+        /// Longest wait for the end-to-end jobs.
+        #[arg(long, default_value = "60s", value_parser = phase_duration)]
+        e2e_timeout: Duration,
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Also write every figure as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Where child processes write their logs (default: a new directory under /tmp).
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
     },
     /// The Server-Sent Events phases alone: private Redis, Herald on each backend; memory per
     /// idle stream, deliveries/s across many streams, publish-to-receive latency. Prints a
@@ -236,6 +277,7 @@ impl HeraldArgs {
             herald_log: self.herald_log,
             sse: None,
             webhooks: None,
+            bullmq: false,
         })
     }
 }
@@ -269,11 +311,7 @@ impl OutputArgs {
         for (markdown, _) in sections {
             println!("\n{markdown}");
         }
-        if let Some(path) = &self.json {
-            let text = serde_json::to_string_pretty(figures).context("failed to encode JSON")?;
-            std::fs::write(path, text)
-                .with_context(|| format!("failed to write {}", path.display()))?;
-        }
+        write_json(self.json.as_deref(), figures)?;
         if let Some(path) = &self.write {
             for (markdown, write) in sections {
                 write(path, markdown)?;
@@ -282,6 +320,16 @@ impl OutputArgs {
         }
         Ok(())
     }
+}
+
+/// Writes every figure as JSON at `path`, if given.
+fn write_json(path: Option<&Path>, figures: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let text = serde_json::to_string_pretty(figures).context("failed to encode JSON")?;
+        std::fs::write(path, text)
+            .with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -564,6 +612,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             no_sse,
             webhooks,
             no_webhooks,
+            no_bullmq,
         } => {
             let plan = run_all::Plan {
                 connections: usize::try_from(load.connections)?,
@@ -579,6 +628,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 } else {
                     Some(webhooks.plan()?)
                 },
+                bullmq: !no_bullmq,
                 ..herald.plan(&output, (load.warmup, load.duration))?
             };
             let figures = run_all::run(&plan).await?;
@@ -632,6 +682,49 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let figures = run_webhooks::run(&plan).await?;
             let markdown = report::webhooks_markdown(&figures, &command_line());
             output.emit(&figures, &[(markdown, report::write_webhooks_section)])?;
+        }
+        Command::Bullmq {
+            herald_bin,
+            redis_server,
+            no_herald,
+            workers,
+            concurrency,
+            e2e_jobs,
+            e2e_timeout,
+            load,
+            json,
+            log_dir,
+        } => {
+            let (herald_bin, backends) = if no_herald {
+                (
+                    herald_bin.unwrap_or_else(run_all::default_herald_bin),
+                    vec![],
+                )
+            } else {
+                (checked_herald_bin(herald_bin)?, vec![Backend::Redis])
+            };
+            let plan = run_all::Plan {
+                herald_bin,
+                redis_server,
+                log_dir: log_dir.unwrap_or_else(default_log_dir),
+                backends,
+                connections: usize::try_from(load.connections)?,
+                threads: usize::try_from(load.threads)?,
+                warmup: load.warmup,
+                duration: load.duration,
+                e2e_jobs: usize::try_from(e2e_jobs)?,
+                e2e_timeout,
+                rate: 0.0,
+                workers: usize::try_from(workers)?,
+                concurrency,
+                herald_log: None,
+                sse: None,
+                webhooks: None,
+                bullmq: true,
+            };
+            let figures = bullmq::run_alone(&plan).await?;
+            println!("\n{}", report::bullmq_markdown(&figures, &command_line()));
+            write_json(json.as_deref(), &figures)?;
         }
         Command::ServeBaseline { .. } => bail!("serve-baseline runs outside the runtime"),
     }

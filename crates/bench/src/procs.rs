@@ -184,6 +184,20 @@ impl Proc {
         }
     }
 
+    /// Waits for it to exit by itself (a short-lived command), killing it past `limit`.
+    ///
+    /// # Errors
+    /// When it runs past `limit` or waiting for it fails.
+    pub async fn wait(mut self, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        match timeout(limit, self.child.wait()).await {
+            Ok(waited) => waited.context("failed to wait for a child"),
+            Err(_) => {
+                self.child.kill().await.context("failed to kill a child")?;
+                bail!("{} did not finish within {limit:?}: killed", self.name)
+            }
+        }
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited within 10 s.
     ///
     /// # Errors
@@ -217,6 +231,41 @@ impl Proc {
         }
         Ok(())
     }
+}
+
+/// The state letter and parent pid of process `pid`, from `/proc/<pid>/stat`.
+fn state_and_parent(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    Some((state, parent))
+}
+
+/// Whether the child `pid` (of a [`Proc`] held elsewhere) is still running: not gone, not a
+/// zombie waiting to be reaped.
+pub fn child_running(pid: u32) -> bool {
+    state_and_parent(pid).is_some_and(|(state, _)| !matches!(state, 'Z' | 'X'))
+}
+
+/// Sends `signal` (a start signal, say) to `pid`, a running child of this process (of a
+/// [`Proc`] held elsewhere).
+///
+/// # Errors
+/// When `pid` is not a running child of this process, or the signal cannot be sent.
+pub fn signal_child(pid: u32, signal: libc::c_int) -> anyhow::Result<()> {
+    if !child_running(pid)
+        || state_and_parent(pid).map(|(_, parent)| parent) != Some(std::process::id())
+    {
+        bail!("process {pid} is not a running child of this tool");
+    }
+    let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
+    // SAFETY: kill(2) on our own child that has not been reaped (its parent is this process
+    // and it is not a zombie), so its pid cannot have been reused by another process.
+    if unsafe { libc::kill(pid, signal) } == -1 {
+        return Err(std::io::Error::last_os_error()).context("failed to signal a child");
+    }
+    Ok(())
 }
 
 /// User + system CPU seconds of the process whose `stat` file is at `path`.
@@ -510,6 +559,38 @@ mod tests {
             (stats[0].command.as_str(), stats[0].calls, stats[0].usec),
             ("evalsha", 3, 120)
         );
+    }
+
+    #[tokio::test]
+    async fn a_start_signal_reaches_a_running_child_only() {
+        let dir = std::env::temp_dir().join(format!("herald-bench-signal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A shell that says when SIGUSR2 arrives.
+        let script = "trap 'echo started' USR2; echo ready; while :; do sleep 0.05; done";
+        let mut waiter = Proc::spawn("waiter", Path::new("sh"), ["-c", script], &[], &dir).unwrap();
+        waiter.wait_logged("ready").await.unwrap();
+        assert!(child_running(waiter.pid()));
+        signal_child(waiter.pid(), libc::SIGUSR2).unwrap();
+        waiter.wait_logged("started").await.unwrap();
+        waiter.stop().await.unwrap();
+
+        // One that has exited but is not reaped yet (a zombie) is not signalled.
+        let quitter = Proc::spawn("quitter", Path::new("true"), [""; 0], &[], &dir).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child_running(quitter.pid()) {
+            assert!(Instant::now() < deadline, "the child did not exit");
+            sleep(Duration::from_millis(20)).await;
+        }
+        assert!(signal_child(quitter.pid(), libc::SIGUSR2).is_err());
+        assert!(
+            quitter
+                .wait(Duration::from_secs(30))
+                .await
+                .unwrap()
+                .success()
+        );
+        assert!(signal_child(1, libc::SIGUSR2).is_err(), "not our child");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! The job phases' section is made here, the SSE phases' in `sse` and the webhook phases' in
 //! `webhooks`, each opening with the same lines and closing on what went wrong.
 
+mod bullmq;
 mod sse;
 mod webhooks;
 
@@ -12,9 +13,12 @@ use std::path::Path;
 
 use anyhow::Context;
 
+pub use self::bullmq::bullmq_markdown;
 pub use self::sse::sse_markdown;
 pub use self::webhooks::webhooks_markdown;
 use crate::accept::AcceptReport;
+use crate::bullmq::BullmqPart;
+use crate::e2e::E2eReport;
 use crate::run_all::{Backend, Figures, Measured, RunFacts};
 
 const BEGIN: &str = "<!-- herald-bench:begin -->";
@@ -26,9 +30,24 @@ const SSE_END: &str = "<!-- herald-bench:sse:end -->";
 const WEBHOOKS_BEGIN: &str = "<!-- herald-bench:webhooks:begin -->";
 const WEBHOOKS_END: &str = "<!-- herald-bench:webhooks:end -->";
 
-/// The issue's bare actix + one Redis round trip ceiling on this machine class, jobs/s: the
-/// absolute targets divided by it give the ratios that should hold on a noisier box.
-const ISSUE_BASELINE: f64 = 23_000.0;
+/// Issue 12's targets.
+mod target {
+    /// Redis end to end, × BullMQ in the same shape.
+    pub const E2E_OVER_BULLMQ: f64 = 1.2;
+    /// Redis accept, × the bare baseline, and its p99, ms.
+    pub const REDIS_ACCEPT_OVER_BASELINE: f64 = 0.45;
+    pub const REDIS_ACCEPT_P99_MS: f64 = 15.0;
+    /// Embedded accept, × the bare baseline.
+    pub const EMBEDDED_ACCEPT_OVER_BASELINE: f64 = 0.6;
+    /// Memory per idle SSE stream, KiB, at each of these stream counts.
+    pub const IDLE_STREAM_KIB: f64 = 8.0;
+    pub const IDLE_STREAM_COUNTS: [usize; 2] = [10_000, 19_000];
+    /// Notifier CPU per delivery, µs.
+    pub const NOTIFIER_MICROS: f64 = 70.0;
+    /// Redis CPU per completed no-op job, µs, and commands per job (about).
+    pub const REDIS_MICROS_PER_JOB: f64 = 80.0;
+    pub const REDIS_COMMANDS_PER_JOB: f64 = 15.0;
+}
 
 /// What every section opens with: which run, on what, under what load.
 struct Opening<'a> {
@@ -72,10 +91,11 @@ fn write_opening(out: &mut String, o: &Opening<'_>) {
 /// One target of the issue, checked against this run.
 struct Target {
     what: String,
+    /// What was measured, or why nothing was.
     measured: String,
+    /// `0.35 × BullMQ`, `1.4 × the limit`…
+    ratio: String,
     met: Option<bool>,
-    /// Measured ÷ this run's baseline, and target ÷ the issue's baseline (throughput only).
-    ratio: Option<(f64, f64)>,
 }
 
 /// The report: the command, the machine, targets, and every phase's figures.
@@ -118,28 +138,33 @@ pub fn markdown(figures: &Figures, command: &str) -> String {
     );
 
     out.push_str("\n### Targets\n\n");
-    out.push_str(
-        "| Target (issue) | Measured | Met | Measured ÷ this run's baseline | Target ÷ 23,000/s |\n\
-         |---|---|---|---|---|\n",
-    );
+    out.push_str("| Target (issue 12) | Measured | Ratio | Met |\n|---|---|---|---|\n");
     for t in targets(figures) {
         let met = match t.met {
             Some(true) => "met",
             Some(false) => "**not met**",
             None => "not measured",
         };
-        let (measured_ratio, target_ratio) =
-            t.ratio.map_or(("".to_owned(), "".to_owned()), |(m, t)| {
-                (format!("{m:.2}"), format!("{t:.2}"))
-            });
-        let _ = writeln!(
-            out,
-            "| {} | {} | {met} | {measured_ratio} | {target_ratio} |",
-            t.what, t.measured
-        );
+        let _ = writeln!(out, "| {} | {} | {} | {met} |", t.what, t.measured, t.ratio);
     }
 
     let base = figures.baseline.figures.per_second();
+    let redis = figures
+        .backends
+        .iter()
+        .find(|b| b.backend == Backend::Redis);
+    if let Some(part) = &figures.bullmq {
+        bullmq::comparison(
+            &mut out,
+            &bullmq::HeraldSide {
+                accept: redis.map(|b| &b.accept),
+                e2e: redis.map(|b| &b.e2e),
+                baseline: Some(base),
+                workers: figures.workers,
+            },
+            part,
+        );
+    }
     out.push_str("\n### Accepting jobs: `POST /v1/jobs`, closed loop\n\n");
     out.push_str(
         "| Server | Jobs/s | × baseline | p50 ms | p90 ms | p99 ms | max ms | non-202 | errors | CPU, % of one core |\n\
@@ -159,6 +184,9 @@ pub fn markdown(figures: &Figures, command: &str) -> String {
             accept_row(&mut out, &label, with_workers, base);
         }
     }
+    if let Some(BullmqPart::Measured(b)) = &figures.bullmq {
+        accept_row(&mut out, &bullmq::add_label(b), &b.add, base);
+    }
 
     out.push_str("\n### No-op jobs end to end (submit all, then wait until none is pending or processing)\n\n");
     out.push_str(
@@ -166,21 +194,21 @@ pub fn markdown(figures: &Figures, command: &str) -> String {
          |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for b in &figures.backends {
-        let e = &b.e2e.figures;
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {:.2} s | {:.2} s | {:.0} | {:.2} | {} |",
+        e2e_row(
+            &mut out,
             backend_name(b.backend),
-            b.e2e_topology,
-            e.jobs,
-            e.completed,
-            e.failed,
-            e.stuck,
-            e.submit_seconds,
-            e.total_seconds,
-            e.per_second(),
-            ratio(e.per_second(), base),
-            b.e2e.cpu.describe()
+            &b.e2e_topology,
+            &b.e2e,
+            base,
+        );
+    }
+    if let Some(BullmqPart::Measured(b)) = &figures.bullmq {
+        e2e_row(
+            &mut out,
+            &format!("BullMQ {}", b.version),
+            &bullmq::e2e_topology(b),
+            &b.e2e,
+            base,
         );
     }
 
@@ -247,64 +275,108 @@ fn redis_time(figures: &Figures) -> String {
         "A command a Lua script runs is counted on its own line and again inside the script's \
          (`evalsha`) time.\n\n",
     );
-    let mut phases: Vec<(&str, &[crate::procs::CommandStat])> = vec![
-        ("baseline", &figures.baseline.redis_commands),
-        ("accept, api alone", &redis.accept.redis_commands),
+    let mut phases: Vec<(String, &[crate::procs::CommandStat])> = vec![
+        ("baseline".to_owned(), &figures.baseline.redis_commands),
+        ("accept, api alone".to_owned(), &redis.accept.redis_commands),
     ];
     if let Some(m) = &redis.accept_with_workers {
-        phases.push(("accept, workers draining", &m.redis_commands));
+        phases.push(("accept, workers draining".to_owned(), &m.redis_commands));
     }
-    phases.push(("end to end", &redis.e2e.redis_commands));
-    phases.push(("latency", &redis.latency.redis_commands));
+    phases.push(("end to end".to_owned(), &redis.e2e.redis_commands));
+    phases.push(("latency".to_owned(), &redis.latency.redis_commands));
+    if let Some(BullmqPart::Measured(b)) = &figures.bullmq {
+        let name = format!("BullMQ {}", b.version);
+        phases.push((format!("{name}, `Queue.add`"), &b.add.redis_commands));
+        phases.push((format!("{name}, end to end"), &b.e2e.redis_commands));
+    }
     for (phase, stats) in phases {
-        let top: Vec<String> = stats
-            .iter()
-            .take(6)
-            .map(|c| {
-                format!(
-                    "`{}` {} × {:.1} µs",
-                    c.command,
-                    c.calls,
-                    c.usec as f64 / c.calls.max(1) as f64
-                )
-            })
-            .collect();
-        let _ = writeln!(out, "- {phase}: {}", top.join(", "));
+        let _ = writeln!(out, "- {phase}: {}", top_commands(stats, 6));
     }
-    let e2e = &redis.e2e;
-    let completed = e2e.figures.completed.max(1) as f64;
-    let redis_cpu = e2e
-        .cpu
-        .processes
-        .iter()
-        .find(|(name, _)| name == "redis-server")
-        .map_or(0.0, |(_, seconds)| *seconds);
-    let calls = |name: &str| {
-        e2e.redis_commands
-            .iter()
-            .find(|c| c.command == name)
-            .map_or(0, |c| c.calls)
-    };
+    out.push('\n');
     let _ = writeln!(
         out,
-        "\nEnd to end, each completed job cost Redis {:.0} µs of CPU ({:.1} script calls and {:.1} commands \
-         in all per job); one Redis thread can give at most 1 s / that = {:.0} jobs/s, with a core \
-         to itself.",
-        redis_cpu / completed * 1e6,
-        (calls("evalsha") + calls("eval")) as f64 / completed,
-        (e2e.redis_commands
-            .iter()
-            .filter(|c| !matches!(c.command.as_str(), "evalsha" | "eval"))
-            .map(|c| c.calls)
-            .sum::<u64>() as f64
-            / completed),
-        if redis_cpu > 0.0 {
-            completed / redis_cpu
-        } else {
-            0.0
-        }
+        "End to end, each completed job cost Redis {}",
+        RedisPerJob::of(&redis.e2e).describe()
     );
+    if let Some(BullmqPart::Measured(b)) = &figures.bullmq {
+        let _ = writeln!(
+            out,
+            "\nBullMQ {}, end to end, each completed job cost Redis {}",
+            b.version,
+            RedisPerJob::of(&b.e2e).describe()
+        );
+    }
     out
+}
+
+/// The costliest `n` commands of a phase, `` `evalsha` 1000 × 70.0 µs, … ``.
+fn top_commands(stats: &[crate::procs::CommandStat], n: usize) -> String {
+    stats
+        .iter()
+        .take(n)
+        .map(|c| {
+            format!(
+                "`{}` {} × {:.1} µs",
+                c.command,
+                c.calls,
+                c.usec as f64 / c.calls.max(1) as f64
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What one completed job cost Redis in an end-to-end phase: the same accounting for Herald
+/// and for BullMQ.
+#[derive(Debug, Clone, Copy)]
+struct RedisPerJob {
+    /// `redis-server` CPU time, µs.
+    micros: f64,
+    /// Lua script calls (`evalsha`, `eval`).
+    script_calls: f64,
+    /// Every other command, including those the scripts ran.
+    commands: f64,
+}
+
+impl RedisPerJob {
+    fn of(e2e: &Measured<E2eReport>) -> Self {
+        let completed = e2e.figures.completed.max(1) as f64;
+        let redis_cpu = e2e
+            .cpu
+            .processes
+            .iter()
+            .find(|(name, _)| name == "redis-server")
+            .map_or(0.0, |(_, seconds)| *seconds);
+        let is_script =
+            |c: &&crate::procs::CommandStat| matches!(c.command.as_str(), "evalsha" | "eval");
+        let scripts: u64 = e2e
+            .redis_commands
+            .iter()
+            .filter(is_script)
+            .map(|c| c.calls)
+            .sum();
+        let all: u64 = e2e.redis_commands.iter().map(|c| c.calls).sum();
+        Self {
+            micros: redis_cpu / completed * 1e6,
+            script_calls: scripts as f64 / completed,
+            commands: (all - scripts) as f64 / completed,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{:.0} µs of CPU ({:.1} script calls and {:.1} commands in all per job); one Redis \
+             thread can give at most 1 s / that = {:.0} jobs/s, with a core to itself.",
+            self.micros,
+            self.script_calls,
+            self.commands,
+            if self.micros > 0.0 {
+                1e6 / self.micros
+            } else {
+                0.0
+            }
+        )
+    }
 }
 
 fn accept_row(out: &mut String, label: &str, m: &Measured<AcceptReport>, base: f64) {
@@ -324,6 +396,23 @@ fn accept_row(out: &mut String, label: &str, m: &Measured<AcceptReport>, base: f
     );
 }
 
+fn e2e_row(out: &mut String, name: &str, topology: &str, m: &Measured<E2eReport>, base: f64) {
+    let e = &m.figures;
+    let _ = writeln!(
+        out,
+        "| {name} | {topology} | {} | {} | {} | {} | {:.2} s | {:.2} s | {:.0} | {:.2} | {} |",
+        e.jobs,
+        e.completed,
+        e.failed,
+        e.stuck,
+        e.submit_seconds,
+        e.total_seconds,
+        e.per_second(),
+        ratio(e.per_second(), base),
+        m.cpu.describe()
+    );
+}
+
 fn backend_name(backend: Backend) -> &'static str {
     match backend {
         Backend::Embedded => "embedded",
@@ -335,57 +424,207 @@ fn ratio(value: f64, base: f64) -> f64 {
     if base > 0.0 { value / base } else { 0.0 }
 }
 
+/// Issue 12's targets, each with what this run measured.
 fn targets(figures: &Figures) -> Vec<Target> {
     let base = figures.baseline.figures.per_second();
     let find = |backend| figures.backends.iter().find(|b| b.backend == backend);
-    let throughput = |what: &str, value: Option<f64>, target: f64| Target {
-        what: what.to_owned(),
-        measured: value.map_or_else(String::new, |v| format!("{v:.0}/s")),
-        met: value.map(|v| v >= target),
-        ratio: value.map(|v| (ratio(v, base), target / ISSUE_BASELINE)),
-    };
-    let under = |what: String, value: Option<f64>, limit: f64| Target {
-        what,
-        measured: value.map_or_else(String::new, |v| format!("{v:.2} ms")),
-        met: value.map(|v| v < limit),
-        ratio: None,
-    };
     let redis = find(Backend::Redis);
     let embedded = find(Backend::Embedded);
-    let mut out = vec![
-        throughput(
-            "Redis: accepted jobs/s ≥ 15,000",
-            redis.map(|b| b.accept.figures.per_second()),
-            15_000.0,
+    let not_measured = |what: String, why: &str| Target {
+        what,
+        measured: why.to_owned(),
+        ratio: String::new(),
+        met: None,
+    };
+    // At most `limit`: the ratio is to the limit.
+    let at_most = |what: String, value: f64, shown: String, limit: f64| Target {
+        what,
+        measured: shown,
+        ratio: format!("{:.2} × the limit", ratio(value, limit)),
+        met: Some(value <= limit),
+    };
+    let over_baseline = |what: String, accepted: Option<f64>, at_least: f64| match accepted {
+        Some(value) => Target {
+            what,
+            measured: format!("{value:.0}/s; baseline {base:.0}/s"),
+            ratio: format!("{:.2} × baseline", ratio(value, base)),
+            met: Some(ratio(value, base) >= at_least),
+        },
+        None => not_measured(what, "backend not run"),
+    };
+    let mut out = Vec::new();
+
+    let what = format!(
+        "Redis, {} worker processes: no-op jobs end to end ≥ {:.1} × BullMQ in the same shape",
+        figures.workers,
+        target::E2E_OVER_BULLMQ
+    );
+    out.push(match (redis, &figures.bullmq) {
+        (Some(r), Some(BullmqPart::Measured(b))) => {
+            let (herald, bullmq) = (r.e2e.figures.per_second(), b.e2e.figures.per_second());
+            Target {
+                what,
+                measured: format!("{herald:.0}/s; BullMQ {} {bullmq:.0}/s", b.version),
+                ratio: format!("{:.2} × BullMQ", ratio(herald, bullmq)),
+                met: Some(ratio(herald, bullmq) >= target::E2E_OVER_BULLMQ),
+            }
+        }
+        (None, _) => not_measured(what, "Redis backend not run"),
+        (_, Some(BullmqPart::Skipped { .. })) => not_measured(what, "BullMQ skipped (see below)"),
+        (_, None) => not_measured(what, "BullMQ left out (`--no-bullmq`)"),
+    });
+    out.push(over_baseline(
+        format!(
+            "Redis: accepted jobs/s ≥ {:.2} × the bare baseline",
+            target::REDIS_ACCEPT_OVER_BASELINE
         ),
-        under(
-            "Redis: accept p99 < 15 ms".to_owned(),
-            redis.map(|b| b.accept.figures.latency.p99_ms),
-            15.0,
+        redis.map(|b| b.accept.figures.per_second()),
+        target::REDIS_ACCEPT_OVER_BASELINE,
+    ));
+    let what = format!("Redis: accept p99 < {:.0} ms", target::REDIS_ACCEPT_P99_MS);
+    out.push(match redis {
+        Some(b) => {
+            let p99 = b.accept.figures.latency.p99_ms;
+            Target {
+                met: Some(p99 < target::REDIS_ACCEPT_P99_MS),
+                ..at_most(
+                    what,
+                    p99,
+                    format!("{p99:.2} ms"),
+                    target::REDIS_ACCEPT_P99_MS,
+                )
+            }
+        }
+        None => not_measured(what, "Redis backend not run"),
+    });
+    out.push(over_baseline(
+        format!(
+            "Embedded: accepted jobs/s ≥ {:.1} × the bare baseline",
+            target::EMBEDDED_ACCEPT_OVER_BASELINE
         ),
-        throughput(
-            "Embedded: accepted jobs/s ≥ 30,000",
-            embedded.map(|b| b.accept.figures.per_second()),
-            30_000.0,
+        embedded.map(|b| b.accept.figures.per_second()),
+        target::EMBEDDED_ACCEPT_OVER_BASELINE,
+    ));
+
+    out.extend(idle_stream_targets(figures, &not_measured, &at_most));
+
+    let what = format!(
+        "Notifier ≤ {:.0} µs of CPU per delivery (Redis, the notifier process in the throughput drain)",
+        target::NOTIFIER_MICROS
+    );
+    let drain = figures.webhooks.as_ref().and_then(|w| {
+        w.backends
+            .iter()
+            .find(|b| b.backend == Backend::Redis)
+            .and_then(|b| b.throughput.as_ref())
+    });
+    let notifier = drain.and_then(|m| {
+        let (_, seconds) = m
+            .cpu
+            .processes
+            .iter()
+            .find(|(name, _)| name == "herald-notifier")?;
+        Some((
+            seconds / m.figures.received.max(1) as f64 * 1e6,
+            m.figures.received,
+        ))
+    });
+    out.push(match notifier {
+        Some((micros, received)) => at_most(
+            what,
+            micros,
+            format!("{micros:.0} µs over {received} deliveries"),
+            target::NOTIFIER_MICROS,
         ),
-        throughput(
-            &format!(
-                "Redis, {} worker processes: no-op jobs completed end to end ≥ 7,500/s",
-                figures.workers
-            ),
-            redis.map(|b| b.e2e.figures.per_second()),
-            7_500.0,
-        ),
-    ];
-    for (name, backend) in [("Redis", redis), ("Embedded", embedded)] {
-        out.push(under(
-            format!(
-                "{name}: submit-to-completed p99 < 20 ms at {} jobs/s",
-                figures.rate
-            ),
-            backend.map(|b| b.latency.figures.completed_latency.p99_ms),
-            20.0,
-        ));
+        None if figures.webhooks.is_none() => {
+            not_measured(what, "webhook phases left out (`--no-webhooks`)")
+        }
+        None => not_measured(what, "no Redis throughput drain in this run"),
+    });
+
+    let what_cpu = format!(
+        "Redis CPU per completed no-op job ≤ {:.0} µs (Redis end to end)",
+        target::REDIS_MICROS_PER_JOB
+    );
+    let what_commands = format!(
+        "Redis commands per completed no-op job ≤ about {:.0}",
+        target::REDIS_COMMANDS_PER_JOB
+    );
+    match redis {
+        Some(b) => {
+            let cost = RedisPerJob::of(&b.e2e);
+            out.push(at_most(
+                what_cpu,
+                cost.micros,
+                format!("{:.0} µs", cost.micros),
+                target::REDIS_MICROS_PER_JOB,
+            ));
+            out.push(at_most(
+                what_commands,
+                cost.commands,
+                format!(
+                    "{:.1} (in {:.1} script calls)",
+                    cost.commands, cost.script_calls
+                ),
+                target::REDIS_COMMANDS_PER_JOB,
+            ));
+        }
+        None => {
+            out.push(not_measured(what_cpu, "Redis backend not run"));
+            out.push(not_measured(what_commands, "Redis backend not run"));
+        }
+    }
+    out
+}
+
+/// Memory per idle stream at each of the target's stream counts, for each backend the SSE
+/// phases measured.
+fn idle_stream_targets(
+    figures: &Figures,
+    not_measured: &dyn Fn(String, &str) -> Target,
+    at_most: &dyn Fn(String, f64, String, f64) -> Target,
+) -> Vec<Target> {
+    let what = |name: &str, streams: usize| {
+        format!(
+            "{name}: idle SSE stream ≤ {:.0} KiB at {} streams",
+            target::IDLE_STREAM_KIB,
+            thousands(streams)
+        )
+    };
+    let Some(sse) = &figures.sse else {
+        return target::IDLE_STREAM_COUNTS
+            .iter()
+            .map(|&n| not_measured(what("Idle streams", n), "SSE phases left out (`--no-sse`)"))
+            .collect();
+    };
+    let mut out = Vec::new();
+    for b in &sse.backends {
+        let name = backend_name(b.backend);
+        for streams in target::IDLE_STREAM_COUNTS {
+            let what = what(name, streams);
+            out.push(
+                match b.memory.iter().find(|m| m.figures.streams == streams) {
+                    Some(m) => {
+                        let kib = m.figures.per_stream_kib();
+                        at_most(what, kib, format!("{kib:.1} KiB"), target::IDLE_STREAM_KIB)
+                    }
+                    None => not_measured(what, "not among this run's stream counts"),
+                },
+            );
+        }
+    }
+    out
+}
+
+/// `19,000` for 19000.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
     }
     out
 }
@@ -440,6 +679,9 @@ fn complaints(figures: &Figures) -> Vec<String> {
                 l.first_error.as_deref().unwrap_or("-")
             ));
         }
+    }
+    if let Some(part) = &figures.bullmq {
+        bullmq::complaints(&mut notes, part);
     }
     log_notes(&mut notes, "baseline", &figures.baseline.trouble);
     for b in &figures.backends {
@@ -585,6 +827,13 @@ mod tests {
             )
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stream_counts_read_with_thousands_separated() {
+        assert_eq!(thousands(19_000), "19,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(950), "950");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::accept::{self, AcceptReport, AcceptSpec};
+use crate::bullmq::{self, BullmqPart, BullmqPlan};
 use crate::e2e::{self, E2eReport, E2eSpec};
 use crate::http::{Pool, Target};
 use crate::latency::{self, LatencyReport, LatencySpec};
@@ -51,6 +52,26 @@ pub struct Plan {
     pub sse: Option<crate::run_sse::SsePlan>,
     /// The webhook phases; `None` leaves them out.
     pub webhooks: Option<crate::run_webhooks::WebhookPlan>,
+    /// Whether to run the BullMQ phases after Herald's job phases.
+    pub bullmq: bool,
+}
+
+impl Plan {
+    /// The BullMQ phases in the shape of Herald's: the same adds in flight as connections,
+    /// window, jobs, timeout, worker processes and worker concurrency.
+    pub fn bullmq(&self) -> BullmqPlan {
+        BullmqPlan {
+            in_flight: self.connections,
+            warmup: self.warmup,
+            duration: self.duration,
+            jobs: self.e2e_jobs,
+            timeout: self.e2e_timeout,
+            workers: self.workers,
+            concurrency: self
+                .concurrency
+                .unwrap_or(bullmq::HERALD_DEFAULT_CONCURRENCY),
+        }
+    }
 }
 
 /// Starts the baseline server (this tool's `serve-baseline`) on `redis_url` and waits until
@@ -248,6 +269,8 @@ pub struct Figures {
     pub baseline: Measured<AcceptReport>,
     pub backends: Vec<BackendFigures>,
     pub load_at_end: String,
+    /// BullMQ in the shape of the job phases, run right after them; `None` when left out.
+    pub bullmq: Option<BullmqPart>,
     /// The SSE phases, run after the others.
     pub sse: Option<crate::run_sse::SseFigures>,
     /// The webhook phases, run last.
@@ -281,8 +304,14 @@ pub async fn open_run(plan: &Plan, name: &str) -> anyhow::Result<(Machine, Redis
 pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
     let started = RunStart::now();
     let (machine, redis) = open_run(plan, "all").await?;
+    // Installing BullMQ loads the box: before any measured phase.
+    let install = if plan.bullmq {
+        Some(bullmq::install(&plan.log_dir).await)
+    } else {
+        None
+    };
 
-    let outcome = run_phases(plan, &redis).await;
+    let outcome = run_phases(plan, &redis, install.as_ref()).await;
     let sse = match (&outcome, &plan.sse) {
         (Ok(_), Some(_)) => {
             // Phase numbers go on from the job phases' (they name logs and key prefixes).
@@ -303,7 +332,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
         _ => None,
     };
     redis.proc.stop().await?;
-    let (baseline, backends) = outcome?;
+    let JobPhases {
+        baseline,
+        backends,
+        bullmq,
+    } = outcome?;
     let sse = sse.transpose()?;
     let webhooks = webhooks.transpose()?;
     Ok(Figures {
@@ -320,15 +353,24 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Figures> {
         baseline,
         backends,
         load_at_end: machine::load_average(),
+        bullmq,
         sse,
         webhooks,
     })
 }
 
+/// The job phases' figures.
+struct JobPhases {
+    baseline: Measured<AcceptReport>,
+    backends: Vec<BackendFigures>,
+    bullmq: Option<BullmqPart>,
+}
+
 async fn run_phases(
     plan: &Plan,
     redis: &RedisServer,
-) -> anyhow::Result<(Measured<AcceptReport>, Vec<BackendFigures>)> {
+    bullmq_install: Option<&Result<bullmq::Install, String>>,
+) -> anyhow::Result<JobPhases> {
     let mut runner = Runner {
         plan,
         redis,
@@ -346,7 +388,7 @@ async fn run_phases(
             Backend::Redis => "redis",
         };
         // The accept phase measures the API alone where the topology allows it, as the
-        // baseline (and BullMQ's `add` figure the issue quotes) has no consumer either.
+        // baseline (and BullMQ's `Queue.add` phase) has no consumer either.
         let accept_topology = match backend {
             Backend::Embedded => "one process, all roles".to_owned(),
             Backend::Redis => "one api process, no worker running".to_owned(),
@@ -397,7 +439,16 @@ async fn run_phases(
             latency,
         });
     }
-    Ok((baseline, backends))
+    // Right after Herald's job phases, so that the two are measured in the same window.
+    let bullmq = match bullmq_install {
+        Some(install) => Some(bullmq::run_phases(&mut runner, install, &plan.bullmq()).await),
+        None => None,
+    };
+    Ok(JobPhases {
+        baseline,
+        backends,
+        bullmq,
+    })
 }
 
 /// A started set of processes and the address of its API.
@@ -406,15 +457,6 @@ pub(crate) struct Deployment {
     pub(crate) target: Arc<Target>,
     /// Whether the private Redis takes part (its CPU time is then part of the phase's).
     pub(crate) uses_redis: bool,
-}
-
-impl Deployment {
-    async fn stop(self) -> anyhow::Result<()> {
-        for proc in self.procs {
-            proc.stop().await?;
-        }
-        Ok(())
-    }
 }
 
 pub(crate) struct Runner<'a> {
@@ -448,7 +490,7 @@ impl Runner<'_> {
             .await
     }
 
-    async fn accept(
+    pub(crate) async fn accept(
         &mut self,
         backend: Backend,
         workers: usize,
@@ -459,7 +501,7 @@ impl Runner<'_> {
             .await
     }
 
-    async fn e2e(&mut self, backend: Backend) -> anyhow::Result<Measured<E2eReport>> {
+    pub(crate) async fn e2e(&mut self, backend: Backend) -> anyhow::Result<Measured<E2eReport>> {
         let deployment = self.deploy(backend, self.plan.workers).await?;
         let spec = E2eSpec {
             target: Arc::clone(&deployment.target),
@@ -560,13 +602,24 @@ impl Runner<'_> {
         deployment: Deployment,
         phase: impl Future<Output = anyhow::Result<T>>,
     ) -> anyhow::Result<Measured<T>> {
-        let sample = |deployment: &Deployment| {
-            let mut taken: Vec<(String, f64)> = deployment
-                .procs
+        self.measure_procs(deployment.procs, deployment.uses_redis, phase)
+            .await
+    }
+
+    /// [`Runner::measure`] for any set of processes (not only Herald's: BullMQ's too), with
+    /// the private Redis taking part or not.
+    pub(crate) async fn measure_procs<T>(
+        &self,
+        procs: Vec<Proc>,
+        uses_redis: bool,
+        phase: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<Measured<T>> {
+        let sample = |procs: &[Proc]| {
+            let mut taken: Vec<(String, f64)> = procs
                 .iter()
                 .map(|p| (short_name(p.name()), p.cpu_seconds().unwrap_or(0.0)))
                 .collect();
-            if deployment.uses_redis {
+            if uses_redis {
                 taken.push((
                     "redis-server".to_owned(),
                     self.redis.proc.cpu_seconds().unwrap_or(0.0),
@@ -578,28 +631,29 @@ impl Runner<'_> {
             ));
             taken
         };
-        if deployment.uses_redis {
+        if uses_redis {
             self.redis.reset_stats().await?;
         }
-        let before = sample(&deployment);
+        let before = sample(&procs);
         let machine_before = procs::MachineCpu::read();
         let started = Instant::now();
         let figures = phase.await;
         let wall_seconds = started.elapsed().as_secs_f64();
-        let after = sample(&deployment);
+        let after = sample(&procs);
         let machine_after = procs::MachineCpu::read();
         let load_after = machine::load_average();
-        let redis_commands = if deployment.uses_redis {
+        let redis_commands = if uses_redis {
             self.redis.command_stats().await?
         } else {
             Vec::new()
         };
-        let logs: Vec<(String, PathBuf)> = deployment
-            .procs
+        let logs: Vec<(String, PathBuf)> = procs
             .iter()
             .map(|p| (short_name(p.name()), p.log().to_path_buf()))
             .collect();
-        deployment.stop().await?;
+        for proc in procs {
+            proc.stop().await?;
+        }
         self.redis.flush().await?;
         let figures = figures?;
         let mut processes: Vec<(String, f64)> = before

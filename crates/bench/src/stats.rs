@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Largest latency a histogram holds: longer ones are recorded as this (a minute is far
 /// past any timeout the tool uses).
@@ -34,7 +34,7 @@ pub fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) -> anyhow::Result
 }
 
 /// Percentiles of a histogram, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub count: u64,
     pub p50_ms: f64,
