@@ -935,3 +935,39 @@ async fn the_suites_redis_refuses_what_spans_hash_slots_as_cluster_does() {
     assert_eq!(error.code(), Some("CROSSSLOT"), "{error}");
     f.create("demo.sleep").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_holding_the_earlier_layout_is_refused_with_what_to_do() {
+    let redis = RedisServer::shared();
+    let prefix = RedisServer::fresh_prefix();
+    let mut raw = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // The earlier layout kept every API key's id in `<prefix>:apikeys`.
+    let _: () = raw
+        .sadd(
+            format!("{prefix}:apikeys"),
+            "0193d3c5-0000-7000-8000-000000000000",
+        )
+        .await
+        .unwrap();
+    let refused = RedisStore::connect(redis.url(), &prefix, StoreConfig::default())
+        .await
+        .expect_err("a store must not run over data it cannot read");
+    let message = refused.to_string();
+    assert!(
+        message.contains(&format!("`{prefix}:apikeys`")),
+        "{message}"
+    );
+    assert!(message.contains("--redis-prefix"), "{message}");
+    // Another prefix on the same Redis is not held back.
+    RedisStore::connect(
+        redis.url(),
+        &RedisServer::fresh_prefix(),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+}

@@ -6,6 +6,8 @@
 //!   mean Redis is unavailable.
 //! - `keys`: the key layout (documented there, with every key's type and fields).
 //! - `scripts`: the Lua scripts; one per atomic write, each documented in its file.
+//! - `batch`: group commit, concurrent writes of one kind sharing one script call.
+//! - `listing`: the one paged scan of listing indexes behind job and delivery listings.
 //! - `jobs`: [`Store`](super::Store) itself: creating, reading, listing and canceling jobs,
 //!   and a leased job's transitions.
 //! - `transition`: writing one transition with compare-and-set.
@@ -69,9 +71,15 @@
 //!
 //! # Requirements
 //! Redis 6.2 or later (`XAUTOCLAIM`, `ZRANGE … BYLEX REV`, exclusive `XRANGE` starts);
-//! tested on 7.0. One Redis server (with replicas if wanted): a script touches keys of
-//! several hash slots, so Redis Cluster is not supported yet, although the keys already carry
-//! hash tags for it.
+//! tested on 7.0. Every key carries the prefix's hash tag (see `keys`), so each script and
+//! each multi-key command touches one slot, as Redis Cluster requires.
+//!
+//! # What a job costs
+//! A job is one hash (record, payload, history, result, webhook bodies), so a change is one
+//! `HSET` and a finished job's expiry one `PEXPIRE`; it sits in the listing index of its status
+//! only. Concurrent creations share one script call, and so do concurrent transitions (`batch`):
+//! what a call pays once — a feed's newest cursor read and written, the feed trimmed and its
+//! expiry renewed, a tenant's wants counters, one `PUBLISH` — is shared by every job in it.
 
 mod api_keys;
 mod batch;
@@ -171,6 +179,37 @@ const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// An expiry in milliseconds as Redis accepts it: at least 1 ms, at most [`MAX_TTL`].
 fn ttl_millis(duration: Duration) -> u64 {
     millis(duration.clamp(Duration::from_millis(1), MAX_TTL))
+}
+
+/// Keys that every deployment of the earlier layout (names without the prefix's hash tag) had
+/// once it had run a job or held an API key.
+const EARLIER_LAYOUT_KEYS: [&str; 4] = ["outbox", "expiring", "apikeys", "due"];
+
+/// Refuses to run on a prefix that holds data of the earlier layout: its jobs and API keys
+/// would go unseen (see docs/architecture.md, "Upgrading").
+async fn refuse_earlier_layout(conn: &mut Bounded, prefix: &str) -> Result<(), StoreError> {
+    let mut pipe = ::redis::pipe();
+    for name in EARLIER_LAYOUT_KEYS {
+        pipe.cmd("EXISTS").arg(format!("{prefix}:{name}"));
+    }
+    let found: Vec<bool> = pipe
+        .query_async(conn)
+        .await
+        .map_err(backend("look for data of an earlier Herald"))?;
+    match EARLIER_LAYOUT_KEYS
+        .iter()
+        .zip(found)
+        .find_map(|(name, found)| found.then_some(name))
+    {
+        None => Ok(()),
+        Some(name) => Err(StoreError::Backend(format!(
+            "Redis holds data that an earlier version of Herald stored under the prefix `{prefix}` \
+             (`{prefix}:{name}`, and more under `{prefix}:*`), in a layout this version does not \
+             read: its jobs and API keys would go unseen. Let the earlier version finish its \
+             jobs, recreate the API keys and delete the old keys (`redis-cli --scan --pattern \
+             '{prefix}:*'` lists them), or choose another --redis-prefix"
+        ))),
+    }
 }
 
 /// How many entries a feed keeps at least. Never 0: a feed trimmed empty would lose the `prev`
@@ -273,6 +312,14 @@ impl RedisStore {
             .await
             .map_err(backend("connect to Redis"))?;
         let keys = Keys::new(prefix)?;
+        refuse_earlier_layout(
+            &mut Bounded {
+                conn: conn.clone(),
+                timeout: timeouts.command,
+            },
+            prefix,
+        )
+        .await?;
         let (signals, _) = broadcast::channel(SIGNAL_CAPACITY);
         let subscription =
             signals::subscribe(info, keys.signals(), signals.clone(), timeouts).await?;
