@@ -18,6 +18,8 @@ herald_testkit::on_both_backends!(
     a_result_is_readable_once_completed,
     a_result_over_the_limit_is_refused,
     a_full_queue_refuses_new_jobs,
+    concurrent_submissions_each_get_their_own_answer,
+    concurrent_changes_of_one_job_are_applied_once,
     signals_announce_every_event_of_a_job_in_order,
 );
 
@@ -229,6 +231,49 @@ async fn a_full_queue_refuses_new_jobs(backend: Backend) {
     assert!(matches!(err, StoreError::QueueFull(_)), "{err:?}");
     // Other types have queues of their own.
     h.create(new_job("demo.fail", json!({}))).await;
+}
+
+/// Submissions sent together (which Redis writes in shared script calls) are each decided on
+/// their own: a queue fills up exactly at its bound, and one idempotency key gives one job.
+async fn concurrent_submissions_each_get_their_own_answer(backend: Backend) {
+    let h = open_with(backend, |c| c.max_queue_len = 40).await;
+    let outcomes = futures_util::future::join_all(
+        (0..64).map(|_| h.store.create(new_job("demo.sleep", json!({})))),
+    )
+    .await;
+    let created = outcomes.iter().filter(|o| o.is_ok()).count();
+    let full = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(StoreError::QueueFull(_))))
+        .count();
+    assert_eq!((created, full), (40, 24));
+    let keyed = futures_util::future::join_all((0..16).map(|_| {
+        h.store
+            .create(with_key(new_job("demo.fail", json!({"n": 1})), "together"))
+    }))
+    .await;
+    let keyed: Vec<_> = keyed.into_iter().map(Result::unwrap).collect();
+    assert_eq!(keyed.iter().filter(|c| !c.replayed).count(), 1);
+    assert!(keyed.iter().all(|c| c.job.id == keyed[0].job.id));
+    assert_eq!(h.claim_now("demo.fail", 20).await.len(), 1);
+}
+
+/// Changes computed from the same version and written together: the first applies, the others
+/// find the job moved on.
+async fn concurrent_changes_of_one_job_are_applied_once(backend: Backend) {
+    let h = open_default(backend).await;
+    let job = h.create(new_job("demo.sleep", json!({}))).await;
+    let owner = tenant();
+    let outcomes =
+        futures_util::future::join_all((0..8).map(|_| h.store.cancel(&owner, &job.id))).await;
+    let canceled = outcomes
+        .into_iter()
+        .map(|o| o.unwrap().unwrap())
+        .filter(|o| matches!(o, herald_core::store::CancelOutcome::Canceled(_)))
+        .count();
+    assert_eq!(canceled, 1);
+    let history = h.store.history(&tenant(), &job.id, 0).await.unwrap();
+    assert_eq!(history.len(), 2, "one job.canceled event, not several");
 }
 
 async fn signals_announce_every_event_of_a_job_in_order(backend: Backend) {
