@@ -240,7 +240,7 @@ impl RedisStore {
         let mut pipe = ::redis::pipe();
         for id in &matched {
             pipe.cmd("HGET")
-                .arg(format!("{}{id}", self.keys.delivery_prefix()))
+                .arg(self.keys.listed_delivery(id))
                 .arg("doc");
         }
         let docs: Vec<Option<Vec<u8>>> = if matched.is_empty() {
@@ -284,7 +284,7 @@ impl RedisStore {
         let mut pipe = ::redis::pipe();
         for id in &ids {
             pipe.cmd("HMGET")
-                .arg(format!("{}{id}", self.keys.delivery_prefix()))
+                .arg(self.keys.listed_delivery(id))
                 .arg("tenant")
                 .arg("state");
         }

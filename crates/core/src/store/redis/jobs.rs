@@ -57,7 +57,7 @@ impl RedisStore {
         let mut pipe = ::redis::pipe();
         for id in &ids {
             pipe.cmd("HMGET")
-                .arg(format!("{}{id}", self.keys.job_prefix()))
+                .arg(self.keys.listed_job(id))
                 .arg("doc")
                 .arg(&HOOK_FIELDS);
         }

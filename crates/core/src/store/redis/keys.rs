@@ -134,6 +134,11 @@ impl Keys {
         self.name("job", id)
     }
 
+    /// [`Keys::job`] of an id as a listing index holds it.
+    pub(super) fn listed_job(&self, id: &str) -> String {
+        self.name("job", id)
+    }
+
     /// What precedes a job id in its hash's name: scripts that find job ids inside Redis
     /// (promotion of due retries, idempotent replays, delivery claims) build the name from it.
     pub(super) fn job_prefix(&self) -> String {
@@ -225,6 +230,11 @@ impl Keys {
     }
 
     pub(super) fn delivery(&self, id: &DeliveryId) -> String {
+        self.name("delivery", id)
+    }
+
+    /// [`Keys::delivery`] of an id as a listing index holds it.
+    pub(super) fn listed_delivery(&self, id: &str) -> String {
         self.name("delivery", id)
     }
 
