@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use herald_core::backoff::{Backoff, FailureLog};
+use herald_core::backoff::{Backoff, FailureLog, jitter};
 use herald_core::store::webhooks::DueDelivery;
 use herald_core::webhook::{Attempt, AttemptResult, Delivery, Subscription, WebhookUrl};
 use herald_core::{SubscriptionId, TenantId};
@@ -20,7 +20,6 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::Context;
 use crate::endpoints::Admission;
 use crate::metrics::Outcome;
-use crate::schedule::jitter;
 use crate::send::{AttemptOutcome, Outgoing, Verdict};
 use crate::sign::signature_header;
 
