@@ -129,8 +129,9 @@ async fn start(
                 let mut next = Some((first, slot));
                 // The slot goes on to whatever queued behind it, until the queue is empty.
                 while let Some(((due, _permit), slot)) = next {
-                    // At DEBUG: recorded at the default level, a span per delivery costs more
-                    // than its attempt's signing; the lines logged here name the delivery.
+                    // At DEBUG: at the default level it would be recorded for every delivery
+                    // while no line inside it is logged; the lines that are name the delivery
+                    // or subscription themselves.
                     let span = debug_span!("webhook_attempt", delivery_id = %due.delivery.id);
                     ctx.metrics.in_flight().inc();
                     attempt(&ctx, due).instrument(span).await;
@@ -303,7 +304,7 @@ async fn check_health(ctx: &Context, sub: &Subscription, delivered: bool, now: D
     {
         Ok(since) => since,
         Err(e) => {
-            warn!(error = %e, "recording a webhook endpoint's health failed");
+            warn!(error = %e, subscription_id = %sub.id, "recording a webhook endpoint's health failed");
             return;
         }
     };
@@ -325,7 +326,7 @@ async fn disable(ctx: &Context, tenant: &TenantId, id: &SubscriptionId, reason: 
             Ok(Some(sub)) if sub.enabled => sub,
             Ok(_) => return,
             Err(e) => {
-                warn!(error = %e, "disabling a webhook subscription failed");
+                warn!(error = %e, subscription_id = %id, "disabling a webhook subscription failed");
                 return;
             }
         };
@@ -341,7 +342,7 @@ async fn disable(ctx: &Context, tenant: &TenantId, id: &SubscriptionId, reason: 
             }
             Ok(false) => continue,
             Err(e) => {
-                warn!(error = %e, "disabling a webhook subscription failed");
+                warn!(error = %e, subscription_id = %id, "disabling a webhook subscription failed");
                 return;
             }
         }
