@@ -8,21 +8,20 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use herald_core::backoff::{Backoff, FailureLog};
+use herald_core::backoff::{Backoff, FailureLog, jitter};
 use herald_core::store::webhooks::DueDelivery;
 use herald_core::webhook::{Attempt, AttemptResult, Delivery, Subscription, WebhookUrl};
 use herald_core::{SubscriptionId, TenantId};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::Context;
 use crate::endpoints::Admission;
 use crate::metrics::Outcome;
-use crate::schedule::jitter;
 use crate::send::{AttemptOutcome, Outgoing, Verdict};
-use crate::sign::signature_header;
+use crate::sign::{SigningKey, header_of};
 
 /// Why a delivery whose event is no longer kept is given up unsent.
 const EVENT_GONE: &str = "the event it carries is no longer kept: its job has expired, or has \
@@ -120,7 +119,9 @@ async fn start(
     permit: OwnedSemaphorePermit,
     attempts: &mut JoinSet<()>,
 ) -> Option<Duration> {
-    let url = target_url(&due).as_str().to_owned();
+    let url = target_url(&due.delivery, due.subscription.as_ref())
+        .as_str()
+        .to_owned();
     match ctx.endpoints.admit(&url, (due, permit)) {
         Admission::Now(first, slot) => {
             let ctx = Arc::clone(ctx);
@@ -128,7 +129,10 @@ async fn start(
                 let mut next = Some((first, slot));
                 // The slot goes on to whatever queued behind it, until the queue is empty.
                 while let Some(((due, _permit), slot)) = next {
-                    let span = info_span!("webhook_attempt", delivery_id = %due.delivery.id);
+                    // At DEBUG: at the default level it would be recorded for every delivery
+                    // while no line inside it is logged; the lines that are name the delivery
+                    // or subscription themselves.
+                    let span = debug_span!("webhook_attempt", delivery_id = %due.delivery.id);
                     ctx.metrics.in_flight().inc();
                     attempt(&ctx, due).instrument(span).await;
                     ctx.metrics.in_flight().dec();
@@ -149,12 +153,13 @@ async fn start(
     }
 }
 
-/// Where the delivery goes: a subscription's URL as it is now (it may have been changed), or
+/// Where the delivery goes: its subscription's URL as it is now (it may have been changed), or
 /// the job's own webhook.
-fn target_url(due: &DueDelivery) -> &WebhookUrl {
-    due.subscription
-        .as_ref()
-        .map_or(&due.delivery.url, |sub| &sub.url)
+fn target_url<'a>(
+    delivery: &'a Delivery,
+    subscription: Option<&'a Subscription>,
+) -> &'a WebhookUrl {
+    subscription.map_or(&delivery.url, |sub| &sub.url)
 }
 
 /// Signs and sends one delivery, then records what happened.
@@ -169,30 +174,28 @@ async fn attempt(ctx: &Context, due: DueDelivery) {
     // The body and a job's own webhook's secret are kept with the job and expire with it:
     // once it has expired, nothing of it may be sent.
     let Some(body) = body else {
-        return abandon(ctx, &delivery, EVENT_GONE).await;
+        return abandon(ctx, delivery, EVENT_GONE).await;
     };
-    let keys = match (&delivery.subscription, &subscription, &job_secret) {
+    let keys: Vec<SigningKey> = match (&delivery.subscription, &subscription, &job_secret) {
+        // A subscription's secrets sign all its deliveries: prepared once, kept.
         (Some(_), Some(sub), _) if sub.enabled => sub
             .signing_secrets(now)
             .into_iter()
-            .map(|secret| secret.key())
-            .collect::<Vec<_>>(),
-        (Some(_), Some(_), _) => return abandon(ctx, &delivery, "its webhook is disabled").await,
-        (Some(_), None, _) => return abandon(ctx, &delivery, "its webhook was deleted").await,
-        (None, _, Some(secret)) => vec![secret.key()],
-        (None, _, None) => return abandon(ctx, &delivery, JOB_EXPIRED).await,
+            .map(|secret| ctx.keys.get(secret))
+            .collect(),
+        (Some(_), Some(_), _) => return abandon(ctx, delivery, "its webhook is disabled").await,
+        (Some(_), None, _) => return abandon(ctx, delivery, "its webhook was deleted").await,
+        // A job's own secret signs that job's few deliveries: not worth keeping.
+        (None, _, Some(secret)) => vec![SigningKey::new(&secret.key())],
+        (None, _, None) => return abandon(ctx, delivery, JOB_EXPIRED).await,
     };
-    let url = subscription
-        .as_ref()
-        .map_or_else(|| delivery.url.clone(), |sub| sub.url.clone());
     let id = delivery.id.to_string();
     let timestamp = now.timestamp();
-    let key_refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-    let signature = signature_header(&key_refs, &id, timestamp, &body);
+    let signature = header_of(&keys, &id, timestamp, &body);
     let outcome = ctx
         .sender
         .send(Outgoing {
-            url: url.url(),
+            url: target_url(&delivery, subscription.as_ref()).url(),
             msg_id: &id,
             timestamp,
             body: Bytes::from(body),
@@ -200,16 +203,30 @@ async fn attempt(ctx: &Context, due: DueDelivery) {
         })
         .await;
     let (result, metric) = decide(ctx, &delivery, &outcome, now);
-    let mut next = delivery.attempted(attempt_of(&outcome, now), result);
-    next.url = url;
     ctx.metrics.attempted(metric, outcome.duration);
-    debug!(status = ?outcome.status, outcome = metric.as_str(), "webhook attempt");
-    record(ctx, &next, delivery.attempt_count).await;
-    if let (Some(sub), Some(id)) = (&subscription, &delivery.subscription) {
-        if outcome.verdict == Verdict::Gone {
-            disable(ctx, &delivery.tenant, id, "the endpoint answered 410 Gone").await;
+    debug!(
+        delivery_id = %delivery.id,
+        status = ?outcome.status,
+        outcome = metric.as_str(),
+        "webhook attempt"
+    );
+    let verdict = outcome.verdict;
+    let expected_attempts = delivery.attempt_count;
+    let mut next = delivery.into_attempted(attempt_of(outcome, now), result);
+    // The record says where it was sent: its subscription's URL may have changed.
+    if let Some(sub) = &subscription
+        && sub.url != next.url
+    {
+        next.url = sub.url.clone();
+    }
+    record(ctx, &next, expected_attempts).await;
+    if let Some(sub) = &subscription
+        && next.subscription.is_some()
+    {
+        if verdict == Verdict::Gone {
+            disable(ctx, &sub.tenant, &sub.id, "the endpoint answered 410 Gone").await;
         } else {
-            check_health(ctx, sub, outcome.verdict == Verdict::Delivered, now).await;
+            check_health(ctx, sub, verdict == Verdict::Delivered, now).await;
         }
     }
 }
@@ -238,21 +255,22 @@ fn decide(
     }
 }
 
-fn attempt_of(outcome: &AttemptOutcome, at: DateTime<Utc>) -> Attempt {
+fn attempt_of(outcome: AttemptOutcome, at: DateTime<Utc>) -> Attempt {
     Attempt {
         at,
         status_code: outcome.status,
         duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
-        error: outcome.error.clone(),
-        response: outcome.response_snippet.clone(),
+        error: outcome.error,
+        response: outcome.response_snippet,
     }
 }
 
 /// Gives a delivery up unsent: its subscription is gone or disabled, or its job expired.
-async fn abandon(ctx: &Context, delivery: &Delivery, reason: &str) {
+async fn abandon(ctx: &Context, delivery: Delivery, reason: &str) {
     ctx.metrics.attempted(Outcome::Abandoned, Duration::ZERO);
-    let next = delivery.abandoned(reason, Utc::now());
-    record(ctx, &next, delivery.attempt_count).await;
+    let expected_attempts = delivery.attempt_count;
+    let next = delivery.into_abandoned(reason, Utc::now());
+    record(ctx, &next, expected_attempts).await;
 }
 
 async fn record(ctx: &Context, next: &Delivery, expected_attempts: u32) {
@@ -286,7 +304,7 @@ async fn check_health(ctx: &Context, sub: &Subscription, delivered: bool, now: D
     {
         Ok(since) => since,
         Err(e) => {
-            warn!(error = %e, "recording a webhook endpoint's health failed");
+            warn!(error = %e, subscription_id = %sub.id, "recording a webhook endpoint's health failed");
             return;
         }
     };
@@ -308,7 +326,7 @@ async fn disable(ctx: &Context, tenant: &TenantId, id: &SubscriptionId, reason: 
             Ok(Some(sub)) if sub.enabled => sub,
             Ok(_) => return,
             Err(e) => {
-                warn!(error = %e, "disabling a webhook subscription failed");
+                warn!(error = %e, subscription_id = %id, "disabling a webhook subscription failed");
                 return;
             }
         };
@@ -324,7 +342,7 @@ async fn disable(ctx: &Context, tenant: &TenantId, id: &SubscriptionId, reason: 
             }
             Ok(false) => continue,
             Err(e) => {
-                warn!(error = %e, "disabling a webhook subscription failed");
+                warn!(error = %e, subscription_id = %id, "disabling a webhook subscription failed");
                 return;
             }
         }

@@ -17,6 +17,7 @@ use crate::config::NotifierConfig;
 use crate::endpoints::Endpoints;
 use crate::metrics::NotifierMetrics;
 use crate::send::{BuildError, Sender, SenderConfig};
+use crate::sign::SigningKeys;
 use crate::{deliver, expand};
 
 /// How often the queue metrics are refreshed from the store.
@@ -45,6 +46,8 @@ pub(crate) struct Context {
     pub due: Notify,
     /// Subscriptions whose latest attempt here succeeded, and when that was recorded.
     pub healthy: HealthMemo,
+    /// The subscriptions' secrets, prepared for signing.
+    pub keys: SigningKeys,
 }
 
 /// How long a recorded success stands for the ones after it.
@@ -116,6 +119,7 @@ pub async fn run(deps: NotifierDeps, shutdown: CancellationToken) -> Result<(), 
         consumer,
         due: Notify::new(),
         healthy: HealthMemo::default(),
+        keys: SigningKeys::default(),
     });
     tokio::join!(
         expand::expand_until(Arc::clone(&ctx), shutdown.clone()),

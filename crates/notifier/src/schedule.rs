@@ -6,15 +6,16 @@
 //! When the schedule is exhausted the delivery is dead.
 //!
 //! Everything here is a pure function of its inputs (the caller supplies the jitter and the
-//! current time) so the arithmetic is tested without clocks or randomness.
+//! current time) so the arithmetic is tested without clocks or randomness. The jitter is
+//! core's, the one every retry in Herald uses ([`herald_core::backoff::jitter`]): it moves a
+//! delay by up to ±20 % ([`herald_core::backoff::RETRY_JITTER`]), so a burst of failures (an
+//! endpoint that went down for everyone at once) does not come back as a burst of retries.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-/// How far a delay is spread either way: ±20 %, so a burst of failures (an endpoint that went
-/// down for everyone at once) does not come back as a burst of retries.
-pub const JITTER_FRACTION: f64 = 0.2;
+use herald_core::backoff::retry_delay;
 
 /// The longest wait a receiver's `Retry-After` can impose. A longer (or hostile) value is cut
 /// to this, so one header cannot park a delivery for a year.
@@ -97,8 +98,9 @@ impl RetrySchedule {
     ///
     /// - `failed_attempts == 0`: nothing has failed yet, so the (first) attempt is due now,
     ///   `Some(ZERO)`.
-    /// - Otherwise the delay is `schedule[failed_attempts - 1]`, spread by `jitter` (clamped to
-    ///   `[-1, 1]`, NaN taken as 0) times [`JITTER_FRACTION`]; use [`jitter()`] in production.
+    /// - Otherwise the delay is `schedule[failed_attempts - 1]`, moved by up to ±20 % according
+    ///   to `jitter`, in core's terms: 0 to 1, 0.5 leaves it unchanged, out of range clamped,
+    ///   NaN taken as 0.5. Pass [`herald_core::backoff::jitter()`] in production.
     /// - `retry_after` (the receiver's `Retry-After` on a 429 or 503) can only lengthen the
     ///   wait, up to [`MAX_RETRY_AFTER`]: a receiver asking to be called back sooner than the
     ///   schedule gets the schedule (a `Retry-After: 0` must not become a tight loop), one
@@ -122,16 +124,10 @@ impl RetrySchedule {
     }
 }
 
-/// `delay` scaled by `1 + jitter * JITTER_FRACTION`, saturating rather than panicking on
-/// absurd (configured) delays.
+/// `delay` moved by core's jitter rule: the delay of a first retry whose base is `delay`,
+/// without a cap (saturating rather than panicking on absurd configured delays).
 fn spread(delay: Duration, jitter: f64) -> Duration {
-    let jitter = if jitter.is_nan() {
-        0.0
-    } else {
-        jitter.clamp(-1.0, 1.0)
-    };
-    let factor = 1.0 + jitter * JITTER_FRACTION;
-    Duration::try_from_secs_f64(delay.as_secs_f64() * factor).unwrap_or(delay)
+    retry_delay(1, delay, Duration::MAX, jitter)
 }
 
 impl Default for RetrySchedule {
@@ -207,14 +203,6 @@ impl fmt::Display for RetrySchedule {
     }
 }
 
-/// A uniformly random jitter in `[-1, 1]` for [`RetrySchedule::next_delay`].
-///
-/// Not cryptographic: it only has to decorrelate retries.
-#[must_use]
-pub fn jitter() -> f64 {
-    fastrand::f64().mul_add(2.0, -1.0)
-}
-
 /// The wait a `Retry-After` header value asks for, relative to `now`.
 ///
 /// Accepts delay-seconds (`120`) and an HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT`, and the
@@ -234,6 +222,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Core's jitter that leaves a delay as it is.
+    const NO_JITTER: f64 = 0.5;
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
@@ -286,8 +277,11 @@ mod tests {
     fn an_empty_string_means_no_retries() {
         let schedule: RetrySchedule = "".parse().unwrap();
         assert!(schedule.is_empty());
-        assert_eq!(schedule.next_delay(0, None, 0.0), Some(Duration::ZERO));
-        assert_eq!(schedule.next_delay(1, None, 0.0), None);
+        assert_eq!(
+            schedule.next_delay(0, None, NO_JITTER),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(schedule.next_delay(1, None, NO_JITTER), None);
         let blank: RetrySchedule = "  ".parse().unwrap();
         assert!(blank.is_empty());
     }
@@ -341,35 +335,40 @@ mod tests {
     fn each_failure_waits_its_scheduled_delay_without_jitter() {
         let schedule = RetrySchedule::default();
         for (failed, expected) in (1..).zip(schedule.delays()) {
-            assert_eq!(schedule.next_delay(failed, None, 0.0), Some(*expected));
+            assert_eq!(
+                schedule.next_delay(failed, None, NO_JITTER),
+                Some(*expected)
+            );
         }
     }
 
     #[test]
     fn the_delivery_is_dead_once_the_schedule_is_exhausted() {
         let schedule = RetrySchedule::default();
-        assert!(schedule.next_delay(7, None, 0.0).is_some());
-        assert_eq!(schedule.next_delay(8, None, 0.0), None);
-        assert_eq!(schedule.next_delay(100, Some(secs(1)), 0.0), None);
+        assert!(schedule.next_delay(7, None, NO_JITTER).is_some());
+        assert_eq!(schedule.next_delay(8, None, NO_JITTER), None);
+        assert_eq!(schedule.next_delay(100, Some(secs(1)), NO_JITTER), None);
     }
 
     #[test]
     fn jitter_spreads_the_delay_by_at_most_twenty_percent() {
         let schedule = RetrySchedule::default();
-        assert_eq!(schedule.next_delay(2, None, 1.0), Some(secs(360)));
-        assert_eq!(schedule.next_delay(2, None, -1.0), Some(secs(240)));
-        assert_eq!(schedule.next_delay(2, None, 0.5), Some(secs(330)));
+        let at = |jitter| schedule.next_delay(2, None, jitter).unwrap().as_secs_f64();
+        let near = |got: f64, want: f64| (got - want).abs() < 1e-6;
+        assert!(near(at(1.0), 360.0), "{}", at(1.0));
+        assert!(near(at(0.0), 240.0), "{}", at(0.0));
+        assert!(near(at(0.75), 330.0), "{}", at(0.75));
         // Out-of-range and NaN jitter cannot escape the band.
-        assert_eq!(schedule.next_delay(2, None, 7.0), Some(secs(360)));
-        assert_eq!(schedule.next_delay(2, None, -7.0), Some(secs(240)));
-        assert_eq!(schedule.next_delay(2, None, f64::NAN), Some(secs(300)));
+        assert!(near(at(7.0), 360.0), "{}", at(7.0));
+        assert!(near(at(-7.0), 240.0), "{}", at(-7.0));
+        assert_eq!(at(f64::NAN), 300.0);
     }
 
     #[test]
     fn retry_after_longer_than_the_schedule_is_honoured() {
         let schedule = RetrySchedule::default();
         assert_eq!(
-            schedule.next_delay(1, Some(secs(120)), 0.0),
+            schedule.next_delay(1, Some(secs(120)), NO_JITTER),
             Some(secs(120))
         );
     }
@@ -377,9 +376,12 @@ mod tests {
     #[test]
     fn retry_after_shorter_than_the_schedule_does_not_hurry_the_retry() {
         let schedule = RetrySchedule::default();
-        assert_eq!(schedule.next_delay(2, Some(secs(1)), 0.0), Some(secs(300)));
         assert_eq!(
-            schedule.next_delay(1, Some(Duration::ZERO), 0.0),
+            schedule.next_delay(2, Some(secs(1)), NO_JITTER),
+            Some(secs(300))
+        );
+        assert_eq!(
+            schedule.next_delay(1, Some(Duration::ZERO), NO_JITTER),
             Some(secs(5))
         );
     }
@@ -388,11 +390,11 @@ mod tests {
     fn retry_after_is_capped_at_a_day() {
         let schedule = RetrySchedule::default();
         assert_eq!(
-            schedule.next_delay(1, Some(secs(365 * 86_400)), 0.0),
+            schedule.next_delay(1, Some(secs(365 * 86_400)), NO_JITTER),
             Some(MAX_RETRY_AFTER)
         );
         assert_eq!(
-            schedule.next_delay(1, Some(Duration::MAX), 0.0),
+            schedule.next_delay(1, Some(Duration::MAX), NO_JITTER),
             Some(MAX_RETRY_AFTER)
         );
     }
@@ -404,10 +406,16 @@ mod tests {
     }
 
     #[test]
-    fn production_jitter_stays_in_range() {
+    fn production_jitter_keeps_every_delay_in_its_band() {
+        let schedule = RetrySchedule::default();
         for _ in 0..1000 {
-            let j = jitter();
-            assert!((-1.0..=1.0).contains(&j), "{j}");
+            let delay = schedule
+                .next_delay(1, None, herald_core::backoff::jitter())
+                .unwrap();
+            assert!(
+                (Duration::from_millis(4000)..=Duration::from_millis(6000)).contains(&delay),
+                "{delay:?}"
+            );
         }
     }
 

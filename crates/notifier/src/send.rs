@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use herald_core::webhook::address::{Refused, check_url_host};
-use reqwest::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url, redirect};
 
 use crate::schedule::parse_retry_after;
@@ -22,6 +22,11 @@ use crate::ssrf::{GuardedResolver, ResolveError};
 
 /// What Herald calls itself to receivers.
 pub const USER_AGENT: &str = concat!("Herald-Webhooks/", env!("CARGO_PKG_VERSION"));
+
+/// The Standard Webhooks headers, named once rather than parsed at every request.
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
 
 /// How a [`Sender`] behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,9 +163,9 @@ impl Sender {
             .client
             .post(request.url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("webhook-id", request.msg_id)
-            .header("webhook-timestamp", request.timestamp.to_string())
-            .header("webhook-signature", request.signature)
+            .header(WEBHOOK_ID, request.msg_id)
+            .header(WEBHOOK_TIMESTAMP, request.timestamp)
+            .header(WEBHOOK_SIGNATURE, request.signature)
             .body(request.body)
             .send()
             .await;

@@ -15,9 +15,17 @@
 //! assert_eq!(header, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 //! assert!(sign::verify(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, &header));
 //! ```
+//!
+//! A secret that signs many deliveries is prepared once: a [`SigningKey`] holds the HMAC state
+//! with the key absorbed, and [`SigningKeys`] keeps those of the secrets in use.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use herald_core::webhook::WebhookSecret;
 use hmac::digest::{Key, KeyInit};
 use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
@@ -55,18 +63,108 @@ pub fn decode_whsec(secret: &str) -> Option<Vec<u8>> {
 /// `body` must be exactly the bytes sent: the receiver verifies the raw body.
 #[must_use]
 pub fn signature(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let tag = mac(key, msg_id, timestamp, body).finalize().into_bytes();
-    format!("{VERSION},{}", STANDARD.encode(tag))
+    SigningKey::new(key).signature(msg_id, timestamp, body)
 }
 
 /// The `webhook-signature` header value: one signature per key, space separated, in the order
 /// given. During a secret rotation pass both the new and the old key.
 #[must_use]
 pub fn signature_header(keys: &[&[u8]], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    keys.iter()
-        .map(|key| signature(key, msg_id, timestamp, body))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let keys: Vec<SigningKey> = keys.iter().map(|key| SigningKey::new(key)).collect();
+    header_of(&keys, msg_id, timestamp, body)
+}
+
+/// [`signature_header`] with prepared keys.
+#[must_use]
+pub fn header_of(keys: &[SigningKey], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut header = String::with_capacity(keys.len() * SIGNATURE_LEN);
+    for (index, key) in keys.iter().enumerate() {
+        if index > 0 {
+            header.push(' ');
+        }
+        key.append_signature(&mut header, msg_id, timestamp, body);
+    }
+    header
+}
+
+/// The length of one signature: `v1,` and the base64 of 32 bytes.
+const SIGNATURE_LEN: usize = 3 + 44;
+
+/// A key ready to sign: the HMAC-SHA256 state with the key absorbed. Preparing it costs the
+/// key's decoding and two hash blocks; cloning it for each message costs a copy.
+#[derive(Clone)]
+pub struct SigningKey(HmacSha256);
+
+impl SigningKey {
+    /// Prepares `key` (the bytes of [`decode_secret`]).
+    #[must_use]
+    pub fn new(key: &[u8]) -> Self {
+        Self(keyed(key))
+    }
+
+    /// One signature of this message, as [`signature`] makes it.
+    #[must_use]
+    pub fn signature(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+        let mut out = String::with_capacity(SIGNATURE_LEN);
+        self.append_signature(&mut out, msg_id, timestamp, body);
+        out
+    }
+
+    fn append_signature(&self, out: &mut String, msg_id: &str, timestamp: i64, body: &[u8]) {
+        let tag = self.mac(msg_id, timestamp, body).finalize().into_bytes();
+        out.push_str(VERSION);
+        out.push(',');
+        STANDARD.encode_string(tag, out);
+    }
+
+    /// The MAC over `"{msg_id}.{timestamp}.{body}"`, fed piecewise so the body is not copied.
+    fn mac(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
+        let mut mac = self.0.clone();
+        mac.update(msg_id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(..)")
+    }
+}
+
+/// The prepared keys of the secrets in use, by secret. A subscription's secret signs every one
+/// of its deliveries, so it is prepared once rather than per delivery. Bounded: past
+/// [`SigningKeys::MAX`] secrets (rotations leave old ones behind) it starts over.
+#[derive(Default)]
+pub struct SigningKeys(Mutex<HashMap<String, SigningKey>>);
+
+impl SigningKeys {
+    /// The most prepared keys kept.
+    pub const MAX: usize = 4096;
+
+    /// The prepared key of `secret`.
+    pub fn get(&self, secret: &WebhookSecret) -> SigningKey {
+        let mut keys = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(key) = keys.get(secret.expose()) {
+            return key.clone();
+        }
+        if keys.len() >= Self::MAX {
+            keys.clear();
+        }
+        let key = SigningKey::new(&secret.key());
+        keys.insert(secret.expose().to_owned(), key.clone());
+        key
+    }
+}
+
+impl fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let held = self.0.lock().unwrap_or_else(PoisonError::into_inner).len();
+        write!(f, "SigningKeys({held} held)")
+    }
 }
 
 /// Whether any `v1,` entry of a `webhook-signature` header is a valid signature of this
@@ -75,24 +173,13 @@ pub fn signature_header(keys: &[&[u8]], msg_id: &str, timestamp: i64, body: &[u8
 /// not checked here: this is the receiving half for tests and tools, not a receiver.
 #[must_use]
 pub fn verify(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
-    let expected = mac(key, msg_id, timestamp, body);
+    let expected = SigningKey::new(key).mac(msg_id, timestamp, body);
     header
         .split(' ')
         .filter_map(|entry| entry.split_once(','))
         .filter(|(version, _)| *version == VERSION)
         .filter_map(|(_, encoded)| STANDARD.decode(encoded).ok())
         .any(|tag| expected.clone().verify_slice(&tag).is_ok())
-}
-
-/// The MAC over `"{msg_id}.{timestamp}.{body}"`, fed piecewise so the body is not copied.
-fn mac(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
-    let mut mac = keyed(key);
-    mac.update(msg_id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
 }
 
 /// An HMAC-SHA256 keyed with `key` of any length.
@@ -212,6 +299,55 @@ mod tests {
         assert_eq!(entries[1], JS_SIGNATURE);
         assert!(verify(&old, JS_MSG_ID, JS_TIMESTAMP, JS_BODY, &header));
         assert!(verify(&new, JS_MSG_ID, JS_TIMESTAMP, JS_BODY, &header));
+    }
+
+    #[test]
+    fn prepared_keys_sign_as_the_secret_does_and_are_kept_once_per_secret() {
+        let keys = SigningKeys::default();
+        let secret = |raw: &str| WebhookSecret::parse(raw).unwrap();
+        let header = header_of(
+            &[keys.get(&secret(RUST_SECRET)), keys.get(&secret(JS_SECRET))],
+            JS_MSG_ID,
+            JS_TIMESTAMP,
+            JS_BODY,
+        );
+        let old = decode_secret(JS_SECRET);
+        let new = decode_secret(RUST_SECRET);
+        assert_eq!(
+            header,
+            signature_header(&[&new, &old], JS_MSG_ID, JS_TIMESTAMP, JS_BODY)
+        );
+        assert!(header.ends_with(JS_SIGNATURE), "{header}");
+        assert_eq!(
+            keys.get(&secret(JS_SECRET))
+                .signature(JS_MSG_ID, JS_TIMESTAMP, JS_BODY),
+            JS_SIGNATURE,
+            "a kept key signs each message afresh"
+        );
+        assert_eq!(
+            keys.get(&secret("s3cr3t")).signature("msg_1", 1, b"{}"),
+            signature(b"s3cr3t", "msg_1", 1, b"{}"),
+            "a plain text secret signs with its bytes"
+        );
+        assert_eq!(format!("{keys:?}"), "SigningKeys(3 held)");
+        assert_eq!(
+            format!("{:?}", keys.get(&secret(JS_SECRET))),
+            "SigningKey(..)"
+        );
+    }
+
+    #[test]
+    fn prepared_keys_are_bounded() {
+        let keys = SigningKeys::default();
+        let secret = |n: usize| WebhookSecret::parse(&format!("secret {n}")).unwrap();
+        for n in 0..=SigningKeys::MAX {
+            keys.get(&secret(n));
+        }
+        assert!(keys.0.lock().unwrap().len() <= SigningKeys::MAX);
+        assert_eq!(
+            keys.get(&secret(0)).signature("msg_1", 1, b"{}"),
+            signature(b"secret 0", "msg_1", 1, b"{}")
+        );
     }
 
     #[test]

@@ -129,7 +129,12 @@ impl Delivery {
 
     /// This delivery after `attempt`: delivered, retried at `retry_at`, or dead.
     pub fn attempted(&self, attempt: Attempt, outcome: AttemptResult) -> Self {
-        let mut next = self.clone();
+        self.clone().into_attempted(attempt, outcome)
+    }
+
+    /// [`Delivery::attempted`], taking the delivery rather than copying it.
+    pub fn into_attempted(self, attempt: Attempt, outcome: AttemptResult) -> Self {
+        let mut next = self;
         next.updated_at = attempt.at;
         next.attempt_count += 1;
         next.attempts.push(attempt);
@@ -147,6 +152,11 @@ impl Delivery {
     /// This delivery given up unsent (its subscription is gone or disabled): dead, with the
     /// reason as its last attempt.
     pub fn abandoned(&self, reason: &str, now: DateTime<Utc>) -> Self {
+        self.clone().into_abandoned(reason, now)
+    }
+
+    /// [`Delivery::abandoned`], taking the delivery rather than copying it.
+    pub fn into_abandoned(self, reason: &str, now: DateTime<Utc>) -> Self {
         // Recorded, and counted, as an attempt that failed without a request, so the history
         // says why the delivery died.
         let unsent = Attempt {
@@ -156,7 +166,7 @@ impl Delivery {
             error: Some(reason.to_owned()),
             response: None,
         };
-        self.attempted(unsent, AttemptResult::Dead)
+        self.into_attempted(unsent, AttemptResult::Dead)
     }
 
     /// This delivery due again at once, on a client's request. A dead delivery gets one
