@@ -1,7 +1,8 @@
 //! Group commit: concurrent writes of one kind share one script call.
 //!
 //! A [`Batcher`] stands for one script whose KEYS and ARGV are a fixed head followed by the
-//! same number of keys and arguments per item (`create.lua`, `transition.lua`). Callers hand
+//! same number of keys and arguments per item (`create.lua`, `transition.lua`,
+//! `record_delivery.lua`). Callers hand
 //! it an item and wait for the item's own reply; a task gathers what is waiting into one call
 //! of at most [`MAX_BATCH`] items, with at most [`IN_FLIGHT`] calls outstanding. Nothing waits
 //! for company: a lone write goes out at once, and writes that arrive while calls are out
@@ -164,17 +165,31 @@ fn answer(items: Vec<Pending>, replies: Result<Vec<Value>, RedisError>, context:
 pub(super) struct Batchers {
     pub(super) create: Batcher,
     pub(super) transition: Batcher,
+    pub(super) record: Batcher,
+}
+
+/// The fixed heads of the batched scripts' calls.
+pub(super) struct Heads {
+    pub(super) create: Item,
+    pub(super) transition: Item,
+    pub(super) record: Item,
 }
 
 impl Batchers {
-    pub(super) fn start(conn: &Bounded, create_head: Item, transition_head: Item) -> Self {
+    pub(super) fn start(conn: &Bounded, heads: Heads) -> Self {
         Self {
-            create: Batcher::start(&scripts::CREATE, create_head, conn.clone(), "create a job"),
+            create: Batcher::start(&scripts::CREATE, heads.create, conn.clone(), "create a job"),
             transition: Batcher::start(
                 &scripts::TRANSITION,
-                transition_head,
+                heads.transition,
                 conn.clone(),
                 "write a job transition",
+            ),
+            record: Batcher::start(
+                &scripts::RECORD_DELIVERY,
+                heads.record,
+                conn.clone(),
+                "record a webhook delivery",
             ),
         }
     }

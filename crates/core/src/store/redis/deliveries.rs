@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::batch::Item;
 use super::listing::Found;
 use super::outbox::NOTIFIER_GROUP;
 use super::webhooks::parse_subscription;
@@ -135,21 +136,22 @@ impl RedisStore {
         due: Option<&str>,
     ) -> Result<bool, StoreError> {
         let due = due.map_or_else(|| due_arg(delivery), str::to_owned);
-        let written: i64 = scripts::RECORD_DELIVERY
-            .key(self.keys.delivery(&delivery.id))
-            .key(self.keys.due())
-            .key(self.keys.job(&delivery.job_id))
-            .arg(delivery.id.to_string())
+        let mut item = Item::default();
+        item.key(self.keys.delivery(&delivery.id))
+            .key(self.keys.job(&delivery.job_id));
+        item.arg(delivery.id.to_string())
             .arg(expected_attempts)
             .arg(to_json(delivery)?)
             .arg(delivery.attempt_count)
             .arg(delivery.state.as_str())
             .arg(due)
             .arg(hook_status_arg(delivery)?)
-            .arg(delivery.seq)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(backend("record a webhook delivery"))?;
+            .arg(delivery.seq);
+        // Concurrent records share one script call (see `batch`).
+        let reply = self.batchers.record.call(item).await?;
+        let written: i64 = ::redis::from_redis_value(reply).map_err(|e| {
+            StoreError::Backend(format!("failed to record a webhook delivery: {e}"))
+        })?;
         Ok(written == 1)
     }
 

@@ -327,10 +327,15 @@ impl RedisStore {
             conn: conn.clone(),
             timeout: timeouts.command,
         };
+        let mut record_head = batch::Item::default();
+        record_head.key(keys.due());
         let batchers = batch::Batchers::start(
             &bounded,
-            jobs::create_head(&keys, &config),
-            transition::head(&keys, &config),
+            batch::Heads {
+                create: jobs::create_head(&keys, &config),
+                transition: transition::head(&keys, &config),
+                record: record_head,
+            },
         );
         Ok(Self {
             conn,
