@@ -209,6 +209,23 @@ pub struct JobRequest {
     pub webhook: Option<serde_json::Value>,
 }
 
+/// How many bytes `value` takes as compact JSON, counted as it is written rather than
+/// written out (`usize::MAX` if it cannot be encoded).
+fn json_len(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(bytes.len());
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
+}
+
 /// A validated submission, ready to be stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
@@ -247,7 +264,7 @@ impl NewJob {
         let payload = request
             .payload
             .unwrap_or(serde_json::Value::Object(Default::default()));
-        let payload_len = serde_json::to_vec(&payload).map_or(usize::MAX, |v| v.len());
+        let payload_len = json_len(&payload);
         if payload_len > limits.max_payload_bytes {
             errors.push(FieldError::new(
                 "payload",
@@ -283,7 +300,7 @@ impl NewJob {
         let metadata = match request.metadata {
             None | Some(serde_json::Value::Null) => serde_json::Map::new(),
             Some(serde_json::Value::Object(map)) => {
-                let len = serde_json::to_vec(&map).map_or(usize::MAX, |v| v.len());
+                let len = json_len(&map);
                 if len > limits.max_metadata_bytes {
                     errors.push(FieldError::new(
                         "metadata",

@@ -1,5 +1,7 @@
 //! The job resource of the wire contract, shared by polling, SSE and webhooks.
 
+use std::fmt::Write as _;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -41,6 +43,12 @@ pub struct JobView {
     pub links: JobLinks,
 }
 
+/// The path of the job resources, before the id.
+const BASE: &str = "/v1/jobs/";
+
+/// The length of a hyphenated UUID.
+const ID_LEN: usize = 36;
+
 /// Where the job's other representations live.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -53,11 +61,22 @@ pub struct JobLinks {
 
 impl JobLinks {
     pub fn for_job(id: &JobId) -> Self {
-        let base = format!("/v1/jobs/{id}");
+        // Built by appending rather than formatting three times: every answer about a job
+        // carries its links.
+        let mut self_ = String::with_capacity(BASE.len() + ID_LEN);
+        self_.push_str(BASE);
+        // Writing to a `String` cannot fail.
+        let _ = write!(self_, "{id}");
+        let with = |tail: &str| {
+            let mut link = String::with_capacity(self_.len() + tail.len());
+            link.push_str(&self_);
+            link.push_str(tail);
+            link
+        };
         Self {
-            events: format!("{base}/events"),
-            result: format!("{base}/result"),
-            self_: base,
+            events: with("/events"),
+            result: with("/result"),
+            self_,
         }
     }
 }

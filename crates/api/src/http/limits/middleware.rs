@@ -77,7 +77,12 @@ pub async fn limit_json_depth(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.to_ascii_lowercase().contains("json"));
+        .is_some_and(|value| {
+            value
+                .as_bytes()
+                .windows(4)
+                .any(|w| w.eq_ignore_ascii_case(b"json"))
+        });
     let max = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.config.max_json_depth);

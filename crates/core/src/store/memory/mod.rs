@@ -257,7 +257,7 @@ impl Store for MemoryStore {
         let (job, event) = Job::create(JobId::generate(), &new, Utc::now());
         state.jobs.insert(
             job.id,
-            Record {
+            Box::new(Record {
                 job: job.clone(),
                 payload: new.payload,
                 output: None,
@@ -266,7 +266,7 @@ impl Store for MemoryStore {
                 hook: new.webhook,
                 bodies: HashMap::new(),
                 hook_status: None,
-            },
+            }),
         );
         state.index.insert((job.tenant.clone(), job.id));
         if let (Some(key), Some(fingerprint)) = (key, print) {
@@ -300,7 +300,7 @@ impl Store for MemoryStore {
             .jobs
             .get(id)
             .filter(|r| &r.job.tenant == tenant)
-            .map(Record::view))
+            .map(|r| r.view()))
     }
 
     async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<JobPage, StoreError> {

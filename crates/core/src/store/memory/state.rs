@@ -81,7 +81,9 @@ pub(super) struct Remembered {
 /// Everything the store's one mutex guards.
 #[derive(Default)]
 pub(super) struct State {
-    pub(super) jobs: HashMap<JobId, Record>,
+    /// Boxed: the map keeps every job until it expires and grows by rehashing, which moves
+    /// each entry under the lock; a pointer moves faster than a whole record.
+    pub(super) jobs: HashMap<JobId, Box<Record>>,
     /// Every job of every tenant, for listing newest first (ids are time-ordered).
     pub(super) index: BTreeSet<(TenantId, JobId)>,
     pub(super) queues: HashMap<QueueKey, VecDeque<JobId>>,

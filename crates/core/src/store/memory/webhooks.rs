@@ -201,7 +201,7 @@ impl Hooks {
     /// Stores a new delivery, due at once.
     fn insert(
         &mut self,
-        jobs: &mut HashMap<JobId, Record>,
+        jobs: &mut HashMap<JobId, Box<Record>>,
         delivery: &Delivery,
         body: &[u8],
         now: (Instant, DateTime<Utc>),
@@ -281,7 +281,7 @@ impl Hooks {
 
 /// Writes a job-hook delivery's state to its job's `webhook` status, unless a delivery of a
 /// later event of the job has shown its own already.
-fn note_hook_status(jobs: &mut HashMap<JobId, Record>, delivery: &Delivery) {
+fn note_hook_status(jobs: &mut HashMap<JobId, Box<Record>>, delivery: &Delivery) {
     if delivery.subscription.is_some() {
         return;
     }
