@@ -107,15 +107,16 @@ impl WorkerMetrics {
 
     /// Records how an attempt of a `job_type` job ended and how long it ran.
     pub(crate) fn finished(&self, job_type: &JobType, outcome: Finished, ran: Duration) {
-        let job_type = job_type.as_str().to_owned();
-        self.finished
-            .get_or_create(&OutcomeLabels {
-                job_type: job_type.clone(),
-                outcome: outcome.as_str(),
-            })
-            .inc();
+        let labels = OutcomeLabels {
+            job_type: job_type.as_str().to_owned(),
+            outcome: outcome.as_str(),
+        };
+        self.finished.get_or_create(&labels).inc();
+        let labels = TypeLabels {
+            job_type: labels.job_type,
+        };
         self.duration
-            .get_or_create(&TypeLabels { job_type })
+            .get_or_create(&labels)
             .observe(ran.as_secs_f64());
     }
 }
