@@ -250,6 +250,45 @@ pub struct Maintenance {
     pub promoted: usize,
 }
 
+/// The senders behind [`Store::signals`] and [`Store::controls`].
+#[derive(Debug, Clone)]
+pub(crate) struct Signals {
+    all: broadcast::Sender<Signal>,
+    controls: broadcast::Sender<Signal>,
+}
+
+impl Signals {
+    /// Senders whose receivers may fall `capacity` signals behind before they are lagged.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            all: broadcast::channel(capacity).0,
+            controls: broadcast::channel(capacity).0,
+        }
+    }
+
+    /// Whether anybody in the process receives events.
+    pub(crate) fn wants_events(&self) -> bool {
+        self.all.receiver_count() > 0
+    }
+
+    /// Announces `signal` to whoever receives it. Nobody listening is fine: signals are best
+    /// effort.
+    pub(crate) fn send(&self, signal: Signal) {
+        if !matches!(signal, Signal::Event(_)) {
+            let _ = self.controls.send(signal.clone());
+        }
+        let _ = self.all.send(signal);
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        self.all.subscribe()
+    }
+
+    pub(crate) fn subscribe_controls(&self) -> broadcast::Receiver<Signal> {
+        self.controls.subscribe()
+    }
+}
+
 /// What the store announces to every process: job events with their place in the tenant's
 /// feed (fast, best effort), cancel requests and revoked API keys. `Resync` says notifications
 /// may have been missed (the subscription dropped, or the listener fell behind): listeners
@@ -410,6 +449,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// This process's feed of signals. All receivers share one backend subscription.
     fn signals(&self) -> broadcast::Receiver<Signal>;
+
+    /// The signals but events: cancel requests, revoked keys and resyncs. While a process
+    /// holds no receiver of [`Store::signals`] (a worker's), the store does not even decode
+    /// the events it is sent.
+    fn controls(&self) -> broadcast::Receiver<Signal>;
 
     /// Checks the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -147,7 +147,7 @@ impl Worker {
                 "worker started"
             );
             // Subscribe before the first claim so no cancel request for a claimed job is missed.
-            let signals = inner.store.signals();
+            let signals = inner.store.controls();
             let listener = AbortOnDropHandle::new(tokio::spawn({
                 let inner = Arc::clone(&inner);
                 async move { signals::listen(signals, &inner.in_flight).await }.in_current_span()
@@ -187,7 +187,7 @@ impl Worker {
         if inner.types.is_empty() {
             return Outcome::Empty;
         }
-        let signals = inner.store.signals();
+        let signals = inner.store.controls();
         inner.maintain_once(&mut FailureLog::default()).await;
         let claimed = match inner
             .store

@@ -40,7 +40,7 @@ impl KeyStore for MemoryStore {
         let revoked = self.api_keys().remove(id).is_some();
         if revoked {
             // Nobody listening is fine: the key is gone from the map either way.
-            let _ = self.signals.send(Signal::KeyRevoked(id.clone()));
+            self.signals.send(Signal::KeyRevoked(id.clone()));
         }
         Ok(revoked)
     }

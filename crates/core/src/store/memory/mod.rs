@@ -36,7 +36,7 @@ use tokio::time::Instant;
 use self::state::{QueueKey, Record, Remembered, State, now_ms};
 use super::{
     CancelOutcome, Claimed, Created, JobPage, Lease, LeaseState, ListQuery, Maintenance, Signal,
-    Store, StoreConfig, StoreError, fingerprint,
+    Signals, Store, StoreConfig, StoreError, fingerprint,
 };
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedPage};
@@ -70,7 +70,7 @@ pub struct MemoryStore {
     /// How long an outbox entry read but not expanded stays with its reader before another
     /// read takes it back (the reader died).
     reclaim_after: Duration,
-    signals: broadcast::Sender<Signal>,
+    signals: Signals,
     config: StoreConfig,
     /// The API keys by id (see [`keys`]).
     api_keys: Mutex<BTreeMap<crate::apikey::ApiKeyId, crate::apikey::ApiKey>>,
@@ -78,7 +78,7 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     pub fn new(config: StoreConfig) -> Self {
-        let (signals, _) = broadcast::channel(SIGNAL_BUFFER);
+        let signals = Signals::new(SIGNAL_BUFFER);
         Self {
             state: Mutex::new(State::default()),
             work: Notify::new(),
@@ -158,8 +158,7 @@ impl MemoryStore {
             self.config.event_log_max,
             self.config.retention,
         );
-        // Nobody listening is fine: signals are best effort.
-        let _ = self.signals.send(Signal::Event(Arc::new(entry)));
+        self.signals.send(Signal::Event(Arc::new(entry)));
         job
     }
 
@@ -368,7 +367,7 @@ impl Store for MemoryStore {
             }
             JobStatus::Processing => {
                 record.cancel_requested = true;
-                let _ = self.signals.send(Signal::CancelRequested(*id));
+                self.signals.send(Signal::CancelRequested(*id));
                 CancelOutcome::Requested(record.view())
             }
             _ => CancelOutcome::AlreadyFinished(record.view()),
@@ -588,6 +587,10 @@ impl Store for MemoryStore {
 
     fn signals(&self) -> broadcast::Receiver<Signal> {
         self.signals.subscribe()
+    }
+
+    fn controls(&self) -> broadcast::Receiver<Signal> {
+        self.signals.subscribe_controls()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -91,13 +91,14 @@ impl Store for RedisStore {
     async fn create(&self, new: NewJob) -> Result<Created, StoreError> {
         let id = JobId::generate();
         let (job, event) = Job::create(id, &new, Utc::now());
-        let fingerprint = fingerprint(&new);
         let keys = &self.keys;
         let (tenant, job_type) = (&new.tenant, &new.job_type);
         let idempotency = new
             .idempotency_key
             .as_ref()
             .map(|key| keys.idempotency(tenant, key));
+        // What the key guards: only a submission with a key needs it.
+        let fingerprint = idempotency.as_ref().map(|_| fingerprint(&new));
         let mut item = Item::default();
         // Without a key, the job's own hash stands in for it (the script does not touch it as
         // an idempotency key), so every job has as many KEYS.
@@ -116,8 +117,12 @@ impl Store for RedisStore {
             .transpose()?;
         item.arg(id.to_string())
             .arg(if idempotency.is_some() { "1" } else { "0" })
-            .arg(format!("{id} {fingerprint}"))
-            .arg(&fingerprint)
+            .arg(
+                fingerprint
+                    .as_deref()
+                    .map_or_else(String::new, |f| format!("{id} {f}")),
+            )
+            .arg(fingerprint.as_deref().unwrap_or(""))
             .arg(to_json(&job)?)
             .arg(job.seq)
             .arg(to_json(&new.payload)?)
@@ -417,6 +422,10 @@ impl Store for RedisStore {
 
     fn signals(&self) -> broadcast::Receiver<Signal> {
         self.signals.subscribe()
+    }
+
+    fn controls(&self) -> broadcast::Receiver<Signal> {
+        self.signals.subscribe_controls()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -106,12 +106,11 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, MultiplexedConnection};
 use ::redis::{Client, IntoConnectionInfo, ProtocolVersion, RedisError};
-use tokio::sync::broadcast;
 
 pub use self::connection::RedisTimeouts;
 use self::connection::{Bounded, backend, manager_config, with_protocol};
 use self::keys::Keys;
-use super::{Signal, StoreConfig, StoreError};
+use super::{Signals, StoreConfig, StoreError};
 use crate::ids::{JobId, JobType, TenantId};
 use crate::job::Job;
 use crate::webhook::HookStatus;
@@ -131,7 +130,7 @@ pub struct RedisStore {
     client: Client,
     keys: Keys,
     config: StoreConfig,
-    signals: broadcast::Sender<Signal>,
+    signals: Signals,
     /// Queues whose consumer group this process has made sure of.
     groups: Mutex<HashSet<String>>,
     /// Idle connections for blocking reads (see `queue`).
@@ -320,7 +319,7 @@ impl RedisStore {
             prefix,
         )
         .await?;
-        let (signals, _) = broadcast::channel(SIGNAL_CAPACITY);
+        let signals = Signals::new(SIGNAL_CAPACITY);
         let subscription =
             signals::subscribe(info, keys.signals(), signals.clone(), timeouts).await?;
         let bounded = Bounded {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use ::redis::aio::ConnectionManager;
 use ::redis::{Client, ConnectionInfo, Msg, ProtocolVersion, PushInfo, PushKind};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{Bounded, RedisTimeouts, backend, manager_config};
@@ -21,7 +21,7 @@ use crate::apikey::ApiKeyId;
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedEntry};
 use crate::ids::JobId;
-use crate::store::{Signal, StoreError};
+use crate::store::{Signal, Signals, StoreError};
 
 /// What travels on the signals channel:
 /// - `{"entries": [{"cursor": "<ms>-<n>", "event": <Event>}, …]}`: events at their places in
@@ -106,6 +106,9 @@ impl Drop for Subscription {
 }
 
 /// The first wait before checking on a dropped subscription, and the longest.
+/// How a message carrying events starts (see [`Envelope`]).
+const EVENTS: &[u8] = br#"{"entries":"#;
+
 const RESTORE_MIN_DELAY: Duration = Duration::from_millis(100);
 const RESTORE_MAX_DELAY: Duration = Duration::from_secs(1);
 
@@ -117,7 +120,7 @@ const RESTORE_MAX_DELAY: Duration = Duration::from_secs(1);
 pub(super) async fn subscribe(
     info: ConnectionInfo,
     channel: String,
-    signals: broadcast::Sender<Signal>,
+    signals: Signals,
     timeouts: RedisTimeouts,
 ) -> Result<Subscription, StoreError> {
     // Push messages (RESP3) are what lets a ConnectionManager carry a subscription.
@@ -146,7 +149,7 @@ async fn listen(
     mut conn: ConnectionManager,
     channel: String,
     mut pushes: mpsc::UnboundedReceiver<PushInfo>,
-    signals: broadcast::Sender<Signal>,
+    signals: Signals,
     command_timeout: Duration,
 ) {
     let mut connected = true;
@@ -166,7 +169,7 @@ async fn listen(
                             tracing::info!("the signals subscription is back; listeners resync");
                             connected = true;
                             delay = RESTORE_MIN_DELAY;
-                            let _ = signals.send(Signal::Resync);
+                            signals.send(Signal::Resync);
                         }
                         Err(e) => {
                             // Said once when it dropped; every attempt is only a debug line.
@@ -182,12 +185,17 @@ async fn listen(
         let Some(push) = push else { return };
         match push.kind {
             PushKind::Message => {
-                let decoded = Msg::from_push_info(push)
-                    .map(|msg| decode(msg.get_payload_bytes()))
-                    .unwrap_or_default();
-                for signal in decoded {
-                    // No receiver at the moment is not an error: nobody is listening.
-                    let _ = signals.send(signal);
+                let Some(msg) = Msg::from_push_info(push) else {
+                    continue;
+                };
+                let payload = msg.get_payload_bytes();
+                // Events are most of the traffic: a process where nobody receives them (a
+                // worker's) does not decode them.
+                if payload.starts_with(EVENTS) && !signals.wants_events() {
+                    continue;
+                }
+                for signal in decode(payload) {
+                    signals.send(signal);
                 }
             }
             PushKind::Disconnection => {
