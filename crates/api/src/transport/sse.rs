@@ -325,22 +325,23 @@ impl JobStream {
         })
     }
 
-    /// A live event: queued when it is the next one, else the history fills the gap first.
-    async fn take(&mut self, entry: Arc<Published>) {
+    /// A live event: queued when it is the next one. Answers whether it skipped ahead (notices
+    /// were lost): then the history must fill the gap first.
+    fn take(&mut self, entry: Arc<Published>) -> bool {
         let event = &entry.event;
         if event.job.id != self.id || event.job.tenant != self.tenant {
-            return;
+            return false;
         }
         let seq = event.seq();
         if seq <= self.last_seen {
-            return;
+            return false;
         }
         if seq == self.last_seen + 1 {
             self.last_seen = seq;
             self.queue.push_back(Queued::Live(entry));
-        } else {
-            self.catch_up().await;
+            return false;
         }
+        true
     }
 
     /// Reads the history after the last event seen. If it no longer reaches back that far, the
@@ -400,8 +401,14 @@ impl NextEvent for JobStream {
                     return None;
                 }
                 Some(Notice::Revoked) => return None,
-                Some(Notice::Resync) => self.catch_up().await,
-                Some(Notice::Event(entry)) => self.take(entry).await,
+                // Reading the store is rare: its state is boxed, so that the state of every
+                // waiting stream stays small.
+                Some(Notice::Resync) => Box::pin(self.catch_up()).await,
+                Some(Notice::Event(entry)) => {
+                    if self.take(entry) {
+                        Box::pin(self.catch_up()).await;
+                    }
+                }
             }
         }
     }
@@ -586,7 +593,8 @@ impl NextEvent for FeedStream {
                 return None;
             }
             if self.catching_up {
-                if !self.read_more().await {
+                // Boxed, as a job stream's catch-up: waiting streams stay small.
+                if !Box::pin(self.read_more()).await {
                     return None;
                 }
                 continue;
