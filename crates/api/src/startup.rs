@@ -26,6 +26,7 @@ use crate::routes::openapi::{ApiDoc, Document};
 use crate::state::AppState;
 use crate::tasks::Tasks;
 use crate::transport::hub::Hub;
+use crate::transport::sse::heartbeat_interval;
 use crate::{ApiDeps, routes};
 
 /// Which routes a server answers.
@@ -81,6 +82,7 @@ fn serve(
         &deps.store,
         SharedKeyStore::clone(&deps.keys),
         deps.config.subscriber_buffer,
+        heartbeat_interval(deps.config.sse_heartbeat),
         deps.metrics.clone(),
         &mut tasks,
         shutdown.clone(),

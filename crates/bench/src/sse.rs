@@ -6,8 +6,15 @@
 //! substring search (no JSON parse), so that 10,000 streams cost the shared CPU as little as
 //! possible. A stream counts as *established* once its first line (`retry:`, an event or a
 //! comment) arrives.
+//!
+//! A connection is named by its source and destination address and port, and one source
+//! address has fewer than 30,000 ephemeral ports, some of them still in `TIME_WAIT` after an
+//! earlier phase: so towards an IPv4 loopback target the streams are spread over
+//! [`LOOPBACK_SOURCES`] source addresses (127.0.0.1, 127.0.0.2, …), which lets one tool
+//! process hold 19,000 streams and more (up to its open-files limit) phase after phase.
 
 use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,12 +29,15 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper::header::{self, HeaderValue};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, sleep, timeout};
 
 use crate::http::Target;
 use crate::stats;
+
+/// Loopback source addresses the streams to an IPv4 loopback target are spread over.
+const LOOPBACK_SOURCES: u8 = 8;
 
 /// File descriptors kept free besides one per stream (Redis, logs, the tool's other sockets).
 const FD_MARGIN: u64 = 512;
@@ -268,6 +278,7 @@ async fn load_thread(
     for (index, path) in spec.paths {
         let stream = Follower {
             target: Arc::clone(&spec.target),
+            index,
             shared: Arc::clone(&shared),
             latency: Rc::clone(&latency),
             probe: index == 0,
@@ -293,6 +304,8 @@ async fn load_thread(
 /// One stream's reader.
 struct Follower {
     target: Arc<Target>,
+    /// The stream's number among all the load threads' streams.
+    index: usize,
     shared: Arc<Shared>,
     latency: Rc<RefCell<Histogram<u64>>>,
     probe: bool,
@@ -304,7 +317,7 @@ impl Follower {
             return;
         };
         let mut permit = Some(permit);
-        let opened = timeout(open_timeout, open(&self.target, path)).await;
+        let opened = timeout(open_timeout, open(&self.target, self.index, path)).await;
         let mut body = match opened {
             Ok(Ok(body)) => body,
             Ok(Err(error)) => return self.fail(format!("{error:#}")),
@@ -384,9 +397,9 @@ impl Follower {
     }
 }
 
-/// Connects, sends `GET path` and returns the body of a `200` answer.
-async fn open(target: &Target, path: &str) -> anyhow::Result<Incoming> {
-    let stream = TcpStream::connect(target.addr())
+/// Connects (stream `index`), sends `GET path` and returns the body of a `200` answer.
+async fn open(target: &Target, index: usize, path: &str) -> anyhow::Result<Incoming> {
+    let stream = connect(target.addr(), index)
         .await
         .with_context(|| format!("failed to connect to {}", target.addr()))?;
     stream
@@ -423,6 +436,26 @@ async fn open(target: &Target, path: &str) -> anyhow::Result<Incoming> {
     Ok(response.into_body())
 }
 
+/// A connection to `addr` for stream `index`: from one of [`LOOPBACK_SOURCES`] loopback
+/// addresses, in turn, when `addr` is IPv4 loopback.
+async fn connect(addr: SocketAddr, index: usize) -> std::io::Result<TcpStream> {
+    let IpAddr::V4(ip) = addr.ip() else {
+        return TcpStream::connect(addr).await;
+    };
+    if !ip.is_loopback() {
+        return TcpStream::connect(addr).await;
+    }
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(IpAddr::V4(loopback_source(index)), 0))?;
+    socket.connect(addr).await
+}
+
+/// The loopback source address of stream `index`.
+fn loopback_source(index: usize) -> Ipv4Addr {
+    let offset = u8::try_from(index % usize::from(LOOPBACK_SOURCES)).unwrap_or(0);
+    Ipv4Addr::new(127, 0, 0, 1 + offset)
+}
+
 /// The job resource's `updated_at`, found by substring search (also used on webhook bodies).
 pub(crate) fn updated_at(data: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
     const KEY: &[u8] = b"\"updated_at\":\"";
@@ -457,6 +490,14 @@ mod tests {
         let at = updated_at(data).unwrap();
         assert_eq!(at.timestamp_subsec_millis(), 456);
         assert_eq!(updated_at(br#"{"id":"x"}"#), None);
+    }
+
+    #[test]
+    fn streams_take_the_loopback_source_addresses_in_turn() {
+        let sources: Vec<Ipv4Addr> = (0..9).map(loopback_source).collect();
+        assert_eq!(sources[0], Ipv4Addr::new(127, 0, 0, 1));
+        assert_eq!(sources[7], Ipv4Addr::new(127, 0, 0, 8));
+        assert_eq!(sources[8], sources[0]);
     }
 
     #[test]

@@ -27,8 +27,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, Responder};
+use actix_web::http::header::{
+    CacheControl, CacheDirective, ContentEncoding, HeaderName, HeaderValue,
+};
+use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_lab::sse;
 use futures_util::Stream;
 use herald_core::{
@@ -39,11 +41,16 @@ use crate::ApiConfig;
 use crate::http::caller::ActingKey;
 use crate::http::error::ApiError;
 use crate::http::metrics::{ApiMetrics, StreamGuard, StreamKind};
+use crate::state::AppState;
+use crate::transport::body::EventBody;
 use crate::transport::feed::{EventQuery, FeedFilter, READ_BATCH, current_kind};
 use crate::transport::hub::{Hub, Listener, Notice, Published, Subscription, render};
 
 /// The header (request and answer) naming where a stream resumes.
 pub const LAST_EVENT_ID: &str = "Last-Event-ID";
+
+/// The media type of an event stream.
+const EVENT_STREAM: &str = "text/event-stream";
 
 /// The answer's `Last-Event-ID` when a feed stream resumes from the oldest event kept because
 /// the feed no longer reaches back to the client's cursor (Mercure's word for it).
@@ -79,8 +86,9 @@ pub fn heartbeat_interval(longest_silence: Duration) -> Duration {
     longest_silence * 4 / 5
 }
 
-/// The `text/event-stream` answer for `events`: a `retry:` hint first, then the events, with a
-/// comment after [`heartbeat_interval`] of silence, so no silence reaches `sse_heartbeat`; `Cache-Control: no-cache` and
+/// The `text/event-stream` answer for `events`: a `retry:` hint first, then the events (those
+/// ready at once as one chunk), with a comment every [`heartbeat_interval`] from the server's
+/// one clock, so no silence reaches `sse_heartbeat`; `Cache-Control: no-cache` and
 /// `X-Accel-Buffering: no` so neither caches nor proxies such as nginx hold events back; and,
 /// for a resumed stream, `Last-Event-ID` naming the event replay starts after.
 pub fn respond(
@@ -89,17 +97,24 @@ pub fn respond(
     events: impl Stream<Item = sse::Event> + 'static,
     resumed_after: Option<String>,
 ) -> HttpResponse {
-    let mut response = sse::Sse::from_infallible_stream(events)
-        .with_keep_alive(heartbeat_interval(config.sse_heartbeat))
-        .with_retry_duration(config.sse_retry)
-        .respond_to(req);
-    let headers = response.headers_mut();
-    headers.insert(
-        HeaderName::from_static("x-accel-buffering"),
-        HeaderValue::from_static("no"),
-    );
+    // Every server of this crate holds its state; the hub in it keeps the heartbeat clock.
+    let heartbeat = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.hub.heartbeats().join());
+    let frames = sse::Sse::from_infallible_stream(events);
+    let mut response = HttpResponse::Ok()
+        .content_type(EVENT_STREAM)
+        .insert_header(ContentEncoding::Identity)
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .insert_header((
+            HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        ))
+        .body(EventBody::new(config.sse_retry, frames, heartbeat));
     if let Some(value) = resumed_after.and_then(|v| HeaderValue::try_from(v).ok()) {
-        headers.insert(HeaderName::from_static("last-event-id"), value);
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("last-event-id"), value);
     }
     response
 }
@@ -310,22 +325,23 @@ impl JobStream {
         })
     }
 
-    /// A live event: queued when it is the next one, else the history fills the gap first.
-    async fn take(&mut self, entry: Arc<Published>) {
+    /// A live event: queued when it is the next one. Answers whether it skipped ahead (notices
+    /// were lost): then the history must fill the gap first.
+    fn take(&mut self, entry: Arc<Published>) -> bool {
         let event = &entry.event;
         if event.job.id != self.id || event.job.tenant != self.tenant {
-            return;
+            return false;
         }
         let seq = event.seq();
         if seq <= self.last_seen {
-            return;
+            return false;
         }
         if seq == self.last_seen + 1 {
             self.last_seen = seq;
             self.queue.push_back(Queued::Live(entry));
-        } else {
-            self.catch_up().await;
+            return false;
         }
+        true
     }
 
     /// Reads the history after the last event seen. If it no longer reaches back that far, the
@@ -385,8 +401,14 @@ impl NextEvent for JobStream {
                     return None;
                 }
                 Some(Notice::Revoked) => return None,
-                Some(Notice::Resync) => self.catch_up().await,
-                Some(Notice::Event(entry)) => self.take(entry).await,
+                // Reading the store is rare: its state is boxed, so that the state of every
+                // waiting stream stays small.
+                Some(Notice::Resync) => Box::pin(self.catch_up()).await,
+                Some(Notice::Event(entry)) => {
+                    if self.take(entry) {
+                        Box::pin(self.catch_up()).await;
+                    }
+                }
             }
         }
     }
@@ -571,7 +593,8 @@ impl NextEvent for FeedStream {
                 return None;
             }
             if self.catching_up {
-                if !self.read_more().await {
+                // Boxed, as a job stream's catch-up: waiting streams stay small.
+                if !Box::pin(self.read_more()).await {
                     return None;
                 }
                 continue;
@@ -615,7 +638,15 @@ mod tests {
         let metrics = ApiMetrics::register(&mut Registry::default());
         let keys = Arc::new(MemoryStore::new(StoreConfig::default()));
         let mut tasks = Tasks::new(shutdown.clone());
-        let hub = Hub::start(&store, keys, 8, metrics, &mut tasks, shutdown.clone());
+        let hub = Hub::start(
+            &store,
+            keys,
+            8,
+            Duration::from_secs(12),
+            metrics,
+            &mut tasks,
+            shutdown.clone(),
+        );
         let subscription = hub.subscribe_job(JobId::generate(), Listener::Stream(StreamKind::Job));
         (subscription, tasks)
     }

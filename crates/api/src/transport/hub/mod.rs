@@ -8,7 +8,8 @@
 //! subscriber is told to catch up from the histories and feeds.
 //!
 //! # Never waiting for a subscriber
-//! Each subscription owns a bounded queue. The hub only ever `try_send`s into it, under one short
+//! Each subscription owns a bounded queue ([`queue`]: small, since ten thousand idle streams
+//! hold ten thousand of them). The hub only ever pushes into it without waiting, under one short
 //! lock: a subscriber whose queue is full has fallen behind (a client that stopped reading, a
 //! stream stuck behind a slow socket) and is dropped on the spot, like Mercure drops subscribers
 //! that lag. It still receives what its queue holds, then [`Notice::Lagged`]: an SSE stream ends
@@ -31,6 +32,7 @@
 //! for the store, and those gone are revoked the same way.
 
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -39,16 +41,18 @@ use herald_core::store::{SharedKeyStore, Signal};
 use herald_core::{FeedEntry, JobId, SharedStore, TenantId};
 use tokio::sync::Notify;
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
 use crate::http::metrics::{ApiMetrics, HubCounts};
 use crate::tasks::Tasks;
+use crate::transport::heartbeat::Heartbeats;
 use crate::transport::revocation::{KeyWatch, Revocations};
 
 mod notice;
+mod queue;
 
 pub use notice::{Listener, Notice, Published, render};
+use queue::{Full, Queue, Received};
 
 /// How often the watched keys are read back from the store even without a resync: the
 /// backstop for a revocation signal lost without the subscription noticing it.
@@ -75,6 +79,8 @@ struct Inner {
     revocations: Revocations,
     /// Asks for a re-check of the watched keys; many requests before it runs make one.
     recheck: Notify,
+    /// The clock of the streams' heartbeats.
+    heartbeats: Heartbeats,
 }
 
 /// Every subscriber's sending half, by key and then by subscription number.
@@ -87,7 +93,7 @@ struct Subscribers {
 
 /// One subscriber, as the hub holds it.
 struct Entry {
-    sender: mpsc::Sender<Notice>,
+    queue: Arc<Queue>,
     listener: Listener,
 }
 
@@ -100,19 +106,28 @@ enum Key {
 
 impl Hub {
     /// Subscribes to `store`'s signals and starts, among `tasks`, the tasks that fan them out
-    /// and re-check watched keys (read from `keys`) until `shutdown` is cancelled. Each
-    /// subscriber may hold `buffer` notices (at least one) before it is dropped for lagging.
-    /// Must be called within a Tokio runtime.
+    /// and re-check watched keys (read from `keys`) until `shutdown` is cancelled, and the
+    /// clock that makes each stream's heartbeat due every `heartbeat`. Each subscriber may
+    /// hold `buffer` notices (at least one) before it is dropped for lagging. Must be called
+    /// within a Tokio runtime.
     pub(crate) fn start(
         store: &SharedStore,
         keys: SharedKeyStore,
         buffer: usize,
+        heartbeat: Duration,
         metrics: ApiMetrics,
         tasks: &mut Tasks,
         shutdown: CancellationToken,
     ) -> Self {
         let hub = Self::new(Revocations::new(keys), buffer, metrics, shutdown);
         hub.spawn(store.signals(), tasks);
+        tasks.spawn(
+            "heartbeats of the event streams",
+            hub.inner
+                .heartbeats
+                .clone()
+                .run(heartbeat, hub.inner.shutdown.clone()),
+        );
         hub
     }
 
@@ -130,6 +145,7 @@ impl Hub {
                 shutdown,
                 revocations,
                 recheck: Notify::new(),
+                heartbeats: Heartbeats::default(),
             }),
         }
     }
@@ -147,6 +163,11 @@ impl Hub {
         &self.inner.revocations
     }
 
+    /// The clock of the streams' heartbeats.
+    pub fn heartbeats(&self) -> &Heartbeats {
+        &self.inner.heartbeats
+    }
+
     /// Starts listening for changes of job `id`. Subscribe first, then read the job: nothing
     /// that happens after this call is missed.
     pub fn subscribe_job(&self, id: JobId, listener: Listener) -> Subscription {
@@ -159,7 +180,7 @@ impl Hub {
     }
 
     fn subscribe(&self, key: Key, listener: Listener) -> Subscription {
-        let (sender, receiver) = mpsc::channel(self.inner.buffer);
+        let queue = Arc::new(Queue::new());
         let mut subscribers = self.inner.subscribers();
         let number = subscribers.next_id;
         subscribers.next_id += 1;
@@ -167,13 +188,19 @@ impl Hub {
             Key::Job(id) => subscribers.by_job.entry(*id).or_default(),
             Key::Tenant(tenant) => subscribers.by_tenant.entry(tenant.clone()).or_default(),
         }
-        .insert(number, Entry { sender, listener });
+        .insert(
+            number,
+            Entry {
+                queue: Arc::clone(&queue),
+                listener,
+            },
+        );
         self.inner.metrics.set_hub_counts(subscribers.counts());
         drop(subscribers);
         Subscription {
             key,
             number,
-            receiver,
+            queue,
             inner: Arc::clone(&self.inner),
             watch: KeyWatch::default(),
         }
@@ -221,12 +248,17 @@ impl Hub {
         let metrics = &self.inner.metrics;
         let mut subscribers = self.inner.subscribers();
         let mut dropped = 0;
-        dropped += offer(&mut subscribers.by_job, &job.id, metrics, || {
+        let buffer = self.inner.buffer;
+        dropped += offer(&mut subscribers.by_job, &job.id, buffer, metrics, || {
             Notice::Event(Arc::clone(entry))
         });
-        dropped += offer(&mut subscribers.by_tenant, &job.tenant, metrics, || {
-            Notice::Event(Arc::clone(entry))
-        });
+        dropped += offer(
+            &mut subscribers.by_tenant,
+            &job.tenant,
+            buffer,
+            metrics,
+            || Notice::Event(Arc::clone(entry)),
+        );
         self.after_offers(&subscribers, dropped);
     }
 
@@ -259,6 +291,7 @@ impl Hub {
     fn resync(&self) {
         self.inner.recheck.notify_one();
         let metrics = &self.inner.metrics;
+        let buffer = self.inner.buffer;
         let mut subscribers = self.inner.subscribers();
         let mut dropped = 0;
         let Subscribers {
@@ -266,11 +299,11 @@ impl Hub {
         } = &mut *subscribers;
         let jobs: Vec<JobId> = by_job.keys().copied().collect();
         for id in &jobs {
-            dropped += offer(by_job, id, metrics, || Notice::Resync);
+            dropped += offer(by_job, id, buffer, metrics, || Notice::Resync);
         }
         let tenants: Vec<TenantId> = by_tenant.keys().cloned().collect();
         for tenant in &tenants {
-            dropped += offer(by_tenant, tenant, metrics, || Notice::Resync);
+            dropped += offer(by_tenant, tenant, buffer, metrics, || Notice::Resync);
         }
         self.after_offers(&subscribers, dropped);
     }
@@ -283,12 +316,13 @@ impl Hub {
     }
 }
 
-/// Offers a notice to every subscriber of `key` without waiting; drops those whose queue is
-/// full (they learn it as [`Notice::Lagged`] once they drain it) or whose receiver is gone.
+/// Offers a notice to every subscriber of `key` without waiting; drops those whose queue
+/// holds `buffer` notices already (they learn it as [`Notice::Lagged`] once they drain it).
 /// Returns how many were dropped.
 fn offer<K: Eq + Hash>(
     map: &mut HashMap<K, HashMap<u64, Entry>>,
     key: &K,
+    buffer: usize,
     metrics: &ApiMetrics,
     notice: impl Fn() -> Notice,
 ) -> usize {
@@ -296,16 +330,15 @@ fn offer<K: Eq + Hash>(
         return 0;
     };
     let before = entries.len();
-    entries.retain(|_, entry| match entry.sender.try_send(notice()) {
+    entries.retain(|_, entry| match entry.queue.push(notice(), buffer) {
         Ok(()) => true,
-        Err(TrySendError::Full(_)) => {
+        Err(Full) => {
+            entry.queue.let_go();
             if let Listener::Stream(kind) = entry.listener {
                 metrics.stream_lagged(kind);
             }
             false
         }
-        // The subscription is being dropped right now; its `Drop` finds nothing to remove.
-        Err(TrySendError::Closed(_)) => false,
     });
     let dropped = before - entries.len();
     if entries.is_empty() {
@@ -339,7 +372,7 @@ impl Inner {
 pub struct Subscription {
     key: Key,
     number: u64,
-    receiver: mpsc::Receiver<Notice>,
+    queue: Arc<Queue>,
     inner: Arc<Inner>,
     /// The key the subscription was opened with (none by default).
     watch: KeyWatch,
@@ -364,9 +397,8 @@ impl Subscription {
             biased;
             () = self.inner.shutdown.cancelled() => None,
             () = self.watch.revoked() => Some(Notice::Revoked),
-            // The hub drops a subscriber's sender only when its queue overflowed (the receiver,
-            // and so this subscription, is alive): the end of the queue means "lagged".
-            notice = self.receiver.recv() => Some(notice.unwrap_or(Notice::Lagged)),
+            // The hub lets a queue go only when it overflowed: its end means "lagged".
+            notice = poll_fn(|cx| self.queue.poll_next(cx)) => Some(notice.unwrap_or(Notice::Lagged)),
         }
     }
 
@@ -374,11 +406,10 @@ impl Subscription {
     /// [`Notice::Lagged`] once the hub let this subscription go and its queue is drained. (A
     /// revocation is not a notice here: see [`Subscription::is_revoked`].)
     pub fn try_recv(&mut self) -> Option<Notice> {
-        use tokio::sync::mpsc::error::TryRecvError;
-        match self.receiver.try_recv() {
-            Ok(notice) => Some(notice),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Notice::Lagged),
+        match self.queue.take() {
+            Received::Notice(notice) => Some(notice),
+            Received::Empty => None,
+            Received::LetGo => Some(Notice::Lagged),
         }
     }
 
