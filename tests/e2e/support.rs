@@ -240,13 +240,13 @@ pub async fn redis_connection(redis: &RedisServer) -> redis::aio::MultiplexedCon
         .expect("a connection to the test's Redis")
 }
 
-/// How many connections subscribe to this test's signals channel (`<prefix>:signals`): one per
+/// How many connections subscribe to this test's signals channel (`{<prefix>}:signals`): one per
 /// running `herald` process on the prefix, however many streams and polls they serve.
 pub async fn signal_subscribers(redis: &RedisServer) -> i64 {
     let mut conn = redis_connection(redis).await;
     let (_, subscribers): (String, i64) = redis::cmd("PUBSUB")
         .arg("NUMSUB")
-        .arg(format!("{}:signals", redis.prefix()))
+        .arg(format!("{{{}}}:signals", redis.prefix()))
         .query_async(&mut conn)
         .await
         .expect("PUBSUB NUMSUB");

@@ -368,9 +368,14 @@ struct LoadArgs {
 /// The Server-Sent Events phases' sizes.
 #[derive(Debug, Clone, Args)]
 struct SseArgs {
-    /// Streams in the deliveries phase; the memory phases open 1,000 and this many.
+    /// Streams in the deliveries phase.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=50_000))]
     sse_streams: u64,
+    /// Idle streams of the memory phases, one phase each, comma-separated: 19,000 is about as
+    /// many as one api process holds under a 20,000 open-files limit.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000, 19_000],
+          value_parser = clap::value_parser!(u64).range(1..=50_000))]
+    sse_idle_streams: Vec<u64>,
     /// Streams in the latency phase.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=50_000))]
     sse_latency_streams: u64,
@@ -388,12 +393,16 @@ struct SseArgs {
 
 impl SseArgs {
     fn plan(&self) -> anyhow::Result<run_sse::SsePlan> {
-        let streams = usize::try_from(self.sse_streams)?;
-        let mut idle_streams = vec![1_000.min(streams), streams];
+        let mut idle_streams = self
+            .sse_idle_streams
+            .iter()
+            .map(|&n| usize::try_from(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        idle_streams.sort_unstable();
         idle_streams.dedup();
         Ok(run_sse::SsePlan {
             idle_streams,
-            streams,
+            streams: usize::try_from(self.sse_streams)?,
             latency_streams: usize::try_from(self.sse_latency_streams)?,
             jobs: usize::try_from(self.sse_jobs)?,
             latency_jobs: usize::try_from(self.sse_latency_jobs)?,
