@@ -19,6 +19,7 @@ herald_testkit::on_both_backends!(
     a_result_over_the_limit_is_refused,
     a_full_queue_refuses_new_jobs,
     concurrent_submissions_each_get_their_own_answer,
+    running_jobs_leave_room_in_the_queue_for_submissions_sent_together,
     concurrent_changes_of_one_job_are_applied_once,
     signals_announce_every_event_of_a_job_in_order,
 );
@@ -256,6 +257,25 @@ async fn concurrent_submissions_each_get_their_own_answer(backend: Backend) {
     assert_eq!(keyed.iter().filter(|c| !c.replayed).count(), 1);
     assert!(keyed.iter().all(|c| c.job.id == keyed[0].job.id));
     assert_eq!(h.claim_now("demo.fail", 20).await.len(), 1);
+}
+
+/// The bound counts jobs waiting in line, not running ones, also for submissions written in
+/// one shared call.
+async fn running_jobs_leave_room_in_the_queue_for_submissions_sent_together(backend: Backend) {
+    let h = open_with(backend, |c| c.max_queue_len = 4).await;
+    for _ in 0..3 {
+        h.create(new_job("demo.sleep", json!({}))).await;
+    }
+    assert_eq!(h.claim_now("demo.sleep", 2).await.len(), 2);
+    let outcomes = futures_util::future::join_all(
+        (0..4).map(|_| h.store.create(new_job("demo.sleep", json!({})))),
+    )
+    .await;
+    let created = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(
+        created, 3,
+        "one job waits, so three more fit under a bound of four"
+    );
 }
 
 /// Changes computed from the same version and written together: the first applies, the others

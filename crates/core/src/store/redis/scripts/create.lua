@@ -21,8 +21,9 @@ local idem_ttl, job_prefix, feed_max, max_queue, group, channel, outbox_max, fee
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local per_keys, per_args, head_args = 7, 14, 8
 
--- How many jobs wait in each queue met, counted once and then kept up to date.
-local waiting = {}
+-- Each queue met: how many of its jobs wait (counted once, then kept up to date) and whether
+-- the count leaves out the running jobs' entries yet.
+local queues = {}
 
 local function create(k, a)
   local idem, job, feed, feed_last, queue, index, wants = KEYS[k], KEYS[k + 1], KEYS[k + 2],
@@ -52,25 +53,29 @@ local function create(k, a)
   end
 
   -- The bound counts jobs waiting in line: entries not yet handed to a worker (the stream
-  -- also holds the entries of running jobs, which sit in the group's pending list). Retries
-  -- waiting for their delay were admitted once already and do not count.
-  local count = waiting[queue]
-  if count == nil then
-    count = redis.call('XLEN', queue)
-    if count == 0 then
+  -- also holds the entries of running jobs, which sit in the group's pending list; they are
+  -- only counted out once the stream looks full). Retries waiting for their delay were
+  -- admitted once already and do not count.
+  local q = queues[queue]
+  if q == nil then
+    local length = redis.call('XLEN', queue)
+    if length == 0 then
       ensure_group(queue, group)
-    elseif count >= max_queue then
-      local summary = redis.pcall('XPENDING', queue, group)
-      if type(summary) == 'table' and summary.err == nil then
-        count = count - tonumber(summary[1])
-      end
+    end
+    q = {count = length, exact = false}
+    queues[queue] = q
+  end
+  if q.count >= max_queue and not q.exact then
+    q.exact = true
+    local summary = redis.pcall('XPENDING', queue, group)
+    if type(summary) == 'table' and summary.err == nil then
+      q.count = q.count - tonumber(summary[1])
     end
   end
-  if count >= max_queue then
-    waiting[queue] = count
+  if q.count >= max_queue then
     return {'full'}
   end
-  waiting[queue] = count + 1
+  q.count = q.count + 1
 
   if has_idem == '1' then
     redis.call('SET', idem, idem_value, 'PX', idem_ttl)
