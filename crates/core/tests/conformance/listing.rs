@@ -45,6 +45,8 @@ async fn listing_filters_by_status_and_type(backend: Backend) {
     let failing = h.create(new_job("demo.fail", json!({}))).await;
     let lease = h.claim_one("demo.sleep").await.lease;
     h.store.complete(lease, None).await.unwrap();
+    let running = h.create(new_job("demo.sleep", json!({}))).await;
+    h.claim_one("demo.sleep").await;
 
     let completed = ListQuery {
         status: Some(JobStatus::Completed),
@@ -64,6 +66,22 @@ async fn listing_filters_by_status_and_type(backend: Backend) {
     assert_eq!(
         page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
         [failing.id]
+    );
+
+    let processing = ListQuery {
+        status: Some(JobStatus::Processing),
+        ..query(10)
+    };
+    let page = h.store.list(&tenant(), &processing).await.unwrap();
+    assert_eq!(
+        page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [running.id]
+    );
+
+    let every = h.store.list(&tenant(), &query(10)).await.unwrap();
+    assert_eq!(
+        every.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [running.id, failing.id, sleeping.id]
     );
 
     let of_type = ListQuery {

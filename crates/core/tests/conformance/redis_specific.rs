@@ -268,7 +268,7 @@ async fn finished_jobs_expire_after_the_retention_and_running_ones_do_not() {
         "{key} expires in {ttl} ms"
     );
     let fields: Vec<String> = raw.hkeys(&key).await.unwrap();
-    for field in ["doc", "payload", "result", "event:1", "event:3"] {
+    for field in ["last", "payload", "result", "event:1", "event:3"] {
         assert!(fields.iter().any(|f| f == field), "{key} lacks {field}");
     }
     let key = job_key(&running.id);
@@ -319,8 +319,8 @@ async fn expired_jobs_leave_the_listings() {
             "{key} still lists the expired job"
         );
     }
-    let pending: Vec<String> = raw.zrange(index("pending"), 0, -1).await.unwrap();
-    assert_eq!(pending, [kept.id.to_string()]);
+    let active: Vec<String> = raw.zrange(index("active"), 0, -1).await.unwrap();
+    assert_eq!(active, [kept.id.to_string()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -937,7 +937,7 @@ async fn the_suites_redis_refuses_what_spans_hash_slots_as_cluster_does() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_prefix_holding_the_earlier_layout_is_refused_with_what_to_do() {
+async fn a_prefix_holding_another_layout_is_refused_with_what_to_do() {
     let redis = RedisServer::shared();
     let prefix = RedisServer::fresh_prefix();
     let mut raw = redis::Client::open(redis.url())
@@ -962,12 +962,42 @@ async fn a_prefix_holding_the_earlier_layout_is_refused_with_what_to_do() {
         "{message}"
     );
     assert!(message.contains("--redis-prefix"), "{message}");
-    // Another prefix on the same Redis is not held back.
-    RedisStore::connect(
-        redis.url(),
-        &RedisServer::fresh_prefix(),
-        StoreConfig::default(),
-    )
-    .await
-    .unwrap();
+
+    // The one-slot layout before the layout was recorded: data, and no record of its layout.
+    let unmarked = RedisServer::fresh_prefix();
+    let _: () = raw
+        .zadd(format!("{{{unmarked}}}:expiring"), "acme completed x", 1)
+        .await
+        .unwrap();
+    let message = RedisStore::connect(redis.url(), &unmarked, StoreConfig::default())
+        .await
+        .expect_err("a store must not run over data it cannot read")
+        .to_string();
+    assert!(
+        message.contains(&format!("`{{{unmarked}}}:expiring`")),
+        "{message}"
+    );
+
+    // A layout recorded by another version.
+    let other = RedisServer::fresh_prefix();
+    let _: () = raw.set(format!("{{{other}}}:layout"), "9").await.unwrap();
+    let message = RedisStore::connect(redis.url(), &other, StoreConfig::default())
+        .await
+        .expect_err("a store must not run over data it cannot read")
+        .to_string();
+    assert!(
+        message.contains(&format!("`{{{other}}}:layout`")),
+        "{message}"
+    );
+
+    // A fresh prefix is marked with this version's layout, and a store starts on it again.
+    let fresh = RedisServer::fresh_prefix();
+    RedisStore::connect(redis.url(), &fresh, StoreConfig::default())
+        .await
+        .unwrap();
+    let layout: Option<String> = raw.get(format!("{{{fresh}}}:layout")).await.unwrap();
+    assert!(layout.is_some(), "a fresh prefix records its layout");
+    RedisStore::connect(redis.url(), &fresh, StoreConfig::default())
+        .await
+        .unwrap();
 }

@@ -14,7 +14,7 @@ use super::listing::Found;
 use super::transition::Change;
 use super::{
     GROUP, HOOK_FIELDS, RedisStore, Stored, backend, corrupt, feed_keep, feed_max, hook_status,
-    keys, outbox_max, scripts, signals, to_json, ttl_millis,
+    keys, outbox_max, record_of, scripts, signals, to_json, ttl_millis,
 };
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedPage};
@@ -58,7 +58,7 @@ impl RedisStore {
         for id in &ids {
             pipe.cmd("HMGET")
                 .arg(self.keys.listed_job(id))
-                .arg("doc")
+                .arg("last")
                 .arg(&HOOK_FIELDS);
         }
         let rows: Vec<(Option<String>, Option<String>, Option<String>)> = pipe
@@ -67,11 +67,11 @@ impl RedisStore {
             .map_err(backend("read listed jobs"))?;
         ids.iter()
             .zip(rows)
-            .map(|(id, (doc, hook_events, hook_state))| {
-                let Some(doc) = doc else {
+            .map(|(id, (last, hook_events, hook_state))| {
+                let Some(last) = last else {
                     return Ok(Found::Gone);
                 };
-                let mut job: Job = serde_json::from_str(&doc)
+                let mut job = record_of(&last)
                     .map_err(|e| StoreError::Corrupt(format!("the record of job {id}: {e}")))?;
                 job.webhook = hook_status(&job.id, hook_events.as_deref(), hook_state.as_deref());
                 // The index and the record were read apart: a job that changed status in
@@ -123,7 +123,6 @@ impl Store for RedisStore {
                     .map_or_else(String::new, |f| format!("{id} {f}")),
             )
             .arg(fingerprint.as_deref().unwrap_or(""))
-            .arg(to_json(&job)?)
             .arg(job.seq)
             .arg(to_json(&new.payload)?)
             .arg(to_json(&event)?)
@@ -152,10 +151,12 @@ impl Store for RedisStore {
                 replayed: false,
             }),
             Some("replayed") => {
-                let doc = reply.get(1).map(String::as_str).unwrap_or_default();
-                let mut earlier: Job = serde_json::from_str(doc).map_err(|e| {
-                    StoreError::Corrupt(format!("a job replayed by idempotency key: {e}"))
-                })?;
+                let last = reply.get(1).map(String::as_str).unwrap_or_default();
+                let mut earlier = serde_json::from_str::<Event>(last)
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!("a job replayed by idempotency key: {e}"))
+                    })?
+                    .job;
                 let field = |i: usize| reply.get(i).map(String::as_str).filter(|f| !f.is_empty());
                 earlier.webhook = hook_status(&earlier.id, field(2), field(3));
                 Ok(Created {
@@ -177,22 +178,29 @@ impl Store for RedisStore {
     }
 
     async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<JobPage, StoreError> {
-        // A job sits in the index of its status: a listing of one status reads that index, a
-        // listing of every status merges them, and the type is filtered while reading.
+        // A job sits in the index of its status (pending and processing share one): a
+        // listing of one status reads that index, a listing of every status merges them, and
+        // what an index holds besides (a type, the other unfinished status) is filtered out
+        // while reading.
         let statuses = match query.status {
             Some(status) => vec![status],
             None => JobStatus::ALL.to_vec(),
         };
-        let indexes: Vec<String> = statuses
-            .iter()
-            .map(|status| self.keys.index(tenant, *status))
-            .collect();
+        let mut indexes: Vec<String> = Vec::with_capacity(statuses.len());
+        for status in statuses {
+            let index = self.keys.index(tenant, status);
+            if !indexes.contains(&index) {
+                indexes.push(index);
+            }
+        }
+        let filtered =
+            query.job_type.is_some() || query.status.is_some_and(|status| !status.is_terminal());
         let scanned = self
             .scan(
                 &indexes,
                 query.before.map(|id| id.to_string()),
                 query.limit,
-                query.job_type.is_some(),
+                filtered,
                 "read a job listing",
                 |ids| self.read_listed(tenant, query, ids),
             )

@@ -12,7 +12,8 @@
 //!
 //! ```text
 //! {p}:job:<id>                          hash: everything of one job, which expires with it —
-//!                                       doc (job JSON), seq, tenant, status, entry (its queue
+//!                                       last (its latest event JSON, whose snapshot is the
+//!                                       job's record), seq, tenant, status, entry (its queue
 //!                                       entry, '' when it has none), payload (JSON),
 //!                                       event:<seq> (its history: the event JSON of each seq
 //!                                       kept), result_type and result (once completed with a
@@ -37,8 +38,10 @@
 //!                                       maintenance visits)
 //! {p}:expiring                          zset: finished jobs by expiry time
 //! {p}:idem:<tenant>/<key>               string: '<job id> <fingerprint>'
-//! {p}:jobs:<tenant>/<status>            zset: the tenant's jobs with that status (scores 0,
-//!                                       by id)
+//! {p}:jobs:<tenant>/active              zset: the tenant's jobs not finished yet, pending or
+//!                                       processing (scores 0, by id)
+//! {p}:jobs:<tenant>/<final status>      zset: the tenant's jobs that ended so (completed,
+//!                                       failed, canceled; scores 0, by id)
 //! {p}:outbox                            stream + consumer group `notifier`: events some target
 //!                                       wants (tenant, event, hook)
 //! {p}:subs:<tenant>                     hash: subscription id → Subscription JSON
@@ -57,6 +60,8 @@
 //! {p}:apikey:<key id>                   hash: doc (ApiKey JSON: id, tenant, name, admin,
 //!                                       created_at, last_four, SHA-256 digest of the secret;
 //!                                       never the key)
+//! {p}:layout                            string: the layout version of the keys under the
+//!                                       prefix, written by the first store to start on it
 //! {p}:apikeys                           set: the ids of every API key (listing, and whether any
 //!                                       key exists)
 //! ```
@@ -184,6 +189,11 @@ impl Keys {
         format!("{}:external-active", self.tag)
     }
 
+    /// The layout the data under the prefix is written in (see the store's `check_layout`).
+    pub(super) fn layout(&self) -> String {
+        format!("{}:layout", self.tag)
+    }
+
     pub(super) fn expiring(&self) -> String {
         format!("{}:expiring", self.tag)
     }
@@ -192,9 +202,15 @@ impl Keys {
         self.name("idem", format_args!("{tenant}/{}", key.as_str()))
     }
 
-    /// The listing index of the tenant's jobs with `status`.
+    /// The listing index a tenant's job with `status` sits in: one for the jobs not finished
+    /// yet (pending and processing alike, so a start moves no index), and one per final
+    /// status.
     pub(super) fn index(&self, tenant: &TenantId, status: JobStatus) -> String {
-        self.name("jobs", format_args!("{tenant}/{status}"))
+        if status.is_terminal() {
+            self.name("jobs", format_args!("{tenant}/{status}"))
+        } else {
+            self.name("jobs", format_args!("{tenant}/active"))
+        }
     }
 
     /// The webhook outbox: events some target wants, for the notifier's consumer group.
@@ -487,7 +503,12 @@ mod tests {
         assert_eq!(parse_active_member("nospace"), None);
         assert_eq!(
             keys.index(&acme, JobStatus::Pending),
-            "{p}:jobs:acme/pending"
+            "{p}:jobs:acme/active"
         );
+        assert_eq!(
+            keys.index(&acme, JobStatus::Processing),
+            keys.index(&acme, JobStatus::Pending)
+        );
+        assert_eq!(keys.index(&acme, JobStatus::Failed), "{p}:jobs:acme/failed");
     }
 }

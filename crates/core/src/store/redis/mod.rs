@@ -111,6 +111,7 @@ pub use self::connection::RedisTimeouts;
 use self::connection::{Bounded, backend, manager_config, with_protocol};
 use self::keys::Keys;
 use super::{Signals, StoreConfig, StoreError};
+use crate::event::Event;
 use crate::ids::{JobId, JobType, TenantId};
 use crate::job::Job;
 use crate::webhook::HookStatus;
@@ -180,35 +181,66 @@ fn ttl_millis(duration: Duration) -> u64 {
     millis(duration.clamp(Duration::from_millis(1), MAX_TTL))
 }
 
-/// Keys that every deployment of the earlier layout (names without the prefix's hash tag) had
+/// Keys that every deployment of the first layout (names without the prefix's hash tag) had
 /// once it had run a job or held an API key.
-const EARLIER_LAYOUT_KEYS: [&str; 4] = ["outbox", "expiring", "apikeys", "due"];
+const FIRST_LAYOUT_KEYS: [&str; 4] = ["outbox", "expiring", "apikeys", "due"];
 
-/// Refuses to run on a prefix that holds data of the earlier layout: its jobs and API keys
-/// would go unseen (see docs/architecture.md, "Upgrading").
-async fn refuse_earlier_layout(conn: &mut Bounded, prefix: &str) -> Result<(), StoreError> {
-    let mut pipe = ::redis::pipe();
-    for name in EARLIER_LAYOUT_KEYS {
-        pipe.cmd("EXISTS").arg(format!("{prefix}:{name}"));
-    }
-    let found: Vec<bool> = pipe
+/// The layout this version writes, as `{p}:layout` records it. The one-slot layout before the
+/// record existed kept each job's record in a `doc` field and had an index per unfinished
+/// status; it is told apart by keys it had once it had run a job or held an API key.
+const LAYOUT: &str = "2";
+
+/// Refuses to run on a prefix that holds data of another layout: its jobs and API keys would
+/// go unseen (see docs/architecture.md, "Upgrading"). A prefix without data is marked with
+/// this version's layout.
+async fn check_layout(conn: &mut Bounded, prefix: &str, keys: &Keys) -> Result<(), StoreError> {
+    let unmarked = [keys.outbox(), keys.expiring(), keys.api_keys(), keys.due()];
+    let look = backend("look for data of an earlier Herald");
+    let layout: Option<String> = ::redis::cmd("GET")
+        .arg(keys.layout())
         .query_async(conn)
         .await
-        .map_err(backend("look for data of an earlier Herald"))?;
-    match EARLIER_LAYOUT_KEYS
-        .iter()
-        .zip(found)
-        .find_map(|(name, found)| found.then_some(name))
-    {
-        None => Ok(()),
-        Some(name) => Err(StoreError::Backend(format!(
-            "Redis holds data that an earlier version of Herald stored under the prefix `{prefix}` \
-             (`{prefix}:{name}`, and more under `{prefix}:*`), in a layout this version does not \
-             read: its jobs and API keys would go unseen. Let the earlier version finish its \
-             jobs, recreate the API keys and delete the old keys (`redis-cli --scan --pattern \
-             '{prefix}:*'` lists them), or choose another --redis-prefix"
-        ))),
+        .map_err(&look)?;
+    let mut pipe = ::redis::pipe();
+    for name in FIRST_LAYOUT_KEYS {
+        pipe.cmd("EXISTS").arg(format!("{prefix}:{name}"));
     }
+    for key in &unmarked {
+        pipe.cmd("EXISTS").arg(key);
+    }
+    let found: Vec<bool> = pipe.query_async(conn).await.map_err(&look)?;
+    let (first, later) = found.split_at(FIRST_LAYOUT_KEYS.len());
+    let other = FIRST_LAYOUT_KEYS
+        .iter()
+        .zip(first)
+        .find_map(|(name, found)| found.then(|| format!("{prefix}:{name}")))
+        .or_else(|| match &layout {
+            Some(layout) if layout != LAYOUT => Some(keys.layout()),
+            Some(_) => None,
+            None => unmarked
+                .iter()
+                .zip(later)
+                .find_map(|(key, found)| found.then(|| key.clone())),
+        });
+    if let Some(key) = other {
+        return Err(StoreError::Backend(format!(
+            "Redis holds data that another version of Herald stored under the prefix `{prefix}` \
+             (`{key}`, and more under `{prefix}:*`), in a layout this version does not read: \
+             its jobs and API keys would go unseen. Let that version finish its jobs, recreate \
+             the API keys and delete the old keys (`redis-cli --scan --pattern '{prefix}:*'` \
+             and `'{{{prefix}}}:*'` list them), or choose another --redis-prefix"
+        )));
+    }
+    if layout.is_none() {
+        ::redis::cmd("SET")
+            .arg(keys.layout())
+            .arg(LAYOUT)
+            .arg("NX")
+            .query_async::<()>(conn)
+            .await
+            .map_err(backend("record the key layout"))?;
+    }
+    Ok(())
 }
 
 /// How many entries a feed keeps at least. Never 0: a feed trimmed empty would lose the `prev`
@@ -238,6 +270,12 @@ struct Queues {
     active: Option<String>,
 }
 
+/// A job's record as its hash keeps it: the snapshot of its latest event (`last`, the newest
+/// entry of its history too), so a change sends Redis the job once, inside its event.
+fn record_of(last: &str) -> Result<Job, serde_json::Error> {
+    serde_json::from_str::<Event>(last).map(|event| event.job)
+}
+
 /// A job as stored: its record and its current queue entry ("" when it has none).
 #[derive(Debug)]
 struct Stored {
@@ -246,9 +284,10 @@ struct Stored {
 }
 
 impl Stored {
-    fn parse(id: &JobId, doc: &str, entry: Option<String>) -> Result<Self, StoreError> {
+    /// A job's record from its hash's `last` (its latest event) and `entry`.
+    fn parse(id: &JobId, last: &str, entry: Option<String>) -> Result<Self, StoreError> {
         Ok(Self {
-            job: serde_json::from_str(doc).map_err(|e| corrupt("the record", id, e))?,
+            job: record_of(last).map_err(|e| corrupt("the record", id, e))?,
             entry: entry.unwrap_or_default(),
         })
     }
@@ -311,12 +350,13 @@ impl RedisStore {
             .await
             .map_err(backend("connect to Redis"))?;
         let keys = Keys::new(prefix)?;
-        refuse_earlier_layout(
+        check_layout(
             &mut Bounded {
                 conn: conn.clone(),
                 timeout: timeouts.command,
             },
             prefix,
+            &keys,
         )
         .await?;
         let signals = Signals::new(SIGNAL_CAPACITY);
@@ -385,21 +425,21 @@ impl RedisStore {
 
     /// The job's record (with its webhook status) and queue entry, whoever its tenant.
     async fn read(&self, id: &JobId) -> Result<Option<Stored>, StoreError> {
-        let (doc, entry, hook_events, hook_state): (
+        let (last, entry, hook_events, hook_state): (
             Option<String>,
             Option<String>,
             Option<String>,
             Option<String>,
         ) = ::redis::cmd("HMGET")
             .arg(self.keys.job(id))
-            .arg("doc")
+            .arg("last")
             .arg("entry")
             .arg(&HOOK_FIELDS)
             .query_async(&mut self.conn())
             .await
             .map_err(backend("read a job"))?;
-        let Some(doc) = doc else { return Ok(None) };
-        let mut stored = Stored::parse(id, &doc, entry)?;
+        let Some(last) = last else { return Ok(None) };
+        let mut stored = Stored::parse(id, &last, entry)?;
         stored.job.webhook = hook_status(id, hook_events.as_deref(), hook_state.as_deref());
         Ok(Some(stored))
     }

@@ -36,7 +36,7 @@ const BLOCKING_POOL_MAX: usize = 8;
 const GROUP_BACKOFF_MIN: Duration = Duration::from_millis(50);
 const GROUP_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// A job's record as a claim reads it: its document, its queue entry and its payload.
+/// A job's record as a claim reads it: its latest event, its queue entry and its payload.
 type Record = (Option<String>, Option<String>, Option<String>);
 
 /// A queue entry handed to this worker (by `XREADGROUP`, or `XAUTOCLAIM` in maintenance).
@@ -352,7 +352,7 @@ impl RedisStore {
         for d in delivered {
             pipe.cmd("HMGET")
                 .arg(self.keys.job(&d.job))
-                .arg("doc")
+                .arg("last")
                 .arg("entry")
                 .arg("payload");
         }
@@ -363,9 +363,9 @@ impl RedisStore {
         delivered
             .iter()
             .zip(records)
-            .map(|(d, (doc, entry, payload))| {
-                let stored = doc
-                    .map(|doc| Stored::parse(&d.job, &doc, entry))
+            .map(|(d, (last, entry, payload))| {
+                let stored = last
+                    .map(|last| Stored::parse(&d.job, &last, entry))
                     .transpose()?;
                 Ok((stored, payload))
             })

@@ -98,7 +98,6 @@ impl RedisStore {
             .key(keys.wants(tenant));
         item.arg(before.seq)
             .arg(after.seq)
-            .arg(to_json(after)?)
             .arg(after.status.as_str())
             .arg(to_json(event)?)
             .arg(id.to_string())

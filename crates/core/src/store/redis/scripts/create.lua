@@ -9,17 +9,18 @@
 --       entry, queue stream, the tenant's index of pending jobs, tenant's wants counters
 -- ARGV: 1 idempotency ttl (ms), 2 job key prefix, 3 feed max (>= 1), 4 max queue length,
 --       5 consumer group, 6 signal channel, 7 outbox max (>= 1), 8 how long the feed keeps
---       events (ms), then 14 per job: id, '1' with an idempotency key, idempotency value
---       ('<id> <fingerprint>'), fingerprint, doc, seq, payload, event json, tenant, the job's
---       own webhook without its secret as JSON ('' = none), the event types it wants
---       (',<type>,<type>,'), event type, job type, the secret of the job's own webhook
--- Returns one reply per job: {'created'} | {'replayed', doc, hook_events, hook_state} (''
--- when absent) | {'mismatch'} | {'full'}.
+--       events (ms), then 13 per job: id, '1' with an idempotency key, idempotency value
+--       ('<id> <fingerprint>'), fingerprint, seq, payload, event json (its snapshot is the
+--       job's record), tenant, the job's own webhook without its secret as JSON ('' = none),
+--       the event types it wants (',<type>,<type>,'), event type, job type, the secret of the
+--       job's own webhook
+-- Returns one reply per job: {'created'} | {'replayed', last event, hook_events, hook_state}
+-- ('' when absent) | {'mismatch'} | {'full'}.
 
 local outbox = KEYS[1]
 local idem_ttl, job_prefix, feed_max, max_queue, group, channel, outbox_max, feed_keep =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local per_keys, per_args, head_args = 7, 14, 8
+local per_keys, per_args, head_args = 7, 13, 8
 
 -- Each queue met: how many of its jobs wait (counted once, then kept up to date) and whether
 -- the count leaves out the running jobs' entries yet.
@@ -28,11 +29,10 @@ local queues = {}
 local function create(k, a)
   local idem, job, feed, feed_last, queue, index, wants = KEYS[k], KEYS[k + 1], KEYS[k + 2],
     KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
-  local id, has_idem, idem_value, fingerprint, doc, seq, body, event, tenant = ARGV[a],
-    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7],
-    ARGV[a + 8]
-  local hook, hook_events, event_type, job_type, hook_secret = ARGV[a + 9], ARGV[a + 10],
-    ARGV[a + 11], ARGV[a + 12], ARGV[a + 13]
+  local id, has_idem, idem_value, fingerprint, seq, body, event, tenant = ARGV[a],
+    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
+  local hook, hook_events, event_type, job_type, hook_secret = ARGV[a + 8], ARGV[a + 9],
+    ARGV[a + 10], ARGV[a + 11], ARGV[a + 12]
 
   if has_idem == '1' then
     local existing = redis.call('GET', idem)
@@ -40,7 +40,7 @@ local function create(k, a)
       local sep = string.find(existing, ' ', 1, true)
       if sep then
         local earlier = redis.call('HMGET', job_prefix .. string.sub(existing, 1, sep - 1),
-          'doc', 'hook_events', 'hook_state')
+          'last', 'hook_events', 'hook_state')
         -- A key whose job has expired no longer protects anything: the submission is new.
         if earlier[1] then
           if string.sub(existing, sep + 1) ~= fingerprint then
@@ -82,11 +82,11 @@ local function create(k, a)
   end
   local entry = redis.call('XADD', queue, '*', 'job', id)
   if hook ~= '' then
-    redis.call('HSET', job, 'doc', doc, 'seq', seq, 'tenant', tenant, 'status', 'pending',
+    redis.call('HSET', job, 'last', event, 'seq', seq, 'tenant', tenant, 'status', 'pending',
       'entry', entry, 'payload', body, 'event:' .. seq, event, 'hook', hook,
       'hook_secret', hook_secret, 'hook_events', hook_events)
   else
-    redis.call('HSET', job, 'doc', doc, 'seq', seq, 'tenant', tenant, 'status', 'pending',
+    redis.call('HSET', job, 'last', event, 'seq', seq, 'tenant', tenant, 'status', 'pending',
       'entry', entry, 'payload', body, 'event:' .. seq, event)
   end
   local cursor = append_to_feed(feed, feed_last, feed_max, event)

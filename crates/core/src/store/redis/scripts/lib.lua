@@ -74,21 +74,27 @@ local function close_feeds(keep_ms)
   end
 end
 
--- The events this call publishes, each with its feed cursor: sent together by
--- `publish_events`.
+-- What this call publishes, as the pieces of one message, `{"entries":[…]}` (the shape
+-- `signals::Envelope` reads), each entry `{"cursor":"<ms>-<n>","event":<event>}`. Splicing,
+-- not encoding: the cursor is digits and a dash, and the event is JSON already. The pieces
+-- are joined once, in `publish_events`: every string Lua makes is hashed whole, so building
+-- each entry apart would pay for its bytes twice.
 local published = {}
 
--- Adds an event to what this call publishes: `{"cursor":"<ms>-<n>","event":<event>}`.
--- Splicing, not encoding: the cursor is digits and a dash, and the event is JSON already.
 local function publish_event(cursor, event)
-  table.insert(published, '{"cursor":"' .. cursor .. '","event":' .. event .. '}')
+  local n = #published
+  published[n + 1] = n == 0 and '{"entries":[{"cursor":"' or ',{"cursor":"'
+  published[n + 2] = cursor
+  published[n + 3] = '","event":'
+  published[n + 4] = event
+  published[n + 5] = '}'
 end
 
--- Publishes this call's events in one message, `{"entries":[…]}` (the shape
--- `signals::Envelope` reads), if there are any.
+-- Publishes this call's events in one message, if there are any.
 local function publish_events(channel)
   if #published > 0 then
-    redis.call('PUBLISH', channel, '{"entries":[' .. table.concat(published, ',') .. ']}')
+    published[#published + 1] = ']}'
+    redis.call('PUBLISH', channel, table.concat(published))
   end
 end
 
@@ -142,7 +148,7 @@ end
 -- has shown its own already (`seq` orders them), and never on a job that has expired: an
 -- HSET would bring its hash back as a stray without a record.
 local function set_hook_state(job, status, seq)
-  local shown = redis.call('HMGET', job, 'doc', 'hook_seq')
+  local shown = redis.call('HMGET', job, 'seq', 'hook_seq')
   if not shown[1] then
     return
   end

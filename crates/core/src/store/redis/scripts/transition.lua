@@ -11,8 +11,8 @@
 --       entry, queue stream, delayed retries zset, old status index, new status index,
 --       tenant's wants counters
 -- ARGV: 1 history max, 2 feed max (>= 1), 3 signal channel, 4 consumer group, 5 outbox max
---       (>= 1), 6 how long the feed keeps events (ms), then 18 per change: expected seq, new
---       seq, new doc, new status, event json, job id, queue entry the job must hold ('' =
+--       (>= 1), 6 how long the feed keeps events (ms), then 17 per change: expected seq, new
+--       seq, new status, event json (its snapshot is the job's new record), job id, queue entry the job must hold ('' =
 --       any), queue action: keep | drop | requeue | delay, delay (ms), retention (ms; '0'
 --       unless the job becomes terminal), expiring member, result content type ('' = no
 --       result), result body, '1' if the status changes, event type, job type, tenant, the
@@ -23,18 +23,18 @@
 local outbox, expiring, active = KEYS[1], KEYS[2], KEYS[3]
 local history_max, feed_max, channel, group, outbox_max, feed_keep = tonumber(ARGV[1]),
   ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local per_keys, per_args, head_keys, head_args = 8, 18, 3, 6
+local per_keys, per_args, head_keys, head_args = 8, 17, 3, 6
 
 local function apply(k, a)
   local job, feed, feed_last, queue, delayed, old_index, new_index, wants = KEYS[k],
     KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7]
-  local expected, seq, doc, status, event, id = ARGV[a], ARGV[a + 1], ARGV[a + 2],
-    ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  local expect_entry, action, delay_ms, retention_ms, expiring_member = ARGV[a + 6],
-    ARGV[a + 7], tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9]), ARGV[a + 10]
-  local result_type, result_body, status_changed = ARGV[a + 11], ARGV[a + 12], ARGV[a + 13]
-  local event_type, job_type, tenant, active_member = ARGV[a + 14], ARGV[a + 15],
-    ARGV[a + 16], ARGV[a + 17]
+  local expected, seq, status, event, id = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+    ARGV[a + 4]
+  local expect_entry, action, delay_ms, retention_ms, expiring_member = ARGV[a + 5],
+    ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]
+  local result_type, result_body, status_changed = ARGV[a + 10], ARGV[a + 11], ARGV[a + 12]
+  local event_type, job_type, tenant, active_member = ARGV[a + 13], ARGV[a + 14],
+    ARGV[a + 15], ARGV[a + 16]
 
   -- One read for the guard, the queue entry and whether the job has its own webhook.
   local current = redis.call('HMGET', job, 'seq', 'entry', 'hook_events')
@@ -47,7 +47,7 @@ local function apply(k, a)
     return 0
   end
 
-  local fields = {'doc', doc, 'seq', seq, 'status', status, 'event:' .. seq, event}
+  local fields = {'last', event, 'seq', seq, 'status', status, 'event:' .. seq, event}
   if action ~= 'keep' then
     if entry ~= '' then
       drop_entry(queue, group, entry)
@@ -60,7 +60,7 @@ local function apply(k, a)
       ensure_group(queue, group)
       entry = redis.call('XADD', queue, '*', 'job', id)
     elseif action == 'delay' then
-      redis.call('ZADD', delayed, now_ms() + delay_ms, id)
+      redis.call('ZADD', delayed, now_ms() + tonumber(delay_ms), id)
     end
     table.insert(fields, 'entry')
     table.insert(fields, entry)
@@ -86,17 +86,18 @@ local function apply(k, a)
     redis.call('SADD', active, active_member)
   end
 
-  if status_changed == '1' then
+  -- Pending and processing jobs share an index: only a job that finishes moves.
+  if old_index ~= new_index then
     redis.call('ZREM', old_index, id)
     redis.call('ZADD', new_index, 0, id)
   end
 
-  if retention_ms > 0 then
+  if retention_ms ~= '0' then
     -- A finished job keeps its record (with its history, payload, result, webhook secret and
     -- bodies) for the retention period; the expiring set lets maintenance drop it from the
     -- listing index at the same time.
     redis.call('PEXPIRE', job, retention_ms)
-    redis.call('ZADD', expiring, now_ms() + retention_ms, expiring_member)
+    redis.call('ZADD', expiring, now_ms() + tonumber(retention_ms), expiring_member)
   end
 
   if hook_wants(hook_events, event_type) or subscribed(wants, event_type, job_type) then
