@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use herald_core::store::memory::MemoryStore;
-use herald_core::store::redis::RedisStore;
+use herald_core::store::redis::{RedisOptions, RedisStore};
 use herald_core::store::{KeyStore, SharedKeyStore, SharedWebhookStore, Store, WebhookStore};
 use herald_core::{JobLimits, SharedStore, StoreConfig};
 use herald_notifier::{NotifierDeps, NotifierMetrics};
@@ -138,7 +138,13 @@ impl Stores {
             }
             Backend::Redis(redis) => {
                 let url = redis.url.expose();
-                let store = RedisStore::connect_with(url, &redis.prefix, config, redis.timeouts)
+                // Only the api serves event streams and long polls: a process without it is
+                // not sent every job event.
+                let options = RedisOptions {
+                    timeouts: redis.timeouts,
+                    events: settings.server.runs(Role::Api),
+                };
+                let store = RedisStore::connect_with(url, &redis.prefix, config, options)
                     .await
                     .context("failed to connect to Redis")?;
                 Ok(Self::behind(Arc::new(store)))

@@ -452,7 +452,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// The signals but events: cancel requests, revoked keys and resyncs. While a process
     /// holds no receiver of [`Store::signals`] (a worker's), the store does not even decode
-    /// the events it is sent.
+    /// the events it is sent (and a Redis store opened without events is not sent them).
     fn controls(&self) -> broadcast::Receiver<Signal>;
 
     /// Checks the backend answers.

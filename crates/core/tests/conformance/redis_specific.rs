@@ -11,7 +11,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use herald_core::store::redis::RedisStore;
+use herald_core::store::redis::{RedisOptions, RedisStore};
 use herald_core::store::{Claimed, ListQuery, Signal, Store, StoreConfig};
 use herald_core::{
     ErrorCode, Job, JobError, JobOutput, JobStatus, JobType, Progress, TenantId, TypePolicy,
@@ -183,6 +183,53 @@ async fn every_listener_shares_one_subscription_and_other_processes_are_heard() 
         |s| matches!(s, Signal::Event(e) if e.event.job.id == job.id),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_without_events_hears_cancel_requests_and_is_sent_no_events() {
+    let mut f = Fixture::open(StoreConfig::default()).await;
+    let quiet = RedisStore::connect_with(
+        f.redis.url(),
+        &f.prefix,
+        StoreConfig::default(),
+        RedisOptions {
+            events: false,
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut subscribers = redis::cmd("PUBSUB");
+    subscribers
+        .arg("NUMSUB")
+        .arg(f.key("signals"))
+        .arg(f.key("events"));
+    let (_, signals, _, events): (String, i64, String, i64) =
+        subscribers.query_async(&mut f.raw).await.unwrap();
+    assert_eq!(
+        (signals, events),
+        (2, 1),
+        "only the store with events hears them"
+    );
+
+    let mut heard = quiet.signals();
+    let job = f.create("demo.sleep").await;
+    f.claim(
+        &WorkerId::generate(),
+        &[job_type("demo.sleep")],
+        1,
+        Duration::ZERO,
+    )
+    .await;
+    f.store.cancel(&tenant(), &job.id).await.unwrap();
+    let signal = next_signal(&mut heard, "the cancel request", |s| {
+        !matches!(s, Signal::Resync)
+    })
+    .await;
+    assert!(
+        matches!(signal, Signal::CancelRequested(id) if id == job.id),
+        "the first signal is the cancel request, no event before it: {signal:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,7 +40,7 @@ pub(super) fn create_head(keys: &Keys, config: &StoreConfig) -> Item {
         .arg(feed_max(config))
         .arg(config.max_queue_len)
         .arg(GROUP)
-        .arg(keys.signals())
+        .arg(keys.events())
         .arg(outbox_max(config))
         .arg(feed_keep(config));
     head

@@ -27,7 +27,8 @@
 //! {p}:feed:<tenant>                     stream: the tenant's feed (event, prev); id = cursor;
 //!                                       expires when the tenant is quiet for the retention
 //! {p}:feed-last:<tenant>                string: the id of the tenant's newest feed entry
-//! {p}:signals                           pub/sub channel: events, cancel requests, revoked keys
+//! {p}:signals                           pub/sub channel: cancel requests, revoked keys
+//! {p}:events                            pub/sub channel: job events
 //! {p}:queue:<type>                      stream + consumer group `workers`: the job queue
 //! {p}:delayed:<type>                    zset: retries waiting for their delay, by due time
 //! {p}:external-queue:<tenant>/<type>    stream + consumer group `workers`: one tenant's queue
@@ -161,8 +162,14 @@ impl Keys {
         self.name("feed-last", tenant)
     }
 
+    /// The channel of cancel requests and revoked keys, which every process hears.
     pub(super) fn signals(&self) -> String {
         format!("{}:signals", self.tag)
+    }
+
+    /// The channel of job events, which only processes that serve streams and polls hear.
+    pub(super) fn events(&self) -> String {
+        format!("{}:events", self.tag)
     }
 
     pub(super) fn queue(&self, job_type: &JobType) -> String {

@@ -270,6 +270,26 @@ struct Queues {
     active: Option<String>,
 }
 
+/// How a [`RedisStore`] connects, besides its URL, prefix and tunables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedisOptions {
+    pub timeouts: RedisTimeouts,
+    /// Whether [`Store::signals`](crate::store::Store::signals) carries job events. A process
+    /// that serves no event streams and no long polls (one running only workers or the
+    /// notifier) does without them, and Redis then does not send it every event of the
+    /// deployment. Cancel requests, revoked keys and resyncs come either way.
+    pub events: bool,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            timeouts: RedisTimeouts::default(),
+            events: true,
+        }
+    }
+}
+
 /// A job's record as its hash keeps it: the snapshot of its latest event (`last`, the newest
 /// entry of its history too), so a change sends Redis the job once, inside its event.
 fn record_of(last: &str) -> Result<Job, serde_json::Error> {
@@ -319,16 +339,16 @@ fn hook_status(
 
 impl RedisStore {
     /// Connects to the Redis at `url` and keeps every key under `prefix` (production uses
-    /// `herald`; tests take a fresh prefix each), with the default [`RedisTimeouts`].
+    /// `herald`; tests take a fresh prefix each), with the default [`RedisOptions`].
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the URL is invalid, [`StoreError::Unavailable`] when Redis
     /// cannot be reached.
     pub async fn connect(url: &str, prefix: &str, config: StoreConfig) -> Result<Self, StoreError> {
-        Self::connect_with(url, prefix, config, RedisTimeouts::default()).await
+        Self::connect_with(url, prefix, config, RedisOptions::default()).await
     }
 
-    /// [`RedisStore::connect`] with the given timeouts.
+    /// [`RedisStore::connect`] with the given options.
     ///
     /// # Errors
     /// As [`RedisStore::connect`].
@@ -336,8 +356,9 @@ impl RedisStore {
         url: &str,
         prefix: &str,
         config: StoreConfig,
-        timeouts: RedisTimeouts,
+        options: RedisOptions,
     ) -> Result<Self, StoreError> {
+        let RedisOptions { timeouts, events } = options;
         let info = url
             .into_connection_info()
             .map_err(backend("read the Redis URL"))?;
@@ -360,8 +381,11 @@ impl RedisStore {
         )
         .await?;
         let signals = Signals::new(SIGNAL_CAPACITY);
-        let subscription =
-            signals::subscribe(info, keys.signals(), signals.clone(), timeouts).await?;
+        let mut channels = vec![keys.signals()];
+        if events {
+            channels.push(keys.events());
+        }
+        let subscription = signals::subscribe(info, channels, signals.clone(), timeouts).await?;
         let bounded = Bounded {
             conn: conn.clone(),
             timeout: timeouts.command,

@@ -1,4 +1,7 @@
-//! The process's one pub/sub subscription, and the envelope the scripts publish on it.
+//! The process's one pub/sub subscription, and the envelope the scripts publish on it: on
+//! the signals channel cancel requests and revoked keys, which every process hears, and on the
+//! events channel job events, which only a store opened with
+//! [`RedisOptions::events`](super::RedisOptions) hears.
 //!
 //! Pub/sub only makes things fast: every event is also in the job's history and the tenant's
 //! feed, so a lost message costs latency, never data. The subscription runs on its own RESP3
@@ -119,7 +122,7 @@ const RESTORE_MAX_DELAY: Duration = Duration::from_secs(1);
 /// wake its listeners should not start.
 pub(super) async fn subscribe(
     info: ConnectionInfo,
-    channel: String,
+    channels: Vec<String>,
     signals: Signals,
     timeouts: RedisTimeouts,
 ) -> Result<Subscription, StoreError> {
@@ -137,17 +140,17 @@ pub(super) async fn subscribe(
     let mut conn = ConnectionManager::new_with_config(client, config)
         .await
         .map_err(backend("connect to Redis for signals"))?;
-    conn.subscribe(&channel)
+    conn.subscribe(&channels)
         .await
-        .map_err(backend("subscribe to the signals channel"))?;
-    let task = tokio::spawn(listen(conn, channel, pushes, signals, timeouts.command));
+        .map_err(backend("subscribe to the signals channels"))?;
+    let task = tokio::spawn(listen(conn, channels, pushes, signals, timeouts.command));
     Ok(Subscription { task })
 }
 
 /// Forwards messages; after a disconnection, makes sure the subscription comes back.
 async fn listen(
     mut conn: ConnectionManager,
-    channel: String,
+    channels: Vec<String>,
     mut pushes: mpsc::UnboundedReceiver<PushInfo>,
     signals: Signals,
     command_timeout: Duration,
@@ -164,7 +167,7 @@ async fn listen(
                     // The manager reconnects (and resubscribes) by itself after a drop, but
                     // gives up after a few attempts and only tries again when used: this
                     // keeps using it, with backoff, until the subscription is confirmed.
-                    match Bounded::bound(command_timeout, restore(&mut conn, &channel)).await {
+                    match Bounded::bound(command_timeout, restore(&mut conn, &channels)).await {
                         Ok(()) => {
                             tracing::info!("the signals subscription is back; listeners resync");
                             connected = true;
@@ -212,9 +215,12 @@ async fn listen(
 
 /// Waits for a working connection and (re)subscribes; subscribing again to a channel is
 /// harmless, and its confirmation is the proof that messages flow again.
-async fn restore(conn: &mut ConnectionManager, channel: &str) -> Result<(), ::redis::RedisError> {
+async fn restore(
+    conn: &mut ConnectionManager,
+    channels: &[String],
+) -> Result<(), ::redis::RedisError> {
     ::redis::cmd("PING").query_async::<()>(conn).await?;
-    conn.subscribe(channel).await
+    conn.subscribe(channels).await
 }
 
 #[cfg(test)]

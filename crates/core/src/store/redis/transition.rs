@@ -43,7 +43,7 @@ pub(super) fn head(keys: &Keys, config: &StoreConfig) -> Item {
         .key(keys.external_active());
     head.arg(config.history_max)
         .arg(feed_max(config))
-        .arg(keys.signals())
+        .arg(keys.events())
         .arg(GROUP)
         .arg(outbox_max(config))
         .arg(feed_keep(config));
