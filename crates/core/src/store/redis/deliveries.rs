@@ -18,7 +18,7 @@ use super::listing::Found;
 use super::outbox::NOTIFIER_GROUP;
 use super::webhooks::parse_subscription;
 use super::{RedisStore, backend, millis, scripts, to_json, ttl_millis};
-use crate::ids::{DeliveryId, SubscriptionId, TenantId};
+use crate::ids::{DeliveryId, JobId, SubscriptionId, TenantId};
 use crate::store::StoreError;
 use crate::store::webhooks::{DeliveryPage, DeliveryQuery, DueDelivery};
 use crate::webhook::{Delivery, DeliveryState, HookStatus, Subscription, WebhookSecret};
@@ -109,12 +109,20 @@ impl RedisStore {
         for body in bodies {
             call.arg(*body);
         }
+        // The deliveries of one event share their job: its key and id are written once.
+        let mut job: Option<(JobId, String, String)> = None;
         for (delivery, body) in deliveries {
-            let job = keys.job(&delivery.job_id);
-            call.key(keys.delivery(&delivery.id)).key(&job);
+            if job.as_ref().is_some_and(|(id, ..)| *id != delivery.job_id) {
+                job = None;
+            }
+            let (_, job, job_id) = job.get_or_insert_with(|| {
+                let id = delivery.job_id;
+                (id, keys.job(&id), id.to_string())
+            });
+            call.key(keys.delivery(&delivery.id)).key(&*job);
             match &delivery.subscription {
                 Some(sub) => call.key(keys.deliveries(sub)),
-                None => call.key(&job),
+                None => call.key(&*job),
             };
             call.arg(delivery.id.to_string())
                 .arg(to_json(delivery)?)
@@ -135,7 +143,7 @@ impl RedisStore {
                 })
                 .arg(hook_status_arg(delivery)?)
                 .arg(delivery.seq)
-                .arg(delivery.job_id.to_string());
+                .arg(job_id.as_str());
         }
         let stored: i64 = call
             .invoke_async(&mut self.conn())
