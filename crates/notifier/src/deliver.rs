@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use herald_core::backoff::{Backoff, FailureLog, jitter};
 use herald_core::store::webhooks::DueDelivery;
@@ -119,10 +118,18 @@ async fn start(
     permit: OwnedSemaphorePermit,
     attempts: &mut JoinSet<()>,
 ) -> Option<Duration> {
-    let url = target_url(&due.delivery, due.subscription.as_ref())
-        .as_str()
-        .to_owned();
-    match ctx.endpoints.admit(&url, (due, permit)) {
+    // The endpoint's name is borrowed from a subscription's shared copy (the delivery itself
+    // moves into the admission); only a job's own webhook's URL is copied.
+    let subscription = due.subscription.clone();
+    let own_url;
+    let url = match &subscription {
+        Some(sub) => sub.url.as_str(),
+        None => {
+            own_url = due.delivery.url.as_str().to_owned();
+            &own_url
+        }
+    };
+    match ctx.endpoints.admit(url, (due, permit)) {
         Admission::Now(first, slot) => {
             let ctx = Arc::clone(ctx);
             attempts.spawn(async move {
@@ -157,7 +164,7 @@ async fn start(
 /// the job's own webhook.
 fn target_url<'a>(
     delivery: &'a Delivery,
-    subscription: Option<&'a Subscription>,
+    subscription: Option<&'a Arc<Subscription>>,
 ) -> &'a WebhookUrl {
     subscription.map_or(&delivery.url, |sub| &sub.url)
 }
@@ -178,11 +185,7 @@ async fn attempt(ctx: &Context, due: DueDelivery) {
     };
     let keys: Vec<SigningKey> = match (&delivery.subscription, &subscription, &job_secret) {
         // A subscription's secrets sign all its deliveries: prepared once, kept.
-        (Some(_), Some(sub), _) if sub.enabled => sub
-            .signing_secrets(now)
-            .into_iter()
-            .map(|secret| ctx.keys.get(secret))
-            .collect(),
+        (Some(_), Some(sub), _) if sub.enabled => ctx.keys.of(&sub.signing_secrets(now)),
         (Some(_), Some(_), _) => return abandon(ctx, delivery, "its webhook is disabled").await,
         (Some(_), None, _) => return abandon(ctx, delivery, "its webhook was deleted").await,
         // A job's own secret signs that job's few deliveries: not worth keeping.
@@ -198,7 +201,7 @@ async fn attempt(ctx: &Context, due: DueDelivery) {
             url: target_url(&delivery, subscription.as_ref()).url(),
             msg_id: &id,
             timestamp,
-            body: Bytes::from(body),
+            body,
             signature,
         })
         .await;

@@ -37,7 +37,8 @@ struct Endpoint<T> {
 pub(crate) struct Endpoints<T> {
     limit: usize,
     max_defer: Duration,
-    open: Mutex<HashMap<String, Endpoint<T>>>,
+    /// By URL; the name is shared with the endpoint's slots, not copied for each.
+    open: Mutex<HashMap<Arc<str>, Endpoint<T>>>,
 }
 
 /// What became of an item offered to its endpoint.
@@ -56,7 +57,7 @@ pub(crate) enum Admission<T> {
 #[derive(Debug)]
 pub(crate) struct Slot<T> {
     endpoints: Arc<Endpoints<T>>,
-    key: String,
+    key: Arc<str>,
     started: Instant,
     released: bool,
 }
@@ -77,13 +78,25 @@ impl<T> Endpoints<T> {
     pub(crate) fn admit(self: &Arc<Self>, key: &str, item: T) -> Admission<T> {
         let now = Instant::now();
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let endpoint = open.entry(key.to_owned()).or_insert(Endpoint {
-            in_flight: 0,
-            queued: VecDeque::new(),
-            put_back: 0,
-            typical: Duration::ZERO,
-            last_started: now,
-        });
+        // Looked up by the borrowed name first: a name is copied once per endpoint opened.
+        let (key, endpoint) = match open.get_key_value(key) {
+            Some((name, _)) => {
+                let name = Arc::clone(name);
+                let endpoint = open.get_mut(&*name).expect("the endpoint just found");
+                (name, endpoint)
+            }
+            None => {
+                let name: Arc<str> = Arc::from(key);
+                let endpoint = open.entry(Arc::clone(&name)).or_insert(Endpoint {
+                    in_flight: 0,
+                    queued: VecDeque::new(),
+                    put_back: 0,
+                    typical: Duration::ZERO,
+                    last_started: now,
+                });
+                (name, endpoint)
+            }
+        };
         if endpoint.in_flight < self.limit {
             endpoint.in_flight += 1;
             endpoint.last_started = now;
@@ -123,16 +136,16 @@ impl<T> Endpoints<T> {
         None
     }
 
-    fn slot(self: &Arc<Self>, key: &str, now: Instant) -> Slot<T> {
+    fn slot(self: &Arc<Self>, key: Arc<str>, now: Instant) -> Slot<T> {
         Slot {
             endpoints: Arc::clone(self),
-            key: key.to_owned(),
+            key,
             started: now,
             released: false,
         }
     }
 
-    fn free(open: &mut HashMap<String, Endpoint<T>>, key: &str) {
+    fn free(open: &mut HashMap<Arc<str>, Endpoint<T>>, key: &str) {
         if let Some(endpoint) = open.get_mut(key) {
             endpoint.in_flight = endpoint.in_flight.saturating_sub(1);
             // Forgotten once idle, so the map holds only endpoints with attempts in flight.

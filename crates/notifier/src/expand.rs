@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
 use herald_core::backoff::{Backoff, FailureLog};
@@ -70,8 +71,8 @@ async fn expand_batch(ctx: &Context, entries: Vec<OutboxEntry>) -> Result<(), St
             let subs = subscriptions
                 .get(&entry.tenant)
                 .map_or(&[][..], Vec::as_slice);
-            let deliveries = deliveries_of(&entry, subs);
-            ctx.store.expand(&entry, &deliveries).await
+            let (deliveries, body) = deliveries_of(&entry, subs);
+            ctx.store.expand(&entry, &deliveries, body).await
         })
         .buffer_unordered(EXPANSIONS_IN_FLIGHT)
         .collect()
@@ -84,21 +85,17 @@ async fn expand_batch(ctx: &Context, entries: Vec<OutboxEntry>) -> Result<(), St
     results.into_iter().collect()
 }
 
-/// The deliveries of one event: one per target that wants it, sharing one rendered body.
-fn deliveries_of(entry: &OutboxEntry, subscriptions: &[Subscription]) -> Vec<(Delivery, Vec<u8>)> {
+/// The deliveries of one event, one per target that wants it, and the body they all send
+/// (rendered once, stored once).
+fn deliveries_of(entry: &OutboxEntry, subscriptions: &[Subscription]) -> (Vec<Delivery>, Bytes) {
     let targets = targets(&entry.event, entry.hook.as_ref(), subscriptions);
     if targets.is_empty() {
-        return Vec::new();
+        return (Vec::new(), Bytes::new());
     }
-    let body = render_body(&entry.event);
     let now = Utc::now();
-    targets
+    let deliveries = targets
         .into_iter()
-        .map(|target| {
-            (
-                Delivery::new(target, &entry.tenant, &entry.event, now),
-                body.clone(),
-            )
-        })
-        .collect()
+        .map(|target| Delivery::new(target, &entry.tenant, &entry.event, now))
+        .collect();
+    (deliveries, Bytes::from(render_body(&entry.event)))
 }

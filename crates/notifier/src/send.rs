@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use herald_core::webhook::address::{Refused, check_url_host};
-use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
-use reqwest::{StatusCode, Url, redirect};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url, redirect};
 
 use crate::schedule::parse_retry_after;
 use crate::ssrf::{GuardedResolver, ResolveError};
@@ -27,6 +27,8 @@ pub const USER_AGENT: &str = concat!("Herald-Webhooks/", env!("CARGO_PKG_VERSION
 const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
 const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
 const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+/// The headers of a request: ours and the client's `user-agent` and `accept`.
+const HEADERS: usize = 6;
 
 /// How a [`Sender`] behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,16 +161,23 @@ impl Sender {
         if let Err(refused) = check_url_host(request.url, self.config.allow_private) {
             return AttemptOutcome::failed(started, refused.to_string());
         }
-        let sent = self
-            .client
-            .post(request.url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(WEBHOOK_ID, request.msg_id)
-            .header(WEBHOOK_TIMESTAMP, request.timestamp)
-            .header(WEBHOOK_SIGNATURE, request.signature)
-            .body(request.body)
-            .send()
-            .await;
+        // The request is built whole rather than through a builder, its headers in one map
+        // sized for them and the client's own (`user-agent`, `accept`).
+        let mut headers = HeaderMap::with_capacity(HEADERS);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        match HeaderValue::from_str(request.msg_id) {
+            Ok(id) => headers.insert(WEBHOOK_ID, id),
+            Err(e) => return AttemptOutcome::failed(started, format!("request failed: {e}")),
+        };
+        headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(request.timestamp));
+        match HeaderValue::try_from(request.signature) {
+            Ok(signature) => headers.insert(WEBHOOK_SIGNATURE, signature),
+            Err(e) => return AttemptOutcome::failed(started, format!("request failed: {e}")),
+        };
+        let mut outgoing = reqwest::Request::new(Method::POST, request.url.clone());
+        *outgoing.headers_mut() = headers;
+        *outgoing.body_mut() = Some(request.body.into());
+        let sent = self.client.execute(outgoing).await;
         let mut response = match sent {
             Ok(response) => response,
             Err(error) => return AttemptOutcome::failed(started, self.describe(&error)),
@@ -251,14 +260,15 @@ impl AttemptOutcome {
 
 /// The verdict on a status, and the reason when it is not a delivery.
 fn judge(status: StatusCode, location: Option<&str>) -> (Verdict, Option<String>) {
+    if status.is_success() {
+        return (Verdict::Delivered, None);
+    }
     let code = status.as_u16();
     let text = match status.canonical_reason() {
         Some(reason) => format!("HTTP {code} {reason}"),
         None => format!("HTTP {code}"),
     };
-    if status.is_success() {
-        (Verdict::Delivered, None)
-    } else if status == StatusCode::GONE {
+    if status == StatusCode::GONE {
         (Verdict::Gone, Some(text))
     } else if status.is_redirection() {
         let to = location

@@ -122,7 +122,7 @@ impl SigningKey {
         let mut mac = self.0.clone();
         mac.update(msg_id.as_bytes());
         mac.update(b".");
-        mac.update(timestamp.to_string().as_bytes());
+        mac.update(itoa::Buffer::new().format(timestamp).as_bytes());
         mac.update(b".");
         mac.update(body);
         mac
@@ -148,6 +148,19 @@ impl SigningKeys {
     /// The prepared key of `secret`.
     pub fn get(&self, secret: &WebhookSecret) -> SigningKey {
         let mut keys = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Self::prepared(&mut keys, secret)
+    }
+
+    /// The prepared keys of `secrets`, in order, under one lock.
+    pub fn of(&self, secrets: &[&WebhookSecret]) -> Vec<SigningKey> {
+        let mut keys = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        secrets
+            .iter()
+            .map(|secret| Self::prepared(&mut keys, secret))
+            .collect()
+    }
+
+    fn prepared(keys: &mut HashMap<String, SigningKey>, secret: &WebhookSecret) -> SigningKey {
         if let Some(key) = keys.get(secret.expose()) {
             return key.clone();
         }

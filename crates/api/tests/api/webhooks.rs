@@ -837,7 +837,7 @@ async fn expand_own_delivery(app: &TestApp, id: &str) -> Delivery {
     );
     let body = herald_core::webhook::render_body(&entry.event);
     app.store
-        .expand(entry, &[(delivery.clone(), body)])
+        .expand(entry, std::slice::from_ref(&delivery), body.into())
         .await
         .unwrap();
     delivery

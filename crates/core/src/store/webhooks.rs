@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::event::Event;
@@ -48,10 +49,12 @@ pub struct DueDelivery {
     /// The request body, the same on every attempt. It is kept with the delivery's job, while
     /// the job's history keeps the event, and expires with it: `None` once the job has expired
     /// (nothing of it may be sent) or has moved on by more events than its history keeps.
-    pub body: Option<Vec<u8>>,
+    /// Shared, not copied: the deliveries of one event claimed together hold the same bytes.
+    pub body: Option<Bytes>,
     /// The delivery's subscription as it is now (`None` for a job's own webhook, or when the
-    /// subscription was deleted).
-    pub subscription: Option<Subscription>,
+    /// subscription was deleted). Shared: the deliveries of one claim to the same subscription
+    /// hold one copy, read and parsed once.
+    pub subscription: Option<Arc<Subscription>>,
     /// The secret of the job's own webhook, read from the job (where it is kept once, and
     /// expires with it): `None` for a subscription's delivery, or once the job has expired.
     pub job_secret: Option<WebhookSecret>,
@@ -138,13 +141,15 @@ pub trait WebhookStore: Send + Sync + 'static {
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// Stores the deliveries of an outbox entry, due at once, and acknowledges the entry, in
-    /// one write. Each body is kept with the delivery's job (once per event) and expires
-    /// with it; the delivery record itself holds no secret and no copy of the job. Does nothing when the entry was acknowledged already (by another notifier
-    /// that reclaimed it), so an entry is expanded exactly once.
+    /// one write. `body` is the event's request body, the same for every delivery: it is
+    /// kept once, with the event's job, and expires with it; the delivery records themselves
+    /// hold no secret and no copy of the job. Does nothing when the entry was acknowledged
+    /// already (by another notifier that reclaimed it), so an entry is expanded exactly once.
     async fn expand(
         &self,
         entry: &OutboxEntry,
-        deliveries: &[(Delivery, Vec<u8>)],
+        deliveries: &[Delivery],
+        body: Bytes,
     ) -> Result<(), StoreError>;
 
     /// Stores deliveries made outside the outbox (a replay), due at once.

@@ -169,8 +169,13 @@ pub fn check_url_host(url: &Url, allow_private: bool) -> Result<(), Refused> {
 /// definition (RFC 6761), whatever a resolver answers — some fail to resolve `localhost.`,
 /// which would otherwise let it through registration.
 fn is_loopback_name(host: &str) -> bool {
-    let name = host.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost" || name.ends_with(".localhost")
+    const SUFFIX: &[u8] = b".localhost";
+    let name = host.trim_end_matches('.').as_bytes();
+    name.eq_ignore_ascii_case(&SUFFIX[1..])
+        || name
+            .len()
+            .checked_sub(SUFFIX.len())
+            .is_some_and(|start| name[start..].eq_ignore_ascii_case(SUFFIX))
 }
 
 /// The registration-time check of a webhook URL.

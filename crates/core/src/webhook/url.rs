@@ -3,15 +3,15 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
 use crate::ids::{InvalidInput, string_conversions};
 
 /// Where deliveries go: an absolute `http` or `https` URL with a host and no credentials.
 /// Shown as the client wrote it; requests go to its parsed form.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct WebhookUrl {
     raw: String,
     url: Url,
@@ -62,6 +62,14 @@ impl WebhookUrl {
 }
 
 string_conversions!(WebhookUrl, url => url.raw);
+
+/// Written as the client wrote it, borrowed: every delivery record holds one, and `into =
+/// "String"` would copy it (and its parsed form) at each write.
+impl Serialize for WebhookUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.raw)
+    }
+}
 
 impl fmt::Display for WebhookUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -902,13 +902,13 @@ async fn a_jobs_webhook_secret_is_kept_once_with_the_job_and_goes_with_it() {
         let body = render_body(&entry.event);
         let deliveries: Vec<_> = targets(&entry.event, entry.hook.as_ref(), &subs)
             .into_iter()
-            .map(|target| {
-                let d = Delivery::new(target, &entry.tenant, &entry.event, chrono::Utc::now());
-                (d, body.clone())
-            })
+            .map(|target| Delivery::new(target, &entry.tenant, &entry.event, chrono::Utc::now()))
             .collect();
-        f.store.expand(entry, &deliveries).await.unwrap();
-        made.extend(deliveries.into_iter().map(|(d, _)| d));
+        f.store
+            .expand(entry, &deliveries, body.into())
+            .await
+            .unwrap();
+        made.extend(deliveries);
     }
     assert!(made.iter().any(|d| d.subscription.is_none()));
     let due = f

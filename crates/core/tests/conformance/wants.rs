@@ -452,15 +452,13 @@ impl<'a> Run<'a> {
     async fn expand(&self, entry: &OutboxEntry, subscriptions: &[Subscription]) {
         let deliveries: Vec<_> = targets(&entry.event, entry.hook.as_ref(), subscriptions)
             .into_iter()
-            .map(|target| {
-                let delivery = Delivery::new(target, &entry.tenant, &entry.event, Utc::now());
-                (delivery, render_body(&entry.event))
-            })
+            .map(|target| Delivery::new(target, &entry.tenant, &entry.event, Utc::now()))
             .collect();
         assert!(
             !deliveries.is_empty(),
             "an entry no target wants: {entry:?}"
         );
-        self.h.hooks.expand(entry, &deliveries).await.unwrap();
+        let body = render_body(&entry.event).into();
+        self.h.hooks.expand(entry, &deliveries, body).await.unwrap();
     }
 }

@@ -26,7 +26,7 @@ pub(super) struct Record {
     pub(super) hook: Option<JobHook>,
     /// The bodies of its webhook deliveries, by event `seq`, for the events its history keeps:
     /// kept with the job, gone with it.
-    pub(super) bodies: HashMap<u64, Vec<u8>>,
+    pub(super) bodies: HashMap<u64, bytes::Bytes>,
     /// The delivery state of that webhook shown on the job, written by the notifier's writes,
     /// with the `seq` of the event it delivers: a delivery of an older event does not
     /// overwrite what a newer one showed.

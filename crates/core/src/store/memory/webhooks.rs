@@ -9,9 +9,11 @@
 //! first, capped) and an expiry queue for their retention.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::time::Instant;
 
@@ -203,7 +205,7 @@ impl Hooks {
         &mut self,
         jobs: &mut HashMap<JobId, Box<Record>>,
         delivery: &Delivery,
-        body: &[u8],
+        body: &Bytes,
         now: (Instant, DateTime<Utc>),
         config: &StoreConfig,
     ) {
@@ -224,7 +226,7 @@ impl Hooks {
         if let Some(record) = jobs.get_mut(&delivery.job_id).filter(|r| {
             r.job.tenant == delivery.tenant && delivery.seq > r.job.seq.saturating_sub(history_max)
         }) {
-            record.bodies.insert(delivery.seq, body.to_vec());
+            record.bodies.insert(delivery.seq, body.clone());
         }
         self.reschedule(id, Some(now.1));
         note_hook_status(jobs, delivery);
@@ -411,7 +413,8 @@ impl WebhookStore for MemoryStore {
     async fn expand(
         &self,
         entry: &OutboxEntry,
-        deliveries: &[(Delivery, Vec<u8>)],
+        deliveries: &[Delivery],
+        body: Bytes,
     ) -> Result<(), StoreError> {
         let mut state = self.lock_swept();
         let now = (Instant::now(), Utc::now());
@@ -419,10 +422,10 @@ impl WebhookStore for MemoryStore {
         if !state.hooks.ack(&entry.id) {
             return Ok(());
         }
-        for (delivery, body) in deliveries {
+        for delivery in deliveries {
             state
                 .hooks
-                .insert(&mut state.jobs, delivery, body, now, &self.config);
+                .insert(&mut state.jobs, delivery, &body, now, &self.config);
         }
         Ok(())
     }
@@ -432,9 +435,10 @@ impl WebhookStore for MemoryStore {
         let now = (Instant::now(), Utc::now());
         let state = &mut *state;
         for (delivery, body) in deliveries {
+            let body = Bytes::copy_from_slice(body);
             state
                 .hooks
-                .insert(&mut state.jobs, delivery, body, now, &self.config);
+                .insert(&mut state.jobs, delivery, &body, now, &self.config);
         }
         Ok(())
     }
@@ -453,16 +457,20 @@ impl WebhookStore for MemoryStore {
             .collect();
         let leased_until = after(now, lease);
         let mut claimed = Vec::with_capacity(due.len());
+        // One copy of each subscription per claim, shared by its deliveries.
+        let mut shared: HashMap<SubscriptionId, Arc<Subscription>> = HashMap::new();
         for id in due {
             hooks.reschedule(id, Some(leased_until));
             let Some(stored) = hooks.deliveries.get(&id) else {
                 continue;
             };
             let delivery = &stored.delivery;
-            let subscription = delivery
-                .subscription
-                .and_then(|sub| hooks.subscription(&delivery.tenant, &sub))
-                .cloned();
+            let subscription = delivery.subscription.and_then(|id| {
+                let sub = hooks.subscription(&delivery.tenant, &id)?;
+                Some(Arc::clone(
+                    shared.entry(id).or_insert_with(|| Arc::new(sub.clone())),
+                ))
+            });
             // What is kept with the job: nothing once it has expired.
             let job = state
                 .jobs
@@ -684,7 +692,7 @@ mod tests {
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].id, read[0].id);
 
-        store.expand(&again[0], &[]).await.unwrap();
+        store.expand(&again[0], &[], Bytes::new()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
             store.read_outbox("c", 10, short).await.unwrap().is_empty(),

@@ -5,8 +5,11 @@
 //! JSON: the state and attempt count a script compares sit in plain fields beside each doc,
 //! and so does a job's webhook status, which a delivery of the job's own webhook writes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use ::redis::Value;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -15,10 +18,10 @@ use super::listing::Found;
 use super::outbox::NOTIFIER_GROUP;
 use super::webhooks::parse_subscription;
 use super::{RedisStore, backend, millis, scripts, to_json, ttl_millis};
-use crate::ids::{DeliveryId, SubscriptionId, TenantId};
+use crate::ids::{DeliveryId, JobId, SubscriptionId, TenantId};
 use crate::store::StoreError;
 use crate::store::webhooks::{DeliveryPage, DeliveryQuery, DueDelivery};
-use crate::webhook::{Delivery, DeliveryState, HookStatus, WebhookSecret};
+use crate::webhook::{Delivery, DeliveryState, HookStatus, Subscription, WebhookSecret};
 
 /// A job's webhook status as stored beside its record. Not [`HookStatus`]'s own encoding,
 /// which is the wire's and keeps milliseconds only: what is read back must equal what the
@@ -53,6 +56,14 @@ pub(super) fn parse_delivery(id: &str, doc: &[u8]) -> Result<Delivery, StoreErro
         .map_err(|e| StoreError::Corrupt(format!("the record of delivery {id}: {e}")))
 }
 
+/// What the claim's reply gave at an earlier place (`None` when it names no earlier row).
+fn earlier<T: Clone>(rows: &[T], at: i64) -> Option<T> {
+    usize::try_from(at)
+        .ok()
+        .and_then(|at| rows.get(at))
+        .cloned()
+}
+
 pub(super) fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Corrupt(format!("{ms} ms is not a time")))
@@ -77,12 +88,14 @@ fn hook_status_arg(delivery: &Delivery) -> Result<String, StoreError> {
 }
 
 impl RedisStore {
-    /// Stores deliveries due at once; with an outbox entry, acknowledges it in the same
-    /// script. `false` when the entry was acknowledged already (nothing was stored).
+    /// Stores deliveries due at once, each sending the body of `bodies` it names (by index);
+    /// with an outbox entry, acknowledges it in the same script. `false` when the entry was
+    /// acknowledged already (nothing was stored).
     pub(super) async fn store_deliveries(
         &self,
         entry: Option<&str>,
-        deliveries: &[(Delivery, Vec<u8>)],
+        bodies: &[&[u8]],
+        deliveries: impl Iterator<Item = (&Delivery, usize)>,
     ) -> Result<bool, StoreError> {
         let keys = &self.keys;
         let mut call = scripts::STORE_DELIVERIES.prepare_invoke();
@@ -91,17 +104,29 @@ impl RedisStore {
             .arg(NOTIFIER_GROUP)
             .arg(ttl_millis(self.config.delivery_retention))
             .arg(self.config.deliveries_listed_max)
-            .arg(self.config.history_max);
+            .arg(self.config.history_max)
+            .arg(bodies.len());
+        for body in bodies {
+            call.arg(*body);
+        }
+        // The deliveries of one event share their job: its key and id are written once.
+        let mut job: Option<(JobId, String, String)> = None;
         for (delivery, body) in deliveries {
-            let job = keys.job(&delivery.job_id);
-            call.key(keys.delivery(&delivery.id)).key(&job);
+            if job.as_ref().is_some_and(|(id, ..)| *id != delivery.job_id) {
+                job = None;
+            }
+            let (_, job, job_id) = job.get_or_insert_with(|| {
+                let id = delivery.job_id;
+                (id, keys.job(&id), id.to_string())
+            });
+            call.key(keys.delivery(&delivery.id)).key(&*job);
             match &delivery.subscription {
                 Some(sub) => call.key(keys.deliveries(sub)),
-                None => call.key(&job),
+                None => call.key(&*job),
             };
             call.arg(delivery.id.to_string())
                 .arg(to_json(delivery)?)
-                .arg(body.as_slice())
+                .arg(body + 1)
                 .arg(delivery.tenant.as_str())
                 .arg(
                     delivery
@@ -118,7 +143,7 @@ impl RedisStore {
                 })
                 .arg(hook_status_arg(delivery)?)
                 .arg(delivery.seq)
-                .arg(delivery.job_id.to_string());
+                .arg(job_id.as_str());
         }
         let stored: i64 = call
             .invoke_async(&mut self.conn())
@@ -165,7 +190,7 @@ impl RedisStore {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let reply: Vec<Option<Vec<u8>>> = scripts::CLAIM_DUE
+        let mut reply: Vec<Value> = scripts::CLAIM_DUE
             .key(self.keys.due())
             .arg(max)
             .arg(millis(lease).max(1))
@@ -175,23 +200,50 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend("claim due webhook deliveries"))?;
-        let mut due = Vec::new();
-        for row in reply.chunks(5) {
-            let [Some(id), Some(doc), body, sub, secret] = row else {
+        let rows = reply.len() / 5;
+        let mut due = Vec::with_capacity(rows);
+        // Each row's body and subscription, for the later rows that name them by place: the
+        // deliveries of one event share one body, those of one subscription one parse.
+        let mut bodies: Vec<Option<Bytes>> = Vec::with_capacity(rows);
+        let mut subscriptions: Vec<Option<Arc<Subscription>>> = Vec::with_capacity(rows);
+        for row in reply.chunks_mut(5) {
+            let [
+                Value::BulkString(id),
+                Value::BulkString(doc),
+                body,
+                sub,
+                secret,
+            ] = row
+            else {
                 return Err(StoreError::Backend(format!(
                     "failed to claim due webhook deliveries: unexpected script reply {} values",
                     row.len()
                 )));
             };
             let id = String::from_utf8_lossy(id);
-            let parsed = parse_delivery(&id, doc).and_then(|delivery| {
-                let subscription = sub
-                    .as_deref()
-                    .map(|doc| parse_subscription(&id, doc))
-                    .transpose()?;
-                let job_secret = secret
-                    .as_deref()
-                    .map(|raw| {
+            let body = match body {
+                Value::BulkString(body) => Some(Bytes::from(std::mem::take(body))),
+                Value::Int(at) => earlier(&bodies, *at).flatten(),
+                _ => None,
+            };
+            bodies.push(body.clone());
+            let subscription = match sub {
+                Value::BulkString(doc) => parse_subscription(&id, doc).map(|s| Some(Arc::new(s))),
+                Value::Int(at) => {
+                    earlier(&subscriptions, *at)
+                        .flatten()
+                        .map(Some)
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!("the subscription of delivery {id}"))
+                        })
+                }
+                _ => Ok(None),
+            };
+            subscriptions.push(subscription.as_ref().ok().cloned().flatten());
+            let parsed = subscription.and_then(|subscription| {
+                let delivery = parse_delivery(&id, doc)?;
+                let job_secret = match secret {
+                    Value::BulkString(raw) => Some(
                         std::str::from_utf8(raw)
                             .ok()
                             .and_then(|raw| WebhookSecret::parse(raw).ok())
@@ -199,15 +251,16 @@ impl RedisStore {
                                 StoreError::Corrupt(format!(
                                     "the webhook secret of the job of delivery {id}"
                                 ))
-                            })
-                    })
-                    .transpose()?;
+                            })?,
+                    ),
+                    _ => None,
+                };
                 Ok((delivery, subscription, job_secret))
             });
             match parsed {
                 Ok((delivery, subscription, job_secret)) => due.push(DueDelivery {
                     delivery,
-                    body: body.clone(),
+                    body,
                     subscription,
                     job_secret,
                 }),
@@ -345,12 +398,12 @@ mod tests {
         );
         let subscribed =
             Delivery::new(Target::Subscription(&sub), &entry.tenant, &entry.event, now);
-        let body = render_body(&entry.event);
-        let deliveries = [
-            (own.clone(), body.clone()),
-            (subscribed.clone(), body.clone()),
-        ];
-        store.expand(&entry, &deliveries).await.unwrap();
+        let body = Bytes::from(render_body(&entry.event));
+        let deliveries = [own.clone(), subscribed.clone()];
+        store
+            .expand(&entry, &deliveries, body.clone())
+            .await
+            .unwrap();
         assert_eq!(
             outbox_len(&store).await,
             0,
@@ -358,14 +411,16 @@ mod tests {
         );
 
         // A notifier that reclaimed the entry meanwhile expands it again: nothing happens.
-        let again = [(
-            Delivery::new(Target::Subscription(&sub), &entry.tenant, &entry.event, now),
-            body.clone(),
+        let again = [Delivery::new(
+            Target::Subscription(&sub),
+            &entry.tenant,
+            &entry.event,
+            now,
         )];
-        store.expand(&entry, &again).await.unwrap();
+        store.expand(&entry, &again, body.clone()).await.unwrap();
         assert_eq!(store.delivery_stats().await.unwrap().scheduled, 2);
         assert_eq!(
-            store.delivery(&entry.tenant, &again[0].0.id).await.unwrap(),
+            store.delivery(&entry.tenant, &again[0].id).await.unwrap(),
             None
         );
         assert_eq!(
@@ -385,7 +440,7 @@ mod tests {
             .iter()
             .find(|d| d.delivery.id == subscribed.id)
             .unwrap();
-        assert_eq!(claimed_sub.subscription.as_ref(), Some(&sub));
+        assert_eq!(claimed_sub.subscription.as_deref(), Some(&sub));
         assert_eq!(claimed_sub.body.as_ref(), Some(&body));
         assert!(store.claim_due(10, lease).await.unwrap().is_empty());
         tokio::time::sleep(lease + Duration::from_millis(50)).await;
@@ -458,6 +513,37 @@ mod tests {
                 .unwrap(),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn a_claim_reads_each_body_and_subscription_once_and_shares_them() {
+        let (store, _redis) = open(StoreConfig::default()).await;
+        let sub = subscription(&["job.completed"], &[]);
+        assert!(store.put_subscription(&sub, None).await.unwrap());
+        let job = run(&store, new_job("demo.report", None), false).await;
+        let event = store
+            .history(&job.tenant, &job.id, 0)
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        let body = render_body(&event);
+        let deliveries: Vec<_> = (0..3)
+            .map(|_| {
+                let d = Delivery::new(Target::Subscription(&sub), &job.tenant, &event, Utc::now());
+                (d, body.clone())
+            })
+            .collect();
+        store.enqueue(&deliveries).await.unwrap();
+
+        let claimed = store.claim_due(10, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        let first = claimed[0].subscription.as_ref().unwrap();
+        assert_eq!(**first, sub);
+        for due in &claimed {
+            assert!(Arc::ptr_eq(due.subscription.as_ref().unwrap(), first));
+            assert_eq!(due.body.as_deref(), Some(body.as_slice()));
+        }
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 //! subscription script compares sits in a plain field beside each doc.
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -121,9 +122,16 @@ impl WebhookStore for RedisStore {
     async fn expand(
         &self,
         entry: &OutboxEntry,
-        deliveries: &[(Delivery, Vec<u8>)],
+        deliveries: &[Delivery],
+        body: Bytes,
     ) -> Result<(), StoreError> {
-        if !self.store_deliveries(Some(&entry.id), deliveries).await? {
+        // The body goes once, whatever the number of deliveries sending it.
+        let bodies: &[&[u8]] = if deliveries.is_empty() { &[] } else { &[&body] };
+        let deliveries = deliveries.iter().map(|delivery| (delivery, 0));
+        if !self
+            .store_deliveries(Some(&entry.id), bodies, deliveries)
+            .await?
+        {
             tracing::debug!(entry = %entry.id, "an outbox entry was expanded already");
         }
         Ok(())
@@ -133,7 +141,14 @@ impl WebhookStore for RedisStore {
         if deliveries.is_empty() {
             return Ok(());
         }
-        self.store_deliveries(None, deliveries).await.map(|_| ())
+        let bodies: Vec<&[u8]> = deliveries.iter().map(|(_, body)| body.as_slice()).collect();
+        let deliveries = deliveries
+            .iter()
+            .enumerate()
+            .map(|(at, (delivery, _))| (delivery, at));
+        self.store_deliveries(None, &bodies, deliveries)
+            .await
+            .map(|_| ())
     }
 
     async fn claim_due(&self, max: usize, lease: Duration) -> Result<Vec<DueDelivery>, StoreError> {
@@ -498,7 +513,7 @@ mod tests {
             .unwrap();
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].id, read[0].id);
-        store.expand(&back[0], &[]).await.unwrap();
+        store.expand(&back[0], &[], Bytes::new()).await.unwrap();
         assert_eq!(outbox_len(&store).await, 0);
 
         // Redis lost the group: the next read recreates it.

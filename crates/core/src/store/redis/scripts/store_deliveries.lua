@@ -3,23 +3,26 @@
 -- the job's webhook status. The body a delivery sends is kept in its job's hash (`body:<seq>`),
 -- once per event, while the job's history keeps that event, and expires with it (not at all
 -- when the job has expired already, or its history has moved past the event: such a delivery
--- cannot be sent). With an outbox entry, first acknowledges and deletes it, and stores nothing
--- when it was acknowledged already (another notifier expanded it after reclaiming it): each
--- entry is expanded exactly once.
+-- cannot be sent). The bodies come once each, ahead of the deliveries that name them: the
+-- deliveries of one event share one. With an outbox entry, first acknowledges and deletes it,
+-- and stores nothing when it was acknowledged already (another notifier expanded it after
+-- reclaiming it): each entry is expanded exactly once.
 --
 -- KEYS: 1 outbox stream, 2 due zset, then three per delivery: its hash, its job's hash, and
 --       its subscription's index (the job hash again for a job's own webhook)
 -- ARGV: 1 outbox entry id ('' = none: a replay), 2 consumer group, 3 retention (ms),
 --       4 most deliveries listed per subscription, 5 how many events a job's history keeps,
---       then eleven per delivery: id, doc, body,
---       tenant, subscription id ('' = the job's own webhook), state, attempt count,
---       '1' to schedule it ('' not), job webhook status JSON ('' for a subscription's),
---       event seq, job id
+--       6 how many bodies (b), then the b bodies, then eleven per delivery: id, doc,
+--       its body's number (1 to b), tenant, subscription id ('' = the job's own webhook),
+--       state, attempt count, '1' to schedule it ('' not), job webhook status JSON ('' for a
+--       subscription's), event seq, job id
 -- Returns 1, or 0 when the entry was acknowledged already.
 
 local outbox, due = KEYS[1], KEYS[2]
 local entry, group, retention, listed_max = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local history_max = tonumber(ARGV[5])
+local bodies = tonumber(ARGV[6])
+local first = 7 + bodies
 local per = 11
 
 if entry ~= '' then
@@ -33,8 +36,10 @@ if entry ~= '' then
 end
 
 local now = now_ms()
-for i = 0, (#ARGV - 5) / per - 1 do
-  local a = 6 + i * per
+-- Each body is written once, however many deliveries send it.
+local written = {}
+for i = 0, (#ARGV - first + 1) / per - 1 do
+  local a = first + i * per
   local k = 3 + i * 3
   local delivery, job, index = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   local id, doc, body, tenant, sub, state, n, scheduled, status, seq, job_id = ARGV[a],
@@ -46,10 +51,14 @@ for i = 0, (#ARGV - 5) / per - 1 do
   if scheduled == '1' then
     redis.call('ZADD', due, now, id)
   end
-  -- A job that has expired has no seq, and its hash must not come back as a stray.
-  local job_seq = tonumber(redis.call('HGET', job, 'seq') or '')
-  if job_seq and tonumber(seq) > job_seq - history_max then
-    redis.call('HSET', job, 'body:' .. seq, body)
+  local field = job .. '\0' .. seq
+  if not written[field] then
+    written[field] = true
+    -- A job that has expired has no seq, and its hash must not come back as a stray.
+    local job_seq = tonumber(redis.call('HGET', job, 'seq') or '')
+    if job_seq and tonumber(seq) > job_seq - history_max then
+      redis.call('HSET', job, 'body:' .. seq, ARGV[6 + tonumber(body)])
+    end
   end
   if sub ~= '' then
     redis.call('ZADD', index, 0, id)
