@@ -428,7 +428,7 @@ async fn gather(slots: &Arc<Semaphore>, permits: &mut Vec<OwnedSemaphorePermit>,
 }
 
 /// Job tasks end on their own; one that panicked is a bug in the runtime, not in a handler
-/// (handlers run in tasks of their own), so it is logged loudly.
+/// (a handler's panic is caught where it runs), so it is logged loudly.
 fn log_job_task_end(joined: Result<(), tokio::task::JoinError>) {
     if let Err(e) = joined {
         error!(error = %e, "a job task ended abnormally");
