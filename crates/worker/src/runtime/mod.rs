@@ -434,3 +434,31 @@ fn log_job_task_end(joined: Result<(), tokio::task::JoinError>) {
         error!(error = %e, "a job task ended abnormally");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn gathering_takes_the_free_slots_it_wants_one_permit_each() {
+        let slots = Arc::new(Semaphore::new(4));
+        let busy = Arc::clone(&slots).acquire_many_owned(3).await.unwrap();
+        let mut permits = vec![Arc::clone(&slots).try_acquire_owned().unwrap()];
+        drop(busy);
+        gather(&slots, &mut permits, 3).await;
+        assert_eq!(permits.len(), 3);
+        assert!(permits.iter().all(|p| p.num_permits() == 1));
+        assert_eq!(slots.available_permits(), 1);
+    }
+
+    #[tokio::test]
+    async fn gathering_keeps_what_it_has_when_no_slot_frees_up_in_time() {
+        let slots = Arc::new(Semaphore::new(2));
+        let _busy = Arc::clone(&slots).try_acquire_owned().unwrap();
+        let mut permits = vec![Arc::clone(&slots).try_acquire_owned().unwrap()];
+        gather(&slots, &mut permits, 2).await;
+        assert_eq!(permits.len(), 1);
+        gather(&slots, &mut permits, 1).await;
+        assert_eq!(permits.len(), 1);
+    }
+}
