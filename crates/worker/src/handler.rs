@@ -9,9 +9,12 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// The code behind one job type. The worker runs each attempt of a job in a task of its own,
-/// so a handler that panics costs that attempt (retried like a retryable error), not the
-/// worker.
+/// The code behind one job type. The worker catches a handler's panic, so a handler that
+/// panics costs that attempt (retried like a retryable error), not the worker.
+///
+/// A handler runs in its job's task, beside the lease's heartbeat: work that holds a thread
+/// (a long computation, blocking I/O) belongs in `tokio::task::spawn_blocking`, or the lease
+/// goes unrenewed while it runs.
 ///
 /// A job type of your own, registered and run once on the embedded store (to serve it over
 /// HTTP, hand the registry to `herald::Application::build_with`; see the `herald` crate's

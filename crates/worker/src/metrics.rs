@@ -32,6 +32,16 @@ pub enum Finished {
 }
 
 impl Finished {
+    /// Every outcome, in declared order (a `TypeMetrics` indexes its counters by it).
+    const ALL: [Self; 6] = [
+        Self::Completed,
+        Self::Failed,
+        Self::Retried,
+        Self::Canceled,
+        Self::Released,
+        Self::Lost,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Completed => "completed",
@@ -105,6 +115,25 @@ impl WorkerMetrics {
         InFlightGuard(self.in_flight.clone())
     }
 
+    /// The metrics of `job_type`'s jobs, resolved once so that recording a job's end neither
+    /// builds labels nor looks them up.
+    pub(crate) fn of_type(&self, job_type: &JobType) -> TypeMetrics {
+        let finished = Finished::ALL.map(|outcome| {
+            let labels = OutcomeLabels {
+                job_type: job_type.as_str().to_owned(),
+                outcome: outcome.as_str(),
+            };
+            self.finished.get_or_create(&labels).clone()
+        });
+        let labels = TypeLabels {
+            job_type: job_type.as_str().to_owned(),
+        };
+        TypeMetrics {
+            finished,
+            duration: self.duration.get_or_create(&labels).clone(),
+        }
+    }
+
     /// Records how an attempt of a `job_type` job ended and how long it ran.
     pub(crate) fn finished(&self, job_type: &JobType, outcome: Finished, ran: Duration) {
         let labels = OutcomeLabels {
@@ -118,6 +147,23 @@ impl WorkerMetrics {
         self.duration
             .get_or_create(&labels)
             .observe(ran.as_secs_f64());
+    }
+}
+
+/// One job type's share of [`WorkerMetrics`], from [`WorkerMetrics::of_type`].
+#[derive(Debug, Clone)]
+pub(crate) struct TypeMetrics {
+    /// By outcome, in the order of `Finished::ALL`.
+    finished: [Counter; 6],
+    duration: Histogram,
+}
+
+impl TypeMetrics {
+    /// Records how an attempt ended and how long it ran.
+    pub(crate) fn finished(&self, outcome: Finished, ran: Duration) {
+        // `Finished::ALL` lists the outcomes in their declared order.
+        self.finished[outcome as usize].inc();
+        self.duration.observe(ran.as_secs_f64());
     }
 }
 
@@ -156,6 +202,17 @@ mod tests {
         assert!(text.contains("herald_worker_jobs_in_flight 1"));
         assert!(
             text.contains(r#"herald_worker_job_duration_seconds_count{job_type="demo.sleep"} 3"#)
+        );
+        metrics
+            .of_type(&sleep)
+            .finished(Finished::Lost, Duration::from_millis(3));
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        assert!(text.contains(
+            r#"herald_worker_jobs_finished_total{job_type="demo.sleep",outcome="lost"} 1"#
+        ));
+        assert!(
+            text.contains(r#"herald_worker_job_duration_seconds_count{job_type="demo.sleep"} 4"#)
         );
         drop(guard);
         let mut text = String::new();

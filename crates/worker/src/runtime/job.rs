@@ -1,4 +1,4 @@
-//! One job's run: the handler in a task of its own, raced against the heartbeat, the job's
+//! One job's run: the handler, with its panics caught, raced against the heartbeat, the job's
 //! timeout, cancellation and shutdown, with its progress reports coalesced on the way; then
 //! the one final write that records how the attempt ended, as core's
 //! [`attempt::conclude`] decides it for every kind of worker.
@@ -6,19 +6,29 @@
 //! Every write goes through the lease, and the store refuses it once the job has moved on
 //! without this worker ([`StoreError::LeaseLost`]): the runtime then lets go of the job
 //! quietly, because another worker owns it and refusing the zombie's write was right.
+//!
+//! The handler runs in the job's own task rather than one of its own: a short job is over at
+//! its first poll, before any timer, waiter or signal route is set up for it, and it costs no
+//! task hand-off. Its span is at DEBUG level, so the job's few INFO and WARN lines name the job
+//! themselves.
 
+use std::any::Any;
+use std::borrow::Cow;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use futures_util::future::CatchUnwind;
 use herald_core::attempt::{self, Conclusion, Ending};
 use herald_core::store::{Claimed, Lease};
-use herald_core::{ErrorCode, Job, JobError, JobOutput, JobStatus, Progress, StoreError};
+use herald_core::{ErrorCode, Job, JobError, JobId, JobOutput, JobStatus, Progress, StoreError};
 use tokio::sync::watch;
-use tokio::task::JoinError;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
-use tracing::{Instrument, debug, error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::Inner;
 use herald_core::backoff::Backoff;
@@ -45,12 +55,20 @@ enum Stop {
     Lost,
 }
 
+/// What a handler answers.
+type Returned = Result<Option<JobOutput>, HandlerError>;
+
+/// A handler's run, a panic in it caught as the run's end. Dropping it (timeout, lost lease,
+/// shutdown) stops the handler where it waits.
+type HandlerRun<'a> =
+    CatchUnwind<AssertUnwindSafe<Pin<Box<dyn Future<Output = Returned> + Send + 'a>>>>;
+
 /// One running attempt: its lease (the version this worker last wrote), its cancel token, its
-/// handler's task and its progress reports.
-struct Attempt {
+/// handler's run and its progress reports.
+struct Attempt<'a> {
     lease: Lease,
     cancel: CancellationToken,
-    handler: AbortOnDropHandle<Result<Option<JobOutput>, HandlerError>>,
+    handler: HandlerRun<'a>,
     progress: ProgressFeed,
 }
 
@@ -83,6 +101,7 @@ impl ProgressFeed {
 impl Inner {
     /// Runs one claimed job to its end and records how it ended.
     #[tracing::instrument(
+        level = "debug",
         name = "job",
         skip_all,
         fields(
@@ -94,12 +113,17 @@ impl Inner {
     pub(super) async fn run_job(&self, claimed: Claimed, shutdown: &CancellationToken) {
         let _running = self.metrics.running();
         let started = Instant::now();
-        let job_type = claimed.lease.job.job_type.clone();
+        // Resolved up front: the job moves into its run. A type this worker does not claim has
+        // no handles of its own (the store handed out something else); it is counted anyway.
+        let metrics = match self.type_metrics.get(&claimed.lease.job.job_type) {
+            Some(metrics) => Cow::Borrowed(metrics),
+            None => Cow::Owned(self.metrics.of_type(&claimed.lease.job.job_type)),
+        };
         debug!("job started");
         let finished = self.drive(claimed, shutdown).await;
         let ran = started.elapsed();
         debug!(outcome = finished.as_str(), ?ran, "job ended");
-        self.metrics.finished(&job_type, finished, ran);
+        metrics.finished(finished, ran);
     }
 
     async fn drive(&self, claimed: Claimed, shutdown: &CancellationToken) -> Finished {
@@ -114,21 +138,18 @@ impl Inner {
                     lease.job.job_type
                 ),
             );
-            error!("claimed a job of a type this worker has no handler for");
+            error!(job_id = %lease.job.id, "claimed a job of a type this worker has no handler for");
             return self.fail(lease, error, None).await;
         };
         let cancel = CancellationToken::new();
         let (reports, receiver) = watch::channel(None);
         let ctx = JobContext::new(lease.job.clone(), payload, cancel.clone(), reports);
-        // A task of its own: a panic ends this attempt, not the worker; dropping the handle
-        // (timeout, lost lease, shutdown) stops the handler at its next await.
-        let handler = AbortOnDropHandle::new(tokio::spawn(
-            async move { handler.run(ctx).await }.in_current_span(),
-        ));
+        // A panic ends this attempt, not the worker.
+        let run = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
         let mut attempt = Attempt {
             lease,
             cancel,
-            handler,
+            handler: run,
             progress: ProgressFeed {
                 reports: receiver,
                 written: None,
@@ -144,38 +165,50 @@ impl Inner {
     /// Runs the handler to its end, keeping the lease alive and its progress written, unless
     /// the timeout, a cancel (past its grace), shutdown (past the drain) or a lost lease
     /// comes first.
-    async fn race(&self, attempt: &mut Attempt, shutdown: &CancellationToken) -> Stop {
+    async fn race(&self, attempt: &mut Attempt<'_>, shutdown: &CancellationToken) -> Stop {
         let config = &self.config;
-        let registration = self
-            .in_flight
-            .register(attempt.lease.job.id, attempt.cancel.clone());
-        let mut heartbeat = tokio::time::interval_at(
-            Instant::now() + config.heartbeat_interval,
-            config.heartbeat_interval,
-        );
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let timeout_at = Instant::now() + attempt.lease.job.timeout();
-        let mut cancel_deadline = None;
-        let mut drain_deadline = None;
         let Attempt {
             lease,
             cancel,
             handler,
             progress,
         } = attempt;
+        // A short job's handler is done at its first poll: it needs no timer, no waiter and
+        // no signal route.
+        let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *handler).poll(cx))).await;
+        if let Poll::Ready(caught) = first {
+            return Stop::Returned(handler_result(&lease.job.id, caught));
+        }
+        let registration = self.in_flight.register(lease.job.id, cancel.clone());
+        let timeout_at = Instant::now() + lease.job.timeout();
+        let mut next_beat = Instant::now() + config.heartbeat_interval;
+        // One timer for the beats and the timeout, set to whichever comes first.
+        let clock = tokio::time::sleep_until(next_beat.min(timeout_at));
+        tokio::pin!(clock);
+        let mut cancel_deadline = None;
+        let mut drain_deadline = None;
         loop {
             tokio::select! {
                 biased;
-                joined = &mut *handler => return Stop::Returned(handler_result(joined)),
+                caught = &mut *handler => {
+                    return Stop::Returned(handler_result(&lease.job.id, caught));
+                }
                 () = until(cancel_deadline) => return Stop::Canceled,
                 () = until(drain_deadline) => return Stop::Drained,
-                () = tokio::time::sleep_until(timeout_at), if cancel_deadline.is_none() => {
-                    return Stop::TimedOut;
-                }
-                _ = heartbeat.tick() => {
-                    if let Err(LeaseLost) = self.beat(lease, cancel).await {
-                        return Stop::Lost;
+                () = &mut clock => {
+                    // Past a cancel, the handler's grace replaces its timeout.
+                    let timing_out = cancel_deadline.is_none();
+                    if timing_out && Instant::now() >= timeout_at {
+                        return Stop::TimedOut;
                     }
+                    if Instant::now() >= next_beat {
+                        if let Err(LeaseLost) = self.beat(lease, cancel).await {
+                            return Stop::Lost;
+                        }
+                        next_beat = Instant::now() + config.heartbeat_interval;
+                    }
+                    let next = if timing_out { next_beat.min(timeout_at) } else { next_beat };
+                    clock.as_mut().reset(next);
                 }
                 () = registration.resync_requested() => {
                     if let Err(LeaseLost) = self.beat(lease, cancel).await {
@@ -184,6 +217,7 @@ impl Inner {
                 }
                 () = cancel.cancelled(), if cancel_deadline.is_none() => {
                     info!(
+                        job_id = %lease.job.id,
                         grace = ?config.cancel_grace,
                         "job canceled; waiting for the handler to stop"
                     );
@@ -209,7 +243,7 @@ impl Inner {
     }
 
     /// Records how the attempt ended with the one final write it calls for.
-    async fn conclude(&self, attempt: Attempt, stop: Stop) -> Finished {
+    async fn conclude(&self, attempt: Attempt<'_>, stop: Stop) -> Finished {
         let Attempt {
             mut lease,
             cancel,
@@ -225,7 +259,10 @@ impl Inner {
             && !cancel_requested
             && let Err(LeaseLost) = self.write_progress(&mut lease, &mut progress).await
         {
-            info!("lease lost while writing the last progress report; abandoning the job");
+            info!(
+                job_id = %lease.job.id,
+                "lease lost while writing the last progress report; abandoning the job"
+            );
             return Finished::Lost;
         }
         let mut output = None;
@@ -236,7 +273,12 @@ impl Inner {
                 Ending::Succeeded
             }
             Stop::Returned(Err(e)) => {
-                info!(error = %e.message, retryable = e.retryable, "the handler failed");
+                info!(
+                    job_id = %lease.job.id,
+                    error = %e.message,
+                    retryable = e.retryable,
+                    "the handler failed"
+                );
                 Ending::Failed {
                     error: JobError::new(ErrorCode::HandlerError, e.message),
                     retryable: e.retryable,
@@ -244,6 +286,7 @@ impl Inner {
             }
             Stop::Canceled => {
                 warn!(
+                    job_id = %lease.job.id,
                     grace = ?self.config.cancel_grace,
                     "the handler did not stop within its grace after cancel; dropped it"
                 );
@@ -251,11 +294,16 @@ impl Inner {
             }
             Stop::TimedOut => {
                 cancel.cancel();
-                warn!(timeout_s = lease.job.timeout_s, "the attempt timed out");
+                warn!(
+                    job_id = %lease.job.id,
+                    timeout_s = lease.job.timeout_s,
+                    "the attempt timed out"
+                );
                 Ending::TimedOut
             }
             Stop::Drained => {
                 info!(
+                    job_id = %lease.job.id,
                     drain_timeout = ?self.config.drain_timeout,
                     "shutting down: the handler did not finish within the drain timeout"
                 );
@@ -273,7 +321,10 @@ impl Inner {
             Conclusion::Cancel => self.cancel_claimed(lease).await,
             Conclusion::Release => self.release(lease).await,
             Conclusion::Abandon => {
-                info!("lease lost: the job has moved on without this worker; abandoning it");
+                info!(
+                    job_id = %lease.job.id,
+                    "lease lost: the job has moved on without this worker; abandoning it"
+                );
                 Finished::Lost
             }
         }
@@ -284,14 +335,18 @@ impl Inner {
         match self.store.heartbeat(&self.id, lease).await {
             Ok(state) => {
                 if state.cancel_requested && !cancel.is_cancelled() {
-                    info!("cancel requested (seen by heartbeat)");
+                    info!(job_id = %lease.job.id, "cancel requested (seen by heartbeat)");
                     cancel.cancel();
                 }
                 Ok(())
             }
             Err(StoreError::LeaseLost) => Err(LeaseLost),
             Err(e) => {
-                warn!(error = %e, "heartbeat failed; retrying at the next beat");
+                warn!(
+                    job_id = %lease.job.id,
+                    error = %e,
+                    "heartbeat failed; retrying at the next beat"
+                );
                 Ok(())
             }
         }
@@ -315,7 +370,11 @@ impl Inner {
             Err(StoreError::LeaseLost) => Err(LeaseLost),
             Err(e) => {
                 // Progress is informative: a later report (or the final state) supersedes it.
-                warn!(error = %e, "a progress report could not be written; dropping it");
+                warn!(
+                    job_id = %lease.job.id,
+                    error = %e,
+                    "a progress report could not be written; dropping it"
+                );
                 Ok(())
             }
         }
@@ -323,27 +382,31 @@ impl Inner {
 
     async fn complete(&self, lease: Lease, output: Option<JobOutput>) -> Finished {
         let written = self
-            .final_write("complete", || {
+            .final_write("complete", &lease.job.id, || {
                 self.store.complete(lease.clone(), output.clone())
             })
             .await;
         match written {
             Err(too_large @ StoreError::ResultTooLarge { .. }) => {
-                warn!(error = %too_large, "the handler's result is too large");
+                warn!(
+                    job_id = %lease.job.id,
+                    error = %too_large,
+                    "the handler's result is too large"
+                );
                 let error = JobError::new(ErrorCode::ResultTooLarge, too_large.to_string());
                 self.fail(lease, error, None).await
             }
-            written => settle(written, |_| Finished::Completed),
+            written => settle(&lease.job.id, written, |_| Finished::Completed),
         }
     }
 
     async fn fail(&self, lease: Lease, error: JobError, retry_after: Option<Duration>) -> Finished {
         let written = self
-            .final_write("fail", || {
+            .final_write("fail", &lease.job.id, || {
                 self.store.fail(lease.clone(), error.clone(), retry_after)
             })
             .await;
-        settle(written, |job| {
+        settle(&lease.job.id, written, |job| {
             if job.status == JobStatus::Pending {
                 Finished::Retried
             } else {
@@ -354,20 +417,29 @@ impl Inner {
 
     async fn cancel_claimed(&self, lease: Lease) -> Finished {
         let written = self
-            .final_write("cancel", || self.store.cancel_claimed(lease.clone()))
+            .final_write("cancel", &lease.job.id, || {
+                self.store.cancel_claimed(lease.clone())
+            })
             .await;
-        settle(written, |_| Finished::Canceled)
+        settle(&lease.job.id, written, |_| Finished::Canceled)
     }
 
     async fn release(&self, lease: Lease) -> Finished {
         let written = self
-            .final_write("release", || self.store.release(lease.clone()))
+            .final_write("release", &lease.job.id, || {
+                self.store.release(lease.clone())
+            })
             .await;
-        settle(written, |_| Finished::Released)
+        settle(&lease.job.id, written, |_| Finished::Released)
     }
 
     /// Runs a final write, retrying it a few times with backoff while the backend fails.
-    async fn final_write<F, Fut>(&self, what: &str, mut write: F) -> Result<Job, StoreError>
+    async fn final_write<F, Fut>(
+        &self,
+        what: &str,
+        job: &JobId,
+        mut write: F,
+    ) -> Result<Job, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Job, StoreError>>,
@@ -381,7 +453,12 @@ impl Inner {
                 {
                     retries += 1;
                     let delay = backoff.next_delay();
-                    warn!(error = %e, retry_in = ?delay, "could not {what} the job; retrying");
+                    warn!(
+                        job_id = %job,
+                        error = %e,
+                        retry_in = ?delay,
+                        "could not {what} the job; retrying"
+                    );
                     tokio::time::sleep(delay).await;
                 }
                 written => return written,
@@ -391,15 +468,23 @@ impl Inner {
 }
 
 /// What a final write's answer means for the metrics, logging the failures.
-fn settle(written: Result<Job, StoreError>, finished: impl FnOnce(&Job) -> Finished) -> Finished {
+fn settle(
+    id: &JobId,
+    written: Result<Job, StoreError>,
+    finished: impl FnOnce(&Job) -> Finished,
+) -> Finished {
     match written {
         Ok(job) => finished(&job),
         Err(StoreError::LeaseLost) => {
-            info!("lease lost before the final write: the job has moved on without this worker");
+            info!(
+                job_id = %id,
+                "lease lost before the final write: the job has moved on without this worker"
+            );
             Finished::Lost
         }
         Err(e) => {
             error!(
+                job_id = %id,
                 error = %e,
                 "could not record how the job ended; its lease will run out and it will be retried"
             );
@@ -409,22 +494,15 @@ fn settle(written: Result<Job, StoreError>, finished: impl FnOnce(&Job) -> Finis
 }
 
 /// The handler's answer, with a panic turned into a retryable error.
-fn handler_result(
-    joined: Result<Result<Option<JobOutput>, HandlerError>, JoinError>,
-) -> Result<Option<JobOutput>, HandlerError> {
-    joined.unwrap_or_else(|e| {
-        let message = if e.is_panic() {
-            let panic = e.into_panic();
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-string payload".to_owned());
-            format!("the handler panicked: {what}")
-        } else {
-            "the handler's task was cancelled".to_owned()
-        };
-        error!(error = %message, "the handler did not return");
+fn handler_result(id: &JobId, caught: Result<Returned, Box<dyn Any + Send>>) -> Returned {
+    caught.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string payload".to_owned());
+        let message = format!("the handler panicked: {what}");
+        error!(job_id = %id, error = %message, "the handler did not return");
         Err(HandlerError::retryable(message))
     })
 }
@@ -443,14 +521,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_becomes_a_retryable_error_naming_the_panic() {
-        let joined = tokio::spawn(async {
+        let caught = AssertUnwindSafe(async {
             if true {
                 panic!("boom at row 7");
             }
             Ok(None)
         })
+        .catch_unwind()
         .await;
-        let error = handler_result(joined).unwrap_err();
+        let error = handler_result(&JobId::generate(), caught).unwrap_err();
         assert!(error.retryable);
         assert_eq!(error.message, "the handler panicked: boom at row 7");
     }

@@ -22,7 +22,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{Instrument, debug, error, info, warn};
 
 use crate::config::WorkerConfig;
-use crate::metrics::{Finished, WorkerMetrics};
+use crate::metrics::{Finished, TypeMetrics, WorkerMetrics};
 use crate::registry::Registry;
 use herald_core::backoff::{Backoff, FailureLog};
 use signals::InFlight;
@@ -33,6 +33,10 @@ const STORE_BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// again within moments of the store's return (a failing claim costs little: the store bounds
 /// how long it waits for its backend).
 const STORE_BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// How long a claim waits for more slots to free up while jobs queue: under a backlog, a
+/// claim's round trips then serve many jobs rather than the one or two whose slots happened
+/// to be free. Short against any job that is not a no-op.
+const GATHER_WAIT: Duration = Duration::from_millis(2);
 
 /// Why the worker could not run.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +71,8 @@ struct Inner {
     types: Vec<JobType>,
     config: WorkerConfig,
     metrics: WorkerMetrics,
+    /// The metrics of each type claimed, resolved once.
+    type_metrics: BTreeMap<JobType, TypeMetrics>,
     in_flight: InFlight,
     /// The slots of the types with a concurrency of their own (within `config.concurrency`).
     type_slots: BTreeMap<JobType, Arc<Semaphore>>,
@@ -106,6 +112,10 @@ impl Worker {
                 Some((job_type.clone(), Arc::new(Semaphore::new(own))))
             })
             .collect();
+        let type_metrics = types
+            .iter()
+            .map(|job_type| (job_type.clone(), metrics.of_type(job_type)))
+            .collect();
         Self {
             inner: Arc::new(Inner {
                 id: WorkerId::generate(),
@@ -114,6 +124,7 @@ impl Worker {
                 types,
                 config,
                 metrics,
+                type_metrics,
                 in_flight: InFlight::default(),
                 type_slots,
                 slot_freed: Arc::new(Notify::new()),
@@ -229,6 +240,8 @@ impl Inner {
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         let mut backoff = Backoff::new(STORE_BACKOFF_MIN, STORE_BACKOFF_MAX);
         let mut failures = FailureLog::default();
+        // The last claim took all it asked for: more jobs are waiting.
+        let mut backlog = false;
         loop {
             let first = tokio::select! {
                 biased;
@@ -255,19 +268,31 @@ impl Inner {
                 }
             };
             permits.truncate(room);
+            if backlog {
+                let wanted = room.min(self.config.concurrency.div_ceil(2));
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => return,
+                    () = gather(&slots, &mut permits, wanted) => {}
+                }
+            }
+            let asked = permits.len();
             // Not raced against `shutdown`: dropping a claim halfway could strand the jobs it
             // took, and it returns within `claim_wait` anyway.
             let claimed = match self
                 .store
-                .claim(&self.id, &types, permits.len(), self.config.claim_wait)
+                .claim(&self.id, &types, asked, self.config.claim_wait)
                 .await
             {
                 Ok(claimed) => {
                     backoff.reset();
                     failures.succeeded("claiming jobs");
+                    debug!(asked, claimed = claimed.len(), "claimed");
+                    backlog = claimed.len() == asked;
                     claimed
                 }
                 Err(e) => {
+                    backlog = false;
                     let delay = backoff.next_delay();
                     failures.failed("claiming jobs", &e);
                     tokio::select! {
@@ -384,10 +409,56 @@ impl Inner {
     }
 }
 
+/// Adds to `permits` (one slot each) until it holds `wanted`, waiting up to [`GATHER_WAIT`]
+/// for slots to free up; past the wait it keeps what it has.
+async fn gather(slots: &Arc<Semaphore>, permits: &mut Vec<OwnedSemaphorePermit>, wanted: usize) {
+    let Some(missing) = wanted.checked_sub(permits.len()).filter(|n| *n > 0) else {
+        return;
+    };
+    let missing = u32::try_from(missing).unwrap_or(u32::MAX);
+    let more = Arc::clone(slots).acquire_many_owned(missing);
+    // A timeout gives back whatever part of `more` it held.
+    if let Ok(Ok(mut more)) = tokio::time::timeout(GATHER_WAIT, more).await {
+        while more.num_permits() > 1 {
+            let Some(one) = more.split(1) else { break };
+            permits.push(one);
+        }
+        permits.push(more);
+    }
+}
+
 /// Job tasks end on their own; one that panicked is a bug in the runtime, not in a handler
-/// (handlers run in tasks of their own), so it is logged loudly.
+/// (a handler's panic is caught where it runs), so it is logged loudly.
 fn log_job_task_end(joined: Result<(), tokio::task::JoinError>) {
     if let Err(e) = joined {
         error!(error = %e, "a job task ended abnormally");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn gathering_takes_the_free_slots_it_wants_one_permit_each() {
+        let slots = Arc::new(Semaphore::new(4));
+        let busy = Arc::clone(&slots).acquire_many_owned(3).await.unwrap();
+        let mut permits = vec![Arc::clone(&slots).try_acquire_owned().unwrap()];
+        drop(busy);
+        gather(&slots, &mut permits, 3).await;
+        assert_eq!(permits.len(), 3);
+        assert!(permits.iter().all(|p| p.num_permits() == 1));
+        assert_eq!(slots.available_permits(), 1);
+    }
+
+    #[tokio::test]
+    async fn gathering_keeps_what_it_has_when_no_slot_frees_up_in_time() {
+        let slots = Arc::new(Semaphore::new(2));
+        let _busy = Arc::clone(&slots).try_acquire_owned().unwrap();
+        let mut permits = vec![Arc::clone(&slots).try_acquire_owned().unwrap()];
+        gather(&slots, &mut permits, 2).await;
+        assert_eq!(permits.len(), 1);
+        gather(&slots, &mut permits, 1).await;
+        assert_eq!(permits.len(), 1);
     }
 }
