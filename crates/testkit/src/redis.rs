@@ -35,6 +35,9 @@ pub struct RedisServer {
 /// A `redis-server` this harness started, stopped on drop.
 struct Process {
     port: u16,
+    /// The cluster bus port of a one-node cluster (Redis's default, the port + 10,000, is
+    /// out of range for a third of the ports the system hands out).
+    bus_port: Option<u16>,
     child: Child,
     /// Its directory (its append-only file, when durable).
     dir: TempDir,
@@ -115,20 +118,35 @@ impl RedisServer {
         PrivateRedis(Self::launch(Mode::Durable))
     }
 
+    /// Starts a server on free ports. A port found free may be taken by another process
+    /// before the server binds it: the server then exits, and it is started again on others.
     fn launch(mode: Mode) -> Self {
-        let port = free_port();
-        let dir = TempDir::new("redis");
-        let child = spawn(port, &dir, mode);
-        Self {
-            url: format!("redis://127.0.0.1:{port}"),
-            prefix: Self::fresh_prefix(),
-            process: Some(Process {
-                port,
-                child,
-                dir,
-                mode,
-            }),
+        let mut failures = Vec::new();
+        for _ in 0..LAUNCH_ATTEMPTS {
+            let port = free_port();
+            let bus_port = (mode == Mode::OneNodeCluster).then(free_port);
+            let dir = TempDir::new("redis");
+            match spawn(port, bus_port, &dir, mode) {
+                Ok(child) => {
+                    return Self {
+                        url: format!("redis://127.0.0.1:{port}"),
+                        prefix: Self::fresh_prefix(),
+                        process: Some(Process {
+                            port,
+                            bus_port,
+                            child,
+                            dir,
+                            mode,
+                        }),
+                    };
+                }
+                Err(failure) => failures.push(failure),
+            }
         }
+        panic!(
+            "redis-server did not start in {LAUNCH_ATTEMPTS} attempts: {}",
+            failures.join("; ")
+        );
     }
 
     /// The server's URL.
@@ -157,17 +175,26 @@ pub(crate) fn next_number() -> u64 {
     PREFIX_COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Starts `redis-server` on `port` in `dir` and waits until it serves.
-fn spawn(port: u16, dir: &TempDir, mode: Mode) -> Child {
+/// How many times a server is started on other ports after it exited before serving.
+const LAUNCH_ATTEMPTS: usize = 5;
+
+/// Starts `redis-server` on `port` (and a one-node cluster's bus on `bus_port`) in `dir` and
+/// waits until it serves; says why when it exited first.
+fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<Child, String> {
     let settings: &[&str] = match mode {
         Mode::Durable => &["--appendonly", "yes", "--appendfsync", "always"],
         Mode::Plain => &["--appendonly", "no"],
         Mode::OneNodeCluster => &["--appendonly", "no", "--cluster-enabled", "yes"],
     };
-    let child = Command::new("redis-server")
+    let mut server = Command::new("redis-server");
+    server
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--save", "", "--protected-mode", "no"])
-        .args(settings)
+        .args(settings);
+    if let Some(bus_port) = bus_port {
+        server.args(["--cluster-port", &bus_port.to_string()]);
+    }
+    let mut child = server
         .arg("--dir")
         .arg(&dir.0)
         .stdout(Stdio::null())
@@ -178,6 +205,11 @@ fn spawn(port: u16, dir: &TempDir, mode: Mode) -> Child {
         );
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Err(format!(
+                "it exited ({status}) before serving on port {port}"
+            ));
+        }
         assert!(
             Instant::now() < deadline,
             "redis-server did not start on port {port}"
@@ -200,7 +232,7 @@ fn spawn(port: u16, dir: &TempDir, mode: Mode) -> Child {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    child
+    Ok(child)
 }
 
 /// Sends one command to the server on `port` and answers its raw reply (one read: the replies
@@ -266,7 +298,8 @@ impl PrivateRedis {
         let process = self.process();
         let running = process.child.try_wait().expect("try_wait").is_none();
         assert!(!running, "restart() needs the server killed first");
-        process.child = spawn(process.port, &process.dir, process.mode);
+        process.child = spawn(process.port, process.bus_port, &process.dir, process.mode)
+            .unwrap_or_else(|failure| panic!("redis-server did not start again: {failure}"));
     }
 
     /// Freezes the server (`SIGSTOP`): connections stay open and nothing answers, as with a
