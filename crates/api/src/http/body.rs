@@ -5,13 +5,19 @@
 //! problems), then into the request type here, so a well-formed body with bad fields is a
 //! `422` whose `errors` name each field by its path (`progress.percent`), like every other
 //! validation error.
+//!
+//! A good body is parsed once, straight from its text into the request type; only a body that
+//! does not fit is read again as a [`Value`] to name what is wrong with it ([`from_body`]), so
+//! it gets the same answer as if it had been read that way from the start.
 
 use actix_web::dev::Payload;
+use actix_web::error::JsonPayloadError;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::{FutureExt as _, LocalBoxFuture};
 use herald_core::FieldError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use serde_path_to_error::Segment;
 
 use crate::http::error::ApiError;
@@ -25,15 +31,34 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
     type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        web::Json::<Value>::from_request(req, payload)
+        // The extractor checks the JSON (and the limit and the media type) without building
+        // anything but the text.
+        web::Json::<Box<RawValue>>::from_request(req, payload)
             .map(|json| {
-                let body = json?.into_inner();
-                from_body(&body)
+                from_text(json?.get())
                     .map(Self)
-                    .map_err(|errors| ApiError::Validation(errors).into())
+                    .map_err(actix_web::Error::from)
             })
             .boxed_local()
     }
+}
+
+/// Reads well-formed JSON `text` as a `T`, as [`from_body`] reads it once parsed.
+///
+/// # Errors
+/// [`ApiError::Validation`] as [`from_body`] names it.
+fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    // A struct reads a JSON array too (its fields in order): only an object takes the short way.
+    if text.starts_with('{')
+        && let Ok(request) = serde_json::from_str(text)
+    {
+        return Ok(request);
+    }
+    // Whatever the short way refused (a bad field, a duplicate key — which a `Value` forgives,
+    // keeping the last) gets the answer of the `Value` it is.
+    let body: Value =
+        serde_json::from_str(text).map_err(|e| ApiError::from(JsonPayloadError::Deserialize(e)))?;
+    from_body(&body).map_err(ApiError::Validation)
 }
 
 /// Reads `body` as a `T`.
@@ -139,6 +164,32 @@ mod tests {
         );
         assert_eq!(fields(json!({"inner": {"eta": 1}})), ["inner.eta"]);
         assert_eq!(fields(json!({"inner": 7})), ["inner"]);
+    }
+
+    fn text_fields(text: &str) -> Vec<String> {
+        match from_text::<Request>(text) {
+            Err(ApiError::Validation(errors)) => {
+                let mut fields: Vec<_> = errors.into_iter().map(|e| e.field).collect();
+                fields.sort();
+                fields
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn text_reads_as_its_value_does() {
+        let request: Request = from_text(r#"{"name": "a", "inner": {"percent": 5}}"#).unwrap();
+        assert_eq!(request.name.as_deref(), Some("a"));
+        assert_eq!(
+            text_fields(r#"{"name": 1, "count": "x", "colour": "red"}"#),
+            ["colour", "count", "name"]
+        );
+        // A struct would read an array's items as its fields; a body must be an object.
+        assert_eq!(text_fields(r#"["a", 2]"#), ["body"]);
+        // A repeated key is read as the value reads it: the last one stands.
+        let repeated: Request = from_text(r#"{"count": 1, "count": 2}"#).unwrap();
+        assert_eq!(repeated.count, Some(2));
     }
 
     #[test]

@@ -2,8 +2,15 @@
 //! latency (recorded by [`crate::http::telemetry`]), the gauges and counters of the event
 //! streams and of the hub that feeds them; and the exposition of a whole registry in the
 //! format the scraper asks for ([`Exposition`]).
+//!
+//! The series a request lands in are resolved once per route, method and status
+//! ([`RequestSeries`]) and the jobs-accepted counter once per type: at full load, building
+//! the owned label strings and hashing them into the families on every request cost a share
+//! of `POST /v1/jobs` (docs/benchmarks.md).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -86,12 +93,35 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 17))
 }
 
+/// The counter and histogram one answer is recorded in: those of its method, route pattern and
+/// status.
+#[derive(Debug, Clone)]
+struct Series {
+    method: Box<str>,
+    status: u16,
+    requests: Counter,
+    latency: Histogram,
+}
+
+impl Series {
+    fn is(&self, method: &str, status: u16) -> bool {
+        self.status == status && *self.method == *method
+    }
+}
+
+/// The request series resolved so far, by route pattern. Bounded like the families' label
+/// sets: route patterns, methods and statuses are few.
+type RequestSeries = HashMap<Box<str>, Vec<Series>>;
+
 /// The API's metrics. Cheap to clone: clones share their values.
 #[derive(Debug, Clone)]
 pub struct ApiMetrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    request_series: Arc<RwLock<RequestSeries>>,
     jobs_accepted: Family<JobTypeLabels, Counter>,
+    /// The counters of `jobs_accepted` resolved so far, by job type (the install's few).
+    accepted_by_type: Arc<RwLock<HashMap<Box<str>, Counter>>>,
     long_polls_waiting: Gauge,
     streams_open: Family<StreamLabels, Gauge>,
     stream_events_sent: Family<StreamLabels, Counter>,
@@ -106,7 +136,9 @@ impl ApiMetrics {
         let metrics = Self {
             requests: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
+            request_series: Arc::default(),
             jobs_accepted: Family::default(),
+            accepted_by_type: Arc::default(),
             long_polls_waiting: Gauge::default(),
             streams_open: Family::default(),
             stream_events_sent: Family::default(),
@@ -202,11 +234,26 @@ impl ApiMetrics {
 
     /// Counts a job accepted for the first time.
     pub fn job_accepted(&self, job_type: &str) {
-        self.jobs_accepted
+        if let Some(counter) = self
+            .accepted_by_type
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(job_type)
+        {
+            counter.inc();
+            return;
+        }
+        let counter = self
+            .jobs_accepted
             .get_or_create(&JobTypeLabels {
                 job_type: job_type.to_owned(),
             })
-            .inc();
+            .clone();
+        counter.inc();
+        self.accepted_by_type
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(job_type.into(), counter);
     }
 
     /// Counts a long poll as waiting until the returned guard is dropped.
@@ -216,20 +263,59 @@ impl ApiMetrics {
     }
 
     pub(crate) fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let (method, route) = (method.to_owned(), route.to_owned());
-        self.latency
+        let record = |series: &Series| {
+            series.latency.observe(seconds);
+            series.requests.inc();
+        };
+        let resolved = self
+            .request_series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(series) = resolved
+            .get(route)
+            .and_then(|known| known.iter().find(|s| s.is(method, status)))
+        {
+            record(series);
+            return;
+        }
+        drop(resolved);
+        record(&self.resolve_series(method, route, status));
+    }
+
+    /// The series of `method`, `route` and `status`, from the families, remembered for the
+    /// next answer like it.
+    fn resolve_series(&self, method: &str, route: &str, status: u16) -> Series {
+        let latency = self
+            .latency
             .get_or_create(&RouteLabels {
-                method: method.clone(),
-                route: route.clone(),
+                method: method.to_owned(),
+                route: route.to_owned(),
             })
-            .observe(seconds);
-        self.requests
+            .clone();
+        let requests = self
+            .requests
             .get_or_create(&RequestLabels {
-                method,
-                route,
+                method: method.to_owned(),
+                route: route.to_owned(),
                 status,
             })
-            .inc();
+            .clone();
+        let series = Series {
+            method: method.into(),
+            status,
+            requests,
+            latency,
+        };
+        let mut resolved = self
+            .request_series
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let known = resolved.entry(route.into()).or_default();
+        // Another thread may have resolved it meanwhile: both share the families' values.
+        if !known.iter().any(|s| s.is(method, status)) {
+            known.push(series.clone());
+        }
+        series
     }
 }
 
@@ -391,6 +477,30 @@ mod tests {
             Exposition::negotiate(Some("text/plain;q=0, application/json")),
             OpenMetrics
         );
+    }
+
+    #[test]
+    fn requests_land_in_the_series_of_their_method_route_and_status() {
+        let mut registry = Registry::with_prefix("herald");
+        let metrics = ApiMetrics::register(&mut registry);
+        for _ in 0..3 {
+            metrics.observe_request("POST", "/v1/jobs", 202, 0.0005);
+        }
+        metrics.observe_request("POST", "/v1/jobs", 422, 0.0005);
+        metrics.observe_request("GET", "/v1/jobs", 200, 0.0005);
+        metrics.job_accepted("demo.sleep");
+        metrics.job_accepted("demo.sleep");
+        let text = Exposition::OpenMetrics.encode(&registry).unwrap();
+        for sample in [
+            r#"herald_http_requests_total{method="POST",route="/v1/jobs",status="202"} 3"#,
+            r#"herald_http_requests_total{method="POST",route="/v1/jobs",status="422"} 1"#,
+            r#"herald_http_requests_total{method="GET",route="/v1/jobs",status="200"} 1"#,
+            r#"herald_http_request_duration_seconds_count{method="POST",route="/v1/jobs"} 4"#,
+            r#"herald_http_request_duration_seconds_count{method="GET",route="/v1/jobs"} 1"#,
+            r#"herald_jobs_accepted_total{job_type="demo.sleep"} 2"#,
+        ] {
+            assert!(text.contains(&format!("{sample}\n")), "{sample} in {text}");
+        }
     }
 
     #[test]

@@ -71,16 +71,18 @@ pub(crate) async fn telemetry(
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.metrics.clone());
-    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let request_id = req.extensions().get::<RequestId>().copied();
     let mut response = next.call(req).await?;
     let elapsed = started.elapsed();
-    if let Some(value) = request_id
-        .as_deref()
-        .and_then(|id| HeaderValue::from_str(id).ok())
-    {
-        response.headers_mut().insert(X_REQUEST_ID, value);
+    if let Some(id) = request_id {
+        // Written on the stack: the header value is the one copy made of it.
+        let mut text = [0; 36];
+        let text = id.hyphenated().encode_lower(&mut text);
+        if let Ok(value) = HeaderValue::from_str(text) {
+            response.headers_mut().insert(X_REQUEST_ID, value);
+        }
     }
-    let request_id = request_id.as_deref();
+    let request_id = request_id.as_ref().map(tracing::field::display);
 
     let request = response.request();
     let method = request.method().as_str();

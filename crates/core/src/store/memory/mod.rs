@@ -39,7 +39,7 @@ use super::{
     Signals, Store, StoreConfig, StoreError, fingerprint,
 };
 use crate::event::Event;
-use crate::feed::{FeedCursor, FeedPage};
+use crate::feed::{FeedCursor, FeedEntry, FeedPage};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{
     Job, JobError, JobOutput, JobStatus, NewJob, Progress, QueueEffect, Step, Transition,
@@ -120,9 +120,22 @@ impl MemoryStore {
             event,
             queue,
         } = step;
+        self.place(state, &job, queue);
+        if let Some(record) = state.jobs.get_mut(&job.id) {
+            record.job = job.clone();
+        }
+        self.record(state, job.id, event);
+        if let Some(record) = state.jobs.get(&job.id) {
+            job.webhook = record.hook_status();
+        }
+        job
+    }
+
+    /// Puts `job` where its queue effect says and, once it is final, on its way out.
+    fn place(&self, state: &mut State, job: &Job, queue: QueueEffect) {
         match queue {
             QueueEffect::Keep | QueueEffect::Drop => {}
-            QueueEffect::Requeue => self.requeue(state, &job),
+            QueueEffect::Requeue => self.requeue(state, job),
             QueueEffect::Delay(delay) => {
                 state.counter += 1;
                 let key = (later(delay), state.counter);
@@ -134,32 +147,35 @@ impl MemoryStore {
             let at = later(self.config.retention_of(&job.job_type));
             state.expiring_jobs.insert((at, job.id));
         }
-        if let Some(record) = state.jobs.get_mut(&job.id) {
-            record.job = job.clone();
-            record.history.push_back(event.clone());
+    }
+
+    /// Records `event` of job `id` (whose record holds the job already): the tenant's feed,
+    /// the job's history, the webhook outbox, and the signal. The event is built once and
+    /// shared by all of them.
+    fn record(&self, state: &mut State, id: JobId, event: Event) {
+        let entry = state
+            .feeds
+            .entry(event.job.tenant.clone())
+            .or_default()
+            .append(event, self.config.event_log_max, self.config.retention);
+        if let Some(record) = state.jobs.get_mut(&id) {
+            record.history.push_back(Arc::clone(&entry));
             while record.history.len() > self.config.history_max {
                 record.history.pop_front();
             }
             // Webhook bodies are kept for the events the history keeps.
             let history_max = u64::try_from(self.config.history_max).unwrap_or(u64::MAX);
-            if let Some(left) = job.seq.checked_sub(history_max) {
+            if let Some(left) = entry.event.seq().checked_sub(history_max) {
                 record.bodies.remove(&left);
             }
-            job.webhook = record.hook_status();
             if state
                 .hooks
-                .announce(record.hook.as_ref(), &event, self.config.outbox_max)
+                .announce(record.hook.as_ref(), &entry.event, self.config.outbox_max)
             {
                 self.outbox_ready.notify_waiters();
             }
         }
-        let entry = state.feeds.entry(job.tenant.clone()).or_default().append(
-            event,
-            self.config.event_log_max,
-            self.config.retention,
-        );
-        self.signals.send(Signal::Event(Arc::new(entry)));
-        job
+        self.signals.send(Signal::Event(entry));
     }
 
     fn enqueue(&self, state: &mut State, queue: QueueKey, id: JobId) {
@@ -254,10 +270,12 @@ impl Store for MemoryStore {
             return Err(StoreError::QueueFull(new.job_type));
         }
         let (job, event) = Job::create(JobId::generate(), &new, Utc::now());
+        // The record takes the job; the answer is the one copy.
+        let mut created = job.clone();
         state.jobs.insert(
             job.id,
             Box::new(Record {
-                job: job.clone(),
+                job,
                 payload: new.payload,
                 output: None,
                 history: VecDeque::new(),
@@ -267,7 +285,7 @@ impl Store for MemoryStore {
                 hook_status: None,
             }),
         );
-        state.index.insert((job.tenant.clone(), job.id));
+        state.index.insert((created.tenant.clone(), created.id));
         if let (Some(key), Some(fingerprint)) = (key, print) {
             state
                 .expiring_keys
@@ -275,20 +293,19 @@ impl Store for MemoryStore {
             state.idempotency.insert(
                 key,
                 Remembered {
-                    job_id: job.id,
+                    job_id: created.id,
                     fingerprint,
                 },
             );
         }
         // A new job joins the end of its queue, as one pending again does.
-        let step = Step {
-            job,
-            event,
-            queue: QueueEffect::Requeue,
-        };
-        let job = self.apply(&mut state, step);
+        self.place(&mut state, &created, QueueEffect::Requeue);
+        self.record(&mut state, created.id, event);
+        if let Some(record) = state.jobs.get(&created.id) {
+            created.webhook = record.hook_status();
+        }
         Ok(Created {
-            job,
+            job: created,
             replayed: false,
         })
     }
@@ -389,8 +406,8 @@ impl Store for MemoryStore {
             .map(|r| {
                 r.history
                     .iter()
-                    .filter(|e| e.seq() > after)
-                    .cloned()
+                    .filter(|e| e.event.seq() > after)
+                    .map(|e| e.event.clone())
                     .collect()
             })
             .unwrap_or_default())
@@ -421,7 +438,7 @@ impl Store for MemoryStore {
             if !self.config.feed_serves(entry, now_ms) {
                 page.missed = true;
             } else if page.entries.len() < limit {
-                page.entries.push(entry.clone());
+                page.entries.push(FeedEntry::clone(entry));
             } else {
                 break;
             }

@@ -3,6 +3,7 @@
 //! feeds.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -20,7 +21,8 @@ pub(super) struct Record {
     pub(super) job: Job,
     pub(super) payload: serde_json::Value,
     pub(super) output: Option<JobOutput>,
-    pub(super) history: VecDeque<Event>,
+    /// Its events, each shared with the tenant's feed and the signal that announced it.
+    pub(super) history: VecDeque<Arc<FeedEntry>>,
     pub(super) cancel_requested: bool,
     /// The job's own webhook, kept apart from the job (it holds a secret, kept here only).
     pub(super) hook: Option<JobHook>,
@@ -125,7 +127,8 @@ impl State {
 /// One tenant's feed: its newest events, oldest first.
 #[derive(Default)]
 pub(super) struct Feed {
-    pub(super) entries: VecDeque<FeedEntry>,
+    /// Shared with the jobs' histories and the signals: an event is built once.
+    pub(super) entries: VecDeque<Arc<FeedEntry>>,
     /// The newest cursor: kept when every entry is gone, like Redis's `:last`.
     pub(super) last: FeedCursor,
     /// The newest cursor trimmed away, to tell a reader it missed events.
@@ -140,18 +143,18 @@ pub(super) fn now_ms() -> u64 {
 impl Feed {
     /// Appends `event` at a cursor above every earlier one, trimming the oldest beyond `max`
     /// and those older than `keep`.
-    pub(super) fn append(&mut self, event: Event, max: usize, keep: Duration) -> FeedEntry {
+    pub(super) fn append(&mut self, event: Event, max: usize, keep: Duration) -> Arc<FeedEntry> {
         let now_ms = now_ms();
         self.last = if now_ms > self.last.ms {
             FeedCursor { ms: now_ms, n: 0 }
         } else {
             self.last.next()
         };
-        let entry = FeedEntry {
+        let entry = Arc::new(FeedEntry {
             cursor: self.last,
             event,
-        };
-        self.entries.push_back(entry.clone());
+        });
+        self.entries.push_back(Arc::clone(&entry));
         while self.entries.len() > max {
             self.trimmed_through = self.entries.pop_front().map(|e| e.cursor);
         }
