@@ -30,8 +30,8 @@ use std::time::Duration;
 use actix_web::http::header::{
     CacheControl, CacheDirective, ContentEncoding, HeaderName, HeaderValue,
 };
-use actix_web::{HttpRequest, HttpResponse, web};
-use actix_web_lab::sse;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
 use futures_util::Stream;
 use herald_core::{
     Event, FeedCursor, FeedEntry, FieldError, Job, JobId, SharedStore, StoreError, TenantId,
@@ -44,7 +44,8 @@ use crate::http::metrics::{ApiMetrics, StreamGuard, StreamKind};
 use crate::state::AppState;
 use crate::transport::body::EventBody;
 use crate::transport::feed::{EventQuery, FeedFilter, READ_BATCH, current_kind};
-use crate::transport::hub::{Hub, Listener, Notice, Published, Subscription, render};
+use crate::transport::frame::job_frame;
+use crate::transport::hub::{Hub, Listener, Notice, Published, Subscription};
 
 /// The header (request and answer) naming where a stream resumes.
 pub const LAST_EVENT_ID: &str = "Last-Event-ID";
@@ -86,22 +87,21 @@ pub fn heartbeat_interval(longest_silence: Duration) -> Duration {
     longest_silence * 4 / 5
 }
 
-/// The `text/event-stream` answer for `events`: a `retry:` hint first, then the events (those
-/// ready at once as one chunk), with a comment every [`heartbeat_interval`] from the server's
+/// The `text/event-stream` answer for `events` (each one frame, see [`super::frame`]): a
+/// `retry:` hint first, then the events (those ready at once as one chunk), with a comment every [`heartbeat_interval`] from the server's
 /// one clock, so no silence reaches `sse_heartbeat`; `Cache-Control: no-cache` and
 /// `X-Accel-Buffering: no` so neither caches nor proxies such as nginx hold events back; and,
 /// for a resumed stream, `Last-Event-ID` naming the event replay starts after.
 pub fn respond(
     req: &HttpRequest,
     config: &ApiConfig,
-    events: impl Stream<Item = sse::Event> + 'static,
+    events: impl Stream<Item = Bytes> + 'static,
     resumed_after: Option<String>,
 ) -> HttpResponse {
     // Every server of this crate holds its state; the hub in it keeps the heartbeat clock.
     let heartbeat = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.hub.heartbeats().join());
-    let frames = sse::Sse::from_infallible_stream(events);
     let mut response = HttpResponse::Ok()
         .content_type(EVENT_STREAM)
         .insert_header(ContentEncoding::Identity)
@@ -110,7 +110,7 @@ pub fn respond(
             HeaderName::from_static("x-accel-buffering"),
             HeaderValue::from_static("no"),
         ))
-        .body(EventBody::new(config.sse_retry, frames, heartbeat));
+        .body(EventBody::new(config.sse_retry, events, heartbeat));
     if let Some(value) = resumed_after.and_then(|v| HeaderValue::try_from(v).ok()) {
         response
             .headers_mut()
@@ -160,11 +160,11 @@ where
 
 /// A stream that makes its events one at a time: a job stream or a feed stream.
 pub trait NextEvent: Sized + 'static {
-    /// The next event to send; `None` ends the stream.
-    fn next_event(&mut self) -> impl Future<Output = Option<sse::Event>>;
+    /// The next event to send, framed; `None` ends the stream.
+    fn next_event(&mut self) -> impl Future<Output = Option<Bytes>>;
 
     /// The stream's events, for [`respond`].
-    fn into_events(self) -> impl Stream<Item = sse::Event> + 'static {
+    fn into_events(self) -> impl Stream<Item = Bytes> + 'static {
         futures_util::stream::unfold(self, |mut stream| async move {
             let event = stream.next_event().await?;
             Some((event, stream))
@@ -195,19 +195,20 @@ impl Queued {
         }
     }
 
-    /// The SSE event with `id`: a live event reuses the JSON rendered once for every stream.
-    fn to_sse(&self, id: String) -> Option<sse::Event> {
-        let event = self.event();
-        let data = match self {
-            Self::Stored(event) => render(&event.job),
-            Self::Live(entry) => entry.data(),
-        }?;
-        Some(
-            sse::Data::new(data)
-                .event(event.kind.as_str())
-                .id(id)
-                .into(),
-        )
+    /// The event's frame on a job stream: a live event's is shared with every other stream.
+    fn job_frame(&self) -> Option<Bytes> {
+        match self {
+            Self::Stored(event) => job_frame(event.seq(), event.kind, &event.job),
+            Self::Live(entry) => entry.job_frame(),
+        }
+    }
+
+    /// The event's frame on a feed stream, where its id is `cursor`.
+    fn feed_frame(&self, cursor: FeedCursor) -> Option<Bytes> {
+        match self {
+            Self::Stored(event) => job_frame(cursor, event.kind, &event.job),
+            Self::Live(entry) => entry.feed_frame(),
+        }
     }
 }
 
@@ -372,7 +373,7 @@ impl JobStream {
 
 impl NextEvent for JobStream {
     /// The next event to send; `None` ends the stream.
-    async fn next_event(&mut self) -> Option<sse::Event> {
+    async fn next_event(&mut self) -> Option<Bytes> {
         loop {
             if self.subscription.is_shutting_down() || self.subscription.is_revoked() {
                 return None;
@@ -389,7 +390,7 @@ impl NextEvent for JobStream {
                     self.queue.clear();
                 }
                 self.ctx.metrics.stream_event_sent(StreamKind::Job);
-                return queued.to_sse(event.seq().to_string());
+                return queued.job_frame();
             }
             if self.closing {
                 return None;
@@ -580,14 +581,14 @@ impl FeedStream {
 
 impl NextEvent for FeedStream {
     /// The next event to send; `None` ends the stream.
-    async fn next_event(&mut self) -> Option<sse::Event> {
+    async fn next_event(&mut self) -> Option<Bytes> {
         loop {
             if self.subscription.is_shutting_down() || self.subscription.is_revoked() {
                 return None;
             }
             if let Some((cursor, queued)) = self.queue.pop_front() {
                 self.ctx.metrics.stream_event_sent(StreamKind::Feed);
-                return queued.to_sse(cursor.to_string());
+                return queued.feed_frame(cursor);
             }
             if self.closing {
                 return None;

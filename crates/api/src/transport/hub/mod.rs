@@ -51,7 +51,7 @@ use crate::transport::revocation::{KeyWatch, Revocations};
 mod notice;
 mod queue;
 
-pub use notice::{Listener, Notice, Published, render};
+pub use notice::{Listener, Notice, Published};
 use queue::{Full, Queue, Received};
 
 /// How often the watched keys are read back from the store even without a resync: the
@@ -548,20 +548,31 @@ mod tests {
     }
 
     #[test]
-    fn a_published_event_is_rendered_once_for_every_stream() {
+    fn a_published_event_is_framed_once_for_every_stream() {
         let published = Published::new(entry_for("default", 1));
-        let first = published.data().expect("renders");
-        let again = published.data().expect("renders");
-        assert_eq!(
-            first.as_ptr(),
-            again.as_ptr(),
-            "the JSON was rendered twice"
-        );
-        let view: serde_json::Value = serde_json::from_str(&first).unwrap();
+        let first = published.job_frame().expect("renders");
+        let again = published.job_frame().expect("renders");
+        assert_eq!(first.as_ptr(), again.as_ptr(), "the frame was built twice");
+        let text = std::str::from_utf8(&first).unwrap();
+        let data = text
+            .strip_prefix("id: 1\nevent: job.pending\ndata: ")
+            .and_then(|rest| rest.strip_suffix("\n\n"))
+            .expect("one event");
+        let view: serde_json::Value = serde_json::from_str(data).unwrap();
         assert_eq!(view["id"], published.event.job.id.to_string());
         assert_eq!(
             view["links"]["events"],
             format!("/v1/jobs/{}/events", published.event.job.id)
+        );
+        let feed = published.feed_frame().expect("renders");
+        assert_eq!(
+            &feed[..],
+            format!(
+                "id: {}\nevent: job.pending\ndata: {data}\n\n",
+                published.cursor
+            )
+            .as_bytes(),
+            "a feed stream's frame differs in its id only"
         );
     }
 
