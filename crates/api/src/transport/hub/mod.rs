@@ -37,8 +37,8 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use herald_core::store::{SharedKeyStore, Signal};
-use herald_core::{FeedEntry, JobId, SharedStore, TenantId};
+use herald_core::store::{Announced, SharedKeyStore, Signal};
+use herald_core::{JobId, SharedStore, TenantId};
 use tokio::sync::Notify;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
@@ -218,7 +218,7 @@ impl Hub {
                 signal = signals.recv() => signal,
             };
             match signal {
-                Ok(Signal::Event(entry)) => self.dispatch(&entry),
+                Ok(Signal::Event(announced)) => self.dispatch(&announced),
                 // The worker's business: a cancel request does not change the job.
                 Ok(Signal::CancelRequested(_)) => {}
                 Ok(Signal::KeyRevoked(key)) => self.inner.revocations.revoke(&key),
@@ -240,8 +240,21 @@ impl Hub {
         }
     }
 
-    /// Hands `entry` to the subscribers of its job and of its tenant.
-    fn dispatch(&self, entry: &Arc<FeedEntry>) {
+    /// Hands `announced` to the subscribers of its job and of its tenant. Only an event that
+    /// somebody here follows is decoded and framed: most events of a busy store concern jobs
+    /// and tenants nobody here watches. (Whoever subscribes after the look finds the event in
+    /// the store: it was written before it was announced.)
+    fn dispatch(&self, announced: &Announced) {
+        if !self
+            .inner
+            .subscribers()
+            .follow(announced.job_id(), announced.tenant())
+        {
+            return;
+        }
+        let Some(entry) = announced.entry() else {
+            return;
+        };
         let entry = Arc::new(Published::new(Arc::clone(entry)));
         let entry = &entry;
         let job = &entry.event.job;
@@ -348,6 +361,11 @@ fn offer<K: Eq + Hash>(
 }
 
 impl Subscribers {
+    /// Whether anybody follows job `id` or `tenant`.
+    fn follow(&self, id: &JobId, tenant: &TenantId) -> bool {
+        self.by_job.contains_key(id) || self.by_tenant.contains_key(tenant)
+    }
+
     fn counts(&self) -> HubCounts {
         HubCounts {
             jobs: self.by_job.len(),
@@ -466,7 +484,8 @@ mod tests {
     use herald_core::store::KeyStore;
     use herald_core::store::memory::MemoryStore;
     use herald_core::{
-        Event, EventType, FeedCursor, Job, JobLimits, JobRequest, NewJob, StoreConfig, TenantId,
+        Event, EventType, FeedCursor, FeedEntry, Job, JobLimits, JobRequest, NewJob, StoreConfig,
+        TenantId,
     };
     use prometheus_client::registry::Registry;
 
@@ -547,6 +566,26 @@ mod tests {
         })
     }
 
+    fn announced(entry: &FeedEntry) -> Announced {
+        Announced::from(entry.clone())
+    }
+
+    #[tokio::test]
+    async fn an_event_that_does_not_decode_reaches_nobody_and_harms_nobody() {
+        let hub = hub(8);
+        let entry = entry_for("acme", 1);
+        let job = entry.event.job.id;
+        let tenant = entry.event.job.tenant.clone();
+        let garbled = Announced::published(entry.cursor, job, tenant.clone(), b"{}");
+        // Nobody follows it: not even looked at.
+        hub.dispatch(&garbled);
+        let mut sub = hub.subscribe_tenant(tenant, Listener::LongPoll);
+        hub.dispatch(&garbled);
+        assert!(sub.try_recv().is_none());
+        hub.dispatch(&announced(&entry));
+        assert!(is_event_of(next(&mut sub).await, &entry));
+    }
+
     #[test]
     fn a_published_event_is_framed_once_for_every_stream() {
         let published = Published::new(entry_for("default", 1));
@@ -599,7 +638,7 @@ mod tests {
         let mut other_job = hub.subscribe_job(JobId::generate(), Listener::LongPoll);
         let mut other_tenant =
             hub.subscribe_tenant(TenantId::parse("globex").unwrap(), Listener::LongPoll);
-        hub.dispatch(&entry);
+        hub.dispatch(&announced(&entry));
         assert!(is_event_of(next(&mut job).await, &entry));
         assert!(is_event_of(next(&mut tenant).await, &entry));
         assert!(other_job.try_recv().is_none(), "another job's subscriber");
@@ -626,7 +665,7 @@ mod tests {
         let mut slow = hub.subscribe_job(entry.event.job.id, Listener::LongPoll);
         let mut fast = hub.subscribe_job(entry.event.job.id, Listener::LongPoll);
         for _ in 0..3 {
-            hub.dispatch(&entry);
+            hub.dispatch(&announced(&entry));
             assert!(is_event_of(fast.try_recv(), &entry), "the reader keeps up");
         }
         assert_eq!(
@@ -666,8 +705,8 @@ mod tests {
             entry.event.job.tenant.clone(),
             Listener::Stream(StreamKind::Feed),
         );
-        hub.dispatch(&entry);
-        hub.dispatch(&entry);
+        hub.dispatch(&announced(&entry));
+        hub.dispatch(&announced(&entry));
         assert_eq!(hub.counts(), HubCounts::default());
         drop(sub);
         assert_eq!(hub.counts(), HubCounts::default());

@@ -158,7 +158,7 @@ impl MemoryStore {
             self.config.event_log_max,
             self.config.retention,
         );
-        self.signals.send(Signal::Event(Arc::new(entry)));
+        self.signals.send(Signal::Event(Arc::new(entry.into())));
         job
     }
 
