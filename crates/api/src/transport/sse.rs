@@ -36,6 +36,7 @@ use futures_util::Stream;
 use herald_core::{
     Event, FeedCursor, FeedEntry, FieldError, Job, JobId, SharedStore, StoreError, TenantId,
 };
+use prometheus_client::metrics::counter::Counter;
 
 use crate::ApiConfig;
 use crate::http::caller::ActingKey;
@@ -212,9 +213,28 @@ impl Queued {
     }
 }
 
+/// What a stream keeps of the process once open: few bytes, since ten thousand idle streams
+/// each hold one.
+struct Held {
+    store: SharedStore,
+    /// The count of events sent by streams of this kind.
+    sent: Counter,
+    _open: StreamGuard,
+}
+
+impl Held {
+    fn new(ctx: StreamContext, kind: StreamKind) -> Self {
+        Self {
+            sent: ctx.metrics.stream_events_sent(kind),
+            _open: ctx.metrics.stream_opened(kind),
+            store: ctx.store,
+        }
+    }
+}
+
 /// The stream of one job's events.
 pub struct JobStream {
-    ctx: StreamContext,
+    held: Held,
     tenant: TenantId,
     id: JobId,
     subscription: Subscription,
@@ -227,7 +247,6 @@ pub struct JobStream {
     /// Nothing is to follow the queue: the terminal event is out, or the store cannot fill a
     /// gap.
     closing: bool,
-    _open: StreamGuard,
 }
 
 /// How a job stream opens.
@@ -309,10 +328,9 @@ impl JobStream {
         };
         let last_sent = resumed_after.unwrap_or(0);
         let last_seen = queue.back().map_or(last_sent, |q| q.event().seq());
-        let _open = ctx.metrics.stream_opened(StreamKind::Job);
         Ok(JobOpening::Stream {
             stream: Box::new(Self {
-                ctx,
+                held: Held::new(ctx, StreamKind::Job),
                 tenant,
                 id,
                 subscription,
@@ -320,7 +338,6 @@ impl JobStream {
                 last_seen,
                 last_sent,
                 closing: false,
-                _open,
             }),
             resumed_after,
         })
@@ -349,7 +366,7 @@ impl JobStream {
     /// stream ends after what it has: the client reconnects and learns where replay starts.
     async fn catch_up(&mut self) {
         let after = self.last_seen;
-        let read = || self.ctx.store.history(&self.tenant, &self.id, after);
+        let read = || self.held.store.history(&self.tenant, &self.id, after);
         let Some(history) = read_with_retries(&self.subscription, read).await else {
             self.closing = true;
             return;
@@ -389,7 +406,7 @@ impl NextEvent for JobStream {
                     self.closing = true;
                     self.queue.clear();
                 }
-                self.ctx.metrics.stream_event_sent(StreamKind::Job);
+                self.held.sent.inc();
                 return queued.job_frame();
             }
             if self.closing {
@@ -418,7 +435,7 @@ impl NextEvent for JobStream {
 /// The stream of a tenant's feed: every event of its jobs, or of some (`job=`), of some types
 /// (`types=`), each with its feed cursor as id.
 pub struct FeedStream {
-    ctx: StreamContext,
+    held: Held,
     tenant: TenantId,
     subscription: Subscription,
     filter: FeedFilter,
@@ -431,7 +448,6 @@ pub struct FeedStream {
     snapshot_seqs: HashMap<JobId, u64>,
     /// Nothing is to follow the queue: the feed was trimmed past `read_through`.
     closing: bool,
-    _open: StreamGuard,
 }
 
 /// How a feed stream opens.
@@ -468,8 +484,7 @@ impl FeedStream {
             .subscribe_tenant(tenant.clone(), Listener::Stream(StreamKind::Feed))
             .until_revoked(&watch);
         let mut stream = Self {
-            _open: ctx.metrics.stream_opened(StreamKind::Feed),
-            ctx,
+            held: Held::new(ctx, StreamKind::Feed),
             tenant,
             subscription,
             filter,
@@ -483,7 +498,7 @@ impl FeedStream {
             Some(after) => {
                 stream.read_through = after;
                 let page = stream
-                    .ctx
+                    .held
                     .store
                     .feed(&stream.tenant, after, READ_BATCH)
                     .await?;
@@ -496,7 +511,7 @@ impl FeedStream {
                 Some(label)
             }
             None => {
-                let head = stream.ctx.store.feed_head(&stream.tenant).await?;
+                let head = stream.held.store.feed_head(&stream.tenant).await?;
                 stream.read_through = head;
                 stream.queue_snapshots(head).await?;
                 None
@@ -514,7 +529,7 @@ impl FeedStream {
             .filter
             .jobs()
             .iter()
-            .map(|id| self.ctx.store.get(&self.tenant, id));
+            .map(|id| self.held.store.get(&self.tenant, id));
         let jobs = futures_util::future::try_join_all(reads).await?;
         // Unknown jobs and other tenants' jobs are simply absent: nothing to follow.
         for job in jobs.into_iter().flatten() {
@@ -538,7 +553,7 @@ impl FeedStream {
             }
         }
         let after = self.read_through;
-        let read = || self.ctx.store.feed(&self.tenant, after, READ_BATCH);
+        let read = || self.held.store.feed(&self.tenant, after, READ_BATCH);
         match read_with_retries(&self.subscription, read).await {
             None => false,
             // Trimmed past where this stream had read: end, and the client's reconnection
@@ -587,7 +602,7 @@ impl NextEvent for FeedStream {
                 return None;
             }
             if let Some((cursor, queued)) = self.queue.pop_front() {
-                self.ctx.metrics.stream_event_sent(StreamKind::Feed);
+                self.held.sent.inc();
                 return queued.feed_frame(cursor);
             }
             if self.closing {
