@@ -96,8 +96,8 @@ async fn job_events(
 /// is dropped (the client left, the job finished, the process stops).
 fn holding(
     slot: Slot,
-    events: impl Stream<Item = actix_web_lab::sse::Event> + 'static,
-) -> impl Stream<Item = actix_web_lab::sse::Event> + 'static {
+    events: impl Stream<Item = web::Bytes> + 'static,
+) -> impl Stream<Item = web::Bytes> + 'static {
     events.map(move |event| {
         let _held = &slot;
         event

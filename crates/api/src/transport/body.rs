@@ -5,12 +5,14 @@
 //! Under load several events of one connection are often ready at once; handing them to the
 //! connection as one chunk makes one chunk header and one socket write for all of them.
 
+use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::web::{Bytes, BytesMut};
+use futures_util::Stream;
 
 use crate::transport::heartbeat::Heartbeat;
 
@@ -20,18 +22,20 @@ const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 /// At most this many bytes are gathered into one chunk; the rest waits for the next poll.
 const BATCH_LIMIT: usize = 32 * 1024;
 
-/// An event stream's body around `frames`, a body yielding one encoded frame per poll.
-pub struct EventBody<B> {
+/// An event stream's body around `frames`, a stream of encoded frames
+/// ([`super::frame`]), each passed on as it is (a live event's frame is shared by every
+/// stream) unless several are ready at once.
+pub struct EventBody<S> {
     /// The `retry:` hint, until it is sent.
     retry: Option<Duration>,
     /// `None` once the frames ended.
-    frames: Option<Pin<Box<B>>>,
+    frames: Option<Pin<Box<S>>>,
     heartbeat: Option<Heartbeat>,
 }
 
-impl<B> EventBody<B> {
+impl<S> EventBody<S> {
     /// Sends `retry` first, then `frames`, with a heartbeat whenever `heartbeat` is due.
-    pub fn new(retry: Duration, frames: B, heartbeat: Option<Heartbeat>) -> Self {
+    pub fn new(retry: Duration, frames: S, heartbeat: Option<Heartbeat>) -> Self {
         Self {
             retry: Some(retry),
             frames: Some(Box::pin(frames)),
@@ -80,8 +84,8 @@ fn retry_frame(retry: Duration) -> Bytes {
     Bytes::from(format!("retry: {}\n\n", retry.as_millis()))
 }
 
-impl<B: MessageBody> MessageBody for EventBody<B> {
-    type Error = B::Error;
+impl<S: Stream<Item = Bytes>> MessageBody for EventBody<S> {
+    type Error = Infallible;
 
     fn size(&self) -> BodySize {
         BodySize::Stream
@@ -101,10 +105,7 @@ impl<B: MessageBody> MessageBody for EventBody<B> {
                 break;
             }
             match frames.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Ok(frame))) => batch.push(frame),
-                // The connection ends with the error; the client resumes after the last event
-                // it received.
-                Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
+                Poll::Ready(Some(frame)) => batch.push(frame),
                 Poll::Ready(None) => {
                     this.frames = None;
                     this.heartbeat = None;
@@ -130,8 +131,6 @@ impl<B: MessageBody> MessageBody for EventBody<B> {
 mod tests {
     use std::collections::VecDeque;
 
-    use actix_web::body::BoxBody;
-    use actix_web_lab::sse;
     use futures_util::task::noop_waker;
 
     use super::*;
@@ -142,19 +141,12 @@ mod tests {
         frames: VecDeque<Option<&'static str>>,
     }
 
-    impl MessageBody for Released {
-        type Error = std::convert::Infallible;
+    impl Stream for Released {
+        type Item = Bytes;
 
-        fn size(&self) -> BodySize {
-            BodySize::Stream
-        }
-
-        fn poll_next(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Bytes>> {
             match self.frames.pop_front() {
-                Some(Some(frame)) => Poll::Ready(Some(Ok(Bytes::from_static(frame.as_bytes())))),
+                Some(Some(frame)) => Poll::Ready(Some(Bytes::from_static(frame.as_bytes()))),
                 Some(None) => Poll::Pending,
                 None => Poll::Ready(None),
             }
@@ -231,22 +223,5 @@ mod tests {
             Poll::Ready(Some(Bytes::from_static(KEEP_ALIVE)))
         );
         assert_eq!(poll(&mut body), Poll::Ready(None));
-    }
-
-    #[actix_web::test]
-    async fn events_are_encoded_as_the_sse_format_says() {
-        let events = futures_util::stream::iter([
-            sse::Event::from(sse::Data::new("{\"a\":1}").event("job.pending").id("1")),
-            sse::Data::new("two\nlines").into(),
-        ]);
-        let frames = sse::Sse::from_infallible_stream(events);
-        let body = EventBody::new(Duration::from_secs(3), frames, None);
-        let bytes = actix_web::body::to_bytes(BoxBody::new(body))
-            .await
-            .expect("a body");
-        assert_eq!(
-            bytes,
-            "retry: 3000\n\nid: 1\nevent: job.pending\ndata: {\"a\":1}\n\ndata: two\ndata: lines\n\n"
-        );
     }
 }

@@ -3,6 +3,7 @@
 //! - [`poll`]: reading a job, optionally waiting (long poll) for it to change.
 //! - [`sse`]: the event streams (one job, many jobs) and their `text/event-stream` answer.
 //! - [`body`]: the bytes of a stream: the frames ready at once as one chunk, heartbeats.
+//! - [`frame`]: one event as a stream carries it, built once for every stream that sends it.
 //! - [`heartbeat`]: the one clock that makes every stream's heartbeat due.
 //! - [`feed`]: the tenant's feed as served: filters, pages of events, their long poll.
 //! - [`hub`]: the one per-process subscription to the store's signals, fanned out in memory
@@ -12,6 +13,7 @@
 
 pub mod body;
 pub mod feed;
+pub mod frame;
 pub mod heartbeat;
 pub mod hub;
 pub mod poll;

@@ -30,12 +30,13 @@ use std::time::Duration;
 use actix_web::http::header::{
     CacheControl, CacheDirective, ContentEncoding, HeaderName, HeaderValue,
 };
-use actix_web::{HttpRequest, HttpResponse, web};
-use actix_web_lab::sse;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
 use futures_util::Stream;
 use herald_core::{
     Event, FeedCursor, FeedEntry, FieldError, Job, JobId, SharedStore, StoreError, TenantId,
 };
+use prometheus_client::metrics::counter::Counter;
 
 use crate::ApiConfig;
 use crate::http::caller::ActingKey;
@@ -44,7 +45,8 @@ use crate::http::metrics::{ApiMetrics, StreamGuard, StreamKind};
 use crate::state::AppState;
 use crate::transport::body::EventBody;
 use crate::transport::feed::{EventQuery, FeedFilter, READ_BATCH, current_kind};
-use crate::transport::hub::{Hub, Listener, Notice, Published, Subscription, render};
+use crate::transport::frame::job_frame;
+use crate::transport::hub::{Hub, Listener, Notice, Published, Subscription};
 
 /// The header (request and answer) naming where a stream resumes.
 pub const LAST_EVENT_ID: &str = "Last-Event-ID";
@@ -86,22 +88,21 @@ pub fn heartbeat_interval(longest_silence: Duration) -> Duration {
     longest_silence * 4 / 5
 }
 
-/// The `text/event-stream` answer for `events`: a `retry:` hint first, then the events (those
-/// ready at once as one chunk), with a comment every [`heartbeat_interval`] from the server's
+/// The `text/event-stream` answer for `events` (each one frame, see [`super::frame`]): a
+/// `retry:` hint first, then the events (those ready at once as one chunk), with a comment every [`heartbeat_interval`] from the server's
 /// one clock, so no silence reaches `sse_heartbeat`; `Cache-Control: no-cache` and
 /// `X-Accel-Buffering: no` so neither caches nor proxies such as nginx hold events back; and,
 /// for a resumed stream, `Last-Event-ID` naming the event replay starts after.
 pub fn respond(
     req: &HttpRequest,
     config: &ApiConfig,
-    events: impl Stream<Item = sse::Event> + 'static,
+    events: impl Stream<Item = Bytes> + 'static,
     resumed_after: Option<String>,
 ) -> HttpResponse {
     // Every server of this crate holds its state; the hub in it keeps the heartbeat clock.
     let heartbeat = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.hub.heartbeats().join());
-    let frames = sse::Sse::from_infallible_stream(events);
     let mut response = HttpResponse::Ok()
         .content_type(EVENT_STREAM)
         .insert_header(ContentEncoding::Identity)
@@ -110,7 +111,7 @@ pub fn respond(
             HeaderName::from_static("x-accel-buffering"),
             HeaderValue::from_static("no"),
         ))
-        .body(EventBody::new(config.sse_retry, frames, heartbeat));
+        .body(EventBody::new(config.sse_retry, events, heartbeat));
     if let Some(value) = resumed_after.and_then(|v| HeaderValue::try_from(v).ok()) {
         response
             .headers_mut()
@@ -160,11 +161,11 @@ where
 
 /// A stream that makes its events one at a time: a job stream or a feed stream.
 pub trait NextEvent: Sized + 'static {
-    /// The next event to send; `None` ends the stream.
-    fn next_event(&mut self) -> impl Future<Output = Option<sse::Event>>;
+    /// The next event to send, framed; `None` ends the stream.
+    fn next_event(&mut self) -> impl Future<Output = Option<Bytes>>;
 
     /// The stream's events, for [`respond`].
-    fn into_events(self) -> impl Stream<Item = sse::Event> + 'static {
+    fn into_events(self) -> impl Stream<Item = Bytes> + 'static {
         futures_util::stream::unfold(self, |mut stream| async move {
             let event = stream.next_event().await?;
             Some((event, stream))
@@ -195,25 +196,45 @@ impl Queued {
         }
     }
 
-    /// The SSE event with `id`: a live event reuses the JSON rendered once for every stream.
-    fn to_sse(&self, id: String) -> Option<sse::Event> {
-        let event = self.event();
-        let data = match self {
-            Self::Stored(event) => render(&event.job),
-            Self::Live(entry) => entry.data(),
-        }?;
-        Some(
-            sse::Data::new(data)
-                .event(event.kind.as_str())
-                .id(id)
-                .into(),
-        )
+    /// The event's frame on a job stream: a live event's is shared with every other stream.
+    fn job_frame(&self) -> Option<Bytes> {
+        match self {
+            Self::Stored(event) => job_frame(event.seq(), event.kind, &event.job),
+            Self::Live(entry) => entry.job_frame(),
+        }
+    }
+
+    /// The event's frame on a feed stream, where its id is `cursor`.
+    fn feed_frame(&self, cursor: FeedCursor) -> Option<Bytes> {
+        match self {
+            Self::Stored(event) => job_frame(cursor, event.kind, &event.job),
+            Self::Live(entry) => entry.feed_frame(),
+        }
+    }
+}
+
+/// What a stream keeps of the process once open: few bytes, since ten thousand idle streams
+/// each hold one.
+struct Held {
+    store: SharedStore,
+    /// The count of events sent by streams of this kind.
+    sent: Counter,
+    _open: StreamGuard,
+}
+
+impl Held {
+    fn new(ctx: StreamContext, kind: StreamKind) -> Self {
+        Self {
+            sent: ctx.metrics.stream_events_sent(kind),
+            _open: ctx.metrics.stream_opened(kind),
+            store: ctx.store,
+        }
     }
 }
 
 /// The stream of one job's events.
 pub struct JobStream {
-    ctx: StreamContext,
+    held: Held,
     tenant: TenantId,
     id: JobId,
     subscription: Subscription,
@@ -226,7 +247,6 @@ pub struct JobStream {
     /// Nothing is to follow the queue: the terminal event is out, or the store cannot fill a
     /// gap.
     closing: bool,
-    _open: StreamGuard,
 }
 
 /// How a job stream opens.
@@ -308,10 +328,9 @@ impl JobStream {
         };
         let last_sent = resumed_after.unwrap_or(0);
         let last_seen = queue.back().map_or(last_sent, |q| q.event().seq());
-        let _open = ctx.metrics.stream_opened(StreamKind::Job);
         Ok(JobOpening::Stream {
             stream: Box::new(Self {
-                ctx,
+                held: Held::new(ctx, StreamKind::Job),
                 tenant,
                 id,
                 subscription,
@@ -319,7 +338,6 @@ impl JobStream {
                 last_seen,
                 last_sent,
                 closing: false,
-                _open,
             }),
             resumed_after,
         })
@@ -348,7 +366,7 @@ impl JobStream {
     /// stream ends after what it has: the client reconnects and learns where replay starts.
     async fn catch_up(&mut self) {
         let after = self.last_seen;
-        let read = || self.ctx.store.history(&self.tenant, &self.id, after);
+        let read = || self.held.store.history(&self.tenant, &self.id, after);
         let Some(history) = read_with_retries(&self.subscription, read).await else {
             self.closing = true;
             return;
@@ -372,7 +390,7 @@ impl JobStream {
 
 impl NextEvent for JobStream {
     /// The next event to send; `None` ends the stream.
-    async fn next_event(&mut self) -> Option<sse::Event> {
+    async fn next_event(&mut self) -> Option<Bytes> {
         loop {
             if self.subscription.is_shutting_down() || self.subscription.is_revoked() {
                 return None;
@@ -388,8 +406,8 @@ impl NextEvent for JobStream {
                     self.closing = true;
                     self.queue.clear();
                 }
-                self.ctx.metrics.stream_event_sent(StreamKind::Job);
-                return queued.to_sse(event.seq().to_string());
+                self.held.sent.inc();
+                return queued.job_frame();
             }
             if self.closing {
                 return None;
@@ -417,7 +435,7 @@ impl NextEvent for JobStream {
 /// The stream of a tenant's feed: every event of its jobs, or of some (`job=`), of some types
 /// (`types=`), each with its feed cursor as id.
 pub struct FeedStream {
-    ctx: StreamContext,
+    held: Held,
     tenant: TenantId,
     subscription: Subscription,
     filter: FeedFilter,
@@ -430,7 +448,6 @@ pub struct FeedStream {
     snapshot_seqs: HashMap<JobId, u64>,
     /// Nothing is to follow the queue: the feed was trimmed past `read_through`.
     closing: bool,
-    _open: StreamGuard,
 }
 
 /// How a feed stream opens.
@@ -467,8 +484,7 @@ impl FeedStream {
             .subscribe_tenant(tenant.clone(), Listener::Stream(StreamKind::Feed))
             .until_revoked(&watch);
         let mut stream = Self {
-            _open: ctx.metrics.stream_opened(StreamKind::Feed),
-            ctx,
+            held: Held::new(ctx, StreamKind::Feed),
             tenant,
             subscription,
             filter,
@@ -482,7 +498,7 @@ impl FeedStream {
             Some(after) => {
                 stream.read_through = after;
                 let page = stream
-                    .ctx
+                    .held
                     .store
                     .feed(&stream.tenant, after, READ_BATCH)
                     .await?;
@@ -495,7 +511,7 @@ impl FeedStream {
                 Some(label)
             }
             None => {
-                let head = stream.ctx.store.feed_head(&stream.tenant).await?;
+                let head = stream.held.store.feed_head(&stream.tenant).await?;
                 stream.read_through = head;
                 stream.queue_snapshots(head).await?;
                 None
@@ -513,7 +529,7 @@ impl FeedStream {
             .filter
             .jobs()
             .iter()
-            .map(|id| self.ctx.store.get(&self.tenant, id));
+            .map(|id| self.held.store.get(&self.tenant, id));
         let jobs = futures_util::future::try_join_all(reads).await?;
         // Unknown jobs and other tenants' jobs are simply absent: nothing to follow.
         for job in jobs.into_iter().flatten() {
@@ -537,7 +553,7 @@ impl FeedStream {
             }
         }
         let after = self.read_through;
-        let read = || self.ctx.store.feed(&self.tenant, after, READ_BATCH);
+        let read = || self.held.store.feed(&self.tenant, after, READ_BATCH);
         match read_with_retries(&self.subscription, read).await {
             None => false,
             // Trimmed past where this stream had read: end, and the client's reconnection
@@ -580,14 +596,14 @@ impl FeedStream {
 
 impl NextEvent for FeedStream {
     /// The next event to send; `None` ends the stream.
-    async fn next_event(&mut self) -> Option<sse::Event> {
+    async fn next_event(&mut self) -> Option<Bytes> {
         loop {
             if self.subscription.is_shutting_down() || self.subscription.is_revoked() {
                 return None;
             }
             if let Some((cursor, queued)) = self.queue.pop_front() {
-                self.ctx.metrics.stream_event_sent(StreamKind::Feed);
-                return queued.to_sse(cursor.to_string());
+                self.held.sent.inc();
+                return queued.feed_frame(cursor);
             }
             if self.closing {
                 return None;

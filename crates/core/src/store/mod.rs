@@ -24,7 +24,7 @@ pub mod memory;
 pub mod redis;
 pub mod webhooks;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -295,11 +295,77 @@ impl Signals {
 /// re-read what they care about from the histories, feeds and keys.
 #[derive(Debug, Clone)]
 pub enum Signal {
-    Event(Arc<FeedEntry>),
+    Event(Arc<Announced>),
     CancelRequested(JobId),
     /// The key was revoked ([`KeyStore::revoke_key`]): whatever it opened ends.
     KeyRevoked(ApiKeyId),
     Resync,
+}
+
+/// A job event as announced: the job it concerns, known at once, and its feed entry, decoded
+/// from what was published only when first asked for ([`Announced::entry`]): a process where
+/// nobody follows that job or its tenant never decodes it.
+#[derive(Debug)]
+pub struct Announced {
+    job: JobId,
+    tenant: TenantId,
+    /// Where the entry is in the tenant's feed.
+    at: FeedCursor,
+    /// The event's JSON as published; empty when the entry was known decoded.
+    json: Box<[u8]>,
+    entry: OnceLock<Option<Arc<FeedEntry>>>,
+}
+
+impl Announced {
+    /// The announcement of `job`'s (of `tenant`) event `event`, published as JSON, at `cursor`.
+    pub fn published(cursor: FeedCursor, job: JobId, tenant: TenantId, event: &[u8]) -> Self {
+        Self {
+            job,
+            tenant,
+            at: cursor,
+            json: event.into(),
+            entry: OnceLock::new(),
+        }
+    }
+
+    /// The job the event is about.
+    pub fn job_id(&self) -> &JobId {
+        &self.job
+    }
+
+    /// The tenant of that job.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The feed entry, decoded by the first caller; `None` (logged) when what was published
+    /// does not decode (another version of Herald published it).
+    pub fn entry(&self) -> Option<&Arc<FeedEntry>> {
+        self.entry
+            .get_or_init(|| match serde_json::from_slice::<Event>(&self.json) {
+                Ok(event) => Some(Arc::new(FeedEntry {
+                    cursor: self.at,
+                    event,
+                })),
+                Err(error) => {
+                    tracing::warn!(job_id = %self.job, %error, "ignoring an announced event that does not decode");
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
+impl From<Arc<FeedEntry>> for Announced {
+    fn from(entry: Arc<FeedEntry>) -> Self {
+        Self {
+            job: entry.event.job.id,
+            tenant: entry.event.job.tenant.clone(),
+            at: entry.cursor,
+            json: Box::default(),
+            entry: OnceLock::from(Some(entry)),
+        }
+    }
 }
 
 /// Jobs, queues, leases, histories and results.

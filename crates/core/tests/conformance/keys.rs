@@ -154,7 +154,7 @@ async fn a_revocation_is_announced_on_the_signals_once_and_only_for_a_key_that_e
             .expect("the signal channel is open");
         match signal {
             Signal::KeyRevoked(id) => revoked.push(id),
-            Signal::Event(entry) if entry.event.job.id == job.id => break,
+            Signal::Event(entry) if entry.job_id() == &job.id => break,
             _ => {}
         }
     }

@@ -147,7 +147,7 @@ async fn the_subscription_comes_back_after_its_connection_is_killed_and_says_res
     next_signal(
         &mut signals,
         "the new job's event",
-        |s| matches!(s, Signal::Event(e) if e.event.job.id == job.id),
+        |s| matches!(s, Signal::Event(e) if e.job_id() == &job.id),
     )
     .await;
 }
@@ -180,7 +180,7 @@ async fn every_listener_shares_one_subscription_and_other_processes_are_heard() 
     next_signal(
         &mut signals,
         "the other store's event",
-        |s| matches!(s, Signal::Event(e) if e.event.job.id == job.id),
+        |s| matches!(s, Signal::Event(e) if e.job_id() == &job.id),
     )
     .await;
 }
@@ -588,7 +588,7 @@ async fn after_a_long_redis_outage_the_store_and_its_subscription_come_back() {
     next_signal(
         &mut signals,
         "the new job's event",
-        |s| matches!(s, Signal::Event(e) if e.event.job.id == job.id),
+        |s| matches!(s, Signal::Event(e) if e.job_id() == &job.id),
     )
     .await;
     let claimed = store

@@ -183,10 +183,11 @@ impl Harness {
                 .await
                 .expect("a signal within 10 s")
                 .expect("the signal channel is open");
-            if let Signal::Event(entry) = signal
-                && entry.event.job.id == job.id
+            if let Signal::Event(announced_event) = signal
+                && announced_event.job_id() == &job.id
             {
-                announced.push(FeedEntry::clone(&entry));
+                let entry = announced_event.entry().expect("an announced event decodes");
+                announced.push(FeedEntry::clone(entry));
             }
         }
         announced

@@ -31,14 +31,14 @@
 //! keys are read back from the store, in a task of their own so that fanning out never waits
 //! for the store, and those gone are revoked the same way.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, hash_map};
 use std::future::poll_fn;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use herald_core::store::{SharedKeyStore, Signal};
-use herald_core::{FeedEntry, JobId, SharedStore, TenantId};
+use herald_core::store::{Announced, SharedKeyStore, Signal};
+use herald_core::{JobId, SharedStore, TenantId};
 use tokio::sync::Notify;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
@@ -51,7 +51,7 @@ use crate::transport::revocation::{KeyWatch, Revocations};
 mod notice;
 mod queue;
 
-pub use notice::{Listener, Notice, Published, render};
+pub use notice::{Listener, Notice, Published};
 use queue::{Full, Queue, Received};
 
 /// How often the watched keys are read back from the store even without a resync: the
@@ -86,9 +86,24 @@ struct Inner {
 /// Every subscriber's sending half, by key and then by subscription number.
 #[derive(Default)]
 struct Subscribers {
-    by_job: HashMap<JobId, HashMap<u64, Entry>>,
-    by_tenant: HashMap<TenantId, HashMap<u64, Entry>>,
+    by_job: Keyed<JobId>,
+    by_tenant: Keyed<TenantId>,
     next_id: u64,
+}
+
+/// The subscribers of one kind of key, and how many there are in all (kept as they come and
+/// go: counting them would walk every key).
+struct Keyed<K> {
+    map: HashMap<K, Followers>,
+    subscribers: usize,
+}
+
+/// The subscribers of one key. A job mostly has one (the stream of its page), a tenant may
+/// have thousands: one is held without a map of its own, since ten thousand idle job streams
+/// would hold ten thousand maps.
+enum Followers {
+    One(u64, Entry),
+    Many(HashMap<u64, Entry>),
 }
 
 /// One subscriber, as the hub holds it.
@@ -184,17 +199,14 @@ impl Hub {
         let mut subscribers = self.inner.subscribers();
         let number = subscribers.next_id;
         subscribers.next_id += 1;
+        let entry = Entry {
+            queue: Arc::clone(&queue),
+            listener,
+        };
         match &key {
-            Key::Job(id) => subscribers.by_job.entry(*id).or_default(),
-            Key::Tenant(tenant) => subscribers.by_tenant.entry(tenant.clone()).or_default(),
+            Key::Job(id) => subscribers.by_job.insert(*id, number, entry),
+            Key::Tenant(tenant) => subscribers.by_tenant.insert(tenant.clone(), number, entry),
         }
-        .insert(
-            number,
-            Entry {
-                queue: Arc::clone(&queue),
-                listener,
-            },
-        );
         self.inner.metrics.set_hub_counts(subscribers.counts());
         drop(subscribers);
         Subscription {
@@ -218,7 +230,7 @@ impl Hub {
                 signal = signals.recv() => signal,
             };
             match signal {
-                Ok(Signal::Event(entry)) => self.dispatch(&entry),
+                Ok(Signal::Event(announced)) => self.dispatch(&announced),
                 // The worker's business: a cancel request does not change the job.
                 Ok(Signal::CancelRequested(_)) => {}
                 Ok(Signal::KeyRevoked(key)) => self.inner.revocations.revoke(&key),
@@ -240,8 +252,21 @@ impl Hub {
         }
     }
 
-    /// Hands `entry` to the subscribers of its job and of its tenant.
-    fn dispatch(&self, entry: &Arc<FeedEntry>) {
+    /// Hands `announced` to the subscribers of its job and of its tenant. Only an event that
+    /// somebody here follows is decoded and framed: most events of a busy store concern jobs
+    /// and tenants nobody here watches. (Whoever subscribes after the look finds the event in
+    /// the store: it was written before it was announced.)
+    fn dispatch(&self, announced: &Announced) {
+        if !self
+            .inner
+            .subscribers()
+            .follow(announced.job_id(), announced.tenant())
+        {
+            return;
+        }
+        let Some(entry) = announced.entry() else {
+            return;
+        };
         let entry = Arc::new(Published::new(Arc::clone(entry)));
         let entry = &entry;
         let job = &entry.event.job;
@@ -249,16 +274,11 @@ impl Hub {
         let mut subscribers = self.inner.subscribers();
         let mut dropped = 0;
         let buffer = self.inner.buffer;
-        dropped += offer(&mut subscribers.by_job, &job.id, buffer, metrics, || {
-            Notice::Event(Arc::clone(entry))
-        });
-        dropped += offer(
-            &mut subscribers.by_tenant,
-            &job.tenant,
-            buffer,
-            metrics,
-            || Notice::Event(Arc::clone(entry)),
-        );
+        let notice = || Notice::Event(Arc::clone(entry));
+        dropped += subscribers.by_job.offer(&job.id, buffer, metrics, notice);
+        dropped += subscribers
+            .by_tenant
+            .offer(&job.tenant, buffer, metrics, notice);
         self.after_offers(&subscribers, dropped);
     }
 
@@ -297,13 +317,13 @@ impl Hub {
         let Subscribers {
             by_job, by_tenant, ..
         } = &mut *subscribers;
-        let jobs: Vec<JobId> = by_job.keys().copied().collect();
+        let jobs: Vec<JobId> = by_job.map.keys().copied().collect();
         for id in &jobs {
-            dropped += offer(by_job, id, buffer, metrics, || Notice::Resync);
+            dropped += by_job.offer(id, buffer, metrics, || Notice::Resync);
         }
-        let tenants: Vec<TenantId> = by_tenant.keys().cloned().collect();
+        let tenants: Vec<TenantId> = by_tenant.map.keys().cloned().collect();
         for tenant in &tenants {
-            dropped += offer(by_tenant, tenant, buffer, metrics, || Notice::Resync);
+            dropped += by_tenant.offer(tenant, buffer, metrics, || Notice::Resync);
         }
         self.after_offers(&subscribers, dropped);
     }
@@ -316,44 +336,136 @@ impl Hub {
     }
 }
 
-/// Offers a notice to every subscriber of `key` without waiting; drops those whose queue
-/// holds `buffer` notices already (they learn it as [`Notice::Lagged`] once they drain it).
-/// Returns how many were dropped.
-fn offer<K: Eq + Hash>(
-    map: &mut HashMap<K, HashMap<u64, Entry>>,
-    key: &K,
-    buffer: usize,
-    metrics: &ApiMetrics,
-    notice: impl Fn() -> Notice,
-) -> usize {
-    let Some(entries) = map.get_mut(key) else {
-        return 0;
-    };
-    let before = entries.len();
-    entries.retain(|_, entry| match entry.queue.push(notice(), buffer) {
-        Ok(()) => true,
-        Err(Full) => {
-            entry.queue.let_go();
-            if let Listener::Stream(kind) = entry.listener {
-                metrics.stream_lagged(kind);
-            }
-            false
+impl<K> Default for Keyed<K> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            subscribers: 0,
         }
-    });
-    let dropped = before - entries.len();
-    if entries.is_empty() {
-        map.remove(key);
     }
-    dropped
+}
+
+impl<K: Eq + Hash> Keyed<K> {
+    fn insert(&mut self, key: K, number: u64, entry: Entry) {
+        match self.map.entry(key) {
+            hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(Followers::One(number, entry));
+            }
+            hash_map::Entry::Occupied(mut occupied) => occupied.get_mut().insert(number, entry),
+        }
+        self.subscribers += 1;
+    }
+
+    /// Removes subscription `number` of `key` (if the hub has not dropped it already), and the
+    /// key once nobody listens to it.
+    fn remove(&mut self, key: &K, number: u64) {
+        let Some(followers) = self.map.get_mut(key) else {
+            return;
+        };
+        let before = followers.len();
+        let left = followers.remove(number);
+        self.subscribers -= before - left;
+        if left == 0 {
+            self.map.remove(key);
+        }
+    }
+
+    /// Offers a notice to every subscriber of `key` without waiting; drops those whose queue
+    /// holds `buffer` notices already (they learn it as [`Notice::Lagged`] once they drain
+    /// it). Returns how many were dropped.
+    fn offer(
+        &mut self,
+        key: &K,
+        buffer: usize,
+        metrics: &ApiMetrics,
+        notice: impl Fn() -> Notice,
+    ) -> usize {
+        let Some(followers) = self.map.get_mut(key) else {
+            return 0;
+        };
+        let before = followers.len();
+        let left = followers.retain(|entry| match entry.queue.push(notice(), buffer) {
+            Ok(()) => true,
+            Err(Full) => {
+                entry.queue.let_go();
+                if let Listener::Stream(kind) = entry.listener {
+                    metrics.stream_lagged(kind);
+                }
+                false
+            }
+        });
+        if left == 0 {
+            self.map.remove(key);
+        }
+        self.subscribers -= before - left;
+        before - left
+    }
+
+    fn follows(&self, key: &K) -> bool {
+        self.map.contains_key(key)
+    }
+}
+
+impl Followers {
+    fn insert(&mut self, number: u64, entry: Entry) {
+        match self {
+            Self::Many(entries) => {
+                entries.insert(number, entry);
+            }
+            // A second one: the map is made now (an empty map allocates nothing meanwhile).
+            Self::One(..) => {
+                if let Self::One(first, first_entry) =
+                    std::mem::replace(self, Self::Many(HashMap::new()))
+                {
+                    *self = Self::Many(HashMap::from([(first, first_entry), (number, entry)]));
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::One(..) => 1,
+            Self::Many(entries) => entries.len(),
+        }
+    }
+
+    /// Removes subscription `number`; answers how many are left.
+    fn remove(&mut self, number: u64) -> usize {
+        match self {
+            Self::One(only, _) if *only == number => 0,
+            Self::One(..) => 1,
+            Self::Many(entries) => {
+                entries.remove(&number);
+                entries.len()
+            }
+        }
+    }
+
+    /// Keeps the subscribers `keep` keeps; answers how many are left.
+    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) -> usize {
+        match self {
+            Self::One(_, entry) => usize::from(keep(entry)),
+            Self::Many(entries) => {
+                entries.retain(|_, entry| keep(entry));
+                entries.len()
+            }
+        }
+    }
 }
 
 impl Subscribers {
+    /// Whether anybody follows job `id` or `tenant`.
+    fn follow(&self, id: &JobId, tenant: &TenantId) -> bool {
+        self.by_job.follows(id) || self.by_tenant.follows(tenant)
+    }
+
     fn counts(&self) -> HubCounts {
         HubCounts {
-            jobs: self.by_job.len(),
-            tenants: self.by_tenant.len(),
-            job_subscribers: self.by_job.values().map(HashMap::len).sum(),
-            tenant_subscribers: self.by_tenant.values().map(HashMap::len).sum(),
+            jobs: self.by_job.map.len(),
+            tenants: self.by_tenant.map.len(),
+            job_subscribers: self.by_job.subscribers,
+            tenant_subscribers: self.by_tenant.subscribers,
         }
     }
 }
@@ -437,21 +549,10 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let mut subscribers = self.inner.subscribers();
         match &self.key {
-            Key::Job(id) => remove(&mut subscribers.by_job, id, self.number),
-            Key::Tenant(tenant) => remove(&mut subscribers.by_tenant, tenant, self.number),
+            Key::Job(id) => subscribers.by_job.remove(id, self.number),
+            Key::Tenant(tenant) => subscribers.by_tenant.remove(tenant, self.number),
         }
         self.inner.metrics.set_hub_counts(subscribers.counts());
-    }
-}
-
-/// Removes subscription `number` of `key` (if the hub has not dropped it already), and the key
-/// once nobody listens to it.
-fn remove<K: Eq + Hash>(map: &mut HashMap<K, HashMap<u64, Entry>>, key: &K, number: u64) {
-    if let Some(entries) = map.get_mut(key) {
-        entries.remove(&number);
-        if entries.is_empty() {
-            map.remove(key);
-        }
     }
 }
 
@@ -466,7 +567,8 @@ mod tests {
     use herald_core::store::KeyStore;
     use herald_core::store::memory::MemoryStore;
     use herald_core::{
-        Event, EventType, FeedCursor, Job, JobLimits, JobRequest, NewJob, StoreConfig, TenantId,
+        Event, EventType, FeedCursor, FeedEntry, Job, JobLimits, JobRequest, NewJob, StoreConfig,
+        TenantId,
     };
     use prometheus_client::registry::Registry;
 
@@ -547,21 +649,52 @@ mod tests {
         })
     }
 
+    fn announced(entry: &Arc<FeedEntry>) -> Announced {
+        Announced::from(Arc::clone(entry))
+    }
+
+    #[tokio::test]
+    async fn an_event_that_does_not_decode_reaches_nobody_and_harms_nobody() {
+        let hub = hub(8);
+        let entry = entry_for("acme", 1);
+        let job = entry.event.job.id;
+        let tenant = entry.event.job.tenant.clone();
+        let garbled = Announced::published(entry.cursor, job, tenant.clone(), b"{}");
+        // Nobody follows it: not even looked at.
+        hub.dispatch(&garbled);
+        let mut sub = hub.subscribe_tenant(tenant, Listener::LongPoll);
+        hub.dispatch(&garbled);
+        assert!(sub.try_recv().is_none());
+        hub.dispatch(&announced(&entry));
+        assert!(is_event_of(next(&mut sub).await, &entry));
+    }
+
     #[test]
-    fn a_published_event_is_rendered_once_for_every_stream() {
+    fn a_published_event_is_framed_once_for_every_stream() {
         let published = Published::new(entry_for("default", 1));
-        let first = published.data().expect("renders");
-        let again = published.data().expect("renders");
-        assert_eq!(
-            first.as_ptr(),
-            again.as_ptr(),
-            "the JSON was rendered twice"
-        );
-        let view: serde_json::Value = serde_json::from_str(&first).unwrap();
+        let first = published.job_frame().expect("renders");
+        let again = published.job_frame().expect("renders");
+        assert_eq!(first.as_ptr(), again.as_ptr(), "the frame was built twice");
+        let text = std::str::from_utf8(&first).unwrap();
+        let data = text
+            .strip_prefix("id: 1\nevent: job.pending\ndata: ")
+            .and_then(|rest| rest.strip_suffix("\n\n"))
+            .expect("one event");
+        let view: serde_json::Value = serde_json::from_str(data).unwrap();
         assert_eq!(view["id"], published.event.job.id.to_string());
         assert_eq!(
             view["links"]["events"],
             format!("/v1/jobs/{}/events", published.event.job.id)
+        );
+        let feed = published.feed_frame().expect("renders");
+        assert_eq!(
+            &feed[..],
+            format!(
+                "id: {}\nevent: job.pending\ndata: {data}\n\n",
+                published.cursor
+            )
+            .as_bytes(),
+            "a feed stream's frame differs in its id only"
         );
     }
 
@@ -588,7 +721,7 @@ mod tests {
         let mut other_job = hub.subscribe_job(JobId::generate(), Listener::LongPoll);
         let mut other_tenant =
             hub.subscribe_tenant(TenantId::parse("globex").unwrap(), Listener::LongPoll);
-        hub.dispatch(&entry);
+        hub.dispatch(&announced(&entry));
         assert!(is_event_of(next(&mut job).await, &entry));
         assert!(is_event_of(next(&mut tenant).await, &entry));
         assert!(other_job.try_recv().is_none(), "another job's subscriber");
@@ -615,7 +748,7 @@ mod tests {
         let mut slow = hub.subscribe_job(entry.event.job.id, Listener::LongPoll);
         let mut fast = hub.subscribe_job(entry.event.job.id, Listener::LongPoll);
         for _ in 0..3 {
-            hub.dispatch(&entry);
+            hub.dispatch(&announced(&entry));
             assert!(is_event_of(fast.try_recv(), &entry), "the reader keeps up");
         }
         assert_eq!(
@@ -655,8 +788,8 @@ mod tests {
             entry.event.job.tenant.clone(),
             Listener::Stream(StreamKind::Feed),
         );
-        hub.dispatch(&entry);
-        hub.dispatch(&entry);
+        hub.dispatch(&announced(&entry));
+        hub.dispatch(&announced(&entry));
         assert_eq!(hub.counts(), HubCounts::default());
         drop(sub);
         assert_eq!(hub.counts(), HubCounts::default());

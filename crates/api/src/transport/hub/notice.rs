@@ -1,21 +1,26 @@
-//! What the hub hands out: events rendered once for every stream, the notices subscribers
-//! read, who listens, and how many do.
+//! What the hub hands out: events framed once for every stream, the notices subscribers read,
+//! who listens, and how many do.
 
 use std::sync::{Arc, OnceLock};
 
-use bytestring::ByteString;
-
-use herald_core::{FeedEntry, Job, JobView};
+use actix_web::web::Bytes;
+use herald_core::FeedEntry;
 
 use crate::http::metrics::StreamKind;
+use crate::transport::frame::{frame, render};
 
-/// An event as the hub hands it out: the feed entry, and its job resource rendered once as
-/// JSON for every stream that sends it (ten thousand streams on one tenant must not serialize
-/// the same snapshot ten thousand times).
+/// An event as the hub hands it out: the feed entry, and its frames, built once for every
+/// stream that sends it (ten thousand streams on one tenant must not serialize the same
+/// snapshot, nor copy it into a frame of their own, ten thousand times). A job stream's frame
+/// and a feed stream's differ only in their `id:` line (the job's `seq`, the feed's cursor):
+/// the job resource is rendered once for both.
 #[derive(Debug)]
 pub struct Published {
     entry: Arc<FeedEntry>,
-    data: OnceLock<Option<ByteString>>,
+    /// The job resource as one line of JSON; `None` when it cannot be serialized.
+    data: OnceLock<Option<Box<str>>>,
+    job_frame: OnceLock<Option<Bytes>>,
+    feed_frame: OnceLock<Option<Bytes>>,
 }
 
 impl Published {
@@ -23,15 +28,33 @@ impl Published {
         Self {
             entry,
             data: OnceLock::new(),
+            job_frame: OnceLock::new(),
+            feed_frame: OnceLock::new(),
         }
     }
 
-    /// The job resource as one line of JSON, rendered by the first caller; `None` only if it
-    /// cannot be serialized.
-    pub fn data(&self) -> Option<ByteString> {
-        self.data
-            .get_or_init(|| render(&self.entry.event.job))
+    /// The event as a job stream sends it (`id:` its `seq`), built by the first caller; `None`
+    /// only if the job resource cannot be serialized.
+    pub fn job_frame(&self) -> Option<Bytes> {
+        self.job_frame
+            .get_or_init(|| self.framed(self.entry.event.seq()))
             .clone()
+    }
+
+    /// The event as a feed stream sends it (`id:` its cursor), built by the first caller;
+    /// `None` only if the job resource cannot be serialized.
+    pub fn feed_frame(&self) -> Option<Bytes> {
+        self.feed_frame
+            .get_or_init(|| self.framed(self.entry.cursor))
+            .clone()
+    }
+
+    fn framed(&self, id: impl std::fmt::Display) -> Option<Bytes> {
+        let data = self
+            .data
+            .get_or_init(|| render(&self.entry.event.job).map(String::into_boxed_str))
+            .as_deref()?;
+        Some(frame(id, self.entry.event.kind, data))
     }
 }
 
@@ -39,17 +62,6 @@ impl std::ops::Deref for Published {
     type Target = FeedEntry;
     fn deref(&self) -> &FeedEntry {
         &self.entry
-    }
-}
-
-/// The job resource of `job` as one line of JSON; `None` (logged) if it cannot be serialized.
-pub fn render(job: &Job) -> Option<ByteString> {
-    match serde_json::to_string(&JobView::from(job)) {
-        Ok(json) => Some(ByteString::from(json)),
-        Err(error) => {
-            tracing::error!(job_id = %job.id, %error, "a job resource could not be serialized");
-            None
-        }
     }
 }
 

@@ -175,7 +175,7 @@ impl MemoryStore {
                 self.outbox_ready.notify_waiters();
             }
         }
-        self.signals.send(Signal::Event(entry));
+        self.signals.send(Signal::Event(Arc::new(entry.into())));
     }
 
     fn enqueue(&self, state: &mut State, queue: QueueKey, id: JobId) {

@@ -23,17 +23,17 @@ use super::{Bounded, RedisTimeouts, backend, manager_config};
 use crate::apikey::ApiKeyId;
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedEntry};
-use crate::ids::JobId;
-use crate::store::{Signal, Signals, StoreError};
+use crate::ids::{JobId, TenantId};
+use crate::store::{Announced, Signal, Signals, StoreError};
 
-/// What travels on the signals channel:
-/// - `{"entries": [{"cursor": "<ms>-<n>", "event": <Event>}, …]}`: events at their places in
-///   their tenants' feeds, in the order they were written. The scripts publish them
-///   (`publish_events` in `scripts/lib.lua`), one message per call, since only they know the
-///   cursors, once the events are appended; they splice it from the cursors and the event JSON
-///   they stored, without encoding anything.
-/// - `{"cancel": "<job id>"}`: a cancel request for a processing job.
-/// - `{"revoked": "<key id>"}`: an API key was revoked (`revoke_key.lua`).
+/// What travels on the channels:
+/// - on the events channel, `{"entries": [{"cursor": "<ms>-<n>", "event": <Event>}, …]}`:
+///   events at their places in their tenants' feeds, in the order they were written. The
+///   scripts publish them (`publish_events` in `scripts/lib.lua`), one message per call, since
+///   only they know the cursors, once the events are appended; they splice it from the cursors
+///   and the event JSON they stored, without encoding anything.
+/// - on the signals channel, `{"cancel": "<job id>"}`: a cancel request for a processing job;
+/// - and `{"revoked": "<key id>"}`: an API key was revoked (`revoke_key.lua`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Envelope {
@@ -70,8 +70,54 @@ pub(super) fn revoked_envelope(id: &ApiKeyId) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Backend(format!("failed to encode a key revocation: {e}")))
 }
 
+/// What an event's JSON is read for at once: the job it concerns. The rest is decoded only if
+/// someone in the process follows that job or its tenant ([`Announced::entry`]).
+#[derive(Debug, Deserialize)]
+struct EventHead {
+    job: JobHead,
+}
+
+#[derive(Debug, Deserialize)]
+struct JobHead {
+    id: JobId,
+    tenant: TenantId,
+}
+
+/// The events of a message exactly as `publish_events` splices it, each read only as far as
+/// its job and tenant; `None` when the message is shaped otherwise.
+fn announced(payload: &[u8]) -> Option<Vec<Signal>> {
+    let mut rest = payload.strip_prefix(br#"{"entries":["#)?;
+    let mut signals = Vec::new();
+    loop {
+        rest = rest.strip_prefix(br#"{"cursor":""#)?;
+        let end = rest.iter().position(|&b| b == b'"')?;
+        let cursor = std::str::from_utf8(&rest[..end])
+            .ok()?
+            .parse::<FeedCursor>()
+            .ok()?;
+        rest = rest[end..].strip_prefix(br#"","event":"#)?;
+        let mut events = serde_json::Deserializer::from_slice(rest).into_iter::<EventHead>();
+        let head = events.next()?.ok()?;
+        let (event, after) = rest.split_at(events.byte_offset());
+        signals.push(Signal::Event(Arc::new(Announced::published(
+            cursor,
+            head.job.id,
+            head.job.tenant,
+            event,
+        ))));
+        rest = after.strip_prefix(b"}")?;
+        if rest == b"]}" {
+            return Some(signals);
+        }
+        rest = rest.strip_prefix(b",")?;
+    }
+}
+
 /// The signals a message carries, in order; none when it is unreadable.
 fn decode(payload: &[u8]) -> Vec<Signal> {
+    if let Some(signals) = announced(payload) {
+        return signals;
+    }
     // Another version of Herald, or a stranger publishing on our channel: not fatal.
     let unreadable = |error: &dyn std::fmt::Display| {
         tracing::warn!(%error, "ignoring an unreadable message on the signals channel");
@@ -82,10 +128,13 @@ fn decode(payload: &[u8]) -> Vec<Signal> {
             let mut signals = Vec::with_capacity(entries.len());
             for entry in entries {
                 match entry.cursor.parse::<FeedCursor>() {
-                    Ok(cursor) => signals.push(Signal::Event(Arc::new(FeedEntry {
-                        cursor,
-                        event: entry.event,
-                    }))),
+                    Ok(cursor) => signals.push(Signal::Event(Arc::new(
+                        Arc::new(FeedEntry {
+                            cursor,
+                            event: entry.event,
+                        })
+                        .into(),
+                    ))),
                     Err(e) => return unreadable(&e),
                 }
             }
@@ -239,6 +288,28 @@ mod tests {
     }
 
     #[test]
+    fn an_event_is_read_only_as_far_as_its_job_until_it_is_asked_for() {
+        let new = crate::testing::new_job("demo.sleep");
+        let (job, event) = Job::create(JobId::generate(), &new, chrono::Utc::now());
+        let json = serde_json::to_string(&event).unwrap();
+        let spliced = published(&[("5-1", &json)]);
+        // Shaped otherwise than the scripts splice it, a message is decoded at once.
+        let spaced = format!(r#"{{ "entries": [{{"cursor": "5-1", "event": {json}}}] }}"#);
+        for (message, lazy) in [(spliced, true), (spaced, false)] {
+            let signals = decode(message.as_bytes());
+            let [Signal::Event(announced)] = &signals[..] else {
+                panic!("expected one event, got {signals:?}");
+            };
+            assert_eq!(announced.job_id(), &job.id);
+            assert_eq!(announced.tenant(), &job.tenant);
+            assert_eq!(announced.entry.get().is_none(), lazy, "{message}");
+            let entry = announced.entry().expect("decodes");
+            assert_eq!(entry.event, event);
+            assert_eq!(entry.cursor, FeedCursor { ms: 5, n: 1 });
+        }
+    }
+
+    #[test]
     fn envelopes_round_trip() {
         let new = crate::testing::new_job("demo.sleep");
         let (_, event) = Job::create(JobId::generate(), &new, chrono::Utc::now());
@@ -248,7 +319,8 @@ mod tests {
         let cursors: Vec<FeedCursor> = signals
             .iter()
             .map(|signal| match signal {
-                Signal::Event(decoded) => {
+                Signal::Event(announced) => {
+                    let decoded = announced.entry().expect("the event decodes");
                     assert_eq!(decoded.event, event);
                     decoded.cursor
                 }
