@@ -3,6 +3,7 @@
 //! played through the store directly.
 
 mod cancel;
+mod connection;
 mod cors;
 mod errors;
 mod feed;

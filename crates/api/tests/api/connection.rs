@@ -1,0 +1,221 @@
+//! One HTTP/1.1 connection, spoken to byte by byte: requests pipelined in one write, a request
+//! that arrives in pieces, a body larger than any connection buffer, and an idle event stream
+//! woken by each change. The server holds no buffer on a connection between requests or between
+//! a stream's events (vendor/actix-http/HERALD.md), so each of these allocates anew.
+
+use std::time::Duration;
+
+use herald_core::{JobType, Store};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+
+use crate::helpers::{TestApp, spawn_app};
+
+const GENEROUS: Duration = Duration::from_secs(10);
+
+/// A response read off the socket: its status and, with a `Content-Length`, its body.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+async fn connect(app: &TestApp) -> (BufReader<OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf) {
+    let socket = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let (read, write) = socket.into_split();
+    (BufReader::new(read), write)
+}
+
+/// Reads a status line and headers; the body only when `Content-Length` says how long it is.
+async fn read_head(reader: &mut BufReader<OwnedReadHalf>) -> (u16, Option<usize>) {
+    let mut line = String::new();
+    tokio::time::timeout(GENEROUS, reader.read_line(&mut line))
+        .await
+        .expect("a status line in time")
+        .unwrap();
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a status line, got {line:?}"));
+    let mut length = None;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).await.unwrap();
+        let header = line.trim_end();
+        if header.is_empty() {
+            return (status, length);
+        }
+        let (name, value) = header.split_once(':').unwrap();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = Some(value.trim().parse().unwrap());
+        }
+    }
+}
+
+async fn read_answer(reader: &mut BufReader<OwnedReadHalf>) -> Answer {
+    let (status, length) = read_head(reader).await;
+    let mut body = vec![0; length.expect("a Content-Length")];
+    reader.read_exact(&mut body).await.unwrap();
+    Answer { status, body }
+}
+
+fn post_job(body: &str) -> String {
+    format!(
+        "POST /v1/jobs HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test]
+async fn requests_pipelined_in_one_write_are_each_answered_in_order() {
+    let app = spawn_app().await;
+    let (mut reader, mut writer) = connect(&app).await;
+    let requests = [
+        post_job(r#"{"type":"demo.sleep","payload":{"n":1}}"#),
+        post_job(r#"{"type":"demo.report","payload":{"n":2}}"#),
+        "GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n".to_owned(),
+    ]
+    .concat();
+    writer.write_all(requests.as_bytes()).await.unwrap();
+
+    let first = read_answer(&mut reader).await;
+    let second = read_answer(&mut reader).await;
+    let health = read_answer(&mut reader).await;
+    assert_eq!(
+        (first.status, second.status, health.status),
+        (202, 202, 200)
+    );
+    assert_eq!(first.json()["type"], "demo.sleep");
+    assert_eq!(second.json()["type"], "demo.report");
+    assert_ne!(first.json()["id"], second.json()["id"]);
+}
+
+#[tokio::test]
+async fn a_request_that_arrives_in_small_pieces_is_read_whole_and_the_connection_goes_on() {
+    let app = spawn_app().await;
+    let (mut reader, mut writer) = connect(&app).await;
+    let request = post_job(r#"{"type":"demo.sleep","payload":{"pieces":true}}"#);
+    for piece in request.as_bytes().chunks(7) {
+        writer.write_all(piece).await.unwrap();
+        writer.flush().await.unwrap();
+        // Each piece its own segment, read on its own; the answer does not depend on it.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let answer = read_answer(&mut reader).await;
+    assert_eq!(
+        answer.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.json()["type"], "demo.sleep");
+
+    writer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_answer(&mut reader).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_body_larger_than_any_connection_buffer_arrives_byte_for_byte() {
+    let app = spawn_app().await;
+    let (mut reader, mut writer) = connect(&app).await;
+    // 200 KiB of text (under the 256 KiB payload bound) that a shifted or dropped chunk
+    // would change.
+    let text: String = (0..200 * 1024)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let body = json!({"type": "demo.sleep", "payload": {"text": text}}).to_string();
+    writer.write_all(post_job(&body).as_bytes()).await.unwrap();
+    assert_eq!(read_answer(&mut reader).await.status, 202);
+
+    let claimed = app
+        .store
+        .claim(
+            &app.worker,
+            &[JobType::parse("demo.sleep").unwrap()],
+            1,
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].payload["text"], text.as_str());
+
+    // The same connection takes the next request.
+    writer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_answer(&mut reader).await.status, 200);
+}
+
+/// The next `data:` line of an event stream read off the socket (chunk sizes and other lines
+/// skipped), as JSON.
+async fn next_data(reader: &mut BufReader<OwnedReadHalf>) -> Value {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = tokio::time::timeout(GENEROUS, reader.read_line(&mut line))
+            .await
+            .expect("an event in time")
+            .unwrap();
+        assert!(read > 0, "the stream ended");
+        if let Some(data) = line.trim_end().strip_prefix("data: ") {
+            return serde_json::from_str(data).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_idle_event_stream_wakes_for_each_change_and_ends_after_the_last() {
+    let app = spawn_app().await;
+    let id = crate::helpers::id_of(&app.submit("demo.sleep").await).to_owned();
+    let (mut reader, mut writer) = connect(&app).await;
+    writer
+        .write_all(format!("GET /v1/jobs/{id}/events HTTP/1.1\r\nHost: herald\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let (status, _) = read_head(&mut reader).await;
+    assert_eq!(status, 200);
+    assert_eq!(next_data(&mut reader).await["status"], "pending");
+
+    let mut lease = app.claim("demo.sleep").await;
+    assert_eq!(next_data(&mut reader).await["status"], "processing");
+    for percent in [30, 60, 90] {
+        // Between changes the connection is idle, holding no buffer.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        app.progress(&mut lease, percent).await;
+        assert_eq!(next_data(&mut reader).await["progress"]["percent"], percent);
+    }
+    app.complete(lease, None).await;
+    assert_eq!(next_data(&mut reader).await["status"], "completed");
+
+    // The server ends the response; the connection then serves the next request.
+    let mut line = String::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).await.unwrap();
+        if line == "0\r\n" {
+            reader.read_line(&mut line).await.unwrap();
+            break;
+        }
+    }
+    writer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_answer(&mut reader).await.status, 200);
+}
