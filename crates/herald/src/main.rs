@@ -8,6 +8,9 @@ use herald::Application;
 use herald::settings::Invocation;
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = match Invocation::from_command_line()? {
