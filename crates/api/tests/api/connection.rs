@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use herald_core::{JobType, Store};
+use herald_core::JobOutput;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -32,6 +32,18 @@ async fn connect(app: &TestApp) -> (BufReader<OwnedReadHalf>, tokio::net::tcp::O
         .await
         .unwrap();
     let (read, write) = socket.into_split();
+    (BufReader::new(read), write)
+}
+
+/// A connection whose receive buffer is small, so that a large answer fills it and the
+/// server's writes stop part way until the client reads.
+async fn connect_narrow(
+    app: &TestApp,
+) -> (BufReader<OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let address = app.address.trim_start_matches("http://").parse().unwrap();
+    let (read, write) = socket.connect(address).await.unwrap().into_split();
     (BufReader::new(read), write)
 }
 
@@ -121,6 +133,82 @@ async fn a_request_that_arrives_in_small_pieces_is_read_whole_and_the_connection
     );
     assert_eq!(answer.json()["type"], "demo.sleep");
 
+    // The next head comes in two writes after a pause: the connection held no buffer in
+    // between, and the first half must wait in one for the second.
+    writer.write_all(b"GET /heal").await.unwrap();
+    writer.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    writer
+        .write_all(b"thz HTTP/1.1\r\nHost: herald\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_answer(&mut reader).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_chunked_body_whose_chunks_are_cut_across_writes_is_read_whole() {
+    let app = spawn_app().await;
+    let (mut reader, mut writer) = connect(&app).await;
+    let body = r#"{"type":"demo.sleep","payload":{"chunked":"yes, in pieces"}}"#;
+    let (first, second) = body.split_at(20);
+    let pieces = [
+        "POST /v1/jobs HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\n\r\n"
+            .to_owned(),
+        format!("{:x}\r\n{}", first.len(), &first[..7]),
+        format!("{}\r\n{:x}", &first[7..], second.len()),
+        format!("\r\n{second}\r\n0\r"),
+        "\n\r\n".to_owned(),
+    ];
+    for piece in pieces {
+        writer.write_all(piece.as_bytes()).await.unwrap();
+        writer.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let answer = read_answer(&mut reader).await;
+    assert_eq!(
+        answer.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let id = answer.json()["id"].as_str().unwrap().to_owned();
+    let claimed = app.claim_with_payload("demo.sleep").await;
+    assert_eq!(claimed.lease.job.id.to_string(), id);
+    assert_eq!(claimed.payload, json!({"chunked": "yes, in pieces"}));
+}
+
+#[tokio::test]
+async fn a_large_result_reaches_a_slow_reader_byte_for_byte() {
+    let app = TestApp::builder().max_result_bytes(4 << 20).spawn().await;
+    let id = crate::helpers::id_of(&app.submit("demo.report").await).to_owned();
+    let lease = app.claim("demo.report").await;
+    let body: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let output = JobOutput {
+        content_type: "application/octet-stream".to_owned(),
+        body: body.clone(),
+    };
+    app.complete(lease, Some(output)).await;
+
+    let (mut reader, mut writer) = connect_narrow(&app).await;
+    writer
+        .write_all(format!("GET /v1/jobs/{id}/result HTTP/1.1\r\nHost: herald\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let (status, length) = read_head(&mut reader).await;
+    assert_eq!((status, length), (200, Some(body.len())));
+    // Slow at first, with a narrow window: the server's writes stop part way and resume.
+    let mut received = vec![0; body.len()];
+    for piece in received[..512 * 1024].chunks_mut(64 * 1024) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        reader.read_exact(piece).await.unwrap();
+    }
+    reader
+        .read_exact(&mut received[512 * 1024..])
+        .await
+        .unwrap();
+    assert!(received == body, "the result arrived changed");
+
     writer
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n")
         .await
@@ -141,18 +229,8 @@ async fn a_body_larger_than_any_connection_buffer_arrives_byte_for_byte() {
     writer.write_all(post_job(&body).as_bytes()).await.unwrap();
     assert_eq!(read_answer(&mut reader).await.status, 202);
 
-    let claimed = app
-        .store
-        .claim(
-            &app.worker,
-            &[JobType::parse("demo.sleep").unwrap()],
-            1,
-            Duration::ZERO,
-        )
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 1);
-    assert_eq!(claimed[0].payload["text"], text.as_str());
+    let claimed = app.claim_with_payload("demo.sleep").await;
+    assert_eq!(claimed.payload["text"], text.as_str());
 
     // The same connection takes the next request.
     writer

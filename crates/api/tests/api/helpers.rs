@@ -12,7 +12,7 @@ use herald_api::{ApiConfig, ApiDeps, ApiMetrics, CorsOrigin, ReadTokens};
 use herald_core::apikey::{ApiKey, PlainKey};
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
-use herald_core::store::{Lease, SharedKeyStore, SharedWebhookStore, WebhookStore};
+use herald_core::store::{Claimed, Lease, SharedKeyStore, SharedWebhookStore, WebhookStore};
 use herald_core::webhook::{Subscription, SubscriptionRequest};
 use herald_core::{
     ErrorCode, JobError, JobLimits, JobOutput, JobRequest, JobType, JobTypes, NewJob, Progress,
@@ -562,6 +562,11 @@ impl TestApp {
 
     /// Plays a worker taking the oldest pending job of `job_type`.
     pub async fn claim(&self, job_type: &str) -> Lease {
+        self.claim_with_payload(job_type).await.lease
+    }
+
+    /// Plays a worker taking the oldest pending job of `job_type`, with its payload.
+    pub async fn claim_with_payload(&self, job_type: &str) -> Claimed {
         let types = [JobType::parse(job_type).unwrap()];
         let mut claimed = self
             .store
@@ -569,7 +574,7 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(claimed.len(), 1, "a pending {job_type} job to claim");
-        claimed.remove(0).lease
+        claimed.remove(0)
     }
 
     /// Plays a worker reporting progress.

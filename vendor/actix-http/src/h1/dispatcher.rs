@@ -376,12 +376,6 @@ where
         // everything has written to I/O; clear buffer
         write_buf.clear();
 
-        // Herald: a buffer grown past a small response is released rather than kept for the
-        // life of the connection (a long-lived stream between events holds none of it).
-        if write_buf.capacity() > LW_BUFFER_SIZE {
-            *write_buf = BytesMut::new();
-        }
-
         // flush the I/O and check if get blocked
         io.poll_flush(cx)
     }
@@ -987,8 +981,9 @@ where
                 // decode is partial and buffer is not full yet
                 // break and wait for more read
                 Ok(None) => {
-                    // Herald: everything read was decoded; the buffer goes (see `read_available`).
-                    if this.read_buf.is_empty() {
+                    // Herald: everything read was decoded and no request body is being read;
+                    // the buffer goes (see `read_available`).
+                    if this.read_buf.is_empty() && this.payload.is_none() {
                         *this.read_buf = BytesMut::new();
                     }
                     break;
@@ -1223,10 +1218,12 @@ where
                 let mut probe = [mem::MaybeUninit::<u8>::uninit(); HW_BUFFER_SIZE];
                 let mut probe = tokio::io::ReadBuf::uninit(&mut probe);
                 match io.as_mut().poll_read(cx, &mut probe) {
-                    Poll::Ready(Ok(())) if probe.filled().is_empty() => return Ok(true),
                     Poll::Ready(Ok(())) => {
                         if !this.payload.as_ref().is_some_and(|pl| pl.is_dropped()) {
                             this.flags.remove(Flags::FINISHED);
+                        }
+                        if probe.filled().is_empty() {
+                            return Ok(true);
                         }
                         this.read_buf.reserve(HW_BUFFER_SIZE);
                         this.read_buf.extend_from_slice(probe.filled());
@@ -1442,6 +1439,13 @@ where
                         // debug_assert!(flush_was_ready);
 
                         if !flush_was_ready || !drain {
+                            // Herald: all written and nothing more to write for now (between a
+                            // stream's events, or after a response): the buffer goes, however
+                            // far a partial write had advanced it. A large body being drained
+                            // keeps its buffer.
+                            if flush_was_ready && inner.write_buf.is_empty() {
+                                *inner.as_mut().project().write_buf = BytesMut::new();
+                            }
                             break;
                         }
                     }
