@@ -9,7 +9,7 @@ use herald_core::JobOutput;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -27,7 +27,7 @@ impl Answer {
     }
 }
 
-async fn connect(app: &TestApp) -> (BufReader<OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf) {
+async fn connect(app: &TestApp) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
     let socket = TcpStream::connect(app.address.trim_start_matches("http://"))
         .await
         .unwrap();
@@ -37,9 +37,7 @@ async fn connect(app: &TestApp) -> (BufReader<OwnedReadHalf>, tokio::net::tcp::O
 
 /// A connection whose receive buffer is small, so that a large answer fills it and the
 /// server's writes stop part way until the client reads.
-async fn connect_narrow(
-    app: &TestApp,
-) -> (BufReader<OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf) {
+async fn connect_narrow(app: &TestApp) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(16 * 1024).unwrap();
     let address = app.address.trim_start_matches("http://").parse().unwrap();
@@ -81,6 +79,43 @@ async fn read_answer(reader: &mut BufReader<OwnedReadHalf>) -> Answer {
     Answer { status, body }
 }
 
+/// Writes each piece as its own segment, with a pause after it so that the server reads it on
+/// its own; what the server answers must not depend on the pauses.
+async fn write_in_pieces<'a>(
+    writer: &mut OwnedWriteHalf,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) {
+    for piece in pieces {
+        writer.write_all(piece).await.unwrap();
+        writer.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Reads a `202`, showing the problem it got otherwise.
+async fn read_accepted(reader: &mut BufReader<OwnedReadHalf>) -> Value {
+    let answer = read_answer(reader).await;
+    assert_eq!(
+        answer.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    answer.json()
+}
+
+/// The connection serves one more request after what it carried.
+async fn assert_serves_the_next_request(
+    reader: &mut BufReader<OwnedReadHalf>,
+    writer: &mut OwnedWriteHalf,
+) {
+    writer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_answer(reader).await.status, 200);
+}
+
 fn post_job(body: &str) -> String {
     format!(
         "POST /v1/jobs HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\n\
@@ -118,20 +153,8 @@ async fn a_request_that_arrives_in_small_pieces_is_read_whole_and_the_connection
     let app = spawn_app().await;
     let (mut reader, mut writer) = connect(&app).await;
     let request = post_job(r#"{"type":"demo.sleep","payload":{"pieces":true}}"#);
-    for piece in request.as_bytes().chunks(7) {
-        writer.write_all(piece).await.unwrap();
-        writer.flush().await.unwrap();
-        // Each piece its own segment, read on its own; the answer does not depend on it.
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let answer = read_answer(&mut reader).await;
-    assert_eq!(
-        answer.status,
-        202,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    assert_eq!(answer.json()["type"], "demo.sleep");
+    write_in_pieces(&mut writer, request.as_bytes().chunks(7)).await;
+    assert_eq!(read_accepted(&mut reader).await["type"], "demo.sleep");
 
     // The next head comes in two writes after a pause: the connection held no buffer in
     // between, and the first half must wait in one for the second.
@@ -160,19 +183,9 @@ async fn a_chunked_body_whose_chunks_are_cut_across_writes_is_read_whole() {
         format!("\r\n{second}\r\n0\r"),
         "\n\r\n".to_owned(),
     ];
-    for piece in pieces {
-        writer.write_all(piece.as_bytes()).await.unwrap();
-        writer.flush().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let answer = read_answer(&mut reader).await;
-    assert_eq!(
-        answer.status,
-        202,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let id = answer.json()["id"].as_str().unwrap().to_owned();
+    write_in_pieces(&mut writer, pieces.iter().map(|p| p.as_bytes())).await;
+    let accepted = read_accepted(&mut reader).await;
+    let id = accepted["id"].as_str().unwrap();
     let claimed = app.claim_with_payload("demo.sleep").await;
     assert_eq!(claimed.lease.job.id.to_string(), id);
     assert_eq!(claimed.payload, json!({"chunked": "yes, in pieces"}));
@@ -209,11 +222,7 @@ async fn a_large_result_reaches_a_slow_reader_byte_for_byte() {
         .unwrap();
     assert!(received == body, "the result arrived changed");
 
-    writer
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n")
-        .await
-        .unwrap();
-    assert_eq!(read_answer(&mut reader).await.status, 200);
+    assert_serves_the_next_request(&mut reader, &mut writer).await;
 }
 
 #[tokio::test]
@@ -233,11 +242,7 @@ async fn a_body_larger_than_any_connection_buffer_arrives_byte_for_byte() {
     assert_eq!(claimed.payload["text"], text.as_str());
 
     // The same connection takes the next request.
-    writer
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n")
-        .await
-        .unwrap();
-    assert_eq!(read_answer(&mut reader).await.status, 200);
+    assert_serves_the_next_request(&mut reader, &mut writer).await;
 }
 
 /// The next `data:` line of an event stream read off the socket (chunk sizes and other lines
@@ -291,9 +296,5 @@ async fn an_idle_event_stream_wakes_for_each_change_and_ends_after_the_last() {
             break;
         }
     }
-    writer
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n")
-        .await
-        .unwrap();
-    assert_eq!(read_answer(&mut reader).await.status, 200);
+    assert_serves_the_next_request(&mut reader, &mut writer).await;
 }
