@@ -124,7 +124,12 @@ impl RedisServer {
         let mut failures = Vec::new();
         for _ in 0..LAUNCH_ATTEMPTS {
             let port = free_port();
-            let bus_port = (mode == Mode::OneNodeCluster).then(free_port);
+            // Two ports asked for in a row can be the same one: the server could not bind both.
+            let bus_port = (mode == Mode::OneNodeCluster).then(|| {
+                std::iter::repeat_with(free_port)
+                    .find(|&p| p != port)
+                    .unwrap()
+            });
             let dir = TempDir::new("redis");
             match spawn(port, bus_port, &dir, mode) {
                 Ok(child) => {
@@ -216,39 +221,57 @@ fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    if mode == Mode::OneNodeCluster {
-        assert_eq!(
-            command(port, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]),
-            "+OK\r\n",
-            "the one node could not take every slot"
-        );
-        // A node serves once it finds its cluster's state ok (about two seconds after it
-        // starts, Redis's own delay).
-        while !command(port, &["CLUSTER", "INFO"]).contains("cluster_state:ok") {
-            assert!(
-                Instant::now() < deadline,
-                "the one-node cluster on port {port} did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+    if mode == Mode::OneNodeCluster
+        && let Err(error) = make_one_node_cluster(port, deadline)
+    {
+        // A node opens its port before its cluster bus's, and exits when the bus port was
+        // taken meanwhile: the connection it had accepted is reset. Started again on others.
+        let gone = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < gone {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return Err(format!(
+                    "it exited ({status}) while its cluster was set up on port {port}: {error}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
+        panic!("the one-node cluster on port {port} could not be set up: {error}");
     }
     Ok(child)
+}
+
+/// Gives the one node every slot and waits until it serves them: once it finds its cluster's
+/// state ok, about two seconds after it starts (Redis's own delay).
+fn make_one_node_cluster(port: u16, deadline: Instant) -> std::io::Result<()> {
+    let added = try_command(port, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"])?;
+    assert_eq!(added, "+OK\r\n", "the one node could not take every slot");
+    while !try_command(port, &["CLUSTER", "INFO"])?.contains("cluster_state:ok") {
+        assert!(
+            Instant::now() < deadline,
+            "the one-node cluster on port {port} did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 /// Sends one command to the server on `port` and answers its raw reply (one read: the replies
 /// read here are short).
 fn command(port: u16, args: &[&str]) -> String {
-    let mut connection = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
+    try_command(port, args).unwrap_or_else(|e| panic!("redis on port {port}: {e}"))
+}
+
+/// [`command`], with what went wrong on the connection as an error.
+fn try_command(port: u16, args: &[&str]) -> std::io::Result<String> {
+    let mut connection = TcpStream::connect(("127.0.0.1", port))?;
     let mut request = format!("*{}\r\n", args.len());
     for arg in args {
         request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
     }
-    connection
-        .write_all(request.as_bytes())
-        .expect("send a command to redis");
+    connection.write_all(request.as_bytes())?;
     let mut reply = vec![0; 4096];
-    let read = connection.read(&mut reply).expect("read redis's reply");
-    String::from_utf8_lossy(&reply[..read]).into_owned()
+    let read = connection.read(&mut reply)?;
+    Ok(String::from_utf8_lossy(&reply[..read]).into_owned())
 }
 
 impl Drop for Process {
