@@ -180,7 +180,8 @@ pub(crate) fn next_number() -> u64 {
     PREFIX_COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// How many times a server is started on other ports after it exited before serving.
+/// How many times a server is started on other ports after it exited before serving (or,
+/// for a one-node cluster, could not be given its slots).
 const LAUNCH_ATTEMPTS: usize = 5;
 
 /// Starts `redis-server` on `port` (and a one-node cluster's bus on `bus_port`) in `dir` and
@@ -224,18 +225,14 @@ fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<
     if mode == Mode::OneNodeCluster
         && let Err(error) = make_one_node_cluster(port, deadline)
     {
-        // A node opens its port before its cluster bus's, and exits when the bus port was
-        // taken meanwhile: the connection it had accepted is reset. Started again on others.
-        let gone = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < gone {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                return Err(format!(
-                    "it exited ({status}) while its cluster was set up on port {port}: {error}"
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the one-node cluster on port {port} could not be set up: {error}");
+        // Giving the node its slots can fail: a node exits when its bus port was taken after
+        // it opened its own, and CI once saw that connection reset by a node that stayed up.
+        // Either way this node goes and another is started on other ports.
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "its cluster could not be set up on port {port}: {error}"
+        ));
     }
     Ok(child)
 }
