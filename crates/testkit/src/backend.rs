@@ -1,6 +1,8 @@
-//! The two backends of the store, opened for one test: the memory store, or a Redis store
-//! under a fresh key prefix on the `redis-server` the suite's tests share. With
-//! [`on_both_backends!`](crate::on_both_backends) a test written once runs on each.
+//! The backends of the store, opened for one test: the memory store, or a Redis store under a
+//! fresh key prefix on the `redis-server` the suite's tests share, or on the primary of the
+//! Sentinel deployment they share. With [`on_both_backends!`](crate::on_both_backends) a test
+//! written once runs on memory and Redis; with [`on_every_backend!`](crate::on_every_backend)
+//! on Sentinel too.
 
 use std::sync::Arc;
 
@@ -9,13 +11,15 @@ use herald_core::store::redis::RedisStore;
 use herald_core::store::{SharedKeyStore, SharedWebhookStore};
 use herald_core::{SharedStore, StoreConfig};
 
-use crate::RedisServer;
+use crate::{RedisServer, Sentinels};
 
 /// Which backend a test runs against.
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
     Memory,
     Redis,
+    /// Redis reached through Sentinel (`redis+sentinel://`).
+    Sentinel,
 }
 
 /// One backend's store for one test, seen through each of its traits; it keeps the Redis
@@ -25,6 +29,7 @@ pub struct Stores {
     pub hooks: SharedWebhookStore,
     pub keys: SharedKeyStore,
     _redis: Option<Arc<RedisServer>>,
+    _sentinels: Option<Arc<Sentinels>>,
 }
 
 impl Backend {
@@ -41,6 +46,7 @@ impl Backend {
                     hooks: Arc::clone(&store) as SharedWebhookStore,
                     keys: store,
                     _redis: None,
+                    _sentinels: None,
                 }
             }
             Backend::Redis => {
@@ -52,6 +58,22 @@ impl Backend {
                     hooks: Arc::clone(&store) as SharedWebhookStore,
                     keys: store,
                     _redis: Some(redis),
+                    _sentinels: None,
+                }
+            }
+            Backend::Sentinel => {
+                let sentinels = Sentinels::shared();
+                let store =
+                    RedisStore::connect(&sentinels.url(), &RedisServer::fresh_prefix(), config)
+                        .await
+                        .expect("connect through the test Sentinels");
+                let store = Arc::new(store);
+                Stores {
+                    store: Arc::clone(&store) as SharedStore,
+                    hooks: Arc::clone(&store) as SharedWebhookStore,
+                    keys: store,
+                    _redis: None,
+                    _sentinels: Some(sentinels),
                 }
             }
         }
@@ -88,6 +110,22 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::backend::Backend::Redis).await
+                }
+            )*
+        }
+    };
+}
+
+/// [`on_both_backends!`], and once more on Redis through Sentinel, as `sentinel::name`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!($($name),*);
+        mod sentinel {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::backend::Backend::Sentinel).await
                 }
             )*
         }

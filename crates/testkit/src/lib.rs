@@ -6,6 +6,8 @@
 //!   also shared by a suite's tests ([`RedisServer::shared`]); only a [`PrivateRedis`], always a
 //!   server of the test's own, can be killed, frozen, thawed, restarted on its port and flushed
 //!   ([`RedisServer::start_durable`] keeps its data across a restart).
+//! - [`Sentinels`] (`sentinel`): a primary, a replica and three Sentinels on free loopback
+//!   ports, shared by a suite's tests or failed over by one of its own.
 //! - [`backend`]: the memory or the Redis backend of the store, opened for one test, and
 //!   [`on_both_backends!`] to run a test on each.
 //! - [`jobs`]: the submissions, job types and tenants store-level tests build.
@@ -27,10 +29,12 @@ pub mod jobs;
 pub mod props;
 mod receiver;
 mod redis;
+mod sentinel;
 pub mod sse;
 
 pub use receiver::{Answer, Receiver, ReceiverBuilder, Request, Script};
 pub use redis::{PrivateRedis, RedisServer};
+pub use sentinel::Sentinels;
 
 use std::future::Future;
 use std::net::TcpListener;

@@ -33,8 +33,8 @@ pub struct RedisServer {
 }
 
 /// A `redis-server` this harness started, stopped on drop.
-struct Process {
-    port: u16,
+pub(crate) struct Process {
+    pub(crate) port: u16,
     /// The cluster bus port of a one-node cluster (Redis's default, the port + 10,000, is
     /// out of range for a third of the ports the system hands out).
     bus_port: Option<u16>,
@@ -46,13 +46,18 @@ struct Process {
 
 /// How a harness's `redis-server` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// Without persistence.
     Plain,
     /// Writing every change to its append-only file before answering.
     Durable,
     /// In cluster mode, the one node of its cluster, holding every slot (without persistence).
     OneNodeCluster,
+    /// A replica of the server on the port (without persistence).
+    Replica { of: u16 },
+    /// A Sentinel monitoring the primary on the port as `herald`, with a quorum of 2 (see
+    /// `sentinel`).
+    Sentinel { monitors: u16 },
 }
 
 static PREFIX_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -118,40 +123,14 @@ impl RedisServer {
         PrivateRedis(Self::launch(Mode::Durable))
     }
 
-    /// Starts a server on free ports. A port found free may be taken by another process
-    /// before the server binds it: the server then exits, and it is started again on others.
+    /// Starts a server on free ports.
     fn launch(mode: Mode) -> Self {
-        let mut failures = Vec::new();
-        for _ in 0..LAUNCH_ATTEMPTS {
-            let port = free_port();
-            // Two ports asked for in a row can be the same one: the server could not bind both.
-            let bus_port = (mode == Mode::OneNodeCluster).then(|| {
-                std::iter::repeat_with(free_port)
-                    .find(|&p| p != port)
-                    .unwrap()
-            });
-            let dir = TempDir::new("redis");
-            match spawn(port, bus_port, &dir, mode) {
-                Ok(child) => {
-                    return Self {
-                        url: format!("redis://127.0.0.1:{port}"),
-                        prefix: Self::fresh_prefix(),
-                        process: Some(Process {
-                            port,
-                            bus_port,
-                            child,
-                            dir,
-                            mode,
-                        }),
-                    };
-                }
-                Err(failure) => failures.push(failure),
-            }
+        let process = Process::launch(mode);
+        Self {
+            url: format!("redis://127.0.0.1:{}", process.port),
+            prefix: Self::fresh_prefix(),
+            process: Some(process),
         }
-        panic!(
-            "redis-server did not start in {LAUNCH_ATTEMPTS} attempts: {}",
-            failures.join("; ")
-        );
     }
 
     /// The server's URL.
@@ -184,19 +163,103 @@ pub(crate) fn next_number() -> u64 {
 /// for a one-node cluster, could not be given its slots).
 const LAUNCH_ATTEMPTS: usize = 5;
 
+impl Process {
+    /// Starts a server on free ports. A port found free may be taken by another process
+    /// before the server binds it: the server then exits, and it is started again on others.
+    pub(crate) fn launch(mode: Mode) -> Self {
+        let mut failures = Vec::new();
+        for _ in 0..LAUNCH_ATTEMPTS {
+            let port = free_port();
+            // Two ports asked for in a row can be the same one: the server could not bind both.
+            let bus_port = (mode == Mode::OneNodeCluster).then(|| {
+                std::iter::repeat_with(free_port)
+                    .find(|&p| p != port)
+                    .unwrap()
+            });
+            let dir = TempDir::new("redis");
+            match spawn(port, bus_port, &dir, mode) {
+                Ok(child) => {
+                    return Self {
+                        port,
+                        bus_port,
+                        child,
+                        dir,
+                        mode,
+                    };
+                }
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!(
+            "redis-server did not start in {LAUNCH_ATTEMPTS} attempts: {}",
+            failures.join("; ")
+        );
+    }
+
+    /// Kills it at once (`SIGKILL`).
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether it still runs.
+    pub(crate) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Starts it again after it was killed, on its port and in its directory, as `mode`.
+    ///
+    /// # Panics
+    /// When it cannot be started.
+    pub(crate) fn restart_as(&mut self, mode: Mode) {
+        self.child = spawn(self.port, self.bus_port, &self.dir, mode)
+            .unwrap_or_else(|failure| panic!("redis-server did not start again: {failure}"));
+        self.mode = mode;
+    }
+}
+
 /// Starts `redis-server` on `port` (and a one-node cluster's bus on `bus_port`) in `dir` and
 /// waits until it serves; says why when it exited first.
 fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<Child, String> {
+    let mut server = Command::new("redis-server");
+    if let Mode::Sentinel { monitors } = mode {
+        // A Sentinel rewrites its configuration file: it gets one of its own.
+        let config = dir.0.join("sentinel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "sentinel monitor herald 127.0.0.1 {monitors} 2\n\
+                 sentinel down-after-milliseconds herald 1000\n\
+                 sentinel failover-timeout herald 10000\n"
+            ),
+        )
+        .expect("write a Sentinel's configuration");
+        server.arg(&config).arg("--sentinel");
+    }
+    server
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--protected-mode", "no"]);
+    let replica_of;
     let settings: &[&str] = match mode {
         Mode::Durable => &["--appendonly", "yes", "--appendfsync", "always"],
         Mode::Plain => &["--appendonly", "no"],
         Mode::OneNodeCluster => &["--appendonly", "no", "--cluster-enabled", "yes"],
+        Mode::Replica { of } => {
+            replica_of = of.to_string();
+            &[
+                "--appendonly",
+                "no",
+                "--replicaof",
+                "127.0.0.1",
+                &replica_of,
+            ]
+        }
+        Mode::Sentinel { .. } => &[],
     };
-    let mut server = Command::new("redis-server");
-    server
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--protected-mode", "no"])
-        .args(settings);
+    if !matches!(mode, Mode::Sentinel { .. }) {
+        server.args(["--save", ""]);
+    }
+    server.args(settings);
     if let Some(bus_port) = bus_port {
         server.args(["--cluster-port", &bus_port.to_string()]);
     }
@@ -254,21 +317,58 @@ fn make_one_node_cluster(port: u16, deadline: Instant) -> std::io::Result<()> {
 
 /// Sends one command to the server on `port` and answers its raw reply (one read: the replies
 /// read here are short).
-fn command(port: u16, args: &[&str]) -> String {
+pub(crate) fn command(port: u16, args: &[&str]) -> String {
     try_command(port, args).unwrap_or_else(|e| panic!("redis on port {port}: {e}"))
 }
 
 /// [`command`], with what went wrong on the connection as an error.
-fn try_command(port: u16, args: &[&str]) -> std::io::Result<String> {
+pub(crate) fn try_command(port: u16, args: &[&str]) -> std::io::Result<String> {
     let mut connection = TcpStream::connect(("127.0.0.1", port))?;
+    connection.write_all(request(args).as_bytes())?;
+    let mut reply = vec![0; 4096];
+    let read = connection.read(&mut reply)?;
+    Ok(String::from_utf8_lossy(&reply[..read]).into_owned())
+}
+
+/// Sends `commands` on one connection, in order, and answers their replies, each an integer.
+pub(crate) fn integer_commands(port: u16, commands: &[&[&str]]) -> std::io::Result<Vec<i64>> {
+    let mut connection = TcpStream::connect(("127.0.0.1", port))?;
+    let requests: String = commands.iter().map(|args| request(args)).collect();
+    connection.write_all(requests.as_bytes())?;
+    let mut replies = String::new();
+    let mut buffer = [0; 1024];
+    loop {
+        let lines: Vec<&str> = replies.split_terminator("\r\n").collect();
+        let complete = if replies.ends_with("\r\n") {
+            lines.len()
+        } else {
+            lines.len().saturating_sub(1)
+        };
+        if complete >= commands.len() {
+            return lines[..commands.len()]
+                .iter()
+                .map(|line| {
+                    line.strip_prefix(':')
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| std::io::Error::other(format!("not an integer: {line}")))
+                })
+                .collect();
+        }
+        let read = connection.read(&mut buffer)?;
+        if read == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        replies.push_str(&String::from_utf8_lossy(&buffer[..read]));
+    }
+}
+
+/// One command as Redis reads it.
+fn request(args: &[&str]) -> String {
     let mut request = format!("*{}\r\n", args.len());
     for arg in args {
         request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
     }
-    connection.write_all(request.as_bytes())?;
-    let mut reply = vec![0; 4096];
-    let read = connection.read(&mut reply)?;
-    Ok(String::from_utf8_lossy(&reply[..read]).into_owned())
+    request
 }
 
 impl Drop for Process {
@@ -276,6 +376,7 @@ impl Drop for Process {
         // A frozen server must be thawed before it can die.
         let _ = Command::new("kill")
             .args(["-CONT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -304,9 +405,7 @@ impl PrivateRedis {
 
     /// Kills the server at once (`SIGKILL`): connections drop, the port refuses.
     pub fn kill(&mut self) {
-        let child = &mut self.process().child;
-        let _ = child.kill();
-        let _ = child.wait();
+        self.process().kill();
     }
 
     /// Starts the server again on its port, in its directory: a durable server comes back with
@@ -316,10 +415,12 @@ impl PrivateRedis {
     /// When the server is still running.
     pub fn restart(&mut self) {
         let process = self.process();
-        let running = process.child.try_wait().expect("try_wait").is_none();
-        assert!(!running, "restart() needs the server killed first");
-        process.child = spawn(process.port, process.bus_port, &process.dir, process.mode)
-            .unwrap_or_else(|failure| panic!("redis-server did not start again: {failure}"));
+        assert!(
+            !process.is_running(),
+            "restart() needs the server killed first"
+        );
+        let mode = process.mode;
+        process.restart_as(mode);
     }
 
     /// Freezes the server (`SIGSTOP`): connections stay open and nothing answers, as with a
