@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::support::{Backend, new_job, open_default, tenant};
 
-herald_testkit::on_both_backends!(
+herald_testkit::on_every_backend!(
     canceling_a_pending_job_is_immediate_and_no_worker_gets_it,
     canceling_a_processing_job_asks_its_worker_to_stop,
     canceling_a_finished_job_changes_nothing,

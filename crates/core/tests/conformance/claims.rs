@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::support::{Backend, job_type, new_job, new_job_with, open, open_default};
 
-herald_testkit::on_both_backends!(
+herald_testkit::on_every_backend!(
     claim_returns_nothing_when_no_job_is_waiting,
     a_waiting_claim_wakes_when_a_job_arrives,
     claim_takes_only_the_types_asked_for,

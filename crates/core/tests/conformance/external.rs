@@ -14,7 +14,7 @@ use crate::support::{
     with_external_types,
 };
 
-herald_testkit::on_both_backends!(
+herald_testkit::on_every_backend!(
     an_external_job_is_claimed_only_by_its_tenants_claim,
     the_external_claim_takes_no_job_of_a_type_run_by_herald,
     a_waiting_external_claim_wakes_for_its_tenants_job,

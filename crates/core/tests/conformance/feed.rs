@@ -15,7 +15,7 @@ use crate::support::{
     Backend, Harness, job_type, new_job, open, open_default, open_with, other_tenant, tenant,
 };
 
-herald_testkit::on_both_backends!(
+herald_testkit::on_every_backend!(
     every_change_of_every_job_of_a_tenant_is_in_its_feed_in_order,
     the_feed_is_scoped_by_tenant,
     reading_after_a_cursor_returns_only_later_entries,

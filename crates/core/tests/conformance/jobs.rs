@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::support::{Backend, new_job, open_default, open_with, other_tenant, tenant, with_key};
 
-herald_testkit::on_both_backends!(
+herald_testkit::on_every_backend!(
     a_new_job_is_pending_with_seq_one_and_its_event_in_history,
     a_job_of_another_tenant_reads_as_missing,
     the_same_idempotency_key_returns_the_same_job,

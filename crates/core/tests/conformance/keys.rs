@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::support::{Backend, new_job, open_default, other_tenant, tenant};
 
-herald_testkit::on_both_backends!(
+herald_testkit::on_every_backend!(
     a_store_without_keys_says_so_and_lists_nothing,
     a_created_key_is_read_back_by_id_and_verifies_only_with_its_secret,
     a_second_key_with_the_same_id_is_refused_and_the_first_kept,

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::support::{Backend, job_type, new_job, new_job_with, open, open_default};
 
-herald_testkit::on_both_backends!(
+herald_testkit::on_every_backend!(
     a_dead_workers_job_is_reclaimed_and_a_zombie_write_is_refused,
     a_heartbeat_keeps_the_lease,
     a_lost_lease_on_the_last_attempt_fails_the_job_with_worker_lost,

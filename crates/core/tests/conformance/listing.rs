@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::support::{Backend, job_type, new_job, open_default, other_tenant, tenant};
 
-herald_testkit::on_both_backends!(
+herald_testkit::on_every_backend!(
     jobs_are_listed_newest_first_and_only_the_tenants_own,
     listing_filters_by_status_and_type,
     paging_with_the_cursor_visits_every_job_once,

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::support::{Backend, Harness, job_type, new_job, open};
 
-herald_testkit::on_both_backends!(
+herald_testkit::on_every_backend!(
     a_types_own_retention_decides_how_long_its_finished_jobs_are_kept,
     a_short_retention_is_not_held_up_by_longer_ones_that_finished_first,
 );

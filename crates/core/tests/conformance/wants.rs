@@ -28,7 +28,7 @@ use serde_json::json;
 
 use crate::support::{Backend, Harness, for_tenant, job_type, new_job_with, open_default};
 
-herald_testkit::on_both_backends!(
+herald_testkit::on_every_backend!(
     the_outbox_and_the_deliveries_follow_the_wants_rule_through_random_subscription_changes,
 );
 

@@ -27,7 +27,7 @@ use crate::support::{
     tenant,
 };
 
-herald_testkit::on_both_backends!(
+herald_testkit::on_every_backend!(
     a_job_with_a_webhook_writes_an_outbox_entry_for_each_event_its_hook_wants_and_no_other,
     an_enabled_subscription_gets_entries_for_its_event_types_from_any_job_of_its_tenant,
     a_disabled_or_deleted_subscription_stops_its_entries,

@@ -28,7 +28,7 @@ impl KeyStore for RedisStore {
             .cmd("SADD")
             .arg(self.keys.api_keys())
             .arg(key.id.as_str())
-            .query_async(&mut self.conn())
+            .query_async(&mut self.acked())
             .await
             .map_err(backend("store an API key"))?;
         Ok(created)
@@ -85,7 +85,7 @@ impl KeyStore for RedisStore {
             .arg(id.as_str())
             .arg(self.keys.signals())
             .arg(signals::revoked_envelope(id)?)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.acked())
             .await
             .map_err(backend("revoke an API key"))?;
         Ok(revoked == 1)

@@ -1,16 +1,21 @@
-//! The connection to Redis: how long talking to it may take ([`RedisTimeouts`]), the shared
-//! connection with every command bounded ([`Bounded`]), how the client reconnects, and which
-//! Redis errors mean that Redis cannot serve right now (see the backend's `# When Redis is
-//! unreachable`).
+//! The connection to Redis: how long talking to it may take ([`RedisTimeouts`]), which server
+//! is the primary and how it is found again after a Sentinel failover ([`Primary`]), the
+//! shared connection with every command bounded ([`Bounded`]), how the client reconnects, and
+//! which Redis errors mean that Redis cannot serve right now (see the backend's `# When Redis
+//! is unreachable`).
 
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use ::redis::{
-    Cmd, ConnectionInfo, ErrorKind, Pipeline, ProtocolVersion, RedisError, RedisFuture,
-    ServerErrorKind, Value,
+    Arg, Client, Cmd, ConnectionInfo, ErrorKind, Pipeline, ProtocolVersion, RedisError,
+    RedisFuture, ServerErrorKind, Value,
 };
+use tokio::time::Instant;
 
+use super::address::{Address, SentinelAddress};
 use crate::store::StoreError;
 
 /// How many times in a row the client retries a lost connection before the command waiting
@@ -41,13 +46,254 @@ impl Default for RedisTimeouts {
     }
 }
 
-/// The shared connection with every command bounded by the command timeout. The manager's own
-/// response timeout only bounds a command sent on a live connection: a command issued while
-/// the manager reconnects waits for the whole round of reconnection attempts.
+/// When a write counts as done, and is acknowledged to whoever asked for it (`--redis-ack`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedisAck {
+    /// Once the primary has it: Redis's own acknowledgement. Replication is asynchronous, so a
+    /// failover may lose the writes of the moment before it.
+    #[default]
+    Local,
+    /// Once a replica confirms it too (`WAIT 1`, on the connection that wrote). No replica
+    /// within `timeout`: the write fails as unavailable (503) — it may still be on the
+    /// primary, and a retry with the same idempotency key finds it.
+    Replicated { timeout: Duration },
+}
+
+impl RedisAck {
+    /// How long a write may wait for its confirmation beyond the command itself.
+    fn wait(self) -> Duration {
+        match self {
+            Self::Local => Duration::ZERO,
+            Self::Replicated { timeout } => timeout,
+        }
+    }
+}
+
+/// The shortest time between two rounds of asking the Sentinels where the primary is: a burst
+/// of failed commands asks once.
+const REDISCOVERY_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The Redis primary every command of a store goes to, and the shared connection to it.
+///
+/// On one server (`redis://`) that never changes. Behind Sentinel (`redis+sentinel://`) the
+/// Sentinels say which server is the primary, at connection and again whenever a command
+/// fails in a way that a failover explains (the primary unreachable, or answering that it is
+/// a replica now, [`is_unavailable`]): a new primary gets a new connection, which every handle
+/// ([`Bounded`]), blocking read and the signals subscription pick up. Commands that failed
+/// meanwhile failed: the store answers [`StoreError::Unavailable`] and the caller tries again,
+/// as during any outage.
+pub(super) struct Primary {
+    /// How connections to the primary connect and how long they let a command take (the
+    /// command timeout, plus the wait for a replica's confirmation under replicated acks).
+    timeouts: RedisTimeouts,
+    /// Asks the Sentinels; `None` on one server. The lock lets one round ask at a time.
+    sentinel: Option<tokio::sync::Mutex<Sentinel>>,
+    current: RwLock<Connected>,
+}
+
+struct Sentinel {
+    client: SentinelClient,
+    /// When the Sentinels were last asked.
+    asked_at: Option<Instant>,
+}
+
+/// The primary as last found: its address (speaking RESP2, see `with_protocol`) and the shared
+/// connection to it. `generation` counts the primaries found, so a connection opened to an
+/// earlier one can be told apart.
+struct Connected {
+    info: ConnectionInfo,
+    manager: ConnectionManager,
+    generation: u64,
+}
+
+impl Primary {
+    /// Finds the primary (asking the Sentinels, if any) and connects to it.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it cannot be found or reached,
+    /// [`StoreError::Backend`] when the Sentinels cannot be asked (a bad address).
+    pub(super) async fn connect(
+        address: Address,
+        timeouts: RedisTimeouts,
+        ack: RedisAck,
+    ) -> Result<Arc<Self>, StoreError> {
+        let timeouts = RedisTimeouts {
+            command: timeouts.command + ack.wait(),
+            ..timeouts
+        };
+        let (info, sentinel) = match address {
+            Address::Server(info) => (info, None),
+            Address::Sentinel(address) => {
+                let mut sentinel = Sentinel {
+                    client: sentinel_client(&address)?,
+                    asked_at: None,
+                };
+                let info = sentinel.ask(timeouts).await?;
+                (info, Some(tokio::sync::Mutex::new(sentinel)))
+            }
+        };
+        let info = with_protocol(&info, ProtocolVersion::RESP2);
+        let manager = open_manager(&info, timeouts).await?;
+        Ok(Arc::new(Self {
+            timeouts,
+            sentinel,
+            current: RwLock::new(Connected {
+                info,
+                manager,
+                generation: 0,
+            }),
+        }))
+    }
+
+    fn current(&self) -> RwLockReadGuard<'_, Connected> {
+        self.current.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The shared connection to the current primary.
+    pub(super) fn manager(&self) -> ConnectionManager {
+        self.current().manager.clone()
+    }
+
+    /// The current primary's address (RESP2), and which primary it is.
+    pub(super) fn info(&self) -> (ConnectionInfo, u64) {
+        let current = self.current();
+        (current.info.clone(), current.generation)
+    }
+
+    /// Whether `generation` is still the current primary's.
+    pub(super) fn is_current(&self, generation: u64) -> bool {
+        self.current().generation == generation
+    }
+
+    /// A client for connections of their own (blocking reads) to the current primary, and
+    /// which primary it is.
+    pub(super) fn client(&self) -> Result<(Client, u64), StoreError> {
+        let (info, generation) = self.info();
+        let client = Client::open(info).map_err(backend("open the Redis client"))?;
+        Ok((client, generation))
+    }
+
+    /// Notes that a command failed with `e`: behind Sentinel, an error a failover explains has
+    /// the Sentinels asked again, in the background.
+    pub(super) fn failed(self: &Arc<Self>, e: &RedisError) {
+        if is_unavailable(e) {
+            self.suspect();
+        }
+    }
+
+    /// Has the Sentinels asked where the primary is, in the background, unless a round is
+    /// under way or one ended within [`REDISCOVERY_INTERVAL`]. Nothing on one server.
+    pub(super) fn suspect(self: &Arc<Self>) {
+        if self.sentinel.is_none() {
+            return;
+        }
+        let primary = Arc::clone(self);
+        tokio::spawn(async move { primary.rediscover().await });
+    }
+
+    async fn rediscover(&self) {
+        let Some(sentinel) = &self.sentinel else {
+            return;
+        };
+        let Ok(mut sentinel) = sentinel.try_lock() else {
+            return;
+        };
+        if sentinel
+            .asked_at
+            .is_some_and(|at| at.elapsed() < REDISCOVERY_INTERVAL)
+        {
+            return;
+        }
+        let found = match sentinel.ask(self.timeouts).await {
+            Ok(info) => with_protocol(&info, ProtocolVersion::RESP2),
+            Err(e) => {
+                tracing::debug!(error = %e, "the Sentinels did not name a reachable primary yet");
+                return;
+            }
+        };
+        let (earlier, generation) = self.info();
+        if found.addr() == earlier.addr() {
+            // The same primary: its connection reconnects by itself.
+            return;
+        }
+        match open_manager(&found, self.timeouts).await {
+            Ok(manager) => {
+                tracing::warn!(
+                    primary = %found.addr(),
+                    earlier = %earlier.addr(),
+                    "Redis has a new primary (Sentinel failover); commands go there now"
+                );
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Connected {
+                    info: found,
+                    manager,
+                    generation: generation + 1,
+                };
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, primary = %found.addr(), "the new primary cannot be reached yet");
+            }
+        }
+    }
+}
+
+impl Sentinel {
+    /// The address of the primary the Sentinels name now, checked to be a primary (`ROLE`),
+    /// within a few connect timeouts.
+    async fn ask(&mut self, timeouts: RedisTimeouts) -> Result<ConnectionInfo, StoreError> {
+        self.asked_at = Some(Instant::now());
+        // Boxed: the client's lookup is a deep future, and every future that connects a
+        // store would carry its whole layout.
+        let lookup = Box::pin(self.client.async_get_client());
+        let asked = tokio::time::timeout(timeouts.connect * 3, lookup);
+        match asked.await {
+            Ok(Ok(client)) => Ok(client.get_connection_info().clone()),
+            Ok(Err(e)) => Err(StoreError::Unavailable(format!(
+                "failed to find the Redis primary through Sentinel: {e}"
+            ))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no Sentinel named a reachable Redis primary within {:?}",
+                timeouts.connect * 3
+            ))),
+        }
+    }
+}
+
+fn sentinel_client(address: &SentinelAddress) -> Result<SentinelClient, StoreError> {
+    let node =
+        SentinelNodeConnectionInfo::default().set_redis_connection_info(address.node.clone());
+    SentinelClient::build(
+        address.sentinels.clone(),
+        address.master.clone(),
+        Some(node),
+        SentinelServerType::Master,
+    )
+    .map_err(backend("set up the Sentinel client"))
+}
+
+/// A connection manager for the server at `info`, connected.
+async fn open_manager(
+    info: &ConnectionInfo,
+    timeouts: RedisTimeouts,
+) -> Result<ConnectionManager, StoreError> {
+    let client = Client::open(info.clone()).map_err(backend("open the Redis client"))?;
+    ConnectionManager::new_with_config(client, manager_config(timeouts))
+        .await
+        .map_err(backend("connect to Redis"))
+}
+
+/// A handle on the shared connection to the primary, with every command bounded. The
+/// manager's own response timeout only bounds a command sent on a live connection: a command
+/// issued while the manager reconnects waits for the whole round of reconnection attempts.
+///
+/// A handle for acknowledged writes under [`RedisAck::Replicated`] (`confirm`) sends each of
+/// its commands (or pipelines) followed by `WAIT 1`, in one write on the same connection, so
+/// the `WAIT` is sure to follow the write it confirms even if the connection is replaced.
 #[derive(Clone)]
 pub(super) struct Bounded {
-    pub(super) conn: ConnectionManager,
+    pub(super) primary: Arc<Primary>,
     pub(super) timeout: Duration,
+    /// How long a replica may take to confirm each write; `None` for no confirmation.
+    pub(super) confirm: Option<Duration>,
 }
 
 impl Bounded {
@@ -65,11 +311,39 @@ impl Bounded {
                 .into())
             })
     }
+
+    /// A command's outcome, noted: a failure a failover explains has the primary looked for
+    /// again.
+    fn noted<T>(&self, result: Result<T, RedisError>) -> Result<T, RedisError> {
+        if let Err(e) = &result {
+            self.primary.failed(e);
+        }
+        result
+    }
 }
 
 impl ConnectionLike for Bounded {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(Self::bound(self.timeout, self.conn.req_packed_command(cmd)))
+        Box::pin(async move {
+            let mut conn = self.primary.manager();
+            let result = match self.confirm {
+                None => Self::bound(self.timeout, conn.req_packed_command(cmd)).await,
+                // Loading a script (Redis had not seen it, or lost it) writes no data.
+                Some(_) if loads_a_script(cmd) => {
+                    Self::bound(self.timeout, conn.req_packed_command(cmd)).await
+                }
+                Some(wait) => {
+                    let mut pipeline = ::redis::pipe();
+                    pipeline.add_command(cmd.clone());
+                    Self::bound(self.timeout, confirmed(&mut conn, pipeline, 0, 1, wait))
+                        .await
+                        .and_then(|mut replies| {
+                            replies.pop().ok_or_else(|| missing_reply("a command"))
+                        })
+                }
+            };
+            self.noted(result)
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -78,15 +352,83 @@ impl ConnectionLike for Bounded {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(Self::bound(
-            self.timeout,
-            self.conn.req_packed_commands(pipeline, offset, count),
-        ))
+        Box::pin(async move {
+            let mut conn = self.primary.manager();
+            let result = match self.confirm {
+                None => {
+                    let replies = conn.req_packed_commands(pipeline, offset, count);
+                    Self::bound(self.timeout, replies).await
+                }
+                Some(wait) => {
+                    // A transaction is sent as its own MULTI … EXEC, so that WAIT follows the
+                    // EXEC.
+                    let plain = if pipeline.is_transaction() {
+                        let mut plain = ::redis::pipe();
+                        plain.cmd("MULTI");
+                        for cmd in pipeline.cmd_iter() {
+                            plain.add_command(cmd.clone());
+                        }
+                        plain.cmd("EXEC");
+                        plain
+                    } else {
+                        pipeline.clone()
+                    };
+                    let replies = confirmed(&mut conn, plain, offset, count, wait);
+                    Self::bound(self.timeout, replies).await
+                }
+            };
+            self.noted(result)
+        })
     }
 
     fn get_db(&self) -> i64 {
-        self.conn.get_db()
+        self.primary.manager().get_db()
     }
+}
+
+/// Sends `pipeline` (its replies from `offset`, `count` of them) and then `WAIT 1`: the
+/// replies once a replica has the writes, an unavailable error if none confirms within `wait`.
+/// A reply that is an error is answered as it is (a script Redis does not know yet, say): the
+/// caller reads it, and nothing was written to confirm.
+async fn confirmed(
+    conn: &mut ConnectionManager,
+    mut pipeline: Pipeline,
+    offset: usize,
+    count: usize,
+    wait: Duration,
+) -> Result<Vec<Value>, RedisError> {
+    pipeline
+        .cmd("WAIT")
+        .arg(1)
+        .arg(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1));
+    let mut replies = conn
+        .req_packed_commands(&pipeline, offset, count + 1)
+        .await?;
+    let replicas = replies.pop().ok_or_else(|| missing_reply("WAIT"))?;
+    if replies.iter().any(|r| matches!(r, Value::ServerError(_))) {
+        return Ok(replies);
+    }
+    match replicas {
+        Value::Int(confirmed) if confirmed >= 1 => Ok(replies),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no replica confirmed the write within {wait:?} (--redis-ack replicated)"),
+        )
+        .into()),
+    }
+}
+
+/// Whether `cmd` is `SCRIPT …` (the client loads a script Redis answered `NOSCRIPT` for).
+fn loads_a_script(cmd: &Cmd) -> bool {
+    matches!(cmd.args_iter().next(), Some(Arg::Simple(name)) if name.eq_ignore_ascii_case(b"SCRIPT"))
+}
+
+fn missing_reply(what: &str) -> RedisError {
+    RedisError::from((
+        ErrorKind::Client,
+        "Redis answered fewer replies than sent",
+        what.to_owned(),
+    ))
 }
 
 /// Whether a Redis error means Redis cannot serve right now, rather than that the request

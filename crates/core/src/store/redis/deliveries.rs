@@ -146,7 +146,7 @@ impl RedisStore {
                 .arg(job_id.as_str());
         }
         let stored: i64 = call
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.acked())
             .await
             .map_err(backend("store webhook deliveries"))?;
         Ok(stored == 1)

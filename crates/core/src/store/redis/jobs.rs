@@ -260,7 +260,7 @@ impl Store for RedisStore {
                         .key(self.keys.job(id))
                         .arg(self.keys.signals())
                         .arg(signals::cancel_envelope(id)?)
-                        .invoke_async(&mut self.conn())
+                        .invoke_async(&mut self.acked())
                         .await
                         .map_err(backend("request a job's cancellation"))?;
                     if requested == 1 {

@@ -81,6 +81,7 @@
 //! what a call pays once — a feed's newest cursor read and written, the feed trimmed and its
 //! expiry renewed, a tenant's wants counters, one `PUBLISH` — is shared by every job in it.
 
+mod address;
 mod api_keys;
 mod batch;
 mod connection;
@@ -100,15 +101,16 @@ mod transition;
 mod webhooks;
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, MultiplexedConnection};
-use ::redis::{Client, IntoConnectionInfo, ProtocolVersion, RedisError};
+use ::redis::RedisError;
+use ::redis::aio::MultiplexedConnection;
 
-pub use self::connection::RedisTimeouts;
-use self::connection::{Bounded, backend, manager_config, with_protocol};
+use self::address::Address;
+use self::connection::{Bounded, Primary, backend};
+pub use self::connection::{RedisAck, RedisTimeouts};
 use self::keys::Keys;
 use super::{Signals, StoreConfig, StoreError};
 use crate::event::Event;
@@ -124,18 +126,18 @@ const SIGNAL_CAPACITY: usize = 4096;
 /// A store on Redis, shared by every role of a process (and by every process of a
 /// deployment through Redis itself).
 pub struct RedisStore {
-    /// The shared multiplexed connection for every command that does not block.
-    conn: ConnectionManager,
+    /// The primary, and the shared multiplexed connection to it for every command that does
+    /// not block.
+    primary: Arc<Primary>,
     timeouts: RedisTimeouts,
-    /// Opens the dedicated connections of blocking reads.
-    client: Client,
+    ack: RedisAck,
     keys: Keys,
     config: StoreConfig,
     signals: Signals,
     /// Queues whose consumer group this process has made sure of.
     groups: Mutex<HashSet<String>>,
-    /// Idle connections for blocking reads (see `queue`).
-    blocking: Mutex<Vec<MultiplexedConnection>>,
+    /// Idle connections for blocking reads (see `queue`), each with the primary it goes to.
+    blocking: Mutex<Vec<(u64, MultiplexedConnection)>>,
     /// Rotates the queue read first, so a busy type cannot starve the others.
     rotation: AtomicUsize,
     /// Consecutive reads that found their consumer group missing: paces the recreation.
@@ -259,6 +261,28 @@ fn outbox_max(config: &StoreConfig) -> usize {
     config.outbox_max.max(1)
 }
 
+/// A handle on the primary's shared connection, every command bounded by the command timeout.
+fn plain(primary: &Arc<Primary>, timeouts: RedisTimeouts) -> Bounded {
+    Bounded {
+        primary: Arc::clone(primary),
+        timeout: timeouts.command,
+        confirm: None,
+    }
+}
+
+/// A handle for acknowledged writes: under [`RedisAck::Replicated`], each command waits for a
+/// replica's confirmation too, within the command timeout plus the confirmation's.
+fn acknowledging(primary: &Arc<Primary>, timeouts: RedisTimeouts, ack: RedisAck) -> Bounded {
+    match ack {
+        RedisAck::Local => plain(primary, timeouts),
+        RedisAck::Replicated { timeout } => Bounded {
+            primary: Arc::clone(primary),
+            timeout: timeouts.command + timeout,
+            confirm: Some(timeout),
+        },
+    }
+}
+
 /// Where the jobs of one tenant and type wait (see [`RedisStore::queues_of`]).
 #[derive(Debug, Clone)]
 struct Queues {
@@ -279,6 +303,8 @@ pub struct RedisOptions {
     /// notifier) does without them, and Redis then does not send it every event of the
     /// deployment. Cancel requests, revoked keys and resyncs come either way.
     pub events: bool,
+    /// When a write is acknowledged: on the primary, or once a replica has it too.
+    pub ack: RedisAck,
 }
 
 impl Default for RedisOptions {
@@ -286,6 +312,7 @@ impl Default for RedisOptions {
         Self {
             timeouts: RedisTimeouts::default(),
             events: true,
+            ack: RedisAck::Local,
         }
     }
 }
@@ -358,42 +385,27 @@ impl RedisStore {
         config: StoreConfig,
         options: RedisOptions,
     ) -> Result<Self, StoreError> {
-        let RedisOptions { timeouts, events } = options;
-        let info = url
-            .into_connection_info()
-            .map_err(backend("read the Redis URL"))?;
+        let RedisOptions {
+            timeouts,
+            events,
+            ack,
+        } = options;
         // Commands speak RESP2 whatever the URL asks for, so replies have one shape; the
         // subscription sets RESP3 for itself.
-        let client = Client::open(with_protocol(&info, ProtocolVersion::RESP2))
-            .map_err(backend("open the Redis client"))?;
-        let manager_config = manager_config(timeouts);
-        let conn = ConnectionManager::new_with_config(client.clone(), manager_config)
-            .await
-            .map_err(backend("connect to Redis"))?;
+        let primary = Primary::connect(Address::parse(url)?, timeouts, ack).await?;
         let keys = Keys::new(prefix)?;
-        check_layout(
-            &mut Bounded {
-                conn: conn.clone(),
-                timeout: timeouts.command,
-            },
-            prefix,
-            &keys,
-        )
-        .await?;
+        check_layout(&mut plain(&primary, timeouts), prefix, &keys).await?;
         let signals = Signals::new(SIGNAL_CAPACITY);
         let mut channels = vec![keys.signals()];
         if events {
             channels.push(keys.events());
         }
-        let subscription = signals::subscribe(info, channels, signals.clone(), timeouts).await?;
-        let bounded = Bounded {
-            conn: conn.clone(),
-            timeout: timeouts.command,
-        };
+        let subscription =
+            signals::subscribe(Arc::clone(&primary), channels, signals.clone(), timeouts).await?;
         let mut record_head = batch::Item::default();
         record_head.key(keys.due());
         let batchers = batch::Batchers::start(
-            &bounded,
+            &acknowledging(&primary, timeouts, ack),
             batch::Heads {
                 create: jobs::create_head(&keys, &config),
                 transition: transition::head(&keys, &config),
@@ -401,9 +413,9 @@ impl RedisStore {
             },
         );
         Ok(Self {
-            conn,
+            primary,
             timeouts,
-            client,
+            ack,
             keys,
             config,
             signals,
@@ -441,10 +453,14 @@ impl RedisStore {
     /// A handle on the shared connection (cheap: it is multiplexed), every command on it
     /// bounded by the command timeout.
     fn conn(&self) -> Bounded {
-        Bounded {
-            conn: self.conn.clone(),
-            timeout: self.timeouts.command,
-        }
+        plain(&self.primary, self.timeouts)
+    }
+
+    /// [`RedisStore::conn`] for the writes that are acknowledged to whoever asked for them (a
+    /// `202`, a completion, a recorded delivery): under [`RedisAck::Replicated`], each only
+    /// once a replica has it.
+    fn acked(&self) -> Bounded {
+        acknowledging(&self.primary, self.timeouts, self.ack)
     }
 
     /// The job's record (with its webhook status) and queue entry, whoever its tenant.

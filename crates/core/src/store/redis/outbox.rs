@@ -111,13 +111,10 @@ impl RedisStore {
             );
         }
         if raw.is_empty() && !wait.is_zero() {
-            let mut conn = self.blocking_connection().await?;
+            let (generation, mut conn) = self.blocking_connection().await?;
             conn.set_response_timeout(wait.min(MAX_BLOCK) + BLOCK_MARGIN);
             let read = self.read_new(&mut conn, consumer, max, Some(wait)).await;
-            // Only a connection whose read completed is known to be in a clean state.
-            if read.is_ok() {
-                self.return_blocking(conn);
-            }
+            self.after_blocking(generation, conn, &read);
             raw = read?;
         }
         let mut entries = Vec::with_capacity(raw.len());

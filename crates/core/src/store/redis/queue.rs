@@ -228,45 +228,75 @@ impl RedisStore {
         if !delivered.is_empty() || wait.is_zero() {
             return Ok(delivered);
         }
-        let mut conn = self.blocking_connection().await?;
+        let (generation, mut conn) = self.blocking_connection().await?;
         conn.set_response_timeout(wait.min(MAX_BLOCK) + BLOCK_MARGIN);
         let read = self
             .read_group(&mut conn, worker, queues, max, Some(wait))
             .await;
-        // Only a connection whose read completed is known to be in a clean state; one that
-        // failed (or whose future was dropped mid-read) is closed.
-        if read.is_ok() {
-            self.return_blocking(conn);
-        }
+        self.after_blocking(generation, conn, &read);
         read
     }
 
-    /// Keeps a dedicated connection whose blocking read completed, for the next one.
-    pub(super) fn return_blocking(&self, conn: MultiplexedConnection) {
-        let mut pool = self.blocking.lock().unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < BLOCKING_POOL_MAX {
-            pool.push(conn);
+    /// After a blocking read on a dedicated connection: a connection whose read completed is
+    /// kept for the next one; one that failed (or whose future was dropped mid-read) is closed,
+    /// and if Redis was unavailable, the primary is looked for again (see `Primary`).
+    pub(super) fn after_blocking<T>(
+        &self,
+        generation: u64,
+        conn: MultiplexedConnection,
+        read: &Result<T, StoreError>,
+    ) {
+        match read {
+            Ok(_) => self.return_blocking(generation, conn),
+            Err(StoreError::Unavailable(_)) => self.primary.suspect(),
+            Err(_) => {}
         }
     }
 
-    /// An idle dedicated connection for a blocking read, or a new one.
-    pub(super) async fn blocking_connection(&self) -> Result<MultiplexedConnection, StoreError> {
-        let idle = self
-            .blocking
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        if let Some(conn) = idle {
-            return Ok(conn);
+    /// Keeps a dedicated connection for the next blocking read, unless it goes to a primary
+    /// that is no longer the current one.
+    fn return_blocking(&self, generation: u64, conn: MultiplexedConnection) {
+        if !self.primary.is_current(generation) {
+            return;
+        }
+        let mut pool = self.blocking.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < BLOCKING_POOL_MAX {
+            pool.push((generation, conn));
+        }
+    }
+
+    /// An idle dedicated connection to the current primary for a blocking read, or a new
+    /// one, with the primary it goes to.
+    pub(super) async fn blocking_connection(
+        &self,
+    ) -> Result<(u64, MultiplexedConnection), StoreError> {
+        loop {
+            let idle = self
+                .blocking
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            match idle {
+                Some((generation, conn)) if self.primary.is_current(generation) => {
+                    return Ok((generation, conn));
+                }
+                Some(_) => {}
+                None => break,
+            }
         }
         // No response timeout here: each read sets its own, from its block time.
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(None);
-        self.client
+        let (client, generation) = self.primary.client()?;
+        let conn = client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(backend("open a connection for blocking reads"))
+            .map_err(|e| {
+                self.primary.failed(&e);
+                backend("open a connection for blocking reads")(e)
+            })?;
+        Ok((generation, conn))
     }
 
     /// `XREADGROUP` of new entries, blocking up to `block` if given. A lost group is

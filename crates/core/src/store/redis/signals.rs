@@ -14,12 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::ConnectionManager;
-use ::redis::{Client, ConnectionInfo, Msg, ProtocolVersion, PushInfo, PushKind};
+use ::redis::{Client, Msg, ProtocolVersion, PushInfo, PushKind};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{Bounded, RedisTimeouts, backend, manager_config};
+use super::connection::Primary;
+use super::connection::manager_config;
+use super::{Bounded, RedisTimeouts, backend};
 use crate::apikey::ApiKeyId;
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedEntry};
@@ -164,45 +166,89 @@ const EVENTS: &[u8] = br#"{"entries":"#;
 const RESTORE_MIN_DELAY: Duration = Duration::from_millis(100);
 const RESTORE_MAX_DELAY: Duration = Duration::from_secs(1);
 
-/// Subscribes to `channel` and forwards what arrives to `signals` until dropped.
+/// Subscribes to `channels` on the primary and forwards what arrives to `signals` until
+/// dropped.
 ///
 /// # Errors
 /// When the first subscription cannot be made: a store that cannot hear cancel requests or
 /// wake its listeners should not start.
 pub(super) async fn subscribe(
-    info: ConnectionInfo,
+    primary: Arc<Primary>,
     channels: Vec<String>,
     signals: Signals,
     timeouts: RedisTimeouts,
 ) -> Result<Subscription, StoreError> {
-    // Push messages (RESP3) are what lets a ConnectionManager carry a subscription.
-    let settings = info
-        .redis_settings()
-        .clone()
-        .set_protocol(ProtocolVersion::RESP3);
-    let client = Client::open(info.set_redis_settings(settings))
-        .map_err(backend("open the Redis client for signals"))?;
     let (pushes_tx, pushes) = mpsc::unbounded_channel();
-    let config = manager_config(timeouts)
-        .set_push_sender(pushes_tx)
-        .set_automatic_resubscription();
-    let mut conn = ConnectionManager::new_with_config(client, config)
-        .await
-        .map_err(backend("connect to Redis for signals"))?;
+    let connection = Connection {
+        primary,
+        pushes_tx,
+        timeouts,
+    };
+    let (mut conn, generation) = connection.open().await?;
     conn.subscribe(&channels)
         .await
         .map_err(backend("subscribe to the signals channels"))?;
-    let task = tokio::spawn(listen(conn, channels, pushes, signals, timeouts.command));
+    let task = tokio::spawn(listen(
+        connection, conn, generation, channels, pushes, signals,
+    ));
     Ok(Subscription { task })
+}
+
+/// How the subscription's connection is made, again after a failover.
+struct Connection {
+    primary: Arc<Primary>,
+    /// Where the connection's messages go, whichever connection it is.
+    pushes_tx: mpsc::UnboundedSender<PushInfo>,
+    timeouts: RedisTimeouts,
+}
+
+impl Connection {
+    /// A connection to the current primary that carries a subscription, and which primary.
+    async fn open(&self) -> Result<(ConnectionManager, u64), StoreError> {
+        let (info, generation) = self.primary.info();
+        // Push messages (RESP3) are what lets a ConnectionManager carry a subscription.
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = Client::open(info.set_redis_settings(settings))
+            .map_err(backend("open the Redis client for signals"))?;
+        let config = manager_config(self.timeouts)
+            .set_push_sender(self.pushes_tx.clone())
+            .set_automatic_resubscription();
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(backend("connect to Redis for signals"))?;
+        Ok((conn, generation))
+    }
+
+    /// Makes sure the subscription is active again: on the same connection while the
+    /// primary is the same, on a new one to the new primary after a failover.
+    async fn restore(
+        &self,
+        conn: &mut ConnectionManager,
+        generation: &mut u64,
+        channels: &[String],
+    ) -> Result<(), StoreError> {
+        if !self.primary.is_current(*generation) {
+            (*conn, *generation) = self.open().await?;
+        }
+        let restored = Bounded::bound(self.timeouts.command, restore(conn, channels)).await;
+        restored.map_err(|e| {
+            self.primary.failed(&e);
+            backend("subscribe to the signals channels again")(e)
+        })
+    }
 }
 
 /// Forwards messages; after a disconnection, makes sure the subscription comes back.
 async fn listen(
+    connection: Connection,
     mut conn: ConnectionManager,
+    mut generation: u64,
     channels: Vec<String>,
     mut pushes: mpsc::UnboundedReceiver<PushInfo>,
     signals: Signals,
-    command_timeout: Duration,
 ) {
     let mut connected = true;
     let mut delay = RESTORE_MIN_DELAY;
@@ -216,7 +262,7 @@ async fn listen(
                     // The manager reconnects (and resubscribes) by itself after a drop, but
                     // gives up after a few attempts and only tries again when used: this
                     // keeps using it, with backoff, until the subscription is confirmed.
-                    match Bounded::bound(command_timeout, restore(&mut conn, &channels)).await {
+                    match connection.restore(&mut conn, &mut generation, &channels).await {
                         Ok(()) => {
                             tracing::info!("the signals subscription is back; listeners resync");
                             connected = true;
@@ -233,7 +279,7 @@ async fn listen(
                 }
             }
         };
-        // The manager's sender lives as long as the manager, which this task owns.
+        // The channel stays open while this task runs (its `connection` holds a sender).
         let Some(push) = push else { return };
         match push.kind {
             PushKind::Message => {
@@ -253,6 +299,7 @@ async fn listen(
             PushKind::Disconnection => {
                 if connected {
                     tracing::warn!("the signals subscription dropped; restoring it");
+                    connection.primary.suspect();
                 }
                 connected = false;
                 delay = RESTORE_MIN_DELAY;

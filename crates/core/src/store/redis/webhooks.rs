@@ -46,7 +46,7 @@ impl WebhookStore for RedisStore {
             .arg(expected_version.map(|v| v.to_string()).unwrap_or_default())
             .arg(keys::wants_fields(subscription).join(" "))
             .arg(MAX_SUBSCRIPTIONS)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.acked())
             .await
             .map_err(backend("store a webhook subscription"))?;
         match stored {
@@ -104,7 +104,7 @@ impl WebhookStore for RedisStore {
             .key(keys.wants(tenant))
             .key(keys.failing())
             .arg(id.to_string())
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.acked())
             .await
             .map_err(backend("delete a webhook subscription"))?;
         Ok(deleted == 1)
