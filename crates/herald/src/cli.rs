@@ -15,7 +15,7 @@ use herald_core::apikey::{ApiKeyId, PlainKey};
 use herald_notifier::schedule::RetrySchedule;
 
 use crate::settings::values::{self, RedisUrl};
-use crate::settings::{LogFormat, Mode, Role};
+use crate::settings::{Ack, LogFormat, Mode, Role};
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -131,6 +131,18 @@ pub struct ServeArgs {
     /// for jobs) wait as long as they ask for, whatever this says.
     #[arg(long, env = "HERALD_REDIS_COMMAND_TIMEOUT", default_value = "1s", value_parser = values::duration)]
     pub redis_command_timeout: Duration,
+
+    /// When a write to Redis is acknowledged (a `202`, a worker's completion, a recorded webhook
+    /// attempt, …): `local` once the primary has it; `replicated` once a replica has it too
+    /// (`WAIT 1`), so that a failover cannot lose it. Without a replica's confirmation within
+    /// --redis-ack-timeout the request answers 503, and a retry with the same
+    /// `Idempotency-Key` finds the job rather than making a second one.
+    #[arg(long, env = "HERALD_REDIS_ACK", value_enum, default_value_t = Ack::Local)]
+    pub redis_ack: Ack,
+
+    /// How long a replica may take to confirm a write under `--redis-ack replicated`.
+    #[arg(long, env = "HERALD_REDIS_ACK_TIMEOUT", default_value = "1s", value_parser = values::duration)]
+    pub redis_ack_timeout: Duration,
 
     /// Roles of this process, comma-separated (default: all).
     #[arg(

@@ -143,6 +143,7 @@ impl Stores {
                 let options = RedisOptions {
                     timeouts: redis.timeouts,
                     events: settings.server.runs(Role::Api),
+                    ack: redis.ack,
                 };
                 let store = RedisStore::connect_with(url, &redis.prefix, config, options)
                     .await

@@ -20,7 +20,7 @@ use clap::ValueEnum;
 use herald_api::TokenSecret;
 use herald_api::{CorsOrigin, TrustedProxy};
 use herald_core::apikey::PlainKey;
-use herald_core::store::redis::RedisTimeouts;
+use herald_core::store::redis::{RedisAck, RedisTimeouts};
 use herald_core::{JobLimits, JobTypes, StoreConfig};
 use herald_notifier::NotifierConfig;
 use herald_notifier::schedule::RetrySchedule;
@@ -53,6 +53,16 @@ pub enum Role {
     Worker,
     /// Delivers webhooks.
     Notifier,
+}
+
+/// When a write to Redis is acknowledged (`--redis-ack`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ack {
+    /// Once the primary has it.
+    Local,
+    /// Once a replica has it too (`WAIT 1`).
+    Replicated,
 }
 
 /// How the process logs.
@@ -124,6 +134,7 @@ pub struct RedisSettings {
     /// Prefix of every key Herald writes, so installs can share a Redis.
     pub prefix: String,
     pub timeouts: RedisTimeouts,
+    pub ack: RedisAck,
 }
 
 /// The backend's settings as they are written: a Redis URL or none.
@@ -136,6 +147,9 @@ struct BackendFields {
     connect_timeout: Duration,
     #[serde(deserialize_with = "de::duration")]
     command_timeout: Duration,
+    ack: Ack,
+    #[serde(deserialize_with = "de::duration")]
+    ack_timeout: Duration,
 }
 
 impl From<BackendFields> for Backend {
@@ -148,6 +162,12 @@ impl From<BackendFields> for Backend {
                 timeouts: RedisTimeouts {
                     connect: fields.connect_timeout,
                     command: fields.command_timeout,
+                },
+                ack: match fields.ack {
+                    Ack::Local => RedisAck::Local,
+                    Ack::Replicated => RedisAck::Replicated {
+                        timeout: fields.ack_timeout,
+                    },
                 },
             }),
         }

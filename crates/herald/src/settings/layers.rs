@@ -32,6 +32,8 @@ const PLACES: &[(&str, &str)] = &[
     ("redis_prefix", "backend.prefix"),
     ("redis_connect_timeout", "backend.connect_timeout"),
     ("redis_command_timeout", "backend.command_timeout"),
+    ("redis_ack", "backend.ack"),
+    ("redis_ack_timeout", "backend.ack_timeout"),
     ("lease_timeout", "jobs.lease_timeout"),
     ("retention", "jobs.retention"),
     ("max_body_bytes", "api.max_body_bytes"),

@@ -46,6 +46,36 @@ fn defaults_run_every_role_on_the_embedded_backend() {
 }
 
 #[test]
+fn writes_are_acknowledged_locally_unless_replicated_acks_are_asked_for() {
+    let local = parse(&["--redis-url", "redis://127.0.0.1:1"]).unwrap();
+    assert_eq!(redis(&local).ack, RedisAck::Local);
+    let replicated = parse(&[
+        "--redis-url",
+        "redis://127.0.0.1:1",
+        "--redis-ack",
+        "replicated",
+        "--redis-ack-timeout",
+        "250ms",
+    ])
+    .unwrap();
+    assert_eq!(
+        redis(&replicated).ack,
+        RedisAck::Replicated {
+            timeout: Duration::from_millis(250)
+        }
+    );
+    let file = "[server]\nredis_url = \"redis://127.0.0.1:1\"\nredis_ack = \"replicated\"\n";
+    let from_file = load_with_file(file, &[]).unwrap();
+    assert_eq!(
+        redis(&from_file).ack,
+        RedisAck::Replicated {
+            timeout: Duration::from_secs(1)
+        }
+    );
+    assert!(parse(&["--redis-ack", "quorum"]).is_err());
+}
+
+#[test]
 fn the_redis_password_is_not_shown_by_the_settings() {
     let settings = parse(&["--redis-url", "redis://:hunter2@127.0.0.1:1"]).unwrap();
     assert_eq!(
