@@ -6,6 +6,7 @@ mod support;
 mod browser;
 mod crash_recovery;
 mod embedded;
+mod failover;
 mod fuzz;
 mod health;
 mod job_types;
