@@ -68,9 +68,13 @@ async fn after_a_failover_the_store_follows_the_new_primary_and_keeps_what_was_r
     assert_eq!(lease.job.id, before.id);
     let mut signals = store.signals();
 
+    // The old primary comes back at once as the new one's replica: a connection to its
+    // address finds a replica that refuses writes (`READONLY`), which must send the store to
+    // the Sentinels as surely as a dead server does.
     let sentinels = tokio::task::spawn_blocking(move || {
         sentinels.replicate();
         let new = sentinels.fail_over();
+        sentinels.rejoin();
         (sentinels, new)
     })
     .await

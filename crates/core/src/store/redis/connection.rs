@@ -313,12 +313,29 @@ impl Bounded {
     }
 
     /// A command's outcome, noted: a failure a failover explains has the primary looked for
-    /// again.
-    fn noted<T>(&self, result: Result<T, RedisError>) -> Result<T, RedisError> {
-        if let Err(e) = &result {
-            self.primary.failed(e);
+    /// again — an error of the connection, or the server's answer (a `READONLY` from a
+    /// primary that came back as a replica, say), which arrives as a value.
+    fn noted(&self, result: Result<Value, RedisError>) -> Result<Value, RedisError> {
+        match &result {
+            Err(e) => self.primary.failed(e),
+            Ok(value) => self.note(value),
         }
         result
+    }
+
+    /// [`Bounded::noted`] for the replies of a pipeline.
+    fn noted_all(&self, result: Result<Vec<Value>, RedisError>) -> Result<Vec<Value>, RedisError> {
+        match &result {
+            Err(e) => self.primary.failed(e),
+            Ok(values) => values.iter().for_each(|value| self.note(value)),
+        }
+        result
+    }
+
+    fn note(&self, value: &Value) {
+        if let Value::ServerError(error) = value {
+            self.primary.failed(&error.clone().into());
+        }
     }
 }
 
@@ -377,7 +394,7 @@ impl ConnectionLike for Bounded {
                     Self::bound(self.timeout, replies).await
                 }
             };
-            self.noted(result)
+            self.noted_all(result)
         })
     }
 

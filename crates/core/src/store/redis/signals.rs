@@ -19,8 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::connection::Primary;
-use super::connection::manager_config;
+use super::connection::{Primary, manager_config};
 use super::{Bounded, RedisTimeouts, backend};
 use crate::apikey::ApiKeyId;
 use crate::event::Event;
