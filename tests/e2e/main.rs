@@ -15,4 +15,5 @@ mod outage;
 mod polling;
 mod shutdown;
 mod sse;
+mod tls;
 mod webhooks;

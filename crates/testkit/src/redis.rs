@@ -58,6 +58,10 @@ pub(crate) enum Mode {
     /// A Sentinel monitoring the primary on the port as `herald`, with a quorum of 2 (see
     /// `sentinel`).
     Sentinel { monitors: u16 },
+    /// Speaking TLS only, with a certificate for `localhost` and `127.0.0.1` signed by a CA of
+    /// its own (`ca.pem` in its directory), not asking clients for theirs (without
+    /// persistence).
+    Tls,
 }
 
 static PREFIX_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -111,6 +115,24 @@ impl RedisServer {
     /// When `redis-server` cannot be started.
     pub fn start_private() -> PrivateRedis {
         PrivateRedis(Self::launch(Mode::Plain))
+    }
+
+    /// A server of this test's own that speaks TLS only (`rediss://localhost:<port>`), its
+    /// certificate signed by a CA of its own: [`RedisServer::ca_file`] is the file a client
+    /// must trust (`SSL_CERT_FILE`).
+    ///
+    /// # Panics
+    /// When `redis-server` cannot be started.
+    pub fn start_tls() -> PrivateRedis {
+        let mut server = Self::launch(Mode::Tls);
+        server.url = format!("rediss://localhost:{}", server.port().expect("a port"));
+        PrivateRedis(server)
+    }
+
+    /// The CA that signed a TLS server's certificate (see [`RedisServer::start_tls`]).
+    pub fn ca_file(&self) -> Option<std::path::PathBuf> {
+        let process = self.process.as_ref()?;
+        (process.mode == Mode::Tls).then(|| process.dir.0.join("ca.pem"))
     }
 
     /// [`RedisServer::start_private`] with every write in an append-only file, synced before
@@ -236,9 +258,21 @@ fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<
         .expect("write a Sentinel's configuration");
         server.arg(&config).arg("--sentinel");
     }
-    server
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--protected-mode", "no"]);
+    if mode == Mode::Tls {
+        let files = write_certificates(dir);
+        server
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(["--tls-auth-clients", "no"])
+            .arg("--tls-cert-file")
+            .arg(&files.cert)
+            .arg("--tls-key-file")
+            .arg(&files.key)
+            .arg("--tls-ca-cert-file")
+            .arg(&files.ca);
+    } else {
+        server.args(["--port", &port.to_string()]);
+    }
+    server.args(["--bind", "127.0.0.1", "--protected-mode", "no"]);
     let replica_of;
     let settings: &[&str] = match mode {
         Mode::Durable => &["--appendonly", "yes", "--appendfsync", "always"],
@@ -254,6 +288,7 @@ fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<
                 &replica_of,
             ]
         }
+        Mode::Tls => &["--appendonly", "no"],
         Mode::Sentinel { .. } => &[],
     };
     if !matches!(mode, Mode::Sentinel { .. }) {
@@ -298,6 +333,42 @@ fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<
         ));
     }
     Ok(child)
+}
+
+/// Where a TLS server's certificate, its key and the CA that signed it are.
+struct Certificates {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    ca: std::path::PathBuf,
+}
+
+/// Makes a CA and a certificate it signs for `localhost` and `127.0.0.1`, as PEM files in
+/// `dir` (`ca.pem`, `server.pem`, `server.key`).
+fn write_certificates(dir: &TempDir) -> Certificates {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Herald test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("a CA certificate");
+    let server_key = KeyPair::generate().expect("a server key");
+    let server_params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("server parameters");
+    let server = server_params
+        .signed_by(&server_key, &ca, &ca_key)
+        .expect("a server certificate");
+    let files = Certificates {
+        cert: dir.0.join("server.pem"),
+        key: dir.0.join("server.key"),
+        ca: dir.0.join("ca.pem"),
+    };
+    std::fs::write(&files.cert, server.pem()).expect("write the certificate");
+    std::fs::write(&files.key, server_key.serialize_pem()).expect("write the key");
+    std::fs::write(&files.ca, ca.pem()).expect("write the CA");
+    files
 }
 
 /// Gives the one node every slot and waits until it serves them: once it finds its cluster's
