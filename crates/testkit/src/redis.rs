@@ -251,7 +251,7 @@ fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<
             &config,
             format!(
                 "sentinel monitor herald 127.0.0.1 {monitors} 2\n\
-                 sentinel down-after-milliseconds herald 1000\n\
+                 sentinel down-after-milliseconds herald 3000\n\
                  sentinel failover-timeout herald 10000\n"
             ),
         )
@@ -388,7 +388,7 @@ fn make_one_node_cluster(port: u16, deadline: Instant) -> std::io::Result<()> {
 
 /// Sends one command to the server on `port` and answers its raw reply (one read: the replies
 /// read here are short).
-pub(crate) fn command(port: u16, args: &[&str]) -> String {
+fn command(port: u16, args: &[&str]) -> String {
     try_command(port, args).unwrap_or_else(|e| panic!("redis on port {port}: {e}"))
 }
 

@@ -1,12 +1,13 @@
 //! A Redis Sentinel deployment for tests: a primary, a replica and three Sentinels (quorum
 //! 2), every one a `redis-server` this process started on free loopback ports, stopped on
-//! drop. The Sentinels monitor the primary as `herald`, call it down after a second of
-//! silence and promote the replica.
+//! drop. The Sentinels monitor the primary as `herald`, call it down after three seconds of
+//! silence (a loaded CI machine can keep a healthy server quiet for one) and promote the
+//! replica.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::redis::{Mode, Process, command, integer_commands, try_command};
+use crate::redis::{Mode, Process, integer_commands, try_command};
 
 /// The name the Sentinels monitor the primary by.
 pub const MASTER_NAME: &str = "herald";
@@ -93,17 +94,19 @@ impl Sentinels {
     /// # Panics
     /// When no Sentinel answers.
     pub fn primary_port(&self) -> u16 {
-        self.sentinels
-            .iter()
-            .find_map(|s| {
-                let reply = try_command(
-                    s.port,
-                    &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME],
-                )
-                .ok()?;
-                reply.lines().nth(4)?.parse().ok()
-            })
-            .expect("no Sentinel named the primary")
+        self.named_primary().expect("no Sentinel named the primary")
+    }
+
+    /// The port of the primary the first Sentinel that answers names.
+    fn named_primary(&self) -> Option<u16> {
+        self.sentinels.iter().find_map(|s| {
+            let reply = try_command(
+                s.port,
+                &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME],
+            )
+            .ok()?;
+            reply.lines().nth(4)?.parse().ok()
+        })
     }
 
     /// The port of the data server that is not the primary.
@@ -157,31 +160,42 @@ impl Sentinels {
         }
         let mut new = old;
         wait_until("the Sentinels to promote the replica", || {
-            new = self.primary_port();
-            new != old && command(new, &["ROLE"]).starts_with("*3\r\n$6\r\nmaster\r\n")
+            new = self.named_primary().unwrap_or(old);
+            new != old
+                && try_command(new, &["ROLE"])
+                    .is_ok_and(|role| role.starts_with("*3\r\n$6\r\nmaster\r\n"))
         });
         new
     }
 
     /// Starts the server [`Sentinels::fail_over`] killed again, as a replica of the new
-    /// primary (as its supervisor and the Sentinels would make it), and waits until it has
-    /// caught up: replicated acknowledgements need a replica again.
+    /// primary (as its supervisor and the Sentinels would make it), and waits until the
+    /// deployment has a replica in step with its primary again — whichever server the
+    /// Sentinels name by then: replicated acknowledgements need a replica.
     ///
     /// # Panics
-    /// When no server was killed, or it does not follow within a minute.
+    /// When no server was killed, or no replica follows the primary within a minute.
     pub fn rejoin(&self) {
         let primary = self.primary_port();
-        let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
-        let killed = servers
-            .iter_mut()
-            .find_map(|s| (!s.is_running()).then_some(s))
-            .expect("a server killed by a failover");
-        killed.restart_as(Mode::Replica { of: primary });
-        let port = killed.port;
-        drop(servers);
-        wait_until("the old primary to follow the new one", || {
-            try_command(port, &["INFO", "replication"])
-                .is_ok_and(|info| info.contains("master_link_status:up"))
+        let ports: Vec<u16> = {
+            let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
+            let killed = servers
+                .iter_mut()
+                .find_map(|s| (!s.is_running()).then_some(s))
+                .expect("a server killed by a failover");
+            killed.restart_as(Mode::Replica { of: primary });
+            servers.iter().map(|s| s.port).collect()
+        };
+        wait_until("a replica to follow the primary again", || {
+            let Some(primary) = self.named_primary() else {
+                return false;
+            };
+            ports.iter().filter(|&&port| port != primary).any(|&port| {
+                try_command(port, &["INFO", "replication"]).is_ok_and(|info| {
+                    info.contains("master_link_status:up")
+                        && info.contains(&format!("master_port:{primary}\r\n"))
+                })
+            })
         });
     }
 }
