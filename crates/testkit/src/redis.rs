@@ -94,18 +94,10 @@ impl RedisServer {
     /// # Panics
     /// When `redis-server` cannot be started.
     pub fn shared() -> Arc<Self> {
-        let mut shared = SHARED
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(server) = shared.upgrade() {
-            return server;
-        }
-        let server = Arc::new(match std::env::var("HERALD_TEST_REDIS_URL") {
+        shared(&SHARED, || match std::env::var("HERALD_TEST_REDIS_URL") {
             Ok(_) => Self::start(),
             Err(_) => Self::launch(Mode::OneNodeCluster),
-        });
-        *shared = Arc::downgrade(&server);
-        server
+        })
     }
 
     /// A server of this test's own, even when `HERALD_TEST_REDIS_URL` is set: for tests that
@@ -174,6 +166,18 @@ impl RedisServer {
     pub fn fresh_prefix() -> String {
         format!("herald-test-{}-{}", std::process::id(), next_number())
     }
+}
+
+/// What `slot` holds while any test holds it, or else a new one from `start`, held there (and
+/// stopped once no test holds it any more).
+pub(crate) fn shared<T>(slot: &Mutex<Weak<T>>, start: impl FnOnce() -> T) -> Arc<T> {
+    let mut shared = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(value) = shared.upgrade() {
+        return value;
+    }
+    let value = Arc::new(start());
+    *shared = Arc::downgrade(&value);
+    value
 }
 
 /// The next number of this process, for names no other test uses.

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::redis::{Mode, Process, integer_commands, try_command};
+use crate::redis::{Mode, Process, integer_commands, shared, try_command};
 
 /// The name the Sentinels monitor the primary by.
 pub const MASTER_NAME: &str = "herald";
@@ -68,15 +68,7 @@ impl Sentinels {
     /// # Panics
     /// As [`Sentinels::start`].
     pub fn shared() -> Arc<Self> {
-        let mut shared = SHARED
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(sentinels) = shared.upgrade() {
-            return sentinels;
-        }
-        let sentinels = Arc::new(Self::start());
-        *shared = Arc::downgrade(&sentinels);
-        sentinels
+        shared(&SHARED, Self::start)
     }
 
     /// `redis+sentinel://…/herald`, naming the three Sentinels.

@@ -21,10 +21,10 @@ use herald_testkit::backend;
 use herald_testkit::{PrivateRedis, RedisServer, eventually};
 use redis::AsyncCommands;
 use serde_json::json;
-use tokio::sync::broadcast;
 
 use crate::support::{
-    EXTERNAL, external_types, for_tenant, job_type, new_job, tenant, with_external_types,
+    EXTERNAL, external_types, for_tenant, job_type, new_job, next_signal, tenant,
+    with_external_types,
 };
 
 /// A store on a fresh prefix of `redis` (the suite's shared server, or a [`PrivateRedis`] for
@@ -107,24 +107,6 @@ impl<S: Deref<Target = RedisServer>> Fixture<S> {
             .query_async(&mut self.raw)
             .await
             .unwrap();
-    }
-}
-
-/// The next signal that satisfies `wanted`, within 10 s.
-async fn next_signal(
-    signals: &mut broadcast::Receiver<Signal>,
-    what: &str,
-    wanted: impl Fn(&Signal) -> bool,
-) -> Signal {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let signal = tokio::time::timeout_at(deadline, signals.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {what} within 10 s"))
-            .expect("the signal channel is open");
-        if wanted(&signal) {
-            return signal;
-        }
     }
 }
 

@@ -14,28 +14,8 @@ use herald_core::store::{KeyStore, ListQuery, Signal, Store, StoreError};
 use herald_core::{JobStatus, StoreConfig, WorkerId};
 use herald_testkit::{RedisServer, Sentinels, eventually};
 use serde_json::json;
-use tokio::sync::broadcast;
 
-use crate::support::{job_type, new_job, tenant, with_key};
-
-/// The next signal that satisfies `wanted`, within a minute.
-async fn next_signal(
-    signals: &mut broadcast::Receiver<Signal>,
-    what: &str,
-    wanted: impl Fn(&Signal) -> bool,
-) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let signal = tokio::time::timeout_at(deadline, signals.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {what} within a minute"));
-        match signal {
-            Ok(signal) if wanted(&signal) => return,
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => panic!("the signal channel closed"),
-        }
-    }
-}
+use crate::support::{job_type, new_job, next_signal, tenant, with_key};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_failover_the_store_follows_the_new_primary_and_keeps_what_was_replicated() {

@@ -13,6 +13,7 @@ pub use herald_testkit::jobs::{
     for_tenant, job_type, new_job, new_job_with, other_tenant, tenant, with_key,
 };
 use serde_json::json;
+use tokio::sync::broadcast;
 
 /// A store for one test (`store`, `hooks` and `keys`: the same backend seen through its three
 /// traits) and a worker id to claim with.
@@ -209,5 +210,25 @@ impl Harness {
             .await
             .expect("get")
             .expect("the job exists")
+    }
+}
+
+/// The next signal that satisfies `wanted`, within a minute; what a lagging receiver missed is
+/// skipped.
+pub async fn next_signal(
+    signals: &mut broadcast::Receiver<Signal>,
+    what: &str,
+    wanted: impl Fn(&Signal) -> bool,
+) -> Signal {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let signal = tokio::time::timeout_at(deadline, signals.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within a minute"));
+        match signal {
+            Ok(signal) if wanted(&signal) => return signal,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => panic!("the signal channel closed"),
+        }
     }
 }
