@@ -115,6 +115,8 @@ pub struct ServeArgs {
     pub bind: SocketAddr,
 
     /// Redis to share with other processes; without it, the embedded in-memory backend.
+    /// `redis://` or `rediss://` (one server), `redis+sentinel://H:P[,H:P…]/MASTER`,
+    /// `redis+cluster://H:P[,H:P…]` or `rediss+cluster://…`.
     #[arg(long, env = "HERALD_REDIS_URL", value_parser = values::redis_url, hide_env_values = true)]
     pub redis_url: Option<RedisUrl>,
 

@@ -316,6 +316,14 @@ mod tests {
         );
         assert_eq!(shown("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(
+            shown("redis+sentinel://app:hunter2@s1:26379,s2:26379/herald?sentinel_password=x"),
+            "redis+sentinel://app:***@s1:26379,s2:26379/herald?…"
+        );
+        assert_eq!(
+            shown("rediss+cluster://app:hunter2@n1:7000,n2:7000"),
+            "rediss+cluster://app:***@n1:7000,n2:7000"
+        );
+        assert_eq!(
             shown("redis+unix:///run/redis.sock?pass=hunter2"),
             "redis+unix:///run/redis.sock?…"
         );

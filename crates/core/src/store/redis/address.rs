@@ -1,6 +1,8 @@
 //! Where Redis is, as `--redis-url` says: one server (`redis://`, `rediss://`, `unix://`…,
-//! read by the Redis client), or the primary that a set of Sentinels names
-//! (`redis+sentinel://[user:pass@]HOST:PORT[,HOST:PORT…]/MASTER_NAME`).
+//! read by the Redis client), the primary that a set of Sentinels names
+//! (`redis+sentinel://[user:pass@]HOST:PORT[,HOST:PORT…]/MASTER_NAME`), or a Redis Cluster
+//! found from seed nodes (`redis+cluster://[user:pass@]HOST:PORT[,HOST:PORT…]`, or
+//! `rediss+cluster://` for TLS to every node).
 //!
 //! In a Sentinel URL the user and password are those of the Redis servers; the Sentinels are
 //! asked without credentials unless the query names theirs (`?sentinel_username=…&
@@ -13,6 +15,7 @@ use crate::store::StoreError;
 
 const SENTINEL_SCHEME: &str = "redis+sentinel://";
 const CLUSTER_SCHEME: &str = "redis+cluster://";
+const CLUSTER_TLS_SCHEME: &str = "rediss+cluster://";
 /// The port a Sentinel listens on unless told otherwise.
 const SENTINEL_PORT: u16 = 26379;
 
@@ -23,6 +26,9 @@ pub(super) enum Address {
     Server(ConnectionInfo),
     /// The primary the Sentinels name, found again after a failover.
     Sentinel(SentinelAddress),
+    /// A Redis Cluster: the seed nodes the client learns the cluster's shape from, each with
+    /// the credentials every node takes.
+    Cluster(Vec<ConnectionInfo>),
 }
 
 #[derive(Debug, Clone)]
@@ -44,11 +50,11 @@ impl Address {
         if let Some(rest) = url.strip_prefix(SENTINEL_SCHEME) {
             return parse_sentinel(rest).map(Self::Sentinel);
         }
-        if url.starts_with(CLUSTER_SCHEME) {
-            return Err(invalid(
-                "Redis Cluster (`redis+cluster://`) is not supported by this version of \
-                 Herald: use one server (`redis://`) or Sentinel (`redis+sentinel://`)",
-            ));
+        if let Some(rest) = url.strip_prefix(CLUSTER_SCHEME) {
+            return parse_cluster(rest, "redis").map(Self::Cluster);
+        }
+        if let Some(rest) = url.strip_prefix(CLUSTER_TLS_SCHEME) {
+            return parse_cluster(rest, "rediss").map(Self::Cluster);
         }
         url.into_connection_info()
             .map(Self::Server)
@@ -113,6 +119,39 @@ fn parse_sentinel(rest: &str) -> Result<SentinelAddress, StoreError> {
         master: master.to_owned(),
         node,
     })
+}
+
+/// `[user:pass@]HOST:PORT[,HOST:PORT…][/]`, after the scheme: each seed node as a URL of
+/// `scheme` with the URL's credentials.
+fn parse_cluster(rest: &str, scheme: &str) -> Result<Vec<ConnectionInfo>, StoreError> {
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains(['/', '?']) {
+        return Err(invalid(
+            "a Cluster URL lists its seed nodes and nothing else (a cluster has no database \
+             to select): redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]",
+        ));
+    }
+    let (user_info, hosts) = match authority.rsplit_once('@') {
+        Some((user_info, hosts)) => (Some(user_info), hosts),
+        None => (None, authority),
+    };
+    let node = match user_info {
+        Some(user_info) => credentials(&format!("redis://{user_info}@localhost"))?,
+        None => RedisConnectionInfo::default(),
+    };
+    let mut nodes = Vec::new();
+    for host in hosts.split(',') {
+        if host.is_empty() {
+            return Err(invalid(
+                "a Cluster URL lists HOST:PORT pairs separated by commas",
+            ));
+        }
+        let info = format!("{scheme}://{host}")
+            .into_connection_info()
+            .map_err(|_| invalid("a Cluster node's host is not HOST or HOST:PORT"))?;
+        nodes.push(info.set_redis_settings(node.clone()));
+    }
+    Ok(nodes)
 }
 
 /// Whether `host` (`name`, `name:port`, `[v6]` or `[v6]:port`) says its port.
@@ -215,11 +254,59 @@ mod tests {
             ("redis+sentinel://h1,,h2/m", "separated by commas"),
             ("redis+sentinel://h:port/m", "HOST:PORT"),
             ("redis+sentinel://u:secret@h/m?db=2", "not `db`"),
-            ("redis+cluster://u:secret@h:7000", "not supported"),
+            ("redis+cluster://u:secret@h:7000/2", "no database"),
+            ("redis+cluster://u:secret@h:7000?x=1", "nothing else"),
+            ("redis+cluster://u:secret@h1,,h2", "separated by commas"),
+            ("redis+cluster://u:secret@h:port", "HOST:PORT"),
         ] {
             let message = message(url);
             assert!(message.contains(says), "{url}: {message}");
             assert!(!message.contains("secret"), "{url}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_url_names_the_seed_nodes_each_with_the_credentials() {
+        for (url, tls) in [
+            (
+                "redis+cluster://app:p%40ss@10.0.0.1:7000,node-b:7001/",
+                false,
+            ),
+            (
+                "rediss+cluster://app:p%40ss@10.0.0.1:7000,node-b:7001",
+                true,
+            ),
+        ] {
+            let Ok(Address::Cluster(nodes)) = Address::parse(url) else {
+                panic!("{url}: expected a Cluster address");
+            };
+            let addrs: Vec<_> = nodes.iter().map(|n| n.addr().clone()).collect();
+            let expected = if tls {
+                [
+                    ConnectionAddr::TcpTls {
+                        host: "10.0.0.1".into(),
+                        port: 7000,
+                        insecure: false,
+                        tls_params: None,
+                    },
+                    ConnectionAddr::TcpTls {
+                        host: "node-b".into(),
+                        port: 7001,
+                        insecure: false,
+                        tls_params: None,
+                    },
+                ]
+            } else {
+                [
+                    ConnectionAddr::Tcp("10.0.0.1".into(), 7000),
+                    ConnectionAddr::Tcp("node-b".into(), 7001),
+                ]
+            };
+            assert_eq!(addrs, expected, "{url}");
+            for node in &nodes {
+                assert_eq!(node.redis_settings().username(), Some("app"));
+                assert_eq!(node.redis_settings().password(), Some("p@ss"));
+            }
         }
     }
 

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::{RedisStore, backend, scripts, signals, to_json};
+use super::{RedisStore, backend, signals, to_json};
 use crate::apikey::{ApiKey, ApiKeyId};
 use crate::ids::TenantId;
 use crate::store::StoreError;
@@ -79,7 +79,9 @@ impl KeyStore for RedisStore {
     }
 
     async fn revoke_key(&self, id: &ApiKeyId) -> Result<bool, StoreError> {
-        let revoked: i64 = scripts::REVOKE_KEY
+        let revoked: i64 = self
+            .scripts
+            .revoke_key
             .key(self.keys.api_key(id))
             .key(self.keys.api_keys())
             .arg(id.as_str())

@@ -19,8 +19,9 @@ use std::sync::Arc;
 use ::redis::{RedisError, Script, Value};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::backend;
 use super::connection::Bounded;
-use super::{backend, scripts};
+use super::scripts::Scripts;
 use crate::store::StoreError;
 
 /// The most items one call carries: a call runs in Redis's one thread, and other clients wait
@@ -176,17 +177,17 @@ pub(super) struct Heads {
 }
 
 impl Batchers {
-    pub(super) fn start(conn: &Bounded, heads: Heads) -> Self {
+    pub(super) fn start(scripts: &'static Scripts, conn: &Bounded, heads: Heads) -> Self {
         Self {
-            create: Batcher::start(&scripts::CREATE, heads.create, conn.clone(), "create a job"),
+            create: Batcher::start(&scripts.create, heads.create, conn.clone(), "create a job"),
             transition: Batcher::start(
-                &scripts::TRANSITION,
+                &scripts.transition,
                 heads.transition,
                 conn.clone(),
                 "write a job transition",
             ),
             record: Batcher::start(
-                &scripts::RECORD_DELIVERY,
+                &scripts.record_delivery,
                 heads.record,
                 conn.clone(),
                 "record a webhook delivery",

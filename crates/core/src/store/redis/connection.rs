@@ -7,12 +7,18 @@
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
+use ::redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::cluster_routing::SingleNodeRoutingInfo;
 use ::redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use ::redis::{
-    Arg, Client, Cmd, ConnectionInfo, ErrorKind, Pipeline, ProtocolVersion, RedisError,
-    RedisFuture, ServerErrorKind, Value,
+    Arg, AsyncConnectionConfig, Client, Cmd, ConnectionInfo, ErrorKind, Pipeline, ProtocolVersion,
+    PushInfo, RedisError, RedisFuture, ServerError, ServerErrorKind, Value,
 };
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::address::{Address, SentinelAddress};
@@ -24,6 +30,10 @@ use crate::store::StoreError;
 const RECONNECT_RETRIES: usize = 3;
 /// The longest pause between two reconnection attempts.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
+/// How many times the cluster client sends a command again after a redirection it cannot
+/// follow at once, a `TRYAGAIN` (a slot migrating) or a lost node, within the command's
+/// timeout.
+const CLUSTER_RETRIES: u32 = 6;
 
 /// How long talking to Redis may take before the store gives up and answers
 /// [`StoreError::Unavailable`].
@@ -82,11 +92,17 @@ const REDISCOVERY_INTERVAL: Duration = Duration::from_millis(250);
 /// ([`Bounded`]), blocking read and the signals subscription pick up. Commands that failed
 /// meanwhile failed: the store answers [`StoreError::Unavailable`] and the caller tries again,
 /// as during any outage.
+///
+/// On a Redis Cluster (`redis+cluster://`) the cluster client is the primary: it learns which
+/// node serves each hash slot, sends every command to the slot's primary, follows `MOVED` and
+/// `ASK` redirections, and learns the cluster's shape again after a failover or a slot
+/// migration, on every connection made from it. Nothing is looked for here.
 pub(super) struct Primary {
     /// How connections to the primary connect and how long they let a command take (the
     /// command timeout, plus the wait for a replica's confirmation under replicated acks).
     timeouts: RedisTimeouts,
-    /// Asks the Sentinels; `None` on one server. The lock lets one round ask at a time.
+    /// Asks the Sentinels; `None` on one server or a cluster. The lock lets one round ask at
+    /// a time.
     sentinel: Option<tokio::sync::Mutex<Sentinel>>,
     current: RwLock<Connected>,
 }
@@ -97,13 +113,230 @@ struct Sentinel {
     asked_at: Option<Instant>,
 }
 
-/// The primary as last found: its address (speaking RESP2, see `with_protocol`) and the shared
-/// connection to it. `generation` counts the primaries found, so a connection opened to an
-/// earlier one can be told apart.
+/// The primary as last found and the shared connection to it. `generation` counts the
+/// primaries found, so a connection opened to an earlier one can be told apart.
 struct Connected {
-    info: ConnectionInfo,
-    manager: ConnectionManager,
+    target: Target,
+    link: Link,
     generation: u64,
+}
+
+/// What connections are made to.
+#[derive(Clone)]
+enum Target {
+    /// One server: its address, speaking RESP2 (see `with_protocol`).
+    Server(Box<ConnectionInfo>),
+    /// A cluster, through the clients that know its seed nodes.
+    Cluster(Arc<ClusterClients>),
+}
+
+impl Target {
+    /// The server at `info`, spoken to in RESP2 whatever the URL asks for, so that replies
+    /// have one shape.
+    fn server(info: &ConnectionInfo) -> Self {
+        Self::Server(Box::new(with_protocol(info, ProtocolVersion::RESP2)))
+    }
+}
+
+/// The clients of a cluster: one speaking RESP2 for commands, one speaking RESP3 for the
+/// subscription.
+struct ClusterClients {
+    commands: ClusterClient,
+    pushes: ClusterClient,
+}
+
+/// The shared connection every command that does not block goes through, multiplexed: to
+/// one server (reconnecting by itself), or to every primary of a cluster.
+#[derive(Clone)]
+pub(super) enum Link {
+    Server(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Server(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Server(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => Box::pin(cluster_pipeline(conn, pipeline, offset, count)),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Server(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// Sends a pipeline (or transaction) to the primary of its slot, following the slot when it
+/// moved. The cluster client follows a redirection of a single command itself, but reads a
+/// pipeline's replies as they come: a `MOVED` among them (a transaction aborted by them) is
+/// followed here, to the node it names; an `ASK` or `TRYAGAIN` (the slot half-way through a
+/// migration) is tried again after a pause, until the migration ends, the attempts run out,
+/// or the caller's timeout does (see [`is_unavailable`]).
+async fn cluster_pipeline(
+    conn: &mut ClusterConnection,
+    pipeline: &Pipeline,
+    offset: usize,
+    count: usize,
+) -> Result<Vec<Value>, RedisError> {
+    let mut result = conn.req_packed_commands(pipeline, offset, count).await;
+    let mut pause = FIRST_MIGRATION_PAUSE;
+    for _ in 0..CLUSTER_RETRIES {
+        result = match redirection(&result) {
+            None => return result,
+            Some(Redirection::Moved { host, port }) => {
+                let route = SingleNodeRoutingInfo::ByAddress { host, port };
+                conn.route_pipeline(pipeline.clone(), offset, count, route)
+                    .await
+            }
+            Some(Redirection::Migrating) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                conn.req_packed_commands(pipeline, offset, count).await
+            }
+        };
+    }
+    result
+}
+
+/// The first pause before sending a pipeline again whose slot is being migrated.
+const FIRST_MIGRATION_PAUSE: Duration = Duration::from_millis(20);
+
+/// Where a pipeline's replies say its slot is.
+enum Redirection {
+    /// At the node named: the slot moved there.
+    Moved { host: String, port: u16 },
+    /// Being migrated: some of its keys are here, some there.
+    Migrating,
+}
+
+/// The redirection among a pipeline's replies, or among the errors that aborted its
+/// transaction.
+fn redirection(result: &Result<Vec<Value>, RedisError>) -> Option<Redirection> {
+    let errors: Vec<ServerError> = match result {
+        Ok(values) => values
+            .iter()
+            .filter_map(|value| match value {
+                Value::ServerError(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect(),
+        Err(e) => e
+            .clone()
+            .into_server_errors()
+            .map(|errors| errors.iter().map(|(_, e)| e.clone()).collect())
+            .unwrap_or_default(),
+    };
+    errors.iter().find_map(|e| match e.kind()? {
+        ServerErrorKind::Moved => {
+            // `MOVED <slot> <host>:<port>`
+            let (_, address) = e.details()?.split_once(' ')?;
+            let (host, port) = address.rsplit_once(':')?;
+            Some(Redirection::Moved {
+                host: host.to_owned(),
+                port: port.parse().ok()?,
+            })
+        }
+        ServerErrorKind::Ask | ServerErrorKind::TryAgain => Some(Redirection::Migrating),
+        _ => None,
+    })
+}
+
+/// A connection of its own for blocking reads, which would hold up every command behind them
+/// on the shared one.
+pub(super) enum Dedicated {
+    Server(MultiplexedConnection),
+    /// A cluster connection of its own, made to let a read take as long as any may; each is
+    /// bounded here instead.
+    Cluster {
+        conn: ClusterConnection,
+        timeout: Duration,
+    },
+}
+
+impl Dedicated {
+    /// Lets the next reads take up to `timeout` each.
+    pub(super) fn set_response_timeout(&mut self, timeout: Duration) {
+        match self {
+            Self::Server(conn) => conn.set_response_timeout(timeout),
+            Self::Cluster { timeout: t, .. } => *t = timeout,
+        }
+    }
+}
+
+impl ConnectionLike for Dedicated {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Server(conn) => conn.req_packed_command(cmd),
+            Self::Cluster { conn, timeout } => {
+                Box::pin(Bounded::bound(*timeout, conn.req_packed_command(cmd)))
+            }
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Server(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster { conn, timeout } => Box::pin(Bounded::bound(
+                *timeout,
+                conn.req_packed_commands(pipeline, offset, count),
+            )),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Server(conn) => conn.get_db(),
+            Self::Cluster { conn, .. } => conn.get_db(),
+        }
+    }
+}
+
+/// The connection the signals subscription rides on (RESP3, its messages going to a channel
+/// of the caller's): to one server, subscribed with `SUBSCRIBE`, or to a cluster, subscribed
+/// with `SSUBSCRIBE` (sharded pub/sub: a channel lives on the shard of its hash slot, which
+/// the scripts publish to with `SPUBLISH`).
+pub(super) enum Subscriber {
+    Server(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Subscriber {
+    /// Subscribes to `channels` (again: harmless, and its confirmation proves the
+    /// subscription is active).
+    pub(super) async fn subscribe(&mut self, channels: &[String]) -> Result<(), RedisError> {
+        match self {
+            Self::Server(conn) => conn.subscribe(channels).await,
+            Self::Cluster(conn) => conn.ssubscribe(channels).await,
+        }
+    }
+
+    /// Waits for a working connection (on a cluster, re-subscribing is what proves it).
+    pub(super) async fn ping(&mut self) -> Result<(), RedisError> {
+        match self {
+            Self::Server(conn) => ::redis::cmd("PING").query_async(conn).await,
+            Self::Cluster(_) => Ok(()),
+        }
+    }
 }
 
 impl Primary {
@@ -121,25 +354,34 @@ impl Primary {
             command: timeouts.command + ack.wait(),
             ..timeouts
         };
-        let (info, sentinel) = match address {
-            Address::Server(info) => (info, None),
+        let (target, sentinel) = match address {
+            Address::Server(info) => (Target::server(&info), None),
             Address::Sentinel(address) => {
                 let mut sentinel = Sentinel {
                     client: sentinel_client(&address)?,
                     asked_at: None,
                 };
                 let info = sentinel.ask(timeouts).await?;
-                (info, Some(tokio::sync::Mutex::new(sentinel)))
+                (
+                    Target::server(&info),
+                    Some(tokio::sync::Mutex::new(sentinel)),
+                )
+            }
+            Address::Cluster(nodes) => {
+                let target = Target::Cluster(Arc::new(ClusterClients {
+                    commands: cluster_client(&nodes, timeouts, ProtocolVersion::RESP2)?,
+                    pushes: cluster_client(&nodes, timeouts, ProtocolVersion::RESP3)?,
+                }));
+                (target, None)
             }
         };
-        let info = with_protocol(&info, ProtocolVersion::RESP2);
-        let manager = open_manager(&info, timeouts).await?;
+        let link = open_link(&target, timeouts).await?;
         Ok(Arc::new(Self {
             timeouts,
             sentinel,
             current: RwLock::new(Connected {
-                info,
-                manager,
+                target,
+                link,
                 generation: 0,
             }),
         }))
@@ -150,14 +392,13 @@ impl Primary {
     }
 
     /// The shared connection to the current primary.
-    pub(super) fn manager(&self) -> ConnectionManager {
-        self.current().manager.clone()
+    pub(super) fn link(&self) -> Link {
+        self.current().link.clone()
     }
 
-    /// The current primary's address (RESP2), and which primary it is.
-    pub(super) fn info(&self) -> (ConnectionInfo, u64) {
-        let current = self.current();
-        (current.info.clone(), current.generation)
+    /// Whether the store runs on a Redis Cluster.
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self.current().target, Target::Cluster(_))
     }
 
     /// Whether `generation` is still the current primary's.
@@ -165,12 +406,90 @@ impl Primary {
         self.current().generation == generation
     }
 
-    /// A client for connections of their own (blocking reads) to the current primary, and
-    /// which primary it is.
-    pub(super) fn client(&self) -> Result<(Client, u64), StoreError> {
-        let (info, generation) = self.info();
-        let client = Client::open(info).map_err(backend("open the Redis client"))?;
-        Ok((client, generation))
+    /// A new connection of its own (for blocking reads) to the current primary, each read on
+    /// it allowed `longest_read`, and which primary it goes to.
+    pub(super) async fn dedicated(
+        self: &Arc<Self>,
+        longest_read: Duration,
+    ) -> Result<(Dedicated, u64), StoreError> {
+        let (target, generation) = {
+            let current = self.current();
+            (current.target.clone(), current.generation)
+        };
+        let opened = match target {
+            Target::Server(info) => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeouts.connect))
+                    .set_response_timeout(Some(longest_read));
+                match Client::open(*info) {
+                    Ok(client) => client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
+                        .map(Dedicated::Server),
+                    Err(e) => Err(e),
+                }
+            }
+            Target::Cluster(clients) => {
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(self.timeouts.connect)
+                    .set_response_timeout(longest_read);
+                clients
+                    .commands
+                    .get_async_connection_with_config(config)
+                    .await
+                    .map(|conn| Dedicated::Cluster {
+                        conn,
+                        timeout: longest_read,
+                    })
+            }
+        };
+        let conn = opened.map_err(|e| {
+            self.failed(&e);
+            backend("open a connection for blocking reads")(e)
+        })?;
+        Ok((conn, generation))
+    }
+
+    /// A new connection to the current primary carrying a subscription, whose messages (and
+    /// disconnections) go to `pushes`, and which primary it goes to.
+    pub(super) async fn subscriber(
+        &self,
+        pushes: mpsc::UnboundedSender<PushInfo>,
+    ) -> Result<(Subscriber, u64), StoreError> {
+        let (target, generation) = {
+            let current = self.current();
+            (current.target.clone(), current.generation)
+        };
+        let conn = match target {
+            Target::Server(info) => {
+                // Push messages (RESP3) are what lets a ConnectionManager carry a
+                // subscription.
+                let client = Client::open(with_protocol(&info, ProtocolVersion::RESP3))
+                    .map_err(backend("open the Redis client for signals"))?;
+                let config = manager_config(self.timeouts)
+                    .set_push_sender(pushes)
+                    .set_automatic_resubscription();
+                let conn = ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(backend("connect to Redis for signals"))?;
+                Subscriber::Server(conn)
+            }
+            Target::Cluster(clients) => {
+                // The cluster connection resubscribes by itself, on whichever node serves the
+                // channels' slot after a failover or a migration.
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(self.timeouts.connect)
+                    .set_response_timeout(self.timeouts.command)
+                    .set_push_sender(pushes);
+                let conn = clients
+                    .pushes
+                    .get_async_connection_with_config(config)
+                    .await
+                    .map_err(backend("connect to the Redis Cluster for signals"))?;
+                Subscriber::Cluster(conn)
+            }
+        };
+        Ok((conn, generation))
     }
 
     /// Notes that a command failed with `e`: behind Sentinel, an error a failover explains has
@@ -182,7 +501,8 @@ impl Primary {
     }
 
     /// Has the Sentinels asked where the primary is, in the background, unless a round is
-    /// under way or one ended within [`REDISCOVERY_INTERVAL`]. Nothing on one server.
+    /// under way or one ended within [`REDISCOVERY_INTERVAL`]. Nothing on one server or a
+    /// cluster.
     pub(super) fn suspect(self: &Arc<Self>) {
         if self.sentinel.is_none() {
             return;
@@ -205,32 +525,42 @@ impl Primary {
             return;
         }
         let found = match sentinel.ask(self.timeouts).await {
-            Ok(info) => with_protocol(&info, ProtocolVersion::RESP2),
+            Ok(info) => info,
             Err(e) => {
                 tracing::debug!(error = %e, "the Sentinels did not name a reachable primary yet");
                 return;
             }
         };
-        let (earlier, generation) = self.info();
+        let (earlier, generation) = {
+            let current = self.current();
+            let Target::Server(earlier) = &current.target else {
+                return;
+            };
+            (earlier.clone(), current.generation)
+        };
         if found.addr() == earlier.addr() {
             // The same primary: its connection reconnects by itself.
             return;
         }
-        match open_manager(&found, self.timeouts).await {
-            Ok(manager) => {
+        let target = Target::server(&found);
+        match open_link(&target, self.timeouts).await {
+            Ok(link) => {
+                let Target::Server(found) = &target else {
+                    return;
+                };
                 tracing::warn!(
                     primary = %found.addr(),
                     earlier = %earlier.addr(),
                     "Redis has a new primary (Sentinel failover); commands go there now"
                 );
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = Connected {
-                    info: found,
-                    manager,
+                    target,
+                    link,
                     generation: generation + 1,
                 };
             }
             Err(e) => {
-                tracing::debug!(error = %e, primary = %found.addr(), "the new primary cannot be reached yet");
+                tracing::debug!(error = %e, "the new primary cannot be reached yet");
             }
         }
     }
@@ -270,15 +600,40 @@ fn sentinel_client(address: &SentinelAddress) -> Result<SentinelClient, StoreErr
     .map_err(backend("set up the Sentinel client"))
 }
 
-/// A connection manager for the server at `info`, connected.
-async fn open_manager(
-    info: &ConnectionInfo,
+/// The shared connection to `target`, connected.
+async fn open_link(target: &Target, timeouts: RedisTimeouts) -> Result<Link, StoreError> {
+    match target {
+        Target::Server(info) => {
+            let client = Client::open(ConnectionInfo::clone(info))
+                .map_err(backend("open the Redis client"))?;
+            ConnectionManager::new_with_config(client, manager_config(timeouts))
+                .await
+                .map(Link::Server)
+                .map_err(backend("connect to Redis"))
+        }
+        Target::Cluster(clients) => clients
+            .commands
+            .get_async_connection()
+            .await
+            .map(Link::Cluster)
+            .map_err(backend("connect to the Redis Cluster")),
+    }
+}
+
+/// A client of the cluster the seed `nodes` belong to (they carry the credentials and whether
+/// to use TLS), speaking `protocol`, its connections bounded by `timeouts`.
+fn cluster_client(
+    nodes: &[ConnectionInfo],
     timeouts: RedisTimeouts,
-) -> Result<ConnectionManager, StoreError> {
-    let client = Client::open(info.clone()).map_err(backend("open the Redis client"))?;
-    ConnectionManager::new_with_config(client, manager_config(timeouts))
-        .await
-        .map_err(backend("connect to Redis"))
+    protocol: ProtocolVersion,
+) -> Result<ClusterClient, StoreError> {
+    ClusterClientBuilder::new(nodes.to_vec())
+        .use_protocol(protocol)
+        .connection_timeout(timeouts.connect)
+        .response_timeout(timeouts.command)
+        .retries(CLUSTER_RETRIES)
+        .build()
+        .map_err(backend("set up the Redis Cluster client"))
 }
 
 /// A handle on the shared connection to the primary, with every command bounded. The
@@ -342,7 +697,7 @@ impl Bounded {
 impl ConnectionLike for Bounded {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let mut conn = self.primary.manager();
+            let mut conn = self.primary.link();
             let result = match self.confirm {
                 None => Self::bound(self.timeout, conn.req_packed_command(cmd)).await,
                 // Loading a script (Redis had not seen it, or lost it) writes no data.
@@ -370,7 +725,7 @@ impl ConnectionLike for Bounded {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let mut conn = self.primary.manager();
+            let mut conn = self.primary.link();
             let result = match self.confirm {
                 None => {
                     let replies = conn.req_packed_commands(pipeline, offset, count);
@@ -399,7 +754,7 @@ impl ConnectionLike for Bounded {
     }
 
     fn get_db(&self) -> i64 {
-        self.primary.manager().get_db()
+        self.primary.link().get_db()
     }
 }
 
@@ -408,7 +763,7 @@ impl ConnectionLike for Bounded {
 /// A reply that is an error is answered as it is (a script Redis does not know yet, say): the
 /// caller reads it, and nothing was written to confirm.
 async fn confirmed(
-    conn: &mut ConnectionManager,
+    conn: &mut Link,
     mut pipeline: Pipeline,
     offset: usize,
     count: usize,
@@ -450,9 +805,27 @@ fn missing_reply(what: &str) -> RedisError {
 
 /// Whether a Redis error means Redis cannot serve right now, rather than that the request
 /// failed: the connection is down or timed out, or the server is loading its data, has no
-/// primary to follow, is a replica refusing writes (a failover under way) or is busy running a
-/// script.
+/// primary to follow, is a replica refusing writes (a failover under way), is busy running a
+/// script, or serves a cluster whose slot is moving or moved (`TRYAGAIN`, `ASK`, `MOVED`,
+/// `CLUSTERDOWN`, also as the reasons a transaction was aborted).
 pub(super) fn is_unavailable(e: &RedisError) -> bool {
+    if e.kind() == ErrorKind::Server(ServerErrorKind::ExecAbort) {
+        // A transaction aborted because its slot moved or is moving (`MOVED`, `ASK`,
+        // `TRYAGAIN` queued in it), rather than because a command in it was wrong.
+        return e.clone().into_server_errors().is_some_and(|errors| {
+            errors.iter().any(|(_, e)| {
+                matches!(
+                    e.kind(),
+                    Some(
+                        ServerErrorKind::Moved
+                            | ServerErrorKind::Ask
+                            | ServerErrorKind::TryAgain
+                            | ServerErrorKind::ClusterDown
+                    )
+                )
+            })
+        });
+    }
     match e.kind() {
         ErrorKind::Io
         | ErrorKind::ClusterConnectionNotFound
@@ -463,7 +836,9 @@ pub(super) fn is_unavailable(e: &RedisError) -> bool {
             | ServerErrorKind::MasterDown
             | ServerErrorKind::TryAgain
             | ServerErrorKind::ClusterDown
-            | ServerErrorKind::ReadOnly,
+            | ServerErrorKind::ReadOnly
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask,
         ) => true,
         ErrorKind::Extension => matches!(e.code(), Some("BUSY")),
         _ => false,
@@ -536,6 +911,8 @@ mod tests {
             server_error("TRYAGAIN Multiple keys request during rehashing of slot"),
             server_error("CLUSTERDOWN The cluster is down"),
             server_error("BUSY Redis is busy running a script."),
+            server_error("MOVED 3999 127.0.0.1:6381"),
+            server_error("ASK 3999 127.0.0.1:6381"),
         ] {
             assert!(is_unavailable(&e), "{e} should be unavailable");
             assert!(
@@ -562,6 +939,38 @@ mod tests {
                 "mapped to Backend"
             );
         }
+    }
+
+    /// A server's answer `-<line>` as it arrives among a pipeline's replies.
+    fn reply(line: &str) -> Value {
+        ::redis::parse_redis_value(format!("-{line}\r\n").as_bytes()).expect("an error reply")
+    }
+
+    #[test]
+    fn a_pipeline_whose_slot_moved_or_is_moving_is_redirected() {
+        let moved = Ok(vec![
+            Value::Okay,
+            reply("MOVED 3999 10.0.0.7:6381"),
+            reply("MOVED 3999 10.0.0.7:6381"),
+        ]);
+        match redirection(&moved) {
+            Some(Redirection::Moved { host, port }) => {
+                assert_eq!((host.as_str(), port), ("10.0.0.7", 6381));
+            }
+            _ => panic!("a MOVED reply names where the slot went"),
+        }
+        for line in [
+            "ASK 3999 10.0.0.7:6381",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+        ] {
+            assert!(matches!(
+                redirection(&Ok(vec![reply(line)])),
+                Some(Redirection::Migrating)
+            ));
+        }
+        assert!(redirection(&Ok(vec![Value::Okay, Value::Int(1)])).is_none());
+        assert!(redirection(&Ok(vec![reply("WRONGTYPE Operation against a key")])).is_none());
+        assert!(redirection(&Err(io_error(io::ErrorKind::ConnectionReset))).is_none());
     }
 
     #[tokio::test]

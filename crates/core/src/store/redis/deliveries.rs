@@ -17,7 +17,7 @@ use super::batch::Item;
 use super::listing::Found;
 use super::outbox::NOTIFIER_GROUP;
 use super::webhooks::parse_subscription;
-use super::{RedisStore, backend, millis, scripts, to_json, ttl_millis};
+use super::{RedisStore, backend, millis, to_json, ttl_millis};
 use crate::ids::{DeliveryId, JobId, SubscriptionId, TenantId};
 use crate::store::StoreError;
 use crate::store::webhooks::{DeliveryPage, DeliveryQuery, DueDelivery};
@@ -98,7 +98,7 @@ impl RedisStore {
         deliveries: impl Iterator<Item = (&Delivery, usize)>,
     ) -> Result<bool, StoreError> {
         let keys = &self.keys;
-        let mut call = scripts::STORE_DELIVERIES.prepare_invoke();
+        let mut call = self.scripts.store_deliveries.prepare_invoke();
         call.key(keys.outbox()).key(keys.due());
         call.arg(entry.unwrap_or(""))
             .arg(NOTIFIER_GROUP)
@@ -190,7 +190,9 @@ impl RedisStore {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let mut reply: Vec<Value> = scripts::CLAIM_DUE
+        let mut reply: Vec<Value> = self
+            .scripts
+            .claim_due
             .key(self.keys.due())
             .arg(max)
             .arg(millis(lease).max(1))

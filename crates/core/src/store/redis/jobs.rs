@@ -14,7 +14,7 @@ use super::listing::Found;
 use super::transition::Change;
 use super::{
     GROUP, HOOK_FIELDS, RedisStore, Stored, backend, corrupt, feed_keep, feed_max, hook_status,
-    keys, outbox_max, record_of, scripts, signals, to_json, ttl_millis,
+    keys, outbox_max, record_of, signals, to_json, ttl_millis,
 };
 use crate::event::Event;
 use crate::feed::{FeedCursor, FeedPage};
@@ -256,7 +256,9 @@ impl Store for RedisStore {
                     }
                 }
                 _ => {
-                    let requested: i64 = scripts::CANCEL_REQUEST
+                    let requested: i64 = self
+                        .scripts
+                        .cancel_request
                         .key(self.keys.job(id))
                         .arg(self.keys.signals())
                         .arg(signals::cancel_envelope(id)?)
@@ -437,7 +439,10 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        ::redis::cmd("PING")
+        // A read of one of the store's keys rather than `PING`: on a Redis Cluster it goes to
+        // the primary serving the store's slot, the one server whose absence matters.
+        ::redis::cmd("EXISTS")
+            .arg(self.keys.layout())
             .query_async::<()>(&mut self.conn())
             .await
             .map_err(backend("ping Redis"))

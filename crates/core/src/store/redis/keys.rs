@@ -4,8 +4,11 @@
 //!
 //! **One hash slot.** Every key carries the same hash tag, the prefix in braces (`{herald}`),
 //! so every key of a deployment hashes to one Redis Cluster slot: each script, and each
-//! multi-key command, touches keys of one slot, as Cluster requires. (Spreading a deployment
-//! over several slots is a matter of giving each partition its own tag.) After the tag comes
+//! multi-key command, touches keys of one slot, as Cluster requires, and on a Cluster the
+//! whole deployment is served by the shard that serves that slot. The pub/sub channels carry
+//! the tag too, so that on a Cluster they are sharded channels of the same slot. (Spreading a
+//! deployment over several slots is a matter of giving each partition its own tag.) After the
+//! tag comes
 //! the kind of key, a fixed word, then what it is of; tenants and job types are letters,
 //! digits, `.`, `_`, `-` and `:`, never `/`, so `/` separates two such parts and no two keys
 //! can collide.

@@ -12,7 +12,7 @@ use chrono::Utc;
 
 use super::queue::{Delivered, Fate, fate, lost_group};
 use super::transition::Change;
-use super::{GROUP, Queues, RedisStore, Stored, backend, keys, millis, scripts};
+use super::{GROUP, Queues, RedisStore, Stored, backend, keys, millis};
 use crate::ids::{JobType, TenantId, WorkerId};
 use crate::store::{Maintenance, StoreError};
 
@@ -111,7 +111,9 @@ impl RedisStore {
     ) -> Result<Maintenance, StoreError> {
         let queues = self.queues_of(tenant, job_type);
         let pass = self.maintain_queue(worker, &queues).await?;
-        let _: i64 = scripts::FORGET_IDLE_QUEUE
+        let _: i64 = self
+            .scripts
+            .forget_idle_queue
             .key(self.keys.external_active())
             .key(&queues.queue)
             .key(&queues.delayed)
@@ -133,7 +135,9 @@ impl RedisStore {
         let queue = &queues.queue;
         self.ensure_group(queue).await?;
         let reclaimed = self.reclaim(worker, queue).await?;
-        let promoted: usize = scripts::PROMOTE
+        let promoted: usize = self
+            .scripts
+            .promote
             .key(&queues.delayed)
             .key(queue)
             .arg(MAINTENANCE_BATCH)
@@ -143,7 +147,9 @@ impl RedisStore {
             .await
             .map_err(backend("promote due retries"))?;
         let min_idle = CONSUMER_MAX_IDLE.max(self.config.lease_timeout.saturating_mul(10));
-        let _: i64 = scripts::PRUNE_CONSUMERS
+        let _: i64 = self
+            .scripts
+            .prune_consumers
             .key(queue)
             .arg(GROUP)
             .arg(millis(min_idle))
@@ -223,7 +229,9 @@ impl RedisStore {
 
     /// Drops finished jobs whose retention ran out from the listing indexes.
     async fn sweep_expired(&self) -> Result<(), StoreError> {
-        let members: Vec<String> = scripts::SWEEP
+        let members: Vec<String> = self
+            .scripts
+            .sweep
             .key(self.keys.expiring())
             .arg(SWEEP_BATCH)
             .invoke_async(&mut self.conn())

@@ -106,12 +106,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::redis::RedisError;
-use ::redis::aio::MultiplexedConnection;
 
 use self::address::Address;
-use self::connection::{Bounded, Primary, backend};
+use self::connection::{Bounded, Dedicated, Primary, backend};
 pub use self::connection::{RedisAck, RedisTimeouts};
 use self::keys::Keys;
+use self::scripts::Scripts;
 use super::{Signals, StoreConfig, StoreError};
 use crate::event::Event;
 use crate::ids::{JobId, JobType, TenantId};
@@ -132,12 +132,14 @@ pub struct RedisStore {
     timeouts: RedisTimeouts,
     ack: RedisAck,
     keys: Keys,
+    /// The scripts for this kind of Redis (one server or a cluster).
+    scripts: &'static Scripts,
     config: StoreConfig,
     signals: Signals,
     /// Queues whose consumer group this process has made sure of.
     groups: Mutex<HashSet<String>>,
     /// Idle connections for blocking reads (see `queue`), each with the primary it goes to.
-    blocking: Mutex<Vec<(u64, MultiplexedConnection)>>,
+    blocking: Mutex<Vec<(u64, Dedicated)>>,
     /// Rotates the queue read first, so a busy type cannot starve the others.
     rotation: AtomicUsize,
     /// Consecutive reads that found their consumer group missing: paces the recreation.
@@ -203,14 +205,21 @@ async fn check_layout(conn: &mut Bounded, prefix: &str, keys: &Keys) -> Result<(
         .query_async(conn)
         .await
         .map_err(&look)?;
-    let mut pipe = ::redis::pipe();
-    for name in FIRST_LAYOUT_KEYS {
-        pipe.cmd("EXISTS").arg(format!("{prefix}:{name}"));
+    // One command a key: the first layout's keys each hash to a slot of their own, which a
+    // Redis Cluster serves from any of its shards.
+    let mut found = Vec::new();
+    for key in FIRST_LAYOUT_KEYS
+        .iter()
+        .map(|name| format!("{prefix}:{name}"))
+        .chain(unmarked.iter().cloned())
+    {
+        let exists: bool = ::redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(conn)
+            .await
+            .map_err(&look)?;
+        found.push(exists);
     }
-    for key in &unmarked {
-        pipe.cmd("EXISTS").arg(key);
-    }
-    let found: Vec<bool> = pipe.query_async(conn).await.map_err(&look)?;
     let (first, later) = found.split_at(FIRST_LAYOUT_KEYS.len());
     let other = FIRST_LAYOUT_KEYS
         .iter()
@@ -404,7 +413,9 @@ impl RedisStore {
             signals::subscribe(Arc::clone(&primary), channels, signals.clone(), timeouts).await?;
         let mut record_head = batch::Item::default();
         record_head.key(keys.due());
+        let scripts = Scripts::of(primary.is_cluster());
         let batchers = batch::Batchers::start(
+            scripts,
             &acknowledging(&primary, timeouts, ack),
             batch::Heads {
                 create: jobs::create_head(&keys, &config),
@@ -417,6 +428,7 @@ impl RedisStore {
             timeouts,
             ack,
             keys,
+            scripts,
             config,
             signals,
             groups: Mutex::new(HashSet::new()),

@@ -21,7 +21,7 @@ use ::redis::{RedisError, Value};
 
 use super::maintenance::CONSUMER_MAX_IDLE;
 use super::queue::{BLOCK_MARGIN, MAX_BLOCK, group_backoff, lost_group};
-use super::{RedisStore, backend, millis, scripts};
+use super::{RedisStore, backend, millis};
 use crate::event::Event;
 use crate::ids::TenantId;
 use crate::store::StoreError;
@@ -82,7 +82,7 @@ impl RedisStore {
         let pause = group_backoff(self.missing_outbox_group.fetch_add(1, Ordering::Relaxed));
         tracing::warn!(
             ?pause,
-            "the webhook outbox's consumer group is missing (Redis lost its data?); recreating it"
+            "the webhook outbox's consumer group is missing (Redis lost its data, or the stream is moving to another Cluster node); recreating it"
         );
         self.outbox_group.store(false, Ordering::Release);
         tokio::time::sleep(pause).await;
@@ -225,7 +225,9 @@ impl RedisStore {
                 "took over webhook outbox entries a notifier left unexpanded"
             );
         }
-        let _: i64 = scripts::PRUNE_CONSUMERS
+        let _: i64 = self
+            .scripts
+            .prune_consumers
             .key(&outbox)
             .arg(NOTIFIER_GROUP)
             .arg(millis(CONSUMER_MAX_IDLE.max(idle.saturating_mul(10))))

@@ -14,13 +14,13 @@ use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ::redis::aio::MultiplexedConnection;
 use ::redis::streams::{StreamId, StreamReadReply};
-use ::redis::{AsyncConnectionConfig, RedisError, Value};
+use ::redis::{RedisError, Value};
 use chrono::Utc;
 
+use super::connection::Dedicated;
 use super::transition::Change;
-use super::{GROUP, Queues, RedisStore, Stored, backend, corrupt, millis, scripts};
+use super::{GROUP, Queues, RedisStore, Stored, backend, corrupt, millis};
 use crate::ids::{JobId, WorkerId};
 use crate::job::JobStatus;
 use crate::store::{CAS_ATTEMPTS, Claimed, Lease, LeaseState, StoreError};
@@ -112,7 +112,7 @@ impl RedisStore {
         let pause = group_backoff(self.missing_groups.fetch_add(1, Ordering::Relaxed));
         tracing::warn!(
             ?pause,
-            "a queue's consumer group is missing (Redis lost its data?); recreating it"
+            "a queue's consumer group is missing (Redis lost its data, or the stream is moving to another Cluster node); recreating it"
         );
         {
             let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
@@ -243,7 +243,7 @@ impl RedisStore {
     pub(super) fn after_blocking<T>(
         &self,
         generation: u64,
-        conn: MultiplexedConnection,
+        conn: Dedicated,
         read: &Result<T, StoreError>,
     ) {
         match read {
@@ -255,7 +255,7 @@ impl RedisStore {
 
     /// Keeps a dedicated connection for the next blocking read, unless it goes to a primary
     /// that is no longer the current one.
-    fn return_blocking(&self, generation: u64, conn: MultiplexedConnection) {
+    fn return_blocking(&self, generation: u64, conn: Dedicated) {
         if !self.primary.is_current(generation) {
             return;
         }
@@ -267,9 +267,7 @@ impl RedisStore {
 
     /// An idle dedicated connection to the current primary for a blocking read, or a new
     /// one, with the primary it goes to.
-    pub(super) async fn blocking_connection(
-        &self,
-    ) -> Result<(u64, MultiplexedConnection), StoreError> {
+    pub(super) async fn blocking_connection(&self) -> Result<(u64, Dedicated), StoreError> {
         loop {
             let idle = self
                 .blocking
@@ -284,18 +282,8 @@ impl RedisStore {
                 None => break,
             }
         }
-        // No response timeout here: each read sets its own, from its block time.
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeouts.connect))
-            .set_response_timeout(None);
-        let (client, generation) = self.primary.client()?;
-        let conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| {
-                self.primary.failed(&e);
-                backend("open a connection for blocking reads")(e)
-            })?;
+        // Each read sets its own response timeout, from its block time.
+        let (conn, generation) = self.primary.dedicated(MAX_BLOCK + BLOCK_MARGIN).await?;
         Ok((generation, conn))
     }
 
@@ -495,7 +483,9 @@ impl RedisStore {
                     return Ok(false);
                 }
             };
-            let requeued: i64 = scripts::REQUEUE
+            let requeued: i64 = self
+                .scripts
+                .requeue
                 .key(self.keys.job(&delivered.job))
                 .key(&delivered.queue)
                 .arg(seq)
@@ -519,7 +509,9 @@ impl RedisStore {
         lease: &Lease,
     ) -> Result<LeaseState, StoreError> {
         let id = &lease.job.id;
-        let state: i64 = scripts::HEARTBEAT
+        let state: i64 = self
+            .scripts
+            .heartbeat
             .key(self.keys.job(id))
             .key(self.queues_of(&lease.job.tenant, &lease.job.job_type).queue)
             .arg(lease.job.seq)

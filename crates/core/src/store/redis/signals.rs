@@ -5,21 +5,21 @@
 //!
 //! Pub/sub only makes things fast: every event is also in the job's history and the tenant's
 //! feed, so a lost message costs latency, never data. The subscription runs on its own RESP3
-//! connection managed by `ConnectionManager` (automatic resubscription after a reconnect) and
-//! feeds a bounded broadcast channel that every listener in the process shares. After each
+//! connection, which resubscribes by itself after a reconnect (a `ConnectionManager` on one
+//! server; on a Redis Cluster a cluster connection with sharded pub/sub, `SSUBSCRIBE`, on the
+//! node serving the channels' slot, see `Subscriber`), and feeds a bounded broadcast channel that every listener in the process shares. After each
 //! reconnection it emits [`Signal::Resync`], once the subscription is active again, so that
 //! listeners re-read what they may have missed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::aio::ConnectionManager;
-use ::redis::{Client, Msg, ProtocolVersion, PushInfo, PushKind};
+use ::redis::{Msg, PushInfo, PushKind};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::connection::{Primary, manager_config};
+use super::connection::{Primary, Subscriber};
 use super::{Bounded, RedisTimeouts, backend};
 use crate::apikey::ApiKeyId;
 use crate::event::Event;
@@ -203,29 +203,15 @@ struct Connection {
 
 impl Connection {
     /// A connection to the current primary that carries a subscription, and which primary.
-    async fn open(&self) -> Result<(ConnectionManager, u64), StoreError> {
-        let (info, generation) = self.primary.info();
-        // Push messages (RESP3) are what lets a ConnectionManager carry a subscription.
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let client = Client::open(info.set_redis_settings(settings))
-            .map_err(backend("open the Redis client for signals"))?;
-        let config = manager_config(self.timeouts)
-            .set_push_sender(self.pushes_tx.clone())
-            .set_automatic_resubscription();
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(backend("connect to Redis for signals"))?;
-        Ok((conn, generation))
+    async fn open(&self) -> Result<(Subscriber, u64), StoreError> {
+        self.primary.subscriber(self.pushes_tx.clone()).await
     }
 
     /// Makes sure the subscription is active again: on the same connection while the
     /// primary is the same, on a new one to the new primary after a failover.
     async fn restore(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Subscriber,
         generation: &mut u64,
         channels: &[String],
     ) -> Result<(), StoreError> {
@@ -243,7 +229,7 @@ impl Connection {
 /// Forwards messages; after a disconnection, makes sure the subscription comes back.
 async fn listen(
     connection: Connection,
-    mut conn: ConnectionManager,
+    mut conn: Subscriber,
     mut generation: u64,
     channels: Vec<String>,
     mut pushes: mpsc::UnboundedReceiver<PushInfo>,
@@ -281,7 +267,7 @@ async fn listen(
         // The channel stays open while this task runs (its `connection` holds a sender).
         let Some(push) = push else { return };
         match push.kind {
-            PushKind::Message => {
+            PushKind::Message | PushKind::SMessage => {
                 let Some(msg) = Msg::from_push_info(push) else {
                     continue;
                 };
@@ -303,6 +289,15 @@ async fn listen(
                 connected = false;
                 delay = RESTORE_MIN_DELAY;
             }
+            // On a cluster, the node a slot migrates away from unsubscribes the sharded
+            // channels of that slot: the subscription is made again where the slot went.
+            PushKind::SUnsubscribe => {
+                if connected {
+                    tracing::warn!("the signals channels moved to another node; following them");
+                }
+                connected = false;
+                delay = RESTORE_MIN_DELAY;
+            }
             _ => {}
         }
     }
@@ -310,11 +305,8 @@ async fn listen(
 
 /// Waits for a working connection and (re)subscribes; subscribing again to a channel is
 /// harmless, and its confirmation is the proof that messages flow again.
-async fn restore(
-    conn: &mut ConnectionManager,
-    channels: &[String],
-) -> Result<(), ::redis::RedisError> {
-    ::redis::cmd("PING").query_async::<()>(conn).await?;
+async fn restore(conn: &mut Subscriber, channels: &[String]) -> Result<(), ::redis::RedisError> {
+    conn.ping().await?;
     conn.subscribe(channels).await
 }
 

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 use super::deliveries::{from_millis, parse_delivery};
-use super::{RedisStore, backend, keys, scripts, to_json};
+use super::{RedisStore, backend, keys, to_json};
 use crate::ids::{DeliveryId, SubscriptionId, TenantId};
 use crate::store::webhooks::{
     DeliveryPage, DeliveryQuery, DeliveryQueueStats, DueDelivery, OutboxEntry, WebhookStore,
@@ -35,7 +35,9 @@ impl WebhookStore for RedisStore {
     ) -> Result<bool, StoreError> {
         let tenant = &subscription.tenant;
         let keys = &self.keys;
-        let stored: i64 = scripts::PUT_SUBSCRIPTION
+        let stored: i64 = self
+            .scripts
+            .put_subscription
             .key(keys.subscriptions(tenant))
             .key(keys.subscription_versions(tenant))
             .key(keys.subscription_wanted(tenant))
@@ -97,7 +99,9 @@ impl WebhookStore for RedisStore {
         id: &SubscriptionId,
     ) -> Result<bool, StoreError> {
         let keys = &self.keys;
-        let deleted: i64 = scripts::DELETE_SUBSCRIPTION
+        let deleted: i64 = self
+            .scripts
+            .delete_subscription
             .key(keys.subscriptions(tenant))
             .key(keys.subscription_versions(tenant))
             .key(keys.subscription_wanted(tenant))

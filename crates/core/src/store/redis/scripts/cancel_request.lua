@@ -13,5 +13,5 @@ if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then
   return 0
 end
 redis.call('HSET', KEYS[1], 'cancel', '1')
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+publish(ARGV[1], ARGV[2])
 return 1

@@ -90,11 +90,18 @@ local function publish_event(cursor, event)
   published[n + 5] = '}'
 end
 
+-- Publishes `message` on `channel`: the only place a script publishes, so that on a Redis
+-- Cluster (where the store's scripts are this text with `SPUBLISH` here, see `scripts.rs`)
+-- every message goes to the shard of the channel's slot.
+local function publish(channel, message)
+  redis.call('PUBLISH', channel, message)
+end
+
 -- Publishes this call's events in one message, if there are any.
 local function publish_events(channel)
   if #published > 0 then
     published[#published + 1] = ']}'
-    redis.call('PUBLISH', channel, table.concat(published))
+    publish(channel, table.concat(published))
   end
 end
 

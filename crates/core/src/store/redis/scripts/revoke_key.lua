@@ -10,5 +10,5 @@ if redis.call('DEL', KEYS[1]) == 0 then
   return 0
 end
 redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+publish(ARGV[2], ARGV[3])
 return 1
