@@ -12,7 +12,6 @@ use ::redis::aio::{
 };
 use ::redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::cluster_routing::SingleNodeRoutingInfo;
 use ::redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use ::redis::{
     Arg, AsyncConnectionConfig, Client, Cmd, ConnectionInfo, ErrorKind, Pipeline, ProtocolVersion,
@@ -182,11 +181,13 @@ impl ConnectionLike for Link {
 }
 
 /// Sends a pipeline (or transaction) to the primary of its slot, following the slot when it
-/// moved. The cluster client follows a redirection of a single command itself, but reads a
-/// pipeline's replies as they come: a `MOVED` among them (a transaction aborted by them) is
-/// followed here, to the node it names; an `ASK` or `TRYAGAIN` (the slot half-way through a
-/// migration) is tried again after a pause, until the migration ends, the attempts run out,
-/// or the caller's timeout does (see [`is_unavailable`]).
+/// moved. The cluster client follows a redirection of a single command itself, and learns the
+/// cluster's shape again from it, but reads a pipeline's replies as they come: after a
+/// `MOVED` among them (or a transaction aborted by them), one of the pipeline's keys is read
+/// alone (`EXISTS`), which has the client learn where the slot went, and the pipeline is sent
+/// again; after an `ASK` or `TRYAGAIN` (the slot half-way through a migration) it is sent again
+/// after a pause — until the migration ends, the attempts run out, or the caller's timeout
+/// does (see [`is_unavailable`]).
 async fn cluster_pipeline(
     conn: &mut ClusterConnection,
     pipeline: &Pipeline,
@@ -196,19 +197,23 @@ async fn cluster_pipeline(
     let mut result = conn.req_packed_commands(pipeline, offset, count).await;
     let mut pause = FIRST_MIGRATION_PAUSE;
     for _ in 0..CLUSTER_RETRIES {
-        result = match redirection(&result) {
+        match redirection(&result) {
             None => return result,
-            Some(Redirection::Moved { host, port }) => {
-                let route = SingleNodeRoutingInfo::ByAddress { host, port };
-                conn.route_pipeline(pipeline.clone(), offset, count, route)
-                    .await
+            Some(Redirection::Moved) => {
+                let Some(key) = first_key(pipeline) else {
+                    return result;
+                };
+                // Its own outcome does not matter: the client has followed the slot.
+                let _ = conn
+                    .req_packed_command(::redis::cmd("EXISTS").arg(key))
+                    .await;
             }
             Some(Redirection::Migrating) => {
                 tokio::time::sleep(pause).await;
                 pause *= 2;
-                conn.req_packed_commands(pipeline, offset, count).await
             }
-        };
+        }
+        result = conn.req_packed_commands(pipeline, offset, count).await;
     }
     result
 }
@@ -216,11 +221,12 @@ async fn cluster_pipeline(
 /// The first pause before sending a pipeline again whose slot is being migrated.
 const FIRST_MIGRATION_PAUSE: Duration = Duration::from_millis(20);
 
-/// Where a pipeline's replies say its slot is.
+/// What a pipeline's replies say of its slot.
+#[derive(Debug, PartialEq, Eq)]
 enum Redirection {
-    /// At the node named: the slot moved there.
-    Moved { host: String, port: u16 },
-    /// Being migrated: some of its keys are here, some there.
+    /// It moved to another primary.
+    Moved,
+    /// It is being migrated: some of its keys are here, some there.
     Migrating,
 }
 
@@ -242,17 +248,31 @@ fn redirection(result: &Result<Vec<Value>, RedisError>) -> Option<Redirection> {
             .unwrap_or_default(),
     };
     errors.iter().find_map(|e| match e.kind()? {
-        ServerErrorKind::Moved => {
-            // `MOVED <slot> <host>:<port>`
-            let (_, address) = e.details()?.split_once(' ')?;
-            let (host, port) = address.rsplit_once(':')?;
-            Some(Redirection::Moved {
-                host: host.to_owned(),
-                port: port.parse().ok()?,
-            })
-        }
+        ServerErrorKind::Moved => Some(Redirection::Moved),
         ServerErrorKind::Ask | ServerErrorKind::TryAgain => Some(Redirection::Migrating),
         _ => None,
+    })
+}
+
+/// The key of the first command of `pipeline` that has one: the store pipelines plain
+/// commands on keys (`HGET key …`, `XRANGE key …`), their key first, around `MULTI`, `EXEC`
+/// and `WAIT`, which have none.
+fn first_key(pipeline: &Pipeline) -> Option<Vec<u8>> {
+    pipeline.cmd_iter().find_map(|cmd| {
+        let mut args = cmd.args_iter();
+        let Some(Arg::Simple(name)) = args.next() else {
+            return None;
+        };
+        if [&b"MULTI"[..], b"EXEC", b"WAIT"]
+            .iter()
+            .any(|keyless| name.eq_ignore_ascii_case(keyless))
+        {
+            return None;
+        }
+        match args.next()? {
+            Arg::Simple(key) => Some(key.to_vec()),
+            _ => None,
+        }
     })
 }
 
@@ -953,24 +973,45 @@ mod tests {
             reply("MOVED 3999 10.0.0.7:6381"),
             reply("MOVED 3999 10.0.0.7:6381"),
         ]);
-        match redirection(&moved) {
-            Some(Redirection::Moved { host, port }) => {
-                assert_eq!((host.as_str(), port), ("10.0.0.7", 6381));
-            }
-            _ => panic!("a MOVED reply names where the slot went"),
-        }
+        assert_eq!(redirection(&moved), Some(Redirection::Moved));
         for line in [
             "ASK 3999 10.0.0.7:6381",
             "TRYAGAIN Multiple keys request during rehashing of slot",
         ] {
-            assert!(matches!(
+            assert_eq!(
                 redirection(&Ok(vec![reply(line)])),
                 Some(Redirection::Migrating)
-            ));
+            );
         }
         assert!(redirection(&Ok(vec![Value::Okay, Value::Int(1)])).is_none());
         assert!(redirection(&Ok(vec![reply("WRONGTYPE Operation against a key")])).is_none());
         assert!(redirection(&Err(io_error(io::ErrorKind::ConnectionReset))).is_none());
+    }
+
+    #[test]
+    fn the_key_a_moved_pipeline_is_followed_by_is_its_first_commands() {
+        let mut transaction = ::redis::pipe();
+        transaction
+            .atomic()
+            .cmd("XRANGE")
+            .arg("{p}:feed:acme")
+            .arg("-")
+            .arg("+")
+            .cmd("GET")
+            .arg("{p}:feed-last:acme");
+        assert_eq!(first_key(&transaction), Some(b"{p}:feed:acme".to_vec()));
+        let mut confirmed = ::redis::pipe();
+        confirmed
+            .cmd("MULTI")
+            .cmd("HSET")
+            .arg("{p}:job:1")
+            .arg("a")
+            .arg("b");
+        confirmed.cmd("EXEC").cmd("WAIT").arg(1).arg(1000);
+        assert_eq!(first_key(&confirmed), Some(b"{p}:job:1".to_vec()));
+        let mut keyless = ::redis::pipe();
+        keyless.cmd("WAIT").arg(1).arg(1000);
+        assert_eq!(first_key(&keyless), None);
     }
 
     #[tokio::test]
