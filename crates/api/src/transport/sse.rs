@@ -120,13 +120,17 @@ pub fn respond(
     response
 }
 
-/// How many times a running stream tries a read of the store before it gives up and ends.
-const READ_ATTEMPTS: u32 = 5;
-/// The pause after the first failed read; it doubles after each further one (3 s in all).
+/// How long a running stream keeps trying to read the store before it gives up and ends: long
+/// enough to outlast a failover of Redis (a Sentinel or a Cluster calling the primary down,
+/// then promoting its replica), however long Redis takes to say so.
+const READ_PATIENCE: Duration = Duration::from_secs(60);
+/// The pause after the first failed read; it doubles after each further one, up to
+/// [`MAX_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_millis(200);
+const MAX_RETRY: Duration = Duration::from_secs(2);
 
-/// Runs `read` until it succeeds, a few times with backoff; `None` when it kept failing, the
-/// process is shutting down or the stream's key was revoked.
+/// Runs `read` until it succeeds, with backoff, for up to [`READ_PATIENCE`]; `None` when it
+/// kept failing, the process is shutting down or the stream's key was revoked.
 ///
 /// A running stream catches up after the backend came back (that is when a resync arrives),
 /// so a failure is likely brief: retrying keeps the stream, whereas ending it would send the
@@ -139,24 +143,27 @@ async fn read_with_retries<T, F>(
 where
     F: Future<Output = Result<T, StoreError>>,
 {
+    let deadline = tokio::time::Instant::now() + READ_PATIENCE;
     let mut delay = FIRST_RETRY;
-    for attempt in 1..=READ_ATTEMPTS {
+    let mut attempt = 0_u32;
+    loop {
+        attempt += 1;
         match read().await {
             Ok(value) => return Some(value),
-            Err(error) if attempt < READ_ATTEMPTS => {
+            Err(error) if tokio::time::Instant::now() + delay < deadline => {
                 tracing::debug!(%error, attempt, "a stream could not read the store; retrying");
                 tokio::select! {
                     () = subscription.ended() => return None,
                     () = tokio::time::sleep(delay) => {}
                 }
-                delay *= 2;
+                delay = (delay * 2).min(MAX_RETRY);
             }
             Err(error) => {
                 tracing::warn!(%error, "a stream could not read the store; it ends");
+                return None;
             }
         }
     }
-    None
 }
 
 /// A stream that makes its events one at a time: a job stream or a feed stream.
