@@ -2,7 +2,8 @@
 //! (`SIGKILL`) mid-load, the replica promoted and the old primary brought back as its replica:
 //! every job that got a `202` completes, and its webhook arrives (more than once only with the
 //! same `webhook-id`, which the receiver drops). Submissions refused meanwhile (`503`) are sent
-//! again with the same `Idempotency-Key` and never make a second job.
+//! again with the same `Idempotency-Key` and never make a second job. The loads and the checks
+//! serve the Cluster tests too (`cluster`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,14 +17,14 @@ use tokio::sync::Mutex;
 use crate::support::{Herald, client, get_job};
 
 /// Generous bounds: CI has two cores and runs tests in parallel.
-const WITHIN: Duration = Duration::from_secs(120);
+pub(crate) const WITHIN: Duration = Duration::from_secs(120);
 /// Jobs each submitting loop has accepted before it stops.
 const PER_LOOP: usize = 40;
-const LOOPS: usize = 4;
+pub(crate) const LOOPS: usize = 4;
 
-/// `herald serve` arguments for `roles` behind the Sentinels, acknowledging writes once a
-/// replica has them.
-fn behind_sentinels<'a>(url: &'a str, prefix: &'a str, roles: &'a str) -> Vec<&'a str> {
+/// `herald serve` arguments for `roles` on the Redis at `url` (Sentinels or a Cluster),
+/// acknowledging writes once a replica has them.
+pub(crate) fn replicated_on<'a>(url: &'a str, prefix: &'a str, roles: &'a str) -> Vec<&'a str> {
     vec![
         "--redis-url",
         url,
@@ -43,7 +44,11 @@ fn behind_sentinels<'a>(url: &'a str, prefix: &'a str, roles: &'a str) -> Vec<&'
 
 /// Submits `PER_LOOP` jobs one after the other, each sent again with its key until it is
 /// accepted; answers the ids of the accepted jobs, by key.
-async fn submit_loop(api: Arc<Herald>, hook: String, n: usize) -> HashMap<String, String> {
+pub(crate) async fn submit_loop(
+    api: Arc<Herald>,
+    hook: String,
+    n: usize,
+) -> HashMap<String, String> {
     let mut accepted = HashMap::new();
     for i in 0..PER_LOOP {
         let key = format!("failover-{n}-{i}");
@@ -75,7 +80,7 @@ async fn submit_loop(api: Arc<Herald>, hook: String, n: usize) -> HashMap<String
                     assert_eq!(
                         answer.status(),
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "{key}: only a 503 while Redis fails over"
+                        "{key}: only a 503 while Redis fails over or reshards"
                     );
                 }
                 Err(e) => panic!("{key}: {e}"),
@@ -92,8 +97,8 @@ async fn a_primary_killed_mid_load_loses_no_acknowledged_job_under_replicated_ac
     let url = sentinels.url();
     let prefix = RedisServer::fresh_prefix();
     let receiver = Receiver::start().await;
-    let api = Arc::new(Herald::start_ready(&behind_sentinels(&url, &prefix, "api")).await);
-    let _worker = Herald::start(&behind_sentinels(&url, &prefix, "worker,notifier")).await;
+    let api = Arc::new(Herald::start_ready(&replicated_on(&url, &prefix, "api")).await);
+    let _worker = Herald::start(&replicated_on(&url, &prefix, "worker,notifier")).await;
 
     let hook = receiver.url("/hook");
     let loops: Vec<_> = (0..LOOPS)
@@ -115,6 +120,19 @@ async fn a_primary_killed_mid_load_loses_no_acknowledged_job_under_replicated_ac
     })
     .await
     .unwrap();
+    every_accepted_job_completes_once(&api, &receiver, loops).await;
+    assert!(received_before >= 10);
+    drop(sentinels);
+}
+
+/// Waits for the submitting loops, then checks that every job they got a `202` for completes,
+/// that no key made two jobs, and that each completion's webhook arrives under one
+/// `webhook-id` (sent again only under the same one).
+pub(crate) async fn every_accepted_job_completes_once(
+    api: &Herald,
+    receiver: &Receiver,
+    loops: Vec<tokio::task::JoinHandle<HashMap<String, String>>>,
+) {
     let mut accepted = HashMap::new();
     for submitting in loops {
         accepted.extend(submitting.await.unwrap());
@@ -123,12 +141,12 @@ async fn a_primary_killed_mid_load_loses_no_acknowledged_job_under_replicated_ac
     let ids: HashSet<String> = accepted.values().cloned().collect();
     assert_eq!(ids.len(), accepted.len(), "a key made two jobs");
 
-    // Every accepted job completes on the new primary...
+    // Every accepted job completes...
     let done = Mutex::new(HashSet::new());
     eventually("every accepted job to complete", WITHIN, || async {
         let mut done = done.lock().await;
         for id in ids.difference(&done.clone()) {
-            if get_job(&api, id).await["status"] == "completed" {
+            if get_job(api, id).await["status"] == "completed" {
                 done.insert(id.clone());
             }
         }
@@ -157,6 +175,4 @@ async fn a_primary_killed_mid_load_loses_no_acknowledged_job_under_replicated_ac
         distinct.len(),
         "a job's completion came under two webhook-ids"
     );
-    assert!(received_before >= 10);
-    drop(sentinels);
 }

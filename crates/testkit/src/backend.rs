@@ -1,8 +1,8 @@
 //! The backends of the store, opened for one test: the memory store, or a Redis store under a
-//! fresh key prefix on the `redis-server` the suite's tests share, or on the primary of the
-//! Sentinel deployment they share. With [`on_both_backends!`](crate::on_both_backends) a test
-//! written once runs on memory and Redis; with [`on_every_backend!`](crate::on_every_backend)
-//! on Sentinel too.
+//! fresh key prefix on the `redis-server` the suite's tests share, on the primary of the
+//! Sentinel deployment they share, or on the Redis Cluster they share. With
+//! [`on_both_backends!`](crate::on_both_backends) a test written once runs on memory and
+//! Redis; with [`on_every_backend!`](crate::on_every_backend) on Sentinel and Cluster too.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use herald_core::store::redis::RedisStore;
 use herald_core::store::{SharedKeyStore, SharedWebhookStore};
 use herald_core::{SharedStore, StoreConfig};
 
-use crate::{RedisServer, Sentinels};
+use crate::{Cluster, RedisServer, Sentinels};
 
 /// Which backend a test runs against.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +20,8 @@ pub enum Backend {
     Redis,
     /// Redis reached through Sentinel (`redis+sentinel://`).
     Sentinel,
+    /// A Redis Cluster of three shards (`redis+cluster://`).
+    Cluster,
 }
 
 /// One backend's store for one test, seen through each of its traits; it keeps the Redis
@@ -30,6 +32,7 @@ pub struct Stores {
     pub keys: SharedKeyStore,
     _redis: Option<Arc<RedisServer>>,
     _sentinels: Option<Arc<Sentinels>>,
+    _cluster: Option<Arc<Cluster>>,
 }
 
 impl Backend {
@@ -47,6 +50,7 @@ impl Backend {
                     keys: store,
                     _redis: None,
                     _sentinels: None,
+                    _cluster: None,
                 }
             }
             Backend::Redis => {
@@ -59,6 +63,7 @@ impl Backend {
                     keys: store,
                     _redis: Some(redis),
                     _sentinels: None,
+                    _cluster: None,
                 }
             }
             Backend::Sentinel => {
@@ -74,6 +79,23 @@ impl Backend {
                     keys: store,
                     _redis: None,
                     _sentinels: Some(sentinels),
+                    _cluster: None,
+                }
+            }
+            Backend::Cluster => {
+                let cluster = Cluster::shared();
+                let store =
+                    RedisStore::connect(&cluster.url(), &RedisServer::fresh_prefix(), config)
+                        .await
+                        .expect("connect to the test Redis Cluster");
+                let store = Arc::new(store);
+                Stores {
+                    store: Arc::clone(&store) as SharedStore,
+                    hooks: Arc::clone(&store) as SharedWebhookStore,
+                    keys: store,
+                    _redis: None,
+                    _sentinels: None,
+                    _cluster: Some(cluster),
                 }
             }
         }
@@ -116,7 +138,8 @@ macro_rules! on_both_backends {
     };
 }
 
-/// [`on_both_backends!`], and once more on Redis through Sentinel, as `sentinel::name`.
+/// [`on_both_backends!`], and once more on Redis through Sentinel and on a Redis Cluster, as
+/// `sentinel::name` and `cluster::name`.
 #[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -126,6 +149,14 @@ macro_rules! on_every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::backend::Backend::Sentinel).await
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::backend::Backend::Cluster).await
                 }
             )*
         }

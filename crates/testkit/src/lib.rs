@@ -24,6 +24,7 @@
 //!   arrive) and a stream reader over `reqwest` with a bounded wait on every read.
 
 pub mod backend;
+mod cluster;
 pub mod http_jobs;
 pub mod jobs;
 pub mod props;
@@ -32,6 +33,7 @@ mod redis;
 mod sentinel;
 pub mod sse;
 
+pub use cluster::Cluster;
 pub use receiver::{Answer, Receiver, ReceiverBuilder, Request, Script};
 pub use redis::{PrivateRedis, RedisServer};
 pub use sentinel::Sentinels;

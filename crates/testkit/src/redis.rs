@@ -35,7 +35,7 @@ pub struct RedisServer {
 /// A `redis-server` this harness started, stopped on drop.
 pub(crate) struct Process {
     pub(crate) port: u16,
-    /// The cluster bus port of a one-node cluster (Redis's default, the port + 10,000, is
+    /// The cluster bus port of a cluster node (Redis's default, the port + 10,000, is
     /// out of range for a third of the ports the system hands out).
     bus_port: Option<u16>,
     child: Child,
@@ -53,6 +53,9 @@ pub(crate) enum Mode {
     Durable,
     /// In cluster mode, the one node of its cluster, holding every slot (without persistence).
     OneNodeCluster,
+    /// In cluster mode, a node for a cluster of several (see `cluster`), calling a silent
+    /// node down after three seconds (without persistence).
+    ClusterNode,
     /// A replica of the server on the port (without persistence).
     Replica { of: u16 },
     /// A Sentinel monitoring the primary on the port as `herald`, with a quorum of 2 (see
@@ -197,7 +200,7 @@ impl Process {
         for _ in 0..LAUNCH_ATTEMPTS {
             let port = free_port();
             // Two ports asked for in a row can be the same one: the server could not bind both.
-            let bus_port = (mode == Mode::OneNodeCluster).then(|| {
+            let bus_port = matches!(mode, Mode::OneNodeCluster | Mode::ClusterNode).then(|| {
                 std::iter::repeat_with(free_port)
                     .find(|&p| p != port)
                     .unwrap()
@@ -282,6 +285,14 @@ fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<
         Mode::Durable => &["--appendonly", "yes", "--appendfsync", "always"],
         Mode::Plain => &["--appendonly", "no"],
         Mode::OneNodeCluster => &["--appendonly", "no", "--cluster-enabled", "yes"],
+        Mode::ClusterNode => &[
+            "--appendonly",
+            "no",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node-timeout",
+            "3000",
+        ],
         Mode::Replica { of } => {
             replica_of = of.to_string();
             &[

@@ -1,13 +1,15 @@
 //! The store conformance suite: every behaviour of the `Store`, `WebhookStore` and `KeyStore`
 //! traits, run against the memory backend, against a real Redis (one `redis-server` the tests
-//! share, each under a key prefix of its own) and against Redis reached through Sentinel (a
-//! primary, a replica and three Sentinels the tests share); tests that stop or fail over a
-//! server start their own.
+//! share, each under a key prefix of its own), against Redis reached through Sentinel (a
+//! primary, a replica and three Sentinels the tests share) and against a Redis Cluster (three
+//! primaries with a replica each, which the tests share); tests that stop, fail over or
+//! reshard start their own.
 
 mod support;
 
 mod cancel;
 mod claims;
+mod cluster;
 mod external;
 mod feed;
 mod hostile;
