@@ -4,6 +4,7 @@
 //! [`on_both_backends!`](crate::on_both_backends) a test written once runs on memory and
 //! Redis; with [`on_every_backend!`](crate::on_every_backend) on Sentinel and Cluster too.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use herald_core::store::memory::MemoryStore;
@@ -25,14 +26,13 @@ pub enum Backend {
 }
 
 /// One backend's store for one test, seen through each of its traits; it keeps the Redis
-/// server alive as long as the test holds it.
+/// servers alive as long as the test holds it.
 pub struct Stores {
     pub store: SharedStore,
     pub hooks: SharedWebhookStore,
     pub keys: SharedKeyStore,
-    _redis: Option<Arc<RedisServer>>,
-    _sentinels: Option<Arc<Sentinels>>,
-    _cluster: Option<Arc<Cluster>>,
+    /// The shared Redis servers the store is on (a server, the Sentinels, the Cluster).
+    _servers: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Backend {
@@ -48,23 +48,13 @@ impl Backend {
                     store: Arc::clone(&store) as SharedStore,
                     hooks: Arc::clone(&store) as SharedWebhookStore,
                     keys: store,
-                    _redis: None,
-                    _sentinels: None,
-                    _cluster: None,
+                    _servers: None,
                 }
             }
             Backend::Redis => {
                 let redis = RedisServer::shared();
                 let (store, _prefix) = connect(&redis, config).await;
-                let store = Arc::new(store);
-                Stores {
-                    store: Arc::clone(&store) as SharedStore,
-                    hooks: Arc::clone(&store) as SharedWebhookStore,
-                    keys: store,
-                    _redis: Some(redis),
-                    _sentinels: None,
-                    _cluster: None,
-                }
+                on_redis(store, redis)
             }
             Backend::Sentinel => {
                 let sentinels = Sentinels::shared();
@@ -72,15 +62,7 @@ impl Backend {
                     RedisStore::connect(&sentinels.url(), &RedisServer::fresh_prefix(), config)
                         .await
                         .expect("connect through the test Sentinels");
-                let store = Arc::new(store);
-                Stores {
-                    store: Arc::clone(&store) as SharedStore,
-                    hooks: Arc::clone(&store) as SharedWebhookStore,
-                    keys: store,
-                    _redis: None,
-                    _sentinels: Some(sentinels),
-                    _cluster: None,
-                }
+                on_redis(store, sentinels)
             }
             Backend::Cluster => {
                 let cluster = Cluster::shared();
@@ -88,17 +70,20 @@ impl Backend {
                     RedisStore::connect(&cluster.url(), &RedisServer::fresh_prefix(), config)
                         .await
                         .expect("connect to the test Redis Cluster");
-                let store = Arc::new(store);
-                Stores {
-                    store: Arc::clone(&store) as SharedStore,
-                    hooks: Arc::clone(&store) as SharedWebhookStore,
-                    keys: store,
-                    _redis: None,
-                    _sentinels: None,
-                    _cluster: Some(cluster),
-                }
+                on_redis(store, cluster)
             }
         }
+    }
+}
+
+/// A Redis store's [`Stores`], keeping `servers` alive with it.
+fn on_redis(store: RedisStore, servers: Arc<dyn Any + Send + Sync>) -> Stores {
+    let store = Arc::new(store);
+    Stores {
+        store: Arc::clone(&store) as SharedStore,
+        hooks: Arc::clone(&store) as SharedWebhookStore,
+        keys: store,
+        _servers: Some(servers),
     }
 }
 

@@ -82,15 +82,7 @@ fn parse_sentinel(rest: &str) -> Result<SentinelAddress, StoreError> {
              (redis+sentinel://HOST:PORT/MASTER_NAME)",
         ));
     }
-    let (user_info, hosts) = match authority.rsplit_once('@') {
-        Some((user_info, hosts)) => (Some(user_info), hosts),
-        None => (None, authority),
-    };
-    let node = match user_info {
-        // The Redis client reads (and percent-decodes) the credentials of a URL of its own.
-        Some(user_info) => credentials(&format!("redis://{user_info}@localhost"))?,
-        None => RedisConnectionInfo::default(),
-    };
+    let (node, hosts) = split_credentials(authority)?;
     let sentinel_credentials = sentinel_credentials(query)?;
     let mut sentinels = Vec::new();
     for host in hosts.split(',') {
@@ -131,14 +123,7 @@ fn parse_cluster(rest: &str, scheme: &str) -> Result<Vec<ConnectionInfo>, StoreE
              to select): redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]",
         ));
     }
-    let (user_info, hosts) = match authority.rsplit_once('@') {
-        Some((user_info, hosts)) => (Some(user_info), hosts),
-        None => (None, authority),
-    };
-    let node = match user_info {
-        Some(user_info) => credentials(&format!("redis://{user_info}@localhost"))?,
-        None => RedisConnectionInfo::default(),
-    };
+    let (node, hosts) = split_credentials(authority)?;
     let mut nodes = Vec::new();
     for host in hosts.split(',') {
         if host.is_empty() {
@@ -152,6 +137,18 @@ fn parse_cluster(rest: &str, scheme: &str) -> Result<Vec<ConnectionInfo>, StoreE
         nodes.push(info.set_redis_settings(node.clone()));
     }
     Ok(nodes)
+}
+
+/// The credentials of `[user:pass@]HOSTS` (none without an `@`), and the hosts.
+fn split_credentials(authority: &str) -> Result<(RedisConnectionInfo, &str), StoreError> {
+    match authority.rsplit_once('@') {
+        // The Redis client reads (and percent-decodes) the credentials of a URL of its own.
+        Some((user_info, hosts)) => Ok((
+            credentials(&format!("redis://{user_info}@localhost"))?,
+            hosts,
+        )),
+        None => Ok((RedisConnectionInfo::default(), authority)),
+    }
 }
 
 /// Whether `host` (`name`, `name:port`, `[v6]` or `[v6]:port`) says its port.
