@@ -7,9 +7,10 @@
 //! feed, so a lost message costs latency, never data. The subscription runs on its own RESP3
 //! connection, which resubscribes by itself after a reconnect (a `ConnectionManager` on one
 //! server; on a Redis Cluster a cluster connection with sharded pub/sub, `SSUBSCRIBE`, on the
-//! node serving the channels' slot, see `Subscriber`), and feeds a bounded broadcast channel that every listener in the process shares. After each
-//! reconnection it emits [`Signal::Resync`], once the subscription is active again, so that
-//! listeners re-read what they may have missed.
+//! node serving the channels' slot, see `Subscriber`), and feeds a bounded broadcast channel
+//! that every listener in the process shares. After each reconnection (and after the
+//! channels' slot moved) it emits [`Signal::Resync`], once the subscription is active again,
+//! so that listeners re-read what they may have missed.
 
 use std::sync::Arc;
 use std::time::Duration;
