@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::redis::{Mode, Process, shared, try_command};
+use crate::redis::{GUARD_PASSWORD, GUARD_USER, Mode, Process, shared, try_command_as};
 
 /// How long setting up or resharding may take before a test gives up.
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -20,6 +20,8 @@ pub struct Cluster {
     /// Every node, by the port it was started on; which are primaries changes with failovers
     /// and which slots each serves with resharding.
     nodes: Mutex<Vec<Process>>,
+    /// Whether the nodes let in only [`GUARD_USER`] with [`GUARD_PASSWORD`].
+    guarded: bool,
 }
 
 /// The cluster the tests of this process share while any of them holds it.
@@ -42,14 +44,32 @@ impl Cluster {
     /// # Panics
     /// When a node cannot be started or the cluster does not get ready within the patience.
     pub fn start() -> Self {
+        Self::launch(false)
+    }
+
+    /// [`Cluster::start`] with nodes that let in only the user [`GUARD_USER`] with the
+    /// password [`GUARD_PASSWORD`] (the default user is off); [`Cluster::url`] carries them.
+    ///
+    /// # Panics
+    /// As [`Cluster::start`].
+    pub fn start_guarded() -> Self {
+        Self::launch(true)
+    }
+
+    fn launch(guarded: bool) -> Self {
         let nodes: Vec<Process> = (0..NODES)
-            .map(|_| Process::launch(Mode::ClusterNode))
+            .map(|_| Process::launch(Mode::ClusterNode { guarded }))
             .collect();
         let addresses: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let created = Command::new("redis-cli")
+        let cluster = Self {
+            nodes: Mutex::new(nodes),
+            guarded,
+        };
+        let created = cluster
+            .redis_cli()
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
@@ -60,11 +80,29 @@ impl Cluster {
             "redis-cli --cluster create failed: {}",
             String::from_utf8_lossy(&created.stdout)
         );
-        let cluster = Self {
-            nodes: Mutex::new(nodes),
-        };
         cluster.wait_until_settled();
         cluster
+    }
+
+    /// `redis-cli`, signing in as the nodes require.
+    fn redis_cli(&self) -> Command {
+        let mut cli = Command::new("redis-cli");
+        if self.guarded {
+            cli.args([
+                "--user",
+                GUARD_USER,
+                "--pass",
+                GUARD_PASSWORD,
+                "--no-auth-warning",
+            ]);
+        }
+        cli
+    }
+
+    /// [`try_command_as`] the user the nodes require.
+    fn try_command(&self, port: u16, args: &[&str]) -> std::io::Result<String> {
+        let credentials = self.guarded.then_some((GUARD_USER, GUARD_PASSWORD));
+        try_command_as(port, credentials, args)
     }
 
     /// The cluster of this test process, shared by every test that holds it at the same time
@@ -77,7 +115,8 @@ impl Cluster {
         shared(&SHARED, Self::start)
     }
 
-    /// `redis+cluster://…` naming three of the nodes as seeds.
+    /// `redis+cluster://…` naming three of the nodes as seeds (and, on a guarded cluster, the
+    /// user and password).
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self
             .ports()
@@ -85,7 +124,12 @@ impl Cluster {
             .take(3)
             .map(|port| format!("127.0.0.1:{port}"))
             .collect();
-        format!("redis+cluster://{}", seeds.join(","))
+        let credentials = if self.guarded {
+            format!("{GUARD_USER}:{GUARD_PASSWORD}@")
+        } else {
+            String::new()
+        };
+        format!("redis+cluster://{credentials}{}", seeds.join(","))
     }
 
     /// The hash slot of `key`.
@@ -168,7 +212,8 @@ impl Cluster {
         loop {
             let taken_over = self.try_owner(slot).is_some_and(|owner| {
                 owner.port != old
-                    && try_command(owner.port, &["CLUSTER", "INFO"])
+                    && self
+                        .try_command(owner.port, &["CLUSTER", "INFO"])
                         .is_ok_and(|info| info.contains("cluster_state:ok"))
             });
             if taken_over {
@@ -195,7 +240,9 @@ impl Cluster {
                 .iter_mut()
                 .find_map(|n| (!n.is_running()).then_some(n))
                 .expect("a node killed by a failover");
-            killed.restart_as(Mode::ClusterNode);
+            killed.restart_as(Mode::ClusterNode {
+                guarded: self.guarded,
+            });
         }
         self.wait_until_settled();
     }
@@ -225,7 +272,7 @@ impl Cluster {
     fn is_settled(&self) -> bool {
         let mut views = Vec::new();
         for port in self.ports() {
-            let Ok(info) = try_command(port, &["CLUSTER", "INFO"]) else {
+            let Ok(info) = self.try_command(port, &["CLUSTER", "INFO"]) else {
                 return false;
             };
             if !info.contains("cluster_state:ok")
@@ -233,7 +280,7 @@ impl Cluster {
             {
                 return false;
             }
-            let Ok(nodes) = try_command(port, &["CLUSTER", "NODES"]) else {
+            let Ok(nodes) = self.try_command(port, &["CLUSTER", "NODES"]) else {
                 return false;
             };
             let mut view: Vec<(String, Vec<(u16, u16)>)> = parse_nodes(&nodes)
@@ -246,7 +293,7 @@ impl Cluster {
                 return false;
             }
             views.push(view);
-            let Ok(replication) = try_command(port, &["INFO", "replication"]) else {
+            let Ok(replication) = self.try_command(port, &["INFO", "replication"]) else {
                 return false;
             };
             if replication.contains("role:slave") && !replication.contains("master_link_status:up")
@@ -282,7 +329,7 @@ impl Cluster {
     fn ask(&self, args: &[&str]) -> String {
         self.ports()
             .into_iter()
-            .find_map(|port| try_command(port, args).ok())
+            .find_map(|port| self.try_command(port, args).ok())
             .expect("no cluster node answered")
     }
 }

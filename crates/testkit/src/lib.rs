@@ -35,7 +35,7 @@ pub mod sse;
 
 pub use cluster::Cluster;
 pub use receiver::{Answer, Receiver, ReceiverBuilder, Request, Script};
-pub use redis::{PrivateRedis, RedisServer};
+pub use redis::{GUARD_PASSWORD, GUARD_USER, PrivateRedis, RedisServer};
 pub use sentinel::Sentinels;
 
 use std::future::Future;

@@ -54,8 +54,10 @@ pub(crate) enum Mode {
     /// In cluster mode, the one node of its cluster, holding every slot (without persistence).
     OneNodeCluster,
     /// In cluster mode, a node for a cluster of several (see `cluster`), calling a silent
-    /// node down after three seconds (without persistence).
-    ClusterNode,
+    /// node down after three seconds (without persistence). A guarded node refuses every
+    /// client but the user [`GUARD_USER`] with the password [`GUARD_PASSWORD`] (the default
+    /// user is off), and its replicas sign in as that user.
+    ClusterNode { guarded: bool },
     /// A replica of the server on the port (without persistence).
     Replica { of: u16 },
     /// A Sentinel monitoring the primary on the port as `herald`, with a quorum of 2 (see
@@ -188,6 +190,43 @@ pub(crate) fn next_number() -> u64 {
     PREFIX_COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
+/// The user a guarded cluster node lets in (see [`Mode::ClusterNode`]).
+pub const GUARD_USER: &str = "herald";
+/// That user's password.
+pub const GUARD_PASSWORD: &str = "cluster-secret";
+
+const CLUSTER_NODE: &[&str] = &[
+    "--appendonly",
+    "no",
+    "--cluster-enabled",
+    "yes",
+    "--cluster-node-timeout",
+    "3000",
+];
+const GUARDED_CLUSTER_NODE: &[&str] = &[
+    "--appendonly",
+    "no",
+    "--cluster-enabled",
+    "yes",
+    "--cluster-node-timeout",
+    "3000",
+    "--user",
+    "default",
+    "off",
+    "--user",
+    GUARD_USER,
+    "on",
+    // `>` and GUARD_PASSWORD: the password the user signs in with.
+    ">cluster-secret",
+    "~*",
+    "&*",
+    "+@all",
+    "--masteruser",
+    GUARD_USER,
+    "--masterauth",
+    GUARD_PASSWORD,
+];
+
 /// How many times a server is started on other ports after it exited before serving (or,
 /// for a one-node cluster, could not be given its slots).
 const LAUNCH_ATTEMPTS: usize = 5;
@@ -200,11 +239,12 @@ impl Process {
         for _ in 0..LAUNCH_ATTEMPTS {
             let port = free_port();
             // Two ports asked for in a row can be the same one: the server could not bind both.
-            let bus_port = matches!(mode, Mode::OneNodeCluster | Mode::ClusterNode).then(|| {
-                std::iter::repeat_with(free_port)
-                    .find(|&p| p != port)
-                    .unwrap()
-            });
+            let bus_port =
+                matches!(mode, Mode::OneNodeCluster | Mode::ClusterNode { .. }).then(|| {
+                    std::iter::repeat_with(free_port)
+                        .find(|&p| p != port)
+                        .unwrap()
+                });
             let dir = TempDir::new("redis");
             match spawn(port, bus_port, &dir, mode) {
                 Ok(child) => {
@@ -285,14 +325,8 @@ fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<
         Mode::Durable => &["--appendonly", "yes", "--appendfsync", "always"],
         Mode::Plain => &["--appendonly", "no"],
         Mode::OneNodeCluster => &["--appendonly", "no", "--cluster-enabled", "yes"],
-        Mode::ClusterNode => &[
-            "--appendonly",
-            "no",
-            "--cluster-enabled",
-            "yes",
-            "--cluster-node-timeout",
-            "3000",
-        ],
+        Mode::ClusterNode { guarded: false } => CLUSTER_NODE,
+        Mode::ClusterNode { guarded: true } => GUARDED_CLUSTER_NODE,
         Mode::Replica { of } => {
             replica_of = of.to_string();
             &[
@@ -414,6 +448,37 @@ pub(crate) fn try_command(port: u16, args: &[&str]) -> std::io::Result<String> {
     let mut reply = vec![0; 4096];
     let read = connection.read(&mut reply)?;
     Ok(String::from_utf8_lossy(&reply[..read]).into_owned())
+}
+
+/// [`try_command`] as `user` with `password` when given: `AUTH` first, on the same
+/// connection; answers the command's reply (or the refusal of `AUTH`).
+pub(crate) fn try_command_as(
+    port: u16,
+    credentials: Option<(&str, &str)>,
+    args: &[&str],
+) -> std::io::Result<String> {
+    let Some((user, password)) = credentials else {
+        return try_command(port, args);
+    };
+    let mut connection = TcpStream::connect(("127.0.0.1", port))?;
+    let requests = request(&["AUTH", user, password]) + &request(args);
+    connection.write_all(requests.as_bytes())?;
+    let mut replies = String::new();
+    let mut buffer = vec![0; 4096];
+    loop {
+        if let Some(rest) = replies.strip_prefix("+OK\r\n") {
+            if !rest.is_empty() {
+                return Ok(rest.to_owned());
+            }
+        } else if replies.ends_with("\r\n") {
+            return Ok(replies);
+        }
+        let read = connection.read(&mut buffer)?;
+        if read == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        replies.push_str(&String::from_utf8_lossy(&buffer[..read]));
+    }
 }
 
 /// Sends `commands` on one connection, in order, and answers their replies, each an integer.

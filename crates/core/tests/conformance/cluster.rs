@@ -2,15 +2,16 @@
 //! a store's keys to another primary, the store's very next command of every kind follows it
 //! — a transaction (a feed read), a pipelined read (a job, a listing), a script (a creation,
 //! a completion), a blocking claim — and so does the sharded subscription: a resync, then the
-//! events published on the new primary. (The rest of the suite runs on a Cluster too, as
-//! `cluster::…`.)
+//! events published on the new primary. A cluster that lets in only a user with a password is
+//! reached with the URL's, by every kind of connection, and a wrong password is refused
+//! without being shown. (The rest of the suite runs on a Cluster too, as `cluster::…`.)
 
 use std::time::Duration;
 
 use herald_core::store::redis::RedisStore;
 use herald_core::store::{ListQuery, Signal, Store};
 use herald_core::{FeedCursor, JobStatus, StoreConfig, WorkerId};
-use herald_testkit::{Cluster, RedisServer};
+use herald_testkit::{Cluster, GUARD_PASSWORD, RedisServer};
 use serde_json::json;
 
 use crate::support::{job_type, new_job, next_signal, tenant};
@@ -100,4 +101,47 @@ async fn after_its_slot_moves_the_store_follows_it_with_every_kind_of_command() 
         |s| matches!(s, Signal::Event(e) if e.job_id() == &last.id),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_asks_for_a_user_and_password_is_reached_with_the_urls() {
+    let cluster = tokio::task::spawn_blocking(Cluster::start_guarded)
+        .await
+        .unwrap();
+    let url = cluster.url();
+    assert!(url.contains(GUARD_PASSWORD));
+    let prefix = RedisServer::fresh_prefix();
+    let store = RedisStore::connect(&url, &prefix, StoreConfig::default())
+        .await
+        .expect("connect with the URL's user and password");
+    let worker = WorkerId::generate();
+    let kind = [job_type("demo.sleep")];
+    let mut signals = store.signals();
+
+    // The shared connection (a creation), a blocking read (a claim waiting for it) and the
+    // subscription (its event) all sign in.
+    let (claimed, created) = tokio::join!(
+        store.claim(&worker, &kind, 1, Duration::from_secs(30)),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            store.create(new_job("demo.sleep", json!({}))).await
+        }
+    );
+    let job = created.expect("a creation signs in").job;
+    let claimed = claimed.expect("a blocking claim signs in");
+    assert_eq!(claimed[0].lease.job.id, job.id);
+    next_signal(
+        &mut signals,
+        "the creation's event",
+        |s| matches!(s, Signal::Event(e) if e.job_id() == &job.id),
+    )
+    .await;
+
+    let wrong = url.replace(GUARD_PASSWORD, "not-the-password");
+    let refused = RedisStore::connect(&wrong, &prefix, StoreConfig::default())
+        .await
+        .expect_err("a wrong password is refused");
+    let said = refused.to_string();
+    assert!(!said.contains("not-the-password"), "{said}");
+    drop(cluster);
 }
