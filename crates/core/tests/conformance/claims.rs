@@ -12,6 +12,7 @@ use crate::support::{Backend, job_type, new_job, new_job_with, open, open_defaul
 
 herald_testkit::on_every_backend!(
     claim_returns_nothing_when_no_job_is_waiting,
+    a_claim_waits_as_long_as_asked_past_the_command_timeout,
     a_waiting_claim_wakes_when_a_job_arrives,
     claim_takes_only_the_types_asked_for,
     jobs_are_claimed_oldest_first,
@@ -24,6 +25,23 @@ herald_testkit::on_every_backend!(
 async fn claim_returns_nothing_when_no_job_is_waiting(backend: Backend) {
     let h = open_default(backend).await;
     assert!(h.claim_now("demo.sleep", 5).await.is_empty());
+}
+
+/// A claim may wait much longer than one command may take (1 s by default on Redis): waiting
+/// is not a failure.
+async fn a_claim_waits_as_long_as_asked_past_the_command_timeout(backend: Backend) {
+    let h = open_default(backend).await;
+    let claimed = h
+        .store
+        .claim(
+            &h.worker,
+            &[job_type("demo.sleep")],
+            1,
+            Duration::from_secs(3),
+        )
+        .await
+        .expect("a long wait for work is not an error");
+    assert!(claimed.is_empty());
 }
 
 async fn a_waiting_claim_wakes_when_a_job_arrives(backend: Backend) {

@@ -181,13 +181,19 @@ impl ConnectionLike for Link {
 }
 
 /// Sends a pipeline (or transaction) to the primary of its slot, following the slot when it
-/// moved. The cluster client follows a redirection of a single command itself, and learns the
-/// cluster's shape again from it, but reads a pipeline's replies as they come: after a
-/// `MOVED` among them (or a transaction aborted by them), one of the pipeline's keys is read
-/// alone (`EXISTS`), which has the client learn where the slot went, and the pipeline is sent
-/// again; after an `ASK` or `TRYAGAIN` (the slot half-way through a migration) it is sent again
-/// after a pause — until the migration ends, the attempts run out, or the caller's timeout
-/// does (see [`is_unavailable`]).
+/// moved. The cluster client follows a redirection of a single command, or among the replies
+/// of an ordinary pipeline, and learns the cluster's shape again from it; but a transaction
+/// that a redirection aborted comes back as an error (`EXECABORT`) that it neither follows nor
+/// learns from. After a `MOVED` there (or anywhere among the replies), one of the pipeline's
+/// keys is read alone (`EXISTS`), which has the client learn where the slot went, and the
+/// pipeline is sent again; after an `ASK` or `TRYAGAIN` (the slot half-way through a
+/// migration) it is sent again after a pause — until the migration ends, the attempts run
+/// out, or the caller's timeout does (see [`is_unavailable`]).
+///
+/// Sending again writes nothing twice: a pipeline's keys are all in one slot, so a `MOVED`
+/// refuses every command of it, and a transaction with a redirection in it runs none; the
+/// only writes the store pipelines outside a transaction (`ZREM` of listing entries gone)
+/// can be repeated.
 async fn cluster_pipeline(
     conn: &mut ClusterConnection,
     pipeline: &Pipeline,
@@ -651,6 +657,10 @@ fn cluster_client(
         .use_protocol(protocol)
         .connection_timeout(timeouts.connect)
         .response_timeout(timeouts.command)
+        // The command timeout bounds each attempt; the whole of a request is bounded by its
+        // caller (`Bounded`, or a blocking read's own bound), which a blocking read's longer
+        // attempts would otherwise be cut short by.
+        .overall_response_timeout(None)
         .retries(CLUSTER_RETRIES)
         .build()
         .map_err(backend("set up the Redis Cluster client"))
@@ -782,6 +792,10 @@ impl ConnectionLike for Bounded {
 /// replies once a replica has the writes, an unavailable error if none confirms within `wait`.
 /// A reply that is an error is answered as it is (a script Redis does not know yet, say): the
 /// caller reads it, and nothing was written to confirm.
+///
+/// Every reply is read, those before `offset` too: in a transaction sent as `MULTI … EXEC`,
+/// those are the commands' `QUEUED`, where a cluster says that the slot moved (`MOVED`, which
+/// [`cluster_pipeline`] follows) — an error there is the outcome.
 async fn confirmed(
     conn: &mut Link,
     mut pipeline: Pipeline,
@@ -794,8 +808,18 @@ async fn confirmed(
         .arg(1)
         .arg(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1));
     let mut replies = conn
-        .req_packed_commands(&pipeline, offset, count + 1)
+        .req_packed_commands(&pipeline, 0, offset + count + 1)
         .await?;
+    if replies.len() < offset {
+        return Err(missing_reply("a queued command"));
+    }
+    let skipped: Vec<Value> = replies.drain(..offset).collect();
+    if let Some(Value::ServerError(e)) = skipped
+        .into_iter()
+        .find(|r| matches!(r, Value::ServerError(_)))
+    {
+        return Err(e.into());
+    }
     let replicas = replies.pop().ok_or_else(|| missing_reply("WAIT"))?;
     if replies.iter().any(|r| matches!(r, Value::ServerError(_))) {
         return Ok(replies);
@@ -861,6 +885,11 @@ pub(super) fn is_unavailable(e: &RedisError) -> bool {
             | ServerErrorKind::Ask,
         ) => true,
         ErrorKind::Extension => matches!(e.code(), Some("BUSY")),
+        // A script that reached for a key whose slot is half-way through a migration, on
+        // the node it is leaving.
+        ErrorKind::Server(ServerErrorKind::ResponseError) => e
+            .detail()
+            .is_some_and(|detail| detail.contains("non local key")),
         _ => false,
     }
 }
@@ -933,6 +962,10 @@ mod tests {
             server_error("BUSY Redis is busy running a script."),
             server_error("MOVED 3999 127.0.0.1:6381"),
             server_error("ASK 3999 127.0.0.1:6381"),
+            server_error(
+                "ERR Script attempted to access a non local key in a cluster node script: \
+                 abc, on @user_script:20.",
+            ),
         ] {
             assert!(is_unavailable(&e), "{e} should be unavailable");
             assert!(
