@@ -11,15 +11,22 @@
 local delayed, queue = KEYS[1], KEYS[2]
 local limit, group, job_prefix = ARGV[1], ARGV[2], ARGV[3]
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now_ms(), 'LIMIT', 0, limit)
+-- Every job is read before anything is written: on a Redis Cluster whose slot is half-way
+-- through a migration, reading a job hash that has moved already stops the script with an
+-- error, and a script stopped after a write would keep that write (a retry taken out of the
+-- delayed set and queued nowhere).
+local states = {}
+for i, id in ipairs(due) do
+  states[i] = redis.call('HMGET', job_prefix .. id, 'status', 'entry')
+end
 local moved = 0
-for _, id in ipairs(due) do
+for i, id in ipairs(due) do
   redis.call('ZREM', delayed, id)
-  local job = job_prefix .. id
   -- Only a job still waiting for its retry: one canceled meanwhile, or gone, stays out.
-  local state = redis.call('HMGET', job, 'status', 'entry')
+  local state = states[i]
   if state[1] == 'pending' and (state[2] or '') == '' then
     ensure_group(queue, group)
-    redis.call('HSET', job, 'entry', redis.call('XADD', queue, '*', 'job', id))
+    redis.call('HSET', job_prefix .. id, 'entry', redis.call('XADD', queue, '*', 'job', id))
     moved = moved + 1
   end
 end
