@@ -120,17 +120,20 @@ pub fn respond(
     response
 }
 
-/// How long a running stream keeps trying to read the store before it gives up and ends: long
-/// enough to outlast a failover of Redis (a Sentinel or a Cluster calling the primary down,
-/// then promoting its replica), however long Redis takes to say so.
+/// How long a running stream keeps trying to read a store that is unavailable before it gives
+/// up and ends: long enough to outlast a failover of Redis (a Sentinel or a Cluster calling the
+/// primary down, then promoting its replica).
 const READ_PATIENCE: Duration = Duration::from_secs(60);
+/// How long it keeps trying after any other failure, which is unlikely to pass.
+const BRIEF_PATIENCE: Duration = Duration::from_secs(3);
 /// The pause after the first failed read; it doubles after each further one, up to
 /// [`MAX_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_millis(200);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 
-/// Runs `read` until it succeeds, with backoff, for up to [`READ_PATIENCE`]; `None` when it
-/// kept failing, the process is shutting down or the stream's key was revoked.
+/// Runs `read` until it succeeds, with backoff, for up to [`READ_PATIENCE`] while the store
+/// is unavailable and [`BRIEF_PATIENCE`] after another failure; `None` when it kept failing,
+/// the process is shutting down or the stream's key was revoked.
 ///
 /// A running stream catches up after the backend came back (that is when a resync arrives),
 /// so a failure is likely brief: retrying keeps the stream, whereas ending it would send the
@@ -143,14 +146,14 @@ async fn read_with_retries<T, F>(
 where
     F: Future<Output = Result<T, StoreError>>,
 {
-    let deadline = tokio::time::Instant::now() + READ_PATIENCE;
+    let started = tokio::time::Instant::now();
     let mut delay = FIRST_RETRY;
     let mut attempt = 0_u32;
     loop {
         attempt += 1;
         match read().await {
             Ok(value) => return Some(value),
-            Err(error) if tokio::time::Instant::now() + delay < deadline => {
+            Err(error) if started.elapsed() + delay < patience(&error) => {
                 tracing::debug!(%error, attempt, "a stream could not read the store; retrying");
                 tokio::select! {
                     () = subscription.ended() => return None,
@@ -163,6 +166,15 @@ where
                 return None;
             }
         }
+    }
+}
+
+/// How long a stream keeps trying to read the store after `error`.
+fn patience(error: &StoreError) -> Duration {
+    if matches!(error, StoreError::Unavailable(_)) {
+        READ_PATIENCE
+    } else {
+        BRIEF_PATIENCE
     }
 }
 
