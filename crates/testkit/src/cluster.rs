@@ -172,7 +172,8 @@ impl Cluster {
             .filter(|(start, _)| *start <= slot)
             .map(|&(start, end)| u32::from(end.min(slot) - start) + 1)
             .sum();
-        let moved = Command::new("redis-cli")
+        let moved = self
+            .redis_cli()
             .args([
                 "--cluster",
                 "reshard",
