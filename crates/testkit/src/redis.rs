@@ -203,13 +203,8 @@ const CLUSTER_NODE: &[&str] = &[
     "--cluster-node-timeout",
     "3000",
 ];
-const GUARDED_CLUSTER_NODE: &[&str] = &[
-    "--appendonly",
-    "no",
-    "--cluster-enabled",
-    "yes",
-    "--cluster-node-timeout",
-    "3000",
+/// What a guarded cluster node adds to [`CLUSTER_NODE`].
+const GUARD: &[&str] = &[
     "--user",
     "default",
     "off",
@@ -325,8 +320,7 @@ fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<
         Mode::Durable => &["--appendonly", "yes", "--appendfsync", "always"],
         Mode::Plain => &["--appendonly", "no"],
         Mode::OneNodeCluster => &["--appendonly", "no", "--cluster-enabled", "yes"],
-        Mode::ClusterNode { guarded: false } => CLUSTER_NODE,
-        Mode::ClusterNode { guarded: true } => GUARDED_CLUSTER_NODE,
+        Mode::ClusterNode { .. } => CLUSTER_NODE,
         Mode::Replica { of } => {
             replica_of = of.to_string();
             &[
@@ -344,6 +338,9 @@ fn spawn(port: u16, bus_port: Option<u16>, dir: &TempDir, mode: Mode) -> Result<
         server.args(["--save", ""]);
     }
     server.args(settings);
+    if mode == (Mode::ClusterNode { guarded: true }) {
+        server.args(GUARD);
+    }
     if let Some(bus_port) = bus_port {
         server.args(["--cluster-port", &bus_port.to_string()]);
     }
