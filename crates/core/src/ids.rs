@@ -96,6 +96,40 @@ uuid_id!(
     "a delivery id"
 );
 
+/// A fresh UUIDv7 whose last byte is `tag`: that byte is random in a UUIDv7, and the last to
+/// count in its order, so the id stays unique and time-ordered.
+fn tagged_v7(tag: u8) -> Uuid {
+    let mut bytes = *Uuid::now_v7().as_bytes();
+    bytes[15] = tag;
+    Uuid::from_bytes(bytes)
+}
+
+impl JobId {
+    /// A fresh id that names `partition` (see [`JobId::partition`]): a store spread over
+    /// partitions finds the job's partition from its id alone.
+    pub fn generate_in(partition: u8) -> Self {
+        Self(tagged_v7(partition))
+    }
+
+    /// The partition the id names: its last byte.
+    pub fn partition(&self) -> u8 {
+        self.0.as_bytes()[15]
+    }
+}
+
+impl DeliveryId {
+    /// A fresh id for a delivery of `job`'s event, naming the job's partition: a delivery is
+    /// stored in its job's partition.
+    pub fn of_job(job: &JobId) -> Self {
+        Self(tagged_v7(job.partition()))
+    }
+
+    /// The partition the id names: its job's.
+    pub fn partition(&self) -> u8 {
+        self.0.as_bytes()[15]
+    }
+}
+
 /// Checks a short machine name: ASCII letters, digits and `.`, `_`, `-`, `:`, starting with a
 /// letter or digit.
 fn check_name(kind: &str, raw: &str, max: usize) -> Result<(), InvalidInput> {

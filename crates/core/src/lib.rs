@@ -38,7 +38,7 @@ mod testing;
 
 pub use catalog::{JobTypes, Runner, TypePolicy};
 pub use event::{Event, EventType};
-pub use feed::{FeedCursor, FeedEntry, FeedPage};
+pub use feed::{FeedCursor, FeedEntry, FeedPage, FeedPosition};
 pub use ids::{
     DeliveryId, IdempotencyKey, InvalidInput, JobId, JobType, SubscriptionId, TenantId, WorkerId,
 };

@@ -146,6 +146,14 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_REDIS_ACK_TIMEOUT", default_value = "1s", value_parser = values::duration)]
     pub redis_ack_timeout: Duration,
 
+    /// How many partitions the Redis keys are spread over (1 to 64), each under a hash tag of
+    /// its own: on a Redis Cluster, that many slots spread over its shards, so that adding
+    /// shards adds throughput. Set by the first process to start on a prefix (default 1) and
+    /// fixed from then on; a process started without it takes the deployment's, and one
+    /// started with another number refuses to start.
+    #[arg(long, env = "HERALD_REDIS_PARTITIONS", value_parser = values::redis_partitions)]
+    pub redis_partitions: Option<usize>,
+
     /// Roles of this process, comma-separated (default: all).
     #[arg(
         long,

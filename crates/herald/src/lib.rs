@@ -144,6 +144,7 @@ impl Stores {
                     timeouts: redis.timeouts,
                     events: settings.server.runs(Role::Api),
                     ack: redis.ack,
+                    partitions: redis.partitions,
                 };
                 let store = RedisStore::connect_with(url, &redis.prefix, config, options)
                     .await

@@ -135,6 +135,8 @@ pub struct RedisSettings {
     pub prefix: String,
     pub timeouts: RedisTimeouts,
     pub ack: RedisAck,
+    /// How many partitions the keys are spread over; `None` takes the deployment's.
+    pub partitions: Option<usize>,
 }
 
 /// The backend's settings as they are written: a Redis URL or none.
@@ -150,6 +152,8 @@ struct BackendFields {
     ack: Ack,
     #[serde(deserialize_with = "de::duration")]
     ack_timeout: Duration,
+    #[serde(default, deserialize_with = "de::redis_partitions")]
+    partitions: Option<usize>,
 }
 
 impl From<BackendFields> for Backend {
@@ -169,6 +173,7 @@ impl From<BackendFields> for Backend {
                         timeout: fields.ack_timeout,
                     },
                 },
+                partitions: fields.partitions,
             }),
         }
     }

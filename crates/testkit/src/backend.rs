@@ -1,14 +1,15 @@
 //! The backends of the store, opened for one test: the memory store, or a Redis store under a
 //! fresh key prefix on the `redis-server` the suite's tests share, on the primary of the
-//! Sentinel deployment they share, or on the Redis Cluster they share. With
-//! [`on_both_backends!`](crate::on_both_backends) a test written once runs on memory and
-//! Redis; with [`on_every_backend!`](crate::on_every_backend) on Sentinel and Cluster too.
+//! Sentinel deployment they share, or on the Redis Cluster they share (in one partition, or
+//! spread over [`PARTITIONS`]). With [`on_both_backends!`](crate::on_both_backends) a test
+//! written once runs on memory and Redis; with [`on_every_backend!`](crate::on_every_backend)
+//! on Sentinel and Cluster, partitioned or not, too.
 
 use std::any::Any;
 use std::sync::Arc;
 
 use herald_core::store::memory::MemoryStore;
-use herald_core::store::redis::RedisStore;
+use herald_core::store::redis::{RedisOptions, RedisStore};
 use herald_core::store::{SharedKeyStore, SharedWebhookStore};
 use herald_core::{SharedStore, StoreConfig};
 
@@ -23,6 +24,20 @@ pub enum Backend {
     Sentinel,
     /// A Redis Cluster of three shards (`redis+cluster://`).
     Cluster,
+    /// The same Cluster, the store spread over [`PARTITIONS`] partitions.
+    Partitioned,
+}
+
+/// How many partitions [`Backend::Partitioned`] spreads a store over: one per shard of the
+/// test Cluster.
+pub const PARTITIONS: usize = 3;
+
+impl Backend {
+    /// Whether the store is spread over partitions: then the feed orders the events of
+    /// different jobs only by time (see `RedisStore`).
+    pub fn partitioned(self) -> bool {
+        matches!(self, Backend::Partitioned)
+    }
 }
 
 /// One backend's store for one test, seen through each of its traits; it keeps the Redis
@@ -70,6 +85,22 @@ impl Backend {
                     RedisStore::connect(&cluster.url(), &RedisServer::fresh_prefix(), config)
                         .await
                         .expect("connect to the test Redis Cluster");
+                on_redis(store, cluster)
+            }
+            Backend::Partitioned => {
+                let cluster = Cluster::shared();
+                let options = RedisOptions {
+                    partitions: Some(PARTITIONS),
+                    ..RedisOptions::default()
+                };
+                let store = RedisStore::connect_with(
+                    &cluster.url(),
+                    &RedisServer::fresh_prefix(),
+                    config,
+                    options,
+                )
+                .await
+                .expect("connect to the test Redis Cluster");
                 on_redis(store, cluster)
             }
         }
@@ -123,8 +154,9 @@ macro_rules! on_both_backends {
     };
 }
 
-/// [`on_both_backends!`], and once more on Redis through Sentinel and on a Redis Cluster, as
-/// `sentinel::name` and `cluster::name`.
+/// [`on_both_backends!`], and once more on Redis through Sentinel, on a Redis Cluster and on
+/// that Cluster spread over partitions, as `sentinel::name`, `cluster::name` and
+/// `partitioned::name`.
 #[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -142,6 +174,14 @@ macro_rules! on_every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::backend::Backend::Cluster).await
+                }
+            )*
+        }
+        mod partitioned {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::backend::Backend::Partitioned).await
                 }
             )*
         }

@@ -153,6 +153,31 @@ impl Cluster {
         self.owner(slot).port
     }
 
+    /// The ports of the primaries holding at least one key that matches `pattern` (a `SCAN`
+    /// pattern), lowest first.
+    ///
+    /// # Panics
+    /// When no node answers or `redis-cli` fails.
+    pub fn primaries_holding(&self, pattern: &str) -> Vec<u16> {
+        let mut ports: Vec<u16> = self
+            .nodes()
+            .into_iter()
+            .filter(|node| node.primary)
+            .filter(|node| {
+                let scan = self
+                    .redis_cli()
+                    .args(["-p", &node.port.to_string(), "--scan", "--pattern", pattern])
+                    .output()
+                    .expect("run redis-cli --scan");
+                assert!(scan.status.success(), "redis-cli --scan failed");
+                !scan.stdout.is_empty()
+            })
+            .map(|node| node.port)
+            .collect();
+        ports.sort_unstable();
+        ports
+    }
+
     /// Moves `slot` to another primary with `redis-cli --cluster reshard`, keys and all, while
     /// the cluster serves: `redis-cli` moves the source's lowest slots first, so every slot of
     /// the source up to this one moves. Answers the port of the primary that serves it after.

@@ -276,10 +276,11 @@ pub struct EventResource {
     pub data: JobView,
 }
 
-impl From<&FeedEntry> for EventResource {
-    fn from(entry: &FeedEntry) -> Self {
+impl From<&(FeedCursor, FeedEntry)> for EventResource {
+    /// The entry read, with the reader's cursor once it is read.
+    fn from((cursor, entry): &(FeedCursor, FeedEntry)) -> Self {
         Self {
-            id: entry.cursor.to_string(),
+            id: cursor.to_string(),
             kind: entry.event.kind,
             timestamp: format_time(&entry.event.job.updated_at),
             data: JobView::from(&entry.event.job),
@@ -301,8 +302,9 @@ pub struct EventPage {
 /// What a read of the feed found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedRead {
-    /// The matching events, oldest first.
-    pub entries: Vec<FeedEntry>,
+    /// The matching events, oldest first, each with the cursor of a reader that read up to
+    /// it.
+    pub entries: Vec<(FeedCursor, FeedEntry)>,
     /// How far the feed was read: the last returned event's cursor when the page is full,
     /// else the last entry looked at (or where the read started, when there was none).
     pub next: FeedCursor,
@@ -349,14 +351,14 @@ pub async fn read_matching(
             READ_BATCH
         }
         .min(MAX_SCAN - scanned);
-        let page = store.feed(tenant, read.next, wanted).await?;
+        let page = store.feed(tenant, &read.next, wanted).await?;
         read.missed |= page.missed;
         let got = page.entries.len();
         for entry in page.entries {
-            read.next = entry.cursor;
+            read.next.advance(&entry);
             scanned += 1;
             if filter.matches(&entry.event) {
-                read.entries.push(entry);
+                read.entries.push((read.next.clone(), entry));
                 if read.entries.len() == limit {
                     break;
                 }
@@ -397,7 +399,7 @@ impl FeedReader<'_> {
             filter,
         } = params;
         let Some(wait) = wait.filter(|w| !w.is_zero()) else {
-            return Ok(read_matching(self.store, tenant, *after, filter, *limit).await?);
+            return Ok(read_matching(self.store, tenant, after.clone(), filter, *limit).await?);
         };
         let deadline = tokio::time::Instant::now() + wait;
         let watch = self.hub.revocations().watch(key).await?;
@@ -406,7 +408,7 @@ impl FeedReader<'_> {
             .hub
             .subscribe_tenant(tenant.clone(), Listener::LongPoll)
             .until_revoked(&watch);
-        let mut read = read_matching(self.store, tenant, *after, filter, *limit).await?;
+        let mut read = read_matching(self.store, tenant, after.clone(), filter, *limit).await?;
         // Found something, or stopped short of the end: the client has a page to take.
         if !read.entries.is_empty() || !read.at_end {
             return Ok(read);
@@ -422,7 +424,7 @@ impl FeedReader<'_> {
                 None => return Ok(read),
                 Some(Notice::Revoked) => return Err(watch.refusal()),
                 Some(Notice::Event(entry))
-                    if entry.cursor <= read.next || !filter.matches(&entry.event) =>
+                    if read.next.covers(&entry) || !filter.matches(&entry.event) =>
                 {
                     continue;
                 }
@@ -435,7 +437,8 @@ impl FeedReader<'_> {
                 }
             }
             // The notice is a hint; the page comes from the store, in feed order.
-            let again = read_matching(self.store, tenant, read.next, filter, *limit).await?;
+            let again =
+                read_matching(self.store, tenant, read.next.clone(), filter, *limit).await?;
             let missed = read.missed || again.missed;
             read = FeedRead { missed, ..again };
             if !read.entries.is_empty() || !read.at_end {
@@ -516,7 +519,7 @@ mod tests {
         let params = query("after=17-2&wait=5&limit=3")
             .page_params(Duration::from_secs(60))
             .unwrap();
-        assert_eq!(params.after, FeedCursor { ms: 17, n: 2 });
+        assert_eq!(params.after.to_string(), "17-2");
         assert_eq!(params.wait, Some(Duration::from_secs(5)));
         assert_eq!(params.limit, 3);
     }

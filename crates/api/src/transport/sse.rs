@@ -224,10 +224,10 @@ impl Queued {
     }
 
     /// The event's frame on a feed stream, where its id is `cursor`.
-    fn feed_frame(&self, cursor: FeedCursor) -> Option<Bytes> {
+    fn feed_frame(&self, cursor: &FeedCursor) -> Option<Bytes> {
         match self {
             Self::Stored(event) => job_frame(cursor, event.kind, &event.job),
-            Self::Live(entry) => entry.feed_frame(),
+            Self::Live(entry) => entry.feed_frame(cursor),
         }
     }
 }
@@ -515,11 +515,11 @@ impl FeedStream {
         };
         let resumed_after = match after {
             Some(after) => {
-                stream.read_through = after;
+                stream.read_through = after.clone();
                 let page = stream
                     .held
                     .store
-                    .feed(&stream.tenant, after, READ_BATCH)
+                    .feed(&stream.tenant, &after, READ_BATCH)
                     .await?;
                 let label = if page.missed {
                     EARLIEST.to_owned()
@@ -531,7 +531,7 @@ impl FeedStream {
             }
             None => {
                 let head = stream.held.store.feed_head(&stream.tenant).await?;
-                stream.read_through = head;
+                stream.read_through = head.clone();
                 stream.queue_snapshots(head).await?;
                 None
             }
@@ -556,7 +556,7 @@ impl FeedStream {
             let kind = current_kind(&job);
             if self.filter.wants(kind) {
                 self.queue
-                    .push_back((head, Queued::Stored(Box::new(Event { kind, job }))));
+                    .push_back((head.clone(), Queued::Stored(Box::new(Event { kind, job }))));
             }
         }
         Ok(())
@@ -571,8 +571,8 @@ impl FeedStream {
                 return false;
             }
         }
-        let after = self.read_through;
-        let read = || self.held.store.feed(&self.tenant, after, READ_BATCH);
+        let after = self.read_through.clone();
+        let read = || self.held.store.feed(&self.tenant, &after, READ_BATCH);
         match read_with_retries(&self.subscription, read).await {
             None => false,
             // Trimmed past where this stream had read: end, and the client's reconnection
@@ -593,13 +593,15 @@ impl FeedStream {
     fn take_page(&mut self, entries: Vec<FeedEntry>) {
         self.catching_up = entries.len() >= READ_BATCH;
         for entry in entries {
-            if entry.cursor <= self.read_through {
+            if self.read_through.covers(&entry) {
                 continue;
             }
-            self.read_through = entry.cursor;
+            self.read_through.advance(&entry);
             if self.wants(&entry.event) {
-                self.queue
-                    .push_back((entry.cursor, Queued::Stored(Box::new(entry.event))));
+                self.queue.push_back((
+                    self.read_through.clone(),
+                    Queued::Stored(Box::new(entry.event)),
+                ));
             }
         }
     }
@@ -622,7 +624,7 @@ impl NextEvent for FeedStream {
             }
             if let Some((cursor, queued)) = self.queue.pop_front() {
                 self.held.sent.inc();
-                return queued.feed_frame(cursor);
+                return queued.feed_frame(&cursor);
             }
             if self.closing {
                 return None;
@@ -643,10 +645,11 @@ impl NextEvent for FeedStream {
                 Some(Notice::Revoked) => return None,
                 Some(Notice::Resync) => self.catching_up = true,
                 Some(Notice::Event(entry)) => {
-                    if entry.cursor > self.read_through {
-                        self.read_through = entry.cursor;
+                    if !self.read_through.covers(&entry) {
+                        self.read_through.advance(&entry);
                         if self.wants(&entry.event) {
-                            self.queue.push_back((entry.cursor, Queued::Live(entry)));
+                            self.queue
+                                .push_back((self.read_through.clone(), Queued::Live(entry)));
                         }
                     }
                 }

@@ -2,9 +2,10 @@
 //! deliveries (`POST /v1/webhooks/{id}/replay {"since", "until"}`), for an endpoint that was
 //! down, misconfigured or just created.
 //!
-//! The events come from the tenant's feed, the same one `GET /v1/events` pages through: its
-//! cursors are `<ms>-<n>`, the time each event was appended, so a window in time is a range of
-//! cursors. The feed is capped (100,000 events per tenant by default): a window older than
+//! The events come from the tenant's feed, the same one `GET /v1/events` pages through: each
+//! event's position in its partition is `<ms>-<n>`, the time it was appended, and a read
+//! merges the partitions by it, so a window in time is a range of positions in every
+//! partition. The feed is capped (100,000 events per tenant by default): a window older than
 //! what it still holds replays what is left, and the answer says `missed`. Every event in the
 //! window that the subscription wants *now* (its current `events` and `job_types`) becomes a
 //! new delivery with a new id, due at once; receivers that deduplicate by the `webhook-id`
@@ -17,7 +18,7 @@
 use chrono::{DateTime, Utc};
 use herald_core::view::format_time;
 use herald_core::webhook::{Delivery, Target, render_body};
-use herald_core::{FeedCursor, FieldError, SubscriptionId, TenantId};
+use herald_core::{FeedCursor, FeedPosition, FieldError, SubscriptionId, TenantId};
 use serde::{Deserialize, Serialize};
 
 use super::{Webhooks, disabled};
@@ -89,13 +90,14 @@ impl ReplayWindow {
         }
     }
 
-    /// The feed cursor to read after: just before the first millisecond of the window.
+    /// The feed cursor to read after: every partition just before the first millisecond of
+    /// the window.
     fn start(&self) -> FeedCursor {
         match u64::try_from(self.since.timestamp_millis()) {
-            Ok(ms) if ms > 0 => FeedCursor {
+            Ok(ms) if ms > 0 => FeedCursor::everywhere(FeedPosition {
                 ms: ms - 1,
                 n: u64::MAX,
-            },
+            }),
             _ => FeedCursor::START,
         }
     }
@@ -158,7 +160,7 @@ impl Webhooks<'_> {
         // milliseconds, so `next_since` (a time) never splits one.
         let mut last_ms = None;
         loop {
-            let page = self.store.feed(tenant, after, READ_BATCH).await?;
+            let page = self.store.feed(tenant, &after, READ_BATCH).await?;
             answer.missed |= page.missed;
             if page.entries.is_empty() {
                 return Ok(answer);
@@ -167,15 +169,16 @@ impl Webhooks<'_> {
             let mut batch = Vec::new();
             let mut done = false;
             for entry in &page.entries {
-                if entry.cursor.ms > end_ms {
+                let ms = entry.position.ms;
+                if ms > end_ms {
                     done = true;
                     break;
                 }
                 let event = &entry.event;
                 if sub.wants(event.kind, &event.job.job_type) {
-                    if answer.replayed >= MAX_REPLAY && last_ms != Some(entry.cursor.ms) {
+                    if answer.replayed >= MAX_REPLAY && last_ms != Some(ms) {
                         answer.truncated = true;
-                        answer.next_since = i64::try_from(entry.cursor.ms)
+                        answer.next_since = i64::try_from(ms)
                             .ok()
                             .and_then(DateTime::from_timestamp_millis)
                             .map(|t| format_time(&t));
@@ -185,9 +188,9 @@ impl Webhooks<'_> {
                     let delivery = Delivery::new(Target::Subscription(&sub), tenant, event, now);
                     batch.push((delivery, render_body(event)));
                     answer.replayed += 1;
-                    last_ms = Some(entry.cursor.ms);
+                    last_ms = Some(ms);
                 }
-                after = entry.cursor;
+                after.advance(entry);
             }
             if !batch.is_empty() {
                 self.webhooks.enqueue(&batch).await?;
@@ -246,7 +249,8 @@ mod tests {
     fn a_window_starts_reading_just_before_its_first_millisecond() {
         let window = parse(&json!({"since": "1970-01-01T00:00:00.005Z"}), now()).unwrap();
         let start = window.start();
-        assert_eq!(start.next(), FeedCursor { ms: 5, n: 0 });
+        assert_eq!(start.position(0).next(), FeedPosition { ms: 5, n: 0 });
+        assert_eq!(start.position(7), start.position(0));
         let epoch = parse(&json!({"since": "1960-01-01T00:00:00Z"}), now()).unwrap();
         assert_eq!(epoch.start(), FeedCursor::START);
     }

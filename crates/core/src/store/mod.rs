@@ -35,7 +35,7 @@ use tokio::sync::broadcast;
 use crate::apikey::ApiKeyId;
 use crate::catalog::JobTypes;
 use crate::event::Event;
-use crate::feed::{FeedCursor, FeedEntry, FeedPage};
+use crate::feed::{FeedCursor, FeedEntry, FeedPage, FeedPosition};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, TransitionError};
 pub use keys::{KeyStore, SharedKeyStore};
@@ -112,7 +112,7 @@ impl StoreConfig {
     /// cursors were taken from); see [`StoreConfig::feed_keep_of`].
     pub fn feed_serves(&self, entry: &FeedEntry, now_ms: u64) -> bool {
         let keep = self.feed_keep_of(&entry.event.job.job_type);
-        u128::from(now_ms.saturating_sub(entry.cursor.ms)) < keep.as_millis()
+        u128::from(now_ms.saturating_sub(entry.position.ms)) < keep.as_millis()
     }
 
     /// Refuses a result larger than `max_result_bytes`, before anything is written.
@@ -309,20 +309,26 @@ pub enum Signal {
 pub struct Announced {
     job: JobId,
     tenant: TenantId,
-    /// Where the entry is in the tenant's feed.
-    at: FeedCursor,
+    /// Where the entry is in the tenant's feed: its partition and position there.
+    at: (usize, FeedPosition),
     /// The event's JSON as published; empty when the entry was known decoded.
     json: Box<[u8]>,
     entry: OnceLock<Option<Arc<FeedEntry>>>,
 }
 
 impl Announced {
-    /// The announcement of `job`'s (of `tenant`) event `event`, published as JSON, at `cursor`.
-    pub fn published(cursor: FeedCursor, job: JobId, tenant: TenantId, event: &[u8]) -> Self {
+    /// The announcement of `job`'s (of `tenant`) event `event`, published as JSON, at
+    /// `position` in the feed's `partition`.
+    pub fn published(
+        (partition, position): (usize, FeedPosition),
+        job: JobId,
+        tenant: TenantId,
+        event: &[u8],
+    ) -> Self {
         Self {
             job,
             tenant,
-            at: cursor,
+            at: (partition, position),
             json: event.into(),
             entry: OnceLock::new(),
         }
@@ -344,7 +350,8 @@ impl Announced {
         self.entry
             .get_or_init(|| match serde_json::from_slice::<Event>(&self.json) {
                 Ok(event) => Some(Arc::new(FeedEntry {
-                    cursor: self.at,
+                    partition: self.at.0,
+                    position: self.at.1,
                     event,
                 })),
                 Err(error) => {
@@ -361,7 +368,7 @@ impl From<Arc<FeedEntry>> for Announced {
         Self {
             job: entry.event.job.id,
             tenant: entry.event.job.tenant.clone(),
-            at: entry.cursor,
+            at: (entry.partition, entry.position),
             json: Box::default(),
             entry: OnceLock::from(Some(entry)),
         }
@@ -413,7 +420,7 @@ pub trait Store: Send + Sync + 'static {
     async fn feed(
         &self,
         tenant: &TenantId,
-        after: FeedCursor,
+        after: &FeedCursor,
         limit: usize,
     ) -> Result<FeedPage, StoreError>;
 

@@ -110,7 +110,7 @@ impl Delivery {
             Target::Subscription(sub) => (Some(sub.id), sub.url.clone()),
         };
         Self {
-            id: DeliveryId::generate(),
+            id: DeliveryId::of_job(&event.job.id),
             tenant: tenant.clone(),
             subscription,
             job_id: event.job.id,

@@ -56,7 +56,7 @@ async fn after_its_slot_moves_the_store_follows_it_with_every_kind_of_command() 
     // No command has gone to the cluster since the move: each of these is the first of its
     // kind to find the slot gone.
     let feed = store
-        .feed(&tenant(), FeedCursor::START, 100)
+        .feed(&tenant(), &FeedCursor::START, 100)
         .await
         .expect("a transaction follows the slot");
     assert_eq!(feed.entries.len(), 3, "two creations and a start");

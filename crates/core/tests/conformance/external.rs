@@ -329,7 +329,9 @@ async fn an_external_queue_is_bounded_per_tenant(backend: Backend) {
         },
     )
     .await;
-    h.create(new_job(EXTERNAL, json!({}))).await;
+    for _ in 0..h.bound_of(1) {
+        h.create(new_job(EXTERNAL, json!({}))).await;
+    }
     let err = h
         .store
         .create(new_job(EXTERNAL, json!({})))

@@ -9,7 +9,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use herald_core::webhook::{JobHook, WebhookSecret, WebhookUrl};
 use herald_core::{
-    EventType, FeedCursor, IdempotencyKey, JobId, JobLimits, JobRequest, JobType, NewJob, TenantId,
+    EventType, FeedCursor, FeedPosition, IdempotencyKey, JobId, JobLimits, JobRequest, JobType,
+    NewJob, TenantId,
 };
 use herald_testkit::props::{self, config};
 use proptest::prelude::*;
@@ -227,20 +228,36 @@ proptest! {
 
     #[test]
     fn a_feed_cursor_is_parsed_or_refused_and_round_trips(
-        raw in prop_oneof![text(), "[0-9]{0,25}(-[0-9]{0,25})?", "[0-9\\-+ ]{0,12}"],
+        raw in prop_oneof![
+            text(),
+            "[0-9]{0,25}(-[0-9]{0,25})?",
+            "([0-9]{0,5}(-[0-9]{0,3})?\\.){0,70}[0-9]{0,5}",
+            "[0-9\\-+. ]{0,12}",
+        ],
     ) {
         if let Ok(cursor) = raw.parse::<FeedCursor>() {
-            prop_assert!(raw.bytes().all(|b| b.is_ascii_digit() || b == b'-'), "{raw:?}");
+            prop_assert!(
+                raw.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'.'),
+                "{raw:?}"
+            );
             prop_assert_eq!(cursor.to_string().parse::<FeedCursor>(), Ok(cursor));
         }
     }
 
     #[test]
-    fn every_cursor_reads_back_what_it_shows(ms in any::<u64>(), n in any::<u64>()) {
-        let cursor = FeedCursor { ms, n };
-        prop_assert_eq!(cursor.to_string().parse::<FeedCursor>(), Ok(cursor));
-        prop_assert_eq!(ms.to_string().parse::<FeedCursor>(), Ok(FeedCursor { ms, n: 0 }));
-        prop_assert!(cursor.next() >= cursor);
+    fn every_cursor_reads_back_what_it_shows(
+        // Up to `MAX_PARTITIONS` (64) positions.
+        positions in proptest::collection::vec((any::<u64>(), any::<u64>()), 0..=64),
+        at in 0..80usize,
+    ) {
+        let positions: Vec<FeedPosition> =
+            positions.into_iter().map(|(ms, n)| FeedPosition { ms, n }).collect();
+        let cursor = FeedCursor::of(positions.clone());
+        prop_assert_eq!(cursor.to_string().parse::<FeedCursor>(), Ok(cursor.clone()));
+        // A partition past the positions is at the start.
+        let expected = positions.get(at).copied().unwrap_or_default();
+        prop_assert_eq!(cursor.position(at), expected);
+        prop_assert!(cursor.position(at).next() >= cursor.position(at));
     }
 
     #[test]

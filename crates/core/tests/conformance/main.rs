@@ -17,6 +17,7 @@ mod jobs;
 mod keys;
 mod leases;
 mod listing;
+mod partitions;
 mod redis_specific;
 mod replication;
 mod retention;

@@ -784,7 +784,7 @@ async fn a_feed_is_trimmed_by_age_and_expires_when_its_tenant_goes_quiet() {
     let head = f.store.feed_head(&tenant()).await.unwrap();
     assert_eq!(Some(head.to_string()), Some(appended.id.clone()));
     let next = f.create("demo.sleep").await;
-    let page = f.store.feed(&tenant(), head, 100).await.unwrap();
+    let page = f.store.feed(&tenant(), &head, 100).await.unwrap();
     assert!(!page.missed);
     assert_eq!(page.entries.len(), 1);
     assert_eq!(page.entries[0].event.job.id, next.id);
@@ -792,13 +792,13 @@ async fn a_feed_is_trimmed_by_age_and_expires_when_its_tenant_goes_quiet() {
     let newest: String = f.raw.get(&last).await.unwrap();
     let behind = f
         .store
-        .feed(&tenant(), newest.parse().unwrap(), 100)
+        .feed(&tenant(), &newest.parse().unwrap(), 100)
         .await
         .unwrap();
     assert!(behind.entries.is_empty() && !behind.missed);
     let older = f
         .store
-        .feed(&tenant(), herald_core::FeedCursor::START, 100)
+        .feed(&tenant(), &herald_core::FeedCursor::START, 100)
         .await
         .unwrap();
     assert!(older.missed, "the expired feed's events were missed");

@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 pub struct Harness {
     stores: Stores,
     pub worker: WorkerId,
+    pub backend: Backend,
 }
 
 impl Deref for Harness {
@@ -30,11 +31,25 @@ impl Deref for Harness {
     }
 }
 
+impl Harness {
+    /// How many jobs of a type fit in line under a bound of `max`: on a store spread over
+    /// partitions, each partition holds its share of the bound (rounded up), and submissions
+    /// without a key go round them, so it fills up at the shares' sum.
+    pub fn bound_of(&self, max: usize) -> usize {
+        if self.backend.partitioned() {
+            max.div_ceil(herald_testkit::backend::PARTITIONS) * herald_testkit::backend::PARTITIONS
+        } else {
+            max
+        }
+    }
+}
+
 /// A fresh store of `backend` with `config`.
 pub async fn open(backend: Backend, config: StoreConfig) -> Harness {
     Harness {
         stores: backend.open(config).await,
         worker: WorkerId::generate(),
+        backend,
     }
 }
 

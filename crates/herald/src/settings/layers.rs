@@ -34,6 +34,7 @@ const PLACES: &[(&str, &str)] = &[
     ("redis_command_timeout", "backend.command_timeout"),
     ("redis_ack", "backend.ack"),
     ("redis_ack_timeout", "backend.ack_timeout"),
+    ("redis_partitions", "backend.partitions"),
     ("lease_timeout", "jobs.lease_timeout"),
     ("retention", "jobs.retention"),
     ("max_body_bytes", "api.max_body_bytes"),

@@ -129,6 +129,14 @@ fn bounded<T: TryFrom<u64>>(raw: &str, range: RangeInclusive<u64>) -> Result<T, 
     T::try_from(number).map_err(|_| format!("{number} is too large"))
 }
 
+/// `--redis-partitions`: how many partitions a Redis deployment's keys are spread over.
+///
+/// # Errors
+/// Outside 1 to 64.
+pub fn redis_partitions(raw: &str) -> Result<usize, String> {
+    bounded(raw, 1..=64)
+}
+
 /// `--concurrency`: jobs one worker process runs at once.
 ///
 /// # Errors
@@ -276,6 +284,10 @@ pub mod de {
 
     pub fn redis_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RedisUrl>, D::Error> {
         parsed(d, super::redis_url).map(Some)
+    }
+
+    pub fn redis_partitions<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        parsed(d, super::redis_partitions).map(Some)
     }
 
     pub fn plain_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PlainKey>, D::Error> {

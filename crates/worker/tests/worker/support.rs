@@ -417,7 +417,7 @@ impl Store for Faulty {
     async fn feed(
         &self,
         tenant: &TenantId,
-        after: FeedCursor,
+        after: &FeedCursor,
         limit: usize,
     ) -> Result<FeedPage, StoreError> {
         self.inner.feed(tenant, after, limit).await

@@ -567,8 +567,8 @@ mod tests {
     use herald_core::store::KeyStore;
     use herald_core::store::memory::MemoryStore;
     use herald_core::{
-        Event, EventType, FeedCursor, FeedEntry, Job, JobLimits, JobRequest, NewJob, StoreConfig,
-        TenantId,
+        Event, EventType, FeedCursor, FeedEntry, FeedPosition, Job, JobLimits, JobRequest, NewJob,
+        StoreConfig, TenantId,
     };
     use prometheus_client::registry::Registry;
 
@@ -644,7 +644,8 @@ mod tests {
         let new = NewJob::parse(tenant, request, None, &JobLimits::default()).unwrap();
         let (job, _) = Job::create(JobId::generate(), &new, Utc::now());
         Arc::new(FeedEntry {
-            cursor: FeedCursor { ms: 1, n },
+            partition: 0,
+            position: FeedPosition { ms: 1, n },
             event: Event::new(EventType::Pending, &job),
         })
     }
@@ -659,7 +660,12 @@ mod tests {
         let entry = entry_for("acme", 1);
         let job = entry.event.job.id;
         let tenant = entry.event.job.tenant.clone();
-        let garbled = Announced::published(entry.cursor, job, tenant.clone(), b"{}");
+        let garbled = Announced::published(
+            (entry.partition, entry.position),
+            job,
+            tenant.clone(),
+            b"{}",
+        );
         // Nobody follows it: not even looked at.
         hub.dispatch(&garbled);
         let mut sub = hub.subscribe_tenant(tenant, Listener::LongPoll);
@@ -686,15 +692,26 @@ mod tests {
             view["links"]["events"],
             format!("/v1/jobs/{}/events", published.event.job.id)
         );
-        let feed = published.feed_frame().expect("renders");
+        let cursor = FeedCursor::at(published.position);
+        let feed = published.feed_frame(&cursor).expect("renders");
         assert_eq!(
             &feed[..],
-            format!(
-                "id: {}\nevent: job.pending\ndata: {data}\n\n",
-                published.cursor
-            )
-            .as_bytes(),
+            format!("id: {cursor}\nevent: job.pending\ndata: {data}\n\n").as_bytes(),
             "a feed stream's frame differs in its id only"
+        );
+        let again = published.feed_frame(&cursor).expect("renders");
+        assert_eq!(
+            feed.as_ptr(),
+            again.as_ptr(),
+            "one partition: one frame for all"
+        );
+        // Where the stream's cursor names other partitions, its frame is its own.
+        let mut spread = FeedCursor::of([FeedPosition::START, FeedPosition { ms: 9, n: 0 }]);
+        spread.advance(&published);
+        let own = published.feed_frame(&spread).expect("renders");
+        assert_eq!(
+            &own[..],
+            format!("id: 1-1.9-0\nevent: job.pending\ndata: {data}\n\n").as_bytes()
         );
     }
 
@@ -705,7 +722,7 @@ mod tests {
     }
 
     fn is_event_of(notice: Option<Notice>, entry: &FeedEntry) -> bool {
-        matches!(notice, Some(Notice::Event(e)) if e.cursor == entry.cursor
+        matches!(notice, Some(Notice::Event(e)) if e.position == entry.position
             && e.event.job.id == entry.event.job.id)
     }
 

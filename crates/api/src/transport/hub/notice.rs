@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use actix_web::web::Bytes;
-use herald_core::FeedEntry;
+use herald_core::{FeedCursor, FeedEntry};
 
 use crate::http::metrics::StreamKind;
 use crate::transport::frame::{frame, render};
@@ -41,12 +41,16 @@ impl Published {
             .clone()
     }
 
-    /// The event as a feed stream sends it (`id:` its cursor), built by the first caller;
-    /// `None` only if the job resource cannot be serialized.
-    pub fn feed_frame(&self) -> Option<Bytes> {
-        self.feed_frame
-            .get_or_init(|| self.framed(self.entry.cursor))
-            .clone()
+    /// The event as a feed stream sends it, `id:` the stream's `cursor` once it is read;
+    /// `None` only if the job resource cannot be serialized. Where the cursor is the entry's
+    /// own position (a feed of one partition), the frame is the same for every stream and
+    /// built by the first caller; elsewhere each stream's cursor differs in other partitions'
+    /// positions, and only the rendered job resource is shared.
+    pub fn feed_frame(&self, cursor: &FeedCursor) -> Option<Bytes> {
+        if cursor.is_at(self.entry.position) {
+            return self.feed_frame.get_or_init(|| self.framed(cursor)).clone();
+        }
+        self.framed(cursor)
     }
 
     fn framed(&self, id: impl std::fmt::Display) -> Option<Bytes> {

@@ -416,7 +416,7 @@ impl Store for MemoryStore {
     async fn feed(
         &self,
         tenant: &TenantId,
-        after: FeedCursor,
+        after: &FeedCursor,
         limit: usize,
     ) -> Result<FeedPage, StoreError> {
         let state = self.lock();
@@ -427,7 +427,8 @@ impl Store for MemoryStore {
             });
         };
         let now_ms = now_ms();
-        let start = feed.entries.partition_point(|e| e.cursor <= after);
+        let after = after.position(0);
+        let start = feed.entries.partition_point(|e| e.position <= after);
         let mut page = FeedPage {
             entries: Vec::new(),
             missed: feed.trimmed_through.is_some_and(|t| t > after),
@@ -451,7 +452,7 @@ impl Store for MemoryStore {
             .lock()
             .feeds
             .get(tenant)
-            .map_or(FeedCursor::START, |f| f.last))
+            .map_or(FeedCursor::START, |f| FeedCursor::at(f.last)))
     }
 
     async fn claim(

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::webhooks::Hooks;
 use crate::event::Event;
-use crate::feed::{FeedCursor, FeedEntry};
+use crate::feed::{FeedEntry, FeedPosition};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobOutput};
 use crate::webhook::{HookStatus, JobHook};
@@ -129,10 +129,10 @@ impl State {
 pub(super) struct Feed {
     /// Shared with the jobs' histories and the signals: an event is built once.
     pub(super) entries: VecDeque<Arc<FeedEntry>>,
-    /// The newest cursor: kept when every entry is gone, like Redis's `:last`.
-    pub(super) last: FeedCursor,
-    /// The newest cursor trimmed away, to tell a reader it missed events.
-    pub(super) trimmed_through: Option<FeedCursor>,
+    /// The newest position: kept when every entry is gone, like Redis's `feed-last`.
+    pub(super) last: FeedPosition,
+    /// The newest position trimmed away, to tell a reader it missed events.
+    pub(super) trimmed_through: Option<FeedPosition>,
 }
 
 /// The clock feed cursors are taken from, in Unix milliseconds.
@@ -146,17 +146,19 @@ impl Feed {
     pub(super) fn append(&mut self, event: Event, max: usize, keep: Duration) -> Arc<FeedEntry> {
         let now_ms = now_ms();
         self.last = if now_ms > self.last.ms {
-            FeedCursor { ms: now_ms, n: 0 }
+            FeedPosition { ms: now_ms, n: 0 }
         } else {
             self.last.next()
         };
+        // One feed, one partition.
         let entry = Arc::new(FeedEntry {
-            cursor: self.last,
+            partition: 0,
+            position: self.last,
             event,
         });
         self.entries.push_back(Arc::clone(&entry));
         while self.entries.len() > max {
-            self.trimmed_through = self.entries.pop_front().map(|e| e.cursor);
+            self.trimmed_through = self.entries.pop_front().map(|e| e.position);
         }
         self.trim_older_than(keep, now_ms);
         entry
@@ -168,9 +170,9 @@ impl Feed {
         while self
             .entries
             .front()
-            .is_some_and(|e| now_ms.saturating_sub(e.cursor.ms) >= keep)
+            .is_some_and(|e| now_ms.saturating_sub(e.position.ms) >= keep)
         {
-            self.trimmed_through = self.entries.pop_front().map(|e| e.cursor);
+            self.trimmed_through = self.entries.pop_front().map(|e| e.position);
         }
     }
 }

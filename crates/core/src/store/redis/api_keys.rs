@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::{RedisStore, backend, signals, to_json};
+use super::{Partition, backend, signals, to_json};
 use crate::apikey::{ApiKey, ApiKeyId};
 use crate::ids::TenantId;
 use crate::store::StoreError;
@@ -16,7 +16,7 @@ fn parse_key(id: &str, doc: &[u8]) -> Result<ApiKey, StoreError> {
 }
 
 #[async_trait]
-impl KeyStore for RedisStore {
+impl KeyStore for Partition {
     async fn create_key(&self, key: &ApiKey) -> Result<bool, StoreError> {
         // HSETNX refuses an id in use; adding that id to the set again changes nothing.
         let (created, _): (bool, i64) = ::redis::pipe()

@@ -17,7 +17,7 @@ use super::batch::Item;
 use super::listing::Found;
 use super::outbox::NOTIFIER_GROUP;
 use super::webhooks::parse_subscription;
-use super::{RedisStore, backend, millis, to_json, ttl_millis};
+use super::{Partition, backend, millis, to_json, ttl_millis};
 use crate::ids::{DeliveryId, JobId, SubscriptionId, TenantId};
 use crate::store::StoreError;
 use crate::store::webhooks::{DeliveryPage, DeliveryQuery, DueDelivery};
@@ -87,7 +87,7 @@ fn hook_status_arg(delivery: &Delivery) -> Result<String, StoreError> {
     }
 }
 
-impl RedisStore {
+impl Partition {
     /// Stores deliveries due at once, each sending the body of `bodies` it names (by index);
     /// with an outbox entry, acknowledges it in the same script. `false` when the entry was
     /// acknowledged already (nothing was stored).
@@ -330,7 +330,7 @@ impl RedisStore {
     }
 }
 
-impl RedisStore {
+impl Partition {
     /// What a page of listed delivery ids holds: those of the tenant in the state asked for.
     async fn read_listed_deliveries(
         &self,

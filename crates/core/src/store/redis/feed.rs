@@ -3,7 +3,7 @@
 //! Each tenant's feed is a stream capped with `MAXLEN ~` (at least `event_log_max` entries
 //! are kept) and trimmed by age with `MINID ~` (nothing older than the retention is kept, give
 //! or take one stream node), and it expires once the tenant has been quiet for the retention;
-//! an entry's id is its [`FeedCursor`]. A read serves an event only while it is younger than
+//! an entry's id is its [`FeedPosition`] in the store's partition. A read serves an event only while it is younger than
 //! its job type's retention (or the install's, when shorter: see
 //! [`StoreConfig::feed_keep_of`]), by the server's clock, so nothing of an expired job is read
 //! from a feed. Each entry names the entry before it (`prev`, kept across an expiry by the
@@ -15,8 +15,8 @@
 use ::redis::Value;
 use ::redis::streams::{StreamId, StreamRangeReply};
 
-use super::{RedisStore, backend};
-use crate::feed::{FeedCursor, FeedEntry, FeedPage};
+use super::{Partition, backend};
+use crate::feed::{FeedEntry, FeedPage, FeedPosition};
 use crate::ids::TenantId;
 use crate::store::StoreError;
 
@@ -29,51 +29,58 @@ struct FeedBatch {
     /// The server's clock, in Unix milliseconds: the clock the cursors are taken from.
     now_ms: u64,
     /// The newest entry trimmed, or expired with the whole stream, if any.
-    newest_gone: Option<FeedCursor>,
+    newest_gone: Option<FeedPosition>,
     entries: Vec<FeedEntry>,
 }
 
-impl RedisStore {
+impl Partition {
     /// One read of a tenant's feed, in one transaction: the server's clock, the newest entry
-    /// gone (the oldest entry's `prev`, see `# Feeds`) and up to `count` entries after `from`.
+    /// gone (the oldest entry's `prev`, see `# Feeds`, or the last one appended when none is
+    /// left) and up to `count` entries after `from`.
     async fn read_feed(
         &self,
         tenant: &TenantId,
-        from: FeedCursor,
+        from: FeedPosition,
         count: usize,
     ) -> Result<FeedBatch, StoreError> {
         let feed = self.keys.feed(tenant);
         // One transaction: the oldest entry, the clock and the page must come from the same
         // moment, or a trim in between could report as missed an entry the page holds.
-        let ((secs, micros), oldest, page): ((u64, u64), StreamRangeReply, StreamRangeReply) =
-            ::redis::pipe()
-                .atomic()
-                .cmd("TIME")
-                .cmd("XRANGE")
-                .arg(&feed)
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(1)
-                .cmd("XRANGE")
-                .arg(&feed)
-                .arg(format!("({from}"))
-                .arg("+")
-                .arg("COUNT")
-                .arg(count.min(i64::MAX as usize))
-                .query_async(&mut self.conn())
-                .await
-                .map_err(backend("read a tenant's feed"))?;
-        let newest_gone = oldest
-            .ids
-            .first()
-            .map(|entry| prev_of(tenant, entry))
-            .transpose()?
-            .flatten();
+        let ((secs, micros), last, oldest, page): (
+            (u64, u64),
+            Option<String>,
+            StreamRangeReply,
+            StreamRangeReply,
+        ) = ::redis::pipe()
+            .atomic()
+            .cmd("TIME")
+            .cmd("GET")
+            .arg(self.keys.feed_last(tenant))
+            .cmd("XRANGE")
+            .arg(&feed)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .cmd("XRANGE")
+            .arg(&feed)
+            .arg(format!("({from}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(count.min(i64::MAX as usize))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a tenant's feed"))?;
+        // With no entry left at all (trimmed, or the stream expired), the newest one gone is
+        // the last one appended.
+        let newest_gone = match oldest.ids.first() {
+            Some(entry) => prev_of(tenant, entry)?,
+            None => last.map(|last| parse_last(tenant, &last)).transpose()?,
+        };
         let entries = page
             .ids
             .iter()
-            .map(|entry| feed_entry(tenant, entry))
+            .map(|entry| feed_entry(self.index, tenant, entry))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(FeedBatch {
             now_ms: secs.saturating_mul(1000).saturating_add(micros / 1000),
@@ -87,7 +94,7 @@ impl RedisStore {
     pub(super) async fn feed_page(
         &self,
         tenant: &TenantId,
-        after: FeedCursor,
+        after: FeedPosition,
         limit: usize,
     ) -> Result<FeedPage, StoreError> {
         let mut page = FeedPage {
@@ -95,7 +102,7 @@ impl RedisStore {
             missed: false,
         };
         // Nothing follows the largest cursor (and Redis refuses it as an exclusive start).
-        let last_possible = FeedCursor {
+        let last_possible = FeedPosition {
             ms: u64::MAX,
             n: u64::MAX,
         };
@@ -118,13 +125,13 @@ impl RedisStore {
                 first = false;
             }
             let full = batch.entries.len() == count;
-            let oldest_kept = FeedCursor {
+            let oldest_kept = FeedPosition {
                 ms: batch.now_ms.saturating_sub(self.feed_keep()),
                 n: 0,
             };
             let mut jumped = false;
             for entry in batch.entries {
-                if entry.cursor <= oldest_kept {
+                if entry.position <= oldest_kept {
                     // Older than the feed keeps anything (`MINID ~` trims whole nodes): the
                     // rest of the window lies past these, where the read goes on.
                     page.missed = true;
@@ -132,7 +139,7 @@ impl RedisStore {
                     jumped = true;
                     break;
                 }
-                from = entry.cursor;
+                from = entry.position;
                 if !self.config.feed_serves(&entry, batch.now_ms) {
                     page.missed = true;
                 } else if page.entries.len() < limit {
@@ -146,28 +153,36 @@ impl RedisStore {
         Ok(page)
     }
 
-    /// The cursor of the newest event of the tenant's feed ([`FeedCursor::START`] for none).
-    pub(super) async fn feed_end(&self, tenant: &TenantId) -> Result<FeedCursor, StoreError> {
+    /// The position of the newest event of the tenant's feed ([`FeedPosition::START`] for
+    /// none).
+    pub(super) async fn feed_end(&self, tenant: &TenantId) -> Result<FeedPosition, StoreError> {
         // `feed-last` outlives the stream: a feed that expired still ends where it did.
         let last: Option<String> = ::redis::cmd("GET")
             .arg(self.keys.feed_last(tenant))
             .query_async(&mut self.conn())
             .await
             .map_err(backend("read the end of a tenant's feed"))?;
-        match last {
-            None => Ok(FeedCursor::START),
-            Some(id) => id.parse().map_err(|_| {
-                StoreError::Corrupt(format!(
-                    "the feed of tenant {tenant} ends at an id `{id}` that is not a cursor"
-                ))
-            }),
-        }
+        last.map_or(Ok(FeedPosition::START), |last| parse_last(tenant, &last))
     }
 }
 
-/// A feed entry as stored: its id is the cursor, its `event` field the event.
-fn feed_entry(tenant: &TenantId, entry: &StreamId) -> Result<FeedEntry, StoreError> {
-    let cursor = entry.id.parse().map_err(|_| {
+/// The id `feed-last` holds.
+fn parse_last(tenant: &TenantId, id: &str) -> Result<FeedPosition, StoreError> {
+    id.parse().map_err(|_| {
+        StoreError::Corrupt(format!(
+            "the feed of tenant {tenant} ends at an id `{id}` that is not a position"
+        ))
+    })
+}
+
+/// A feed entry of `partition` as stored: its id is the position, its `event` field the
+/// event.
+fn feed_entry(
+    partition: usize,
+    tenant: &TenantId,
+    entry: &StreamId,
+) -> Result<FeedEntry, StoreError> {
+    let position = entry.id.parse().map_err(|_| {
         StoreError::Corrupt(format!(
             "an entry of the feed of tenant {tenant} has the id `{}`",
             entry.id
@@ -176,20 +191,24 @@ fn feed_entry(tenant: &TenantId, entry: &StreamId) -> Result<FeedEntry, StoreErr
     let event = match entry.map.get("event") {
         Some(Value::BulkString(bytes)) => serde_json::from_slice(bytes).map_err(|e| {
             StoreError::Corrupt(format!(
-                "the event at {cursor} in the feed of tenant {tenant}: {e}"
+                "the event at {position} in the feed of tenant {tenant}: {e}"
             ))
         })?,
         other => {
             return Err(StoreError::Corrupt(format!(
-                "the entry {cursor} of the feed of tenant {tenant} holds no event: {other:?}"
+                "the entry {position} of the feed of tenant {tenant} holds no event: {other:?}"
             )));
         }
     };
-    Ok(FeedEntry { cursor, event })
+    Ok(FeedEntry {
+        partition,
+        position,
+        event,
+    })
 }
 
 /// The `prev` of a feed entry: the id of the entry appended before it (`None` on the first).
-fn prev_of(tenant: &TenantId, entry: &StreamId) -> Result<Option<FeedCursor>, StoreError> {
+fn prev_of(tenant: &TenantId, entry: &StreamId) -> Result<Option<FeedPosition>, StoreError> {
     let raw = match entry.map.get("prev") {
         None => return Ok(None),
         Some(Value::BulkString(bytes)) => std::str::from_utf8(bytes).ok(),

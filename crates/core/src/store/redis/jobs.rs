@@ -13,7 +13,7 @@ use super::keys::Keys;
 use super::listing::Found;
 use super::transition::Change;
 use super::{
-    GROUP, HOOK_FIELDS, RedisStore, Stored, backend, corrupt, feed_keep, feed_max, hook_status,
+    GROUP, HOOK_FIELDS, Partition, Stored, backend, corrupt, feed_keep, feed_max, hook_status,
     keys, outbox_max, record_of, signals, to_json, ttl_millis,
 };
 use crate::event::Event;
@@ -46,7 +46,7 @@ pub(super) fn create_head(keys: &Keys, config: &StoreConfig) -> Item {
     head
 }
 
-impl RedisStore {
+impl Partition {
     /// What a page of listed ids holds: the jobs `query` asks for.
     async fn read_listed(
         &self,
@@ -87,9 +87,9 @@ impl RedisStore {
 }
 
 #[async_trait]
-impl Store for RedisStore {
+impl Store for Partition {
     async fn create(&self, new: NewJob) -> Result<Created, StoreError> {
-        let id = JobId::generate();
+        let id = self.new_job_id();
         let (job, event) = Job::create(id, &new, Utc::now());
         let keys = &self.keys;
         let (tenant, job_type) = (&new.tenant, &new.job_type);
@@ -322,14 +322,15 @@ impl Store for RedisStore {
     async fn feed(
         &self,
         tenant: &TenantId,
-        after: FeedCursor,
+        after: &FeedCursor,
         limit: usize,
     ) -> Result<FeedPage, StoreError> {
-        self.feed_page(tenant, after, limit).await
+        self.feed_page(tenant, after.position(self.index), limit)
+            .await
     }
 
     async fn feed_head(&self, tenant: &TenantId) -> Result<FeedCursor, StoreError> {
-        self.feed_end(tenant).await
+        Ok(FeedCursor::at(self.feed_end(tenant).await?))
     }
 
     async fn claim(

@@ -2,13 +2,16 @@
 //! the only place their names are built (the scripts build the few names they must find inside
 //! Redis from prefixes given here, as each script's header says).
 //!
-//! **One hash slot.** Every key carries the same hash tag, the prefix in braces (`{herald}`),
-//! so every key of a deployment hashes to one Redis Cluster slot: each script, and each
-//! multi-key command, touches keys of one slot, as Cluster requires, and on a Cluster the
-//! whole deployment is served by the shard that serves that slot. The pub/sub channels carry
-//! the tag too, so that on a Cluster they are sharded channels of the same slot. (Spreading a
-//! deployment over several slots is a matter of giving each partition its own tag.) After the
-//! tag comes
+//! **One hash slot a partition.** Every key of a partition carries the same hash tag, so it
+//! hashes to one Redis Cluster slot: each script, and each multi-key command, touches keys of
+//! one slot, as Cluster requires. A deployment of one partition (the default) has the prefix
+//! in braces as its tag (`{herald}`), and one shard serves all of it; a deployment spread over
+//! `n` partitions gives each its own tag, `{<prefix>/<i>.<k>}`, chosen so that the partitions'
+//! slots lie in `n` equal ranges of the slot space ([`Keys::partition`]), and so on as many
+//! shards (see `partitioned`). The pub/sub channels carry the tag too, so that on a Cluster
+//! they are sharded channels of the partition's slot. Below, `{p}` is a partition's tag; the
+//! deployment's own tag (`{<prefix>}`) also holds `layout` and `partitions`, which say how
+//! the data under the prefix is laid out. After the tag comes
 //! the kind of key, a fixed word, then what it is of; tenants and job types are letters,
 //! digits, `.`, `_`, `-` and `:`, never `/`, so `/` separates two such parts and no two keys
 //! can collide.
@@ -49,7 +52,9 @@
 //! {p}:outbox                            stream + consumer group `notifier`: events some target
 //!                                       wants (tenant, event, hook)
 //! {p}:subs:<tenant>                     hash: subscription id → Subscription JSON
-//! {p}:subs-version:<tenant>             hash: subscription id → version (the CAS guard)
+//! {p}:subs-version:<tenant>             hash: subscription id → version (the CAS guard;
+//!                                       `d<version>` once deleted, in a deployment of
+//!                                       several partitions)
 //! {p}:subs-wanted:<tenant>              hash: subscription id → its wants fields, space-
 //!                                       separated ('' while disabled)
 //! {p}:wants:<tenant>                    hash: wants field → how many enabled subscriptions
@@ -66,6 +71,13 @@
 //!                                       never the key)
 //! {p}:layout                            string: the layout version of the keys under the
 //!                                       prefix, written by the first store to start on it
+//!                                       (under the deployment's own tag)
+//! {p}:partitions                        string: how many partitions the deployment has,
+//!                                       written likewise (absent before partitions existed:
+//!                                       one)
+//! {p}:subs-unmirrored                   hash, partition 0's: '<tenant> <subscription id>' →
+//!                                       how many writes marked it: subscriptions whose copies
+//!                                       in the other partitions may be behind
 //! {p}:apikeys                           set: the ids of every API key (listing, and whether any
 //!                                       key exists)
 //! ```
@@ -84,7 +96,7 @@
 //!
 //! A job type is either run by Herald's workers (its jobs wait in `queue:<type>`, whatever
 //! their tenant) or by external workers (in `external-queue:<tenant>/<type>`), as the catalog
-//! says; `RedisStore::queues_of` is the one place that decides. `external-active` keeps the
+//! says; `Partition::queues_of` is the one place that decides. `external-active` keeps the
 //! external maintenance from visiting every tenant: a pair joins it when one of its jobs is
 //! claimed or waits for a retry (`transition.lua`; a claim adds its pairs before reading too)
 //! and leaves it when its queue holds no lease and its delayed set is empty
@@ -114,7 +126,7 @@ pub(super) fn event_field(seq: u64) -> String {
     format!("event:{seq}")
 }
 
-/// Names every key under one prefix, all of them in the prefix's hash slot.
+/// Names every key of one partition, all of them in its hash slot.
 #[derive(Debug, Clone)]
 pub(super) struct Keys {
     /// `{<prefix>}`: the hash tag every key starts with.
@@ -133,6 +145,35 @@ impl Keys {
         Ok(Self {
             tag: format!("{{{prefix}}}"),
         })
+    }
+
+    /// The keys of partition `index` of a deployment spread over `count` (more than one)
+    /// partitions under `prefix`: their hash tag is `{<prefix>/<index>.<k>}`, with the
+    /// smallest `k` whose slot lies in the `index`-th of `count` equal ranges of Redis
+    /// Cluster's 16,384 slots. A cluster whose shards serve equal ranges (as `redis-cli
+    /// --cluster create` makes them) then serves `count` partitions from as many shards as it
+    /// can, whatever the prefix.
+    pub(super) fn partition(prefix: &str, index: usize, count: usize) -> Result<Self, StoreError> {
+        Ok(Self {
+            tag: format!("{{{}}}", partition_tag(prefix, index, count)?),
+        })
+    }
+
+    /// The hash tag every key of the partition starts with, braces and all.
+    pub(super) fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// How many partitions the deployment under the prefix is spread over, as the first store
+    /// to start on it recorded (absent before partitions existed: then it has one).
+    pub(super) fn partitions(&self) -> String {
+        format!("{}:partitions", self.tag)
+    }
+
+    /// The subscriptions whose copies in other partitions may be behind partition 0's
+    /// (hash: `<tenant> <subscription id>` → how many writes marked it).
+    pub(super) fn unmirrored(&self) -> String {
+        format!("{}:subs-unmirrored", self.tag)
     }
 
     fn name(&self, kind: &str, of: impl std::fmt::Display) -> String {
@@ -289,6 +330,38 @@ impl Keys {
     }
 }
 
+/// The hash tag (without its braces) of partition `index` of a deployment spread over
+/// `count` (more than one) partitions under `prefix`: `<prefix>/<index>.<k>`, with the
+/// smallest `k` whose slot lies in the `index`-th of `count` equal ranges of Redis Cluster's
+/// 16,384 slots. Every key of the partition carries it, so `CLUSTER KEYSLOT` of `{<tag>}` is
+/// the partition's slot.
+///
+/// # Errors
+/// [`StoreError::Backend`] for a prefix that is empty or holds a brace or a `/`.
+pub fn partition_tag(prefix: &str, index: usize, count: usize) -> Result<String, StoreError> {
+    Keys::new(prefix)?;
+    if prefix.contains('/') {
+        return Err(StoreError::Backend(format!(
+            "the Redis key prefix `{prefix}` of a deployment spread over partitions must hold \
+             no `/`: its partitions' names would overlap other prefixes'"
+        )));
+    }
+    let (low, high) = (index * SLOTS / count, (index + 1) * SLOTS / count);
+    (0..u32::MAX)
+        .map(|k| format!("{prefix}/{index}.{k}"))
+        .find(|tag| (low..high).contains(&slot_of(tag)))
+        .ok_or_else(|| StoreError::Backend(format!("no hash tag of partition {index} of {count}")))
+}
+
+/// How many hash slots a Redis Cluster has.
+const SLOTS: usize = 16_384;
+
+/// The Redis Cluster slot of a hash tag (what CRC16 of the key's tag gives, as the cluster
+/// computes it).
+fn slot_of(tag: &str) -> usize {
+    usize::from(crc16::State::<crc16::XMODEM>::calculate(tag.as_bytes())) % SLOTS
+}
+
 /// The wants fields of a subscription (see the module docs): none while it is disabled.
 pub(super) fn wants_fields(subscription: &Subscription) -> Vec<String> {
     if !subscription.enabled {
@@ -406,6 +479,34 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), all.len());
         assert_eq!(keys.job(&id), format!("{}{id}", keys.job_prefix()));
+    }
+
+    #[test]
+    fn partitions_have_tags_of_their_own_spread_over_the_slots() {
+        let count = 3;
+        let tags: Vec<String> = (0..count)
+            .map(|index| {
+                let keys = Keys::partition("herald", index, count).unwrap();
+                let tag = tag_of(&keys.outbox()).to_owned();
+                assert!(tag.starts_with(&format!("herald/{index}.")), "{tag}");
+                // The slot Redis computes (the well-known CRC16 of `123456789` is 0x31C3).
+                let slot = slot_of(&tag);
+                assert!(
+                    (index * SLOTS / count..(index + 1) * SLOTS / count).contains(&slot),
+                    "{tag} in slot {slot}"
+                );
+                tag
+            })
+            .collect();
+        assert_eq!(slot_of("123456789"), 0x31C3);
+        assert_eq!(tags, [tags[0].clone(), tags[1].clone(), tags[2].clone()]);
+        assert_ne!(tags[0], tags[1]);
+        // The same prefix and count give the same tags in every process.
+        assert_eq!(
+            Keys::partition("herald", 1, count).unwrap().outbox(),
+            format!("{{{}}}:outbox", tags[1])
+        );
+        assert!(Keys::partition("a/b", 0, 2).is_err());
     }
 
     #[test]

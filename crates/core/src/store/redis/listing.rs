@@ -11,7 +11,7 @@
 
 use std::future::Future;
 
-use super::{RedisStore, backend};
+use super::{Partition, backend};
 use crate::store::StoreError;
 
 /// The fewest ids a filtered listing may look at per request, however small its page.
@@ -47,7 +47,7 @@ impl<T> Scanned<T> {
     }
 }
 
-impl RedisStore {
+impl Partition {
     /// Up to `limit` items from `indexes`, newest first, below `before`: `read` tells for each
     /// page of ids what it found. With `filtered`, more ids are read ahead per item wanted, and
     /// the scan stops after looking at `limit × 5` ids (at least 500).

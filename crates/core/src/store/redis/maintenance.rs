@@ -12,7 +12,7 @@ use chrono::Utc;
 
 use super::queue::{Delivered, Fate, fate, lost_group};
 use super::transition::Change;
-use super::{GROUP, Queues, RedisStore, Stored, backend, keys, millis};
+use super::{GROUP, Partition, Queues, Stored, backend, keys, millis};
 use crate::ids::{JobType, TenantId, WorkerId};
 use crate::store::{Maintenance, StoreError};
 
@@ -26,7 +26,7 @@ const SWEEP_BATCH: usize = 500;
 /// idle; live workers read far more often.
 pub(super) const CONSUMER_MAX_IDLE: Duration = Duration::from_secs(3600);
 
-impl RedisStore {
+impl Partition {
     pub(super) async fn maintain_queues(
         &self,
         worker: &WorkerId,

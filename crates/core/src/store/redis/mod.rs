@@ -2,14 +2,17 @@
 //! every Herald process.
 //!
 //! # Layout
+//! - `partitioned`: [`RedisStore`] itself, over one partition or several (each a
+//!   `Partition`: the whole key layout under a hash tag of its own): what routes each
+//!   operation to its partition and merges what spans them.
 //! - `connection`: the shared connection, its timeouts and reconnection, and which errors
 //!   mean Redis is unavailable.
 //! - `keys`: the key layout (documented there, with every key's type and fields).
 //! - `scripts`: the Lua scripts; one per atomic write, each documented in its file.
 //! - `batch`: group commit, concurrent writes of one kind sharing one script call.
 //! - `listing`: the one paged scan of listing indexes behind job and delivery listings.
-//! - `jobs`: [`Store`](super::Store) itself: creating, reading, listing and canceling jobs,
-//!   and a leased job's transitions.
+//! - `jobs`: [`Store`](super::Store) on one partition: creating, reading, listing and
+//!   canceling jobs, and a leased job's transitions.
 //! - `transition`: writing one transition with compare-and-set.
 //! - `feed`: reading tenants' feeds (see `# Feeds` there).
 //! - `signals`: the one pub/sub subscription per store and the envelope it carries.
@@ -18,9 +21,11 @@
 //!   sweeping expired jobs out of the listings.
 //! - `outbox`: the notifier's side of the webhook outbox: its consumer group, reading and
 //!   reclaiming entries.
-//! - `webhooks`: [`WebhookStore`](super::WebhookStore): subscriptions and endpoint health.
+//! - `webhooks`: [`WebhookStore`](super::WebhookStore) on one partition: subscriptions and
+//!   endpoint health.
 //! - `deliveries`: the deliveries of that store: storing, claiming, recording and listing.
-//! - `api_keys`: [`KeyStore`](super::KeyStore): API keys (a hash per key and a set of ids).
+//! - `api_keys`: [`KeyStore`](super::KeyStore) on one partition: API keys (a hash per key and
+//!   a set of ids).
 //!
 //! # How a change is written
 //! Rust reads the job, computes the next version and its event with the state machine in
@@ -38,7 +43,7 @@
 //! # Queues and leases
 //! Each job type run by Herald's workers has a stream with the consumer group `workers`; each
 //! type run by external workers has one per tenant (see `keys` and
-//! `RedisStore::queues_of`). A pending job holds one live entry (its id is in the job hash,
+//! `Partition::queues_of`). A pending job holds one live entry (its id is in the job hash,
 //! field `entry`) or, while a retry waits for its delay, a member of the type's delayed set.
 //! Claiming reads the entry with `XREADGROUP`;
 //! while the job runs the entry stays in the group's pending list, and that pending entry is
@@ -71,7 +76,7 @@
 //!
 //! # Requirements
 //! Redis 6.2 or later (`XAUTOCLAIM`, `ZRANGE … BYLEX REV`, exclusive `XRANGE` starts);
-//! tested on 7.0. Every key carries the prefix's hash tag (see `keys`), so each script and
+//! tested on 7.0. Every key carries its partition's hash tag (see `keys`), so each script and
 //! each multi-key command touches one slot, as Redis Cluster requires.
 //!
 //! # What a job costs
@@ -92,6 +97,7 @@ mod keys;
 mod listing;
 mod maintenance;
 mod outbox;
+mod partitioned;
 mod queue;
 mod scripts;
 mod signals;
@@ -107,10 +113,11 @@ use std::time::Duration;
 
 use ::redis::RedisError;
 
-use self::address::Address;
 use self::connection::{Bounded, Dedicated, Primary, backend};
 pub use self::connection::{RedisAck, RedisTimeouts};
 use self::keys::Keys;
+pub use self::keys::partition_tag;
+pub use self::partitioned::RedisStore;
 use self::scripts::Scripts;
 use super::{Signals, StoreConfig, StoreError};
 use crate::event::Event;
@@ -123,15 +130,19 @@ const GROUP: &str = "workers";
 /// How many signals a slow listener may fall behind before it is told to resync.
 const SIGNAL_CAPACITY: usize = 4096;
 
-/// A store on Redis, shared by every role of a process (and by every process of a
-/// deployment through Redis itself).
-pub struct RedisStore {
+/// One partition of a store on Redis (see `partitioned`): every key of it under one hash tag.
+pub(super) struct Partition {
     /// The primary, and the shared multiplexed connection to it for every command that does
     /// not block.
     primary: Arc<Primary>,
     timeouts: RedisTimeouts,
     ack: RedisAck,
     keys: Keys,
+    /// Which partition of the deployment this is (0 when it has one).
+    index: usize,
+    /// Whether the deployment has more than one partition: then a job's id names its
+    /// partition ([`JobId::partition`]).
+    partitioned: bool,
     /// The scripts for this kind of Redis (one server or a cluster).
     scripts: &'static Scripts,
     config: StoreConfig,
@@ -155,9 +166,9 @@ pub struct RedisStore {
     _subscription: signals::Subscription,
 }
 
-impl std::fmt::Debug for RedisStore {
+impl std::fmt::Debug for Partition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore")
+        f.debug_struct("Partition")
             .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
@@ -292,7 +303,7 @@ fn acknowledging(primary: &Arc<Primary>, timeouts: RedisTimeouts, ack: RedisAck)
     }
 }
 
-/// Where the jobs of one tenant and type wait (see [`RedisStore::queues_of`]).
+/// Where the jobs of one tenant and type wait (see [`Partition::queues_of`]).
 #[derive(Debug, Clone)]
 struct Queues {
     /// The queue stream.
@@ -314,6 +325,11 @@ pub struct RedisOptions {
     pub events: bool,
     /// When a write is acknowledged: on the primary, or once a replica has it too.
     pub ack: RedisAck,
+    /// How many partitions the deployment's keys are spread over (1 to
+    /// [`MAX_PARTITIONS`](crate::feed::MAX_PARTITIONS)): each is a hash slot of its own, so on
+    /// a Redis Cluster they can be served by different shards. Fixed when the deployment
+    /// first starts; `None` is whatever it has (1 for a new one).
+    pub partitions: Option<usize>,
 }
 
 impl Default for RedisOptions {
@@ -322,6 +338,7 @@ impl Default for RedisOptions {
             timeouts: RedisTimeouts::default(),
             events: true,
             ack: RedisAck::Local,
+            partitions: None,
         }
     }
 }
@@ -373,44 +390,36 @@ fn hook_status(
     }
 }
 
-impl RedisStore {
-    /// Connects to the Redis at `url` and keeps every key under `prefix` (production uses
-    /// `herald`; tests take a fresh prefix each), with the default [`RedisOptions`].
-    ///
-    /// # Errors
-    /// [`StoreError::Backend`] when the URL is invalid, [`StoreError::Unavailable`] when Redis
-    /// cannot be reached.
-    pub async fn connect(url: &str, prefix: &str, config: StoreConfig) -> Result<Self, StoreError> {
-        Self::connect_with(url, prefix, config, RedisOptions::default()).await
-    }
-
-    /// [`RedisStore::connect`] with the given options.
-    ///
-    /// # Errors
-    /// As [`RedisStore::connect`].
-    pub async fn connect_with(
-        url: &str,
-        prefix: &str,
+impl Partition {
+    /// Opens partition `index` of a deployment over `primary`, its keys named by `keys`,
+    /// announcing what it hears to `signals` (shared by every partition of the store).
+    async fn open(
+        primary: Arc<Primary>,
+        keys: Keys,
+        index: usize,
+        partitioned: bool,
         config: StoreConfig,
         options: RedisOptions,
+        signals: Signals,
     ) -> Result<Self, StoreError> {
         let RedisOptions {
             timeouts,
             events,
             ack,
+            ..
         } = options;
-        // Commands speak RESP2 whatever the URL asks for, so replies have one shape; the
-        // subscription sets RESP3 for itself.
-        let primary = Primary::connect(Address::parse(url)?, timeouts, ack).await?;
-        let keys = Keys::new(prefix)?;
-        check_layout(&mut plain(&primary, timeouts), prefix, &keys).await?;
-        let signals = Signals::new(SIGNAL_CAPACITY);
         let mut channels = vec![keys.signals()];
         if events {
             channels.push(keys.events());
         }
-        let subscription =
-            signals::subscribe(Arc::clone(&primary), channels, signals.clone(), timeouts).await?;
+        let subscription = signals::subscribe(
+            Arc::clone(&primary),
+            channels,
+            index,
+            signals.clone(),
+            timeouts,
+        )
+        .await?;
         let mut record_head = batch::Item::default();
         record_head.key(keys.due());
         let scripts = Scripts::of(primary.is_cluster());
@@ -428,6 +437,8 @@ impl RedisStore {
             timeouts,
             ack,
             keys,
+            index,
+            partitioned,
             scripts,
             config,
             signals,
@@ -441,6 +452,16 @@ impl RedisStore {
             batchers,
             _subscription: subscription,
         })
+    }
+
+    /// A fresh id for a job of this partition.
+    fn new_job_id(&self) -> JobId {
+        if self.partitioned {
+            // At most `MAX_PARTITIONS` (64) partitions: the index fits a byte.
+            JobId::generate_in(u8::try_from(self.index).unwrap_or(u8::MAX))
+        } else {
+            JobId::generate()
+        }
     }
 
     /// Where the jobs of `tenant` of `job_type` wait: the type's shared queue, or for a type
@@ -462,13 +483,22 @@ impl RedisStore {
         }
     }
 
+    /// The streams of `tenant`'s own queues of those of `types` run by external workers.
+    fn external_queues(&self, tenant: &TenantId, types: &[JobType]) -> Vec<String> {
+        types
+            .iter()
+            .filter(|t| self.config.job_types.is_external(t))
+            .map(|t| self.queues_of(tenant, t).queue)
+            .collect()
+    }
+
     /// A handle on the shared connection (cheap: it is multiplexed), every command on it
     /// bounded by the command timeout.
     fn conn(&self) -> Bounded {
         plain(&self.primary, self.timeouts)
     }
 
-    /// [`RedisStore::conn`] for the writes that are acknowledged to whoever asked for them (a
+    /// [`Partition::conn`] for the writes that are acknowledged to whoever asked for them (a
     /// `202`, a completion, a recorded delivery): under [`RedisAck::Replicated`], each only
     /// once a replica has it.
     fn acked(&self) -> Bounded {

@@ -21,7 +21,7 @@ use ::redis::{RedisError, Value};
 
 use super::maintenance::CONSUMER_MAX_IDLE;
 use super::queue::{BLOCK_MARGIN, MAX_BLOCK, group_backoff, lost_group};
-use super::{RedisStore, backend, millis};
+use super::{Partition, backend, millis};
 use crate::event::Event;
 use crate::ids::TenantId;
 use crate::store::StoreError;
@@ -60,7 +60,7 @@ fn parse_entry(raw: &StreamId) -> Result<OutboxEntry, String> {
     })
 }
 
-impl RedisStore {
+impl Partition {
     /// Makes sure the outbox has its consumer group (once per process, and again after a
     /// read found it missing).
     async fn ensure_outbox_group(&self) -> Result<(), StoreError> {

@@ -20,7 +20,7 @@ use chrono::Utc;
 
 use super::connection::Dedicated;
 use super::transition::Change;
-use super::{GROUP, Queues, RedisStore, Stored, backend, corrupt, millis};
+use super::{GROUP, Partition, Queues, Stored, backend, corrupt, millis};
 use crate::ids::{JobId, WorkerId};
 use crate::job::JobStatus;
 use crate::store::{CAS_ATTEMPTS, Claimed, Lease, LeaseState, StoreError};
@@ -35,6 +35,33 @@ const BLOCKING_POOL_MAX: usize = 8;
 /// doubling to 5 s, so a Redis that keeps losing its groups cannot make workers spin.
 const GROUP_BACKOFF_MIN: Duration = Duration::from_millis(50);
 const GROUP_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// The id up to which consumer group `group` has handed out entries, from an `XINFO GROUPS`
+/// reply.
+fn last_delivered(groups: &Value, group: &str) -> Option<String> {
+    let text = |value: &Value| match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(text) => Some(text.clone()),
+        _ => None,
+    };
+    let Value::Array(groups) = groups else {
+        return None;
+    };
+    groups.iter().find_map(|fields| {
+        let Value::Array(fields) = fields else {
+            return None;
+        };
+        let field = |name: &str| {
+            fields
+                .chunks(2)
+                .find(|pair| text(&pair[0]).as_deref() == Some(name))
+                .and_then(|pair| pair.get(1).and_then(text))
+        };
+        (field("name").as_deref() == Some(group))
+            .then(|| field("last-delivered-id"))
+            .flatten()
+    })
+}
 
 /// A job's record as a claim reads it: its latest event, its queue entry and its payload.
 type Record = (Option<String>, Option<String>, Option<String>);
@@ -89,7 +116,7 @@ pub(super) fn group_backoff(streak: u32) -> Duration {
         .min(GROUP_BACKOFF_MAX)
 }
 
-impl RedisStore {
+impl Partition {
     /// Makes sure `queue` has its consumer group (once per process and queue, and again after
     /// a read found it missing). From id 0: entries added before the group are delivered too.
     pub(super) async fn ensure_group(&self, queue: &str) -> Result<(), StoreError> {
@@ -235,6 +262,52 @@ impl RedisStore {
             .await;
         self.after_blocking(generation, conn, &read);
         read
+    }
+
+    /// Waits up to `wait` until one of `streams` holds an entry that its consumer group
+    /// `group` has not handed out yet, without reading it for anyone: a store spread over
+    /// partitions waits so on each of them at once, then claims where there is work (see
+    /// `partitioned`). The wait starts from where each group has read up to, so an entry added
+    /// after the caller last looked, even before this call, ends it at once.
+    pub(super) async fn watch(
+        &self,
+        streams: &[String],
+        group: &str,
+        wait: Duration,
+    ) -> Result<(), StoreError> {
+        if streams.is_empty() {
+            tokio::time::sleep(wait).await;
+            return Ok(());
+        }
+        let mut pipe = ::redis::pipe();
+        for stream in streams {
+            pipe.cmd("XINFO").arg("GROUPS").arg(stream);
+        }
+        let groups: Vec<Value> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read how far a queue's readers are"))?;
+        // A group not there yet (made by the next claim) has read nothing.
+        let ids: Vec<String> = groups
+            .iter()
+            .map(|groups| last_delivered(groups, group).unwrap_or_else(|| "0-0".to_owned()))
+            .collect();
+        let block = wait.clamp(Duration::from_millis(1), MAX_BLOCK);
+        let (generation, mut conn) = self.blocking_connection().await?;
+        conn.set_response_timeout(block + BLOCK_MARGIN);
+        let read: Result<Value, StoreError> = ::redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(1)
+            .arg("BLOCK")
+            .arg(millis(block))
+            .arg("STREAMS")
+            .arg(streams)
+            .arg(&ids)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend("wait for work in a queue"));
+        self.after_blocking(generation, conn, &read);
+        read.map(|_| ())
     }
 
     /// After a blocking read on a dedicated connection: a connection whose read completed is

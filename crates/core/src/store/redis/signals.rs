@@ -24,7 +24,7 @@ use super::connection::{Primary, Subscriber};
 use super::{Bounded, RedisTimeouts, backend};
 use crate::apikey::ApiKeyId;
 use crate::event::Event;
-use crate::feed::{FeedCursor, FeedEntry};
+use crate::feed::{FeedEntry, FeedPosition};
 use crate::ids::{JobId, TenantId};
 use crate::store::{Announced, Signal, Signals, StoreError};
 
@@ -87,22 +87,22 @@ struct JobHead {
 
 /// The events of a message exactly as `publish_events` splices it, each read only as far as
 /// its job and tenant; `None` when the message is shaped otherwise.
-fn announced(payload: &[u8]) -> Option<Vec<Signal>> {
+fn announced(payload: &[u8], partition: usize) -> Option<Vec<Signal>> {
     let mut rest = payload.strip_prefix(br#"{"entries":["#)?;
     let mut signals = Vec::new();
     loop {
         rest = rest.strip_prefix(br#"{"cursor":""#)?;
         let end = rest.iter().position(|&b| b == b'"')?;
-        let cursor = std::str::from_utf8(&rest[..end])
+        let position = std::str::from_utf8(&rest[..end])
             .ok()?
-            .parse::<FeedCursor>()
+            .parse::<FeedPosition>()
             .ok()?;
         rest = rest[end..].strip_prefix(br#"","event":"#)?;
         let mut events = serde_json::Deserializer::from_slice(rest).into_iter::<EventHead>();
         let head = events.next()?.ok()?;
         let (event, after) = rest.split_at(events.byte_offset());
         signals.push(Signal::Event(Arc::new(Announced::published(
-            cursor,
+            (partition, position),
             head.job.id,
             head.job.tenant,
             event,
@@ -115,9 +115,10 @@ fn announced(payload: &[u8]) -> Option<Vec<Signal>> {
     }
 }
 
-/// The signals a message carries, in order; none when it is unreadable.
-fn decode(payload: &[u8]) -> Vec<Signal> {
-    if let Some(signals) = announced(payload) {
+/// The signals a message on the channels of `partition` carries, in order; none when it is
+/// unreadable.
+fn decode(payload: &[u8], partition: usize) -> Vec<Signal> {
+    if let Some(signals) = announced(payload, partition) {
         return signals;
     }
     // Another version of Herald, or a stranger publishing on our channel: not fatal.
@@ -129,10 +130,11 @@ fn decode(payload: &[u8]) -> Vec<Signal> {
         Ok(Envelope::Entries(entries)) => {
             let mut signals = Vec::with_capacity(entries.len());
             for entry in entries {
-                match entry.cursor.parse::<FeedCursor>() {
-                    Ok(cursor) => signals.push(Signal::Event(Arc::new(
+                match entry.cursor.parse::<FeedPosition>() {
+                    Ok(position) => signals.push(Signal::Event(Arc::new(
                         Arc::new(FeedEntry {
-                            cursor,
+                            partition,
+                            position,
                             event: entry.event,
                         })
                         .into(),
@@ -166,8 +168,8 @@ const EVENTS: &[u8] = br#"{"entries":"#;
 const RESTORE_MIN_DELAY: Duration = Duration::from_millis(100);
 const RESTORE_MAX_DELAY: Duration = Duration::from_secs(1);
 
-/// Subscribes to `channels` on the primary and forwards what arrives to `signals` until
-/// dropped.
+/// Subscribes to `channels` (those of `partition`) on the primary and forwards what arrives
+/// to `signals` until dropped.
 ///
 /// # Errors
 /// When the first subscription cannot be made: a store that cannot hear cancel requests or
@@ -175,6 +177,7 @@ const RESTORE_MAX_DELAY: Duration = Duration::from_secs(1);
 pub(super) async fn subscribe(
     primary: Arc<Primary>,
     channels: Vec<String>,
+    partition: usize,
     signals: Signals,
     timeouts: RedisTimeouts,
 ) -> Result<Subscription, StoreError> {
@@ -189,7 +192,12 @@ pub(super) async fn subscribe(
         .await
         .map_err(backend("subscribe to the signals channels"))?;
     let task = tokio::spawn(listen(
-        connection, conn, generation, channels, pushes, signals,
+        connection,
+        conn,
+        generation,
+        (channels, partition),
+        pushes,
+        signals,
     ));
     Ok(Subscription { task })
 }
@@ -232,7 +240,7 @@ async fn listen(
     connection: Connection,
     mut conn: Subscriber,
     mut generation: u64,
-    channels: Vec<String>,
+    (channels, partition): (Vec<String>, usize),
     mut pushes: mpsc::UnboundedReceiver<PushInfo>,
     signals: Signals,
 ) {
@@ -278,7 +286,7 @@ async fn listen(
                 if payload.starts_with(EVENTS) && !signals.wants_events() {
                     continue;
                 }
-                for signal in decode(payload) {
+                for signal in decode(payload, partition) {
                     signals.send(signal);
                 }
             }
@@ -335,7 +343,7 @@ mod tests {
         // Shaped otherwise than the scripts splice it, a message is decoded at once.
         let spaced = format!(r#"{{ "entries": [{{"cursor": "5-1", "event": {json}}}] }}"#);
         for (message, lazy) in [(spliced, true), (spaced, false)] {
-            let signals = decode(message.as_bytes());
+            let signals = decode(message.as_bytes(), 2);
             let [Signal::Event(announced)] = &signals[..] else {
                 panic!("expected one event, got {signals:?}");
             };
@@ -344,7 +352,10 @@ mod tests {
             assert_eq!(announced.entry.get().is_none(), lazy, "{message}");
             let entry = announced.entry().expect("decodes");
             assert_eq!(entry.event, event);
-            assert_eq!(entry.cursor, FeedCursor { ms: 5, n: 1 });
+            assert_eq!(
+                (entry.partition, entry.position),
+                (2, FeedPosition { ms: 5, n: 1 })
+            );
         }
     }
 
@@ -353,27 +364,29 @@ mod tests {
         let new = crate::testing::new_job("demo.sleep");
         let (_, event) = Job::create(JobId::generate(), &new, chrono::Utc::now());
         let json = serde_json::to_string(&event).unwrap();
-        let signals =
-            decode(published(&[("1700000000000-3", &json), ("1700000000000-4", &json)]).as_bytes());
-        let cursors: Vec<FeedCursor> = signals
+        let signals = decode(
+            published(&[("1700000000000-3", &json), ("1700000000000-4", &json)]).as_bytes(),
+            0,
+        );
+        let positions: Vec<FeedPosition> = signals
             .iter()
             .map(|signal| match signal {
                 Signal::Event(announced) => {
                     let decoded = announced.entry().expect("the event decodes");
                     assert_eq!(decoded.event, event);
-                    decoded.cursor
+                    decoded.position
                 }
                 other => panic!("expected an event, got {other:?}"),
             })
             .collect();
         assert_eq!(
-            cursors,
+            positions,
             [
-                FeedCursor {
+                FeedPosition {
                     ms: 1_700_000_000_000,
                     n: 3
                 },
-                FeedCursor {
+                FeedPosition {
                     ms: 1_700_000_000_000,
                     n: 4
                 }
@@ -381,19 +394,25 @@ mod tests {
         );
         // An event without its cursor is not a feed entry, and one bad entry spoils the
         // message (it was not written by Herald).
-        assert!(decode(format!(r#"{{"entries":[{{"event":{json}}}]}}"#).as_bytes()).is_empty());
-        assert!(decode(published(&[("1-0", &json), ("soon", &json)]).as_bytes()).is_empty());
+        assert!(
+            decode(
+                format!(r#"{{"entries":[{{"event":{json}}}]}}"#).as_bytes(),
+                0
+            )
+            .is_empty()
+        );
+        assert!(decode(published(&[("1-0", &json), ("soon", &json)]).as_bytes(), 0).is_empty());
         let id = JobId::generate();
-        match &decode(cancel_envelope(&id).unwrap().as_bytes())[..] {
+        match &decode(cancel_envelope(&id).unwrap().as_bytes(), 0)[..] {
             [Signal::CancelRequested(decoded)] => assert_eq!(*decoded, id),
             other => panic!("expected a cancel request, got {other:?}"),
         }
         let key = ApiKeyId::generate();
-        match &decode(revoked_envelope(&key).unwrap().as_bytes())[..] {
+        match &decode(revoked_envelope(&key).unwrap().as_bytes(), 0)[..] {
             [Signal::KeyRevoked(decoded)] => assert_eq!(*decoded, key),
             other => panic!("expected a revoked key, got {other:?}"),
         }
-        assert!(decode(br#"{"revoked":"not-a-key-id"}"#).is_empty());
-        assert!(decode(b"{\"other\":1}").is_empty());
+        assert!(decode(br#"{"revoked":"not-a-key-id"}"#, 0).is_empty());
+        assert!(decode(b"{\"other\":1}", 0).is_empty());
     }
 }

@@ -1,24 +1,26 @@
 //! What the backend's own unit tests share: a store on a private Redis, and jobs and
 //! subscriptions run through it (compiled for tests only).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use herald_testkit::RedisServer;
 
-use super::RedisStore;
+use super::{Partition, RedisStore};
 use crate::ids::{TenantId, WorkerId};
 use crate::job::{Job, NewJob};
 use crate::store::webhooks::{OutboxEntry, WebhookStore};
 use crate::store::{Store, StoreConfig};
 use crate::webhook::{JobHook, Subscription, SubscriptionRequest};
 
-pub(super) async fn open(config: StoreConfig) -> (RedisStore, RedisServer) {
+/// The one partition of a fresh store on a private Redis.
+pub(super) async fn open(config: StoreConfig) -> (Arc<Partition>, RedisServer) {
     let redis = RedisServer::start();
     let store = RedisStore::connect(redis.url(), &RedisServer::fresh_prefix(), config)
         .await
         .unwrap();
-    (store, redis)
+    (store.only_partition(), redis)
 }
 
 pub(super) fn new_job(kind: &str, hook: Option<serde_json::Value>) -> NewJob {
@@ -44,7 +46,7 @@ pub(super) fn subscription(events: &[&str], job_types: &[&str]) -> Subscription 
 }
 
 /// Creates, starts and finishes a job (completed, or failed when `fail`).
-pub(super) async fn run(store: &RedisStore, new: NewJob, fail: bool) -> Job {
+pub(super) async fn run(store: &Partition, new: NewJob, fail: bool) -> Job {
     let kind = new.job_type.clone();
     let job = store.create(new).await.unwrap().job;
     let worker = WorkerId::generate();
@@ -62,7 +64,7 @@ pub(super) async fn run(store: &RedisStore, new: NewJob, fail: bool) -> Job {
     }
 }
 
-pub(super) async fn outbox_len(store: &RedisStore) -> u64 {
+pub(super) async fn outbox_len(store: &Partition) -> u64 {
     ::redis::cmd("XLEN")
         .arg(store.keys.outbox())
         .query_async(&mut store.conn())
@@ -70,6 +72,6 @@ pub(super) async fn outbox_len(store: &RedisStore) -> u64 {
         .unwrap()
 }
 
-pub(super) async fn read_all(store: &RedisStore) -> Vec<OutboxEntry> {
+pub(super) async fn read_all(store: &Partition) -> Vec<OutboxEntry> {
     store.read_outbox("n1", 100, Duration::ZERO).await.unwrap()
 }

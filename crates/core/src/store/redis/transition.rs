@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::batch::Item;
 use super::keys::Keys;
 use super::{
-    GROUP, MAX_TTL, RedisStore, feed_keep, feed_max, keys, millis, outbox_max, to_json, ttl_millis,
+    GROUP, MAX_TTL, Partition, feed_keep, feed_max, keys, millis, outbox_max, to_json, ttl_millis,
 };
 use crate::job::{Job, JobOutput, QueueEffect, Step};
 use crate::store::{StoreConfig, StoreError};
@@ -50,7 +50,7 @@ pub(super) fn head(keys: &Keys, config: &StoreConfig) -> Item {
     head
 }
 
-impl RedisStore {
+impl Partition {
     /// Applies a transition; `false` when the job moved on since `before` was read.
     /// Concurrent transitions share one script call (see `batch`).
     pub(super) async fn apply(&self, change: Change<'_>) -> Result<bool, StoreError> {

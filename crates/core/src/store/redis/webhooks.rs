@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 use super::deliveries::{from_millis, parse_delivery};
-use super::{RedisStore, backend, keys, to_json};
+use super::{Partition, backend, keys, to_json};
 use crate::ids::{DeliveryId, SubscriptionId, TenantId};
 use crate::store::webhooks::{
     DeliveryPage, DeliveryQuery, DeliveryQueueStats, DueDelivery, OutboxEntry, WebhookStore,
@@ -27,7 +27,7 @@ pub(super) fn parse_subscription(id: &str, doc: &[u8]) -> Result<Subscription, S
 }
 
 #[async_trait]
-impl WebhookStore for RedisStore {
+impl WebhookStore for Partition {
     async fn put_subscription(
         &self,
         subscription: &Subscription,
@@ -108,6 +108,7 @@ impl WebhookStore for RedisStore {
             .key(keys.wants(tenant))
             .key(keys.failing())
             .arg(id.to_string())
+            .arg(if self.partitioned { "1" } else { "" })
             .invoke_async(&mut self.acked())
             .await
             .map_err(backend("delete a webhook subscription"))?;
