@@ -26,6 +26,15 @@ impl FeedPosition {
     /// Before every event: reading after it starts at the oldest event kept.
     pub const START: FeedPosition = FeedPosition { ms: 0, n: 0 };
 
+    /// The largest position before `self` (the start is its own predecessor).
+    pub fn prev(self) -> FeedPosition {
+        match (self.n.checked_sub(1), self.ms.checked_sub(1)) {
+            (Some(n), _) => FeedPosition { ms: self.ms, n },
+            (None, Some(ms)) => FeedPosition { ms, n: u64::MAX },
+            (None, None) => self,
+        }
+    }
+
     /// The smallest position after `self` (the largest position is its own successor).
     pub fn next(self) -> FeedPosition {
         match (self.n.checked_add(1), self.ms.checked_add(1)) {
@@ -125,15 +134,29 @@ impl FeedCursor {
 
     /// The cursor once `entry` is read too: its partition moves to it (never back).
     pub fn advance(&mut self, entry: &FeedEntry) {
-        if self.covers(entry) {
+        self.pass(entry.partition, entry.position);
+    }
+
+    /// The cursor once `partition` is read up to `position` (never back).
+    pub fn pass(&mut self, partition: usize, position: FeedPosition) {
+        if position <= self.position(partition) {
             return;
         }
-        let partition = entry.partition;
         if self.parts.len() <= partition {
             self.parts.resize(partition + 1, FeedPosition::START);
         }
-        self.parts[partition] = entry.position;
+        self.parts[partition] = position;
         self.normalize();
+    }
+
+    /// The cursor after every entry of `page` and what the read passed over.
+    #[must_use]
+    pub fn after_page(self, page: &FeedPage) -> FeedCursor {
+        let mut cursor = self.after(&page.entries);
+        for &(partition, position) in &page.passed {
+            cursor.pass(partition, position);
+        }
+        cursor
     }
 
     /// The cursor after every entry of `entries`.
@@ -202,13 +225,17 @@ pub struct FeedEntry {
 }
 
 /// A read of the feed after a cursor.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct FeedPage {
     /// Oldest first within each partition.
     pub entries: Vec<FeedEntry>,
     /// True when events after the cursor asked for were trimmed before they could be read:
     /// the reader has missed some (the page starts at the oldest event kept).
     pub missed: bool,
+    /// How far the read went, in the partitions where it passed over events it does not
+    /// return (trimmed, or no longer served): a reader that takes the whole page goes on from
+    /// there ([`FeedCursor::after_page`]), so it is told once of what it missed.
+    pub passed: Vec<(usize, FeedPosition)>,
 }
 
 #[cfg(test)]
@@ -238,6 +265,9 @@ mod tests {
         assert_eq!("42".parse::<FeedPosition>().unwrap(), at(42, 0));
         assert!(at(1, 9) < at(2, 0));
         assert_eq!(at(1, u64::MAX).next(), at(2, 0));
+        assert_eq!(at(2, 0).prev(), at(1, u64::MAX));
+        assert_eq!(at(2, 5).prev().next(), at(2, 5));
+        assert_eq!(FeedPosition::START.prev(), FeedPosition::START);
         let last = at(u64::MAX, u64::MAX);
         assert_eq!(last.next(), last);
         for bad in ["", "-", "a-1", "1-", "1-2-3", "+", "1.5"] {
@@ -277,6 +307,14 @@ mod tests {
         // Never back.
         read.advance(&entry(2, at(6, 0)));
         assert_eq!(read.position(2), at(7, 0));
+        // What a read passed over moves the cursor too.
+        let page = FeedPage {
+            entries: vec![entry(1, at(5, 0))],
+            missed: true,
+            passed: vec![(4, at(9, 0)), (2, at(1, 0))],
+        };
+        let moved = read.clone().after_page(&page);
+        assert_eq!(moved.to_string(), "3-0.5-0.7-0.8-0.9-0");
         let parsed: FeedCursor = read.to_string().parse().unwrap();
         assert_eq!(parsed, read);
         // Trailing positions at the start are left out.

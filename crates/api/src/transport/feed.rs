@@ -354,14 +354,22 @@ pub async fn read_matching(
         let page = store.feed(tenant, &read.next, wanted).await?;
         read.missed |= page.missed;
         let got = page.entries.len();
+        let mut whole = true;
         for entry in page.entries {
             read.next.advance(&entry);
             scanned += 1;
             if filter.matches(&entry.event) {
                 read.entries.push((read.next.clone(), entry));
                 if read.entries.len() == limit {
+                    whole = false;
                     break;
                 }
+            }
+        }
+        // Past what the read passed over, once every entry of the page is taken.
+        if whole {
+            for &(partition, position) in &page.passed {
+                read.next.pass(partition, position);
             }
         }
         if got < wanted {

@@ -34,7 +34,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::Stream;
 use herald_core::{
-    Event, FeedCursor, FeedEntry, FieldError, Job, JobId, SharedStore, StoreError, TenantId,
+    Event, FeedCursor, FeedPage, FieldError, Job, JobId, SharedStore, StoreError, TenantId,
 };
 use prometheus_client::metrics::counter::Counter;
 
@@ -526,7 +526,7 @@ impl FeedStream {
                 } else {
                     after.to_string()
                 };
-                stream.take_page(page.entries);
+                stream.take_page(page);
                 Some(label)
             }
             None => {
@@ -583,16 +583,17 @@ impl FeedStream {
                 true
             }
             Some(page) => {
-                self.take_page(page.entries);
+                self.take_page(page);
                 true
             }
         }
     }
 
-    /// Queues the wanted entries of a page read after `read_through`.
-    fn take_page(&mut self, entries: Vec<FeedEntry>) {
-        self.catching_up = entries.len() >= READ_BATCH;
-        for entry in entries {
+    /// Queues the wanted entries of a page read after `read_through`, and reads on after
+    /// what the read passed over.
+    fn take_page(&mut self, page: FeedPage) {
+        self.catching_up = page.entries.len() >= READ_BATCH;
+        for entry in page.entries {
             if self.read_through.covers(&entry) {
                 continue;
             }
@@ -603,6 +604,9 @@ impl FeedStream {
                     Queued::Stored(Box::new(entry.event)),
                 ));
             }
+        }
+        for &(partition, position) in &page.passed {
+            self.read_through.pass(partition, position);
         }
     }
 

@@ -198,6 +198,9 @@ impl Webhooks<'_> {
             if done {
                 return Ok(answer);
             }
+            for &(partition, position) in &page.passed {
+                after.pass(partition, position);
+            }
         }
     }
 }

@@ -156,10 +156,7 @@ async fn the_feed_is_scoped_by_tenant(backend: Backend) {
     let nobody = TenantId::parse("nobody").unwrap();
     assert_eq!(
         h.feed(&nobody, &FeedCursor::START, ALL).await,
-        FeedPage {
-            entries: Vec::new(),
-            missed: false
-        }
+        FeedPage::default()
     );
 }
 
@@ -229,10 +226,7 @@ async fn a_limit_pages_through_everything_exactly_once(backend: Backend) {
     // A limit of 0 reads nothing, but still says whether anything was missed.
     assert_eq!(
         h.feed(&tenant(), &FeedCursor::START, 0).await,
-        FeedPage {
-            entries: Vec::new(),
-            missed: false
-        }
+        FeedPage::default()
     );
 }
 
@@ -303,6 +297,10 @@ async fn a_reader_behind_a_trimmed_feed_is_told_it_missed_events_and_no_one_else
     assert_eq!(inside.entries, kept[1..]);
     let done = h.feed(&tenant(), cursors.last().unwrap(), ALL).await;
     assert!(!done.missed && done.entries.is_empty());
+    // A reader told once goes on from the page, and is not told again.
+    let read = FeedCursor::START.after_page(&from_start);
+    let next = h.feed(&tenant(), &read, ALL).await;
+    assert!(!next.missed && next.entries.is_empty());
     // A limit does not change the verdict.
     assert!(h.feed(&tenant(), &cursors[0], 1).await.missed);
     assert!(h.feed(&tenant(), &cursors[0], 0).await.missed);
@@ -447,4 +445,25 @@ async fn a_quiet_tenants_feed_still_ends_where_it_did_and_tells_who_missed_what(
         "a reader before the last aged-out event missed it"
     );
     assert_eq!(behind.entries, caught_up.entries);
+    let read = after(&entries[..1]).after_page(&behind);
+    assert!(!h.feed(&tenant(), &read, ALL).await.missed, "told once");
+    // A reader behind a feed with nothing left at all is told too, once.
+    let quiet = other_tenant();
+    h.create(herald_testkit::jobs::for_tenant(
+        new_job("demo.report", json!({})),
+        quiet.clone(),
+    ))
+    .await;
+    let theirs = h.store.feed_head(&quiet).await.unwrap();
+    eventually("their feed to age out", Duration::from_secs(10), || async {
+        h.store.maintain(&h.worker, &types).await.unwrap();
+        let page = h.feed(&quiet, &FeedCursor::START, ALL).await;
+        page.entries.is_empty().then_some(page)
+    })
+    .await;
+    let gone = h.feed(&quiet, &FeedCursor::START, ALL).await;
+    assert!(gone.missed && gone.entries.is_empty());
+    let read = FeedCursor::START.after_page(&gone);
+    assert_eq!(read, theirs, "past everything gone");
+    assert!(!h.feed(&quiet, &read, ALL).await.missed);
 }

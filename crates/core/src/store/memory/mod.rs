@@ -421,28 +421,35 @@ impl Store for MemoryStore {
     ) -> Result<FeedPage, StoreError> {
         let state = self.lock();
         let Some(feed) = state.feeds.get(tenant) else {
-            return Ok(FeedPage {
-                entries: Vec::new(),
-                missed: false,
-            });
+            return Ok(FeedPage::default());
         };
         let now_ms = now_ms();
         let after = after.position(0);
         let start = feed.entries.partition_point(|e| e.position <= after);
-        let mut page = FeedPage {
-            entries: Vec::new(),
-            missed: feed.trimmed_through.is_some_and(|t| t > after),
-        };
+        let mut page = FeedPage::default();
+        // How far the read passed over events it does not return, as on Redis.
+        let mut passed = after;
+        if let Some(trimmed) = feed.trimmed_through.filter(|t| *t > after) {
+            page.missed = true;
+            passed = trimmed;
+        }
         // As on Redis: an event older than its type's retention is no longer served, and a
         // reader with such an event after its cursor missed it.
         for entry in feed.entries.range(start..) {
+            let full = page.entries.len() >= limit;
             if !self.config.feed_serves(entry, now_ms) {
                 page.missed = true;
-            } else if page.entries.len() < limit {
+                if !full {
+                    passed = passed.max(entry.position);
+                }
+            } else if !full {
                 page.entries.push(FeedEntry::clone(entry));
             } else {
                 break;
             }
+        }
+        if passed > after {
+            page.passed.push((0, passed));
         }
         Ok(page)
     }

@@ -97,10 +97,9 @@ impl Partition {
         after: FeedPosition,
         limit: usize,
     ) -> Result<FeedPage, StoreError> {
-        let mut page = FeedPage {
-            entries: Vec::new(),
-            missed: false,
-        };
+        let mut page = FeedPage::default();
+        // How far the read passed over events it does not return, before the page filled.
+        let mut passed = after;
         // Nothing follows the largest cursor (and Redis refuses it as an exclusive start).
         let last_possible = FeedPosition {
             ms: u64::MAX,
@@ -121,7 +120,10 @@ impl Partition {
             };
             let batch = self.read_feed(tenant, from, count).await?;
             if first {
-                page.missed |= batch.newest_gone.is_some_and(|gone| gone > after);
+                if let Some(gone) = batch.newest_gone.filter(|gone| *gone > after) {
+                    page.missed = true;
+                    passed = gone;
+                }
                 first = false;
             }
             let full = batch.entries.len() == count;
@@ -136,19 +138,27 @@ impl Partition {
                     // rest of the window lies past these, where the read goes on.
                     page.missed = true;
                     from = from.max(oldest_kept);
+                    passed = passed.max(from);
                     jumped = true;
                     break;
                 }
                 from = entry.position;
+                let full = page.entries.len() >= limit;
                 if !self.config.feed_serves(&entry, batch.now_ms) {
                     page.missed = true;
-                } else if page.entries.len() < limit {
+                    if !full {
+                        passed = passed.max(from);
+                    }
+                } else if !full {
                     page.entries.push(entry);
                 }
             }
             if !jumped && (!full || page.entries.len() >= limit) {
                 break;
             }
+        }
+        if passed > after {
+            page.passed.push((self.index, passed));
         }
         Ok(page)
     }

@@ -30,29 +30,31 @@ pub(super) fn newest_first<T, I: Ord + Copy>(
     (items, known)
 }
 
-/// Merges the pages of a tenant's feed read from each partition (partition `i` at index `i`,
-/// each after the reader's position there) into one page of at most `limit` entries, by
-/// position (the time it was appended), then partition.
+/// Merges the pages of a tenant's feed read from each partition (each after the reader's
+/// position there) into one page of at most `limit` entries, by position (the time it was
+/// appended), then partition.
 ///
-/// A partition whose reader missed events says so once its entries are in the page, or when it
-/// had none: when all of them were left out, the next read, from the same position there,
-/// says it.
+/// Whether the reader missed events is said at once, whatever the page holds. How far each
+/// partition's read passed over events it does not return goes with the page, but never past
+/// an entry of that partition left out of it: the reader reads that entry next, and is not
+/// told again of what it missed before it.
 pub(super) fn feed(pages: Vec<FeedPage>, limit: usize) -> FeedPage {
     let mut entries: Vec<FeedEntry> = Vec::new();
-    let mut missed = Vec::with_capacity(pages.len());
+    let mut merged = FeedPage::default();
     for page in pages {
-        missed.push(page.missed);
+        merged.missed |= page.missed;
         entries.extend(page.entries);
+        merged.passed.extend(page.passed);
     }
     entries.sort_by_key(|entry| (entry.position, entry.partition));
-    let all: Vec<usize> = entries.iter().map(|entry| entry.partition).collect();
-    entries.truncate(limit);
-    let missed = missed.iter().enumerate().any(|(partition, &missed)| {
-        missed
-            && (entries.iter().any(|entry| entry.partition == partition)
-                || !all.contains(&partition))
-    });
-    FeedPage { entries, missed }
+    let left_out = entries.split_off(limit.min(entries.len()));
+    for (partition, position) in &mut merged.passed {
+        if let Some(first) = left_out.iter().find(|entry| entry.partition == *partition) {
+            *position = (*position).min(first.position.prev());
+        }
+    }
+    merged.entries = entries;
+    merged
 }
 
 #[cfg(test)]
@@ -73,41 +75,65 @@ mod tests {
     }
 
     #[test]
-    fn a_merged_feed_page_is_in_time_order_and_says_missed_with_its_partition() {
+    fn a_merged_feed_page_is_in_time_order_and_passes_nothing_it_left_out() {
         let new = crate::testing::new_job("t");
         let (_, event) =
             crate::job::Job::create(crate::ids::JobId::generate(), &new, chrono::Utc::now());
+        let at = |ms| FeedPosition { ms, n: 0 };
         let entry = |partition, ms| FeedEntry {
             partition,
-            position: FeedPosition { ms, n: 0 },
+            position: at(ms),
             event: event.clone(),
         };
-        let page = |entries, missed| FeedPage { entries, missed };
+        let page = |entries, passed: Vec<(usize, FeedPosition)>| FeedPage {
+            missed: !passed.is_empty(),
+            entries,
+            passed,
+        };
         let merged = feed(
             vec![
-                page(vec![entry(0, 1), entry(0, 4)], false),
-                page(vec![entry(1, 2), entry(1, 3)], true),
+                page(vec![entry(0, 1), entry(0, 4)], vec![]),
+                page(vec![entry(1, 2), entry(1, 3)], vec![(1, at(1))]),
             ],
             3,
         );
-        let at: Vec<(usize, u64)> = merged
-            .entries
-            .iter()
-            .map(|e| (e.partition, e.position.ms))
-            .collect();
-        assert_eq!(at, [(0, 1), (1, 2), (1, 3)]);
+        let at_of = |page: &FeedPage| -> Vec<(usize, u64)> {
+            page.entries
+                .iter()
+                .map(|e| (e.partition, e.position.ms))
+                .collect()
+        };
+        assert_eq!(at_of(&merged), [(0, 1), (1, 2), (1, 3)]);
         assert!(merged.missed);
-        // Partition 1's entries all left out: its miss is told by the next read.
+        assert_eq!(merged.passed, [(1, at(1))]);
+        // Partition 1's entry left out: it says what it missed now, and goes on from just
+        // before that entry, which the next read returns.
         let merged = feed(
             vec![
-                page(vec![entry(0, 1), entry(0, 2)], false),
-                page(vec![entry(1, 5)], true),
+                page(vec![entry(0, 1), entry(0, 2)], vec![]),
+                page(vec![entry(1, 5)], vec![(1, at(4))]),
             ],
             2,
         );
-        assert!(!merged.missed);
-        // A partition with nothing left after the reader's position tells at once.
-        let merged = feed(vec![page(vec![entry(0, 1)], false), page(vec![], true)], 1);
         assert!(merged.missed);
+        assert_eq!(merged.passed, [(1, at(4))]);
+        let merged = feed(
+            vec![
+                page(vec![entry(0, 1)], vec![]),
+                page(vec![entry(1, 2)], vec![(1, at(3))]),
+            ],
+            1,
+        );
+        assert_eq!(merged.passed, [(1, at(2).prev())]);
+        // A partition with nothing left after the reader's position passes what is gone.
+        let merged = feed(
+            vec![
+                page(vec![entry(0, 1)], vec![]),
+                page(vec![], vec![(1, at(9))]),
+            ],
+            1,
+        );
+        assert!(merged.missed);
+        assert_eq!(merged.passed, [(1, at(9))]);
     }
 }
