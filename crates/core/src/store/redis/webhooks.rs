@@ -26,19 +26,23 @@ pub(super) fn parse_subscription(id: &str, doc: &[u8]) -> Result<Subscription, S
         .map_err(|e| StoreError::Corrupt(format!("the record of subscription {id}: {e}")))
 }
 
-#[async_trait]
-impl WebhookStore for Partition {
-    async fn put_subscription(
+impl Partition {
+    /// [`WebhookStore::put_subscription`], marking the subscription in `marks` (field `mark`)
+    /// in the same write when given (partition 0 of a store spread over partitions); answers
+    /// whether it was stored, and the mark's count after the write (0 without one).
+    pub(super) async fn write_subscription(
         &self,
         subscription: &Subscription,
         expected_version: Option<u64>,
-    ) -> Result<bool, StoreError> {
+        marks: Option<(&str, &str)>,
+    ) -> Result<(bool, i64), StoreError> {
         let tenant = &subscription.tenant;
         let keys = &self.keys;
-        let stored: i64 = self
+        let mut script = self
             .scripts
             .put_subscription
-            .key(keys.subscriptions(tenant))
+            .key(keys.subscriptions(tenant));
+        script
             .key(keys.subscription_versions(tenant))
             .key(keys.subscription_wanted(tenant))
             .key(keys.wants(tenant))
@@ -47,7 +51,11 @@ impl WebhookStore for Partition {
             .arg(subscription.version.to_string())
             .arg(expected_version.map(|v| v.to_string()).unwrap_or_default())
             .arg(keys::wants_fields(subscription).join(" "))
-            .arg(MAX_SUBSCRIPTIONS)
+            .arg(MAX_SUBSCRIPTIONS);
+        if let Some((marks, mark)) = marks {
+            script.key(marks).arg(mark);
+        }
+        let (stored, mark): (i64, i64) = script
             .invoke_async(&mut self.acked())
             .await
             .map_err(backend("store a webhook subscription"))?;
@@ -55,8 +63,51 @@ impl WebhookStore for Partition {
             -1 => Err(StoreError::LimitReached(format!(
                 "a tenant holds at most {MAX_SUBSCRIPTIONS} webhook subscriptions"
             ))),
-            stored => Ok(stored == 1),
+            stored => Ok((stored == 1, mark)),
         }
+    }
+
+    /// [`WebhookStore::delete_subscription`], marking as
+    /// [`Partition::write_subscription`] does.
+    pub(super) async fn remove_subscription(
+        &self,
+        tenant: &TenantId,
+        id: &SubscriptionId,
+        marks: Option<(&str, &str)>,
+    ) -> Result<(bool, i64), StoreError> {
+        let keys = &self.keys;
+        let mut script = self
+            .scripts
+            .delete_subscription
+            .key(keys.subscriptions(tenant));
+        script
+            .key(keys.subscription_versions(tenant))
+            .key(keys.subscription_wanted(tenant))
+            .key(keys.wants(tenant))
+            .key(keys.failing())
+            .arg(id.to_string());
+        if let Some((marks, mark)) = marks {
+            script.key(marks).arg(mark);
+        }
+        let (deleted, mark): (i64, i64) = script
+            .invoke_async(&mut self.acked())
+            .await
+            .map_err(backend("delete a webhook subscription"))?;
+        Ok((deleted == 1, mark))
+    }
+}
+
+#[async_trait]
+impl WebhookStore for Partition {
+    async fn put_subscription(
+        &self,
+        subscription: &Subscription,
+        expected_version: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let (stored, _) = self
+            .write_subscription(subscription, expected_version, None)
+            .await?;
+        Ok(stored)
     }
 
     async fn subscription(
@@ -98,21 +149,8 @@ impl WebhookStore for Partition {
         tenant: &TenantId,
         id: &SubscriptionId,
     ) -> Result<bool, StoreError> {
-        let keys = &self.keys;
-        let deleted: i64 = self
-            .scripts
-            .delete_subscription
-            .key(keys.subscriptions(tenant))
-            .key(keys.subscription_versions(tenant))
-            .key(keys.subscription_wanted(tenant))
-            .key(keys.wants(tenant))
-            .key(keys.failing())
-            .arg(id.to_string())
-            .arg(if self.partitioned { "1" } else { "" })
-            .invoke_async(&mut self.acked())
-            .await
-            .map_err(backend("delete a webhook subscription"))?;
-        Ok(deleted == 1)
+        let (deleted, _) = self.remove_subscription(tenant, id, None).await?;
+        Ok(deleted)
     }
 
     async fn read_outbox(

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ impl Default for Gather {
         Self {
             shared: Arc::new(Shared {
                 readers: Mutex::new(HashMap::new()),
+                ended: AtomicU64::new(0),
                 arrived: Notify::new(),
             }),
         }
@@ -38,6 +40,8 @@ impl Default for Gather {
 
 struct Shared {
     readers: Mutex<HashMap<String, Reader>>,
+    /// How many waits ended, of every reader: a reader that sees it move reads again.
+    ended: AtomicU64,
     /// Wakes the readers waiting when a wait ends.
     arrived: Notify,
 }
@@ -46,8 +50,6 @@ struct Shared {
 struct Reader {
     /// The partitions with a wait under way.
     waiting: Vec<bool>,
-    /// How many waits ended since the reader last looked.
-    ended: u64,
     /// Why the last wait that failed did.
     failed: Option<StoreError>,
 }
@@ -71,26 +73,32 @@ impl Shared {
             let mut readers = self.lock();
             if let Some(state) = readers.get_mut(reader) {
                 state.waiting[partition] = false;
-                state.ended += 1;
                 if let Err(e) = outcome {
                     state.failed = Some(e);
                 }
-                // A reader with no wait under way is forgotten, once nobody looks.
-                if !state.waiting.contains(&true) && state.failed.is_none() {
-                    readers.remove(reader);
-                }
+                forget_if_idle(&mut readers, reader);
             }
         }
+        self.ended.fetch_add(1, Ordering::AcqRel);
         self.arrived.notify_waiters();
     }
 
-    /// How many waits of `reader` ended so far, and the failure of one, taken.
-    fn look(&self, reader: &str) -> (u64, Option<StoreError>) {
+    /// The failure of a wait of `reader`, taken.
+    fn failure(&self, reader: &str) -> Option<StoreError> {
         let mut readers = self.lock();
-        match readers.get_mut(reader) {
-            Some(state) => (state.ended, state.failed.take()),
-            None => (u64::MAX, None),
-        }
+        let failed = readers.get_mut(reader)?.failed.take();
+        forget_if_idle(&mut readers, reader);
+        failed
+    }
+}
+
+/// Forgets a reader with no wait under way and no failure to tell.
+fn forget_if_idle(readers: &mut HashMap<String, Reader>, reader: &str) {
+    if readers
+        .get(reader)
+        .is_some_and(|state| !state.waiting.contains(&true) && state.failed.is_none())
+    {
+        readers.remove(reader);
     }
 }
 
@@ -116,18 +124,34 @@ impl Gather {
         let count = parts.len();
         let deadline = Instant::now() + wait;
         loop {
-            // What ended before this look does not count as news after it.
-            let seen = self.shared.look(&reader).0;
+            // What ended before these reads is no news after them; an earlier failure is
+            // this read's to find again.
+            let seen = self.shared.ended.load(Ordering::Acquire);
+            self.shared.failure(&reader);
             let mut found = Vec::new();
+            let mut failed = None;
             for i in 0..count {
                 if found.len() >= max {
                     break;
                 }
                 let part = Arc::clone(&parts[(start + i) % count]);
-                found.extend(take(part, max - found.len()).await?);
+                // A partition that cannot be read holds up none of the others, and what
+                // they gave is handed out: it was taken.
+                match take(part, max - found.len()).await {
+                    Ok(items) => found.extend(items),
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if !found.is_empty() || left.is_zero() || max == 0 {
+            if !found.is_empty() || max == 0 {
+                return Ok(found);
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if left.is_zero() {
                 return Ok(found);
             }
             for (partition, part) in parts.iter().enumerate() {
@@ -145,11 +169,10 @@ impl Gather {
                 let arrived = self.shared.arrived.notified();
                 tokio::pin!(arrived);
                 arrived.as_mut().enable();
-                let (ended, failed) = self.shared.look(&reader);
-                if let Some(e) = failed {
+                if let Some(e) = self.shared.failure(&reader) {
                     return Err(e);
                 }
-                if ended != seen {
+                if self.shared.ended.load(Ordering::Acquire) != seen {
                     break;
                 }
                 tokio::select! {

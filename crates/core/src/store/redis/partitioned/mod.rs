@@ -99,6 +99,7 @@ async fn partitions_of(
 ) -> Result<usize, StoreError> {
     let look = backend("read how many partitions the deployment has");
     let (recorded, marked): (Option<usize>, bool) = ::redis::pipe()
+        .atomic()
         .cmd("GET")
         .arg(keys.partitions())
         .cmd("EXISTS")
@@ -141,6 +142,18 @@ async fn partitions_of(
         ))),
         _ => Ok(recorded),
     }
+}
+
+/// What maintaining every partition did, or the first failure once each was visited: a
+/// partition that cannot be maintained holds up none of the others.
+fn summed(outcomes: Vec<Result<Maintenance, StoreError>>) -> Result<Maintenance, StoreError> {
+    let mut total = Maintenance::default();
+    for outcome in outcomes {
+        let done = outcome?;
+        total.reclaimed += done.reclaimed;
+        total.promoted += done.promoted;
+    }
+    Ok(total)
 }
 
 impl RedisStore {
@@ -420,13 +433,11 @@ impl Store for RedisStore {
         worker: &WorkerId,
         types: &[JobType],
     ) -> Result<Maintenance, StoreError> {
-        let mut total = Maintenance::default();
+        let mut outcomes = Vec::with_capacity(self.parts.len());
         for part in &self.parts {
-            let done = part.maintain(worker, types).await?;
-            total.reclaimed += done.reclaimed;
-            total.promoted += done.promoted;
+            outcomes.push(part.maintain(worker, types).await);
         }
-        Ok(total)
+        summed(outcomes)
     }
 
     async fn claim_external(
@@ -468,13 +479,11 @@ impl Store for RedisStore {
     }
 
     async fn maintain_external(&self, worker: &WorkerId) -> Result<Maintenance, StoreError> {
-        let mut total = Maintenance::default();
+        let mut outcomes = Vec::with_capacity(self.parts.len());
         for part in &self.parts {
-            let done = part.maintain_external(worker).await?;
-            total.reclaimed += done.reclaimed;
-            total.promoted += done.promoted;
+            outcomes.push(part.maintain_external(worker).await);
         }
-        Ok(total)
+        summed(outcomes)
     }
 
     async fn lease(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Lease>, StoreError> {

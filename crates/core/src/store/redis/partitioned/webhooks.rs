@@ -9,9 +9,9 @@
 //! alone compares versions (the copies follow it), then to every other partition
 //! (`mirror_subscription.lua`: a copy only ever moves to a newer version, and a deletion
 //! leaves its version behind, so copies written late or twice cannot bring an older state
-//! back). Before writing, the writer marks the subscription in partition 0's
-//! `subs-unmirrored`; once every copy is written it takes its mark off, unless another write
-//! marked it since. A writer that stopped half-way (Redis unavailable, the process killed)
+//! back). Partition 0's write also marks the subscription in its `subs-unmirrored`, in the
+//! same script; once every copy is written the writer takes its mark off, unless another
+//! write (or a later one of its own) marked it since. A writer that stopped half-way (Redis unavailable, the process killed)
 //! leaves its mark, and every process with the store open copies the marked subscriptions
 //! again every few seconds ([`repair`]). Until then, a partition's copy may be behind: events
 //! of its jobs follow the subscription as it was.
@@ -59,21 +59,6 @@ fn mark_of(tenant: &TenantId, id: &SubscriptionId) -> String {
 }
 
 impl Partition {
-    /// Marks the subscription as possibly behind in other partitions; answers the mark.
-    async fn mark_unmirrored(
-        &self,
-        tenant: &TenantId,
-        id: &SubscriptionId,
-    ) -> Result<i64, StoreError> {
-        ::redis::cmd("HINCRBY")
-            .arg(self.keys.unmirrored())
-            .arg(mark_of(tenant, id))
-            .arg(1)
-            .query_async(&mut self.acked())
-            .await
-            .map_err(backend("mark a subscription to copy"))
-    }
-
     /// Takes the mark off unless another write marked it since.
     async fn forget_mirrored(&self, field: &str, mark: i64) -> Result<(), StoreError> {
         self.scripts
@@ -104,8 +89,11 @@ impl Partition {
         id: &SubscriptionId,
     ) -> Result<Option<Copy>, StoreError> {
         let id = id.to_string();
+        // One transaction: a write in between would pair one version's record with another's
+        // version.
         let (doc, version, fields): (Option<Vec<u8>>, Option<String>, Option<String>) =
             ::redis::pipe()
+                .atomic()
                 .cmd("HGET")
                 .arg(self.keys.subscriptions(tenant))
                 .arg(&id)
@@ -235,10 +223,10 @@ impl WebhookStore for RedisStore {
             return only.put_subscription(subscription, expected_version).await;
         }
         let (tenant, id) = (&subscription.tenant, &subscription.id);
-        let mark = self.first().mark_unmirrored(tenant, id).await?;
-        let stored = self
+        let (marks, field) = (self.first().keys.unmirrored(), mark_of(tenant, id));
+        let (stored, mark) = self
             .first()
-            .put_subscription(subscription, expected_version)
+            .write_subscription(subscription, expected_version, Some((&marks, &field)))
             .await?;
         self.copy_subscription(tenant, id, mark).await;
         Ok(stored)
@@ -264,8 +252,11 @@ impl WebhookStore for RedisStore {
         if let Some(only) = self.only() {
             return only.delete_subscription(tenant, id).await;
         }
-        let mark = self.first().mark_unmirrored(tenant, id).await?;
-        let deleted = self.first().delete_subscription(tenant, id).await?;
+        let (marks, field) = (self.first().keys.unmirrored(), mark_of(tenant, id));
+        let (deleted, mark) = self
+            .first()
+            .remove_subscription(tenant, id, Some((&marks, &field)))
+            .await?;
         self.copy_subscription(tenant, id, mark).await;
         Ok(deleted)
     }
@@ -330,14 +321,25 @@ impl WebhookStore for RedisStore {
     async fn claim_due(&self, max: usize, lease: Duration) -> Result<Vec<DueDelivery>, StoreError> {
         let (count, start) = (self.parts.len(), self.start());
         let mut due = Vec::new();
+        let mut failed = None;
         for i in 0..count {
             if due.len() >= max {
                 break;
             }
             let part = &self.parts[(start + i) % count];
-            due.extend(part.claim_due(max - due.len(), lease).await?);
+            // What other partitions gave is handed out (it is leased): a partition that
+            // cannot be read answers for itself only when nothing was.
+            match part.claim_due(max - due.len(), lease).await {
+                Ok(claimed) => due.extend(claimed),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
         }
-        Ok(due)
+        match failed {
+            Some(e) if due.is_empty() => Err(e),
+            _ => Ok(due),
+        }
     }
 
     async fn defer(&self, id: &DeliveryId, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -506,14 +508,13 @@ mod tests {
 
         // A writer that stops after partition 0: its mark stays, and the repair copies it.
         let first = &store.parts[0];
-        first.mark_unmirrored(&sub.tenant, &sub.id).await.unwrap();
+        let (marks, field) = (first.keys.unmirrored(), mark_of(&sub.tenant, &sub.id));
         let disabled = sub.disabled("test", Utc::now());
-        assert!(
-            first
-                .put_subscription(&disabled, Some(sub.version))
-                .await
-                .unwrap()
-        );
+        let (stored, mark) = first
+            .write_subscription(&disabled, Some(sub.version), Some((&marks, &field)))
+            .await
+            .unwrap();
+        assert!(stored && mark >= 1);
         let two = Some(disabled.version.to_string());
         assert_eq!(
             versions(&store, &sub).await[1],

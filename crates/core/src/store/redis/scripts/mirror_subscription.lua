@@ -7,8 +7,9 @@
 --
 -- KEYS: 1 tenant's subscriptions hash, 2 versions hash, 3 wanted hash, 4 wants counters,
 --       5 failing endpoints hash
--- ARGV: 1 subscription id, 2 doc ('' when deleted), 3 version (as above), 4 wants fields
---       (space-separated; '' while disabled or deleted)
+-- ARGV: 1 subscription id, 2 doc ('' when deleted), 3 version (as above; a deletion's
+--       deletes, whatever the doc), 4 wants fields (space-separated; '' while disabled or
+--       deleted)
 -- Returns 1 when the copy changed, 0 when it was as new already.
 
 local subs, versions, wanted, wants, failing = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -41,7 +42,7 @@ if current and not newer(version, current) then
   return 0
 end
 count_wants(wants, redis.call('HGET', wanted, id), -1)
-if doc == '' then
+if doc == '' or string.sub(version, 1, 1) == 'd' then
   redis.call('HDEL', subs, id)
   redis.call('HDEL', wanted, id)
   redis.call('HDEL', failing, id)
