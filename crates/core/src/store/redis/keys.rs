@@ -7,14 +7,13 @@
 //! one slot, as Cluster requires. A deployment of one partition (the default) has the prefix
 //! in braces as its tag (`{herald}`), and one shard serves all of it; a deployment spread over
 //! `n` partitions gives each its own tag, `{<prefix>/<i>.<k>}`, chosen so that the partitions'
-//! slots lie in `n` equal ranges of the slot space ([`Keys::partition`]), and so on as many
-//! shards (see `partitioned`). The pub/sub channels carry the tag too, so that on a Cluster
-//! they are sharded channels of the partition's slot. Below, `{p}` is a partition's tag; the
-//! deployment's own tag (`{<prefix>}`) also holds `layout` and `partitions`, which say how
-//! the data under the prefix is laid out. After the tag comes
-//! the kind of key, a fixed word, then what it is of; tenants and job types are letters,
-//! digits, `.`, `_`, `-` and `:`, never `/`, so `/` separates two such parts and no two keys
-//! can collide.
+//! slots lie in the middles of `n` equal ranges of the slot space ([`partition_tag`]), and so
+//! on as many shards (see `partitioned`). The pub/sub channels carry the tag too, so that on a
+//! Cluster they are sharded channels of the partition's slot. Below, `{p}` is a partition's
+//! tag; the deployment's own tag (`{<prefix>}`) also holds `layout` and `partitions`, which
+//! say how the data under the prefix is laid out. After the tag comes the kind of key, a fixed
+//! word, then what it is of; tenants and job types are letters, digits, `.`, `_`, `-` and `:`,
+//! never `/`, so `/` separates two such parts and no two keys can collide.
 //!
 //! ```text
 //! {p}:job:<id>                          hash: everything of one job, which expires with it —
@@ -148,11 +147,9 @@ impl Keys {
     }
 
     /// The keys of partition `index` of a deployment spread over `count` (more than one)
-    /// partitions under `prefix`: their hash tag is `{<prefix>/<index>.<k>}`, with the
-    /// smallest `k` whose slot lies in the `index`-th of `count` equal ranges of Redis
-    /// Cluster's 16,384 slots. A cluster whose shards serve equal ranges (as `redis-cli
-    /// --cluster create` makes them) then serves `count` partitions from as many shards as it
-    /// can, whatever the prefix.
+    /// partitions under `prefix`, under [`partition_tag`]. A cluster whose shards serve equal
+    /// ranges of slots (as `redis-cli --cluster create` makes them) then serves `count`
+    /// partitions from as many shards as it can, whatever the prefix.
     pub(super) fn partition(prefix: &str, index: usize, count: usize) -> Result<Self, StoreError> {
         Ok(Self {
             tag: format!("{{{}}}", partition_tag(prefix, index, count)?),
@@ -332,8 +329,8 @@ impl Keys {
 
 /// The hash tag (without its braces) of partition `index` of a deployment spread over
 /// `count` (more than one) partitions under `prefix`: `<prefix>/<index>.<k>`, with the
-/// smallest `k` whose slot lies in the `index`-th of `count` equal ranges of Redis Cluster's
-/// 16,384 slots. Every key of the partition carries it, so `CLUSTER KEYSLOT` of `{<tag>}` is
+/// smallest `k` whose slot lies in the middle half of the `index`-th of `count` equal ranges
+/// of Redis Cluster's 16,384 slots. Every key of the partition carries it, so `CLUSTER KEYSLOT` of `{<tag>}` is
 /// the partition's slot.
 ///
 /// # Errors
@@ -346,7 +343,12 @@ pub fn partition_tag(prefix: &str, index: usize, count: usize) -> Result<String,
              no `/`: its partitions' names would overlap other prefixes'"
         )));
     }
+    // The middle half of the range: a cluster whose shards split the slots a slot or two
+    // otherwise than this (`redis-cli` rounds its own way) still serves it from the shard
+    // of that range.
     let (low, high) = (index * SLOTS / count, (index + 1) * SLOTS / count);
+    let quarter = (high - low) / 4;
+    let (low, high) = (low + quarter, high - quarter);
     (0..u32::MAX)
         .map(|k| format!("{prefix}/{index}.{k}"))
         .find(|tag| (low..high).contains(&slot_of(tag)))
@@ -491,8 +493,10 @@ mod tests {
                 assert!(tag.starts_with(&format!("herald/{index}.")), "{tag}");
                 // The slot Redis computes (the well-known CRC16 of `123456789` is 0x31C3).
                 let slot = slot_of(&tag);
+                let (low, high) = (index * SLOTS / count, (index + 1) * SLOTS / count);
+                let quarter = (high - low) / 4;
                 assert!(
-                    (index * SLOTS / count..(index + 1) * SLOTS / count).contains(&slot),
+                    (low + quarter..high - quarter).contains(&slot),
                     "{tag} in slot {slot}"
                 );
                 tag
