@@ -589,5 +589,22 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(copy.version, "10");
+        // A deletion's version deletes, whatever record comes with it.
+        let deleted = Copy {
+            doc: Some(b"{}".to_vec()),
+            version: "d11".to_owned(),
+            fields: "job.completed".to_owned(),
+        };
+        store.parts[2]
+            .write_copy(&sub.tenant, &sub.id, &deleted)
+            .await
+            .unwrap();
+        let copy = store.parts[2]
+            .copy_of(&sub.tenant, &sub.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((copy.doc, copy.version.as_str()), (None, "d11"));
+        assert_eq!(wants(&store, &sub).await, vec![Vec::new(); 3]);
     }
 }
