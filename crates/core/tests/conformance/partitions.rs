@@ -175,14 +175,19 @@ async fn a_deployment_keeps_its_partition_count() {
         .await
         .expect_err("a deployment of one partition is not spread later");
     assert!(refused.to_string().contains("not 3"), "{refused}");
-    let slashed = connect(&cluster, "a/b", Some(2), StoreConfig::default())
-        .await
-        .expect_err("a prefix with a slash is refused");
     assert!(
         refused.to_string().contains("--redis-partitions"),
         "{refused}"
     );
+    let slash = format!("{}/x", RedisServer::fresh_prefix());
+    let slashed = connect(&cluster, &slash, Some(2), StoreConfig::default())
+        .await
+        .expect_err("a prefix with a slash is refused");
     assert!(slashed.to_string().contains("no `/`"), "{slashed}");
+    // Refused before anything was recorded: the prefix still serves one partition.
+    connect(&cluster, &slash, None, StoreConfig::default())
+        .await
+        .expect("a prefix with a slash serves one partition");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -336,13 +336,7 @@ impl Keys {
 /// # Errors
 /// [`StoreError::Backend`] for a prefix that is empty or holds a brace or a `/`.
 pub fn partition_tag(prefix: &str, index: usize, count: usize) -> Result<String, StoreError> {
-    Keys::new(prefix)?;
-    if prefix.contains('/') {
-        return Err(StoreError::Backend(format!(
-            "the Redis key prefix `{prefix}` of a deployment spread over partitions must hold \
-             no `/`: its partitions' names would overlap other prefixes'"
-        )));
-    }
+    check_partitioned_prefix(prefix)?;
     // The middle half of the range: a cluster whose shards split the slots a slot or two
     // otherwise than this (`redis-cli` rounds its own way) still serves it from the shard
     // of that range.
@@ -353,6 +347,19 @@ pub fn partition_tag(prefix: &str, index: usize, count: usize) -> Result<String,
         .map(|k| format!("{prefix}/{index}.{k}"))
         .find(|tag| (low..high).contains(&slot_of(tag)))
         .ok_or_else(|| StoreError::Backend(format!("no hash tag of partition {index} of {count}")))
+}
+
+/// Refuses a prefix that a deployment spread over partitions cannot have: one [`Keys::new`]
+/// refuses, or one holding a `/`.
+pub(super) fn check_partitioned_prefix(prefix: &str) -> Result<(), StoreError> {
+    Keys::new(prefix)?;
+    if prefix.contains('/') {
+        return Err(StoreError::Backend(format!(
+            "the Redis key prefix `{prefix}` of a deployment spread over partitions must hold \
+             no `/`: its partitions' names would overlap other prefixes'"
+        )));
+    }
+    Ok(())
 }
 
 /// How many hash slots a Redis Cluster has.

@@ -43,7 +43,7 @@ use tokio::task::JoinHandle;
 use self::gather::Gather;
 use super::address::Address;
 use super::connection::{Bounded, Primary, backend};
-use super::keys::Keys;
+use super::keys::{Keys, check_partitioned_prefix};
 use super::{GROUP, Partition, RedisOptions, SIGNAL_CAPACITY, check_layout, plain};
 use crate::feed::{FeedCursor, FeedPage, MAX_PARTITIONS};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
@@ -178,12 +178,16 @@ impl RedisStore {
         config: StoreConfig,
         options: RedisOptions,
     ) -> Result<Self, StoreError> {
-        if let Some(wanted) = options.partitions
-            && !(1..=MAX_PARTITIONS).contains(&wanted)
-        {
-            return Err(StoreError::Backend(format!(
-                "a deployment has 1 to {MAX_PARTITIONS} partitions, not {wanted}"
-            )));
+        if let Some(wanted) = options.partitions {
+            if !(1..=MAX_PARTITIONS).contains(&wanted) {
+                return Err(StoreError::Backend(format!(
+                    "a deployment has 1 to {MAX_PARTITIONS} partitions, not {wanted}"
+                )));
+            }
+            // Before anything is recorded under the prefix.
+            if wanted > 1 {
+                check_partitioned_prefix(prefix)?;
+            }
         }
         // Commands speak RESP2 whatever the URL asks for, so replies have one shape; the
         // subscriptions set RESP3 for themselves.
