@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::super::Partition;
+use super::super::queue::MAX_BLOCK;
 use crate::store::StoreError;
 
 /// The waits under way, by reader (a claimer and what it claims; a notifier).
@@ -122,7 +123,8 @@ impl Gather {
         WatchFut: Future<Output = Result<(), StoreError>> + Send + 'static,
     {
         let count = parts.len();
-        let deadline = Instant::now() + wait;
+        // As long as a single blocking read may be: longer is "forever" to every caller.
+        let deadline = Instant::now() + wait.min(MAX_BLOCK);
         loop {
             // What ended before these reads is no news after them; an earlier failure is
             // this read's to find again.
