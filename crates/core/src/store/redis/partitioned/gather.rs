@@ -124,7 +124,13 @@ impl Gather {
     {
         let count = parts.len();
         // As long as a single blocking read may be: longer is "forever" to every caller.
-        let deadline = Instant::now() + wait.min(MAX_BLOCK);
+        let wait = wait.min(MAX_BLOCK);
+        if max == 0 {
+            // Nothing can be taken: wait as asked, so a caller's loop does not spin.
+            tokio::time::sleep(wait).await;
+            return Ok(Vec::new());
+        }
+        let deadline = Instant::now() + wait;
         loop {
             // What ended before these reads is no news after them; an earlier failure is
             // this read's to find again.
@@ -147,7 +153,7 @@ impl Gather {
                 }
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if !found.is_empty() || max == 0 {
+            if !found.is_empty() {
                 return Ok(found);
             }
             if let Some(e) = failed {
