@@ -90,6 +90,18 @@ uuid_id!(
     "a webhook id"
 );
 uuid_id!(
+    /// An inbound webhook source's id.
+    SourceId,
+    "a source id"
+);
+
+uuid_id!(
+    /// The id of one request a source received.
+    RequestId,
+    "a request id"
+);
+
+uuid_id!(
     /// A webhook delivery's id: one event to one target. It is the `webhook-id` header of every
     /// attempt, so receivers can drop duplicates.
     DeliveryId,
@@ -216,6 +228,24 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl IdempotencyKey {
+    /// The key of an event a provider sent to `source`, named by `value` (its id, or what the
+    /// source's dedupe rule picks). A space separates its parts, which no client's key can
+    /// hold, and the value is hashed, so any value makes a key of bounded size.
+    pub fn of_event(source: &SourceId, value: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(value.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Self(format!("event {source} {hex}"))
+    }
+
+    /// Whether this key names a provider's event ([`IdempotencyKey::of_event`]): any
+    /// submission under it is that event again, whatever it carries.
+    pub fn names_event(&self) -> bool {
+        self.0.starts_with("event ")
     }
 }
 

@@ -360,6 +360,9 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Its attempts, oldest first: the newest [`ATTEMPTS_KEPT`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<JobAttempt>,
     /// Its own webhook's latest delivery, when it has a webhook. Kept apart from the record
     /// (the notifier writes it without moving `seq`) and filled in by the store's reads.
     #[serde(skip)]
@@ -372,6 +375,82 @@ pub struct Job {
 pub struct TransitionError {
     pub from: JobStatus,
     pub action: &'static str,
+}
+
+/// How many attempts a job's record lists: the newest (a job retried by hand again and again
+/// may have run more).
+pub const ATTEMPTS_KEPT: usize = 25;
+
+/// How much of an answer an attempt keeps ([`AttemptDetail::response_excerpt`]).
+pub const EXCERPT_BYTES: usize = 1024;
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum AttemptOutcome {
+    Completed,
+    /// The handler reported an error (or its result was too large).
+    Failed,
+    /// The attempt ran longer than the job's `timeout_s`.
+    Timeout,
+    /// A client canceled the job while this attempt ran.
+    Canceled,
+    /// The worker running it stopped responding and its lease ran out.
+    WorkerLost,
+}
+
+impl AttemptOutcome {
+    /// The outcome of an attempt that ended with `error`.
+    fn of(error: &JobError) -> Self {
+        match error.code {
+            ErrorCode::Timeout => Self::Timeout,
+            ErrorCode::Canceled => Self::Canceled,
+            ErrorCode::WorkerLost => Self::WorkerLost,
+            ErrorCode::HandlerError | ErrorCode::ResultTooLarge => Self::Failed,
+        }
+    }
+}
+
+/// What a handler learnt about its attempt beyond its outcome: for the `http` handler, the
+/// endpoint's status and the start of its answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttemptDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// The first KiB of the answer, as text (invalid UTF-8 replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_excerpt: Option<String>,
+}
+
+impl AttemptDetail {
+    /// The detail of an answer with `status` whose body starts with `body`.
+    pub fn answer(status: u16, body: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]).into_owned();
+        Self {
+            http_status: Some(status),
+            response_excerpt: Some(truncate(text, EXCERPT_BYTES)),
+        }
+    }
+}
+
+/// One attempt of a job: when it ran and how it ended (`finished_at` and `outcome` are empty
+/// while it runs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JobAttempt {
+    /// Counts from 1, as the job's `attempt` does.
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub outcome: Option<AttemptOutcome>,
+    #[serde(default)]
+    pub error: Option<JobError>,
+    #[serde(default, flatten)]
+    pub detail: AttemptDetail,
 }
 
 /// What a transition does to the job's place in its queue: the one rule every store follows.
@@ -420,6 +499,7 @@ impl Job {
             started_at: None,
             updated_at: now,
             finished_at: None,
+            attempts: Vec::new(),
             webhook: new.webhook.as_ref().map(|_| HookStatus::WAITING),
         };
         let event = Event::new(EventType::Pending, &job);
@@ -452,6 +532,36 @@ impl Job {
         }
     }
 
+    /// Records what the handler learnt about the running attempt, to be kept with its
+    /// outcome by the transition that ends it.
+    pub fn note_attempt(&mut self, detail: AttemptDetail) {
+        if let Some(running) = self.running_attempt() {
+            running.detail = detail;
+        }
+    }
+
+    /// The record of the attempt under way, if any.
+    fn running_attempt(&mut self) -> Option<&mut JobAttempt> {
+        let attempt = self.attempt;
+        self.attempts
+            .last_mut()
+            .filter(|a| a.attempt == attempt && a.finished_at.is_none())
+    }
+
+    /// Closes the record of the attempt under way with `outcome`.
+    fn end_attempt(
+        &mut self,
+        outcome: AttemptOutcome,
+        error: Option<&JobError>,
+        now: DateTime<Utc>,
+    ) {
+        if let Some(running) = self.running_attempt() {
+            running.finished_at = Some(now);
+            running.outcome = Some(outcome);
+            running.error = error.cloned();
+        }
+    }
+
     /// A worker takes the job: the next attempt starts.
     ///
     /// # Errors
@@ -463,6 +573,17 @@ impl Job {
         job.started_at = Some(now);
         job.progress = None;
         job.error = None;
+        job.attempts.push(JobAttempt {
+            attempt: job.attempt,
+            started_at: now,
+            finished_at: None,
+            outcome: None,
+            error: None,
+            detail: AttemptDetail::default(),
+        });
+        if job.attempts.len() > ATTEMPTS_KEPT {
+            job.attempts.remove(0);
+        }
         Ok(step(job, EventType::Processing, QueueEffect::Keep))
     }
 
@@ -484,6 +605,7 @@ impl Job {
     pub fn complete(&self, has_result: bool, now: DateTime<Utc>) -> Transition {
         self.require(JobStatus::Processing, "completed")?;
         let mut job = self.next(JobStatus::Completed, now);
+        job.end_attempt(AttemptOutcome::Completed, None, now);
         job.has_result = has_result;
         job.progress = Some(Progress::new(100, job.progress.and_then(|p| p.message)));
         Ok(step(job, EventType::Completed, QueueEffect::Drop))
@@ -503,7 +625,8 @@ impl Job {
     ) -> Transition {
         self.require(JobStatus::Processing, "failed")?;
         if let Some(delay) = retry_after.filter(|_| self.attempt < self.max_attempts) {
-            let job = self.next(JobStatus::Pending, now);
+            let mut job = self.next(JobStatus::Pending, now);
+            job.end_attempt(AttemptOutcome::of(&error), Some(&error), now);
             let queue = if delay.is_zero() {
                 QueueEffect::Requeue
             } else {
@@ -512,6 +635,7 @@ impl Job {
             return Ok(step(job, EventType::Pending, queue));
         }
         let mut job = self.next(JobStatus::Failed, now);
+        job.end_attempt(AttemptOutcome::of(&error), Some(&error), now);
         job.error = Some(error);
         Ok(step(job, EventType::Failed, QueueEffect::Drop))
     }
@@ -539,6 +663,9 @@ impl Job {
     pub fn release(&self, now: DateTime<Utc>) -> Transition {
         self.require(JobStatus::Processing, "released")?;
         let mut job = self.next(JobStatus::Pending, now);
+        if job.running_attempt().is_some() {
+            job.attempts.pop();
+        }
         job.attempt -= 1;
         job.started_at = None;
         job.progress = None;
@@ -563,8 +690,34 @@ impl Job {
             "canceled while processing"
         };
         let mut job = self.next(JobStatus::Canceled, now);
-        job.error = Some(JobError::new(ErrorCode::Canceled, message));
+        let error = JobError::new(ErrorCode::Canceled, message);
+        job.end_attempt(AttemptOutcome::Canceled, Some(&error), now);
+        job.error = Some(error);
         Ok(step(job, EventType::Canceled, QueueEffect::Drop))
+    }
+
+    /// A finished job runs again, by hand: it is pending again and joins the end of its
+    /// queue, for one more attempt at least (its remaining attempts, if it had any left, as
+    /// after a completion). Its error, progress and result are cleared; its attempts stay
+    /// listed.
+    ///
+    /// # Errors
+    /// Unless the job is terminal.
+    pub fn retry(&self, now: DateTime<Utc>) -> Transition {
+        if !self.status.is_terminal() {
+            return Err(TransitionError {
+                from: self.status,
+                action: "retried",
+            });
+        }
+        let mut job = self.next(JobStatus::Pending, now);
+        job.finished_at = None;
+        job.started_at = None;
+        job.error = None;
+        job.progress = None;
+        job.has_result = false;
+        job.max_attempts = job.max_attempts.max(job.attempt + 1);
+        Ok(step(job, EventType::Pending, QueueEffect::Requeue))
     }
 }
 
@@ -742,6 +895,100 @@ mod tests {
             (JobStatus::Canceled, EventType::Canceled)
         );
         assert_eq!(job.error.unwrap().code, ErrorCode::Canceled);
+    }
+
+    #[test]
+    fn each_attempt_is_listed_with_how_it_ended() {
+        let now = Utc::now();
+        let timeout = JobError::new(ErrorCode::Timeout, "ran past 1s");
+        let (job, _) = start_and_fail(&pending(), &timeout, true, now);
+        let mut started = job.start(now).unwrap().job;
+        started.note_attempt(AttemptDetail::answer(200, b"ok"));
+        let done = started.complete(false, now).unwrap().job;
+        let listed: Vec<_> = done
+            .attempts
+            .iter()
+            .map(|a| (a.attempt, a.outcome, a.error.clone(), a.detail.http_status))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (1, Some(AttemptOutcome::Timeout), Some(timeout), None),
+                (2, Some(AttemptOutcome::Completed), None, Some(200)),
+            ]
+        );
+        assert!(done.attempts.iter().all(|a| a.finished_at == Some(now)));
+    }
+
+    #[test]
+    fn a_released_attempt_is_not_listed_and_a_canceled_one_is() {
+        let now = Utc::now();
+        let released = pending().start(now).unwrap().job.release(now).unwrap().job;
+        assert!(released.attempts.is_empty());
+        let canceled = released.start(now).unwrap().job.cancel(now).unwrap().job;
+        assert_eq!(canceled.attempts.len(), 1);
+        assert_eq!(canceled.attempts[0].outcome, Some(AttemptOutcome::Canceled));
+        assert!(pending().cancel(now).unwrap().job.attempts.is_empty());
+    }
+
+    #[test]
+    fn an_attempt_keeps_the_first_kib_of_the_answer() {
+        let detail = AttemptDetail::answer(502, "é".repeat(1000).as_bytes());
+        let excerpt = detail.response_excerpt.unwrap();
+        assert!(excerpt.len() <= EXCERPT_BYTES && excerpt.len() > EXCERPT_BYTES - 4);
+    }
+
+    #[test]
+    fn only_a_finished_job_is_retried_and_it_gets_one_more_attempt_at_least() {
+        let now = Utc::now();
+        let err = JobError::new(ErrorCode::HandlerError, "boom");
+        assert!(pending().retry(now).is_err());
+        assert!(pending().start(now).unwrap().job.retry(now).is_err());
+        let (once, _) = start_and_fail(&pending(), &err, true, now);
+        let (failed, _) = start_and_fail(&once, &err, true, now);
+        assert_eq!((failed.status, failed.attempt), (JobStatus::Failed, 2));
+        let Step { job, event, queue } = failed.retry(now).unwrap();
+        assert_eq!(
+            (job.status, event.kind, queue, job.seq),
+            (
+                JobStatus::Pending,
+                EventType::Pending,
+                QueueEffect::Requeue,
+                failed.seq + 1
+            )
+        );
+        assert_eq!(
+            (job.error.clone(), job.finished_at, job.max_attempts),
+            (None, None, 3)
+        );
+        let (again, _) = start_and_fail(&job, &err, true, now);
+        assert_eq!((again.status, again.attempt), (JobStatus::Failed, 3));
+        assert_eq!(again.attempts.len(), 3);
+        let completed = pending()
+            .start(now)
+            .unwrap()
+            .job
+            .complete(true, now)
+            .unwrap()
+            .job;
+        let retried = completed.retry(now).unwrap().job;
+        assert_eq!((retried.has_result, retried.max_attempts), (false, 2));
+    }
+
+    #[test]
+    fn the_record_keeps_the_newest_attempts() {
+        let now = Utc::now();
+        let err = JobError::new(ErrorCode::HandlerError, "boom");
+        let mut job = pending();
+        for _ in 0..ATTEMPTS_KEPT + 3 {
+            job = start_and_fail(&job, &err, false, now)
+                .0
+                .retry(now)
+                .unwrap()
+                .job;
+        }
+        assert_eq!(job.attempts.len(), ATTEMPTS_KEPT);
+        assert_eq!(job.attempts[0].attempt, 4);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod catalog;
 pub mod event;
 pub mod feed;
 pub mod ids;
+pub mod inbound;
 pub mod job;
 pub mod random;
 pub mod store;
@@ -40,11 +41,12 @@ pub use catalog::{JobTypes, Runner, TypePolicy};
 pub use event::{Event, EventType};
 pub use feed::{FeedCursor, FeedEntry, FeedPage, FeedPosition};
 pub use ids::{
-    DeliveryId, IdempotencyKey, InvalidInput, JobId, JobType, SubscriptionId, TenantId, WorkerId,
+    DeliveryId, IdempotencyKey, InvalidInput, JobId, JobType, RequestId, SourceId, SubscriptionId,
+    TenantId, WorkerId,
 };
 pub use job::{
-    ErrorCode, FieldError, Job, JobError, JobLimits, JobOutput, JobRequest, JobStatus, NewJob,
-    Progress, QueueEffect, Step,
+    AttemptDetail, AttemptOutcome, ErrorCode, FieldError, Job, JobAttempt, JobError, JobLimits,
+    JobOutput, JobRequest, JobStatus, NewJob, Progress, QueueEffect, Step,
 };
 pub use store::{SharedStore, Store, StoreConfig, StoreError};
-pub use view::JobView;
+pub use view::{AttemptView, JobView};

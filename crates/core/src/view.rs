@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::ids::JobId;
-use crate::job::{Job, JobError, JobStatus, Progress};
+use crate::job::{AttemptOutcome, Job, JobAttempt, JobError, JobStatus, Progress};
 
 /// The job as clients see it. Built from the stored [`Job`]; never carries the payload or any
 /// secret.
@@ -40,7 +40,51 @@ pub struct JobView {
     #[serde(serialize_with = "rfc3339_opt")]
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub finished_at: Option<DateTime<Utc>>,
+    /// Each attempt so far (the newest 25), oldest first.
+    pub attempts: Vec<AttemptView>,
     pub links: JobLinks,
+}
+
+/// One attempt of a job: when it ran, how it ended, and for the `http` handler the
+/// endpoint's status and the first KiB of its answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttemptView {
+    pub attempt: u32,
+    #[serde(serialize_with = "rfc3339")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How long it ran, once it ended.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub duration_ms: Option<u64>,
+    /// Empty while it runs.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub outcome: Option<AttemptOutcome>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub error: Option<JobError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_excerpt: Option<String>,
+}
+
+impl From<&JobAttempt> for AttemptView {
+    fn from(attempt: &JobAttempt) -> Self {
+        Self {
+            attempt: attempt.attempt,
+            started_at: attempt.started_at,
+            finished_at: attempt.finished_at,
+            duration_ms: attempt.finished_at.map(|end| {
+                u64::try_from((end - attempt.started_at).num_milliseconds()).unwrap_or(0)
+            }),
+            outcome: attempt.outcome,
+            error: attempt.error.clone(),
+            http_status: attempt.detail.http_status,
+            response_excerpt: attempt.detail.response_excerpt.clone(),
+        }
+    }
 }
 
 /// The path of the job resources, before the id.
@@ -102,6 +146,7 @@ impl From<&Job> for JobView {
             started_at: job.started_at,
             updated_at: job.updated_at,
             finished_at: job.finished_at,
+            attempts: job.attempts.iter().map(AttemptView::from).collect(),
             links,
         }
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::{RedisOptions, RedisStore};
-use herald_core::store::{SharedKeyStore, SharedWebhookStore};
+use herald_core::store::{SharedKeyStore, SharedSourceStore, SharedWebhookStore};
 use herald_core::{SharedStore, StoreConfig};
 
 use crate::{Cluster, RedisServer, Sentinels};
@@ -46,6 +46,7 @@ pub struct Stores {
     pub store: SharedStore,
     pub hooks: SharedWebhookStore,
     pub keys: SharedKeyStore,
+    pub sources: SharedSourceStore,
     /// The shared Redis servers the store is on (a server, the Sentinels, the Cluster).
     _servers: Option<Arc<dyn Any + Send + Sync>>,
 }
@@ -62,7 +63,8 @@ impl Backend {
                 Stores {
                     store: Arc::clone(&store) as SharedStore,
                     hooks: Arc::clone(&store) as SharedWebhookStore,
-                    keys: store,
+                    keys: Arc::clone(&store) as SharedKeyStore,
+                    sources: store,
                     _servers: None,
                 }
             }
@@ -113,7 +115,8 @@ fn on_redis(store: RedisStore, servers: Arc<dyn Any + Send + Sync>) -> Stores {
     Stores {
         store: Arc::clone(&store) as SharedStore,
         hooks: Arc::clone(&store) as SharedWebhookStore,
-        keys: store,
+        keys: Arc::clone(&store) as SharedKeyStore,
+        sources: store,
         _servers: Some(servers),
     }
 }

@@ -22,6 +22,7 @@
 pub mod keys;
 pub mod memory;
 pub mod redis;
+pub mod sources;
 pub mod webhooks;
 
 use std::sync::{Arc, OnceLock};
@@ -39,6 +40,7 @@ use crate::feed::{FeedCursor, FeedEntry, FeedPage, FeedPosition};
 use crate::ids::{JobId, JobType, TenantId, WorkerId};
 use crate::job::{Job, JobError, JobOutput, JobStatus, NewJob, Progress, TransitionError};
 pub use keys::{KeyStore, SharedKeyStore};
+pub use sources::{SharedSourceStore, SourceStore};
 pub use webhooks::{SharedWebhookStore, WebhookStore};
 
 /// A store shared by every role of a process.
@@ -69,6 +71,8 @@ pub struct StoreConfig {
     pub delivery_retention: Duration,
     /// How many deliveries one subscription lists (the newest); older records expire.
     pub deliveries_listed_max: usize,
+    /// How many requests one inbound source's log keeps (the newest).
+    pub source_requests_max: usize,
     /// The job types' own settings: a type's `retention` replaces `retention` for its jobs,
     /// and the types run by external workers get a queue per tenant.
     pub job_types: JobTypes,
@@ -87,6 +91,7 @@ impl Default for StoreConfig {
             outbox_max: 1_000_000,
             delivery_retention: Duration::from_secs(7 * 24 * 3600),
             deliveries_listed_max: 100_000,
+            source_requests_max: 10_000,
             job_types: JobTypes::new(),
         }
     }
@@ -406,6 +411,14 @@ pub trait Store: Send + Sync + 'static {
         id: &JobId,
     ) -> Result<Option<CancelOutcome>, StoreError>;
 
+    /// Runs a finished job again as a new attempt ([`Job::retry`]): pending again, back in its
+    /// queue, with its record kept past its retention as long as it is unfinished. `None`
+    /// when there is no such job.
+    ///
+    /// # Errors
+    /// [`StoreError::Transition`] when the job is still pending or processing.
+    async fn retry(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Job>, StoreError>;
+
     /// The job's events with `seq > after`, oldest first (as far back as the history reaches).
     async fn history(
         &self,
@@ -534,7 +547,17 @@ pub trait Store: Send + Sync + 'static {
 
 /// A digest of what a submission asks for, to tell a replay from a different request that
 /// reuses an `Idempotency-Key`.
+///
+/// Under a key naming a provider's event ([`crate::IdempotencyKey::names_event`]) every
+/// submission is that event again: the provider's retry carries new signatures and times.
 pub fn fingerprint(new: &NewJob) -> String {
+    if new
+        .idempotency_key
+        .as_ref()
+        .is_some_and(crate::IdempotencyKey::names_event)
+    {
+        return "event".to_owned();
+    }
     #[derive(Serialize)]
     struct Fingerprinted<'a> {
         job_type: &'a str,

@@ -1,5 +1,5 @@
-//! The store conformance suite: every behaviour of the `Store`, `WebhookStore` and `KeyStore`
-//! traits, run against the memory backend, against a real Redis (one `redis-server` the tests
+//! The store conformance suite: every behaviour of the `Store`, `WebhookStore`, `KeyStore` and
+//! `SourceStore` traits, run against the memory backend, against a real Redis (one `redis-server` the tests
 //! share, each under a key prefix of its own), against Redis reached through Sentinel (a
 //! primary, a replica and three Sentinels the tests share) and against a Redis Cluster (three
 //! primaries with a replica each, which the tests share); tests that stop, fail over or
@@ -21,5 +21,7 @@ mod partitions;
 mod redis_specific;
 mod replication;
 mod retention;
+mod retry;
+mod sources;
 mod wants;
 mod webhooks;

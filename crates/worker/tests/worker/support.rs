@@ -405,6 +405,10 @@ impl Store for Faulty {
         self.inner.cancel(tenant, id).await
     }
 
+    async fn retry(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Job>, StoreError> {
+        self.inner.retry(tenant, id).await
+    }
+
     async fn history(
         &self,
         tenant: &TenantId,

@@ -21,6 +21,7 @@
 
 mod keys;
 mod queue;
+mod sources;
 mod state;
 mod webhooks;
 
@@ -74,6 +75,8 @@ pub struct MemoryStore {
     config: StoreConfig,
     /// The API keys by id (see [`keys`]).
     api_keys: Mutex<BTreeMap<crate::apikey::ApiKeyId, crate::apikey::ApiKey>>,
+    /// The inbound sources and their request logs (see [`sources`]).
+    sources: Mutex<sources::Sources>,
 }
 
 impl MemoryStore {
@@ -87,6 +90,7 @@ impl MemoryStore {
             signals,
             config,
             api_keys: Mutex::default(),
+            sources: Mutex::default(),
         }
     }
 
@@ -94,6 +98,11 @@ impl MemoryStore {
         // Every change to the map is a single insert or remove: a panic cannot leave it
         // half-written.
         self.api_keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn inbound(&self) -> MutexGuard<'_, sources::Sources> {
+        // Every change is computed first and written without fallible steps.
+        self.sources.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -143,9 +152,13 @@ impl MemoryStore {
                 state.delayed.insert(key, (queue, job.id));
             }
         }
-        if job.status.is_terminal() {
+        let expires_at = job.status.is_terminal().then(|| {
             let at = later(self.config.retention_of(&job.job_type));
             state.expiring_jobs.insert((at, job.id));
+            at
+        });
+        if let Some(record) = state.jobs.get_mut(&job.id) {
+            record.expires_at = expires_at;
         }
     }
 
@@ -225,7 +238,14 @@ impl MemoryStore {
                 break;
             }
             state.expiring_jobs.pop_first();
-            if let Some(record) = state.jobs.remove(&id) {
+            // A job retried since it was due here is unfinished, or finished again and due
+            // later: it stays.
+            if state
+                .jobs
+                .get(&id)
+                .is_some_and(|r| r.expires_at == Some(at))
+                && let Some(record) = state.jobs.remove(&id)
+            {
                 state.index.remove(&(record.job.tenant, id));
             }
         }
@@ -283,6 +303,7 @@ impl Store for MemoryStore {
                 hook: new.webhook,
                 bodies: HashMap::new(),
                 hook_status: None,
+                expires_at: None,
             }),
         );
         state.index.insert((created.tenant.clone(), created.id));
@@ -390,6 +411,17 @@ impl Store for MemoryStore {
             _ => CancelOutcome::AlreadyFinished(record.view()),
         };
         Ok(Some(outcome))
+    }
+
+    async fn retry(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Job>, StoreError> {
+        let mut state = self.lock();
+        let Some(record) = state.jobs.get_mut(id).filter(|r| &r.job.tenant == tenant) else {
+            return Ok(None);
+        };
+        let transition = record.job.retry(Utc::now())?;
+        record.cancel_requested = false;
+        record.output = None;
+        Ok(Some(self.apply(&mut state, transition)))
     }
 
     async fn history(

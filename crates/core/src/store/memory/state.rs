@@ -33,6 +33,8 @@ pub(super) struct Record {
     /// with the `seq` of the event it delivers: a delivery of an older event does not
     /// overwrite what a newer one showed.
     pub(super) hook_status: Option<(u64, HookStatus)>,
+    /// When a finished job goes (its entry in `expiring_jobs`); `None` while unfinished.
+    pub(super) expires_at: Option<Instant>,
 }
 
 impl Record {

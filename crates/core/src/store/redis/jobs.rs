@@ -278,6 +278,22 @@ impl Store for Partition {
         )))
     }
 
+    async fn retry(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Job>, StoreError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(job) = self.get(tenant, id).await? else {
+                return Ok(None);
+            };
+            let step = job.retry(Utc::now())?;
+            if self.apply(Change::new(&job, &step)).await? {
+                return Ok(Some(step.job));
+            }
+            // A terminal job does not move; it expired, or was retried meanwhile: look again.
+        }
+        Err(StoreError::Backend(format!(
+            "failed to retry job {id}: it kept changing during {CAS_ATTEMPTS} attempts"
+        )))
+    }
+
     async fn history(
         &self,
         tenant: &TenantId,

@@ -115,7 +115,7 @@
 
 use crate::apikey::ApiKeyId;
 use crate::event::EventType;
-use crate::ids::{DeliveryId, IdempotencyKey, JobId, JobType, SubscriptionId, TenantId};
+use crate::ids::{DeliveryId, IdempotencyKey, JobId, JobType, SourceId, SubscriptionId, TenantId};
 use crate::job::JobStatus;
 use crate::store::StoreError;
 use crate::webhook::{JobHookEndpoint, Subscription};
@@ -324,6 +324,31 @@ impl Keys {
     /// The ids of every API key.
     pub(super) fn api_keys(&self) -> String {
         format!("{}:apikeys", self.tag)
+    }
+
+    /// An inbound source's record.
+    pub(super) fn source(&self, id: &SourceId) -> String {
+        self.name("source", id)
+    }
+
+    /// What precedes a source's id in its record's name.
+    pub(super) fn source_prefix(&self) -> String {
+        format!("{}:source:", self.tag)
+    }
+
+    /// The ids of a tenant's sources.
+    pub(super) fn sources(&self, tenant: &TenantId) -> String {
+        self.name("sources", tenant)
+    }
+
+    /// What precedes an ingest token in the name of the key holding its source's id.
+    pub(super) fn source_token_prefix(&self) -> String {
+        format!("{}:source-token:", self.tag)
+    }
+
+    /// A source's request log.
+    pub(super) fn source_requests(&self, id: &SourceId) -> String {
+        self.name("source-requests", id)
     }
 }
 

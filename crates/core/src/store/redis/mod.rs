@@ -101,6 +101,7 @@ mod partitioned;
 mod queue;
 mod scripts;
 mod signals;
+mod sources;
 #[cfg(test)]
 mod testing;
 mod transition;

@@ -31,6 +31,9 @@ pub(super) struct Scripts {
     pub(super) claim_due: Script,
     pub(super) record_delivery: Script,
     pub(super) revoke_key: Script,
+    pub(super) put_source: Script,
+    pub(super) source_by_token: Script,
+    pub(super) delete_source: Script,
 }
 
 /// The helpers' publishing line, and what it says on a cluster.
@@ -65,6 +68,9 @@ impl Scripts {
             claim_due: script(source!("scripts/claim_due.lua")),
             record_delivery: script(source!("scripts/record_delivery.lua")),
             revoke_key: script(source!("scripts/revoke_key.lua")),
+            put_source: script(source!("scripts/put_source.lua")),
+            source_by_token: script(source!("scripts/source_by_token.lua")),
+            delete_source: script(source!("scripts/delete_source.lua")),
         }
     }
 

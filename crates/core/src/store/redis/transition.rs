@@ -105,7 +105,16 @@ impl Partition {
             .arg(action)
             .arg(millis(delay.min(MAX_TTL)))
             .arg(retention)
-            .arg(keys::expiring_member(tenant, after.status, id))
+            // A job finishing joins the expiring set; one retried leaves it.
+            .arg(keys::expiring_member(
+                tenant,
+                if after.status.is_terminal() {
+                    after.status
+                } else {
+                    before.status
+                },
+                id,
+            ))
             .arg(content_type)
             .arg(body)
             .arg(if before.status == after.status {

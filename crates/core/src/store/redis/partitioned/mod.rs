@@ -333,6 +333,10 @@ impl Store for RedisStore {
         self.of_job(id).cancel(tenant, id).await
     }
 
+    async fn retry(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Job>, StoreError> {
+        self.of_job(id).retry(tenant, id).await
+    }
+
     async fn history(
         &self,
         tenant: &TenantId,

@@ -1,6 +1,7 @@
-//! [`WebhookStore`] and [`KeyStore`] over partitions: subscriptions written to partition 0
-//! and copied to every other, the outbox and due deliveries read from every partition, each
-//! delivery in its job's partition, API keys and endpoint health in partition 0.
+//! [`WebhookStore`], [`KeyStore`] and [`SourceStore`] over partitions: subscriptions written
+//! to partition 0 and copied to every other, the outbox and due deliveries read from every
+//! partition, each delivery in its job's partition; API keys, endpoint health and inbound
+//! sources with their request logs in partition 0.
 //!
 //! # Copies of subscriptions
 //! The job scripts decide whether an event goes to the outbox from the tenant's wants
@@ -30,9 +31,11 @@ use super::super::connection::backend;
 use super::super::outbox::NOTIFIER_GROUP;
 use super::{RedisStore, merge};
 use crate::apikey::{ApiKey, ApiKeyId};
-use crate::ids::{DeliveryId, SubscriptionId, TenantId};
+use crate::ids::{DeliveryId, SourceId, SubscriptionId, TenantId};
+use crate::inbound::{RequestRecord, Source};
 use crate::store::StoreError;
 use crate::store::keys::KeyStore;
+use crate::store::sources::{RequestPage, RequestQuery, SourceStore};
 use crate::store::webhooks::{
     DeliveryPage, DeliveryQuery, DeliveryQueueStats, DueDelivery, OutboxEntry, WebhookStore,
 };
@@ -440,6 +443,58 @@ impl KeyStore for RedisStore {
 
     async fn has_keys(&self) -> Result<bool, StoreError> {
         self.first().has_keys().await
+    }
+}
+
+#[async_trait]
+impl SourceStore for RedisStore {
+    async fn create_source(&self, source: &Source) -> Result<(), StoreError> {
+        self.first().create_source(source).await
+    }
+
+    async fn source(&self, tenant: &TenantId, id: &SourceId) -> Result<Option<Source>, StoreError> {
+        self.first().source(tenant, id).await
+    }
+
+    async fn sources(&self, tenant: &TenantId) -> Result<Vec<Source>, StoreError> {
+        self.first().sources(tenant).await
+    }
+
+    async fn source_by_token(&self, token: &str) -> Result<Option<Source>, StoreError> {
+        self.first().source_by_token(token).await
+    }
+
+    async fn update_source(&self, source: &Source) -> Result<bool, StoreError> {
+        self.first().update_source(source).await
+    }
+
+    async fn delete_source(&self, tenant: &TenantId, id: &SourceId) -> Result<bool, StoreError> {
+        self.first().delete_source(tenant, id).await
+    }
+
+    async fn record_request(
+        &self,
+        source: &SourceId,
+        record: &RequestRecord,
+    ) -> Result<(), StoreError> {
+        self.first().record_request(source, record).await
+    }
+
+    async fn requests(
+        &self,
+        source: &SourceId,
+        query: &RequestQuery,
+    ) -> Result<RequestPage, StoreError> {
+        self.first().requests(source, query).await
+    }
+
+    async fn requests_between(
+        &self,
+        source: &SourceId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<RequestRecord>, StoreError> {
+        self.first().requests_between(source, since, until).await
     }
 }
 

@@ -14,7 +14,8 @@
 --       (>= 1), 6 how long the feed keeps events (ms), then 17 per change: expected seq, new
 --       seq, new status, event json (its snapshot is the job's new record), job id, queue entry the job must hold ('' =
 --       any), queue action: keep | drop | requeue | delay, delay (ms), retention (ms; '0'
---       unless the job becomes terminal), expiring member, result content type ('' = no
+--       unless the job becomes terminal), expiring member (of a job becoming terminal, or of
+--       the finished one a retry takes back), result content type ('' = no
 --       result), result body, '1' if the status changes, event type, job type, tenant, the
 --       queue's member of the active external queues ('' for a shared queue)
 -- Returns one reply per change: 1, or 0 when its job moved on (or vanished) since the change
@@ -98,6 +99,11 @@ local function apply(k, a)
     -- listing index at the same time.
     redis.call('PEXPIRE', job, retention_ms)
     redis.call('ZADD', expiring, now_ms() + tonumber(retention_ms), expiring_member)
+  elseif old_index ~= new_index then
+    -- A finished job retried by hand: kept again until it finishes, and asked to run anew.
+    redis.call('PERSIST', job)
+    redis.call('ZREM', expiring, expiring_member)
+    redis.call('HDEL', job, 'cancel')
   end
 
   if hook_wants(hook_events, event_type) or subscribed(wants, event_type, job_type) then
