@@ -4,7 +4,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use herald_core::{Job, JobOutput, Progress};
+use herald_core::{AttemptDetail, Job, JobOutput, Progress};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -125,6 +125,7 @@ pub struct JobContext {
     payload: serde_json::Value,
     cancel: CancellationToken,
     progress: watch::Sender<Option<Progress>>,
+    detail: watch::Sender<AttemptDetail>,
 }
 
 impl JobContext {
@@ -133,12 +134,14 @@ impl JobContext {
         payload: serde_json::Value,
         cancel: CancellationToken,
         progress: watch::Sender<Option<Progress>>,
+        detail: watch::Sender<AttemptDetail>,
     ) -> Self {
         Self {
             job,
             payload,
             cancel,
             progress,
+            detail,
         }
     }
 
@@ -180,6 +183,12 @@ impl JobContext {
         // `send_replace` stores the value even when nobody listens: the latest report wins.
         self.progress
             .send_replace(Some(Progress::new(percent, message)));
+    }
+
+    /// Records what this attempt learnt beyond its outcome (an endpoint's status and the start
+    /// of its answer), listed with the attempt in the job's `attempts`. The latest call wins.
+    pub fn note(&self, detail: AttemptDetail) {
+        self.detail.send_replace(detail);
     }
 
     /// Completes once a client has canceled the job (or the worker gave up on the attempt).

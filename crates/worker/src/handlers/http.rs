@@ -10,6 +10,8 @@
 //! headers = { Authorization = "Bearer …" }         # fixed headers
 //! max_response_bytes = 16777216
 //! connect_timeout = "10s"
+//! forward = "original"                             # or "payload", the default
+//! forward_headers = ["stripe-signature"]           # with forward = "original"
 //! ```
 //!
 //! # The exchange
@@ -25,6 +27,18 @@
 //! - **Anything else** (4xx, 3xx: redirects are not followed): a permanent error.
 //! - **Cancel** abandons the request; so does the runtime dropping the attempt, which closes
 //!   the connection.
+//!
+//! Every answer is noted with its attempt ([`JobContext::note`]): the status and the first
+//! KiB of the body, listed in the job's `attempts`.
+//!
+//! # Forwarding a captured request
+//! With `forward = "original"` the job's payload is an inbound request as a source captured
+//! it (`{"headers", "body" | "body_base64", …}`), and the handler sends it on as it came: the
+//! body byte for byte with its captured `content-type`, the captured headers named in
+//! `forward_headers` (by default the signature, id and topic headers of the providers Herald
+//! verifies: see [`DEFAULT_FORWARD_HEADERS`]), `herald-job-id`, `herald-attempt`, then the
+//! fixed `headers`. A receiver written for the provider needs no change. The answer is read
+//! as above.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -32,9 +46,12 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use herald_core::JobOutput;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use herald_core::job::EXCERPT_BYTES;
+use herald_core::{AttemptDetail, JobOutput};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION};
-use reqwest::{Method, Response, StatusCode, Url, redirect};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, redirect};
 use serde::{Deserialize, Deserializer};
 
 use super::{DEFAULT_MAX_RESULT_BYTES, SettingsError, check_result_bound, head};
@@ -52,6 +69,25 @@ pub const SNIPPET_BYTES: usize = 200;
 /// How long the start of an error answer's body is waited for: the status decides already,
 /// the body only explains it.
 const SNIPPET_WAIT: Duration = Duration::from_secs(5);
+
+/// The captured headers forwarded by default with `forward = "original"`: the providers'
+/// signature, id and topic headers, whichever the request carried.
+pub const DEFAULT_FORWARD_HEADERS: [&str; 14] = [
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-hub-signature-256",
+    "x-hub-signature",
+    "x-github-delivery",
+    "x-github-event",
+    "x-github-hook-id",
+    "stripe-signature",
+    "x-shopify-hmac-sha256",
+    "x-shopify-webhook-id",
+    "x-shopify-topic",
+    "x-shopify-shop-domain",
+    "x-shopify-api-version",
+];
 
 /// The methods accepted: the handler always sends the payload as a body.
 const METHODS: [Method; 3] = [Method::POST, Method::PUT, Method::PATCH];
@@ -96,6 +132,25 @@ pub struct HttpSettings {
         deserialize_with = "connect_timeout"
     )]
     pub connect_timeout: Duration,
+    /// What is sent: the payload as JSON (`payload`, the default), or the inbound request
+    /// the payload captured, as it came (`original`).
+    #[serde(default)]
+    pub forward: Forward,
+    /// With `forward = "original"`, the captured headers sent on (any case); by default
+    /// [`DEFAULT_FORWARD_HEADERS`].
+    #[serde(default)]
+    pub forward_headers: Option<Vec<String>>,
+}
+
+/// What the `http` handler sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Forward {
+    /// The job's payload as JSON, with Herald's headers.
+    #[default]
+    Payload,
+    /// The inbound request the payload captured: its body and chosen headers.
+    Original,
 }
 
 fn default_method() -> String {
@@ -129,6 +184,8 @@ impl HttpSettings {
             headers: BTreeMap::new(),
             max_response_bytes: default_max_response_bytes(),
             connect_timeout: default_connect_timeout(),
+            forward: Forward::default(),
+            forward_headers: None,
         }
     }
 }
@@ -142,6 +199,8 @@ impl fmt::Debug for HttpSettings {
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("max_response_bytes", &self.max_response_bytes)
             .field("connect_timeout", &self.connect_timeout)
+            .field("forward", &self.forward)
+            .field("forward_headers", &self.forward_headers)
             .finish()
     }
 }
@@ -154,6 +213,8 @@ pub struct HttpHandler {
     method: Method,
     headers: HeaderMap,
     max_response_bytes: usize,
+    /// With `forward = "original"`: the captured headers sent on, lower-case.
+    forwarded: Option<Vec<HeaderName>>,
 }
 
 impl HttpHandler {
@@ -200,6 +261,16 @@ impl HttpHandler {
             headers.append(parsed_name, parsed_value);
         }
         check_result_bound("max_response_bytes", settings.max_response_bytes)?;
+        let forwarded = match (settings.forward, settings.forward_headers) {
+            (Forward::Payload, None) => None,
+            (Forward::Payload, Some(_)) => {
+                return Err(SettingsError::invalid(
+                    "forward_headers",
+                    "only goes with forward = \"original\"",
+                ));
+            }
+            (Forward::Original, names) => Some(forwarded_headers(names)?),
+        };
         if settings.connect_timeout.is_zero() || settings.connect_timeout > MAX_CONNECT_TIMEOUT {
             return Err(SettingsError::invalid(
                 "connect_timeout",
@@ -228,6 +299,7 @@ impl HttpHandler {
             method,
             headers,
             max_response_bytes: settings.max_response_bytes,
+            forwarded,
         })
     }
 
@@ -236,8 +308,12 @@ impl HttpHandler {
         self.url.origin().ascii_serialization()
     }
 
-    /// What the endpoint's answer means for the job.
-    async fn conclude(&self, mut response: Response) -> Result<Option<JobOutput>, HandlerError> {
+    /// What the endpoint's answer means for the job; the answer is noted with the attempt.
+    async fn conclude(
+        &self,
+        ctx: &JobContext,
+        mut response: Response,
+    ) -> Result<Option<JobOutput>, HandlerError> {
         let status = response.status();
         if status.is_success() {
             let content_type = response
@@ -247,7 +323,10 @@ impl HttpHandler {
                 .filter(|value| !value.is_empty())
                 .unwrap_or(DEFAULT_CONTENT_TYPE)
                 .to_owned();
-            let body = read_bounded(&mut response, self.max_response_bytes).await?;
+            let read = read_bounded(&mut response, self.max_response_bytes).await;
+            let start = read.as_deref().unwrap_or_default();
+            ctx.note(AttemptDetail::answer(status.as_u16(), start));
+            let body = read?;
             return Ok((!body.is_empty()).then_some(JobOutput { content_type, body }));
         }
         let location = response
@@ -255,9 +334,11 @@ impl HttpHandler {
             .get(LOCATION)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        let snippet = tokio::time::timeout(SNIPPET_WAIT, read_snippet(&mut response))
+        let start = tokio::time::timeout(SNIPPET_WAIT, read_start(&mut response))
             .await
             .unwrap_or_default();
+        ctx.note(AttemptDetail::answer(status.as_u16(), &start));
+        let snippet = snippet(&start);
         let mut message = format!("the endpoint answered {status}");
         if let Some(location) = location.filter(|_| status.is_redirection()) {
             message.push_str(&format!(
@@ -291,22 +372,13 @@ impl fmt::Debug for HttpHandler {
 impl Handler for HttpHandler {
     #[tracing::instrument(name = "http", skip_all, fields(origin = %self.origin()))]
     async fn run(&self, ctx: JobContext) -> Result<Option<JobOutput>, HandlerError> {
-        let job = ctx.job();
-        let body = serde_json::to_vec(ctx.payload())
-            .map_err(|e| HandlerError::permanent(format!("cannot encode the payload: {e}")))?;
-        let request = self
-            .client
-            .request(self.method.clone(), self.url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("herald-job-id", job.id.to_string())
-            .header("herald-job-type", job.job_type.as_str())
-            .header("herald-attempt", job.attempt.to_string())
-            .header("idempotency-key", job.id.to_string())
-            .headers(self.headers.clone())
-            .body(body);
+        let request = match &self.forwarded {
+            None => self.payload_request(&ctx)?,
+            Some(names) => self.original_request(&ctx, names)?,
+        };
         let exchange = async {
             let response = request.send().await.map_err(|e| self.failed(&e))?;
-            self.conclude(response).await
+            self.conclude(&ctx, response).await
         };
         tokio::select! {
             concluded = exchange => concluded,
@@ -319,6 +391,48 @@ impl Handler for HttpHandler {
 }
 
 impl HttpHandler {
+    /// The request sending the job's payload as JSON.
+    fn payload_request(&self, ctx: &JobContext) -> Result<RequestBuilder, HandlerError> {
+        let job = ctx.job();
+        let body = serde_json::to_vec(ctx.payload())
+            .map_err(|e| HandlerError::permanent(format!("cannot encode the payload: {e}")))?;
+        Ok(self
+            .client
+            .request(self.method.clone(), self.url.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header("herald-job-id", job.id.to_string())
+            .header("herald-job-type", job.job_type.as_str())
+            .header("herald-attempt", job.attempt.to_string())
+            .header("idempotency-key", job.id.to_string())
+            .headers(self.headers.clone())
+            .body(body))
+    }
+
+    /// The request sending on the inbound request the payload captured, as it came.
+    fn original_request(
+        &self,
+        ctx: &JobContext,
+        names: &[HeaderName],
+    ) -> Result<RequestBuilder, HandlerError> {
+        let job = ctx.job();
+        let captured: Captured = ctx.payload_as()?;
+        let body = captured.body().map_err(|e| ctx.invalid_payload(e))?;
+        let mut request = self
+            .client
+            .request(self.method.clone(), self.url.clone())
+            .header("herald-job-id", job.id.to_string())
+            .header("herald-attempt", job.attempt.to_string());
+        if let Some(value) = captured.header(&CONTENT_TYPE) {
+            request = request.header(CONTENT_TYPE, value);
+        }
+        for name in names {
+            if let Some(value) = captured.header(name) {
+                request = request.header(name, value);
+            }
+        }
+        Ok(request.headers(self.headers.clone()).body(body))
+    }
+
     /// The error of a request that got no answer: retryable, since the next attempt may
     /// reach the endpoint, unless the request could not even be built.
     fn failed(&self, error: &reqwest::Error) -> HandlerError {
@@ -370,27 +484,87 @@ async fn read_bounded(response: &mut Response, limit: usize) -> Result<Vec<u8>, 
     Ok(body)
 }
 
-/// The start of an error answer's body, as trimmed text of at most [`SNIPPET_BYTES`].
-async fn read_snippet(response: &mut Response) -> String {
+/// The first [`EXCERPT_BYTES`] of an error answer's body.
+async fn read_start(response: &mut Response) -> Vec<u8> {
     let mut start = Vec::new();
-    while start.len() < SNIPPET_BYTES {
+    while start.len() < EXCERPT_BYTES {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                let room = SNIPPET_BYTES + 4 - start.len();
+                let room = EXCERPT_BYTES - start.len();
                 start.extend_from_slice(&chunk[..chunk.len().min(room)]);
             }
             // The status says what matters; a body that breaks off leaves what arrived.
             Ok(None) | Err(_) => break,
         }
     }
-    snippet(&start)
+    start
 }
 
 /// Up to [`SNIPPET_BYTES`] of `bytes` as one line of text.
 fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(SNIPPET_BYTES + 4)]);
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     head(&one_line, SNIPPET_BYTES).to_owned()
+}
+
+/// `forward_headers` as header names (the defaults without it).
+///
+/// # Errors
+/// A name that is not a header name, or one the handler sets itself.
+fn forwarded_headers(names: Option<Vec<String>>) -> Result<Vec<HeaderName>, SettingsError> {
+    let Some(names) = names else {
+        return Ok(DEFAULT_FORWARD_HEADERS
+            .into_iter()
+            .map(HeaderName::from_static)
+            .collect());
+    };
+    names
+        .iter()
+        .map(|name| {
+            let key = format!("forward_headers.{name}");
+            let parsed = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| SettingsError::invalid(&key, "is not a valid header name"))?;
+            if RESERVED_HEADERS.contains(&parsed.as_str()) {
+                return Err(SettingsError::invalid(
+                    key,
+                    "is a header the handler sets itself",
+                ));
+            }
+            Ok(parsed)
+        })
+        .collect()
+}
+
+/// An inbound request as a source captured it: the part of the payload forwarding reads.
+#[derive(Deserialize)]
+struct Captured {
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    body_base64: Option<String>,
+}
+
+impl Captured {
+    /// The body's bytes, as they came.
+    fn body(&self) -> Result<Vec<u8>, String> {
+        match (&self.body, &self.body_base64) {
+            (Some(text), None) => Ok(text.clone().into_bytes()),
+            (None, Some(encoded)) => BASE64
+                .decode(encoded)
+                .map_err(|e| format!("`body_base64` is not base64: {e}")),
+            (None, None) => Ok(Vec::new()),
+            (Some(_), Some(_)) => Err("holds both `body` and `body_base64`".to_owned()),
+        }
+    }
+
+    /// The captured value of header `name`, when it is one a request can carry.
+    fn header(&self, name: &HeaderName) -> Option<HeaderValue> {
+        self.headers
+            .get(name.as_str())
+            .and_then(|value| HeaderValue::from_str(value).ok())
+    }
 }
 
 /// An error and its causes, `: `-separated: reqwest's own message alone ("error sending

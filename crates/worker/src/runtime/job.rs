@@ -24,7 +24,9 @@ use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
 use herald_core::attempt::{self, Conclusion, Ending};
 use herald_core::store::{Claimed, Lease};
-use herald_core::{ErrorCode, Job, JobError, JobId, JobOutput, JobStatus, Progress, StoreError};
+use herald_core::{
+    AttemptDetail, ErrorCode, Job, JobError, JobId, JobOutput, JobStatus, Progress, StoreError,
+};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -70,6 +72,8 @@ struct Attempt<'a> {
     cancel: CancellationToken,
     handler: HandlerRun<'a>,
     progress: ProgressFeed,
+    /// What the handler noted about the attempt ([`JobContext::note`]).
+    detail: watch::Receiver<AttemptDetail>,
 }
 
 /// The store refused a write through the lease: the job has moved on without this worker.
@@ -143,7 +147,8 @@ impl Inner {
         };
         let cancel = CancellationToken::new();
         let (reports, receiver) = watch::channel(None);
-        let ctx = JobContext::new(lease.job.clone(), payload, cancel.clone(), reports);
+        let (noted, detail) = watch::channel(AttemptDetail::default());
+        let ctx = JobContext::new(lease.job.clone(), payload, cancel.clone(), reports, noted);
         // A panic ends this attempt, not the worker.
         let run = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
         let mut attempt = Attempt {
@@ -157,6 +162,7 @@ impl Inner {
                 open: true,
                 next_write: Instant::now(),
             },
+            detail,
         };
         let stop = self.race(&mut attempt, shutdown).await;
         self.conclude(attempt, stop).await
@@ -172,6 +178,7 @@ impl Inner {
             cancel,
             handler,
             progress,
+            ..
         } = attempt;
         // A short job's handler is done at its first poll: it needs no timer, no waiter and
         // no signal route.
@@ -249,6 +256,7 @@ impl Inner {
             cancel,
             handler,
             mut progress,
+            detail,
         } = attempt;
         // Whatever the handler is still doing is no longer wanted.
         drop(handler);
@@ -310,6 +318,7 @@ impl Inner {
                 Ending::Released
             }
         };
+        lease.job.note_attempt(detail.borrow().clone());
         let policy = self
             .config
             .job_types
