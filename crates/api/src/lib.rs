@@ -33,6 +33,7 @@
 
 pub mod external;
 pub mod http;
+pub mod inbound;
 pub mod resource;
 pub mod routes;
 pub mod startup;
@@ -45,7 +46,7 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_core::store::{SharedKeyStore, SharedWebhookStore};
+use herald_core::store::{SharedKeyStore, SharedSourceStore, SharedWebhookStore};
 use herald_core::{JobLimits, JobTypes, SharedStore};
 use prometheus_client::registry::Registry;
 
@@ -175,6 +176,7 @@ impl Default for ApiConfig {
 /// #     store: herald_core::SharedStore,
 /// #     webhooks: herald_core::store::SharedWebhookStore,
 /// #     keys: herald_core::store::SharedKeyStore,
+/// #     sources: herald_core::store::SharedSourceStore,
 /// # ) -> herald_api::ApiDeps {
 /// use prometheus_client::registry::Registry;
 ///
@@ -185,6 +187,7 @@ impl Default for ApiConfig {
 ///     store,
 ///     webhooks,
 ///     keys,
+///     sources,
 ///     config: herald_api::ApiConfig::default(),
 ///     registry: Arc::new(registry),
 ///     metrics,
@@ -199,6 +202,8 @@ pub struct ApiDeps {
     pub webhooks: SharedWebhookStore,
     /// The API keys requests authenticate with; the same backend again.
     pub keys: SharedKeyStore,
+    /// Inbound sources and their request logs; the same backend again.
+    pub sources: SharedSourceStore,
     pub config: ApiConfig,
     /// The process's registry, served at `/metrics`.
     pub registry: Arc<Registry>,

@@ -109,6 +109,7 @@ fn serve(
         store: deps.store,
         webhooks: deps.webhooks,
         keys: deps.keys,
+        sources: deps.sources,
         config: deps.config,
         hub,
         metrics: deps.metrics,
@@ -203,6 +204,7 @@ pub(crate) fn create_app(
                 routes::jobs::configure(cfg);
                 routes::events::configure(cfg);
                 routes::webhooks::configure(cfg);
+                routes::sources::configure(cfg);
                 external::routes::configure(cfg, max_complete_bytes);
                 routes::admin::configure(cfg);
                 routes::openapi::configure(cfg);

@@ -7,13 +7,14 @@
 use std::sync::Arc;
 
 use herald_core::SharedStore;
-use herald_core::store::{SharedKeyStore, SharedWebhookStore};
+use herald_core::store::{SharedKeyStore, SharedSourceStore, SharedWebhookStore};
 use prometheus_client::registry::Registry;
 
 use crate::ApiConfig;
 use crate::external::{ExternalWorkers, Workers};
 use crate::http::limits::{FailureLimiter, KeysExist, RateLimiter, Slots, UnknownKeys};
 use crate::http::metrics::ApiMetrics;
+use crate::inbound::Inbound;
 use crate::transport::hub::Hub;
 use crate::transport::poll::Poller;
 use crate::transport::sse::StreamContext;
@@ -24,6 +25,7 @@ pub(crate) struct AppState {
     pub store: SharedStore,
     pub webhooks: SharedWebhookStore,
     pub keys: SharedKeyStore,
+    pub sources: SharedSourceStore,
     pub config: ApiConfig,
     pub hub: Hub,
     pub metrics: ApiMetrics,
@@ -68,6 +70,17 @@ impl AppState {
             metrics: &self.metrics,
             gate: &self.external,
             revocations: self.hub.revocations(),
+        }
+    }
+
+    pub fn inbound(&self) -> Inbound<'_> {
+        Inbound {
+            store: &self.store,
+            sources: &*self.sources,
+            job_types: &self.config.job_types,
+            limits: &self.config.limits,
+            metrics: &self.metrics,
+            require_keys: self.config.require_keys,
         }
     }
 

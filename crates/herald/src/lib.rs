@@ -31,7 +31,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::{RedisOptions, RedisStore};
-use herald_core::store::{KeyStore, SharedKeyStore, SharedWebhookStore, Store, WebhookStore};
+use herald_core::store::{
+    KeyStore, SharedKeyStore, SharedSourceStore, SharedWebhookStore, SourceStore, Store,
+    WebhookStore,
+};
 use herald_core::{JobLimits, SharedStore, StoreConfig};
 use herald_notifier::{NotifierDeps, NotifierMetrics};
 use herald_worker::{Registry as Handlers, Worker, WorkerMetrics};
@@ -108,12 +111,13 @@ fn read_tokens(settings: &Settings) -> anyhow::Result<herald_api::ReadTokens> {
     })
 }
 
-/// The backend opened behind its three traits: the webhook outbox is written by the job
-/// store's own atomic writes, and API keys live beside the jobs they guard.
+/// The backend opened behind its four traits: the webhook outbox is written by the job
+/// store's own atomic writes, and API keys and inbound sources live beside the jobs.
 struct Stores {
     jobs: SharedStore,
     webhooks: SharedWebhookStore,
     keys: SharedKeyStore,
+    sources: SharedSourceStore,
 }
 
 impl Stores {
@@ -154,12 +158,13 @@ impl Stores {
         }
     }
 
-    /// One backend as the three stores.
-    fn behind<B: Store + WebhookStore + KeyStore + 'static>(backend: Arc<B>) -> Self {
+    /// One backend as the four stores.
+    fn behind<B: Store + WebhookStore + KeyStore + SourceStore + 'static>(backend: Arc<B>) -> Self {
         Self {
             jobs: backend.clone(),
             webhooks: backend.clone(),
-            keys: backend,
+            keys: backend.clone(),
+            sources: backend,
         }
     }
 }
@@ -308,6 +313,7 @@ fn serve(
         store: stores.jobs,
         webhooks: stores.webhooks,
         keys: stores.keys,
+        sources: stores.sources,
         config,
         metrics,
         registry: Arc::new(registry),

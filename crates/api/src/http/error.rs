@@ -89,6 +89,9 @@ pub enum ApiError {
     /// changing under a concurrent writer).
     #[error("{0}")]
     WebhookConflict(String),
+    /// An inbound source kept changing under concurrent writers.
+    #[error("{0}")]
+    SourceConflict(String),
     /// A bounded collection is full (a tenant's webhook subscriptions).
     #[error("{0}")]
     LimitReached(String),
@@ -113,6 +116,9 @@ pub enum ApiError {
     /// or revoked (answered with `WWW-Authenticate: Bearer`).
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// An inbound request whose signature (or credentials) its source does not accept.
+    #[error("{0}")]
+    NotVerified(String),
     /// The key is valid but may not do this (a non-admin key on an admin route).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -176,6 +182,7 @@ impl ApiError {
                 "webhook-state-conflict",
                 "The webhook's state does not allow this",
             ),
+            Self::SourceConflict(_) => ("source-state-conflict", "The source kept changing"),
             Self::LimitReached(_) => ("limit-reached", "Limit reached"),
             Self::IdempotencyMismatch => ("idempotency-key-reused", "Idempotency-Key reused"),
             Self::QueueFull(_) => ("queue-full", "Queue full"),
@@ -183,6 +190,7 @@ impl ApiError {
             Self::ResultTooLarge(_) => ("result-too-large", "Result too large"),
             Self::ClaimsBusy { .. } => ("too-many-claims", "Too many waiting claims"),
             Self::Unauthorized(_) => ("unauthorized", "Missing or invalid API key"),
+            Self::NotVerified(_) => ("signature-invalid", "The request could not be verified"),
             Self::Forbidden(_) => ("forbidden", "Not allowed for this API key"),
             Self::RateLimited { .. } => ("rate-limited", "Too many requests"),
             Self::HeadersTooLarge { .. } => {
@@ -243,10 +251,11 @@ impl ResponseError for ApiError {
             | Self::RouteNotFound { .. }
             | Self::ResultNotAvailable(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::NotVerified(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_)
             | Self::WebhookConflict(_)
+            | Self::SourceConflict(_)
             | Self::LimitReached(_)
             | Self::LeaseLost(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } | Self::ResultTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

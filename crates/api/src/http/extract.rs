@@ -9,7 +9,9 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::{FutureExt as _, LocalBoxFuture};
 use herald_core::apikey::ApiKeyId;
-use herald_core::{DeliveryId, FieldError, IdempotencyKey, JobId, SubscriptionId, TenantId};
+use herald_core::{
+    DeliveryId, FieldError, IdempotencyKey, JobId, SourceId, SubscriptionId, TenantId,
+};
 use serde::de::DeserializeOwned;
 
 use crate::http::body::Body;
@@ -140,6 +142,19 @@ impl FromRequest for WebhookPath {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(path_id(req, "webhook", SubscriptionId::parse).map(Self))
+    }
+}
+
+/// The source id of a `/v1/sources/{id}…` path; malformed answers `404`.
+#[derive(Debug, Clone, Copy)]
+pub struct SourcePath(pub SourceId);
+
+impl FromRequest for SourcePath {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(path_id(req, "source", SourceId::parse).map(Self))
     }
 }
 

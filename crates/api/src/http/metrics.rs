@@ -37,6 +37,12 @@ struct JobTypeLabels {
     job_type: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct InboundLabels {
+    source: String,
+    outcome: &'static str,
+}
+
 /// The two kinds of event stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamKind {
@@ -127,6 +133,7 @@ pub struct ApiMetrics {
     stream_events_sent: Family<StreamLabels, Counter>,
     streams_lagged: Family<StreamLabels, Counter>,
     hub_subscribers: Family<HubLabels, Gauge>,
+    inbound_requests: Family<InboundLabels, Counter>,
 }
 
 impl ApiMetrics {
@@ -144,6 +151,7 @@ impl ApiMetrics {
             stream_events_sent: Family::default(),
             streams_lagged: Family::default(),
             hub_subscribers: Family::default(),
+            inbound_requests: Family::default(),
         };
         // Present from the start (at 0), so dashboards and alerts need not wait for a client.
         for kind in [StreamKind::Job, StreamKind::Feed] {
@@ -168,6 +176,12 @@ impl ApiMetrics {
             "jobs_accepted",
             "Jobs accepted by POST /v1/jobs (replays not counted), by type",
             metrics.jobs_accepted.clone(),
+        );
+        registry.register(
+            "inbound_requests",
+            "Requests received by inbound sources (POST /in/{token}), by source id and outcome \
+             (accepted, duplicate, rejected)",
+            metrics.inbound_requests.clone(),
         );
         registry.register(
             "long_polls_waiting",
@@ -231,6 +245,16 @@ impl ApiMetrics {
         };
         set(HubKey::Job, counts.job_subscribers);
         set(HubKey::Tenant, counts.tenant_subscribers);
+    }
+
+    /// Counts a request received by inbound source `source` with `outcome`.
+    pub(crate) fn inbound_request(&self, source: &str, outcome: &'static str) {
+        self.inbound_requests
+            .get_or_create(&InboundLabels {
+                source: source.to_owned(),
+                outcome,
+            })
+            .inc();
     }
 
     /// Counts a job accepted for the first time.

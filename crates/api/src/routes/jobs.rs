@@ -1,5 +1,5 @@
 //! The job resource: submit (`POST /v1/jobs`), poll and long poll (`GET /v1/jobs/{id}`), list,
-//! cancel, and fetch the result.
+//! cancel, retry, and fetch the result.
 
 use std::time::Duration;
 
@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
     .service(resource("/v1/jobs/{id}", "GET").to(__path_get_job, get_job))
     .service(resource("/v1/jobs/{id}/cancel", "POST").to(__path_cancel_job, cancel_job))
+    .service(resource("/v1/jobs/{id}/retry", "POST").to(__path_retry_job, retry_job))
     .service(resource("/v1/jobs/{id}/result", "GET").to(__path_job_result, job_result));
 }
 
@@ -316,6 +317,42 @@ async fn cancel_job(
             Err(ApiError::already_finished(id, job.status))
         }
     }
+}
+
+/// Run a finished job again as a new attempt.
+///
+/// A `completed`, `failed` or `canceled` job is pending again, back in its queue, with `seq`
+/// moving on; it gets one attempt at least (the rest of its `max_attempts`, if it had
+/// attempts left). Its earlier attempts stay listed in `attempts`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/retry",
+    tag = "jobs",
+    params(("id" = JobId, Path, description = "The job's id")),
+    responses(
+        (status = 202, description = "The job, `pending` again",
+            body = JobResource,
+            headers(
+                ("ETag" = String, description = "`\"<seq>\"`"),
+                ("Retry-After" = u64, description = "A polling hint"),
+            )),
+        (status = 404, description = "No such job (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job is still pending or processing (`job-state-conflict`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[tracing::instrument(skip_all, fields(job_id = %id))]
+async fn retry_job(
+    state: web::Data<AppState>,
+    Tenant(tenant): Tenant,
+    JobPath(id): JobPath,
+    signer: LinkSigner,
+) -> Result<HttpResponse, ApiError> {
+    let job = state
+        .store
+        .retry(&tenant, &id)
+        .await?
+        .ok_or_else(|| ApiError::JobNotFound(id.to_string()))?;
+    Ok(job_response(StatusCode::ACCEPTED, &job).json(signer.sign(JobResource::new(&job))))
 }
 
 /// Fetch a completed job's result.

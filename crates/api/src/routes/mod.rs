@@ -10,6 +10,7 @@ pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod openapi;
+pub mod sources;
 pub mod webhooks;
 
 use actix_web::dev::{AppService, HttpServiceFactory};

@@ -32,6 +32,7 @@ any language claim and run jobs over HTTP. Every error is an RFC 9457 problem do
         (name = "jobs", description = "Submit, poll, list and cancel jobs; fetch their results"),
         (name = "events", description = "Job events as Server-Sent Events and as JSON pages"),
         (name = "webhooks", description = "Webhook subscriptions, their deliveries, retries and replays"),
+        (name = "sources", description = "Inbound webhooks: sources providers post to, their request logs and replays"),
         (name = "workers", description = "External workers: claim, heartbeat, complete, fail, release"),
         (name = "admin", description = "API keys: create, list, revoke (admin keys only)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),

@@ -57,6 +57,20 @@ impl ReplayWindow {
     /// [`ApiError::Validation`] naming a missing `since` and every bad or unknown field.
     pub fn parse(request: ReplayRequest, now: DateTime<Utc>) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
+        match Self::read(request.since, request.until, now, &mut errors) {
+            Some(window) if errors.is_empty() => Ok(window),
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+
+    /// The window of a request's `since` and `until`, as [`ReplayWindow::parse`] reads them;
+    /// `None`, with every bad field in `errors`, when they make none.
+    pub fn read(
+        since: Option<String>,
+        until: Option<String>,
+        now: DateTime<Utc>,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<Self> {
         let mut time = |field: &str, raw: Option<String>| {
             raw.and_then(|raw| {
                 DateTime::parse_from_rfc3339(&raw)
@@ -70,9 +84,9 @@ impl ReplayWindow {
                     .ok()
             })
         };
-        let since_given = request.since.is_some();
-        let since = time("since", request.since);
-        let until = time("until", request.until);
+        let since_given = since.is_some();
+        let since = time("since", since);
+        let until = time("until", until);
         if !since_given {
             errors.push(FieldError::new("since", "is required"));
         }
@@ -80,14 +94,12 @@ impl ReplayWindow {
             && since > until
         {
             errors.push(FieldError::new("until", "must not be before `since`"));
+            return None;
         }
-        match since {
-            Some(since) if errors.is_empty() => Ok(Self {
-                since,
-                until: until.map_or(now, |until| until.min(now)),
-            }),
-            _ => Err(ApiError::Validation(errors)),
-        }
+        since.map(|since| Self {
+            since,
+            until: until.map_or(now, |until| until.min(now)),
+        })
     }
 
     /// The feed cursor to read after: every partition just before the first millisecond of

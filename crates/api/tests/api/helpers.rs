@@ -12,7 +12,9 @@ use herald_api::{ApiConfig, ApiDeps, ApiMetrics, CorsOrigin, ReadTokens};
 use herald_core::apikey::{ApiKey, PlainKey};
 use herald_core::store::memory::MemoryStore;
 use herald_core::store::redis::RedisStore;
-use herald_core::store::{Claimed, Lease, SharedKeyStore, SharedWebhookStore, WebhookStore};
+use herald_core::store::{
+    Claimed, Lease, SharedKeyStore, SharedSourceStore, SharedWebhookStore, WebhookStore,
+};
 use herald_core::webhook::{Subscription, SubscriptionRequest};
 use herald_core::{
     ErrorCode, JobError, JobLimits, JobOutput, JobRequest, JobType, JobTypes, NewJob, Progress,
@@ -196,18 +198,35 @@ impl TestAppBuilder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let store = Arc::new(MemoryStore::new(self.store.clone()));
-        let (backend, webhooks, keys, redis): (SharedStore, SharedWebhookStore, SharedKeyStore, _) =
-            if self.redis {
-                let redis = RedisServer::start();
-                let on_redis = Arc::new(
-                    RedisStore::connect(redis.url(), &RedisServer::fresh_prefix(), self.store)
-                        .await
-                        .expect("connect to the test redis-server"),
-                );
-                (on_redis.clone(), on_redis.clone(), on_redis, Some(redis))
-            } else {
-                (store.clone(), store.clone(), store.clone(), None)
-            };
+        let (backend, webhooks, keys, sources, redis): (
+            SharedStore,
+            SharedWebhookStore,
+            SharedKeyStore,
+            SharedSourceStore,
+            _,
+        ) = if self.redis {
+            let redis = RedisServer::start();
+            let on_redis = Arc::new(
+                RedisStore::connect(redis.url(), &RedisServer::fresh_prefix(), self.store)
+                    .await
+                    .expect("connect to the test redis-server"),
+            );
+            (
+                on_redis.clone(),
+                on_redis.clone(),
+                on_redis.clone(),
+                on_redis,
+                Some(redis),
+            )
+        } else {
+            (
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                None,
+            )
+        };
         let mut registry = Registry::with_prefix("herald");
         let metrics = ApiMetrics::register(&mut registry);
         let deps = ApiDeps {
@@ -217,6 +236,7 @@ impl TestAppBuilder {
                 Some(wrap) => wrap(Arc::clone(&keys)),
                 None => Arc::clone(&keys),
             },
+            sources,
             config: self.config,
             registry: Arc::new(registry),
             metrics,
