@@ -69,6 +69,7 @@ pub struct Inbound<'a> {
 
 /// The body of `POST /v1/sources/{id}/rotate-secret`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = SourceRotateRequest)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// The new secret (for `basic`, the new password); generated when left out (not for
@@ -81,6 +82,7 @@ pub struct RotateRequest {
 
 /// The body of `POST /v1/sources/{id}/replay`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = SourceReplayRequest)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// Run again the jobs of the requests received from this time on.
@@ -96,6 +98,7 @@ pub struct ReplayRequest {
 
 /// What a replay did.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = SourceReplayed)]
 pub struct Replayed {
     /// Jobs run again.
     pub replayed: usize,

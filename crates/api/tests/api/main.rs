@@ -19,6 +19,7 @@ mod poll;
 mod result;
 mod revocation;
 mod shutdown;
+mod sources;
 mod submit;
 mod tenants;
 mod tokens;

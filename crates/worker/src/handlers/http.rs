@@ -518,21 +518,23 @@ fn forwarded_headers(names: Option<Vec<String>>) -> Result<Vec<HeaderName>, Sett
             .map(HeaderName::from_static)
             .collect());
     };
-    names
-        .iter()
-        .map(|name| {
-            let key = format!("forward_headers.{name}");
-            let parsed = HeaderName::from_bytes(name.trim().as_bytes())
-                .map_err(|_| SettingsError::invalid(&key, "is not a valid header name"))?;
-            if RESERVED_HEADERS.contains(&parsed.as_str()) {
-                return Err(SettingsError::invalid(
-                    key,
-                    "is a header the handler sets itself",
-                ));
-            }
-            Ok(parsed)
-        })
-        .collect()
+    let mut parsed: Vec<HeaderName> = Vec::with_capacity(names.len());
+    for name in &names {
+        let key = format!("forward_headers.{name}");
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| SettingsError::invalid(&key, "is not a valid header name"))?;
+        if RESERVED_HEADERS.contains(&header.as_str()) {
+            return Err(SettingsError::invalid(
+                key,
+                "is a header the handler sets itself",
+            ));
+        }
+        // Named twice (in two cases, say): sent once.
+        if !parsed.contains(&header) {
+            parsed.push(header);
+        }
+    }
+    Ok(parsed)
 }
 
 /// An inbound request as a source captured it: the part of the payload forwarding reads.
