@@ -10,6 +10,7 @@ mod embedded;
 mod failover;
 mod fuzz;
 mod health;
+mod inbound;
 mod job_types;
 mod keys;
 mod outage;
