@@ -72,8 +72,8 @@ pub struct Inbound<'a> {
 #[schema(as = SourceRotateRequest)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
-    /// The new secret (for `basic`, the new password); generated when left out (not for
-    /// Stripe and Shopify, which issue theirs).
+    /// The new secret (for `basic`, the new password); generated when left out (Stripe and
+    /// Shopify issue their own: pass theirs).
     secret: Option<String>,
     /// How long the previous secret is still accepted, in seconds (0 to 604800); default
     /// 86400.
@@ -297,12 +297,6 @@ impl Inbound<'_> {
                     )]));
                 }
                 (Some(secret), _) => secret.clone(),
-                (None, Verify::Stripe { .. } | Verify::Shopify) => {
-                    return Err(ApiError::Validation(vec![FieldError::new(
-                        "secret",
-                        "is required: the provider issues the signing secret",
-                    )]));
-                }
                 (None, _) => current.new_secret(),
             };
             Ok(current.rotated(secret, grace, Utc::now()))

@@ -154,8 +154,8 @@ async fn a_bad_source_gets_a_problem_naming_every_field() {
         .send_json(
             Method::POST,
             "/v1/sources",
-            &json!({"name": "", "job_type": "no.such.type", "verify": {"scheme": "stripe"},
-                "response": {"status": 500}}),
+            &json!({"name": "", "job_type": "no.such.type",
+                "verify": {"scheme": "stripe", "secret": ""}, "response": {"status": 500}}),
         )
         .await;
     let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;

@@ -83,12 +83,6 @@ impl Verify {
             Self::Hmac { .. } | Self::Basic { .. } | Self::None => None,
         }
     }
-
-    /// Whether a secret is generated when the request names none: not for the schemes whose
-    /// provider issues it (Stripe, Shopify).
-    fn generates_secret(&self) -> bool {
-        !matches!(self, Self::Stripe { .. } | Self::Shopify | Self::None)
-    }
 }
 
 /// Which part of a request names the provider's event, so its retries are recognised.
@@ -134,10 +128,19 @@ pub struct SourceRequest {
     pub name: Option<String>,
     pub job_type: Option<String>,
     pub verify: Option<VerifyRequest>,
-    /// `{"header": NAME}` or `{"json_pointer": "/path"}`; `null` for the scheme's default.
+    /// `{"header": NAME}` or `{"json_pointer": "/path"}`; `null` for the scheme's default
+    /// (also in a `PATCH`, where leaving it out changes nothing).
+    #[serde(default, deserialize_with = "given")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub dedupe: Option<serde_json::Value>,
     pub response: Option<ResponseRequest>,
+}
+
+/// A field that was sent, `null` included (`Some(Value::Null)`); `None` only when left out.
+fn given<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
 }
 
 /// The `verify` object of a request: the scheme, its secret and its parameters.
@@ -147,7 +150,7 @@ pub struct SourceRequest {
 pub struct VerifyRequest {
     /// `standard-webhooks`, `github`, `stripe`, `shopify`, `hmac`, `basic` or `none`.
     pub scheme: Option<String>,
-    /// The signing secret (generated when absent, except for Stripe and Shopify, which issue
+    /// The signing secret; generated when absent (Stripe and Shopify issue their own: pass
     /// theirs).
     pub secret: Option<String>,
     /// `stripe`, `standard-webhooks`: how far the signed timestamp may be from now (s).
@@ -180,10 +183,13 @@ fn generate_token() -> String {
     URL_SAFE_NO_PAD.encode(crate::random::bytes::<32>())
 }
 
-/// A generated secret for `verify`: `whsec_<base64>` for Standard Webhooks, 32 random bytes
-/// as hex for the others.
+/// A generated secret for `verify`: `whsec_<base64>` for Standard Webhooks and Stripe (the
+/// form their secrets take), 32 random bytes as hex for the others.
 fn generate_secret(verify: &Verify) -> WebhookSecret {
-    if matches!(verify, Verify::StandardWebhooks { .. }) {
+    if matches!(
+        verify,
+        Verify::StandardWebhooks { .. } | Verify::Stripe { .. }
+    ) {
         return WebhookSecret::generate();
     }
     let hex: String = crate::random::bytes::<32>()
@@ -441,21 +447,9 @@ impl Source {
                             errors.push(FieldError::new(field, e.0));
                         })
                         .ok(),
-                    (None, verify) if verify.generates_secret() => Some(generate_secret(verify)),
-                    (None, _) => {
-                        errors.push(FieldError::new(
-                            "verify.secret",
-                            format!(
-                                "is required: {} issues the signing secret",
-                                if matches!(verify, Verify::Stripe { .. }) {
-                                    "Stripe"
-                                } else {
-                                    "Shopify"
-                                }
-                            ),
-                        ));
-                        None
-                    }
+                    // Stripe and Shopify issue their own: a generated one suits a sender the
+                    // tenant controls.
+                    (None, verify) => Some(generate_secret(verify)),
                 };
                 (Some(verify), secret)
             }
@@ -739,7 +733,8 @@ mod tests {
     fn a_bad_source_is_refused_naming_every_field() {
         assert_eq!(refused(json!({})), ["name", "job_type", "verify"]);
         assert_eq!(
-            refused(json!({"name": "s", "job_type": "t", "verify": {"scheme": "stripe"}})),
+            refused(json!({"name": "s", "job_type": "t",
+                "verify": {"scheme": "stripe", "secret": ""}})),
             ["verify.secret"]
         );
         assert_eq!(
@@ -787,6 +782,18 @@ mod tests {
             .unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["verify.secret", "verify.scheme"]);
+    }
+
+    #[test]
+    fn a_patch_with_a_null_dedupe_goes_back_to_the_schemes_default() {
+        let source = created(json!({
+            "name": "s", "job_type": "t", "verify": {"scheme": "github"},
+            "dedupe": {"header": "x-request-id"},
+        }));
+        let kept = source.patched(request(json!({"name": "n"})), Utc::now()).unwrap();
+        assert_eq!(kept.dedupe, source.dedupe);
+        let reset = source.patched(request(json!({"dedupe": null})), Utc::now()).unwrap();
+        assert_eq!(reset.dedupe, Some(Dedupe::Header("x-github-delivery".into())));
     }
 
     #[test]
