@@ -99,3 +99,13 @@ fn method_of(method: &HttpMethod) -> Method {
         HttpMethod::Trace => Method::TRACE,
     }
 }
+
+/// Answers that describe a resource that may change at any time.
+pub(crate) fn no_cache(
+    mut response: actix_web::HttpResponseBuilder,
+) -> actix_web::HttpResponseBuilder {
+    response.insert_header(actix_web::http::header::CacheControl(vec![
+        actix_web::http::header::CacheDirective::NoCache,
+    ]));
+    response
+}

@@ -15,7 +15,7 @@ use crate::http::extract::{OptionalJson, SourcePath, Tenant};
 use crate::inbound::view::{RequestList, RevealedSource, SourceList, SourceView};
 use crate::inbound::{Ingest, ReplayRequest, Replayed, RequestParams, RotateRequest};
 use crate::routes::jobs::IDEMPOTENT_REPLAYED;
-use crate::routes::resource;
+use crate::routes::{no_cache, resource};
 use crate::state::AppState;
 
 /// Registers the `/v1/sources` and `/in/{token}` routes.
@@ -37,12 +37,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(resource("/v1/sources/{id}/requests", "GET").to(__path_list_requests, list_requests))
     .service(resource("/v1/sources/{id}/replay", "POST").to(__path_replay, replay))
     .service(resource("/in/{token}", "POST").to(__path_ingest, ingest));
-}
-
-/// Answers that describe a resource that may change at any time.
-fn no_cache(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    response.insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]));
-    response
 }
 
 /// Create a source: a front door for one provider.

@@ -12,7 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::http::body::Body;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{DeliveryPath, OptionalJson, Tenant, WebhookPath};
-use crate::routes::resource;
+use crate::routes::{no_cache, resource};
 use crate::state::AppState;
 use crate::webhooks::replay::{ReplayRequest, ReplayWindow, Replayed};
 use crate::webhooks::view::{
@@ -44,12 +44,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(
         resource("/v1/deliveries/{id}/retry", "POST").to(__path_retry_delivery, retry_delivery),
     );
-}
-
-/// Answers that describe a resource that may change at any time.
-fn no_cache(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    response.insert_header(header::CacheControl(vec![header::CacheDirective::NoCache]));
-    response
 }
 
 /// Subscribe an endpoint to the tenant's job events.
