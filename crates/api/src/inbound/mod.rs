@@ -105,6 +105,9 @@ pub struct Replayed {
     /// Jobs of the window left as they are: still pending or processing, of another status
     /// than asked, or expired.
     pub skipped: usize,
+    /// The window holds more than [`MAX_REPLAY`] jobs: the oldest were gone through; send
+    /// the request again to go on (with a `status`, those run again are left out).
+    pub truncated: bool,
 }
 
 /// An ingest request as the endpoint read it.
@@ -366,11 +369,16 @@ impl Inbound<'_> {
             .requests_between(id, window.since, until)
             .await?;
         let mut seen = HashSet::new();
-        let (mut replayed, mut skipped) = (0, 0);
+        let (mut replayed, mut skipped, mut truncated) = (0, 0, false);
         for job_id in records.iter().filter_map(|r| r.job_id) {
-            if !seen.insert(job_id) || seen.len() > MAX_REPLAY {
+            if seen.contains(&job_id) {
                 continue;
             }
+            if seen.len() == MAX_REPLAY {
+                truncated = true;
+                break;
+            }
+            seen.insert(job_id);
             let wanted = match self.store.get(tenant, &job_id).await? {
                 Some(job) => match status {
                     Some(status) => job.status == status,
@@ -389,7 +397,11 @@ impl Inbound<'_> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(Replayed { replayed, skipped })
+        Ok(Replayed {
+            replayed,
+            skipped,
+            truncated,
+        })
     }
 
     /// Verifies, captures and stores an ingest request for the source `token` opens, then

@@ -1,6 +1,7 @@
 //! Sources and their request logs as the API shows them. A source's secret is shown once,
 //! in the answer that created or rotated it ([`RevealedSource`]); never again.
 
+use chrono::Utc;
 use herald_core::inbound::{Dedupe, RequestRecord, Source, Verify};
 use herald_core::{RequestId, SourceId};
 use serde::Serialize;
@@ -61,6 +62,7 @@ impl<'a> From<&'a Source> for SourceView<'a> {
             previous_secret_expires_at: source
                 .retired_secret
                 .as_ref()
+                .filter(|retired| retired.expires_at > Utc::now())
                 .map(|retired| shown(&retired.expires_at)),
             created_at: shown(&source.created_at),
             updated_at: shown(&source.updated_at),
