@@ -537,10 +537,10 @@ fn forwarded_headers(names: Option<Vec<String>>) -> Result<Vec<HeaderName>, Sett
     Ok(parsed)
 }
 
-/// An inbound request as a source captured it: the part of the payload forwarding reads.
+/// An inbound request as a source captured it: the part of the payload forwarding reads. Its
+/// `headers` must be there: a payload without them is not a captured request.
 #[derive(Deserialize)]
 struct Captured {
-    #[serde(default)]
     headers: BTreeMap<String, String>,
     #[serde(default)]
     body: Option<String>,

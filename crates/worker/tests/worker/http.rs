@@ -413,7 +413,8 @@ async fn a_payload_that_is_not_a_captured_request_fails_the_job_at_once() {
     for payload in [
         json!({"headers": 5}),
         json!({"headers": {}, "body": "text", "body_base64": "dGV4dA=="}),
-        json!({"body_base64": "not base64!"}),
+        json!({"headers": {}, "body_base64": "not base64!"}),
+        json!({"rows": 5}),
     ] {
         let (mut app, failed) = run_payload_until(
             original(receiver.url("/hook"), None),
