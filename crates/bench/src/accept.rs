@@ -6,13 +6,16 @@
 //! as the rate allows.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use hyper::StatusCode;
+use http_body_util::Full;
+use hyper::header::HeaderMap;
+use hyper::{Request, StatusCode};
 use serde::Serialize;
 use tokio::time::{Instant, sleep_until, timeout};
 
@@ -31,10 +34,38 @@ pub struct AcceptSpec {
     pub target: Arc<Target>,
     pub path: String,
     pub body: Bytes,
+    /// Headers to add to each request besides `Host`, `Content-Type` and the API key.
+    pub headers: Option<HeaderMaker>,
     pub connections: usize,
     pub threads: usize,
     pub warmup: Duration,
     pub duration: Duration,
+}
+
+/// Sets the extra headers of one request, given the index of the stream it belongs to (here
+/// its connection, 0 to `C - 1` across every load thread; an open loop is stream 0) and its
+/// number in that stream (from 0): a provider's event id that differs per request, say.
+#[derive(Clone)]
+pub struct HeaderMaker(Arc<MakeHeaders>);
+
+/// `(headers, stream, number)`: see [`HeaderMaker`].
+type MakeHeaders = dyn Fn(&mut HeaderMap, usize, u64) + Send + Sync;
+
+impl HeaderMaker {
+    pub fn new(make: impl Fn(&mut HeaderMap, usize, u64) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(make))
+    }
+
+    /// Adds the headers of request `number` on connection `connection` to `headers`.
+    pub fn apply(&self, headers: &mut HeaderMap, connection: usize, number: u64) {
+        (self.0)(headers, connection, number);
+    }
+}
+
+impl fmt::Debug for HeaderMaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HeaderMaker")
+    }
 }
 
 /// The measured window's figures.
@@ -46,6 +77,9 @@ pub struct AcceptReport {
     pub accepted: u64,
     /// Other answers inside the window, by status.
     pub other_statuses: BTreeMap<u16, u64>,
+    /// Answers of any status over the whole run, warm-up included: what the server's own
+    /// counters (Redis's `INFO commandstats`) cover.
+    pub answered_total: u64,
     /// Failed requests (connection errors, timeouts) over the whole run.
     pub errors: u64,
     /// The first error met, to say what went wrong.
@@ -74,6 +108,7 @@ impl AcceptReport {
 struct ConnStats {
     accepted: u64,
     other_statuses: BTreeMap<u16, u64>,
+    answered_total: u64,
     errors: u64,
     first_error: Option<String>,
     latency: Histogram<u64>,
@@ -91,8 +126,11 @@ pub async fn run(spec: &AcceptSpec) -> anyhow::Result<AcceptReport> {
     let window_end = window_start + spec.duration;
 
     let mut waiting = Vec::with_capacity(threads);
+    let mut first = 0;
     for index in 0..threads {
         let share = spec.connections / threads + usize::from(index < spec.connections % threads);
+        let connections = first..first + share;
+        first += share;
         let spec = spec.clone();
         let (done, result) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
@@ -103,7 +141,13 @@ pub async fn run(spec: &AcceptSpec) -> anyhow::Result<AcceptReport> {
                     .build()
                     .context("failed to build a load runtime")
                     .and_then(|runtime| {
-                        runtime.block_on(load_thread(&spec, share, start, window_start, window_end))
+                        runtime.block_on(load_thread(
+                            &spec,
+                            connections,
+                            start,
+                            window_start,
+                            window_end,
+                        ))
                     });
                 let _ = done.send(outcome);
             })
@@ -117,6 +161,7 @@ pub async fn run(spec: &AcceptSpec) -> anyhow::Result<AcceptReport> {
         seconds: spec.duration.as_secs_f64(),
         accepted: 0,
         other_statuses: BTreeMap::new(),
+        answered_total: 0,
         errors: 0,
         first_error: None,
         latency: Summary::default(),
@@ -128,6 +173,7 @@ pub async fn run(spec: &AcceptSpec) -> anyhow::Result<AcceptReport> {
             for (status, count) in conn.other_statuses {
                 *report.other_statuses.entry(status).or_default() += count;
             }
+            report.answered_total += conn.answered_total;
             report.errors += conn.errors;
             if report.first_error.is_none() {
                 report.first_error = conn.first_error;
@@ -139,27 +185,50 @@ pub async fn run(spec: &AcceptSpec) -> anyhow::Result<AcceptReport> {
     Ok(report)
 }
 
+/// The requests one connection sends: the same body and path, headers made per request.
+struct Load {
+    target: Arc<Target>,
+    path: String,
+    body: Bytes,
+    headers: Option<HeaderMaker>,
+    /// The connection's index, for `headers`.
+    connection: usize,
+}
+
+impl Load {
+    fn request(&self, number: u64) -> anyhow::Result<Request<Full<Bytes>>> {
+        let mut request = self.target.post_json(&self.path, self.body.clone())?;
+        if let Some(headers) = &self.headers {
+            headers.apply(request.headers_mut(), self.connection, number);
+        }
+        Ok(request)
+    }
+}
+
 async fn load_thread(
     spec: &AcceptSpec,
-    connections: usize,
+    connections: std::ops::Range<usize>,
     start: Instant,
     window_start: Instant,
     window_end: Instant,
 ) -> anyhow::Result<Vec<ConnStats>> {
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..connections {
+    let count = connections.len();
+    for connection in connections {
         let conn = Conn::open(&spec.target).await?;
-        let (target, path, body) = (
-            Arc::clone(&spec.target),
-            spec.path.clone(),
-            spec.body.clone(),
-        );
+        let load = Load {
+            target: Arc::clone(&spec.target),
+            path: spec.path.clone(),
+            body: spec.body.clone(),
+            headers: spec.headers.clone(),
+            connection,
+        };
         tasks.spawn(async move {
             sleep_until(start).await;
-            drive(conn, &target, &path, &body, window_start, window_end).await
+            drive(conn, &load, window_start, window_end).await
         });
     }
-    let mut out = Vec::with_capacity(connections);
+    let mut out = Vec::with_capacity(count);
     while let Some(joined) = tasks.join_next().await {
         out.push(joined.context("a load task panicked")??);
     }
@@ -170,15 +239,16 @@ async fn load_thread(
 /// window, repeat until the window ends.
 async fn drive(
     mut conn: Conn,
-    target: &Target,
-    path: &str,
-    body: &Bytes,
+    load: &Load,
     window_start: Instant,
     window_end: Instant,
 ) -> anyhow::Result<ConnStats> {
+    let target = load.target.as_ref();
+    let mut number = 0;
     let mut stats = ConnStats {
         accepted: 0,
         other_statuses: BTreeMap::new(),
+        answered_total: 0,
         errors: 0,
         first_error: None,
         latency: stats::histogram()?,
@@ -188,10 +258,14 @@ async fn drive(
         if sent >= window_end {
             break;
         }
-        let request = target.post_json(path, body.clone())?;
+        let request = load.request(number)?;
+        number += 1;
         let outcome = timeout(REQUEST_TIMEOUT, conn.send(request)).await;
         let answered = Instant::now();
         let in_window = answered >= window_start && answered <= window_end;
+        if matches!(outcome, Ok(Ok(_))) {
+            stats.answered_total += 1;
+        }
         let failure = match outcome {
             Ok(Ok(reply)) if reply.status == StatusCode::ACCEPTED => {
                 if in_window {

@@ -358,6 +358,8 @@ impl From<AddResult> for AcceptReport {
             seconds: r.seconds,
             accepted: r.added,
             other_statuses: Default::default(),
+            // Not counted by the node program.
+            answered_total: 0,
             errors: r.errors,
             first_error: r.first_error,
             latency: r.latency,

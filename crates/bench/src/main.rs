@@ -3,7 +3,9 @@
 //! polling, next to a bare actix-web + one-Redis-round-trip baseline measured in the same
 //! run, so that the figures can be read as ratios on a noisy machine; Server-Sent Events:
 //! memory per idle stream, deliveries/s across many streams, publish-to-receive latency; and
-//! webhooks: deliveries/s, state-change-to-receipt latency, isolation from a hanging endpoint.
+//! webhooks: deliveries/s, state-change-to-receipt latency, isolation from a hanging endpoint;
+//! and inbound webhooks: signed provider requests ingested per second beside jobs accepted per
+//! second, and the ingest latency at a fixed rate.
 //!
 //! Every run is bounded in time and count, loads loopback addresses only, and ends every
 //! process it started (also on an error or ctrl-c).
@@ -18,6 +20,8 @@
 //!   (memory per idle stream, deliveries/s, publish-to-receive latency).
 //! - [`receiver`]: the webhook receiver inside the tool; [`run_webhooks`]: the webhook phases
 //!   (deliveries/s, latency, isolation from a hanging endpoint).
+//! - [`run_inbound`]: the inbound-webhooks phases (`POST /in/{token}` beside `POST /v1/jobs`);
+//!   [`open_loop`]: open-loop single requests at a fixed rate.
 //! - [`bullmq`]: BullMQ, installed from npm, in the shape of the accept and end-to-end phases.
 //! - [`run_all`]: the `all` orchestration; [`report`]: its Markdown; [`machine`]: the box.
 
@@ -28,10 +32,12 @@ mod e2e;
 mod http;
 mod latency;
 mod machine;
+mod open_loop;
 mod procs;
 mod receiver;
 mod report;
 mod run_all;
+mod run_inbound;
 mod run_sse;
 mod run_webhooks;
 mod sse;
@@ -221,6 +227,22 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// The inbound-webhooks phases: private Redis, Herald on each backend with a job type no
+    /// worker runs (`handler = "external"`) and one GitHub source; accepted jobs/s of
+    /// `POST /v1/jobs` beside ingested requests/s of `POST /in/{token}` (signed, a new event
+    /// each) in the same closed loop, then the ingest latency open loop at a fixed rate. Prints
+    /// a Markdown report and can write it into docs/benchmarks.md (its own markers).
+    Inbound {
+        #[command(flatten)]
+        herald: HeraldArgs,
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Rate of the ingest latency phase, requests/s.
+        #[arg(long, default_value_t = 1000.0, value_parser = rate)]
+        rate: f64,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// The baseline server itself (started by `baseline` and `all`).
     #[command(hide = true)]
     ServeBaseline {
@@ -234,7 +256,8 @@ enum Command {
     },
 }
 
-/// Which Herald the whole-run commands (`all`, `sse`, `webhooks`) start, and on what.
+/// Which Herald the whole-run commands (`all`, `sse`, `webhooks`, `inbound`) start, and on
+/// what.
 #[derive(Debug, Args)]
 struct HeraldArgs {
     /// The Herald binary (default: `herald` next to this tool, i.e. target/release/herald).
@@ -289,7 +312,8 @@ type SectionWriter = fn(&Path, &str) -> anyhow::Result<()>;
 #[derive(Debug, Args)]
 struct OutputArgs {
     /// Write the report into this Markdown file, between its herald-bench markers (each of
-    /// `all`'s job, SSE and webhook sections, and `sse` and `webhooks`, have their own).
+    /// `all`'s job, SSE and webhook sections, and `sse`, `webhooks` and `inbound`, have their
+    /// own).
     #[arg(long)]
     write: Option<PathBuf>,
     /// Also write every figure as JSON here.
@@ -692,6 +716,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let markdown = report::webhooks_markdown(&figures, &command_line());
             output.emit(&figures, &[(markdown, report::write_webhooks_section)])?;
         }
+        Command::Inbound {
+            herald,
+            load,
+            rate,
+            output,
+        } => {
+            let plan = run_all::Plan {
+                connections: usize::try_from(load.connections)?,
+                threads: usize::try_from(load.threads)?,
+                rate,
+                ..herald.plan(&output, (load.warmup, load.duration))?
+            };
+            let figures = run_inbound::run(&plan).await?;
+            let markdown = report::inbound_markdown(&figures, &command_line());
+            output.emit(&figures, &[(markdown, report::write_inbound_section)])?;
+        }
         Command::Bullmq {
             herald_bin,
             redis_server,
@@ -757,6 +797,7 @@ fn accept_spec(target: Arc<Target>, load: &LoadArgs) -> accept::AcceptSpec {
         target,
         path: "/v1/jobs".to_owned(),
         body: Bytes::from_static(accept::NOOP_JOB.as_bytes()),
+        headers: None,
         connections: usize::try_from(load.connections).unwrap_or(64),
         threads: usize::try_from(load.threads).unwrap_or(1),
         warmup: load.warmup,
@@ -853,6 +894,31 @@ mod tests {
             ]
         );
         assert_eq!((plan.endpoints, plan.isolation_endpoints), (10, 50));
+    }
+
+    #[test]
+    fn the_inbound_command_takes_the_load_and_a_rate() {
+        let cli = Cli::try_parse_from([
+            "herald-bench",
+            "inbound",
+            "--backends",
+            "redis",
+            "--rate",
+            "500",
+            "--write",
+            "docs/benchmarks.md",
+        ])
+        .unwrap();
+        let Command::Inbound {
+            herald, load, rate, ..
+        } = cli.command
+        else {
+            panic!("not the inbound command");
+        };
+        assert_eq!(herald.backends, [Backend::Redis]);
+        assert_eq!((load.connections, load.threads), (64, 1));
+        assert_eq!(load.duration, Duration::from_secs(10));
+        assert!((rate - 500.0).abs() < f64::EPSILON);
     }
 
     #[test]

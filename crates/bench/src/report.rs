@@ -1,10 +1,12 @@
 //! The Markdown report of an `all` run, and writing it into `docs/benchmarks.md` between
 //! markers so the hand-written analysis around it survives the next run.
 //!
-//! The job phases' section is made here, the SSE phases' in `sse` and the webhook phases' in
-//! `webhooks`, each opening with the same lines and closing on what went wrong.
+//! The job phases' section is made here, the SSE phases' in `sse`, the webhook phases' in
+//! `webhooks` and the inbound-webhooks phases' in `inbound`, each opening with the same lines
+//! and closing on what went wrong.
 
 mod bullmq;
+mod inbound;
 mod sse;
 mod webhooks;
 
@@ -14,6 +16,7 @@ use std::path::Path;
 use anyhow::Context;
 
 pub use self::bullmq::bullmq_markdown;
+pub use self::inbound::inbound_markdown;
 pub use self::sse::sse_markdown;
 pub use self::webhooks::webhooks_markdown;
 use crate::accept::AcceptReport;
@@ -29,6 +32,9 @@ const SSE_END: &str = "<!-- herald-bench:sse:end -->";
 /// And so do the webhook phases'.
 const WEBHOOKS_BEGIN: &str = "<!-- herald-bench:webhooks:begin -->";
 const WEBHOOKS_END: &str = "<!-- herald-bench:webhooks:end -->";
+/// And the inbound-webhooks phases'.
+const INBOUND_BEGIN: &str = "<!-- herald-bench:inbound:begin -->";
+const INBOUND_END: &str = "<!-- herald-bench:inbound:end -->";
 
 /// Issue 12's targets.
 mod target {
@@ -741,6 +747,15 @@ pub fn write_sse_section(path: &Path, section: &str) -> anyhow::Result<()> {
 /// When the file cannot be read or written.
 pub fn write_webhooks_section(path: &Path, section: &str) -> anyhow::Result<()> {
     write_between(path, section, WEBHOOKS_BEGIN, WEBHOOKS_END)
+}
+
+/// Puts the inbound `section` between the inbound markers of the file at `path`, like
+/// [`write_section`].
+///
+/// # Errors
+/// When the file cannot be read or written.
+pub fn write_inbound_section(path: &Path, section: &str) -> anyhow::Result<()> {
+    write_between(path, section, INBOUND_BEGIN, INBOUND_END)
 }
 
 fn write_between(

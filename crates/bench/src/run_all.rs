@@ -471,6 +471,7 @@ impl Runner<'_> {
             target,
             path: "/v1/jobs".to_owned(),
             body: Bytes::from_static(accept::NOOP_JOB.as_bytes()),
+            headers: None,
             connections: self.plan.connections,
             threads: self.plan.threads,
             warmup: self.plan.warmup,

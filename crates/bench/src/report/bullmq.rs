@@ -308,6 +308,7 @@ mod tests {
             seconds: 10.0,
             accepted,
             other_statuses: Default::default(),
+            answered_total: accepted,
             errors: 0,
             first_error: None,
             latency: Summary {

@@ -317,7 +317,7 @@ fn top_commands(stats: &[crate::procs::CommandStat]) -> String {
 
 /// Notes a phase during which processes the run did not start used more than a tenth of a
 /// core: its figures are depressed.
-fn busy_note(notes: &mut Vec<String>, phase: &str, cpu: &crate::run_all::Cpu) {
+pub(super) fn busy_note(notes: &mut Vec<String>, phase: &str, cpu: &crate::run_all::Cpu) {
     let other = cpu
         .processes
         .iter()
