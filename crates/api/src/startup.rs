@@ -22,6 +22,7 @@ use crate::http::error::{json_error, query_error, route_not_found};
 use crate::http::limits::{self, FailureLimiter, KeysExist, RateLimiter, Slots, UnknownKeys};
 use crate::http::telemetry::{RequestSpan, telemetry};
 use crate::http::{auth, cors};
+use crate::inbound::cache::SourceCache;
 use crate::routes::openapi::{ApiDoc, Document};
 use crate::state::AppState;
 use crate::tasks::Tasks;
@@ -110,6 +111,7 @@ fn serve(
         webhooks: deps.webhooks,
         keys: deps.keys,
         sources: deps.sources,
+        source_cache: SourceCache::default(),
         config: deps.config,
         hub,
         metrics: deps.metrics,

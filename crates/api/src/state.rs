@@ -15,6 +15,7 @@ use crate::external::{ExternalWorkers, Workers};
 use crate::http::limits::{FailureLimiter, KeysExist, RateLimiter, Slots, UnknownKeys};
 use crate::http::metrics::ApiMetrics;
 use crate::inbound::Inbound;
+use crate::inbound::cache::SourceCache;
 use crate::transport::hub::Hub;
 use crate::transport::poll::Poller;
 use crate::transport::sse::StreamContext;
@@ -26,6 +27,8 @@ pub(crate) struct AppState {
     pub webhooks: SharedWebhookStore,
     pub keys: SharedKeyStore,
     pub sources: SharedSourceStore,
+    /// Sources found by ingest token lately.
+    pub source_cache: SourceCache,
     pub config: ApiConfig,
     pub hub: Hub,
     pub metrics: ApiMetrics,
@@ -77,6 +80,7 @@ impl AppState {
         Inbound {
             store: &self.store,
             sources: &*self.sources,
+            cache: &self.source_cache,
             job_types: &self.config.job_types,
             limits: &self.config.limits,
             metrics: &self.metrics,

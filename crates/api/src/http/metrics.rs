@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use herald_core::SourceId;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -134,7 +135,13 @@ pub struct ApiMetrics {
     streams_lagged: Family<StreamLabels, Counter>,
     hub_subscribers: Family<HubLabels, Gauge>,
     inbound_requests: Family<InboundLabels, Counter>,
+    /// The counters of `inbound_requests` resolved so far, by source and outcome; bounded by
+    /// the sources a process meets (it starts over past [`MAX_SOURCE_SERIES`]).
+    inbound_by_source: Arc<RwLock<HashMap<(SourceId, &'static str), Counter>>>,
 }
+
+/// How many source and outcome pairs keep their resolved counter.
+const MAX_SOURCE_SERIES: usize = 30_000;
 
 impl ApiMetrics {
     /// Creates the API's metrics and registers them in `registry` (the binary's registry carries
@@ -152,6 +159,7 @@ impl ApiMetrics {
             streams_lagged: Family::default(),
             hub_subscribers: Family::default(),
             inbound_requests: Family::default(),
+            inbound_by_source: Arc::default(),
         };
         // Present from the start (at 0), so dashboards and alerts need not wait for a client.
         for kind in [StreamKind::Job, StreamKind::Feed] {
@@ -248,13 +256,33 @@ impl ApiMetrics {
     }
 
     /// Counts a request received by inbound source `source` with `outcome`.
-    pub(crate) fn inbound_request(&self, source: &str, outcome: &'static str) {
-        self.inbound_requests
+    pub(crate) fn inbound_request(&self, source: SourceId, outcome: &'static str) {
+        let key = (source, outcome);
+        if let Some(counter) = self
+            .inbound_by_source
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            counter.inc();
+            return;
+        }
+        let counter = self
+            .inbound_requests
             .get_or_create(&InboundLabels {
-                source: source.to_owned(),
+                source: source.to_string(),
                 outcome,
             })
-            .inc();
+            .clone();
+        counter.inc();
+        let mut resolved = self
+            .inbound_by_source
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if resolved.len() >= MAX_SOURCE_SERIES {
+            resolved.clear();
+        }
+        resolved.insert(key, counter);
     }
 
     /// Counts a job accepted for the first time.

@@ -20,9 +20,11 @@
 //! duplicate, or rejected with the reason. A rejected request creates no job. The log keeps
 //! the newest `source_requests_max` per source.
 
+pub mod cache;
 pub mod view;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, web};
@@ -39,6 +41,7 @@ use serde::Deserialize;
 
 use crate::http::error::ApiError;
 use crate::http::metrics::ApiMetrics;
+use crate::inbound::cache::SourceCache;
 use crate::webhooks::replay::ReplayWindow;
 
 /// How long a rotated-out secret is still accepted, by default.
@@ -60,6 +63,7 @@ const NOT_CAPTURED: [&str; 2] = ["authorization", "cookie"];
 pub struct Inbound<'a> {
     pub store: &'a SharedStore,
     pub sources: &'a dyn SourceStore,
+    pub cache: &'a SourceCache,
     pub job_types: &'a JobTypes,
     pub limits: &'a JobLimits,
     pub metrics: &'a ApiMetrics,
@@ -223,6 +227,7 @@ impl Inbound<'_> {
             let current = self.get(tenant, id).await?;
             let next = change(&current)?;
             if self.sources.update_source(&next).await? {
+                self.cache.forget(&next.token);
                 return Ok(next);
             }
         }
@@ -312,7 +317,9 @@ impl Inbound<'_> {
     /// # Errors
     /// [`ApiError::NotFound`].
     pub async fn delete(&self, tenant: &TenantId, id: &SourceId) -> Result<(), ApiError> {
+        let source = self.get(tenant, id).await?;
         if self.sources.delete_source(tenant, id).await? {
+            self.cache.forget(&source.token);
             Ok(())
         } else {
             Err(not_found(id))
@@ -413,14 +420,22 @@ impl Inbound<'_> {
     /// and [`ApiError::QueueFull`] when the job cannot be stored (nothing is recorded: the
     /// provider retries).
     pub async fn ingest(&self, token: &str, request: Ingest) -> Result<Answered, ApiError> {
-        let source = self
-            .sources
-            .source_by_token(token)
-            .await?
-            .ok_or(ApiError::NotFound {
-                what: "source for this ingest URL",
-                id: String::new(),
-            })?;
+        let source = match self.cache.get(token) {
+            Some(source) => source,
+            None => {
+                let source = self
+                    .sources
+                    .source_by_token(token)
+                    .await?
+                    .map(Arc::new)
+                    .ok_or(ApiError::NotFound {
+                        what: "source for this ingest URL",
+                        id: String::new(),
+                    })?;
+                self.cache.put(Arc::clone(&source));
+                source
+            }
+        };
         // To the millisecond, as the log keeps it.
         let received_at = Utc::now().trunc_subsecs(3);
         let id = RequestId::generate();
@@ -490,7 +505,7 @@ impl Inbound<'_> {
     /// does not change the answer (the job, if any, is stored): it is logged.
     async fn record(&self, source: &Source, record: RequestRecord) {
         self.metrics
-            .inbound_request(&source.id.to_string(), record.outcome.as_str());
+            .inbound_request(source.id, record.outcome.as_str());
         if let Err(error) = self.sources.record_request(&source.id, &record).await {
             tracing::warn!(source_id = %source.id, request_id = %record.id, %error,
                 "could not record an inbound request in its source's log");

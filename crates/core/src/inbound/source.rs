@@ -790,10 +790,17 @@ mod tests {
             "name": "s", "job_type": "t", "verify": {"scheme": "github"},
             "dedupe": {"header": "x-request-id"},
         }));
-        let kept = source.patched(request(json!({"name": "n"})), Utc::now()).unwrap();
+        let kept = source
+            .patched(request(json!({"name": "n"})), Utc::now())
+            .unwrap();
         assert_eq!(kept.dedupe, source.dedupe);
-        let reset = source.patched(request(json!({"dedupe": null})), Utc::now()).unwrap();
-        assert_eq!(reset.dedupe, Some(Dedupe::Header("x-github-delivery".into())));
+        let reset = source
+            .patched(request(json!({"dedupe": null})), Utc::now())
+            .unwrap();
+        assert_eq!(
+            reset.dedupe,
+            Some(Dedupe::Header("x-github-delivery".into()))
+        );
     }
 
     #[test]

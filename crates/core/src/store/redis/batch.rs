@@ -2,7 +2,7 @@
 //!
 //! A [`Batcher`] stands for one script whose KEYS and ARGV are a fixed head followed by the
 //! same number of keys and arguments per item (`create.lua`, `transition.lua`,
-//! `record_delivery.lua`). Callers hand
+//! `record_delivery.lua`, `record_requests.lua`). Callers hand
 //! it an item and wait for the item's own reply; a task gathers what is waiting into one call
 //! of at most [`MAX_BATCH`] items, with at most [`IN_FLIGHT`] calls outstanding. Nothing waits
 //! for company: a lone write goes out at once, and writes that arrive while calls are out
@@ -167,6 +167,7 @@ pub(super) struct Batchers {
     pub(super) create: Batcher,
     pub(super) transition: Batcher,
     pub(super) record: Batcher,
+    pub(super) requests: Batcher,
 }
 
 /// The fixed heads of the batched scripts' calls.
@@ -174,6 +175,7 @@ pub(super) struct Heads {
     pub(super) create: Item,
     pub(super) transition: Item,
     pub(super) record: Item,
+    pub(super) requests: Item,
 }
 
 impl Batchers {
@@ -191,6 +193,12 @@ impl Batchers {
                 heads.record,
                 conn.clone(),
                 "record a webhook delivery",
+            ),
+            requests: Batcher::start(
+                &scripts.record_requests,
+                heads.requests,
+                conn.clone(),
+                "record an inbound request",
             ),
         }
     }

@@ -423,6 +423,8 @@ impl Partition {
         .await?;
         let mut record_head = batch::Item::default();
         record_head.key(keys.due());
+        let mut requests_head = batch::Item::default();
+        requests_head.arg(config.source_requests_max.max(1));
         let scripts = Scripts::of(primary.is_cluster());
         let batchers = batch::Batchers::start(
             scripts,
@@ -431,6 +433,7 @@ impl Partition {
                 create: jobs::create_head(&keys, &config),
                 transition: transition::head(&keys, &config),
                 record: record_head,
+                requests: requests_head,
             },
         );
         Ok(Self {

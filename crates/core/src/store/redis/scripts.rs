@@ -34,6 +34,7 @@ pub(super) struct Scripts {
     pub(super) put_source: Script,
     pub(super) source_by_token: Script,
     pub(super) delete_source: Script,
+    pub(super) record_requests: Script,
 }
 
 /// The helpers' publishing line, and what it says on a cluster.
@@ -71,6 +72,7 @@ impl Scripts {
             put_source: script(source!("scripts/put_source.lua")),
             source_by_token: script(source!("scripts/source_by_token.lua")),
             delete_source: script(source!("scripts/delete_source.lua")),
+            record_requests: script(source!("scripts/record_requests.lua")),
         }
     }
 

@@ -7,10 +7,12 @@
 //! A source's request log is a sorted set whose members all score 0 and read
 //! `<request id> <record JSON>`: ordered by the request id (a UUIDv7, whose text sorts by the
 //! millisecond it was received), so pages and time windows are ranges by `ZRANGEBYLEX`.
+//! Concurrent records share one call (`record_requests.lua`, see `batch`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::batch::Item;
 use super::{Partition, backend, to_json};
 use crate::ids::{SourceId, TenantId};
 use crate::inbound::source::MAX_SOURCES_PER_TENANT;
@@ -162,23 +164,13 @@ impl SourceStore for Partition {
         source: &SourceId,
         record: &RequestRecord,
     ) -> Result<(), StoreError> {
-        let log = self.keys.source_requests(source);
-        let keep = self.config.source_requests_max.max(1);
-        let member = format!("{} {}", record.id, to_json(record)?);
-        ::redis::pipe()
-            .cmd("ZADD")
-            .arg(&log)
-            .arg(0)
-            .arg(member)
-            .ignore()
-            .cmd("ZREMRANGEBYRANK")
-            .arg(&log)
-            .arg(0)
-            .arg(-1 - i64::try_from(keep).unwrap_or(i64::MAX - 1))
-            .ignore()
-            .query_async::<()>(&mut self.conn())
-            .await
-            .map_err(backend("record an inbound request"))
+        let mut item = Item::default();
+        item.key(self.keys.source_requests(source)).arg(format!(
+            "{} {}",
+            record.id,
+            to_json(record)?
+        ));
+        self.batchers.requests.call(item).await.map(drop)
     }
 
     async fn requests(
