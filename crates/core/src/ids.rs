@@ -101,6 +101,23 @@ uuid_id!(
     "a request id"
 );
 
+impl RequestId {
+    /// When the request was received: the millisecond its id was made in (a UUIDv7 begins
+    /// with it), so a log ordered by id is ordered by time too.
+    pub fn received_at(&self) -> chrono::DateTime<chrono::Utc> {
+        let ms = self
+            .0
+            .get_timestamp()
+            .map(|t| {
+                let (seconds, nanos) = t.to_unix();
+                seconds.saturating_mul(1000) + u64::from(nanos / 1_000_000)
+            })
+            .unwrap_or(0);
+        chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+            .unwrap_or_default()
+    }
+}
+
 uuid_id!(
     /// A webhook delivery's id: one event to one target. It is the `webhook-id` header of every
     /// attempt, so receivers can drop duplicates.

@@ -211,7 +211,7 @@ pub struct JobRequest {
 
 /// How many bytes `value` takes as compact JSON, counted as it is written rather than
 /// written out (`usize::MAX` if it cannot be encoded).
-fn json_len(value: &impl Serialize) -> usize {
+pub fn json_len(value: &impl Serialize) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {

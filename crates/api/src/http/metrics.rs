@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use herald_core::SourceId;
+use herald_core::inbound::Outcome;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -283,6 +284,22 @@ impl ApiMetrics {
             resolved.clear();
         }
         resolved.insert(key, counter);
+    }
+
+    /// Drops the series of a deleted source, so that sources coming and going do not grow
+    /// the exposition.
+    pub(crate) fn forget_source(&self, source: SourceId) {
+        let mut resolved = self
+            .inbound_by_source
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for outcome in Outcome::ALL.map(Outcome::as_str) {
+            resolved.remove(&(source, outcome));
+            self.inbound_requests.remove(&InboundLabels {
+                source: source.to_string(),
+                outcome,
+            });
+        }
     }
 
     /// Counts a job accepted for the first time.

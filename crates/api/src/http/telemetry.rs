@@ -19,6 +19,7 @@ use actix_web::{Error, HttpMessage as _, web};
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
+use crate::routes::sources::INGEST_ROUTE;
 use crate::state::AppState;
 
 /// The response header naming the request's id.
@@ -86,9 +87,15 @@ pub(crate) async fn telemetry(
 
     let request = response.request();
     let method = request.method().as_str();
-    let path = request.path();
     let route = request.match_pattern();
     let route = route.as_deref().unwrap_or("unmatched");
+    // An ingest token is a credential: the ingest route is logged, never a path that may
+    // hold one (a mistyped one too).
+    let path = if request.path().starts_with("/in/") {
+        INGEST_ROUTE
+    } else {
+        request.path()
+    };
     let status = response.status().as_u16();
     if let Some(metrics) = metrics {
         metrics.observe_request(method, route, status, elapsed.as_secs_f64());

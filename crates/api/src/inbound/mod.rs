@@ -29,8 +29,9 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, web};
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
-use herald_core::inbound::source::Received;
+use herald_core::inbound::source::{NOT_CAPTURED, Received};
 use herald_core::inbound::{Outcome, RequestRecord, Source, SourceRequest, Verify};
+use herald_core::job::json_len;
 use herald_core::store::SourceStore;
 use herald_core::store::sources::{RequestPage, RequestQuery};
 use herald_core::webhook::WebhookSecret;
@@ -55,9 +56,6 @@ const UPDATE_ATTEMPTS: usize = 16;
 
 /// The most jobs one replay request runs again.
 pub const MAX_REPLAY: usize = 10_000;
-
-/// Headers never captured: a `basic` source's credentials stay out of the job.
-const NOT_CAPTURED: [&str; 2] = ["authorization", "cookie"];
 
 /// What the inbound domain needs from the process.
 pub struct Inbound<'a> {
@@ -320,6 +318,7 @@ impl Inbound<'_> {
         let source = self.get(tenant, id).await?;
         if self.sources.delete_source(tenant, id).await? {
             self.cache.forget(&source.token);
+            self.metrics.forget_source(source.id);
             Ok(())
         } else {
             Err(not_found(id))
@@ -369,12 +368,11 @@ impl Inbound<'_> {
             _ => return Err(ApiError::Validation(errors)),
         };
         self.get(tenant, id).await?;
-        // The window includes `until`: the store's end is excluded.
-        let until = window.until + TimeDelta::milliseconds(1);
-        let records = self
-            .sources
-            .requests_between(id, window.since, until)
-            .await?;
+        // Requests are timed to the millisecond; the window includes `until`'s, the store's
+        // end is excluded.
+        let since = window.since.trunc_subsecs(3);
+        let until = window.until.trunc_subsecs(3) + TimeDelta::milliseconds(1);
+        let records = self.sources.requests_between(id, since, until).await?;
         let mut seen = HashSet::new();
         let (mut replayed, mut skipped, mut truncated) = (0, 0, false);
         for job_id in records.iter().filter_map(|r| r.job_id) {
@@ -420,25 +418,36 @@ impl Inbound<'_> {
     /// and [`ApiError::QueueFull`] when the job cannot be stored (nothing is recorded: the
     /// provider retries).
     pub async fn ingest(&self, token: &str, request: Ingest) -> Result<Answered, ApiError> {
+        let unknown = || ApiError::NotFound {
+            what: "source for this ingest URL",
+            id: String::new(),
+        };
+        // Every token is 32 random bytes in URL-safe base64: anything else opens nothing, and
+        // is not looked up.
+        if token.len() != 43
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(unknown());
+        }
         let source = match self.cache.get(token) {
             Some(source) => source,
             None => {
+                let read_at = self.cache.now();
                 let source = self
                     .sources
                     .source_by_token(token)
                     .await?
                     .map(Arc::new)
-                    .ok_or(ApiError::NotFound {
-                        what: "source for this ingest URL",
-                        id: String::new(),
-                    })?;
-                self.cache.put(Arc::clone(&source));
+                    .ok_or_else(unknown)?;
+                self.cache.put(Arc::clone(&source), read_at);
                 source
             }
         };
-        // To the millisecond, as the log keeps it.
-        let received_at = Utc::now().trunc_subsecs(3);
         let id = RequestId::generate();
+        // The id's millisecond: the log is ordered, and read by time window, by id.
+        let received_at = id.received_at();
         let verdict = if self.require_keys && source.verify == Verify::None {
             Err("scheme `none` is refused in production mode".to_owned())
         } else {
@@ -472,10 +481,15 @@ impl Inbound<'_> {
             dedupe_key,
         };
         let limits = self.job_types.limits(&source.job_type, self.limits);
-        let created = self
-            .store
-            .create(source.capture(&received, &limits))
-            .await?;
+        let new = source.capture(&received, &limits);
+        // The captured request is the job's payload, bounded like any: its type's
+        // `max_payload_bytes` (a body not in UTF-8 grows by a third in base64).
+        if json_len(&new.payload) > limits.max_payload_bytes {
+            return Err(ApiError::PayloadTooLarge {
+                limit: limits.max_payload_bytes,
+            });
+        }
+        let created = self.store.create(new).await?;
         let outcome = if created.replayed {
             Outcome::Duplicate
         } else {

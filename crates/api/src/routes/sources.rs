@@ -18,6 +18,9 @@ use crate::routes::jobs::IDEMPOTENT_REPLAYED;
 use crate::routes::{no_cache, resource};
 use crate::state::AppState;
 
+/// The ingest endpoint's route: the token in its path is a credential, kept out of logs.
+pub const INGEST_ROUTE: &str = "/in/{token}";
+
 /// Registers the `/v1/sources` and `/in/{token}` routes.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
@@ -36,7 +39,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
     .service(resource("/v1/sources/{id}/requests", "GET").to(__path_list_requests, list_requests))
     .service(resource("/v1/sources/{id}/replay", "POST").to(__path_replay, replay))
-    .service(resource("/in/{token}", "POST").to(__path_ingest, ingest));
+    .service(resource(INGEST_ROUTE, "POST").to(__path_ingest, ingest));
 }
 
 /// Create a source: a front door for one provider.
@@ -165,7 +168,7 @@ async fn delete_source(
         (status = 200, description = "The source, its new secret and when the previous one stops being accepted", body = RevealedSource),
         (status = 404, description = "No such source for this tenant, also a malformed id (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The change kept losing to concurrent ones (`source-state-conflict`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A bad `secret` or `grace_s`, or none for a provider that issues it (`validation-error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad `secret` or `grace_s`, or a source of scheme `none` (`validation-error`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[tracing::instrument(skip_all, fields(source_id = %id))]
@@ -255,7 +258,7 @@ struct Captured {
         (status = 204, description = "Stored, for a source configured to answer 204"),
         (status = 401, description = "The signature or credentials do not verify; recorded as rejected (`signature-invalid`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No source has this token (`not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the limit (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit, or the captured request than the job type's payload bound (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The job could not be stored right now; the provider retries (`backend-unavailable`, `queue-full`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]

@@ -277,6 +277,13 @@ async fn a_bad_signature_is_refused_logged_with_its_reason_and_makes_no_job() {
         .await,
         Some(2.0)
     );
+    // A deleted source's series go with it.
+    let id = source["id"].as_str().unwrap();
+    let deleted = app
+        .request(Method::DELETE, &format!("/v1/sources/{id}"))
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert!(!app.metrics().await.contains(id));
 }
 
 #[tokio::test]
@@ -694,4 +701,28 @@ async fn a_replay_runs_again_the_jobs_of_a_window_of_one_status() {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["since", "status"]);
+}
+
+#[tokio::test]
+async fn a_capture_larger_than_its_types_payload_bound_is_413_and_makes_no_job() {
+    let app = TestApp::builder()
+        .configure(|config| config.limits.max_payload_bytes = 4096)
+        .spawn()
+        .await;
+    let source = github_source(&app).await;
+    let body = vec![b'x'; 5000];
+    let response = app
+        .ingest(
+            &source,
+            &github("It's a Secret to Everybody", "big", &body),
+            body,
+        )
+        .await;
+    let problem = assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("4096"),
+        "{problem}"
+    );
+    let jobs: Value = app.list_jobs("").await.json().await.unwrap();
+    assert!(jobs["data"].as_array().unwrap().is_empty());
 }

@@ -28,6 +28,9 @@ pub const MAX_NAME_CHARS: usize = 100;
 /// The most sources one tenant has.
 pub const MAX_SOURCES_PER_TENANT: usize = 1000;
 
+/// Headers never captured into a job nor used as a dedupe key: credentials.
+pub const NOT_CAPTURED: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
 /// The longest dedupe key kept (a longer value is hashed into the job's key all the same,
 /// and shown cut).
 const MAX_DEDUPE_KEY_CHARS: usize = 256;
@@ -72,6 +75,32 @@ impl Verify {
         }
     }
 
+    /// `request` with the parameters it leaves out taken from this scheme's: what a `PATCH`
+    /// changes is only what it names.
+    fn filled_in(&self, mut request: VerifyRequest) -> VerifyRequest {
+        match self {
+            Self::StandardWebhooks { tolerance_s } | Self::Stripe { tolerance_s } => {
+                request.tolerance_s.get_or_insert(*tolerance_s);
+            }
+            Self::Hmac {
+                header,
+                algorithm,
+                encoding,
+                prefix,
+            } => {
+                request.header.get_or_insert_with(|| header.clone());
+                request.algorithm.get_or_insert(*algorithm);
+                request.encoding.get_or_insert(*encoding);
+                request.prefix.get_or_insert_with(|| prefix.clone());
+            }
+            Self::Basic { username } => {
+                request.username.get_or_insert_with(|| username.clone());
+            }
+            Self::Github | Self::Shopify | Self::None => {}
+        }
+        request
+    }
+
     /// The dedupe rule a source of this scheme has unless it names one: the provider's own
     /// event id.
     pub fn default_dedupe(&self) -> Option<Dedupe> {
@@ -96,8 +125,9 @@ pub enum Dedupe {
     JsonPointer(String),
 }
 
-/// A tenant's front door for one provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A tenant's front door for one provider. `Debug` leaves its ingest token out (the secrets
+/// print themselves as `..`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
     pub id: SourceId,
     pub tenant: TenantId,
@@ -118,6 +148,23 @@ pub struct Source {
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("name", &self.name)
+            .field("job_type", &self.job_type)
+            .field("verify", &self.verify)
+            .field("secret", &self.secret)
+            .field("retired_secret", &self.retired_secret)
+            .field("dedupe", &self.dedupe)
+            .field("response_status", &self.response_status)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A source as the client sent it (`POST`) or the fields it changes (`PATCH`).
@@ -346,11 +393,17 @@ fn parse_dedupe(
     match (object.get("header"), object.get("json_pointer")) {
         (Some(serde_json::Value::String(name)), None) => {
             let name = name.trim().to_ascii_lowercase();
-            if is_header_name(&name) {
-                Some(Dedupe::Header(name))
-            } else {
+            if !is_header_name(&name) {
                 errors.push(FieldError::new("dedupe.header", "is not a header name"));
                 None
+            } else if NOT_CAPTURED.contains(&name.as_str()) {
+                errors.push(FieldError::new(
+                    "dedupe.header",
+                    "carries credentials, which are never captured nor logged",
+                ));
+                None
+            } else {
+                Some(Dedupe::Header(name))
             }
         }
         (None, Some(serde_json::Value::String(pointer))) => {
@@ -516,7 +569,9 @@ impl Source {
                     "verify.scheme",
                     "cannot be changed; create a source for the other scheme",
                 ));
-            } else if let Some((parsed, _)) = parse_verify(&verify, &mut errors) {
+            } else if let Some((parsed, _)) =
+                parse_verify(&self.verify.filled_in(verify), &mut errors)
+            {
                 next.verify = parsed;
             }
         }
@@ -782,6 +837,39 @@ mod tests {
             .unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["verify.secret", "verify.scheme"]);
+    }
+
+    #[test]
+    fn a_patch_of_verify_keeps_the_parameters_it_leaves_out() {
+        let source = created(json!({
+            "name": "s", "job_type": "t",
+            "verify": {"scheme": "hmac", "header": "x-sig", "algorithm": "sha512",
+                "encoding": "base64", "prefix": "v1="},
+        }));
+        let patched = source
+            .patched(request(json!({"verify": {"prefix": "v2="}})), Utc::now())
+            .unwrap();
+        assert_eq!(
+            patched.verify,
+            Verify::Hmac {
+                header: "x-sig".into(),
+                algorithm: Algorithm::Sha512,
+                encoding: Encoding::Base64,
+                prefix: "v2=".into(),
+            }
+        );
+        assert!(!format!("{source:?}").contains(&source.token));
+    }
+
+    #[test]
+    fn credentials_are_no_dedupe_key() {
+        assert_eq!(
+            refused(
+                json!({"name": "s", "job_type": "t", "verify": {"scheme": "github"},
+                "dedupe": {"header": "Authorization"}})
+            ),
+            ["dedupe.header"]
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use herald_core::{
 use serde_json::json;
 
 use crate::retention;
-use crate::support::{Backend, new_job, open, open_default, other_tenant, tenant};
+use crate::support::{Backend, new_job, open, open_default, open_with, other_tenant, tenant};
 
 herald_testkit::on_every_backend!(
     a_failed_job_retried_runs_again_as_a_new_attempt,
@@ -18,6 +18,7 @@ herald_testkit::on_every_backend!(
     an_unfinished_or_missing_job_is_not_retried,
     a_retried_job_outlives_the_retention_it_had_when_it_finished,
     a_job_canceled_while_processing_runs_its_retry_uncanceled,
+    a_retry_into_a_full_queue_is_refused,
 );
 
 async fn a_failed_job_retried_runs_again_as_a_new_attempt(backend: Backend) {
@@ -167,4 +168,21 @@ async fn a_job_canceled_while_processing_runs_its_retry_uncanceled(backend: Back
     let lease = h.claim_one("demo.sleep").await.lease;
     let state = h.store.heartbeat(&h.worker, &lease).await.unwrap();
     assert!(!state.cancel_requested);
+}
+
+async fn a_retry_into_a_full_queue_is_refused(backend: Backend) {
+    let h = open_with(backend, |config| config.max_queue_len = 1).await;
+    let job = h.create(new_job("demo.sleep", json!({}))).await;
+    let lease = h.claim_one("demo.sleep").await.lease;
+    h.store.complete(lease, None).await.unwrap();
+    // Every partition's share of the bound taken.
+    for _ in 0..h.bound_of(1) {
+        h.create(new_job("demo.sleep", json!({}))).await;
+    }
+    let refused = h.store.retry(&tenant(), &job.id).await;
+    assert!(
+        matches!(refused, Err(StoreError::QueueFull(_))),
+        "{refused:?}"
+    );
+    assert_eq!(h.get(&job).await.status, JobStatus::Completed);
 }

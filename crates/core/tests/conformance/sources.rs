@@ -157,6 +157,24 @@ async fn a_deleted_source_takes_its_token_and_log_with_it(backend: Backend) {
             .is_empty()
     );
     assert!(h.sources.sources(&tenant()).await.unwrap().is_empty());
+    // A request served while the source was deleted leaves no log behind.
+    h.sources
+        .record_request(&source.id, &record(Outcome::Accepted, Utc::now()))
+        .await
+        .unwrap();
+    let query = RequestQuery {
+        outcome: None,
+        limit: 10,
+        before: None,
+    };
+    assert!(
+        h.sources
+            .requests(&source.id, &query)
+            .await
+            .unwrap()
+            .requests
+            .is_empty()
+    );
 }
 
 async fn a_tenant_holds_a_bounded_number_of_sources(backend: Backend) {

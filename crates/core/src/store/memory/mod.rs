@@ -419,8 +419,14 @@ impl Store for MemoryStore {
             return Ok(None);
         };
         let transition = record.job.retry(Utc::now())?;
-        record.cancel_requested = false;
-        record.output = None;
+        let queue = self.queue_of(tenant, &transition.job.job_type);
+        if state.queues.get(&queue).map_or(0, VecDeque::len) >= self.config.max_queue_len {
+            return Err(StoreError::QueueFull(transition.job.job_type));
+        }
+        if let Some(record) = state.jobs.get_mut(id) {
+            record.cancel_requested = false;
+            record.output = None;
+        }
         Ok(Some(self.apply(&mut state, transition)))
     }
 

@@ -86,6 +86,37 @@ impl Partition {
     }
 }
 
+impl Partition {
+    /// Whether the queue `tenant`'s jobs of `job_type` wait in holds `max_queue_len` waiting
+    /// jobs already, counted as `create.lua` does: its entries less those handed to workers.
+    /// A check before a write, not inside it: concurrent retries may pass it together.
+    async fn queue_full(&self, tenant: &TenantId, job_type: &JobType) -> Result<bool, StoreError> {
+        let queue = self.queues_of(tenant, job_type).queue;
+        let length: usize = ::redis::cmd("XLEN")
+            .arg(&queue)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a queue's length"))?;
+        if length < self.config.max_queue_len {
+            return Ok(false);
+        }
+        let summary: ::redis::Value = ::redis::cmd("XPENDING")
+            .arg(&queue)
+            .arg(GROUP)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend("read a queue's length"))?;
+        let handed_out = match summary {
+            ::redis::Value::Array(fields) => fields
+                .first()
+                .and_then(|count| ::redis::from_redis_value::<usize>(count.clone()).ok())
+                .unwrap_or(0),
+            _ => 0,
+        };
+        Ok(length.saturating_sub(handed_out) >= self.config.max_queue_len)
+    }
+}
+
 #[async_trait]
 impl Store for Partition {
     async fn create(&self, new: NewJob) -> Result<Created, StoreError> {
@@ -284,6 +315,9 @@ impl Store for Partition {
                 return Ok(None);
             };
             let step = job.retry(Utc::now())?;
+            if self.queue_full(&job.tenant, &job.job_type).await? {
+                return Err(StoreError::QueueFull(job.job_type));
+            }
             if self.apply(Change::new(&job, &step)).await? {
                 return Ok(Some(step.job));
             }

@@ -165,11 +165,9 @@ impl SourceStore for Partition {
         record: &RequestRecord,
     ) -> Result<(), StoreError> {
         let mut item = Item::default();
-        item.key(self.keys.source_requests(source)).arg(format!(
-            "{} {}",
-            record.id,
-            to_json(record)?
-        ));
+        item.key(self.keys.source(source))
+            .key(self.keys.source_requests(source))
+            .arg(format!("{} {}", record.id, to_json(record)?));
         self.batchers.requests.call(item).await.map(drop)
     }
 

@@ -103,7 +103,7 @@ local function apply(k, a)
     -- A finished job retried by hand: kept again until it finishes, and asked to run anew.
     redis.call('PERSIST', job)
     redis.call('ZREM', expiring, expiring_member)
-    redis.call('HDEL', job, 'cancel')
+    redis.call('HDEL', job, 'cancel', 'result', 'result_type')
   end
 
   if hook_wants(hook_events, event_type) or subscribed(wants, event_type, job_type) then
