@@ -59,6 +59,9 @@ pub struct InboundBackendFigures {
     pub topology: String,
     /// `POST /v1/jobs`, closed loop.
     pub accept: Measured<AcceptReport>,
+    /// `POST /v1/jobs` whose payload is what an ingest captures (the event's headers and
+    /// body), closed loop: a submission as large as an ingest's job.
+    pub accept_captured: Measured<AcceptReport>,
     /// `POST /in/{token}`, closed loop.
     pub ingest: Measured<AcceptReport>,
     /// `POST /in/{token}`, open loop at the plan's rate.
@@ -68,13 +71,30 @@ pub struct InboundBackendFigures {
 impl InboundBackendFigures {
     /// Ingested requests/s ÷ accepted jobs/s.
     pub fn ratio(&self) -> f64 {
-        let accept = self.accept.figures.per_second();
-        if accept > 0.0 {
-            self.ingest.figures.per_second() / accept
-        } else {
-            0.0
-        }
+        ratio(
+            self.ingest.figures.per_second(),
+            self.accept.figures.per_second(),
+        )
     }
+
+    /// Ingested requests/s ÷ accepted jobs/s of submissions carrying the same capture.
+    pub fn ratio_to_captured(&self) -> f64 {
+        ratio(
+            self.ingest.figures.per_second(),
+            self.accept_captured.figures.per_second(),
+        )
+    }
+}
+
+/// What one closed loop sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    /// `POST /v1/jobs` [`ACCEPT_JOB`].
+    Accept,
+    /// `POST /v1/jobs` with the capture of the GitHub event as its payload.
+    AcceptCaptured,
+    /// `POST /in/{token}` with the GitHub event.
+    Ingest,
 }
 
 /// The inbound run.
@@ -155,14 +175,21 @@ async fn run_phases(
             "\n== {name}: accept, POST /v1/jobs {ACCEPT_JOB} ({} connections, {topology})",
             plan.connections
         );
-        let accept = closed_loop(runner, config, backend, false).await?;
+        let accept = closed_loop(runner, config, backend, Load::Accept).await?;
         eprintln!("   {}", crate::run_all::describe_accept(&accept.figures));
+
+        eprintln!(
+            "\n== {name}: accept, POST /v1/jobs with a GitHub push event's capture as payload ({} connections)",
+            plan.connections
+        );
+        let accept_captured = closed_loop(runner, config, backend, Load::AcceptCaptured).await?;
+        eprintln!("   {}", crate::run_all::describe_accept(&accept_captured.figures));
 
         eprintln!(
             "\n== {name}: ingest, POST /in/{{token}}, a signed GitHub push event each ({} connections)",
             plan.connections
         );
-        let ingest = closed_loop(runner, config, backend, true).await?;
+        let ingest = closed_loop(runner, config, backend, Load::Ingest).await?;
         eprintln!(
             "   {}; ingest ÷ accept {:.2}",
             crate::run_all::describe_accept(&ingest.figures).replacen("jobs/s", "requests/s", 1),
@@ -180,6 +207,7 @@ async fn run_phases(
             backend,
             topology,
             accept,
+            accept_captured,
             ingest,
             latency,
         });
@@ -223,28 +251,26 @@ async fn deploy(
     }
 }
 
-/// The closed loop of `POST /v1/jobs` (`ingest == false`) or of `POST /in/{token}`, on a
-/// fresh Herald.
+/// The closed loop of `load`, on a fresh Herald.
 async fn closed_loop(
     runner: &mut Runner<'_>,
     config: &Path,
     backend: Backend,
-    ingest: bool,
+    load: Load,
 ) -> anyhow::Result<Measured<AcceptReport>> {
     let d = deploy(runner, config, backend).await?;
-    let (path, body, headers) = if ingest {
-        let event = &d.github;
-        (
+    let (path, body, headers) = match load {
+        Load::Ingest => (
             d.ingest_path,
-            event.body.clone(),
-            Some(event.header_maker()),
-        )
-    } else {
-        (
+            d.github.body.clone(),
+            Some(d.github.header_maker()),
+        ),
+        Load::Accept => (
             "/v1/jobs".to_owned(),
             Bytes::from_static(ACCEPT_JOB.as_bytes()),
             None,
-        )
+        ),
+        Load::AcceptCaptured => ("/v1/jobs".to_owned(), d.github.captured_job(), None),
     };
     let plan = runner.plan;
     let spec = AcceptSpec {
@@ -432,6 +458,37 @@ impl GithubEvent {
             stream & 0xffff,
             number & 0xffff_ffff_ffff
         )
+    }
+
+    /// A `POST /v1/jobs` body whose payload is what an ingest of this event captures: the
+    /// shape and size of an ingested job's payload.
+    pub fn captured_job(&self) -> Bytes {
+        let mut headers: serde_json::Map<String, serde_json::Value> = self
+            .fixed
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned().into(),
+                )
+            })
+            .collect();
+        headers.insert("content-type".into(), "application/json".into());
+        headers.insert(
+            "x-github-delivery".into(),
+            Self::delivery_id(self.tag, 0, 0).into(),
+        );
+        let job = serde_json::json!({
+            "type": JOB_TYPE,
+            "payload": {
+                "source": "00000000-0000-7000-8000-000000000000",
+                "received_at": "2026-01-01T00:00:00.000Z",
+                "method": "POST",
+                "headers": headers,
+                "body": String::from_utf8_lossy(&self.body),
+            },
+        });
+        Bytes::from(job.to_string())
     }
 
     /// The headers of every request: the fixed ones, and a new delivery id each.

@@ -86,6 +86,22 @@ pub fn inbound_markdown(figures: &InboundFigures, command: &str) -> String {
         );
     }
 
+    out.push_str(
+        "\nBeside the target, the same ratio against submissions as large as an ingest's job \
+         (their payload the capture an ingest makes of the event): what the ingest path itself \
+         costs, apart from storing a larger job.\n\n",
+    );
+    for b in &figures.backends {
+        let _ = writeln!(
+            out,
+            "- {}: ingest {:.0}/s against {:.0}/s: {:.2} ×",
+            backend_name(b.backend),
+            b.ingest.figures.per_second(),
+            b.accept_captured.figures.per_second(),
+            b.ratio_to_captured()
+        );
+    }
+
     out.push_str("\n### Closed loop: accepted jobs and ingested requests per second\n\n");
     out.push_str(
         "| Backend | Phase | Requests/s (`202`) | ÷ accept | p50 ms | p90 ms | p99 ms | max ms | Non-202 | Errors | CPU, % of one core |\n\
@@ -95,6 +111,10 @@ pub fn inbound_markdown(figures: &InboundFigures, command: &str) -> String {
         let base = b.accept.figures.per_second();
         for (phase, m) in [
             ("accept: `POST /v1/jobs`", &b.accept),
+            (
+                "accept, an ingest's capture as payload",
+                &b.accept_captured,
+            ),
             ("ingest: `POST /in/{token}`", &b.ingest),
         ] {
             let r = &m.figures;
@@ -163,7 +183,11 @@ pub fn inbound_markdown(figures: &InboundFigures, command: &str) -> String {
              so a script's calls per request can be below one. A command a Lua script runs is \
              counted on its own line and again inside the script's (`evalsha`) time.\n\n",
         );
-        for (phase, m) in [("accept", &b.accept), ("ingest", &b.ingest)] {
+        for (phase, m) in [
+            ("accept", &b.accept),
+            ("accept of a capture", &b.accept_captured),
+            ("ingest", &b.ingest),
+        ] {
             let _ = writeln!(out, "- {phase}: {}", per_request(m));
         }
     }
@@ -172,7 +196,11 @@ pub fn inbound_markdown(figures: &InboundFigures, command: &str) -> String {
     let mut notes = Vec::new();
     for b in &figures.backends {
         let name = backend_name(b.backend);
-        for (phase, m) in [("accept", &b.accept), ("ingest", &b.ingest)] {
+        for (phase, m) in [
+            ("accept", &b.accept),
+            ("accept of a capture", &b.accept_captured),
+            ("ingest", &b.ingest),
+        ] {
             let r = &m.figures;
             if !clean(r) {
                 notes.push(format!(
