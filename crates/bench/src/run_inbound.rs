@@ -183,7 +183,10 @@ async fn run_phases(
             plan.connections
         );
         let accept_captured = closed_loop(runner, config, backend, Load::AcceptCaptured).await?;
-        eprintln!("   {}", crate::run_all::describe_accept(&accept_captured.figures));
+        eprintln!(
+            "   {}",
+            crate::run_all::describe_accept(&accept_captured.figures)
+        );
 
         eprintln!(
             "\n== {name}: ingest, POST /in/{{token}}, a signed GitHub push event each ({} connections)",
@@ -469,7 +472,9 @@ impl GithubEvent {
             .map(|(name, value)| {
                 (
                     name.to_string(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned().into(),
+                    String::from_utf8_lossy(value.as_bytes())
+                        .into_owned()
+                        .into(),
                 )
             })
             .collect();

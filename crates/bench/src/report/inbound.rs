@@ -111,10 +111,7 @@ pub fn inbound_markdown(figures: &InboundFigures, command: &str) -> String {
         let base = b.accept.figures.per_second();
         for (phase, m) in [
             ("accept: `POST /v1/jobs`", &b.accept),
-            (
-                "accept, an ingest's capture as payload",
-                &b.accept_captured,
-            ),
+            ("accept, an ingest's capture as payload", &b.accept_captured),
             ("ingest: `POST /in/{token}`", &b.ingest),
         ] {
             let r = &m.figures;
