@@ -30,6 +30,7 @@ pub mod ids;
 pub mod inbound;
 pub mod job;
 pub mod random;
+pub mod sse;
 pub mod store;
 pub mod view;
 pub mod webhook;
