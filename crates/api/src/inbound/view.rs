@@ -97,6 +97,7 @@ impl<'a> From<&'a Source> for RevealedSource<'a> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SourceList<'a> {
     pub data: Vec<SourceView<'a>>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -104,5 +105,6 @@ pub struct SourceList<'a> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RequestList {
     pub data: Vec<RequestRecord>,
+    #[schema(required = true)]
     pub next_cursor: Option<RequestId>,
 }

@@ -161,6 +161,7 @@ async fn delete_source(
 #[utoipa::path(
     post,
     path = "/v1/sources/{id}/rotate-secret",
+    operation_id = "rotate_source_secret",
     tag = "sources",
     params(("id" = SourceId, Path, description = "The source's id")),
     request_body(content = Option<RotateRequest>, description = "Optional: the new secret (else one is generated) and the grace", content_type = "application/json"),
@@ -217,6 +218,7 @@ async fn list_requests(
 #[utoipa::path(
     post,
     path = "/v1/sources/{id}/replay",
+    operation_id = "replay_source",
     tag = "sources",
     params(("id" = SourceId, Path, description = "The source's id")),
     request_body(content = ReplayRequest, content_type = "application/json"),

@@ -87,6 +87,15 @@ async fn the_document_is_served_as_openapi_3_1_json() {
             }
         }
     }
+    // Operation ids are unique, as OpenAPI requires (generators of typed clients refuse a
+    // document that repeats one).
+    let mut ids = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().expect("an operationId");
+            assert!(ids.insert(id.to_owned()), "{method} {path} repeats `{id}`");
+        }
+    }
 }
 
 #[tokio::test]
