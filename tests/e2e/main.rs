@@ -18,4 +18,5 @@ mod polling;
 mod shutdown;
 mod sse;
 mod tls;
+mod typescript;
 mod webhooks;
