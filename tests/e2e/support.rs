@@ -41,11 +41,15 @@ impl Herald {
 
     /// [`Herald::start`] with environment variables set for the process.
     pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Herald {
-        let port = free_port();
-        let bind = format!("127.0.0.1:{port}");
+        Herald::start_at(&format!("127.0.0.1:{}", free_port()), args, env)
+    }
+
+    /// [`Herald::start_with_env`] on the address `bind` (to start a process again where its
+    /// clients expect it).
+    pub fn start_at(bind: &str, args: &[&str], env: &[(&str, &str)]) -> Herald {
         let child = Command::new(herald_binary())
             .arg("serve")
-            .args(["--bind", &bind])
+            .args(["--bind", bind])
             .args(args)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())

@@ -1,5 +1,6 @@
 //! The command line: `herald [serve]` with every setting as a flag (its help, its
-//! `HERALD_…` twin, its default and its check), and `herald keys …`. The serve flags'
+//! `HERALD_…` twin, its default and its check), `herald keys …`, and the client commands
+//! `herald jobs|webhooks|sources …` ([`crate::client`]). The serve flags'
 //! values are not read from [`ServeArgs`]: [`crate::settings`] layers them over the
 //! configuration file into the settings tree.
 
@@ -14,6 +15,7 @@ use herald_core::TenantId;
 use herald_core::apikey::{ApiKeyId, PlainKey};
 use herald_notifier::schedule::RetrySchedule;
 
+use crate::client::{JobsArgs, SourcesArgs, WebhooksArgs};
 use crate::settings::values::{self, RedisUrl};
 use crate::settings::{Ack, LogFormat, Mode, Role};
 
@@ -46,6 +48,12 @@ pub enum Command {
     /// Manages API keys in Redis: create, list, revoke; or generates one for
     /// `--bootstrap-admin-key`.
     Keys(KeysArgs),
+    /// Submits, lists, follows, cancels and retries jobs on a running Herald.
+    Jobs(JobsArgs),
+    /// Lists webhook subscriptions and their deliveries; retries a delivery, replays a window.
+    Webhooks(WebhooksArgs),
+    /// Lists inbound webhook sources and the requests they received; replays a window.
+    Sources(SourcesArgs),
 }
 
 /// `herald keys …`: API keys in the Redis a deployment shares. (The embedded backend keeps

@@ -12,6 +12,7 @@
 //! - [`job_types`] turns the built-in handlers and the file's job types into the worker's
 //!   handlers and the catalog every role reads.
 //! - [`keys`] runs `herald keys …` (API keys in Redis) and registers the bootstrap admin key.
+//! - [`client`] runs `herald jobs|webhooks|sources …`, a client of a running Herald's API.
 //! - [`telemetry`] sets up logging.
 //! - [`Application`] starts and supervises the api, worker and notifier roles.
 //! - [`raise_open_files_limit`] lifts the process's file descriptor limit for many streams.
@@ -19,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod client;
 pub mod file;
 pub mod job_types;
 pub mod keys;

@@ -1,7 +1,10 @@
 //! The `herald` binary: load config, init tracing (and lift the open files limit), bind,
-//! supervise the roles until a signal. `herald keys …` manages API keys instead.
+//! supervise the roles until a signal. `herald keys …` manages API keys instead, and
+//! `herald jobs|webhooks|sources …` are clients of a running Herald.
 
 #![forbid(unsafe_code)]
+
+use std::process::ExitCode;
 
 use anyhow::Context;
 use herald::Application;
@@ -12,12 +15,14 @@ use tokio_util::sync::CancellationToken;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let settings = match Invocation::from_command_line()? {
         Invocation::Serve(settings) => *settings,
         Invocation::Keys(args) => {
-            return herald::keys::run(args, &mut std::io::stdout(), &mut std::io::stderr()).await;
+            herald::keys::run(args, &mut std::io::stdout(), &mut std::io::stderr()).await?;
+            return Ok(ExitCode::SUCCESS);
         }
+        Invocation::Client(command) => return Ok(herald::client::run(command).await),
     };
     herald::telemetry::init(settings.log.format);
     herald::raise_open_files_limit();
@@ -26,7 +31,8 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build(settings, shutdown)
         .await
         .context("failed to start herald")?;
-    app.run_until_stopped().await
+    app.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The first SIGTERM or ctrl-c starts a graceful shutdown; a second one exits at once.

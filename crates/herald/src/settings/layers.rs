@@ -17,7 +17,11 @@ use figment::{Figment, Metadata, Profile, Provider};
 
 use super::Settings;
 use crate::cli::{Cli, KeysArgs};
+use crate::client::{ClientCommand, EXIT_ERROR, JobsArgs, SourcesArgs, WebhooksArgs};
 use crate::file::{ConfigFile, FileError, flag_value};
+
+/// The commands that are clients of a running Herald.
+const CLIENT_COMMANDS: [&str; 3] = ["jobs", "webhooks", "sources"];
 
 /// Every setting by its flag's long name (`bind`; a file key may write `-` or `_`), with
 /// its place in [`Settings`].
@@ -95,11 +99,12 @@ pub enum SettingsError {
     File(#[from] FileError),
 }
 
-/// What the command line asks for: serving, or managing keys.
+/// What the command line asks for: serving, managing keys, or a client command.
 #[derive(Debug)]
 pub enum Invocation {
     Serve(Box<Settings>),
     Keys(KeysArgs),
+    Client(ClientCommand),
 }
 
 impl Invocation {
@@ -114,19 +119,44 @@ impl Invocation {
         T: Into<OsString> + Clone,
     {
         let matches = Cli::command().try_get_matches_from(argv)?;
-        if let Some(("keys", keys)) = matches.subcommand() {
-            return Ok(Self::Keys(KeysArgs::from_arg_matches(keys)?));
+        match matches.subcommand() {
+            Some(("keys", keys)) => return Ok(Self::Keys(KeysArgs::from_arg_matches(keys)?)),
+            Some(("jobs", jobs)) => {
+                let args = JobsArgs::from_arg_matches(jobs)?;
+                return Ok(Self::Client(ClientCommand::Jobs(args)));
+            }
+            Some(("webhooks", webhooks)) => {
+                let args = WebhooksArgs::from_arg_matches(webhooks)?;
+                return Ok(Self::Client(ClientCommand::Webhooks(args)));
+            }
+            Some(("sources", sources)) => {
+                let args = SourcesArgs::from_arg_matches(sources)?;
+                return Ok(Self::Client(ClientCommand::Sources(args)));
+            }
+            _ => {}
         }
         Settings::from_matches(serve_matches(&matches)).map(|s| Self::Serve(Box::new(s)))
     }
 
     /// What this process's command line asks for; a usage error, `--help` or `--version`
-    /// prints as clap formats it and exits the process.
+    /// prints as clap formats it and exits the process (a client command's usage error with
+    /// [`EXIT_ERROR`], as its other failures).
     ///
     /// # Errors
     /// A configuration file that cannot be read or holds a bad setting.
     pub fn from_command_line() -> anyhow::Result<Self> {
-        exit_on_usage(Self::parse(std::env::args_os()))
+        let argv: Vec<OsString> = std::env::args_os().collect();
+        let client = argv
+            .get(1)
+            .and_then(|command| command.to_str())
+            .is_some_and(|command| CLIENT_COMMANDS.contains(&command));
+        match Self::parse(argv) {
+            Err(SettingsError::Cli(e)) if client && e.use_stderr() => {
+                let _ = e.print();
+                std::process::exit(i32::from(EXIT_ERROR));
+            }
+            parsed => exit_on_usage(parsed),
+        }
     }
 }
 

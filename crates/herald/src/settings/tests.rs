@@ -202,6 +202,31 @@ fn webhook_settings_have_flags() {
 }
 
 #[test]
+fn client_commands_read_their_own_arguments() {
+    let parsed = Invocation::parse([
+        "herald",
+        "jobs",
+        "submit",
+        "demo.report",
+        "--payload",
+        "{}",
+        "--follow",
+        "--url",
+        "http://127.0.0.1:9",
+    ])
+    .unwrap();
+    let Invocation::Client(crate::client::ClientCommand::Jobs(jobs)) = parsed else {
+        panic!("not a jobs command: {parsed:?}");
+    };
+    assert_eq!(jobs.connection.url, "http://127.0.0.1:9");
+    assert!(matches!(
+        jobs.action,
+        crate::client::JobsAction::Submit { follow: true, .. }
+    ));
+    assert!(Invocation::parse(["herald", "webhooks", "replay", "x"]).is_err());
+}
+
+#[test]
 fn abuse_limits_have_flags_and_env_twins() {
     let defaults = parse(&[]).unwrap().api;
     let rate = defaults.rate_limit;
