@@ -575,3 +575,99 @@ async fn jobs_webhooks_and_sources_commands_print_json_or_tables() {
     let retried = json_of(&herald(&api, &key, &["jobs", "retry", &id]).await);
     assert_eq!(retried["status"], "pending", "{retried}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_outlives_its_reader_and_gives_up_once_the_stream_stays_lost() {
+    let mut api = Herald::start_ready(&[]).await;
+
+    // `| head -1`: the reader goes after one line; the follower still exits with the outcome.
+    let mut follow = Command::new(herald_binary())
+        .args([
+            "jobs",
+            "submit",
+            "demo.report",
+            "--follow",
+            "--url",
+            &api.base,
+        ])
+        .args(["--payload", r#"{"rows": 30, "rows_per_second": 30}"#])
+        .env_remove("HERALD_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("herald jobs submit --follow");
+    let mut lines = BufReader::new(follow.stdout.take().expect("stdout")).lines();
+    let first = tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .expect("a line in time")
+        .expect("read")
+        .expect("a line");
+    assert!(first.contains("job.pending"), "{first}");
+    drop(lines);
+    let status = tokio::time::timeout(PATIENCE, follow.wait())
+        .await
+        .expect("the follower to exit")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "completed, though nobody read on");
+
+    // The api goes away for good: past --reconnect-for, exit 3 saying so.
+    let sleeping = json_of(
+        &herald(
+            &api,
+            "",
+            &[
+                "jobs",
+                "submit",
+                "demo.sleep",
+                "--payload",
+                r#"{"seconds": 60}"#,
+            ],
+        )
+        .await,
+    );
+    let id = sleeping["id"].as_str().expect("id").to_owned();
+    let base = api.base.clone();
+    let follower = tokio::spawn(async move {
+        herald(
+            &Herald::attach(base),
+            "",
+            &["jobs", "follow", &id, "--reconnect-for", "3s"],
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    api.signal("KILL");
+    api.wait_exit(PATIENCE).await;
+    let gave_up = follower.await.expect("the follower");
+    assert_eq!(code(&gave_up), 3, "{gave_up:?}");
+    assert!(
+        stderr(&gave_up).contains("did not come back within 3s"),
+        "{gave_up:?}"
+    );
+    // What it saw before the api went: the job as it was, one JSON line each.
+    assert!(!types(&events_of(&gave_up)).is_empty(), "{gave_up:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_is_a_connection_error_not_a_hang() {
+    // Accepts connections, reads nothing, answers nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", silent.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            connections.push(connection);
+        }
+    });
+    let output = herald(&Herald::attach(base), "", &["jobs", "ls"]).await;
+    assert_eq!(code(&output), 3, "{output:?}");
+    assert!(
+        stderr(&output).contains("cannot reach Herald"),
+        "{output:?}"
+    );
+    held.abort();
+}

@@ -14,6 +14,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request (not a stream, not a download) may take in all.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long Herald may stay silent, waiting for an answer or between two reads of one. Its
+/// event streams send a heartbeat at least every 15 seconds.
+pub const SILENCE: Duration = Duration::from_secs(45);
+
+/// How much of an answer that is not a problem document (a proxy's error page) is shown.
+const EXCERPT: usize = 200;
+
 /// Why a command could not be carried out.
 #[derive(Debug)]
 pub enum ClientError {
@@ -82,6 +89,7 @@ impl Api {
             .default_headers(headers)
             .user_agent(concat!("herald-cli/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(SILENCE)
             .build()
             .map_err(|e| ClientError::Usage(format!("cannot set up the HTTP client: {e}")))?;
         Ok(Self { base, client })
@@ -134,22 +142,47 @@ impl Api {
         self.json(request).await
     }
 
-    /// `GET path`, its body streamed to `out` (standard output when `None`).
+    /// `GET path`, its body streamed to `out` (standard output when `None`). A file is written
+    /// beside it as `FILE.part` and renamed once whole, so a download cut short leaves no
+    /// truncated `FILE`.
     pub async fn download(&self, path: &str, out: Option<&Path>) -> Result<(), ClientError> {
         use tokio::io::AsyncWriteExt as _;
 
         let mut answer = self.send(self.request(Method::GET, path)).await?;
-        let mut sink: Box<dyn tokio::io::AsyncWrite + Unpin> = match out {
-            Some(file) => Box::new(tokio::fs::File::create(file).await.map_err(|e| {
-                ClientError::Usage(format!("cannot create {}: {e}", file.display()))
-            })?),
-            None => Box::new(tokio::io::stdout()),
-        };
         let write_error = |e: std::io::Error| ClientError::Usage(format!("cannot write: {e}"));
-        while let Some(chunk) = answer.chunk().await.map_err(|e| self.connection(&e))? {
-            sink.write_all(&chunk).await.map_err(write_error)?;
+        let Some(file) = out else {
+            let mut stdout = tokio::io::stdout();
+            while let Some(chunk) = answer.chunk().await.map_err(|e| self.connection(&e))? {
+                stdout.write_all(&chunk).await.map_err(write_error)?;
+            }
+            return stdout.flush().await.map_err(write_error);
+        };
+        let mut part = file.as_os_str().to_owned();
+        part.push(".part");
+        let part = std::path::PathBuf::from(part);
+        let mut sink = tokio::fs::File::create(&part)
+            .await
+            .map_err(|e| ClientError::Usage(format!("cannot create {}: {e}", part.display())))?;
+        let written = async {
+            while let Some(chunk) = answer.chunk().await.map_err(|e| self.connection(&e))? {
+                sink.write_all(&chunk).await.map_err(write_error)?;
+            }
+            sink.sync_all().await.map_err(write_error)
         }
-        sink.flush().await.map_err(write_error)
+        .await;
+        match written {
+            Ok(()) => tokio::fs::rename(&part, file).await.map_err(|e| {
+                ClientError::Usage(format!(
+                    "cannot rename {} to {}: {e}",
+                    part.display(),
+                    file.display()
+                ))
+            }),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                Err(e)
+            }
+        }
     }
 
     /// Sends `request` (bounded by [`REQUEST_TIMEOUT`]) and reads its JSON answer.
@@ -184,10 +217,20 @@ impl Api {
     }
 }
 
-/// A refused answer as [`ClientError::Refused`]: its problem details, or its status alone
-/// when the body is not one.
+/// A refused answer as [`ClientError::Refused`]: its problem details, or, when the body is
+/// not JSON (a proxy's error page), its start as the detail.
 pub async fn refusal(answer: Response) -> ClientError {
     let status = answer.status();
-    let problem = answer.json::<Value>().await.unwrap_or(Value::Null);
+    let body = answer.bytes().await.unwrap_or_default();
+    let problem = serde_json::from_slice(&body).unwrap_or_else(|_| {
+        let text = String::from_utf8_lossy(&body);
+        let text = text.trim();
+        let excerpt: String = text.chars().take(EXCERPT).collect();
+        if excerpt.is_empty() {
+            Value::Null
+        } else {
+            serde_json::json!({ "detail": excerpt })
+        }
+    });
     ClientError::Refused { status, problem }
 }

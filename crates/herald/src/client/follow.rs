@@ -31,10 +31,6 @@ pub enum Outcome {
     Canceled,
 }
 
-/// How long a stream may stay silent before it counts as lost: Herald sends a comment at
-/// least every 15 seconds.
-const SILENCE: Duration = Duration::from_secs(45);
-
 /// The wait before reconnecting when the server gave no `retry:` hint.
 const DEFAULT_RETRY: Duration = Duration::from_secs(3);
 
@@ -98,20 +94,45 @@ pub async fn follow(
             }
             Err(_) => {}
             Ok(answer) if answer.status() == StatusCode::NO_CONTENT => {
+                // The terminal event was sent already: read how the job ended. A job retried
+                // by hand since is followed on.
                 let job = api.get(&format!("/v1/jobs/{id}")).await?;
-                return Ok(view.finish(&job));
+                let seq = job["seq"].as_u64().unwrap_or_default();
+                let event = Event {
+                    seq,
+                    kind: kind_of(&job),
+                    job,
+                };
+                if last_seq.is_none_or(|last| seq > last) {
+                    view.event(&event);
+                    last_seq = Some(seq);
+                }
+                if is_terminal(&event.kind) {
+                    return Ok(view.finish(&event.job));
+                }
             }
             Ok(mut answer) if answer.status() == StatusCode::OK => {
-                lost_since = None;
-                failures = 0;
                 view.connected();
+                if let Some(sent) = last_seq
+                    && let Some(from) = resumed_after(&answer)
+                    && from > sent
+                {
+                    view.note(&format!(
+                        "events {} to {from} are no longer in the job's history: they were missed",
+                        sent + 1
+                    ));
+                    last_seq = Some(from);
+                }
                 let mut parser = Parser::new();
                 loop {
-                    let chunk = match tokio::time::timeout(SILENCE, answer.chunk()).await {
-                        Ok(Ok(Some(chunk))) => chunk,
-                        // The end of the stream, an error, or silence: resume.
-                        Ok(Ok(None) | Err(_)) | Err(_) => break,
+                    // The end of the stream, an error, or silence (the client's read timeout):
+                    // resume.
+                    let Ok(Some(chunk)) = answer.chunk().await else {
+                        break;
                     };
+                    // The stream is alive (an event or a heartbeat): it is not lost.
+                    lost_since = None;
+                    failures = 0;
                     for event in events(&mut parser, &chunk, &mut retry) {
                         if last_seq.is_some_and(|last| event.seq <= last) {
                             continue;
@@ -143,7 +164,10 @@ pub async fn follow(
             Ok(answer) => return Err(refusal(answer).await),
         }
         let lost = *lost_since.get_or_insert_with(Instant::now);
-        if lost.elapsed() >= patience {
+        let Some(left) = patience
+            .checked_sub(lost.elapsed())
+            .filter(|left| !left.is_zero())
+        else {
             return Err(ClientError::Connection {
                 url: api.url(&path),
                 error: format!(
@@ -151,12 +175,27 @@ pub async fn follow(
                     humantime::format_duration(patience)
                 ),
             });
-        }
+        };
         view.reconnecting();
+        // Backing off while it keeps failing, spread by ±20 % so that the followers of a
+        // restarted server do not all come back at the same instant.
         let backoff = retry.saturating_mul(1 << failures.min(4)).min(MAX_RETRY);
         failures += 1;
-        tokio::time::sleep(wait.unwrap_or(backoff)).await;
+        let delay = wait.unwrap_or(backoff).mul_f64(0.8 + 0.4 * fastrand::f64());
+        tokio::time::sleep(delay.min(left)).await;
     }
+}
+
+/// Where a resumed stream really starts: its `Last-Event-ID` answer header, larger than the
+/// one sent when the job's history no longer reaches back that far.
+fn resumed_after(answer: &reqwest::Response) -> Option<u64> {
+    answer
+        .headers()
+        .get("last-event-id")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The events `chunk` completes; a `retry:` hint updates `retry`.
@@ -201,13 +240,13 @@ enum View<'a> {
         printer: &'a Printer,
     },
     /// One JSON line per event on standard output.
-    Lines,
+    Lines { printer: &'a Printer },
 }
 
 impl<'a> View<'a> {
     fn new(printer: &'a Printer) -> Self {
         match printer.format() {
-            Format::Json => Self::Lines,
+            Format::Json => Self::Lines { printer },
             Format::Table => {
                 let bar = ProgressBar::new(100);
                 bar.set_style(
@@ -233,7 +272,15 @@ impl<'a> View<'a> {
     fn reconnecting(&self) {
         match self {
             Self::Bar { bar, .. } => bar.set_message("connection lost, reconnecting"),
-            Self::Lines => eprintln!("connection lost, reconnecting"),
+            Self::Lines { .. } => eprintln!("connection lost, reconnecting"),
+        }
+    }
+
+    /// Something the person following should know, on standard error.
+    fn note(&self, note: &str) {
+        match self {
+            Self::Bar { bar, .. } => bar.suspend(|| eprintln!("warning: {note}")),
+            Self::Lines { .. } => eprintln!("warning: {note}"),
         }
     }
 
@@ -252,15 +299,12 @@ impl<'a> View<'a> {
                 };
                 bar.set_message(message);
             }
-            Self::Lines => {
-                let line = json!({
-                    "seq": event.seq,
-                    "type": event.kind,
-                    "timestamp": event.job["updated_at"],
-                    "data": event.job,
-                });
-                println!("{line}");
-            }
+            Self::Lines { printer } => printer.line(&json!({
+                "seq": event.seq,
+                "type": event.kind,
+                "timestamp": event.job["updated_at"],
+                "data": event.job,
+            })),
         }
     }
 

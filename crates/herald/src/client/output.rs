@@ -272,9 +272,27 @@ impl Printer {
     /// `answer` as one line of JSON, or as `table` draws it.
     fn print(&self, answer: &Value, table: impl FnOnce() -> String) {
         match self.format {
-            Format::Json => println!("{answer}"),
-            Format::Table => println!("{}", table()),
+            Format::Json => self.line(answer),
+            Format::Table => write_out(&table()),
         }
+    }
+
+    /// One line on standard output.
+    pub fn line(&self, line: &impl std::fmt::Display) {
+        write_out(line);
+    }
+}
+
+/// Writes `text` and a line end to standard output. A reader that went away (`| head -1`)
+/// is no error: the command goes on, so that following a job still ends with its outcome.
+fn write_out(text: &impl std::fmt::Display) {
+    use std::io::Write as _;
+
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write to standard output: {e}");
     }
 }
 

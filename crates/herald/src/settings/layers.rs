@@ -147,9 +147,9 @@ impl Invocation {
     pub fn from_command_line() -> anyhow::Result<Self> {
         let argv: Vec<OsString> = std::env::args_os().collect();
         let client = argv
-            .get(1)
-            .and_then(|command| command.to_str())
-            .is_some_and(|command| CLIENT_COMMANDS.contains(&command));
+            .iter()
+            .skip(1)
+            .any(|arg| arg.to_str().is_some_and(|arg| CLIENT_COMMANDS.contains(&arg)));
         match Self::parse(argv) {
             Err(SettingsError::Cli(e)) if client && e.use_stderr() => {
                 let _ = e.print();
