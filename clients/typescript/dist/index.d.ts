@@ -129,6 +129,14 @@ export interface FollowOptions {
      * server sends the first event at once.
      */
     firstEventTimeout?: number;
+    /**
+     * How long, in milliseconds, an event stream that has delivered may stay silent before
+     * `follow` reads the job once to check it: when the job has moved on meanwhile and the stream
+     * still says nothing, the stream is stuck (a connection that died without closing, which an
+     * `EventSource` may never notice) and `follow` goes on by polling (`auto`) or fails (`sse`).
+     * A job that is merely quiet costs one read per period. Default 60,000.
+     */
+    stallTimeout?: number;
 }
 /** One event of the many-job stream (`GET /v1/events/stream`). */
 export interface StreamEvent {
@@ -151,6 +159,13 @@ export interface StreamOptions {
     onEvent: (event: StreamEvent) => void;
     /** `open` when a connection is streaming, `reconnecting` when it dropped. */
     onState?: (state: "open" | "reconnecting") => void;
+    /**
+     * Called when a (re)connection resumed from a cursor the tenant's feed no longer reaches
+     * back to (the server answers `Last-Event-ID: earliest`): the events between that cursor and
+     * the oldest one kept are gone, and the stream goes on from the oldest kept. Read the state
+     * of the jobs you care about again (`get`, `list`) to catch up.
+     */
+    onMissed?: () => void;
     /**
      * How long a connection may stay silent, in milliseconds, before it is taken for dead and
      * replaced (the server writes at least every 15 s). Default 45,000.
@@ -308,7 +323,9 @@ export declare class Herald {
      * the stream fails before its first event (a proxy that refuses or buffers
      * `text/event-stream`), or it fails for good later, it goes on by long polling
      * (`GET /v1/jobs/{id}?wait=30` with `If-None-Match`), honouring `Retry-After`; events are
-     * then derived from each new state seen.
+     * then derived from each new state seen. A stream silent for `stallTimeout` while the job
+     * moved on counts as failed, and a long poll unanswered well past its `wait` is sent again,
+     * so a connection that died without closing does not hold `follow` forever.
      *
      * @throws {HeraldError} what the server answered when polling cannot go on (`404`, `401`, …);
      *   the signal's reason when `signal` aborts; an `Error` when `transport: "sse"` cannot
@@ -319,7 +336,8 @@ export declare class Herald {
      * Reads the tenant's many-job event stream (`GET /v1/events/stream`) with `fetch`, so it can
      * send the API key, until `signal` aborts; then it resolves. A dropped connection is
      * reopened after the server's `retry:` delay (backing off while it keeps failing, honouring
-     * `Retry-After`) with `Last-Event-ID`, so every event arrives once.
+     * `Retry-After`) with `Last-Event-ID`, so every event the feed still holds arrives once;
+     * `onMissed` says when the feed no longer reached back to the cursor.
      *
      * @throws {HeraldError} any error answer but `429`, `502`, `503` and `504`, which are
      *   retried (`400` a bad filter, `401`, …); and whatever `onEvent` throws.
@@ -349,6 +367,11 @@ export declare class SseParser {
     #private;
     private readonly onEvent;
     private readonly onRetry;
+    /**
+     * The most text one event (or one line) may hold before the stream counts as broken: a job
+     * event is a few KiB, and a stream that never ends its line must not grow without bound.
+     */
+    static readonly MAX_EVENT_CHARS: number;
     constructor(onEvent: (event: SseEvent) => void, onRetry?: (ms: number) => void);
     /** Feeds decoded text; complete lines are interpreted at once. */
     push(text: string): void;

@@ -146,15 +146,27 @@ export class Herald {
             return this.#json("GET", path, { read: true, signal });
         const wait = Math.min(60, Math.max(1, Math.round(options.wait ?? 30)));
         for (;;) {
-            const response = await this.#send("GET", path, {
-                read: true,
-                signal,
-                query: { wait },
-                headers: { "If-None-Match": entityTag(etag) },
-                accept: [304],
-            });
-            if (response.status !== 304)
-                return (await response.json());
+            // The server answers within `wait`: a poll unanswered well past it went astray (a
+            // connection that died without closing), so it is given up and sent again.
+            const deadline = withDeadline(signal, wait * 1000 + POLL_GRACE_MS);
+            try {
+                const response = await this.#send("GET", path, {
+                    read: true,
+                    signal: deadline.signal,
+                    query: { wait },
+                    headers: { "If-None-Match": entityTag(etag) },
+                    accept: [304],
+                });
+                if (response.status !== 304)
+                    return (await response.json());
+            }
+            catch (error) {
+                if (!deadline.expired)
+                    throw error;
+            }
+            finally {
+                deadline.clear();
+            }
         }
     }
     /**
@@ -209,7 +221,9 @@ export class Herald {
      * the stream fails before its first event (a proxy that refuses or buffers
      * `text/event-stream`), or it fails for good later, it goes on by long polling
      * (`GET /v1/jobs/{id}?wait=30` with `If-None-Match`), honouring `Retry-After`; events are
-     * then derived from each new state seen.
+     * then derived from each new state seen. A stream silent for `stallTimeout` while the job
+     * moved on counts as failed, and a long poll unanswered well past its `wait` is sent again,
+     * so a connection that died without closing does not hold `follow` forever.
      *
      * @throws {HeraldError} what the server answered when polling cannot go on (`404`, `401`, …);
      *   the signal's reason when `signal` aborts; an `Error` when `transport: "sse"` cannot
@@ -232,7 +246,16 @@ export class Herald {
                 known = await this.get(known.id, { signal });
                 progress.job = known;
             }
-            const outcome = await this.#followEvents(EventSourceClass, this.#eventsUrl(known, options.from), progress, signal, options.firstEventTimeout ?? 10_000);
+            const readPath = this.#readPath(known, "self");
+            const outcome = await this.#followEvents(EventSourceClass, this.#eventsUrl(known, options.from), progress, signal, options.firstEventTimeout ?? 10_000, options.stallTimeout ?? 60_000, async () => {
+                const deadline = withDeadline(signal, POLL_GRACE_MS);
+                try {
+                    return await this.#json("GET", readPath, { read: true, signal: deadline.signal });
+                }
+                finally {
+                    deadline.clear();
+                }
+            });
             if (typeof outcome !== "string")
                 return outcome;
             if (transport === "sse")
@@ -246,7 +269,8 @@ export class Herald {
      * Reads the tenant's many-job event stream (`GET /v1/events/stream`) with `fetch`, so it can
      * send the API key, until `signal` aborts; then it resolves. A dropped connection is
      * reopened after the server's `retry:` delay (backing off while it keeps failing, honouring
-     * `Retry-After`) with `Last-Event-ID`, so every event arrives once.
+     * `Retry-After`) with `Last-Event-ID`, so every event the feed still holds arrives once;
+     * `onMissed` says when the feed no longer reached back to the cursor.
      *
      * @throws {HeraldError} any error answer but `429`, `502`, `503` and `504`, which are
      *   retried (`400` a bad filter, `401`, …); and whatever `onEvent` throws.
@@ -288,6 +312,14 @@ export class Herald {
                 }
                 failures = 0;
                 onState?.("open");
+                if (lastEventId !== undefined && response.headers.get("last-event-id") === "earliest") {
+                    try {
+                        options.onMissed?.();
+                    }
+                    catch (error) {
+                        throw new CallbackError(error);
+                    }
+                }
                 const parser = new SseParser((event) => {
                     lastEventId = event.id;
                     let job;
@@ -358,7 +390,7 @@ export class Herald {
         return this.#json("GET", "/v1/events", { query: wire });
     }
     /** Reads a job's Server-Sent Events until its terminal event, or says why it cannot. */
-    #followEvents(EventSourceClass, url, progress, signal, firstEventTimeout) {
+    #followEvents(EventSourceClass, url, progress, signal, firstEventTimeout, stallTimeout, read) {
         return new Promise((resolve, reject) => {
             let source;
             try {
@@ -369,12 +401,51 @@ export class Herald {
                 return;
             }
             let delivered = false;
+            let settled = false;
             let errorsSinceOpen = 0;
+            let watchdog;
             const finish = (settle) => {
+                if (settled)
+                    return;
+                settled = true;
                 clearTimeout(timer);
+                clearTimeout(watchdog);
                 source.close();
                 signal?.removeEventListener("abort", onAbort);
                 settle();
+            };
+            // After `stallTimeout` without an event, one read of the job tells a quiet job from a
+            // stuck stream: the job moved on and its event did not come (within a grace period).
+            const check = async () => {
+                let current;
+                try {
+                    current = await read();
+                }
+                catch {
+                    if (!settled)
+                        arm(); // Unreadable right now: the EventSource's own errors decide.
+                    return;
+                }
+                if (settled)
+                    return;
+                if (current.seq <= progress.lastSeq) {
+                    arm();
+                    return;
+                }
+                watchdog = setTimeout(() => {
+                    if (progress.lastSeq < current.seq) {
+                        finish(() => resolve(`the stream stayed silent while the job moved on`));
+                    }
+                    else {
+                        arm();
+                    }
+                }, STALL_GRACE_MS);
+            };
+            const arm = () => {
+                if (settled)
+                    return;
+                clearTimeout(watchdog);
+                watchdog = setTimeout(() => void check(), stallTimeout);
             };
             const onAbort = () => finish(() => reject(signal?.reason));
             signal?.addEventListener("abort", onAbort, { once: true });
@@ -385,6 +456,7 @@ export class Herald {
                 const { data, lastEventId, type } = message;
                 delivered = true;
                 clearTimeout(timer);
+                arm();
                 let job;
                 try {
                     job = JSON.parse(data);
@@ -430,15 +502,19 @@ export class Herald {
         progress.report(eventTypeOf(progress.job), progress.job.seq, progress.job);
         let failures = 0;
         while (!isFinished(progress.job)) {
-            let response;
+            let job;
+            // A poll unanswered well past its `wait` went astray: it is given up and sent again.
+            const deadline = withDeadline(signal, POLL_WAIT_S * 1000 + POLL_GRACE_MS);
             try {
-                response = await this.#send("GET", path, {
+                const response = await this.#send("GET", path, {
                     read: true,
-                    signal,
+                    signal: deadline.signal,
                     query: { wait: POLL_WAIT_S },
                     headers: { "If-None-Match": entityTag(String(progress.job.seq)) },
                     accept: [304],
                 });
+                if (response.status !== 304)
+                    job = (await response.json());
             }
             catch (error) {
                 if (signal?.aborted)
@@ -452,11 +528,12 @@ export class Herald {
                 await sleep(after !== undefined ? after * 1000 : backoff(1000, failures), signal);
                 continue;
             }
+            finally {
+                deadline.clear();
+            }
             failures = 0;
-            if (response.status === 304)
-                continue;
-            const job = (await response.json());
-            progress.report(eventTypeOf(job), job.seq, job);
+            if (job !== undefined)
+                progress.report(eventTypeOf(job), job.seq, job);
         }
         return progress.job;
     }
@@ -574,8 +651,14 @@ class CallbackError extends Error {
 export class SseParser {
     onEvent;
     onRetry;
+    /**
+     * The most text one event (or one line) may hold before the stream counts as broken: a job
+     * event is a few KiB, and a stream that never ends its line must not grow without bound.
+     */
+    static MAX_EVENT_CHARS = 8 * 1024 * 1024;
     #buffer = "";
     #data = [];
+    #dataChars = 0;
     #type = "";
     #lastEventId;
     #started = false;
@@ -624,6 +707,9 @@ export class SseParser {
             start = next;
         }
         this.#buffer = this.#buffer.slice(start);
+        if (this.#buffer.length + this.#dataChars > SseParser.MAX_EVENT_CHARS) {
+            throw new Error(`an event of the stream is longer than ${SseParser.MAX_EVENT_CHARS} characters`);
+        }
     }
     #line(line) {
         if (line === "") {
@@ -643,6 +729,7 @@ export class SseParser {
                 break;
             case "data":
                 this.#data.push(value);
+                this.#dataChars += value.length + 1;
                 break;
             case "id":
                 if (!value.includes("\0"))
@@ -663,6 +750,7 @@ export class SseParser {
             return;
         const data = this.#data.join("\n");
         this.#data = [];
+        this.#dataChars = 0;
         this.onEvent({ id: this.#lastEventId, type, data });
     }
 }
@@ -685,6 +773,13 @@ const CLOSED = 2;
 const MAX_RECONNECTS = 3;
 /** Seconds one long poll of `follow` waits (the server allows up to 60). */
 const POLL_WAIT_S = 30;
+/**
+ * How long past its `wait` a long poll may go unanswered before it counts as lost (and how
+ * long the one read that checks a silent stream may take).
+ */
+const POLL_GRACE_MS = 10_000;
+/** How long a stream that missed a change of the job is given to send it after all. */
+const STALL_GRACE_MS = 5_000;
 /** The longest pause between two attempts to reconnect or poll again. */
 const MAX_BACKOFF_MS = 30_000;
 function isFinished(job) {
@@ -737,6 +832,33 @@ function sleep(ms, signal) {
         }, ms);
         signal?.addEventListener("abort", onAbort, { once: true });
     });
+}
+/**
+ * A signal that aborts with `signal` or after `ms`, whichever comes first; `expired` says the
+ * time ran out (and not `signal`). `clear` once the request is done.
+ */
+function withDeadline(signal, ms) {
+    const controller = new AbortController();
+    let expired = false;
+    const onAbort = () => controller.abort(signal?.reason);
+    if (signal?.aborted)
+        controller.abort(signal.reason);
+    else
+        signal?.addEventListener("abort", onAbort, { once: true });
+    const timer = setTimeout(() => {
+        expired = true;
+        controller.abort(new Error(`no answer within ${ms} ms`));
+    }, ms);
+    return {
+        signal: controller.signal,
+        get expired() {
+            return expired && !signal?.aborted;
+        },
+        clear() {
+            clearTimeout(timer);
+            signal?.removeEventListener("abort", onAbort);
+        },
+    };
 }
 /** An `ETag` as `If-None-Match` takes it: a job's `seq` is quoted, a tag stays as it is. */
 function entityTag(etag) {

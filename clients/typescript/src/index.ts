@@ -135,6 +135,14 @@ export interface FollowOptions {
    * server sends the first event at once.
    */
   firstEventTimeout?: number;
+  /**
+   * How long, in milliseconds, an event stream that has delivered may stay silent before
+   * `follow` reads the job once to check it: when the job has moved on meanwhile and the stream
+   * still says nothing, the stream is stuck (a connection that died without closing, which an
+   * `EventSource` may never notice) and `follow` goes on by polling (`auto`) or fails (`sse`).
+   * A job that is merely quiet costs one read per period. Default 60,000.
+   */
+  stallTimeout?: number;
 }
 
 /** One event of the many-job stream (`GET /v1/events/stream`). */
@@ -159,6 +167,13 @@ export interface StreamOptions {
   onEvent: (event: StreamEvent) => void;
   /** `open` when a connection is streaming, `reconnecting` when it dropped. */
   onState?: (state: "open" | "reconnecting") => void;
+  /**
+   * Called when a (re)connection resumed from a cursor the tenant's feed no longer reaches
+   * back to (the server answers `Last-Event-ID: earliest`): the events between that cursor and
+   * the oldest one kept are gone, and the stream goes on from the oldest kept. Read the state
+   * of the jobs you care about again (`get`, `list`) to catch up.
+   */
+  onMissed?: () => void;
   /**
    * How long a connection may stay silent, in milliseconds, before it is taken for dead and
    * replaced (the server writes at least every 15 s). Default 45,000.
@@ -366,14 +381,23 @@ export class Herald {
     if (etag === undefined) return this.#json("GET", path, { read: true, signal });
     const wait = Math.min(60, Math.max(1, Math.round(options.wait ?? 30)));
     for (;;) {
-      const response = await this.#send("GET", path, {
-        read: true,
-        signal,
-        query: { wait },
-        headers: { "If-None-Match": entityTag(etag) },
-        accept: [304],
-      });
-      if (response.status !== 304) return (await response.json()) as Job;
+      // The server answers within `wait`: a poll unanswered well past it went astray (a
+      // connection that died without closing), so it is given up and sent again.
+      const deadline = withDeadline(signal, wait * 1000 + POLL_GRACE_MS);
+      try {
+        const response = await this.#send("GET", path, {
+          read: true,
+          signal: deadline.signal,
+          query: { wait },
+          headers: { "If-None-Match": entityTag(etag) },
+          accept: [304],
+        });
+        if (response.status !== 304) return (await response.json()) as Job;
+      } catch (error) {
+        if (!deadline.expired) throw error;
+      } finally {
+        deadline.clear();
+      }
     }
   }
 
@@ -434,7 +458,9 @@ export class Herald {
    * the stream fails before its first event (a proxy that refuses or buffers
    * `text/event-stream`), or it fails for good later, it goes on by long polling
    * (`GET /v1/jobs/{id}?wait=30` with `If-None-Match`), honouring `Retry-After`; events are
-   * then derived from each new state seen.
+   * then derived from each new state seen. A stream silent for `stallTimeout` while the job
+   * moved on counts as failed, and a long poll unanswered well past its `wait` is sent again,
+   * so a connection that died without closing does not hold `follow` forever.
    *
    * @throws {HeraldError} what the server answered when polling cannot go on (`404`, `401`, …);
    *   the signal's reason when `signal` aborts; an `Error` when `transport: "sse"` cannot
@@ -459,12 +485,22 @@ export class Herald {
         known = await this.get(known.id, { signal });
         progress.job = known;
       }
+      const readPath = this.#readPath(known, "self");
       const outcome = await this.#followEvents(
         EventSourceClass,
         this.#eventsUrl(known, options.from),
         progress,
         signal,
         options.firstEventTimeout ?? 10_000,
+        options.stallTimeout ?? 60_000,
+        async () => {
+          const deadline = withDeadline(signal, POLL_GRACE_MS);
+          try {
+            return await this.#json<Job>("GET", readPath, { read: true, signal: deadline.signal });
+          } finally {
+            deadline.clear();
+          }
+        },
       );
       if (typeof outcome !== "string") return outcome;
       if (transport === "sse") throw new Error(`the job's event stream failed: ${outcome}`);
@@ -478,7 +514,8 @@ export class Herald {
    * Reads the tenant's many-job event stream (`GET /v1/events/stream`) with `fetch`, so it can
    * send the API key, until `signal` aborts; then it resolves. A dropped connection is
    * reopened after the server's `retry:` delay (backing off while it keeps failing, honouring
-   * `Retry-After`) with `Last-Event-ID`, so every event arrives once.
+   * `Retry-After`) with `Last-Event-ID`, so every event the feed still holds arrives once;
+   * `onMissed` says when the feed no longer reached back to the cursor.
    *
    * @throws {HeraldError} any error answer but `429`, `502`, `503` and `504`, which are
    *   retried (`400` a bad filter, `401`, …); and whatever `onEvent` throws.
@@ -517,6 +554,13 @@ export class Herald {
         }
         failures = 0;
         onState?.("open");
+        if (lastEventId !== undefined && response.headers.get("last-event-id") === "earliest") {
+          try {
+            options.onMissed?.();
+          } catch (error) {
+            throw new CallbackError(error);
+          }
+        }
         const parser = new SseParser(
           (event) => {
             lastEventId = event.id;
@@ -587,6 +631,8 @@ export class Herald {
     progress: Following,
     signal: AbortSignal | undefined,
     firstEventTimeout: number,
+    stallTimeout: number,
+    read: () => Promise<Job>,
   ): Promise<Job | string> {
     return new Promise((resolve, reject) => {
       let source: EventSource;
@@ -597,12 +643,45 @@ export class Herald {
         return;
       }
       let delivered = false;
+      let settled = false;
       let errorsSinceOpen = 0;
+      let watchdog: ReturnType<typeof setTimeout> | undefined;
       const finish = (settle: () => void) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
+        clearTimeout(watchdog);
         source.close();
         signal?.removeEventListener("abort", onAbort);
         settle();
+      };
+      // After `stallTimeout` without an event, one read of the job tells a quiet job from a
+      // stuck stream: the job moved on and its event did not come (within a grace period).
+      const check = async () => {
+        let current: Job;
+        try {
+          current = await read();
+        } catch {
+          if (!settled) arm(); // Unreadable right now: the EventSource's own errors decide.
+          return;
+        }
+        if (settled) return;
+        if (current.seq <= progress.lastSeq) {
+          arm();
+          return;
+        }
+        watchdog = setTimeout(() => {
+          if (progress.lastSeq < current.seq) {
+            finish(() => resolve(`the stream stayed silent while the job moved on`));
+          } else {
+            arm();
+          }
+        }, STALL_GRACE_MS);
+      };
+      const arm = () => {
+        if (settled) return;
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => void check(), stallTimeout);
       };
       const onAbort = () => finish(() => reject(signal?.reason));
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -616,6 +695,7 @@ export class Herald {
         const { data, lastEventId, type } = message as MessageEvent<string>;
         delivered = true;
         clearTimeout(timer);
+        arm();
         let job: Job;
         try {
           job = JSON.parse(data) as Job;
@@ -660,15 +740,18 @@ export class Herald {
     progress.report(eventTypeOf(progress.job), progress.job.seq, progress.job);
     let failures = 0;
     while (!isFinished(progress.job)) {
-      let response: Response;
+      let job: Job | undefined;
+      // A poll unanswered well past its `wait` went astray: it is given up and sent again.
+      const deadline = withDeadline(signal, POLL_WAIT_S * 1000 + POLL_GRACE_MS);
       try {
-        response = await this.#send("GET", path, {
+        const response = await this.#send("GET", path, {
           read: true,
-          signal,
+          signal: deadline.signal,
           query: { wait: POLL_WAIT_S },
           headers: { "If-None-Match": entityTag(String(progress.job.seq)) },
           accept: [304],
         });
+        if (response.status !== 304) job = (await response.json()) as Job;
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         // Busy (`429`, `503`), a proxy's `502`/`504`, or no answer at all: wait, then go on.
@@ -678,11 +761,11 @@ export class Herald {
         const after = error instanceof HeraldError ? error.retryAfter : undefined;
         await sleep(after !== undefined ? after * 1000 : backoff(1000, failures), signal);
         continue;
+      } finally {
+        deadline.clear();
       }
       failures = 0;
-      if (response.status === 304) continue;
-      const job = (await response.json()) as Job;
-      progress.report(eventTypeOf(job), job.seq, job);
+      if (job !== undefined) progress.report(eventTypeOf(job), job.seq, job);
     }
     return progress.job;
   }
@@ -819,8 +902,15 @@ export interface SseEvent {
  * call per dispatched event, with the last event id and any `retry:` hint.
  */
 export class SseParser {
+  /**
+   * The most text one event (or one line) may hold before the stream counts as broken: a job
+   * event is a few KiB, and a stream that never ends its line must not grow without bound.
+   */
+  static readonly MAX_EVENT_CHARS = 8 * 1024 * 1024;
+
   #buffer = "";
   #data: string[] = [];
+  #dataChars = 0;
   #type = "";
   #lastEventId: string | undefined;
   #started = false;
@@ -865,6 +955,11 @@ export class SseParser {
       start = next;
     }
     this.#buffer = this.#buffer.slice(start);
+    if (this.#buffer.length + this.#dataChars > SseParser.MAX_EVENT_CHARS) {
+      throw new Error(
+        `an event of the stream is longer than ${SseParser.MAX_EVENT_CHARS} characters`,
+      );
+    }
   }
 
   #line(line: string): void {
@@ -883,6 +978,7 @@ export class SseParser {
         break;
       case "data":
         this.#data.push(value);
+        this.#dataChars += value.length + 1;
         break;
       case "id":
         if (!value.includes("\0")) this.#lastEventId = value;
@@ -901,6 +997,7 @@ export class SseParser {
     if (this.#data.length === 0) return;
     const data = this.#data.join("\n");
     this.#data = [];
+    this.#dataChars = 0;
     this.onEvent({ id: this.#lastEventId, type, data });
   }
 }
@@ -927,6 +1024,15 @@ const MAX_RECONNECTS = 3;
 
 /** Seconds one long poll of `follow` waits (the server allows up to 60). */
 const POLL_WAIT_S = 30;
+
+/**
+ * How long past its `wait` a long poll may go unanswered before it counts as lost (and how
+ * long the one read that checks a silent stream may take).
+ */
+const POLL_GRACE_MS = 10_000;
+
+/** How long a stream that missed a change of the job is given to send it after all. */
+const STALL_GRACE_MS = 5_000;
 
 /** The longest pause between two attempts to reconnect or poll again. */
 const MAX_BACKOFF_MS = 30_000;
@@ -983,6 +1089,35 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * A signal that aborts with `signal` or after `ms`, whichever comes first; `expired` says the
+ * time ran out (and not `signal`). `clear` once the request is done.
+ */
+function withDeadline(
+  signal: AbortSignal | undefined,
+  ms: number,
+): { signal: AbortSignal; readonly expired: boolean; clear(): void } {
+  const controller = new AbortController();
+  let expired = false;
+  const onAbort = () => controller.abort(signal?.reason);
+  if (signal?.aborted) controller.abort(signal.reason);
+  else signal?.addEventListener("abort", onAbort, { once: true });
+  const timer = setTimeout(() => {
+    expired = true;
+    controller.abort(new Error(`no answer within ${ms} ms`));
+  }, ms);
+  return {
+    signal: controller.signal,
+    get expired() {
+      return expired && !signal?.aborted;
+    },
+    clear() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    },
+  };
 }
 
 /** An `ETag` as `If-None-Match` takes it: a job's `seq` is quoted, a tag stays as it is. */

@@ -146,6 +146,40 @@ describe("follow", () => {
     }
   });
 
+  test("auto falls back to polling when the stream is silent while the job moves on", async () => {
+    const proxy = await startTcpProxy();
+    try {
+      const herald = client({ baseUrl: proxy.url, EventSource });
+      const job = await herald.submit("demo.report", LONG_REPORT);
+      const events = [];
+      let frozen = 0;
+      const done = await within(
+        90_000,
+        "following through a frozen stream",
+        herald.follow(job, {
+          from: 0,
+          stallTimeout: 1000,
+          onEvent: (event) => {
+            events.push(event);
+            // The stream's connection stays open, but nothing more comes through it.
+            if (event.type === "job.progress" && frozen === 0) {
+              frozen = proxy.freeze(new RegExp(`/v1/jobs/${job.id}/events`));
+            }
+          },
+        }),
+      );
+      assert.equal(frozen, 1, "no stream to freeze");
+      assertReportFollowed({ done, events }, "auto through a frozen stream");
+      assert.equal(events[0].seq, 1);
+      const polls = proxy
+        .requests()
+        .filter((head) => head.startsWith(`GET /v1/jobs/${job.id}?`) && /wait=/.test(head));
+      assert.ok(polls.length >= 1, "it never polled");
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test("over SSE resumes after a cut connection, every event once", async () => {
     const proxy = await startTcpProxy();
     try {

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { describe, test } from "node:test";
 
 import { Herald, HeraldError } from "../dist/index.js";
-import { baseUrl, client, within } from "../testing/harness.mjs";
+import { baseUrl, client, startBlockingProxy, within } from "../testing/harness.mjs";
 
 const herald = client();
 
@@ -37,6 +37,24 @@ describe("jobs", () => {
     const changed = await within(30_000, "a long poll", polled);
     assert.ok(changed.seq > 1, `seq ${changed.seq} after a poll held at 1`);
     assert.notEqual(changed.status, "pending");
+  });
+
+  test("get sends a long poll again when one goes unanswered", async () => {
+    const proxy = await startBlockingProxy({ holdPolls: 1 });
+    try {
+      const job = await herald.submit("demo.sleep", { seconds: 0 });
+      const throughProxy = client({ baseUrl: proxy.url });
+      // Held at the first version; the first poll is lost, the second one answers.
+      const changed = await within(
+        30_000,
+        "a long poll after a lost one",
+        throughProxy.get(job.id, { etag: "1", wait: 1 }),
+      );
+      assert.ok(changed.seq > 1, `seq ${changed.seq}`);
+      assert.equal(proxy.held, 1);
+    } finally {
+      await proxy.close();
+    }
   });
 
   test("a read token alone reads its job, and nothing else", async () => {

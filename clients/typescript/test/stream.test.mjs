@@ -93,6 +93,52 @@ describe("stream", () => {
     assert.equal(events[0].id, page.data.find((event) => event.type === "job.completed").id);
   });
 
+  test("says when the feed no longer reaches back to the cursor", async () => {
+    // A stand-in for the server: the feed was trimmed past the cursor the client sends.
+    const heads = [];
+    const fakeFetch = async (_url, init) => {
+      heads.push({ ...init.headers });
+      const body = new ReadableStream({
+        start(stream) {
+          init.signal.addEventListener("abort", () => stream.error(init.signal.reason));
+          stream.enqueue(
+            new TextEncoder().encode(
+              'retry: 10\n\nid: 9-0\nevent: job.completed\ndata: {"id":"j","seq":3}\n\n',
+            ),
+          );
+        },
+      });
+      return new Response(body, {
+        headers: { "Content-Type": "text/event-stream", "Last-Event-ID": "earliest" },
+      });
+    };
+    const herald = new Herald({ baseUrl: "http://herald.invalid", key: "k", fetch: fakeFetch });
+    const controller = new AbortController();
+    let missed = 0;
+    const events = [];
+    await within(
+      10_000,
+      "the stream",
+      herald.stream({
+        lastEventId: "1-0",
+        signal: controller.signal,
+        onMissed: () => {
+          missed += 1;
+        },
+        onEvent: (event) => {
+          events.push(event);
+          controller.abort();
+        },
+      }),
+    );
+    assert.equal(missed, 1);
+    assert.deepEqual(
+      events.map((event) => [event.id, event.type]),
+      [["9-0", "job.completed"]],
+    );
+    assert.equal(heads[0]["Last-Event-ID"], "1-0");
+  });
+
   test("a refused stream rejects with the HeraldError", async () => {
     const stranger = new Herald({ baseUrl, key: `hk_0123456789abcdef_${"B".repeat(64)}` });
     const error = await stranger
@@ -120,6 +166,15 @@ describe("stream", () => {
 });
 
 describe("SseParser", () => {
+  test("refuses an event that never ends rather than holding it all", () => {
+    const parser = new SseParser(() => assert.fail("no event"));
+    const chunk = "x".repeat(1024 * 1024);
+    parser.push("data: ");
+    assert.throws(() => {
+      for (let i = 0; i < 9; i += 1) parser.push(chunk);
+    }, /longer than/);
+  });
+
   test("reads events split anywhere, with CRLF, comments and multi-line data", () => {
     const events = [];
     const retries = [];

@@ -125,6 +125,16 @@ describe("verifyWebhook", () => {
       () => verifyWebhook(secret, { ...headers, "webhook-signature": "v2,abc" }, "{}", { now }),
       /holds no v1 signature/,
     );
+    // The right signature under another version (or none) is no v1 signature.
+    for (const prefix of ["v2,", "v1a,", "V1,", ""]) {
+      const signature = `${prefix}g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=`;
+      const signed = { ...headers, "webhook-signature": signature };
+      assert.throws(
+        () => verifyWebhook(secret, signed, '{"test": 2432232314}', { now }),
+        /holds no v1 signature/,
+        prefix,
+      );
+    }
   });
 });
 

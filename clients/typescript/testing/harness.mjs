@@ -74,7 +74,9 @@ function listen(server) {
 
 /**
  * A TCP proxy to the server that can cut every connection through it at once, as a network
- * failure would. `requests()` lists the request heads that went through, in order.
+ * failure would, or freeze some (the server's bytes stop reaching the client, but the
+ * connection stays open, as when a route dies without a word). `requests()` lists the
+ * request heads that went through, in order.
  */
 export async function startTcpProxy() {
   const target = new URL(baseUrl);
@@ -82,7 +84,7 @@ export async function startTcpProxy() {
   const sent = [];
   const server = net.createServer((downstream) => {
     const upstream = net.connect(Number(target.port || 80), target.hostname);
-    const connection = { text: "" };
+    const connection = { text: "", downstream, upstream };
     sent.push(connection);
     for (const socket of [downstream, upstream]) {
       sockets.add(socket);
@@ -106,6 +108,17 @@ export async function startTcpProxy() {
       const head = /^[A-Z]+ [^\r\n]* HTTP\/1\.1\r\n[\s\S]*?\r\n\r\n/gm;
       return sent.flatMap(({ text }) => text.match(head) ?? []);
     },
+    /** Stops the server's bytes on every open connection whose requests match `pattern`. */
+    freeze(pattern) {
+      let frozen = 0;
+      for (const { text, downstream, upstream } of sent) {
+        if (!pattern.test(text) || downstream.destroyed) continue;
+        upstream.unpipe(downstream);
+        upstream.pause();
+        frozen += 1;
+      }
+      return frozen;
+    },
     /** Cuts every open connection. */
     cut() {
       for (const socket of sockets) socket.destroy();
@@ -120,13 +133,20 @@ export async function startTcpProxy() {
 /**
  * An HTTP proxy to the server that blocks the job event streams, as some proxies do:
  * `events: "502"` refuses them, `events: "silent"` answers `200 text/event-stream` and never
- * sends a byte. Every other request goes through. `blocked` counts the streams held back.
+ * sends a byte. With `holdPolls: n`, the first `n` long polls of a job (`?wait=`) are never
+ * answered. Every other request goes through. `blocked` counts the streams held back, `held`
+ * the polls.
  */
-export async function startBlockingProxy({ events }) {
+export async function startBlockingProxy({ events, holdPolls = 0 }) {
   const target = new URL(baseUrl);
   let blocked = 0;
+  let held = 0;
   const server = http.createServer((request, response) => {
-    if (/^\/v1\/jobs\/[^/?]+\/events/.test(request.url ?? "")) {
+    if (held < holdPolls && /^\/v1\/jobs\/[^/?]+\?(.*&)?wait=/.test(request.url ?? "")) {
+      held += 1;
+      return; // Never answered.
+    }
+    if (events && /^\/v1\/jobs\/[^/?]+\/events/.test(request.url ?? "")) {
       blocked += 1;
       if (events === "502") {
         response.writeHead(502, { "Content-Type": "text/plain" }).end("event streams are blocked");
@@ -157,6 +177,9 @@ export async function startBlockingProxy({ events }) {
     url: `http://127.0.0.1:${port}`,
     get blocked() {
       return blocked;
+    },
+    get held() {
+      return held;
     },
     close() {
       server.closeAllConnections();
