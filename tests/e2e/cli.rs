@@ -10,23 +10,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Command;
 
-use crate::support::{Herald, client, herald_binary, on_redis};
+use crate::support::{Herald, client, generate_key, herald_binary, on_redis};
 
 /// How long any one command may take (a followed job takes a few seconds).
 const PATIENCE: Duration = Duration::from_secs(120);
-
-/// A key for `--bootstrap-admin-key`, as `herald keys generate` prints it.
-fn generate_key() -> String {
-    let output = std::process::Command::new(herald_binary())
-        .args(["keys", "generate"])
-        .output()
-        .expect("herald keys generate");
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout)
-        .expect("UTF-8")
-        .trim()
-        .to_owned()
-}
 
 /// `herald <args>` against `api` with `key`, its output piped (so JSON unless told).
 async fn herald(api: &Herald, key: &str, args: &[&str]) -> Output {

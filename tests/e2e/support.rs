@@ -385,3 +385,56 @@ pub async fn webhook_deliveries(api: &Herald, webhook_id: &str, query: &str) -> 
 pub async fn get_delivery(api: &Herald, id: &str) -> Value {
     get_json(api, &format!("/v1/deliveries/{id}")).await
 }
+
+/// A fresh admin key, as `herald keys generate` prints it (for `--bootstrap-admin-key`).
+pub fn generate_key() -> String {
+    let out = Command::new(herald_binary())
+        .args(["keys", "generate"])
+        .output()
+        .expect("run herald keys generate");
+    assert!(out.status.success(), "herald keys generate failed: {out:?}");
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(key.starts_with("hk_"), "not a key: {key}");
+    key
+}
+
+/// Runs `command` (a Node.js script or suite) to its end within `within`, and fails with its
+/// output unless it succeeds; returns its standard output and error.
+pub async fn run_to_success(
+    what: &str,
+    mut command: tokio::process::Command,
+    within: Duration,
+) -> String {
+    let run = command
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(within, run)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {within:?}"))
+        .unwrap_or_else(|e| panic!("cannot run {what} (scripts/test installs Node.js): {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    format!("{stdout}{stderr}")
+}
+
+/// How many tests Node's test runner says passed (`# pass N` in TAP, `ℹ pass N` in its spec
+/// reporter), failing when none did: a suite that ran nothing proves nothing.
+pub fn tests_passed(what: &str, output: &str) -> u32 {
+    let passed = output
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("# pass ")
+                .or_else(|| line.strip_prefix("ℹ pass "))
+        })
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    assert!(passed > 0, "{what} ran no test:\n{output}");
+    passed
+}

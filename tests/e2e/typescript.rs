@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::support::{Herald, herald_binary};
+use crate::support::{Herald, generate_key, run_to_success, tests_passed};
 
 /// The longest one npm script may run: the suite takes about a minute on an idle machine.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -48,42 +48,15 @@ fn require_toolchain(dir: &Path) {
     }
 }
 
-/// A fresh admin key, in the format `herald keys generate` prints.
-fn generate_key() -> String {
-    let out = std::process::Command::new(herald_binary())
-        .args(["keys", "generate"])
-        .output()
-        .expect("run herald keys generate");
-    assert!(out.status.success(), "herald keys generate failed");
-    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(key.starts_with("hk_"), "not a key: {key}");
-    key
-}
-
-/// Runs `npm run <script>` in the client's directory against `herald`, and fails with its
-/// output unless it succeeds.
-async fn npm_run(script: &str, dir: &Path, herald: &Herald, key: &str) -> String {
-    let run = Command::new("npm")
+/// `npm run <script>` in the client's directory against `herald`.
+fn npm_run(script: &str, dir: &Path, herald: &Herald, key: &str) -> Command {
+    let mut command = Command::new("npm");
+    command
         .args(["run", "--silent", script])
         .current_dir(dir)
         .env("HERALD_URL", &herald.base)
-        .env("HERALD_KEY", key)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(SCRIPT_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| panic!("`npm run {script}` did not finish within {SCRIPT_TIMEOUT:?}"))
-        .unwrap_or_else(|e| panic!("cannot run `npm run {script}`: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "`npm run {script}` failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    format!("{stdout}{stderr}")
+        .env("HERALD_KEY", key);
+    command
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,20 +75,20 @@ async fn the_typescript_client_matches_the_api_and_passes_its_tests_against_a_li
     ])
     .await;
 
-    let checked = npm_run("check", &dir, &herald, &key).await;
+    let checked = run_to_success(
+        "`npm run check`",
+        npm_run("check", &dir, &herald, &key),
+        SCRIPT_TIMEOUT,
+    )
+    .await;
     eprintln!("{checked}");
 
-    let tested = npm_run("test", &dir, &herald, &key).await;
-    // Node's runner closes with its counts (`# pass N` in TAP, `ℹ pass N` in its spec
-    // reporter): a suite that ran nothing proves nothing.
-    let passed = tested
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("# pass ")
-                .or_else(|| line.strip_prefix("ℹ pass "))
-        })
-        .and_then(|n| n.trim().parse::<u32>().ok())
-        .unwrap_or(0);
-    assert!(passed > 0, "`npm test` ran no test:\n{tested}");
+    let tested = run_to_success(
+        "`npm test`",
+        npm_run("test", &dir, &herald, &key),
+        SCRIPT_TIMEOUT,
+    )
+    .await;
+    let passed = tests_passed("`npm test`", &tested);
     eprintln!("npm test: {passed} tests passed");
 }
