@@ -6,6 +6,7 @@ mod support;
 mod browser;
 mod cli;
 mod cluster;
+mod console;
 mod crash_recovery;
 mod embedded;
 mod failover;

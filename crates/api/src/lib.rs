@@ -31,6 +31,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod console;
 pub mod external;
 pub mod http;
 pub mod inbound;
@@ -132,6 +133,8 @@ pub struct ApiConfig {
     pub client_disconnect_timeout: Duration,
     /// How long an idle keep-alive connection stays open.
     pub keep_alive: Duration,
+    /// Whether the api serves the web console at `/console` ([`console`]).
+    pub console: bool,
 }
 
 /// The longest heartbeat interval allowed: the contract promises a comment at least every 15 s.
@@ -164,6 +167,7 @@ impl Default for ApiConfig {
             client_request_timeout: Duration::from_secs(5),
             client_disconnect_timeout: Duration::from_secs(1),
             keep_alive: Duration::from_secs(5),
+            console: true,
         }
     }
 }

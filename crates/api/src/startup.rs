@@ -214,6 +214,13 @@ pub(crate) fn create_app(
         })
         .configure(routes::health::configure)
         .split_for_parts();
+    // The console's pages are not API operations: they stay out of the OpenAPI document.
+    let console = surface == Surface::Api && state.config.console;
+    let app = app.configure(|cfg| {
+        if console {
+            crate::console::configure(cfg);
+        }
+    });
     app.app_data(state)
         .app_data(Document::new(operations))
         .app_data(json)

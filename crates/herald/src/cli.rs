@@ -316,6 +316,10 @@ pub struct ServeArgs {
     /// How long an idle keep-alive connection stays open.
     #[arg(long, env = "HERALD_KEEP_ALIVE", default_value = "5s", value_parser = values::duration)]
     pub keep_alive: Duration,
+
+    /// Serves the web console at `/console` (api role); `--console false` turns it off.
+    #[arg(long, env = "HERALD_CONSOLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub console: bool,
 }
 
 fn tenant(raw: &str) -> Result<TenantId, String> {

@@ -230,6 +230,8 @@ pub struct ApiSettings {
     pub client_disconnect_timeout: Duration,
     #[serde(deserialize_with = "de::duration")]
     pub keep_alive: Duration,
+    #[serde(deserialize_with = "de::from_str")]
+    pub console: bool,
 }
 
 /// The secrets that sign job links' read tokens, and how long a token lives.
@@ -339,6 +341,7 @@ impl Settings {
             client_request_timeout: api.client_request_timeout,
             client_disconnect_timeout: api.client_disconnect_timeout,
             keep_alive: api.keep_alive,
+            console: api.console,
             ..herald_api::ApiConfig::default()
         }
     }

@@ -4,6 +4,7 @@
 
 mod cancel;
 mod connection;
+mod console;
 mod cors;
 mod errors;
 mod feed;

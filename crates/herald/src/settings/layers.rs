@@ -66,6 +66,7 @@ const PLACES: &[(&str, &str)] = &[
     ("client_request_timeout", "api.client_request_timeout"),
     ("client_disconnect_timeout", "api.client_disconnect_timeout"),
     ("keep_alive", "api.keep_alive"),
+    ("console", "api.console"),
     ("concurrency", "worker.concurrency"),
     ("webhook_retry_schedule", "notifier.retry_schedule"),
     ("webhook_timeout", "notifier.timeout"),
@@ -146,10 +147,10 @@ impl Invocation {
     /// A configuration file that cannot be read or holds a bad setting.
     pub fn from_command_line() -> anyhow::Result<Self> {
         let argv: Vec<OsString> = std::env::args_os().collect();
-        let client = argv
-            .iter()
-            .skip(1)
-            .any(|arg| arg.to_str().is_some_and(|arg| CLIENT_COMMANDS.contains(&arg)));
+        let client = argv.iter().skip(1).any(|arg| {
+            arg.to_str()
+                .is_some_and(|arg| CLIENT_COMMANDS.contains(&arg))
+        });
         match Self::parse(argv) {
             Err(SettingsError::Cli(e)) if client && e.use_stderr() => {
                 let _ = e.print();

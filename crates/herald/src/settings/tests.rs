@@ -202,6 +202,14 @@ fn webhook_settings_have_flags() {
 }
 
 #[test]
+fn the_console_is_on_unless_turned_off() {
+    assert!(parse(&[]).unwrap().api.console);
+    assert!(!parse(&["--console", "false"]).unwrap().api.console);
+    assert!(parse(&["--console", "true"]).unwrap().api.console);
+    assert!(parse(&["--console", "maybe"]).is_err());
+}
+
+#[test]
 fn client_commands_read_their_own_arguments() {
     let parsed = Invocation::parse([
         "herald",
