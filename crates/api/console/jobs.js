@@ -14,6 +14,9 @@ import {
   duration,
   table,
   copyBox,
+  actionForm,
+  refreshButton,
+  rereadOn,
   problemMessage,
 } from "./ui.js";
 
@@ -336,42 +339,35 @@ function submitForm(app) {
   const payload = h("textarea", { name: "payload", rows: "3", class: "mono", spellcheck: "false" });
   payload.value = '{"rows": 60, "rows_per_second": 20}';
   const webhook = h("input", { type: "url", name: "webhook", placeholder: "https://client.example/hooks", autocomplete: "off" });
-  const status = statusLine();
-  const button = h("button", { type: "submit", class: "button button-primary" }, "Submit");
-  const form = h(
-    "form",
+  const form = actionForm(
     {
+      submit: "Submit",
       class: "stack",
-      onsubmit: (event) => {
-        event.preventDefault();
-        busy(button, status, async () => {
-          let body;
-          try {
-            body = payload.value.trim() ? JSON.parse(payload.value) : undefined;
-          } catch (error) {
-            throw new Error(`The payload is not JSON: ${error.message}`);
-          }
-          const options = webhook.value.trim() ? { webhook: { url: webhook.value.trim() } } : undefined;
-          const job = await app.client.submit(type.value.trim(), body, options);
-          app.store.apply(job);
-          const secret = job.webhook?.secret;
-          replace(
-            status.el,
-            notice(
-              "success",
-              "Submitted ",
-              h("a", { href: `#/jobs/${job.id}` }, `job ${shortId(job.id)}`),
-              ".",
-              secret ? ` Its webhook's generated secret (shown once): ${secret}` : "",
-            ),
-          );
-        });
+      action: async (status) => {
+        let body;
+        try {
+          body = payload.value.trim() ? JSON.parse(payload.value) : undefined;
+        } catch (error) {
+          throw new Error(`The payload is not JSON: ${error.message}`);
+        }
+        const options = webhook.value.trim() ? { webhook: { url: webhook.value.trim() } } : undefined;
+        const job = await app.client.submit(type.value.trim(), body, options);
+        app.store.apply(job);
+        const secret = job.webhook?.secret;
+        replace(
+          status.el,
+          notice(
+            "success",
+            "Submitted ",
+            h("a", { href: `#/jobs/${job.id}` }, `job ${shortId(job.id)}`),
+            ".",
+            secret ? ` Its webhook's generated secret (shown once): ${secret}` : "",
+          ),
+        );
       },
     },
     h("div", { class: "form-grid" }, field("Type", type), field("Webhook URL (optional)", webhook)),
     field("Payload (JSON)", payload),
-    h("div", { class: "actions" }, button),
-    status.el,
   );
   return h("details", { class: "card disclosure" }, h("summary", {}, "Submit a job"), form);
 }
@@ -565,8 +561,8 @@ export async function renderJob(container, app, id, signal) {
   }
 
   const webhookStatus = statusLine();
-  const refreshWebhook = h("button", { type: "button", class: "button button-quiet" }, "Refresh");
-  refreshWebhook.addEventListener("click", () => busy(refreshWebhook, webhookStatus, reread));
+  const refreshWebhook = refreshButton();
+  rereadOn(webhookStatus, reread, refreshWebhook);
 
   // A retrying delivery's next attempt is announced: read the job again just after it.
   let cancelDue = () => undefined;

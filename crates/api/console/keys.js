@@ -2,7 +2,7 @@
 // whole key shown once) and revoking one. A non-admin key never sees this section: the admin
 // API answers it 403, and the console hides the link.
 
-import { h, replace, field, checkbox, notice, statusLine, busy, badge, time, table, secretPanel, announce, problemMessage } from "./ui.js";
+import { h, replace, field, checkbox, notice, statusLine, busy, badge, time, table, showSecret, actionForm, listOrEmpty, announce, problemMessage } from "./ui.js";
 
 export async function renderKeys(container, app, signal) {
   document.title = "Keys · Herald console";
@@ -30,12 +30,7 @@ export async function renderKeys(container, app, signal) {
   function renderList() {
     const tenant = tenantFilter.value.trim();
     const shown = tenant ? keys.filter((k) => k.tenant === tenant) : keys;
-    if (shown.length === 0) {
-      replace(listBox, h("p", { class: "empty" }, "No key."));
-      return;
-    }
-    replace(
-      listBox,
+    listOrEmpty(listBox, shown, "No key.", () =>
       table(
         "API keys, oldest first",
         ["Key", "Tenant", "Name", "Rights", "Created", ""],
@@ -71,51 +66,44 @@ export async function renderKeys(container, app, signal) {
   const tenant = h("input", { type: "text", name: "tenant", required: true, value: "default", autocomplete: "off" });
   const name = h("input", { type: "text", name: "name", autocomplete: "off", placeholder: "ci" });
   const admin = checkbox("Admin key (manages keys of every tenant)", { name: "admin" });
-  const createStatus = statusLine();
-  const createButton = h("button", { type: "submit", class: "button button-primary" }, "Create key");
-  const form = h(
-    "form",
+  const form = actionForm(
     {
-      onsubmit: (event) => {
-        event.preventDefault();
-        busy(createButton, createStatus, async () => {
-          const body = { tenant: tenant.value.trim(), admin: admin.querySelector("input").checked };
-          if (name.value.trim()) body.name = name.value.trim();
-          const answer = await app.client.keys.create(body);
-          const { key, ...stored } = answer;
-          keys.push(stored);
-          renderList();
-          // On an open install the first key closes it: from now on every request needs a key.
-          const closing =
-            app.mode === "open"
-              ? [
-                  notice("warning", "This install was open: now that a key exists, every request needs one, this console's too."),
-                  stored.admin && stored.tenant === "default"
-                    ? h(
-                        "button",
-                        {
-                          type: "button",
-                          class: "button button-primary",
-                          onclick: () => {
-                            sessionStorage.setItem("herald.console.key", key);
-                            location.reload();
-                          },
+      submit: "Create key",
+      action: async () => {
+        const body = { tenant: tenant.value.trim(), admin: admin.querySelector("input").checked };
+        if (name.value.trim()) body.name = name.value.trim();
+        const answer = await app.client.keys.create(body);
+        const { key, ...stored } = answer;
+        keys.push(stored);
+        renderList();
+        // On an open install the first key closes it: from now on every request needs a key.
+        const closing =
+          app.mode === "open"
+            ? [
+                notice("warning", "This install was open: now that a key exists, every request needs one, this console's too."),
+                stored.admin && stored.tenant === "default"
+                  ? h(
+                      "button",
+                      {
+                        type: "button",
+                        class: "button button-primary",
+                        onclick: () => {
+                          sessionStorage.setItem("herald.console.key", key);
+                          location.reload();
                         },
-                        "Sign in with this key",
-                      )
-                    : null,
-                ]
-              : null;
-          replace(created, secretPanel("New API key", key, `A key of tenant ${stored.tenant}. Herald stores only its digest and shows it this once: store it now.`, closing));
-          name.value = "";
-          announce("Key created.");
-        });
+                      },
+                      "Sign in with this key",
+                    )
+                  : null,
+              ]
+            : null;
+        showSecret(created, "New API key", key, `A key of tenant ${stored.tenant}. Herald stores only its digest and shows it this once: store it now.`, closing);
+        name.value = "";
+        announce("Key created.");
       },
     },
     h("div", { class: "form-grid" }, field("Tenant", tenant), field("Name (optional)", name)),
     admin,
-    h("div", { class: "actions" }, createButton),
-    createStatus.el,
   );
 
   replace(

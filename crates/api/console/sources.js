@@ -12,10 +12,14 @@ import {
   badge,
   time,
   table,
-  secretPanel,
+  showSecret,
   copyBox,
-  localInputToRfc3339,
-  dateToLocalInput,
+  actionForm,
+  refreshButton,
+  rereadOn,
+  olderButton,
+  listOrEmpty,
+  replayWindow,
   announce,
 } from "./ui.js";
 import { shortId } from "./jobs.js";
@@ -54,12 +58,7 @@ export async function renderSources(container, app, signal) {
   const created = h("div");
 
   function renderList() {
-    if (sources.length === 0) {
-      replace(listBox, h("p", { class: "empty" }, "No source yet."));
-      return;
-    }
-    replace(
-      listBox,
+    listOrEmpty(listBox, sources, "No source yet.", () =>
       table(
         "Sources",
         ["Name", "Job type", "Verification", "Deduplication", "Created"],
@@ -131,31 +130,24 @@ export async function renderSources(container, app, signal) {
     return result;
   }
 
-  const createStatus = statusLine();
-  const createButton = h("button", { type: "submit", class: "button button-primary" }, "Create source");
-  const form = h(
-    "form",
+  const form = actionForm(
     {
-      onsubmit: (event) => {
-        event.preventDefault();
-        busy(createButton, createStatus, async () => {
-          const answer = await app.client.sources.create(body());
-          const { secret: shown, ...source } = answer;
-          sources.push(source);
-          renderList();
-          replace(
-            created,
-            secretPanel(
-              answer.verify.scheme === "basic" ? "Password" : "Secret",
-              shown ?? "(none: this scheme has no secret)",
-              "Herald shows it this once. Give it, and the ingest URL below, to the provider.",
-              [copyBox("Ingest URL", ingestUrl(source)), h("p", {}, h("a", { href: `#/sources/${source.id}` }, "Open the source"))],
-            ),
-          );
-          form.reset();
-          showSchemeFields();
-          announce("Source created.");
-        });
+      submit: "Create source",
+      action: async () => {
+        const answer = await app.client.sources.create(body());
+        const { secret: shown, ...source } = answer;
+        sources.push(source);
+        renderList();
+        showSecret(
+          created,
+          answer.verify.scheme === "basic" ? "Password" : "Secret",
+          shown ?? "(none: this scheme has no secret)",
+          "Herald shows it this once. Give it, and the ingest URL below, to the provider.",
+          [copyBox("Ingest URL", ingestUrl(source)), h("p", {}, h("a", { href: `#/sources/${source.id}` }, "Open the source"))],
+        );
+        form.reset();
+        showSchemeFields();
+        announce("Source created.");
       },
     },
     h("div", { class: "form-grid" }, field("Name", name), field("Job type", jobType, "A type this install serves.")),
@@ -164,8 +156,6 @@ export async function renderSources(container, app, signal) {
     usernameField,
     hmacFields,
     h("div", { class: "form-grid" }, field("Deduplicate by", dedupeKind), field("Header or pointer", dedupeValue), field("Answer status", responseStatus)),
-    h("div", { class: "actions" }, createButton),
-    createStatus.el,
   );
 
   replace(
@@ -219,18 +209,15 @@ export async function renderSource(container, app, id, signal) {
   const outcome = h("select", { name: "outcome" }, h("option", { value: "" }, "Any outcome"), OUTCOMES.map((o) => h("option", { value: o }, o)));
   const log = h("div", { id: "requests" });
   const logStatus = statusLine();
-  const refresh = h("button", { type: "button", class: "button button-quiet" }, "Refresh");
-  const more = h("button", { type: "button", class: "button", hidden: true }, "Older requests");
+  const refresh = refreshButton();
+  const readRequests = (cursor) => app.client.sources.requests(id, { outcome: outcome.value || undefined, limit: 50, cursor });
   let requests = [];
-  let cursor = null;
+  const older = olderButton("Older requests", logStatus, readRequests, (items) => {
+    requests = requests.concat(items);
+    renderLog();
+  });
   function renderLog() {
-    more.hidden = !cursor;
-    if (requests.length === 0) {
-      replace(log, h("p", { class: "empty" }, "No request received."));
-      return;
-    }
-    replace(
-      log,
+    listOrEmpty(log, requests, "No request received.", () =>
       table(
         "Requests received, newest first",
         ["Received", "Outcome", "Reason", "Job", "Dedupe key"],
@@ -250,62 +237,42 @@ export async function renderSource(container, app, id, signal) {
     );
   }
   async function reload() {
-    const page = await app.client.sources.requests(id, { outcome: outcome.value || undefined, limit: 50 });
+    const page = await readRequests();
     if (signal.aborted) return;
-    requests = page.data;
-    cursor = page.next_cursor;
+    requests = older.first(page);
     renderLog();
   }
-  outcome.addEventListener("change", () => busy(outcome, logStatus, reload));
-  refresh.addEventListener("click", () => busy(refresh, logStatus, reload));
-  more.addEventListener("click", () =>
-    busy(more, logStatus, async () => {
-      const page = await app.client.sources.requests(id, { outcome: outcome.value || undefined, limit: 50, cursor });
-      requests = requests.concat(page.data);
-      cursor = page.next_cursor;
-      renderLog();
-    }),
-  );
+  rereadOn(logStatus, reload, outcome, refresh);
 
   // Replay
-  const since = h("input", { type: "datetime-local", name: "since", required: true, step: "1", value: dateToLocalInput(new Date(Date.now() - 3600_000)) });
-  const until = h("input", { type: "datetime-local", name: "until", step: "1" });
+  const replayTimes = replayWindow();
   const replayStatusSelect = h(
     "select",
     { name: "status" },
     h("option", { value: "" }, "completed, failed or canceled"),
     ["failed", "completed", "canceled"].map((s) => h("option", { value: s }, s)),
   );
-  const replayStatus = statusLine();
   const replayResult = h("div", { "aria-live": "polite" });
-  const replay = h("button", { type: "submit", class: "button button-primary" }, "Replay");
-  const replayForm = h(
-    "form",
+  const replayForm = actionForm(
     {
-      onsubmit: (event) => {
-        event.preventDefault();
-        busy(replay, replayStatus, async () => {
-          const body = { since: localInputToRfc3339(since.value) };
-          const end = localInputToRfc3339(until.value);
-          if (end) body.until = end;
-          if (replayStatusSelect.value) body.status = replayStatusSelect.value;
-          const answer = await app.client.sources.replay(id, body);
-          replace(
-            replayResult,
-            notice(
-              "success",
-              `Retried ${answer.replayed} job${answer.replayed === 1 ? "" : "s"}; skipped ${answer.skipped} (still running, of another status, or expired).`,
-              answer.truncated ? " Stopped at 10,000 jobs: replay again to go on." : "",
-            ),
-          );
-        });
+      submit: "Replay",
+      after: replayResult,
+      action: async () => {
+        const body = replayTimes.read();
+        if (replayStatusSelect.value) body.status = replayStatusSelect.value;
+        const answer = await app.client.sources.replay(id, body);
+        replace(
+          replayResult,
+          notice(
+            "success",
+            `Retried ${answer.replayed} job${answer.replayed === 1 ? "" : "s"}; skipped ${answer.skipped} (still running, of another status, or expired).`,
+            answer.truncated ? " Stopped at 10,000 jobs: replay again to go on." : "",
+          ),
+        );
       },
     },
     h("p", { class: "hint" }, "Retries the finished jobs of the requests received in the window. Times are in your time zone."),
-    h("div", { class: "form-grid" }, field("From", since), field("Until (optional)", until, "Empty: now."), field("Jobs now", replayStatusSelect)),
-    h("div", { class: "actions" }, replay),
-    replayStatus.el,
-    replayResult,
+    h("div", { class: "form-grid" }, replayTimes.fields, field("Jobs now", replayStatusSelect)),
   );
 
   // Edit: the name, the job type, the answer's status and the deduplication rule.
@@ -330,67 +297,52 @@ export async function renderSource(container, app, id, signal) {
     autocomplete: "off",
     value: source.dedupe ? (source.dedupe.header ?? source.dedupe.json_pointer ?? "") : "",
   });
-  const editStatusLine = statusLine();
-  const save = h("button", { type: "submit", class: "button button-primary" }, "Save");
-  const editForm = h(
-    "form",
+  const editForm = actionForm(
     {
-      onsubmit: (event) => {
-        event.preventDefault();
-        busy(save, editStatusLine, async () => {
-          const body = {
-            name: editName.value.trim(),
-            job_type: editType.value.trim(),
-            response: { status: Number(editStatus.value) },
-            dedupe: editDedupe.value && editDedupeValue.value.trim() ? { [editDedupe.value]: editDedupeValue.value.trim() } : null,
-          };
-          source = await app.client.sources.update(id, body);
-          title.textContent = source.name;
-          renderSummary();
-          editStatusLine.ok("Saved.");
-        });
+      submit: "Save",
+      action: async (status) => {
+        const body = {
+          name: editName.value.trim(),
+          job_type: editType.value.trim(),
+          response: { status: Number(editStatus.value) },
+          dedupe: editDedupe.value && editDedupeValue.value.trim() ? { [editDedupe.value]: editDedupeValue.value.trim() } : null,
+        };
+        source = await app.client.sources.update(id, body);
+        title.textContent = source.name;
+        renderSummary();
+        status.ok("Saved.");
       },
     },
     h("div", { class: "form-grid" }, field("Name", editName), field("Job type", editType), field("Answer status", editStatus)),
     h("div", { class: "form-grid" }, field("Deduplicate by", editDedupe), field("Header or pointer", editDedupeValue)),
-    h("div", { class: "actions" }, save),
-    editStatusLine.el,
   );
 
   // Rotate the secret
   const newSecret = h("input", { type: "text", name: "secret", class: "mono", autocomplete: "off", placeholder: "generated when left empty" });
   const grace = h("input", { type: "number", name: "grace_s", min: "0", max: "604800", placeholder: "86400" });
-  const rotateStatus = statusLine();
-  const rotate = h("button", { type: "submit", class: "button" }, "Rotate secret");
-  const rotateForm = h(
-    "form",
+  const rotateForm = actionForm(
     {
-      onsubmit: (event) => {
-        event.preventDefault();
-        busy(rotate, rotateStatus, async () => {
-          const body = {};
-          if (newSecret.value.trim()) body.secret = newSecret.value.trim();
-          if (grace.value !== "") body.grace_s = Number(grace.value);
-          const answer = await app.client.sources.rotateSecret(id, Object.keys(body).length ? body : undefined);
-          const { secret: shown, ...rest } = answer;
-          source = rest;
-          renderSummary();
-          newSecret.value = "";
-          replace(
-            secretBox,
-            secretPanel(
-              "New secret",
-              shown,
-              "Herald shows it this once. The previous secret is accepted until the time below.",
-              h("p", {}, "Previous secret accepted until ", time(answer.previous_secret_expires_at), "."),
-            ),
-          );
-        });
+      submit: "Rotate secret",
+      primary: false,
+      action: async () => {
+        const body = {};
+        if (newSecret.value.trim()) body.secret = newSecret.value.trim();
+        if (grace.value !== "") body.grace_s = Number(grace.value);
+        const answer = await app.client.sources.rotateSecret(id, Object.keys(body).length ? body : undefined);
+        const { secret: shown, ...rest } = answer;
+        source = rest;
+        renderSummary();
+        newSecret.value = "";
+        showSecret(
+          secretBox,
+          "New secret",
+          shown,
+          "Herald shows it this once. The previous secret is accepted until the time below.",
+          h("p", {}, "Previous secret accepted until ", time(answer.previous_secret_expires_at), "."),
+        );
       },
     },
     h("div", { class: "form-grid" }, field("New secret (optional)", newSecret), field("Grace (seconds)", grace, "How long the previous secret still verifies.")),
-    h("div", { class: "actions" }, rotate),
-    rotateStatus.el,
   );
 
   replace(
@@ -415,7 +367,7 @@ export async function renderSource(container, app, id, signal) {
       h("div", { class: "filters" }, field("Outcome", outcome)),
       logStatus.el,
       log,
-      h("div", { class: "actions" }, more),
+      h("div", { class: "actions" }, older.button),
     ),
     h("section", { class: "card", "aria-labelledby": "src-replay-h" }, h("h2", { id: "src-replay-h" }, "Replay a window"), replayForm),
     h("details", { class: "card disclosure" }, h("summary", {}, "Edit"), editForm),

@@ -1,5 +1,7 @@
 // DOM helpers shared by the console's views: an element builder, formatting of times and
-// durations, problem messages, notices, and the "shown once" secret panel.
+// durations, problem messages, notices, the "shown once" secret panel, and the pieces every
+// view repeats (a list or its empty line, a form run through `busy`, a Refresh button, the
+// window of a replay).
 //
 // Everything is built with the DOM API (never innerHTML with data), so a job type, an error
 // message or a response excerpt from a webhook endpoint can never become markup.
@@ -145,6 +147,71 @@ export async function busy(button, status, action) {
   }
 }
 
+/**
+ * A form with a submit button saying `submit` (primary unless `primary: false`) and a status
+ * line. Submitting runs `action(status)` through `busy`: the button is disabled while it runs
+ * and a failure lands on the status line. The fields come first, then the button in an actions
+ * row, the status line, and `after` (a result area) when there is one.
+ */
+export function actionForm({ submit, primary = true, id, class: className, after, action }, ...fields) {
+  const status = statusLine();
+  const button = h("button", { type: "submit", class: primary ? "button button-primary" : "button", id }, submit);
+  return h(
+    "form",
+    {
+      class: className,
+      onsubmit: (event) => {
+        event.preventDefault();
+        busy(button, status, () => action(status));
+      },
+    },
+    ...fields,
+    h("div", { class: "actions" }, button),
+    status.el,
+    after ?? null,
+  );
+}
+
+/** The quiet Refresh button of a section head. */
+export function refreshButton() {
+  return h("button", { type: "button", class: "button button-quiet" }, "Refresh");
+}
+
+/**
+ * Reads again through `busy` when a control is used: a `<select>` on change, a button on
+ * click. Each control is the one disabled while `reread` runs; failures land on `status`.
+ */
+export function rereadOn(status, reread, ...controls) {
+  for (const control of controls) {
+    const event = control.tagName === "SELECT" ? "change" : "click";
+    control.addEventListener(event, () => busy(control, status, reread));
+  }
+}
+
+/**
+ * The "Older …" button under a list read a page at a time, and the cursor it reads from.
+ * `first(page)` takes a first page (read again on a filter change or a Refresh): it keeps the
+ * page's cursor, shows the button only while there is a next page, and gives back the items.
+ * A press reads the next page with `read(cursor)` through `busy` (failures on `status`) and
+ * hands its items to `append(items)`.
+ */
+export function olderButton(label, status, read, append) {
+  let cursor = null;
+  const button = h("button", { type: "button", class: "button", hidden: true }, label);
+  const take = (page) => {
+    cursor = page.next_cursor;
+    button.hidden = !cursor;
+    return page.data;
+  };
+  button.addEventListener("click", () => busy(button, status, async () => append(take(await read(cursor)))));
+  return { button, first: take };
+}
+
+/** Fills `box` with what `render()` builds of `items`, or with a line saying `emptyText` when there is none. */
+export function listOrEmpty(box, items, emptyText, render) {
+  replace(box, items.length === 0 ? h("p", { class: "empty" }, emptyText) : render());
+}
+
 /** Copies `text` to the clipboard; falls back to selecting it for the user. */
 export async function copyText(text, fallbackInput) {
   try {
@@ -208,6 +275,11 @@ export function secretPanel(title, value, explanation, extra) {
   return panel;
 }
 
+/** Shows `secretPanel(...)` in `box`, the place a view keeps for it, instead of what was there. */
+export function showSecret(box, title, value, explanation, extra) {
+  replace(box, secretPanel(title, value, explanation, extra));
+}
+
 const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 const dateFormat = new Intl.DateTimeFormat(undefined, {
   month: "short",
@@ -259,6 +331,22 @@ export function dateToLocalInput(date) {
     `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
     `T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
   );
+}
+
+/**
+ * The From and Until fields of a replay window, From an hour ago by default, and `read()`
+ * giving the request's `since` and (when Until is set) `until` as RFC 3339.
+ */
+export function replayWindow() {
+  const since = h("input", { type: "datetime-local", name: "since", required: true, step: "1", value: dateToLocalInput(new Date(Date.now() - 3600_000)) });
+  const until = h("input", { type: "datetime-local", name: "until", step: "1" });
+  const read = () => {
+    const body = { since: localInputToRfc3339(since.value) };
+    const end = localInputToRfc3339(until.value);
+    if (end) body.until = end;
+    return body;
+  };
+  return { fields: [field("From", since), field("Until (optional)", until, "Empty: now.")], read };
 }
 
 /** A status badge (`completed`, `dead`, `accepted`, …); the text says it, colour only helps. */

@@ -18,9 +18,13 @@ import {
   time,
   duration,
   table,
-  secretPanel,
-  localInputToRfc3339,
-  dateToLocalInput,
+  showSecret,
+  actionForm,
+  refreshButton,
+  rereadOn,
+  olderButton,
+  listOrEmpty,
+  replayWindow,
   announce,
   problemMessage,
 } from "./ui.js";
@@ -84,12 +88,7 @@ export async function renderWebhooks(container, app, signal) {
   const created = h("div");
 
   function renderList() {
-    if (subscriptions.length === 0) {
-      replace(listBox, h("p", { class: "empty" }, "No subscription yet."));
-      return;
-    }
-    replace(
-      listBox,
+    listOrEmpty(listBox, subscriptions, "No subscription yet.", () =>
       table(
         "Subscriptions",
         ["Endpoint", "State", "Events", "Job types", "Dead", "Created"],
@@ -183,41 +182,32 @@ export async function renderWebhooks(container, app, signal) {
   }
 
   const { fields, read } = subscriptionFields({}, { withSecret: true });
-  const createStatus = statusLine();
-  const createButton = h("button", { type: "submit", class: "button button-primary" }, "Create subscription");
-  const form = h(
-    "form",
+  const form = actionForm(
     {
-      onsubmit: (event) => {
-        event.preventDefault();
-        busy(createButton, createStatus, async () => {
-          const webhook = await app.client.webhooks.create(read());
-          const { secret, ...subscription } = webhook;
-          subscriptions.push(subscription);
-          renderList();
-          replace(
-            created,
-            secretPanel(
-              "Signing secret",
-              secret,
-              "The endpoint verifies deliveries with this secret. Herald shows it this once: store it now.",
-              h("p", {}, h("a", { href: `#/webhooks/${webhook.id}` }, "Open the subscription")),
-            ),
-          );
-          form.reset();
-          announce("Subscription created.");
-          loadDead();
-        });
+      submit: "Create subscription",
+      action: async () => {
+        const webhook = await app.client.webhooks.create(read());
+        const { secret, ...subscription } = webhook;
+        subscriptions.push(subscription);
+        renderList();
+        showSecret(
+          created,
+          "Signing secret",
+          secret,
+          "The endpoint verifies deliveries with this secret. Herald shows it this once: store it now.",
+          h("p", {}, h("a", { href: `#/webhooks/${webhook.id}` }, "Open the subscription")),
+        );
+        form.reset();
+        announce("Subscription created.");
+        loadDead();
       },
     },
     fields,
-    h("div", { class: "actions" }, createButton),
-    createStatus.el,
   );
 
-  const refresh = h("button", { type: "button", class: "button button-quiet" }, "Refresh");
+  const refresh = refreshButton();
   const refreshStatus = statusLine();
-  refresh.addEventListener("click", () => busy(refresh, refreshStatus, loadDead));
+  rereadOn(refreshStatus, loadDead, refresh);
 
   replace(
     container,
@@ -307,64 +297,46 @@ export async function renderWebhook(container, app, id, signal, query) {
 
   // Edit
   const edit = subscriptionFields(webhook);
-  const editStatus = statusLine();
-  const save = h("button", { type: "submit", class: "button button-primary" }, "Save");
-  const editForm = h(
-    "form",
+  const editForm = actionForm(
     {
-      onsubmit: (event) => {
-        event.preventDefault();
-        busy(save, editStatus, async () => {
-          webhook = await app.client.webhooks.update(id, edit.read());
-          heading.textContent = webhook.url;
-          renderSummary();
-          editStatus.ok("Saved.");
-        });
+      submit: "Save",
+      action: async (status) => {
+        webhook = await app.client.webhooks.update(id, edit.read());
+        heading.textContent = webhook.url;
+        renderSummary();
+        status.ok("Saved.");
       },
     },
     edit.fields,
-    h("div", { class: "actions" }, save),
-    editStatus.el,
   );
 
   // Rotate the secret
   const newSecret = h("input", { type: "text", name: "secret", class: "mono", autocomplete: "off", placeholder: "generated when left empty" });
-  const rotateStatus = statusLine();
-  const rotate = h("button", { type: "submit", class: "button" }, "Rotate secret");
-  const rotateForm = h(
-    "form",
+  const rotateForm = actionForm(
     {
-      onsubmit: (event) => {
-        event.preventDefault();
-        busy(rotate, rotateStatus, async () => {
-          const body = newSecret.value.trim() ? { secret: newSecret.value.trim() } : undefined;
-          const answer = await app.client.webhooks.rotateSecret(id, body);
-          newSecret.value = "";
-          replace(
-            secretBox,
-            secretPanel(
-              "New signing secret",
-              answer.secret,
-              "Herald shows it this once. Until the time below, deliveries are signed with the previous secret too, so the endpoint can switch without refusing any.",
-              h("p", {}, "Previous secret signs until ", time(answer.previous_secret_expires_at), "."),
-            ),
-          );
-        });
+      submit: "Rotate secret",
+      primary: false,
+      action: async () => {
+        const body = newSecret.value.trim() ? { secret: newSecret.value.trim() } : undefined;
+        const answer = await app.client.webhooks.rotateSecret(id, body);
+        newSecret.value = "";
+        showSecret(
+          secretBox,
+          "New signing secret",
+          answer.secret,
+          "Herald shows it this once. Until the time below, deliveries are signed with the previous secret too, so the endpoint can switch without refusing any.",
+          h("p", {}, "Previous secret signs until ", time(answer.previous_secret_expires_at), "."),
+        );
       },
     },
     field("New secret (optional)", newSecret),
-    h("div", { class: "actions" }, rotate),
-    rotateStatus.el,
   );
 
   // Replay a window
-  const now = new Date();
-  const since = h("input", { type: "datetime-local", name: "since", required: true, step: "1", value: dateToLocalInput(new Date(now.getTime() - 3600_000)) });
-  const until = h("input", { type: "datetime-local", name: "until", step: "1" });
-  const replayStatus = statusLine();
+  const replayTimes = replayWindow();
   const replayResult = h("div", { id: "replay-result", "aria-live": "polite" });
-  const replay = h("button", { type: "submit", class: "button button-primary", id: "replay-button" }, "Replay");
-  async function sendReplay(body) {
+  // `status` is the replay form's status line, where a failure of "Replay the rest" shows too.
+  async function sendReplay(body, status) {
     const answer = await app.client.webhooks.replay(id, body);
     const goOn = answer.truncated
       ? h(
@@ -372,7 +344,7 @@ export async function renderWebhook(container, app, id, signal, query) {
           {
             type: "button",
             class: "button",
-            onclick: (event) => busy(event.currentTarget, replayStatus, () => sendReplay({ ...body, since: answer.next_since })),
+            onclick: (event) => busy(event.currentTarget, status, () => sendReplay({ ...body, since: answer.next_since }, status)),
           },
           "Replay the rest",
         )
@@ -393,28 +365,14 @@ export async function renderWebhook(container, app, id, signal, query) {
     await deliveries.reload();
     deliveries.watch();
   }
-  const replayForm = h(
-    "form",
-    {
-      onsubmit: (event) => {
-        event.preventDefault();
-        busy(replay, replayStatus, async () => {
-          const body = { since: localInputToRfc3339(since.value) };
-          const end = localInputToRfc3339(until.value);
-          if (end) body.until = end;
-          await sendReplay(body);
-        });
-      },
-    },
+  const replayForm = actionForm(
+    { submit: "Replay", id: "replay-button", after: replayResult, action: (status) => sendReplay(replayTimes.read(), status) },
     h(
       "p",
       { class: "hint" },
       "Sends again, as new deliveries, every event of the window that this subscription wants now. Times are in your time zone.",
     ),
-    h("div", { class: "form-grid" }, field("From", since), field("Until (optional)", until, "Empty: now.")),
-    h("div", { class: "actions" }, replay),
-    replayStatus.el,
-    replayResult,
+    h("div", { class: "form-grid" }, replayTimes.fields),
   );
 
   const deliveries = deliveriesPanel(app, id, signal, query?.get("delivery"));
@@ -451,10 +409,13 @@ function deliveriesPanel(app, webhookId, signal, openId) {
   );
   const list = h("div", { id: "deliveries" });
   const status = statusLine();
-  const refresh = h("button", { type: "button", class: "button button-quiet" }, "Refresh");
-  const more = h("button", { type: "button", class: "button", hidden: true }, "Older deliveries");
-  let cursor = null;
+  const refresh = refreshButton();
+  const readDeliveries = (cursor) => app.client.webhooks.deliveries(webhookId, { status: stateSelect.value || undefined, limit: 20, cursor });
   let shown = [];
+  const older = olderButton("Older deliveries", status, readDeliveries, (items) => {
+    shown = shown.concat(items);
+    render();
+  });
   const open = new Set(openId ? [openId] : []);
 
   function item(delivery) {
@@ -534,12 +495,7 @@ function deliveriesPanel(app, webhookId, signal, openId) {
   }
 
   function render() {
-    if (shown.length === 0) {
-      replace(list, h("p", { class: "empty" }, "No delivery."));
-    } else {
-      replace(list, shown.map(item));
-    }
-    more.hidden = !cursor;
+    listOrEmpty(list, shown, "No delivery.", () => shown.map(item));
   }
 
   // The next announced attempt among the deliveries shown: read the page again just after.
@@ -554,10 +510,9 @@ function deliveriesPanel(app, webhookId, signal, openId) {
   }
 
   async function reload(overdue = 0) {
-    const page = await app.client.webhooks.deliveries(webhookId, { status: stateSelect.value || undefined, limit: 20 });
+    const page = await readDeliveries();
     if (signal.aborted) return;
-    shown = page.data;
-    cursor = page.next_cursor;
+    shown = older.first(page);
     render();
     followAttempts(overdue);
   }
@@ -574,16 +529,7 @@ function deliveriesPanel(app, webhookId, signal, openId) {
     );
   }
 
-  stateSelect.addEventListener("change", () => busy(stateSelect, status, reload));
-  refresh.addEventListener("click", () => busy(refresh, status, reload));
-  more.addEventListener("click", () =>
-    busy(more, status, async () => {
-      const page = await app.client.webhooks.deliveries(webhookId, { status: stateSelect.value || undefined, limit: 20, cursor });
-      shown = shown.concat(page.data);
-      cursor = page.next_cursor;
-      render();
-    }),
-  );
+  rereadOn(status, reload, stateSelect, refresh);
 
   const el = h(
     "section",
@@ -592,7 +538,7 @@ function deliveriesPanel(app, webhookId, signal, openId) {
     h("div", { class: "filters" }, field("State", stateSelect)),
     status.el,
     list,
-    h("div", { class: "actions" }, more),
+    h("div", { class: "actions" }, older.button),
   );
   return { el, reload, watch };
 }
